@@ -1,0 +1,1 @@
+"""hetflow.boards: board descriptions, open-toolchain builds and programming."""

@@ -1,0 +1,18 @@
+"""hetflow.hw: the kernel contract and the built-in kernels (Amaranth HDL).
+
+This package imports no other part of hetflow.
+"""
+
+from .errors import HetflowError, KernelNotFound, ParamError, StimulusError
+from .job import Job, pack_beats, unpack_beats
+from .regmap import RegisterMap
+from .registry import all_kernels, get_kernel, kernel_names
+from .shell import Control, Kernel, Params
+from .spec import Param, Port, Register
+
+__all__ = [
+    "HetflowError", "KernelNotFound", "ParamError", "StimulusError",
+    "Job", "pack_beats", "unpack_beats", "RegisterMap",
+    "all_kernels", "get_kernel", "kernel_names",
+    "Control", "Kernel", "Params", "Param", "Port", "Register",
+]

@@ -1,0 +1,65 @@
+"""What one kernel call looks like on the wires, and how arrays map to beats.
+
+A :class:`Job` is the hardware view of a call: register values to write, the
+element sequence of each input stream, and how many elements each output
+stream will produce.  Kernels turn user arrays into a job (``prepare``) and
+output streams back into arrays (``collect``); the cocotb bench, the virtual
+board and the real-board drivers all consume the same job.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Job", "pack_beats", "unpack_beats"]
+
+
+@dataclass
+class Job:
+    """Register writes and stream contents of one kernel call.
+
+    Attributes
+    ----------
+    registers : dict of str to int or list of int
+        Register name to value (a list for array registers); ``len`` included.
+    streams : dict of str to numpy.ndarray
+        Input port name to a 1-D array of elements, in the port's dtype.
+    expect : dict of str to int
+        Output port name to the number of elements the kernel will produce.
+    shapes : dict
+        Free-form data ``collect`` needs to reshape outputs.
+    """
+
+    registers: dict
+    streams: dict
+    expect: dict
+    shapes: dict = field(default_factory=dict)
+
+
+def pack_beats(port, elements):
+    """Pack a 1-D element array into stream beats (Python ints).
+
+    The last beat is zero-padded when the element count is not a multiple of
+    ``port.lanes``.
+    """
+    arr = np.asarray(elements, dtype=port.np_dtype).reshape(-1)
+    pad = (-len(arr)) % port.lanes
+    if pad:
+        arr = np.concatenate([arr, np.zeros(pad, dtype=arr.dtype)])
+    raw = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+    step = port.lanes * port.np_dtype.itemsize
+    return [int.from_bytes(raw[i:i + step], "little") for i in range(0, len(raw), step)]
+
+
+def unpack_beats(port, beats, elements=None):
+    """Unpack beats (Python ints) into a 1-D element array of ``port.dtype``.
+
+    ``elements`` trims the padding of the last beat.
+    """
+    step = port.lanes * port.np_dtype.itemsize
+    mask = (1 << (8 * step)) - 1
+    raw = b"".join((int(b) & mask).to_bytes(step, "little") for b in beats)
+    arr = np.frombuffer(raw, dtype=port.np_dtype.newbyteorder("<")).astype(port.np_dtype)
+    if elements is not None:
+        arr = arr[:elements]
+    return arr

@@ -1,0 +1,1 @@
+"""The built-in kernels. Each module holds one kernel: RTL, golden model, metadata."""

@@ -1,0 +1,85 @@
+"""The kernel registry.
+
+Built-in kernels and out-of-tree kernels register the same way: an entry point
+in the ``hetflow.kernels`` group whose value is a :class:`~hetflow.hw.Kernel`
+subclass, e.g. in a user's ``pyproject.toml``::
+
+    [project.entry-points."hetflow.kernels"]
+    blur = "mypkg.kernels:Blur"
+
+A kernel can also be named by module path, ``mypkg.kernels:Blur``, without
+being installed as an entry point.
+"""
+
+import importlib
+from importlib.metadata import entry_points
+
+from .errors import KernelNotFound
+from .shell import Kernel
+
+__all__ = ["kernel_names", "get_kernel", "all_kernels"]
+
+GROUP = "hetflow.kernels"
+
+
+def _entry_points():
+    eps = {}
+    for ep in entry_points(group=GROUP):
+        eps.setdefault(ep.name, ep)
+    return eps
+
+
+def kernel_names():
+    """Sorted names of every registered kernel."""
+    return sorted(_entry_points())
+
+
+def _check_class(obj, where):
+    if not (isinstance(obj, type) and issubclass(obj, Kernel)):
+        raise KernelNotFound(f"{where} is {obj!r}, not a subclass of hetflow.hw.Kernel")
+    if not obj.name:
+        raise KernelNotFound(f"{where}: kernel class {obj.__qualname__} has no 'name'")
+    return obj
+
+
+def _load_path(spec):
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise KernelNotFound(f"kernel '{spec}': cannot import module '{module_name}': {exc}") from None
+    try:
+        obj = getattr(module, attr)
+    except AttributeError:
+        raise KernelNotFound(f"kernel '{spec}': module '{module_name}' has no '{attr}'") from None
+    return _check_class(obj, f"kernel '{spec}'")
+
+
+def get_kernel(name):
+    """Return the kernel class registered as ``name``.
+
+    ``name`` is a registry name (``"fir"``) or a module path
+    (``"mypkg.kernels:Blur"``); a :class:`~hetflow.hw.Kernel` subclass is
+    returned unchanged.
+    """
+    if isinstance(name, type) and issubclass(name, Kernel):
+        return name
+    if not isinstance(name, str):
+        raise KernelNotFound(f"kernel must be a name or a Kernel subclass, not {name!r}")
+    if ":" in name:
+        return _load_path(name)
+    eps = _entry_points()
+    if name not in eps:
+        known = ", ".join(sorted(eps)) or "none (is hetflow installed with pip install -e .?)"
+        raise KernelNotFound(f"unknown kernel '{name}'; known kernels: {known}")
+    try:
+        obj = eps[name].load()
+    except Exception as exc:   # a broken plugin must not take the CLI down
+        raise KernelNotFound(f"kernel '{name}' ({eps[name].value}) failed to load: "
+                             f"{type(exc).__name__}: {exc}") from None
+    return _check_class(obj, f"kernel '{name}' ({eps[name].value})")
+
+
+def all_kernels():
+    """Every registered kernel class, by name."""
+    return [get_kernel(name) for name in kernel_names()]

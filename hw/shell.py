@@ -1,0 +1,349 @@
+"""The kernel shell: one contract for every accelerator kernel.
+
+A kernel is a subclass of :class:`Kernel`.  The class itself is the kernel's
+description (name, parameters, ports, registers, golden model); an instance,
+``Saxpy(lanes=2)``, is an ``amaranth.lib.wiring.Component`` with
+
+* ``csr``: the register bus (:class:`~hetflow.hw.csr.CSRSignature`), decoded
+  by the shell from the kernel's :class:`~hetflow.hw.regmap.RegisterMap`;
+* one ``amaranth.lib.stream`` interface per input and output port.
+
+The shell implements the common registers (start, busy/done, length, cycle
+counter, id).  A subclass implements :meth:`Kernel.elaborate_core`, which
+receives a :class:`Control` with the start pulse, the register values and a
+``finish`` strobe to raise when the job is complete.
+"""
+
+import numpy as np
+from amaranth.hdl import Cat, Module, Signal, Shape, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .csr import CSRSignature
+from .errors import ParamError, StimulusError
+from .job import Job
+from .regmap import RegisterMap, STATUS_BUSY, STATUS_DONE
+
+__all__ = ["Kernel", "Control", "Params"]
+
+
+class Params(dict):
+    """Validated elaboration parameters; also readable as attributes."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __hash__(self):
+        return hash(tuple(sorted(self.items())))
+
+
+class Control:
+    """What the shell hands to a kernel core.
+
+    Attributes
+    ----------
+    start : Signal(1)
+        One-cycle pulse when the host starts a job; reset job state on it.
+    busy : Signal(1)
+        High from the cycle after ``start`` until the cycle after ``finish``.
+    finish : Signal(1)
+        Drive high (combinationally, one cycle) when the job is complete.
+    length : Signal(32)
+        The ``len`` register.
+    regs : dict of str to Signal or list of Signal
+        Kernel registers, shaped as declared (signed where declared signed).
+    """
+
+    def __init__(self):
+        self.start = Signal()
+        self.busy = Signal()
+        self.finish = Signal()
+        self.length = Signal(32)
+        self.regs = {}
+
+
+def _is_pow2(n):
+    return n > 0 and n & (n - 1) == 0
+
+
+class Kernel(wiring.Component):
+    """Base class of every hetflow kernel.
+
+    Subclasses set the class attributes and override the classmethods that
+    describe the kernel, plus :meth:`elaborate_core` for the hardware.
+
+    Class attributes
+    ----------------
+    name : str
+        Registry name, e.g. ``"saxpy"``.
+    summary : str
+        One line shown by ``hetflow kernels``.
+    params : tuple of Param
+        Elaboration parameters.
+    scalars : tuple of str
+        Names of runtime scalars the caller passes as keywords (each is a
+        kernel register of the same name unless :meth:`prepare` says otherwise).
+    """
+
+    name = None
+    summary = ""
+    params = ()
+    scalars = ()
+
+    # ---- description (no hardware needed) -------------------------------------------
+
+    @classmethod
+    def bind(cls, **kwargs):
+        """Validate elaboration parameters, fill defaults, return :class:`Params`."""
+        known = {p.name: p for p in cls.params}
+        for key in kwargs:
+            if key not in known:
+                allowed = ", ".join(known) if known else "none"
+                raise ParamError(f"{cls.name}: unknown parameter '{key}'; "
+                                 f"parameters are: {allowed}")
+        values = Params()
+        for p in cls.params:
+            values[p.name] = p.validate(cls.name, kwargs.get(p.name, p.default))
+        cls.check_params(values)
+        return values
+
+    @classmethod
+    def check_params(cls, p):
+        """Check combinations of parameters; raise :class:`ParamError`."""
+
+    @classmethod
+    def inputs(cls, p):
+        """Input :class:`~hetflow.hw.spec.Port` tuple for parameters ``p``."""
+        raise NotImplementedError
+
+    @classmethod
+    def outputs(cls, p):
+        """Output :class:`~hetflow.hw.spec.Port` tuple for parameters ``p``."""
+        raise NotImplementedError
+
+    @classmethod
+    def registers(cls, p):
+        """Kernel-specific :class:`~hetflow.hw.spec.Register` tuple."""
+        return ()
+
+    @classmethod
+    def regmap(cls, p):
+        return RegisterMap(cls.name, cls.registers(p))
+
+    @classmethod
+    def golden(cls, p, inputs, scalars):
+        """The golden model: exact hardware semantics, on NumPy arrays.
+
+        Parameters
+        ----------
+        p : Params
+        inputs : dict of str to numpy.ndarray
+        scalars : dict of str to int or numpy.ndarray
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def prepare(cls, p, inputs, scalars):
+        """Turn a call into a :class:`~hetflow.hw.job.Job`.
+
+        The default suits element-wise kernels: every input is a 1-D array of
+        the same length, ``len`` is that length, each scalar is written to the
+        register of the same name, and every output has :meth:`output_length`
+        elements.
+        """
+        inputs, scalars = cls.check_call(p, inputs, scalars)
+        ports = cls.inputs(p)
+        lengths = {port.name: len(inputs[port.name]) for port in ports}
+        n = lengths[ports[0].name]
+        for name, length in lengths.items():
+            if length != n:
+                raise StimulusError(
+                    f"{cls.name}: input '{name}' has {length} elements but "
+                    f"'{ports[0].name}' has {n}; they must be equal")
+        registers = {"len": n}
+        registers.update(scalars)
+        return Job(registers=registers,
+                   streams={k: v.reshape(-1) for k, v in inputs.items()},
+                   expect={port.name: cls.output_length(p, n) for port in cls.outputs(p)})
+
+    @classmethod
+    def output_length(cls, p, n):
+        """Elements each output produces for a job of ``n`` (default: ``n``)."""
+        return n
+
+    @classmethod
+    def work(cls, p, job):
+        """Amount of work in a job and its unit, for throughput figures.
+
+        The default is the ``len`` register counted in elements.
+        """
+        return job.registers["len"], "element"
+
+    @classmethod
+    def collect(cls, p, job, streams):
+        """Turn output element streams back into the call's result arrays."""
+        return {name: np.asarray(streams[name])[:job.expect[name]] for name in job.expect}
+
+    @classmethod
+    def check_call(cls, p, inputs, scalars):
+        """Check names, dtypes and ranges of a call's arrays and scalars.
+
+        Returns the inputs as NumPy arrays and the scalars as register values.
+        """
+        ports = {port.name: port for port in cls.inputs(p)}
+        missing = [name for name in ports if name not in inputs]
+        extra = [name for name in inputs if name not in ports]
+        if missing or extra:
+            raise StimulusError(
+                f"{cls.name}: inputs are {', '.join(ports)}; "
+                + (f"missing {', '.join(missing)}" if missing else f"unexpected {', '.join(extra)}"))
+        checked = {}
+        for name, port in ports.items():
+            arr = inputs[name]
+            if not isinstance(arr, np.ndarray):
+                raise StimulusError(
+                    f"{cls.name}: input '{name}' must be a numpy array of {port.dtype}, "
+                    f"not {type(arr).__name__}")
+            if arr.dtype != port.np_dtype:
+                raise StimulusError(
+                    f"{cls.name}: input '{name}' has dtype {arr.dtype}; expected {port.dtype} "
+                    f"(convert with .astype(np.{port.dtype}))")
+            checked[name] = arr
+        missing = [s for s in cls.scalars if s not in scalars]
+        extra = [s for s in scalars if s not in cls.scalars]
+        if missing or extra:
+            allowed = ", ".join(cls.scalars) if cls.scalars else "none"
+            raise StimulusError(
+                f"{cls.name}: runtime scalars are: {allowed}; "
+                + (f"missing {', '.join(missing)}" if missing else f"unexpected {', '.join(extra)}"))
+        regmap = cls.regmap(p)
+        values = {}
+        for name in cls.scalars:
+            values[name] = cls._check_scalar(regmap[name], scalars[name]) if name in regmap \
+                else scalars[name]
+        return checked, values
+
+    @classmethod
+    def _check_scalar(cls, reg, value):
+        lo, hi = (-(1 << (reg.bits - 1)), (1 << (reg.bits - 1)) - 1) if reg.signed \
+            else (0, (1 << reg.bits) - 1)
+        kind = f"int{reg.bits}" if reg.signed else f"uint{reg.bits}"
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "iu" and arr.dtype != np.bool_:
+            raise StimulusError(f"{cls.name}: scalar '{reg.name}' must be an integer "
+                                f"({kind}), not {arr.dtype}")
+        expected = () if reg.count == 1 else (reg.count,)
+        if arr.shape != expected:
+            raise StimulusError(
+                f"{cls.name}: scalar '{reg.name}' must have shape {expected}, not {arr.shape}")
+        flat = [int(v) for v in arr.reshape(-1)]
+        for v in flat:
+            if not lo <= v <= hi:
+                raise StimulusError(f"{cls.name}: scalar '{reg.name}' = {v} does not fit "
+                                    f"{kind} ({lo}..{hi})")
+        return flat[0] if reg.count == 1 else flat
+
+    @classmethod
+    def cases(cls, p, rng, count):
+        """Stimuli for verification: a list of ``(inputs, scalars)``.
+
+        Edge cases come first (shortest job, extreme values, a long job), then
+        random ones; ``count`` bounds the total.
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def describe(cls, p=None):
+        """Metadata as a JSON-able dict (used by ``hetflow kernels --json``)."""
+        p = cls.bind() if p is None else p
+        return {
+            "name": cls.name,
+            "summary": cls.summary,
+            "params": [{"name": q.name, "default": q.default, "min": q.min, "max": q.max,
+                        "choices": list(q.choices), "doc": q.doc} for q in cls.params],
+            "inputs": [{"name": port.name, "dtype": port.dtype, "lanes": port.lanes}
+                       for port in cls.inputs(p)],
+            "outputs": [{"name": port.name, "dtype": port.dtype, "lanes": port.lanes}
+                        for port in cls.outputs(p)],
+            "scalars": list(cls.scalars),
+        }
+
+    # ---- hardware ----------------------------------------------------------------------
+
+    def __init__(self, **params):
+        self.p = type(self).bind(**params)
+        self.map = type(self).regmap(self.p)
+        self.in_ports = type(self).inputs(self.p)
+        self.out_ports = type(self).outputs(self.p)
+        members = {"csr": In(CSRSignature(self.map.addr_width))}
+        for port in self.in_ports:
+            members[port.name] = In(stream.Signature(port.width))
+        for port in self.out_ports:
+            if port.name in members:
+                raise ParamError(f"{self.name}: port name {port.name!r} is used twice")
+            members[port.name] = Out(stream.Signature(port.width))
+        super().__init__(members)
+
+    def elaborate_core(self, m, ctl):
+        """Build the kernel's datapath into ``m``; see :class:`Control`."""
+        raise NotImplementedError
+
+    def elaborate(self, platform):
+        m = Module()
+        ctl = Control()
+        busy = ctl.busy
+        done = Signal()
+        cycles = Signal(64)
+
+        # Registers: storage for every rw word, decoded by word address.
+        words = {}   # word address -> (readable value, writable Signal or None)
+        for reg in self.map:
+            if reg.name in ("ctrl", "status", "cycles_lo", "cycles_hi", "id", "len"):
+                continue
+            shape = signed(reg.bits) if reg.signed else unsigned(reg.bits)
+            sigs = [Signal(shape, name=f"reg_{reg.name}_{i}" if reg.count > 1 else f"reg_{reg.name}")
+                    for i in range(reg.count)]
+            ctl.regs[reg.name] = sigs if reg.count > 1 else sigs[0]
+            for i, s in enumerate(sigs):
+                words[(reg.offset >> 2) + i] = (s, s if reg.access == "rw" else None)
+        assert STATUS_BUSY == 1 and STATUS_DONE == 2
+        words[self.map["status"].offset >> 2] = (Cat(busy, done), None)
+        words[self.map["len"].offset >> 2] = (ctl.length, ctl.length)
+        words[self.map["cycles_lo"].offset >> 2] = (cycles[:32], None)
+        words[self.map["cycles_hi"].offset >> 2] = (cycles[32:], None)
+        words[self.map["id"].offset >> 2] = (self.map.kernel_id, None)
+
+        csr = self.csr
+        ctrl_word = self.map["ctrl"].offset >> 2
+        with m.If(csr.w_stb & ~busy):
+            with m.Switch(csr.addr):
+                for addr, (_, target) in words.items():
+                    if target is not None:
+                        with m.Case(addr):
+                            m.d.sync += target.eq(csr.w_data[:Shape.cast(target.shape()).width])
+        m.d.comb += ctl.start.eq(csr.w_stb & (csr.addr == ctrl_word) & csr.w_data[0] & ~busy)
+
+        with m.If(csr.r_stb):
+            with m.Switch(csr.addr):
+                for addr, (value, _) in words.items():
+                    with m.Case(addr):
+                        m.d.sync += csr.r_data.eq(value)
+                with m.Default():
+                    m.d.sync += csr.r_data.eq(0)
+
+        with m.If(ctl.start):
+            m.d.sync += [busy.eq(1), done.eq(0), cycles.eq(0)]
+        with m.Elif(busy):
+            m.d.sync += cycles.eq(cycles + 1)
+            with m.If(ctl.finish):
+                m.d.sync += [busy.eq(0), done.eq(1)]
+
+        self.elaborate_core(m, ctl)
+        return m

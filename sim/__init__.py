@@ -1,0 +1,1 @@
+"""hetflow.sim: Verilog export, simulators, the generic cocotb bench."""

@@ -1,0 +1,112 @@
+"""Simulator builds of kernels, cached by content hash.
+
+The key is the SHA-256 of the generated Verilog, the simulator and its
+version, and :data:`BENCH_ABI`; an unchanged kernel is compiled once.  A
+build is made in a temporary directory and renamed into place only when it
+succeeded, so a failed or interrupted build is never taken for a good one.
+"""
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..hw.errors import HetflowError
+from ..hw.verilog import to_verilog, top_name
+from .toolchain import cache_dir
+
+__all__ = ["SimBuild", "build", "BuildError"]
+
+#: Bump when the way builds are made changes incompatibly.
+BENCH_ABI = "1"
+
+VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL",
+                  "-Wno-PINCONNECTEMPTY", "-Wno-UNOPTFLAT"]
+
+
+class BuildError(HetflowError, RuntimeError):
+    """The simulator failed to compile the kernel."""
+
+
+@dataclass(frozen=True)
+class SimBuild:
+    """A compiled simulation model.
+
+    Attributes
+    ----------
+    directory : Path
+        The build directory (inside the cache).
+    toplevel : str
+        Verilog top module name.
+    verilog : Path
+        The Verilog source.
+    simulator : Simulator
+    waves : bool
+        Whether the model can write waveforms.
+    cached : bool
+        True when the build came from the cache.
+    """
+
+    directory: Path
+    toplevel: str
+    verilog: Path
+    simulator: object
+    waves: bool
+    cached: bool
+
+
+def build(kernel, simulator, *, waves=True, status=None):
+    """Compile ``kernel`` (a Kernel instance) for ``simulator``, or reuse the cache.
+
+    Verilator models are always compiled with tracing (dumping is switched on
+    at run time); Icarus models get the dump module only when ``waves``.
+    """
+    from cocotb_tools.runner import get_runner
+
+    if simulator.name == "verilator":
+        waves = True
+    verilog_text = to_verilog(kernel)
+    top = top_name(kernel)
+    key = hashlib.sha256("\0".join(
+        [BENCH_ABI, simulator.name, simulator.version, str(waves), top, verilog_text,
+         " ".join(VERILATOR_ARGS)]).encode()).hexdigest()[:16]
+    root = cache_dir() / "sim"
+    final = root / f"{kernel.name}-{simulator.name}-{key}"
+    if (final / "BUILD_OK").exists():
+        return SimBuild(final, top, final / f"{top}.v", simulator, waves, True)
+
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=root))
+    try:
+        src = tmp / f"{top}.v"
+        src.write_text(verilog_text)
+        simulator.apply()
+        runner = get_runner(simulator.name)
+        if status:
+            status(f"compiling {kernel.name} with {simulator.name} (first time for these parameters)")
+        build_args = VERILATOR_ARGS + ["-O3"] if simulator.name == "verilator" else []
+        try:
+            runner.build(verilog_sources=[src], hdl_toplevel=top, build_dir=tmp,
+                         build_args=build_args, waves=waves, timescale=("1ns", "1ps"),
+                         log_file=tmp / "build.log")
+        except (RuntimeError, SystemExit) as exc:
+            log = tmp / "build.log"
+            kept = root / f"failed-{final.name}.log"
+            if log.exists():
+                shutil.copyfile(log, kept)
+            raise BuildError(f"{simulator.name} failed to compile {kernel.name} ({exc}); "
+                             f"log: {kept}") from None
+        (tmp / "BUILD_OK").write_text(key + "\n")
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            # Another process finished the same build first; theirs is as good as ours.
+            if not (final / "BUILD_OK").exists():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return SimBuild(final, top, final / f"{top}.v", simulator, waves, False)
