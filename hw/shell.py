@@ -160,6 +160,10 @@ class Kernel(wiring.Component):
         """
         inputs, scalars = cls.check_call(p, inputs, scalars)
         ports = cls.inputs(p)
+        for name, arr in inputs.items():
+            if arr.ndim != 1:
+                raise StimulusError(f"{cls.name}: input '{name}' has shape {arr.shape}; "
+                                    f"expected a 1-D array")
         lengths = {port.name: len(inputs[port.name]) for port in ports}
         n = lengths[ports[0].name]
         for name, length in lengths.items():
@@ -170,7 +174,7 @@ class Kernel(wiring.Component):
         registers = {"len": n}
         registers.update(scalars)
         return Job(registers=registers,
-                   streams={k: v.reshape(-1) for k, v in inputs.items()},
+                   streams=dict(inputs),
                    expect={port.name: cls.output_length(p, n) for port in cls.outputs(p)})
 
     @classmethod
@@ -208,9 +212,11 @@ class Kernel(wiring.Component):
         for name, port in ports.items():
             arr = inputs[name]
             if not isinstance(arr, np.ndarray):
+                what = f"a NumPy scalar ({arr.dtype})" if isinstance(arr, np.generic) \
+                    else type(arr).__name__
                 raise StimulusError(
                     f"{cls.name}: input '{name}' must be a numpy array of {port.dtype}, "
-                    f"not {type(arr).__name__}")
+                    f"not {what}")
             if arr.dtype != port.np_dtype:
                 raise StimulusError(
                     f"{cls.name}: input '{name}' has dtype {arr.dtype}; expected {port.dtype} "

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-__all__ = ["random_ints", "lengths"]
+__all__ = ["random_ints", "lengths", "full"]
 
 
 def random_ints(rng, dtype, size, edge=0.1):

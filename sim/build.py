@@ -87,8 +87,15 @@ def build(kernel, simulator, *, waves=True, status=None):
         if status:
             status(f"compiling {kernel.name} with {simulator.name} (first time for these parameters)")
         build_args = VERILATOR_ARGS + ["-O3"] if simulator.name == "verilator" else []
+        saved_makeflags = os.environ.get("MAKEFLAGS")
+        if simulator.source == "pypi wheel":
+            # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty; once a model is
+            # large enough for Verilator to split its C++ (and use a precompiled header),
+            # g++ is then handed the header as an input file and fails.
+            os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved_makeflags,
+                                                              "CFG_CXXFLAGS_PCH_I=-include"]))
         try:
-            runner.build(verilog_sources=[src], hdl_toplevel=top, build_dir=tmp,
+            runner.build(sources=[src], hdl_toplevel=top, build_dir=tmp,
                          build_args=build_args, waves=waves, timescale=("1ns", "1ps"),
                          log_file=tmp / "build.log")
         except (RuntimeError, SystemExit) as exc:
@@ -98,6 +105,11 @@ def build(kernel, simulator, *, waves=True, status=None):
                 shutil.copyfile(log, kept)
             raise BuildError(f"{simulator.name} failed to compile {kernel.name} ({exc}); "
                              f"log: {kept}") from None
+        finally:
+            if saved_makeflags is None:
+                os.environ.pop("MAKEFLAGS", None)
+            else:
+                os.environ["MAKEFLAGS"] = saved_makeflags
         (tmp / "BUILD_OK").write_text(key + "\n")
         try:
             os.rename(tmp, final)

@@ -125,9 +125,15 @@ class Bench:
             if cycles_waited > budget:
                 for t in tasks:
                     t.cancel()
+                short = [f"{name} has {len(outputs[name])} of {job['expect'][name]} beats"
+                         for name in plan["outputs"] if len(outputs[name]) < job["expect"][name]]
+                if status & 2:
+                    what = "done, but output short: " + "; ".join(short)
+                else:
+                    what = (f"not done after {budget} cycles (status=0x{status:x})"
+                            + (f"; output short: {'; '.join(short)}" if short else ""))
                 return {"outputs": outputs, "cycles": None, "status": status,
-                        "error": f"no done after {budget} cycles (status=0x{status:x})",
-                        "extra": {}}
+                        "error": what, "extra": {}}
             for _ in range(8):
                 await RisingEdge(self.clk)
             cycles_waited += 8

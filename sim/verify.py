@@ -56,6 +56,8 @@ class VerifyResult:
     cases, failed_cases : int
     mismatches : list of Mismatch
         The first mismatches found (at most 10 per case).
+    mismatch_count : int
+        Number of wrong output elements over all cases.
     errors : list of str
         Problems other than wrong values (hang, missing or extra output).
     waves : Path or None
@@ -71,6 +73,7 @@ class VerifyResult:
     cases: int = 0
     failed_cases: int = 0
     mismatches: list = field(default_factory=list)
+    mismatch_count: int = 0
     errors: list = field(default_factory=list)
     waves: Path = None
     cycles_per_unit: float = None
@@ -88,9 +91,10 @@ class VerifyResult:
         head = f"{'PASS' if self.passed else 'FAIL'} {self.kernel}" + (f" {params}" if params else "")
         perf = (f", {self.cycles_per_unit:.3f} cycles/{self.unit}"
                 if self.cycles_per_unit is not None else "")
+        errors = f", {len(self.errors)} errors" if self.errors else ""
         return (f"{head}: {self.cases - self.failed_cases}/{self.cases} cases passed, "
-                f"{len(self.mismatches)} mismatches shown, seed {self.seed}, {self.simulator}"
-                f"{perf}, {self.wall_s:.1f} s")
+                f"{self.mismatch_count} mismatching elements{errors}, seed {self.seed}, "
+                f"{self.simulator}{perf}, {self.wall_s:.1f} s")
 
 
 def _plan(kernel_cls, p, regmap, jobs, seed, pause):
@@ -161,19 +165,22 @@ def _run(sim_build, plan, workdir, waves, tag):
 
 
 def _compare(case, expected, got, limit=10):
-    """Mismatches between golden outputs and kernel outputs of one case."""
+    """``(count, first mismatches)`` between golden and kernel outputs of one case."""
     found = []
+    count = 0
     for name, exp in expected.items():
         exp = np.asarray(exp)
         g = np.asarray(got.get(name, np.zeros(0, dtype=exp.dtype)))
         if g.shape != exp.shape:
             found.append(Mismatch(case, name, ("shape",), exp.shape, g.shape))
+            count += 1
             continue
         bad = np.argwhere(exp != g)
+        count += len(bad)
         for idx in bad[:limit]:
             idx = tuple(int(i) for i in idx)
             found.append(Mismatch(case, name, idx, exp[idx].item(), g[idx].item()))
-    return found
+    return count, found
 
 
 def _param_tag(params):
@@ -260,7 +267,8 @@ def verify(kernel, params=None, *, sim="verilator", seed=1, count=20, waves=Fals
         streams = {name: unpack_beats(out_ports[name], beats, job.expect[name])
                    for name, beats in r["outputs"].items()}
         got = kernel_cls.collect(p, job, streams)
-        found = _compare(i, exp, got)
+        bad, found = _compare(i, exp, got)
+        result.mismatch_count += bad
         if r["extra"]:
             result.errors.append(f"case {i}: output beyond the expected "
                                  f"{', '.join(f'{n} ({job.expect[n]} elements)' for n in r['extra'])}")
@@ -281,11 +289,8 @@ def verify(kernel, params=None, *, sim="verilator", seed=1, count=20, waves=Fals
         say(f"re-running case {first} with waveform dumping")
         if simulator.name == "icarus" and not sim_build.waves:
             sim_build = build(instance, simulator, waves=True, status=say)
-        one = dict(plan, jobs=[plan["jobs"][first]], seed=plan["seed"])
-        # The gap pattern is seeded per job index: keep the original index's seed.
-        one["seed"] = plan["seed"]
-        one["jobs"] = [plan["jobs"][first]]
-        one["index_offset"] = first
+        # The gap pattern is seeded per job index: keep the original index.
+        one = dict(plan, jobs=[plan["jobs"][first]], index_offset=first)
         _, wave_file, _ = _run(sim_build, one, workdir, True, f"case{first}")
         if wave_file is not None and wave_file.exists():
             result.waves = _keep_waves(wave_file, workdir, kernel_cls.name, seed, case=first)

@@ -1,0 +1,70 @@
+"""Helpers shared by CLI commands: parameter parsing, progress, atomic output."""
+
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..hw.errors import HetflowError
+
+__all__ = ["parse_params", "add_param_argument", "progress", "write_output"]
+
+
+def add_param_argument(parser):
+    parser.add_argument("--param", "-p", action="append", default=[], metavar="K=V",
+                        help="elaboration parameter (repeatable), e.g. --param taps=16")
+
+
+def parse_params(items):
+    """``["taps=16", "lanes=2"]`` -> ``{"taps": "16", "lanes": "2"}`` (values checked later)."""
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise HetflowError(f"--param {item!r} is not of the form NAME=VALUE (e.g. taps=16)")
+        if key in params:
+            raise HetflowError(f"--param {key} is given twice")
+        params[key] = value
+    return params
+
+
+@contextmanager
+def progress(enabled=True):
+    """A callable that shows one-line status messages on stderr.
+
+    On a terminal it is a spinner (rich); otherwise each message is a line.
+    """
+    if not enabled:
+        yield lambda msg: None
+        return
+    if sys.stderr.isatty():
+        from rich.console import Console
+        console = Console(stderr=True)
+        with console.status("") as status:
+            yield lambda msg: status.update(msg)
+    else:
+        yield lambda msg: print(f"... {msg}", file=sys.stderr, flush=True)
+
+
+def write_output(path, text):
+    """Write ``text`` to ``path`` atomically (``-`` or None: stdout)."""
+    if path in (None, "-"):
+        sys.stdout.write(text)
+        return
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise HetflowError(f"cannot write {path}: directory {directory} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    except OSError as exc:
+        raise HetflowError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

