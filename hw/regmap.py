@@ -71,7 +71,7 @@ class RegisterMap:
                 raise ValueError(f"{kernel}: register name {reg.name!r} is used twice")
             seen.add(reg.name)
             regs.append(Register(reg.name, offset, reg.count, reg.bits, reg.signed,
-                                 reg.access, reg.doc, reg.fields))
+                                 reg.access, reg.doc, reg.fields, reg.array))
             offset += reg.size
         self.registers = tuple(regs)
         self._by_name = {r.name: r for r in regs}
@@ -118,7 +118,8 @@ class RegisterMap:
             "size": self.size,
             "data_width": 32,
             "registers": [
-                {"name": r.name, "offset": r.offset, "count": r.count, "bits": r.bits,
+                {"name": r.name, "offset": r.offset, "count": r.count, "array": r.array,
+                 "bits": r.bits,
                  "signed": r.signed, "access": r.access, "doc": r.doc,
                  "fields": [{"name": f, "lsb": lsb, "width": w} for f, lsb, w in r.fields]}
                 for r in self.registers
@@ -144,7 +145,7 @@ class RegisterMap:
             name = f"{prefix}_{r.name.upper()}"
             comment = f"/* {r.access}, {r.bits} bits{', signed' if r.signed else ''}: {r.doc} */"
             lines.append(f"#define {name}_OFFSET 0x{r.offset:02x}u {comment}")
-            if r.count > 1:
+            if r.array:
                 lines.append(f"#define {name}_COUNT {r.count}u")
             for f, lsb, w in r.fields:
                 lines.append(f"#define {name}_{f.upper()}_MASK 0x{((1 << w) - 1) << lsb:x}u")

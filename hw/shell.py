@@ -245,7 +245,7 @@ class Kernel(wiring.Component):
         if arr.dtype.kind not in "iu" and arr.dtype != np.bool_:
             raise StimulusError(f"{cls.name}: scalar '{reg.name}' must be an integer "
                                 f"({kind}), not {arr.dtype}")
-        expected = () if reg.count == 1 else (reg.count,)
+        expected = (reg.count,) if reg.array else ()
         if arr.shape != expected:
             raise StimulusError(
                 f"{cls.name}: scalar '{reg.name}' must have shape {expected}, not {arr.shape}")
@@ -254,7 +254,7 @@ class Kernel(wiring.Component):
             if not lo <= v <= hi:
                 raise StimulusError(f"{cls.name}: scalar '{reg.name}' = {v} does not fit "
                                     f"{kind} ({lo}..{hi})")
-        return flat[0] if reg.count == 1 else flat
+        return flat if reg.array else flat[0]
 
     @classmethod
     def cases(cls, p, rng, count):
@@ -314,9 +314,9 @@ class Kernel(wiring.Component):
             if reg.name in ("ctrl", "status", "cycles_lo", "cycles_hi", "id", "len"):
                 continue
             shape = signed(reg.bits) if reg.signed else unsigned(reg.bits)
-            sigs = [Signal(shape, name=f"reg_{reg.name}_{i}" if reg.count > 1 else f"reg_{reg.name}")
+            sigs = [Signal(shape, name=f"reg_{reg.name}_{i}" if reg.array else f"reg_{reg.name}")
                     for i in range(reg.count)]
-            ctl.regs[reg.name] = sigs if reg.count > 1 else sigs[0]
+            ctl.regs[reg.name] = sigs if reg.array else sigs[0]
             for i, s in enumerate(sigs):
                 words[(reg.offset >> 2) + i] = (s, s if reg.access == "rw" else None)
         assert STATUS_BUSY == 1 and STATUS_DONE == 2

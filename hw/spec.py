@@ -107,6 +107,9 @@ class Port:
 class Register:
     """A 32-bit control/status register, or an array of ``count`` of them.
 
+    ``array`` says whether the host passes a list/array (of ``count`` values)
+    or one integer; it defaults to ``count > 1``, and a kernel whose array
+    length is a parameter sets it so that a length of 1 is still an array.
     ``access`` is ``"rw"`` for host-written parameters, ``"ro"`` for status
     and ``"wo"`` for strobes.  ``signed`` says how the host should interpret
     the low ``bits`` bits of the value.
@@ -120,6 +123,11 @@ class Register:
     access: str = "rw"
     doc: str = ""
     fields: tuple = field(default=())
+    array: bool = None
+
+    def __post_init__(self):
+        if self.array is None:
+            object.__setattr__(self, "array", self.count > 1)
 
     @property
     def size(self):

@@ -60,7 +60,7 @@ class Fir(Kernel):
 
     @classmethod
     def registers(cls, p):
-        return (Register("h", count=p.taps, bits=16, signed=True,
+        return (Register("h", count=p.taps, bits=16, signed=True, array=True,
                          doc="filter coefficients, h[0] weighs the newest sample"),)
 
     @classmethod
@@ -75,11 +75,6 @@ class Fir(Kernel):
 
     @classmethod
     def prepare(cls, p, inputs, scalars):
-        h = scalars.get("h")
-        if p.taps == 1 and h is not None and np.shape(h) == (1,):
-            # The shell models a one-element register array as a plain
-            # register (shape ()); keep h an array of taps values for the user.
-            scalars = dict(scalars, h=np.asarray(h).reshape(()))
         inputs, scalars = cls.check_call(p, inputs, scalars)
         x = inputs["x"]
         if x.ndim != 1:
@@ -112,7 +107,6 @@ class Fir(Kernel):
     def elaborate_core(self, m, ctl):
         x, y = self.x, self.y
         h = ctl.regs["h"]
-        h = h if isinstance(h, list) else [h]
 
         # delay[k] holds x[n-1-k]; the current sample x[n] comes straight
         # from the stream, so taps - 1 registers hold the whole history.

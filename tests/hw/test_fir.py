@@ -107,8 +107,11 @@ def test_prepare_builds_job():
 
 
 def test_prepare_taps_one():
+    # h stays an array of taps values even when taps is 1.
     job = prepare(1, i16(1, 2), i16(-3))
-    assert job.registers == {"len": 2, "h": -3}
+    assert job.registers == {"len": 2, "h": [-3]}
+    with pytest.raises(StimulusError, match=r"^fir: scalar 'h' must have shape \(1,\), not \(\)$"):
+        prepare(1, i16(1, 2), np.int16(-3))
 
 
 def test_prepare_rejects_wrong_sample_dtype():
