@@ -178,6 +178,22 @@ class Kernel(wiring.Component):
                    expect={port.name: cls.output_length(p, n) for port in cls.outputs(p)})
 
     @classmethod
+    def split(cls, p, inputs, scalars):
+        """Split a call larger than the hardware takes into tile-sized calls.
+
+        Returns ``(calls, merge)``: a list of ``(inputs, scalars)`` each
+        acceptable to :meth:`prepare`, and a function that merges their output
+        dicts (in order) into the call's result.  The default is one call.
+        Raise :class:`StimulusError` for whole-call shape errors.
+        """
+        return [(inputs, scalars)], lambda outputs: outputs[0]
+
+    @classmethod
+    def model(cls, p, inputs, scalars):
+        """The whole (untiled) call computed on the CPU; the golden model by default."""
+        return cls.golden(p, inputs, scalars)
+
+    @classmethod
     def output_length(cls, p, n):
         """Elements each output produces for a job of ``n`` (default: ``n``)."""
         return n

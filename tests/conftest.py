@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).parents[1]
 FIXTURES = Path(__file__).parent / "sim" / "fixtures"
 
 

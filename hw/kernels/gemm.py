@@ -91,6 +91,47 @@ class Gemm(Kernel):
                    shapes={"c": (p.rows, p.cols)})
 
     @classmethod
+    def split(cls, p, inputs, scalars):
+        """Tile ``A (M, K) @ B (K, N)`` of any shape into rows x cols x MAX_K jobs.
+
+        Edge tiles are zero-padded (zeros add nothing to a dot product); K
+        longer than the beat counter is cut into chunks whose partial sums
+        the merge adds with the same int32 wrap-around as the accumulators.
+        """
+        inputs, _ = cls.check_call(p, inputs, scalars)
+        a, b = inputs["a"], inputs["b"]
+        if a.ndim != 2 or b.ndim != 2:
+            raise StimulusError(f"{cls.name}: a and b must be 2-D matrices, "
+                                f"not shapes {a.shape} and {b.shape}")
+        (m, k), (k2, n) = a.shape, b.shape
+        if k != k2:
+            raise StimulusError(f"{cls.name}: a has shape {a.shape} and b has shape {b.shape}; "
+                                f"a's columns must equal b's rows (K)")
+        if k == 0 or m == 0 or n == 0:
+            raise StimulusError(f"{cls.name}: empty matrices (a {a.shape}, b {b.shape}); "
+                                f"every dimension must be at least 1")
+        mp, np_ = -(-m // p.rows) * p.rows, -(-n // p.cols) * p.cols
+        ap = np.zeros((mp, k), dtype=np.int8)
+        ap[:m] = a
+        bp = np.zeros((k, np_), dtype=np.int8)
+        bp[:, :n] = b
+        calls, where = [], []
+        for i in range(0, mp, p.rows):
+            for j in range(0, np_, p.cols):
+                for k0 in range(0, k, MAX_K):
+                    k1 = min(k, k0 + MAX_K)
+                    calls.append(({"a": ap[i:i + p.rows, k0:k1], "b": bp[k0:k1, j:j + p.cols]}, {}))
+                    where.append((i, j))
+
+        def merge(outputs):
+            c = np.zeros((mp, np_), dtype=np.int64)
+            for (i, j), out in zip(where, outputs):
+                c[i:i + p.rows, j:j + p.cols] += out["c"]
+            c = (c[:m, :n] & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+            return {"c": c}
+        return calls, merge
+
+    @classmethod
     def output_length(cls, p, n):
         return p.rows * p.cols
 

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from ..hw.errors import HetflowError
-from . import doctor, export, kernels, verify
+from . import doctor, export, kernels, run, verify
 
 __all__ = ["main"]
 
@@ -18,6 +18,7 @@ COMMANDS = {
     "verify": verify,
     "export": export,
     "doctor": doctor,
+    "run": run,
 }
 
 EXIT_USAGE = 2

@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from ..conftest import FIXTURES
+from ..conftest import FIXTURES, ROOT
 
 
 def hetflow(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "hetflow.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "hetflow.cli", *args], capture_output=True, cwd=ROOT,
                           text=True, timeout=600, env={**os.environ, **(env or {})})
 
 
@@ -117,3 +117,18 @@ def test_doctor_lists_tools():
 def test_no_command_prints_help():
     proc = hetflow()
     assert proc.returncode == 2 and "verify" in proc.stdout
+
+
+def test_run_script_on_cpu():
+    proc = hetflow("run", "examples/saxpy_host.py", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("cpu: saxpy of 4096 elements ok")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "no_such_script.py"], "script no_such_script.py does not exist"),
+    (["run", "examples/saxpy_host.py", "--device", "gpu"],
+     "unknown device 'gpu'; choose one of: cpu, sim, pynq, serial:PORT"),
+])
+def test_run_bad_input(args, message):
+    one_line_error(hetflow(*args), message)

@@ -1,0 +1,528 @@
+"""The C++ harness of the virtual board, generated per kernel, and its cached build.
+
+The harness wraps the Verilated kernel in a process that owns an on-chip
+memory model (a byte array, size given on the command line) and one DMA engine
+per stream port, and serves the transaction protocol of
+:mod:`hetflow.sim.board.protocol` on stdin/stdout.  Python is never on the
+per-cycle path: one ``RUN`` request clocks the model until the kernel is done
+or the cycle budget is spent.
+
+One clock cycle (``cycle()`` in the C++):
+
+1. drive inputs: CSR strobes, ``p_valid``/``p_data`` of each input channel
+   with beats left (data read from memory at the channel's address),
+   ``p_ready`` of each output channel with beats left;
+2. ``clk = 0; eval()`` settles combinational paths (ready may depend on valid);
+3. sample handshakes: ``valid & ready`` of each port as they are just before
+   the rising edge; an output beat's data is stored to memory now;
+4. ``clk = 1; eval()`` is the rising edge; channels that fired advance.
+
+Builds are cached by SHA-256 of (Verilog, harness C++, Verilator version and
+arguments) under ``cache_dir()/"board"/<kernel>-<hash>``; a build is made in a
+temporary directory and renamed into place, so a failed build is never reused.
+"""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...hw.errors import HetflowError
+from ...hw.verilog import to_verilog, top_name
+from ..toolchain import cache_dir, find_simulator
+from . import protocol as P
+
+__all__ = ["generate", "build_board", "BoardBuild", "BoardBuildError", "channels",
+           "VERILATOR_ARGS", "BUILD_TIMEOUT"]
+
+#: Bump when the harness or the build changes incompatibly.
+HARNESS_ABI = "1"
+VERILATOR_ARGS = ["--cc", "--exe", "--build", "-O3", "-Wno-fatal", "--x-assign", "fast",
+                  "--x-initial", "fast", "-CFLAGS", "-O2"]
+BUILD_TIMEOUT = 900
+BINARY = "board"
+
+
+class BoardBuildError(HetflowError, RuntimeError):
+    """Verilator failed to build the virtual board of a kernel."""
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One DMA channel: ``index``, port, direction, payload ``width`` and memory ``stride``."""
+
+    index: int
+    port: object
+    output: bool
+
+    @property
+    def width(self):
+        return self.port.width
+
+    @property
+    def nbytes(self):
+        return -(-self.port.width // 8)
+
+    @property
+    def stride(self):
+        return P.beat_stride(self.port.width)
+
+
+def channels(kernel):
+    """DMA channels of a kernel instance: inputs first in port order, then outputs."""
+    out = [Channel(i, port, False) for i, port in enumerate(kernel.in_ports)]
+    out += [Channel(len(out) + i, port, True) for i, port in enumerate(kernel.out_ports)]
+    return out
+
+
+def _load(ch):
+    """C++ statements driving ``<port>_data`` from ``src`` (a uint8_t pointer)."""
+    name, width, nbytes = ch.port.name, ch.width, ch.nbytes
+    if width <= 64:
+        ctype = "uint64_t" if width > 32 else "uint32_t"
+        return (f"{{ {ctype} v = 0; std::memcpy(&v, src, {nbytes}); "
+                f"top->{name}_data = v; }}")
+    lines = []
+    for w in range(-(-width // 32)):
+        n = min(4, nbytes - 4 * w)
+        lines.append(f"{{ uint32_t v = 0; std::memcpy(&v, src + {4 * w}, {n}); "
+                     f"top->{name}_data[{w}] = v; }}")
+    return " ".join(lines)
+
+
+def _store(ch):
+    """C++ statements copying ``<port>_data`` to ``dst`` (a uint8_t pointer)."""
+    name, width, nbytes = ch.port.name, ch.width, ch.nbytes
+    pad = ch.stride - nbytes
+    tail = f" std::memset(dst + {nbytes}, 0, {pad});" if pad else ""
+    if width <= 64:
+        ctype = "uint64_t" if width > 32 else "uint32_t"
+        return f"{{ {ctype} v = top->{name}_data; std::memcpy(dst, &v, {nbytes});{tail} }}"
+    lines = []
+    for w in range(-(-width // 32)):
+        n = min(4, nbytes - 4 * w)
+        lines.append(f"{{ uint32_t v = top->{name}_data[{w}]; "
+                     f"std::memcpy(dst + {4 * w}, &v, {n}); }}")
+    return "{ " + " ".join(lines) + tail + " }"
+
+
+def generate(kernel):
+    """C++ source of the harness for ``kernel`` (a Kernel instance)."""
+    chans = channels(kernel)
+    n = len(chans)
+    status_word = kernel.map["status"].offset >> 2
+    drive, sample, advance, strides = [], [], [], []
+    for ch in chans:
+        i, name = ch.index, ch.port.name
+        strides.append(str(ch.stride))
+        if not ch.output:
+            drive.append(f"    if (ch[{i}].left) {{ top->{name}_valid = 1; "
+                         f"const uint8_t* src = mem + ch[{i}].addr; {_load(ch)} }} "
+                         f"else top->{name}_valid = 0;")
+            sample.append(f"    const bool f{i} = top->{name}_valid && top->{name}_ready;")
+        else:
+            drive.append(f"    top->{name}_ready = ch[{i}].left != 0;")
+            sample.append(f"    const bool f{i} = top->{name}_valid && top->{name}_ready;")
+            sample.append(f"    if (f{i}) {{ uint8_t* dst = mem + ch[{i}].addr; {_store(ch)} }}")
+        advance.append(f"    if (f{i}) {{ ch[{i}].addr += {ch.stride}; ch[{i}].left--; }}")
+    opcodes = "\n".join(f"static const uint8_t OP_{op.name} = {op.code};"
+                        for op in P.OPCODES.values())
+    statuses = "\n".join(f"static const uint8_t ST_{s.name} = {s.code};"
+                         for s in P.STATUS.values())
+    src = _TEMPLATE
+    for key, value in {
+        "@KERNEL@": kernel.name,
+        "@NCHAN@": str(n),
+        "@NCHAN1@": str(max(n, 1)),
+        "@STRIDES@": ", ".join(strides) or "0",
+        "@REGSIZE@": str(kernel.map.size),
+        "@STATUS_WORD@": str(status_word),
+        "@VERSION@": str(P.VERSION),
+        "@OPCODES@": opcodes,
+        "@STATUSES@": statuses,
+        "@DRIVE@": "\n".join(drive),
+        "@SAMPLE@": "\n".join(sample),
+        "@ADVANCE@": "\n".join(advance),
+        "@MAXPAYLOAD@": str(P.MAX_PAYLOAD),
+    }.items():
+        src = src.replace(key, value)
+    return src
+
+
+_TEMPLATE = r"""// Virtual board harness for hetflow kernel '@KERNEL@'. Generated; do not edit.
+// Protocol: see hetflow/sim/board/protocol.py (frames are little-endian).
+#include "Vboard.h"
+#include "verilated.h"
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+#include <unistd.h>
+#include <signal.h>
+
+@OPCODES@
+@STATUSES@
+
+static const unsigned NCHAN = @NCHAN@;
+static const uint32_t STRIDE[@NCHAN1@] = {@STRIDES@};
+static const uint32_t REG_SIZE = @REGSIZE@;
+static const uint32_t STATUS_WORD = @STATUS_WORD@;
+static const uint64_t MAX_PAYLOAD = @MAXPAYLOAD@ull;
+
+struct Chan { uint32_t addr; uint32_t left; };
+
+static Vboard* top;
+static uint8_t* mem;
+static uint64_t mem_size;
+static Chan ch[@NCHAN1@];
+static int out_fd = 1;
+
+// ---- pipes --------------------------------------------------------------------------
+
+static bool read_all(void* buf, size_t n) {
+    uint8_t* p = static_cast<uint8_t*>(buf);
+    while (n) {
+        ssize_t r = ::read(0, p, n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return false;
+        p += r; n -= (size_t)r;
+    }
+    return true;
+}
+
+static void write_all(const void* buf, size_t n) {
+    const uint8_t* p = static_cast<const uint8_t*>(buf);
+    while (n) {
+        ssize_t r = ::write(out_fd, p, n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) std::exit(3);   // the client went away
+        p += r; n -= (size_t)r;
+    }
+}
+
+static void put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+static void put64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
+static uint32_t get32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
+static uint64_t get64(const uint8_t* p) { uint64_t v; std::memcpy(&v, p, 8); return v; }
+
+static void respond(uint8_t status, const void* payload, uint32_t n) {
+    uint8_t hdr[5];
+    hdr[0] = status;
+    put32(hdr + 1, n);
+    write_all(hdr, 5);
+    if (n) write_all(payload, n);
+}
+
+static void error(uint8_t status, const std::string& msg) {
+    respond(status, msg.data(), (uint32_t)msg.size());
+}
+
+static std::string hex(uint64_t v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "0x%llx", (unsigned long long)v);
+    return buf;
+}
+
+// ---- the clock --------------------------------------------------------------------
+
+static inline void cycle() {
+@DRIVE@
+    top->clk = 0;
+    top->eval();
+@SAMPLE@
+    top->clk = 1;
+    top->eval();
+@ADVANCE@
+}
+
+static inline void csr_idle() {
+    top->csr_w_stb = 0;
+    top->csr_r_stb = 0;
+}
+
+static inline bool channels_done() {
+    for (unsigned i = 0; i < NCHAN; i++)
+        if (ch[i].left) return false;
+    return true;
+}
+
+static void do_reset(uint32_t n) {
+    for (unsigned i = 0; i < NCHAN; i++) ch[i].left = 0;
+    csr_idle();
+    top->rst = 1;
+    for (uint32_t i = 0; i < n; i++) cycle();
+    top->rst = 0;
+    cycle();
+}
+
+// ---- requests ---------------------------------------------------------------------
+
+static bool check_len(uint32_t len, uint32_t want, const char* name) {
+    if (len == want) return true;
+    error(ST_BAD_LENGTH, std::string(name) + ": payload of " + std::to_string(len)
+          + " bytes; expected " + std::to_string(want));
+    return false;
+}
+
+static bool check_reg(uint32_t off) {
+    if (off >= REG_SIZE) {
+        error(ST_BAD_REGISTER, "register offset " + hex(off) + " is outside the register window (" + hex(REG_SIZE) + " bytes)");
+        return false;
+    }
+    if (off & 3) {
+        error(ST_BAD_REGISTER, "register offset " + hex(off) + " is not 4-aligned");
+        return false;
+    }
+    return true;
+}
+
+static bool check_mem(uint64_t addr, uint64_t len) {
+    if (addr > mem_size || len > mem_size - addr) {
+        error(ST_BAD_ADDRESS, "memory range " + hex(addr) + "+" + hex(len)
+              + " is outside the memory (" + hex(mem_size) + " bytes)");
+        return false;
+    }
+    return true;
+}
+
+int main(int argc, char** argv) {
+    // Keep the protocol on a private descriptor; anything the model prints goes to stderr.
+    out_fd = ::dup(1);
+    ::dup2(2, 1);
+    ::signal(SIGPIPE, SIG_IGN);
+    mem_size = argc > 1 ? std::strtoull(argv[1], nullptr, 0) : (16u << 20);
+    if (mem_size == 0 || mem_size > 0xFFFFFFFFull) {
+        std::fprintf(stderr, "memory size must be 1..0xffffffff bytes\n");
+        return 2;
+    }
+    mem = static_cast<uint8_t*>(std::calloc(mem_size, 1));
+    if (!mem) { std::fprintf(stderr, "cannot allocate %llu bytes\n", (unsigned long long)mem_size); return 2; }
+
+    VerilatedContext* ctx = new VerilatedContext;
+    ctx->fatalOnError(false);
+    top = new Vboard{ctx};
+    top->clk = 0;
+    csr_idle();
+    top->csr_addr = 0;
+    top->csr_w_data = 0;
+    top->eval();
+    do_reset(4);
+
+    std::vector<uint8_t> buf;
+    std::vector<uint8_t> out;
+    for (;;) {
+        uint8_t hdr[5];
+        if (!read_all(hdr, 5)) break;           // client closed the pipe: exit quietly
+        const uint8_t op = hdr[0];
+        const uint32_t len = get32(hdr + 1);
+        uint64_t limit = mem_size + 64;
+        if (len > limit || len > MAX_PAYLOAD) {
+            // Too large to hold: discard it to stay in step with the client.
+            uint8_t sink[65536];
+            uint64_t left = len;
+            while (left) {
+                size_t n = left < sizeof sink ? (size_t)left : sizeof sink;
+                if (!read_all(sink, n)) return 0;
+                left -= n;
+            }
+            error(ST_TOO_LARGE, "payload of " + std::to_string(len) + " bytes is larger than the memory");
+            continue;
+        }
+        buf.resize(len);
+        if (len && !read_all(buf.data(), len)) break;
+        const uint8_t* p = buf.data();
+        switch (op) {
+        case OP_PING: {
+            if (!check_len(len, 0, "PING")) break;
+            uint8_t r[15];
+            std::memcpy(r, "HFVB", 4);
+            uint16_t v = @VERSION@;
+            std::memcpy(r + 4, &v, 2);
+            r[6] = (uint8_t)NCHAN;
+            put32(r + 7, (uint32_t)mem_size);
+            put32(r + 11, REG_SIZE);
+            respond(ST_OK, r, 15);
+            break;
+        }
+        case OP_RESET: {
+            if (!check_len(len, 4, "RESET")) break;
+            uint32_t n = get32(p);
+            if (n == 0 || n > 1000000) { error(ST_BAD_LENGTH, "RESET: cycles must be 1..1000000, not " + std::to_string(n)); break; }
+            do_reset(n);
+            respond(ST_OK, nullptr, 0);
+            break;
+        }
+        case OP_REG_WRITE: {
+            if (!check_len(len, 8, "REG_WRITE") || !check_reg(get32(p))) break;
+            top->csr_addr = get32(p) >> 2;
+            top->csr_w_data = get32(p + 4);
+            top->csr_w_stb = 1;
+            top->csr_r_stb = 0;
+            cycle();
+            csr_idle();
+            respond(ST_OK, nullptr, 0);
+            break;
+        }
+        case OP_REG_READ: {
+            if (!check_len(len, 4, "REG_READ") || !check_reg(get32(p))) break;
+            top->csr_addr = get32(p) >> 2;
+            top->csr_r_stb = 1;
+            top->csr_w_stb = 0;
+            cycle();                       // r_data is registered: valid after this edge
+            csr_idle();
+            uint8_t r[4];
+            put32(r, (uint32_t)top->csr_r_data);
+            respond(ST_OK, r, 4);
+            break;
+        }
+        case OP_MEM_WRITE: {
+            if (len < 4) { check_len(len, 4, "MEM_WRITE"); break; }
+            uint32_t addr = get32(p);
+            if (!check_mem(addr, len - 4)) break;
+            std::memcpy(mem + addr, p + 4, len - 4);
+            respond(ST_OK, nullptr, 0);
+            break;
+        }
+        case OP_MEM_READ: {
+            if (!check_len(len, 8, "MEM_READ")) break;
+            uint32_t addr = get32(p), n = get32(p + 4);
+            if (!check_mem(addr, n)) break;
+            respond(ST_OK, mem + addr, n);
+            break;
+        }
+        case OP_DMA_SETUP: {
+            if (!check_len(len, 9, "DMA_SETUP")) break;
+            unsigned c = p[0];
+            uint32_t addr = get32(p + 1), beats = get32(p + 5);
+            if (c >= NCHAN) { error(ST_BAD_CHANNEL, "DMA channel " + std::to_string(c) + " does not exist (" + std::to_string(NCHAN) + " channels)"); break; }
+            if (!check_mem(addr, (uint64_t)beats * STRIDE[c])) break;
+            ch[c].addr = addr;
+            ch[c].left = beats;
+            respond(ST_OK, nullptr, 0);
+            break;
+        }
+        case OP_RUN: {
+            if (!check_len(len, 8, "RUN")) break;
+            const uint64_t budget = get64(p);
+            // Poll the status register every cycle, as a host would (reads have no side effects).
+            top->csr_addr = STATUS_WORD;
+            top->csr_r_stb = 1;
+            top->csr_w_stb = 0;
+            uint64_t n = 0;
+            uint8_t reason = 1;
+            while (n < budget) {
+                cycle();
+                n++;
+                if ((top->csr_r_data & 2) && channels_done()) { reason = 0; break; }
+            }
+            csr_idle();
+            uint8_t r[9];
+            r[0] = reason;
+            put64(r + 1, n);
+            respond(ST_OK, r, 9);
+            break;
+        }
+        case OP_QUIT: {
+            if (!check_len(len, 0, "QUIT")) break;
+            respond(ST_OK, nullptr, 0);
+            top->final();
+            delete top;
+            return 0;
+        }
+        default:
+            error(ST_BAD_OPCODE, "unknown opcode " + hex(op));
+        }
+    }
+    top->final();
+    delete top;
+    return 0;
+}
+"""
+
+
+@dataclass(frozen=True)
+class BoardBuild:
+    """A built virtual board: ``executable``, its ``directory`` and whether it was ``cached``."""
+
+    executable: Path
+    directory: Path
+    cached: bool
+    seconds: float
+
+
+def build_board(kernel, *, status=None, timeout=BUILD_TIMEOUT):
+    """Build (or reuse from the cache) the virtual board binary of ``kernel``."""
+    import time
+
+    sim = find_simulator("verilator")
+    verilog_text = to_verilog(kernel)
+    cpp_text = generate(kernel)
+    top = top_name(kernel)
+    key = hashlib.sha256("\0".join(
+        [HARNESS_ABI, verilog_text, cpp_text, sim.version, " ".join(VERILATOR_ARGS)]
+    ).encode()).hexdigest()[:16]
+    root = cache_dir() / "board"
+    final = root / f"{kernel.name}-{key}"
+    exe = final / BINARY
+    if (final / "BUILD_OK").exists() and exe.exists():
+        return BoardBuild(exe, final, True, 0.0)
+
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=root))
+    start = time.monotonic()
+    try:
+        (tmp / f"{top}.v").write_text(verilog_text)
+        (tmp / "harness.cpp").write_text(cpp_text)
+        sim.apply()
+        env = dict(os.environ)
+        env.update(sim.env)
+        env["MAKEFLAGS"] = " ".join(filter(None, [os.environ.get("MAKEFLAGS"),
+                                                  "CFG_CXXFLAGS_PCH_I=-include"]))
+        argv = [sim.executable, *VERILATOR_ARGS, "--top-module", top, "--prefix", "Vboard",
+                "--Mdir", "obj_dir", "-o", BINARY, "-j", str(os.cpu_count() or 1),
+                f"{top}.v", "harness.cpp"]
+        if status:
+            status(f"building the virtual board of {kernel.name} with Verilator "
+                   f"{sim.version} (first time for these parameters)")
+        log = tmp / "build.log"
+        try:
+            with open(log, "wb") as out:
+                proc = subprocess.run(argv, cwd=tmp, env=env, stdout=out,
+                                      stderr=subprocess.STDOUT, timeout=timeout)
+            failed = proc.returncode != 0 and f"exit status {proc.returncode}"
+        except subprocess.TimeoutExpired:
+            failed = f"timed out after {timeout} s"
+        except OSError as exc:
+            failed = str(exc)
+        built = tmp / "obj_dir" / BINARY
+        if failed or not built.exists():
+            kept = root / f"failed-{final.name}.log"
+            if log.exists():
+                shutil.copyfile(log, kept)
+            tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
+            raise BoardBuildError(f"verilator failed to build the virtual board of {kernel.name} "
+                                  f"({failed or 'no binary'}); log: {kept}"
+                                  + ("\n" + "\n".join(tail) if tail else ""))
+        shutil.move(str(built), str(tmp / BINARY))
+        shutil.rmtree(tmp / "obj_dir", ignore_errors=True)
+        (tmp / "BUILD_OK").write_text(key + "\n")
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            # Another process finished the same build first; theirs is as good as ours.
+            if not (final / "BUILD_OK").exists():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    seconds = time.monotonic() - start
+    if status:
+        status(f"built the virtual board of {kernel.name} in {seconds:.1f} s")
+    return BoardBuild(exe, final, False, seconds)

@@ -1,0 +1,1 @@
+"""Device backends: one module per kind of device."""

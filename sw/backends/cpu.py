@@ -1,0 +1,28 @@
+"""The CPU device: runs the kernels' golden models. The reference and the fallback."""
+
+from ..device import Device
+
+__all__ = ["CPUDevice"]
+
+
+class CPUDevice(Device):
+    """Runs every call with the kernel's NumPy model, on the whole problem at once.
+
+    Calls are validated exactly as on a board (:meth:`Kernel.split` and
+    :meth:`Kernel.prepare` reject the same inputs); the model then runs on the
+    untiled arrays, which is what makes the CPU fast.
+    """
+
+    name = "cpu"
+
+    def _plan(self, handle, inputs, scalars):
+        cls, p = handle.kernel_cls, handle.params
+        tiles, _ = cls.split(p, inputs, scalars)
+        # Every tile has the same dtypes; the first and last cover the shape edge cases.
+        for t_in, t_sc in {0: tiles[0], 1: tiles[-1]}.values() if tiles else ():
+            cls.prepare(p, dict(t_in), dict(t_sc))
+
+        def run():
+            handle.last_cycles = None
+            return cls.model(p, inputs, scalars)
+        return run

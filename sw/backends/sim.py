@@ -1,0 +1,48 @@
+"""The simulated board: the kernel's RTL on the virtual board (Verilator + DMA model)."""
+
+from ..device import Device
+
+__all__ = ["SimDevice"]
+
+
+class SimDevice(Device):
+    """Runs each job on a :class:`~hetflow.sim.board.virtual.VirtualBoard`, one per kernel.
+
+    Parameters
+    ----------
+    max_cycles : int
+        Cycle budget of one job before it counts as hung.
+    status : callable, optional
+        Progress messages (model compilation takes seconds the first time).
+    """
+
+    name = "sim"
+
+    def __init__(self, max_cycles=1 << 32, status=None):
+        self.max_cycles = max_cycles
+        self.status = status
+        self._boards = {}
+        super().__init__()
+
+    def _load(self, kernel_cls, p):
+        from ..sim.board.virtual import VirtualBoard
+        key = (kernel_cls, tuple(sorted(p.items())))
+        if key not in self._boards:
+            self._boards[key] = VirtualBoard(kernel_cls(**p), status=self.status)
+
+    def _board(self, handle):
+        return self._boards[(handle.kernel_cls, tuple(sorted(handle.params.items())))]
+
+    def _execute(self, handle, job):
+        return self._board(handle).run_job(job, max_cycles=self.max_cycles)
+
+    def _abandon(self, run):
+        # The job may still be running in the simulator: stop the processes so the
+        # next call restarts them from a clean state.
+        for board in self._boards.values():
+            board.close()
+        super()._abandon(run)
+
+    def _close(self):
+        for board in self._boards.values():
+            board.close()

@@ -1,0 +1,41 @@
+"""Run a host script with a chosen default device.
+
+The script opens its device with ``hetflow.open()`` (no argument); this
+command decides which one that is, so the same script runs on the CPU, the
+simulated board or a real board.
+"""
+
+import os
+import runpy
+import sys
+from pathlib import Path
+
+from ..device import DEFAULT_DEVICE_VARIABLE
+from ..hw.errors import HetflowError
+
+
+def add_arguments(parser):
+    parser.add_argument("script", metavar="SCRIPT.py", help="host script to run")
+    parser.add_argument("--device", "-d", default="sim",
+                        help="cpu, sim, pynq or serial:PORT (default: sim)")
+    parser.add_argument("args", nargs="*", metavar="ARG", help="arguments passed to the script")
+
+
+def run(args):
+    script = Path(args.script)
+    if not script.is_file():
+        raise HetflowError(f"script {script} does not exist")
+    device = args.device
+    if device not in ("cpu", "sim", "pynq") and not device.startswith("serial:"):
+        raise HetflowError(f"unknown device '{device}'; choose one of: cpu, sim, pynq, serial:PORT")
+    os.environ[DEFAULT_DEVICE_VARIABLE] = device
+    saved_argv = sys.argv
+    sys.argv = [str(script), *args.args]
+    sys.path.insert(0, str(script.parent.resolve()))
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = saved_argv
+    return 0
