@@ -25,6 +25,7 @@ import selectors
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -99,16 +100,24 @@ class VirtualBoard:
         self._log = None
         self.info = None
         self.restarts = 0
-        self._start()
+        self._lock = threading.Lock()      # one request at a time
+        with self._lock:
+            self._start()
 
     # ---- process management -----------------------------------------------------------
 
     def _start(self):
         self._log = tempfile.TemporaryFile(prefix="hetflow-board-")
-        self._proc = subprocess.Popen(
-            [str(self.build.executable), str(self.memory_size)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, bufsize=0,
-            start_new_session=True)
+        try:
+            self._proc = subprocess.Popen(
+                [str(self.build.executable), str(self.memory_size)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, bufsize=0,
+                start_new_session=True)
+        except OSError as exc:
+            self._log.close()
+            self._log = None
+            raise BoardError(f"virtual board of {self.kernel.name}: cannot start "
+                             f"{self.build.executable}: {exc}") from None
         os.set_blocking(self._proc.stdin.fileno(), False)
         os.set_blocking(self._proc.stdout.fileno(), False)
         info = self._request(P.PING)
@@ -163,10 +172,16 @@ class VirtualBoard:
         raise BoardError(f"virtual board of {self.kernel.name}: {what} during {opcode.name}; "
                          f"{how}board state is lost; the next call restarts it{tail}") from None
 
-    def _ensure(self):
-        if self._proc is None or self._proc.poll() is not None:
-            if self._proc is not None:
-                self._kill()
+    def _ensure(self, opcode):
+        """Restart the process after a failure; report one that died since the last call."""
+        if self._proc is not None and self._proc.poll() is not None:
+            code = self._proc.returncode
+            tail = self._stderr_tail()
+            self._kill()
+            raise BoardError(f"virtual board of {self.kernel.name}: the process "
+                             f"{_describe_exit(code)} before {opcode.name}; board state is "
+                             f"lost; the next call restarts it{tail}")
+        if self._proc is None:
             self.restarts += 1
             self._start()
 
@@ -235,8 +250,9 @@ class VirtualBoard:
             self._fail(f"malformed response ({exc})", opcode)
 
     def _call(self, opcode, *fields, data=b"", timeout=None):
-        self._ensure()
-        return self._request(opcode, *fields, data=data, timeout=timeout)
+        with self._lock:
+            self._ensure(opcode)
+            return self._request(opcode, *fields, data=data, timeout=timeout)
 
     # ---- the board API ----------------------------------------------------------------
 
@@ -254,9 +270,8 @@ class VirtualBoard:
         return self._call(P.REG_READ, offset)[0]
 
     def mem_write(self, address, data):
-        if isinstance(data, np.ndarray):
-            data = np.ascontiguousarray(data).view(np.uint8).reshape(-1).tobytes() \
-                if data.dtype.byteorder != ">" else data.astype(data.dtype.newbyteorder("<")).tobytes()
+        if isinstance(data, np.ndarray):    # elements in memory order, little-endian
+            data = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("<")).tobytes()
         self._call(P.MEM_WRITE, address, data=data,
                    timeout=self.timeout + len(data) / 50e6)
 
@@ -276,17 +291,33 @@ class VirtualBoard:
         return reason == P.RUN_DONE, cycles
 
     def close(self):
-        """Ask the process to quit (kill it if it does not) and reap it."""
-        proc = self._proc
-        if proc is None:
+        """Ask the process to quit (kill it if it does not) and reap it.
+
+        Safe from another thread while a request (a long ``run``) is under way:
+        the process is then killed, and that request raises :class:`BoardError`
+        and reaps it.
+        """
+        if not self._lock.acquire(blocking=False):
+            proc = self._proc
+            if proc is not None and proc.poll() is None:
+                try:
+                    proc.kill()
+                except ProcessLookupError:
+                    pass
             return
-        if proc.poll() is None:
-            try:
-                self._request(P.QUIT, timeout=5.0)
-                proc.wait(timeout=5.0)
-            except (BoardError, subprocess.TimeoutExpired):
-                pass
-        self._kill()
+        try:
+            proc = self._proc
+            if proc is None:
+                return
+            if proc.poll() is None:
+                try:
+                    self._request(P.QUIT, timeout=5.0)
+                    proc.wait(timeout=5.0)
+                except (BoardError, subprocess.TimeoutExpired):
+                    pass
+            self._kill()
+        finally:
+            self._lock.release()
 
     def __enter__(self):
         return self
@@ -296,7 +327,8 @@ class VirtualBoard:
 
     def __del__(self):
         try:
-            self.close()
+            if getattr(self, "_lock", None) is not None:
+                self.close()
         except Exception:
             pass
 
@@ -353,7 +385,6 @@ class VirtualBoard:
         deadline = time.monotonic() + timeout
         regmap = self.kernel.map
         layout = self.layout(job)
-        self._ensure()
         self.reset()
         total_beats = 0
         for name, (ch, address, beats) in layout.items():

@@ -10,15 +10,16 @@ class SimDevice(Device):
 
     Parameters
     ----------
-    max_cycles : int
-        Cycle budget of one job before it counts as hung.
+    max_cycles : int, optional
+        Cycle budget of one job before it counts as hung (default: 64 cycles
+        per beat moved plus 100000, see :meth:`VirtualBoard.run_job`).
     status : callable, optional
         Progress messages (model compilation takes seconds the first time).
     """
 
     name = "sim"
 
-    def __init__(self, max_cycles=1 << 32, status=None):
+    def __init__(self, max_cycles=None, status=None):
         self.max_cycles = max_cycles
         self.status = status
         self._boards = {}

@@ -9,11 +9,12 @@ import argparse
 import sys
 
 from ..hw.errors import HetflowError
-from . import doctor, export, kernels, run, verify
+from . import demo, doctor, export, kernels, run, verify
 
 __all__ = ["main"]
 
 COMMANDS = {
+    "demo": demo,
     "kernels": kernels,
     "verify": verify,
     "export": export,

@@ -1,0 +1,1 @@
+"""The virtual board: kernel RTL + memory + DMA in a persistent Verilator process."""

@@ -1,0 +1,322 @@
+"""The virtual board: kernels' RTL in a persistent Verilator process (real Verilator)."""
+
+import os
+import signal
+import time
+import zlib
+
+import numpy as np
+import pytest
+
+from hetflow.hw.errors import HetflowError
+from hetflow.hw.kernels.crc32 import Crc32
+from hetflow.hw.kernels.fir import Fir
+from hetflow.hw.kernels.gemm import Gemm
+from hetflow.hw.kernels.saxpy import Saxpy
+from hetflow.sim.board import protocol as P
+from hetflow.sim.toolchain import SimulatorMissing, find_simulator
+
+try:
+    find_simulator("verilator")
+    HAVE_VERILATOR = True
+except SimulatorMissing:
+    HAVE_VERILATOR = False
+
+needs_verilator = pytest.mark.skipif(not HAVE_VERILATOR, reason="verilator is not installed")
+
+
+# ---- protocol (no simulator) -----------------------------------------------------------
+
+@pytest.mark.parametrize("opcode, fields, data", [
+    (P.PING, (), b""),
+    (P.RESET, (4,), b""),
+    (P.REG_WRITE, (0x20, 0xDEADBEEF), b""),
+    (P.REG_READ, (0x14,), b""),
+    (P.MEM_WRITE, (0x1000,), bytes(range(200))),
+    (P.MEM_READ, (0x1000, 200), b""),
+    (P.DMA_SETUP, (2, 0x2000, 1000), b""),
+    (P.RUN, (2**40 + 3,), b""),
+    (P.QUIT, (), b""),
+])
+def test_request_round_trip(opcode, fields, data):
+    frame = P.encode_request(opcode, *fields, data=data)
+    assert frame[0] == opcode.code
+    assert int.from_bytes(frame[1:5], "little") == len(frame) - 5
+    op, got, tail = P.decode_request(frame)
+    assert op is opcode and got == fields and tail == data
+
+
+def test_request_frame_is_little_endian():
+    assert P.encode_request(P.REG_WRITE, 0x24, 0x01020304) == \
+        bytes([0x03, 8, 0, 0, 0, 0x24, 0, 0, 0, 4, 3, 2, 1])
+
+
+def test_response_round_trip():
+    frame = P.encode_response(P.OK, (7).to_bytes(4, "little"))
+    status, length = P.decode_header(frame[:5])
+    assert (status, length) == (0, 4)
+    assert P.decode_response(P.REG_READ, status, frame[5:]) == (7,)
+    body = bytes([0]) + (123456789).to_bytes(8, "little")
+    assert P.decode_response(P.RUN, P.OK, body) == (0, 123456789)
+    assert P.decode_response(P.MEM_READ, P.OK, b"abc") == b"abc"
+    info = P.decode_response(P.PING, P.OK, b"HFVB" + bytes([1, 0, 3]) + bytes(8))
+    assert info.magic == P.MAGIC and info.version == 1 and info.channels == 3
+    err = P.encode_response(4, "memory range 0x0+0x1 is outside")
+    with pytest.raises(P.ProtocolError, match=r"^MEM_READ: BAD_ADDRESS: memory range"):
+        P.decode_response(P.MEM_READ, err[0], err[5:])
+
+
+def test_protocol_rejects_bad_frames():
+    with pytest.raises(P.ProtocolError, match="unknown opcode 0x7f"):
+        P.encode_request(0x7F)
+    with pytest.raises(P.ProtocolError, match="REG_READ: payload of 3 bytes; expected 4"):
+        P.decode_request(bytes([P.REG_READ.code, 3, 0, 0, 0, 1, 2, 3]))
+    with pytest.raises(P.ProtocolError, match="frame says 9 payload bytes but has 4"):
+        P.decode_request(bytes([P.REG_READ.code, 9, 0, 0, 0, 1, 2, 3, 4]))
+    with pytest.raises(P.ProtocolError, match="PING carries no data"):
+        P.encode_request(P.PING, data=b"x")
+
+
+def test_beat_stride():
+    assert [P.beat_stride(w) for w in (8, 16, 24, 32, 40, 64, 128, 256, 96)] == \
+        [1, 2, 4, 4, 8, 8, 16, 32, 16]
+
+
+# ---- the board -------------------------------------------------------------------------
+
+_boards = {}
+
+
+def board_for(cls, **params):
+    """One board per kernel configuration for the whole module (builds are slow)."""
+    from hetflow.sim.board.virtual import VirtualBoard
+    key = (cls, tuple(sorted(params.items())))
+    if key not in _boards:
+        _boards[key] = VirtualBoard(cls(**params), status=print)
+    return _boards[key]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_boards():
+    yield
+    for board in _boards.values():
+        board.close()
+    _boards.clear()
+
+
+def run_cases(cls, count=8, seed=5, **params):
+    board = board_for(cls, **params)
+    p = board.kernel.p
+    rng = np.random.default_rng(seed)
+    results = []
+    for inputs, scalars in cls.cases(p, rng, count):
+        job = cls.prepare(p, inputs, scalars)
+        streams, cycles = board.run_job(job, timeout=60)
+        for name, port in zip(job.expect, board.kernel.out_ports):
+            assert streams[name].dtype == port.np_dtype
+            assert len(streams[name]) == job.expect[name]
+        got = cls.collect(p, job, streams)
+        want = cls.golden(p, inputs, scalars)
+        for name in want:
+            np.testing.assert_array_equal(got[name], want[name])
+        assert cycles > 0
+        results.append((inputs, scalars, got, cycles))
+    return results
+
+
+@needs_verilator
+@pytest.mark.parametrize("lanes", [1, 4])
+def test_saxpy(lanes):
+    results = run_cases(Saxpy, lanes=lanes)
+    # No back-pressure: one beat per cycle plus a short fixed latency.
+    inputs, _, _, cycles = max(results, key=lambda r: len(r[0]["x"]))
+    n = len(inputs["x"])
+    assert cycles <= -(-n // lanes) + 4
+
+
+@needs_verilator
+def test_crc32_matches_zlib():
+    for inputs, _, got, _ in run_cases(Crc32, lanes=4, count=10):
+        assert int(got["crc"][0]) == zlib.crc32(inputs["data"].tobytes())
+
+
+@needs_verilator
+def test_gemm_wide_output():
+    board = board_for(Gemm)
+    assert board.kernel.out_ports[0].width > 64        # VlWide payload
+    run_cases(Gemm, count=6)
+    a = np.arange(-10, 10, dtype=np.int8).reshape(2, 10)
+    b = np.arange(40, dtype=np.int8).reshape(10, 4) - 20
+    job = Gemm.prepare(board.kernel.p, {"a": a, "b": b}, {})
+    streams, _ = board.run_job(job)
+    got = Gemm.collect(board.kernel.p, job, streams)["c"]
+    np.testing.assert_array_equal(got, a.astype(np.int32) @ b.astype(np.int32))
+
+
+@needs_verilator
+def test_fir():
+    run_cases(Fir, count=6)
+
+
+@needs_verilator
+def test_register_and_memory_bounds_are_checked_by_the_process():
+    from hetflow.sim.board.virtual import BoardError, BoardRequestError
+    board = board_for(Saxpy, lanes=1)
+    assert board.info.register_size == 0x40 and board.info.memory_size == 16 << 20
+    assert board.reg_read(0x14) == zlib.crc32(b"saxpy")
+    board.reg_write(0x20, -3)
+    assert board.reg_read(0x20) == 0xFFFFFFFD
+
+    with pytest.raises(BoardRequestError) as exc:
+        board.reg_read(0x40)
+    assert exc.value.message == "register offset 0x40 is outside the register window (0x40 bytes)"
+    assert str(exc.value) == ("virtual board rejected REG_READ (BAD_REGISTER): register offset "
+                              "0x40 is outside the register window (0x40 bytes)")
+    assert isinstance(exc.value, BoardError) and isinstance(exc.value, HetflowError)
+    with pytest.raises(BoardRequestError) as exc:
+        board.reg_write(0x22, 1)
+    assert exc.value.message == "register offset 0x22 is not 4-aligned"
+    with pytest.raises(BoardRequestError) as exc:
+        board.mem_read((16 << 20) - 4, 8)
+    assert exc.value.message == "memory range 0xfffffc+0x8 is outside the memory (0x1000000 bytes)"
+    with pytest.raises(BoardRequestError) as exc:
+        board.mem_write(0xFFFFFFFF, b"ab")
+    assert exc.value.message == ("memory range 0xffffffff+0x2 is outside the memory "
+                                 "(0x1000000 bytes)")
+    with pytest.raises(BoardRequestError) as exc:
+        board.dma_setup(3, 0, 1)
+    assert exc.value.message == "DMA channel 3 does not exist (3 channels)"
+    with pytest.raises(BoardRequestError) as exc:
+        board.dma_setup(0, (16 << 20) - 8, 3)
+    assert exc.value.message == "memory range 0xfffff8+0xc is outside the memory (0x1000000 bytes)"
+    # Raw frames the client would never send: unknown opcode, wrong payload length.
+    assert board._transact(0x7F, b"xyz") == (1, b"unknown opcode 0x7f")
+    assert board._transact(P.REG_READ.code, b"\0\0\0") == \
+        (2, b"REG_READ: payload of 3 bytes; expected 4")
+    assert board._transact(P.RUN.code, b"") == (2, b"RUN: payload of 0 bytes; expected 8")
+    # The process is still in step and well.
+    board.mem_write(0x100, np.arange(4, dtype=np.int32))
+    assert board.mem_read(0x100, 16) == np.arange(4, dtype=np.int32).tobytes()
+    assert board.ping().magic == P.MAGIC
+
+
+@needs_verilator
+def test_killed_process_is_reported_and_restarted():
+    from hetflow.sim.board.virtual import BoardError
+    board = board_for(Saxpy, lanes=1)
+    board.ping()
+    restarts = board.restarts
+    proc = board._proc
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with pytest.raises(BoardError) as exc:
+        board.reg_read(0x14)
+    message = str(exc.value)
+    assert "virtual board of saxpy" in message
+    assert "the process was killed by SIGKILL before REG_READ" in message
+    assert "the next call restarts it" in message
+    assert proc.returncode is not None                    # reaped, no zombie
+    assert board.reg_read(0x14) == zlib.crc32(b"saxpy")  # restarted transparently
+    assert board.restarts == restarts + 1
+    x = np.arange(10, dtype=np.int32)
+    streams, _ = board.run_job(Saxpy.prepare(board.kernel.p, {"x": x, "y": x}, {"a": 2}))
+    np.testing.assert_array_equal(streams["z"], 3 * x)
+
+
+@needs_verilator
+def test_hung_process_times_out_and_is_restarted():
+    from hetflow.sim.board.virtual import BoardError
+    board = board_for(Saxpy, lanes=1)
+    board.ping()
+    proc = board._proc
+    os.kill(proc.pid, signal.SIGSTOP)
+    start = time.monotonic()
+    with pytest.raises(BoardError, match=r"no response within 0\.5 s during RUN"):
+        board.run(10, timeout=0.5)
+    assert time.monotonic() - start < 5
+    assert proc.returncode == -signal.SIGKILL             # killed and reaped
+    assert board.reg_read(0x14) == zlib.crc32(b"saxpy")
+
+
+@needs_verilator
+def test_small_cycle_budget_is_not_done():
+    board = board_for(Saxpy, lanes=1)
+    x = np.arange(1000, dtype=np.int32)
+    job = Saxpy.prepare(board.kernel.p, {"x": x, "y": x}, {"a": 1})
+    layout = board.layout(job)
+    board.reset()
+    board.mem_write(layout["x"][1], x)
+    board.mem_write(layout["y"][1], x)
+    for ch, address, beats in layout.values():
+        board.dma_setup(ch.index, address, beats)
+    board.reg_write(0x08, 1000)
+    board.reg_write(0x20, 1)
+    board.reg_write(0x00, 1)
+    assert board.run(100) == (False, 100)
+    assert board.reg_read(0x04) & 1                      # still busy
+    done, cycles = board.run(10_000)
+    assert done and cycles < 1000
+    z = np.frombuffer(board.mem_read(layout["z"][1], 4000), dtype=np.int32)
+    np.testing.assert_array_equal(z, 2 * x)
+
+
+@needs_verilator
+def test_job_too_large_for_memory():
+    from hetflow.sim.board.virtual import BoardError
+    board = board_for(Saxpy, lanes=1)
+    x = np.zeros(2_000_000, dtype=np.int32)
+    with pytest.raises(BoardError, match=r"needs 24010752 bytes of board memory but it has "
+                                         r"16777216; pass a larger memory_size"):
+        board.run_job(Saxpy.prepare(board.kernel.p, {"x": x, "y": x}, {"a": 1}))
+
+
+@needs_verilator
+def test_throughput_saxpy_1m(capsys):
+    board = board_for(Saxpy, lanes=1)
+    rng = np.random.default_rng(0)
+    n = 1_000_000
+    x = rng.integers(-2**31, 2**31, n, dtype=np.int32)
+    y = rng.integers(-2**31, 2**31, n, dtype=np.int32)
+    job = Saxpy.prepare(board.kernel.p, {"x": x, "y": y}, {"a": 12345})
+    start = time.perf_counter()
+    streams, cycles = board.run_job(job)
+    wall = time.perf_counter() - start
+    np.testing.assert_array_equal(streams["z"], Saxpy.golden(board.kernel.p, {"x": x, "y": y},
+                                                             {"a": 12345})["z"])
+    with capsys.disabled():
+        print(f"\nvirtual board saxpy lanes=1, {n} elements: {cycles} cycles in {wall:.3f} s "
+              f"= {cycles / wall / 1e6:.2f} M cycles/s (run_job wall time)")
+
+
+@needs_verilator
+def test_gemm_padded_beats():
+    # rows=3: 24-bit beats of a in 4-byte slots; c is 96 bits (3 words) in 16-byte slots.
+    board = board_for(Gemm, rows=3, cols=3)
+    assert [ch.stride for ch in board.channels] == [4, 4, 16]
+    run_cases(Gemm, count=5, rows=3, cols=3)
+
+
+@needs_verilator
+def test_close_from_another_thread_stops_a_long_run():
+    import threading
+    from hetflow.sim.board.virtual import BoardError
+    board = board_for(Saxpy, lanes=1)
+    board.reset()
+    board.reg_write(0x08, 1000)
+    board.reg_write(0x00, 1)          # no DMA set up: the kernel waits for input forever
+    errors = []
+
+    def worker():
+        try:
+            board.run(1 << 60, timeout=30)
+        except BoardError as exc:
+            errors.append(str(exc))
+
+    t = threading.Thread(target=worker)
+    t.start()
+    time.sleep(0.3)
+    board.close()
+    t.join(10)
+    assert not t.is_alive()
+    assert errors and "during RUN" in errors[0] and "SIGKILL" in errors[0]
+    assert board.reg_read(0x14) == zlib.crc32(b"saxpy")   # restarted
