@@ -68,3 +68,10 @@ def write_output(path, text):
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def check_device(spec):
+    """Reject a device name ``hetflow.open`` would not accept, before any work starts."""
+    if spec not in ("cpu", "sim", "pynq") and not (spec.startswith("serial:") and len(spec) > 7):
+        raise HetflowError(f"unknown device '{spec}'; choose one of: cpu, sim, pynq, serial:PORT")
+    return spec

@@ -6,7 +6,7 @@ nominal clock, and the wall time of the call on this host.
 """
 
 from ..hw.errors import HetflowError
-from .common import progress
+from .common import check_device, progress
 
 NOMINAL_MHZ = 100.0
 
@@ -22,7 +22,7 @@ def add_arguments(parser):
 def run(args):
     from ..demo import run_pipeline
 
-    devices = [d.strip() for d in args.devices.split(",") if d.strip()]
+    devices = [check_device(d.strip()) for d in args.devices.split(",") if d.strip()]
     if not devices:
         raise HetflowError("--devices is empty; give e.g. cpu,sim")
     if args.samples < 64 or args.samples % 64:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..device import DEFAULT_DEVICE_VARIABLE
 from ..hw.errors import HetflowError
+from .common import check_device
 
 
 def add_arguments(parser):
@@ -25,9 +26,7 @@ def run(args):
     script = Path(args.script)
     if not script.is_file():
         raise HetflowError(f"script {script} does not exist")
-    device = args.device
-    if device not in ("cpu", "sim", "pynq") and not device.startswith("serial:"):
-        raise HetflowError(f"unknown device '{device}'; choose one of: cpu, sim, pynq, serial:PORT")
+    device = check_device(args.device)
     os.environ[DEFAULT_DEVICE_VARIABLE] = device
     saved_argv = sys.argv
     sys.argv = [str(script), *args.args]

@@ -1,0 +1,110 @@
+"""The simulated board device gives exactly what the CPU device gives."""
+
+import os
+import signal
+import time
+import zlib
+
+import numpy as np
+import pytest
+
+import hetflow
+from hetflow.hw.errors import HetflowError
+
+
+@pytest.fixture(scope="module")
+def devices():
+    cpu, sim = hetflow.open("cpu"), hetflow.open("sim")
+    yield cpu, sim
+    cpu.close()
+    sim.close()
+
+
+def both(devices, name, *args, params=None, **kwargs):
+    cpu, sim = devices
+    expected = cpu.kernel(name, **(params or {}))(*args, **kwargs)
+    got = sim.kernel(name, **(params or {}))(*args, **kwargs)
+    return expected, got
+
+
+RNG = np.random.default_rng(11)
+
+
+def ints(dtype, shape):
+    info = np.iinfo(dtype)
+    return RNG.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
+
+
+def test_saxpy(devices):
+    x, y = ints(np.int32, 3000), ints(np.int32, 3000)
+    expected, got = both(devices, "saxpy", x, y, a=-7, params={"lanes": 4})
+    assert np.array_equal(expected, got)
+    assert devices[1].kernel("saxpy", lanes=4).last_cycles == pytest.approx(750, abs=10)
+
+
+def test_crc32_is_zlib(devices):
+    data = ints(np.uint8, 1001)
+    expected, got = both(devices, "crc32", data)
+    assert int(got[0]) == int(expected[0]) == zlib.crc32(data.tobytes())
+
+
+def test_dot(devices):
+    x, y = ints(np.int16, 777), ints(np.int16, 777)
+    expected, got = both(devices, "dot", x, y, params={"lanes": 2})
+    assert expected.tolist() == got.tolist() == [int(np.dot(x.astype(np.int64), y))]
+
+
+def test_fir(devices):
+    x, h = ints(np.int16, 500), ints(np.int16, 12)
+    expected, got = both(devices, "fir", x, h=h, params={"taps": 12})
+    assert np.array_equal(expected, got)
+
+
+@pytest.mark.parametrize("m,k,n", [(5, 17, 3), (2, 70000, 4)])
+def test_gemm_tiled_any_shape(devices, m, k, n):
+    a, b = ints(np.int8, (m, k)), ints(np.int8, (k, n))
+    expected, got = both(devices, "gemm", a, b)
+    assert got.shape == (m, n) and np.array_equal(expected, got)
+
+
+def test_conv2d(devices):
+    image, w = ints(np.uint8, (9, 40)), ints(np.int8, (3, 3))
+    expected, got = both(devices, "conv2d", image, w=w)
+    assert got.shape == (7, 38) and np.array_equal(expected, got)
+
+
+def test_bad_input_is_refused_before_the_board(devices):
+    sim = devices[1]
+    with pytest.raises(HetflowError, match=r"^conv2d: image width 80 is out of range; allowed 3..64"):
+        sim.kernel("conv2d")(np.zeros((4, 80), np.uint8), w=np.zeros((3, 3), np.int8))
+
+
+def test_hung_kernel_times_out_and_device_recovers(fixtures_on_path):
+    with hetflow.open("sim", max_cycles=10**12) as sim:
+        x = np.arange(16, dtype=np.int32)
+        hung = sim.kernel("faulty_kernels:HungSaxpy")
+        t0 = time.monotonic()
+        with pytest.raises(TimeoutError, match=r"^kernel 'hung_saxpy' on sim did not finish within "
+                                               r"1 s \(waited 1\.\d\d s\)$"):
+            hung.start(x, x, a=1).wait(timeout=1.0)
+        assert time.monotonic() - t0 < 5
+        assert np.array_equal(sim.kernel("saxpy")(x, x, a=2), 3 * x)
+
+
+def test_hung_kernel_with_cycle_budget_is_an_error(fixtures_on_path):
+    with hetflow.open("sim", max_cycles=5000) as sim:
+        x = np.arange(16, dtype=np.int32)
+        with pytest.raises(HetflowError, match=r"hung_saxpy.*5000 cycles"):
+            sim.kernel("faulty_kernels:HungSaxpy")(x, x, a=1)
+
+
+def test_simulator_killed_mid_session_restarts(devices):
+    sim = devices[1]
+    saxpy = sim.kernel("saxpy")
+    x = np.arange(64, dtype=np.int32)
+    assert np.array_equal(saxpy(x, x, a=1), 2 * x)
+    board = sim._board(saxpy)
+    os.kill(board._proc.pid, signal.SIGKILL)
+    with pytest.raises(HetflowError, match=r"killed by SIGKILL"):
+        saxpy(x, x, a=1)
+    assert np.array_equal(saxpy(x, x, a=3), 4 * x)
