@@ -11,13 +11,9 @@ not answer in time, the call raises :class:`BoardError` saying what
 happened, the process is killed and reaped, and the next call starts a fresh
 one (board memory and registers are then back to their reset state).
 
-Memory layout of :meth:`VirtualBoard.run_job`
-    Each stream gets one region, inputs first in port order, then outputs,
-    from address 0, each region starting on a 4 KiB boundary.  A beat takes
-    :func:`~hetflow.sim.board.protocol.beat_stride` bytes (its payload bytes
-    rounded up to a power of two), payload in the low bytes, little-endian.
-    When the stride equals the payload size (every built-in kernel) the
-    region is just the element array's bytes, zero-padded to whole beats.
+The board API and :meth:`VirtualBoard.run_job` (with its memory layout) come
+from :class:`~hetflow.sim.board.client.BoardClient`, shared with the serial
+backend; this module only moves frames to and from the process.
 """
 
 import os
@@ -28,36 +24,15 @@ import tempfile
 import threading
 import time
 
-import numpy as np
-
-from ...hw.errors import HetflowError
 from . import protocol as P
+from .client import REGION_ALIGN, BoardClient, BoardError, BoardRequestError
 from .harness import build_board, channels
 
 __all__ = ["VirtualBoard", "BoardError", "BoardRequestError", "DEFAULT_MEMORY", "REGION_ALIGN"]
 
 DEFAULT_MEMORY = 16 << 20
-REGION_ALIGN = 4096
 #: Seconds a request other than RUN may take.
 DEFAULT_TIMEOUT = 30.0
-
-
-class BoardError(HetflowError, RuntimeError):
-    """The virtual board process failed (died, timed out, or answered nonsense)."""
-
-
-class BoardRequestError(BoardError, ValueError):
-    """The process rejected a request (bad register offset, memory range, ...).
-
-    ``status`` is the protocol error code, ``message`` the process's text.
-    """
-
-    def __init__(self, opcode, status, message):
-        self.opcode = opcode
-        self.status = status
-        self.message = message
-        name = P.STATUS[status].name if status in P.STATUS else f"status {status}"
-        super().__init__(f"virtual board rejected {opcode.name} ({name}): {message}")
 
 
 def _describe_exit(code):
@@ -71,7 +46,7 @@ def _describe_exit(code):
     return f"exited with status {code}"
 
 
-class VirtualBoard:
+class VirtualBoard(BoardClient):
     """A kernel instance on the virtual board.
 
     Parameters
@@ -254,41 +229,27 @@ class VirtualBoard:
             self._ensure(opcode)
             return self._request(opcode, *fields, data=data, timeout=timeout)
 
-    # ---- the board API ----------------------------------------------------------------
+    # ---- the board API (the rest comes from BoardClient) -----------------------------
 
-    def ping(self):
-        return self._call(P.PING)
+    def transact_raw(self, request, timeout=None):
+        """Send one already-encoded request frame; return the raw response frame.
 
-    def reset(self, cycles=4):
-        """Hold ``rst`` for ``cycles`` cycles; stops every DMA channel."""
-        self._call(P.RESET, cycles)
-
-    def reg_write(self, offset, value):
-        self._call(P.REG_WRITE, offset, int(value) & 0xFFFFFFFF)
-
-    def reg_read(self, offset):
-        return self._call(P.REG_READ, offset)[0]
-
-    def mem_write(self, address, data):
-        if isinstance(data, np.ndarray):    # elements in memory order, little-endian
-            data = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("<")).tobytes()
-        self._call(P.MEM_WRITE, address, data=data,
-                   timeout=self.timeout + len(data) / 50e6)
-
-    def mem_read(self, address, length):
-        return self._call(P.MEM_READ, address, length, timeout=self.timeout + length / 50e6)
-
-    def dma_setup(self, channel, address, beats):
-        self._call(P.DMA_SETUP, channel, address, beats)
-
-    def run(self, max_cycles, timeout=None):
-        """Clock the kernel until it is done or ``max_cycles`` have passed.
-
-        Returns ``(done, cycles)``.  ``timeout`` (seconds, default: the
-        board's timeout) bounds the wall time of the call.
+        For a bridge that forwards frames it does not interpret (the serial
+        bridge model, :mod:`hetflow.sim.board.bridge`).  The request's header
+        must announce exactly the payload that follows; error statuses are
+        returned, not raised.  Raises :class:`BoardError` when the process
+        fails, as every other call does.
         """
-        reason, cycles = self._call(P.RUN, int(max_cycles), timeout=timeout)
-        return reason == P.RUN_DONE, cycles
+        request = bytes(request)
+        code, length = P.decode_header(request[:P.HEADER.size])
+        if length != len(request) - P.HEADER.size:
+            raise P.ProtocolError(f"request frame says {length} payload bytes but has "
+                                  f"{len(request) - P.HEADER.size}")
+        opcode = P.OPCODES.get(code) or P.Opcode(code, f"opcode 0x{code:02x}", "<", "<")
+        with self._lock:
+            self._ensure(opcode)
+            status, body = self._transact(code, request[P.HEADER.size:], timeout, opcode)
+        return P.encode_response(status, body)
 
     def close(self):
         """Ask the process to quit (kill it if it does not) and reap it.
@@ -331,88 +292,3 @@ class VirtualBoard:
                 self.close()
         except Exception:
             pass
-
-    # ---- jobs -------------------------------------------------------------------------
-
-    def layout(self, job):
-        """``{port: (channel, address, beats)}`` of a job's streams (see the module doc)."""
-        out, address = {}, 0
-        for ch in self.channels:
-            port = ch.port
-            n = job.expect[port.name] if ch.output else len(job.streams[port.name])
-            beats = port.beats(n)
-            out[port.name] = (ch, address, beats)
-            address += -(-beats * ch.stride // REGION_ALIGN) * REGION_ALIGN
-        if address > self.memory_size:
-            raise BoardError(f"virtual board of {self.kernel.name}: the job needs {address} bytes "
-                             f"of board memory but it has {self.memory_size}; "
-                             f"pass a larger memory_size")
-        return out
-
-    @staticmethod
-    def _to_bytes(ch, elements):
-        port = ch.port
-        arr = np.asarray(elements, dtype=port.np_dtype).reshape(-1)
-        arr = arr.astype(port.np_dtype.newbyteorder("<"), copy=False)
-        beats = port.beats(len(arr))
-        if beats * port.lanes != len(arr):
-            arr = np.concatenate([arr, np.zeros(beats * port.lanes - len(arr), arr.dtype)])
-        raw = np.ascontiguousarray(arr).view(np.uint8).reshape(beats, -1)
-        if raw.shape[1] != ch.stride:
-            raw = np.pad(raw, ((0, 0), (0, ch.stride - raw.shape[1])))
-        return raw.tobytes()
-
-    @staticmethod
-    def _from_bytes(ch, raw, elements):
-        port = ch.port
-        nbytes = port.lanes * port.np_dtype.itemsize
-        arr = np.frombuffer(raw, dtype=np.uint8).reshape(-1, ch.stride)[:, :nbytes]
-        arr = np.ascontiguousarray(arr).view(port.np_dtype.newbyteorder("<")).reshape(-1)
-        return arr.astype(port.np_dtype)[:elements]
-
-    def run_job(self, job, timeout=300.0, max_cycles=None):
-        """Execute a :class:`~hetflow.hw.job.Job` end to end.
-
-        Writes the input streams to board memory, sets up every DMA channel,
-        writes the job's registers, starts the kernel and runs it until done.
-
-        Returns ``(outputs, cycles)``: ``outputs`` maps each output port to a
-        1-D element array of its dtype, trimmed to ``job.expect``; ``cycles``
-        is the kernel's own count (``cycles_hi:cycles_lo``).  Raises
-        :class:`BoardError` when the kernel is not done within ``max_cycles``
-        (default: 64 per beat moved plus 100000) or ``timeout`` seconds.
-        """
-        deadline = time.monotonic() + timeout
-        regmap = self.kernel.map
-        layout = self.layout(job)
-        self.reset()
-        total_beats = 0
-        for name, (ch, address, beats) in layout.items():
-            total_beats += beats
-            if not ch.output and beats:
-                self.mem_write(address, self._to_bytes(ch, job.streams[name]))
-            self.dma_setup(ch.index, address, beats)
-        for name, value in job.registers.items():
-            reg = regmap[name]
-            values = list(np.asarray(value).reshape(-1)) if reg.array \
-                or np.ndim(value) else [value]
-            if len(values) > reg.count:
-                raise BoardError(f"{self.kernel.name}: register '{name}' has {reg.count} "
-                                 f"word(s) but the job gives {len(values)} values")
-            for i, v in enumerate(values):
-                self.reg_write(reg.offset + 4 * i, int(v) & 0xFFFFFFFF)
-        self.reg_write(regmap["ctrl"].offset, 1)
-        budget = max_cycles if max_cycles is not None else 64 * total_beats + 100_000
-        done, ran = self.run(budget, timeout=max(1.0, deadline - time.monotonic()))
-        if not done:
-            status = self.reg_read(regmap["status"].offset)
-            raise BoardError(f"{self.kernel.name} on the virtual board is not done after "
-                             f"{ran} cycles (status=0x{status:x})")
-        outputs = {}
-        for name, (ch, address, beats) in layout.items():
-            if ch.output:
-                raw = self.mem_read(address, beats * ch.stride) if beats else b""
-                outputs[name] = self._from_bytes(ch, raw, job.expect[name])
-        lo = self.reg_read(regmap["cycles_lo"].offset)
-        hi = self.reg_read(regmap["cycles_hi"].offset)
-        return outputs, (hi << 32) | lo

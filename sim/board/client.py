@@ -1,0 +1,212 @@
+"""The board API and job execution, over any transport of the board protocol.
+
+:class:`BoardClient` turns one primitive, ``_call(opcode, *fields, data,
+timeout)`` (send a request of :mod:`hetflow.sim.board.protocol`, return its
+decoded response), into the board API (``reg_read``, ``mem_write``,
+``dma_setup``, ``run`` ...) and into :meth:`BoardClient.run_job`, which
+executes a whole :class:`~hetflow.hw.job.Job`.  The virtual board (a pipe to
+a Verilator process, :mod:`hetflow.sim.board.virtual`) and a real board
+behind a UART bridge (:mod:`hetflow.backends.serial`) are both a
+``BoardClient``, so a job runs through exactly the same steps on each.
+
+Memory layout of :meth:`BoardClient.run_job`
+    Each stream gets one region, inputs first in port order, then outputs,
+    from address 0, each region starting on a 4 KiB boundary.  A beat takes
+    :func:`~hetflow.sim.board.protocol.beat_stride` bytes (its payload bytes
+    rounded up to a power of two), payload in the low bytes, little-endian.
+    When the stride equals the payload size (every built-in kernel) the
+    region is just the element array's bytes, zero-padded to whole beats.
+"""
+
+import time
+
+import numpy as np
+
+from ...hw.errors import HetflowError
+from . import protocol as P
+
+__all__ = ["BoardClient", "BoardError", "BoardRequestError", "REGION_ALIGN"]
+
+REGION_ALIGN = 4096
+
+
+class BoardError(HetflowError, RuntimeError):
+    """The board failed (died, timed out, or answered nonsense)."""
+
+
+class BoardRequestError(BoardError, ValueError):
+    """The board rejected a request (bad register offset, memory range, ...).
+
+    ``status`` is the protocol error code, ``message`` the board's text and
+    ``where`` what rejected it (``"virtual board"``, ``"serial board on ..."``).
+    """
+
+    def __init__(self, opcode, status, message, where="virtual board"):
+        self.opcode = opcode
+        self.status = status
+        self.message = message
+        self.where = where
+        name = P.STATUS[status].name if status in P.STATUS else f"status {status}"
+        super().__init__(f"{where} rejected {opcode.name} ({name}): {message}")
+
+
+class BoardClient:
+    """Board API and job execution on top of :meth:`_call`.
+
+    A subclass provides ``_call`` and these attributes: ``kernel`` (the
+    kernel instance on the board), ``channels`` (its DMA channels,
+    :func:`~hetflow.sim.board.harness.channels`), ``memory_size`` (bytes) and
+    ``timeout`` (seconds a request other than ``run`` may take).  It may set
+    ``max_transfer`` (bytes per ``MEM_WRITE``/``MEM_READ`` request; larger
+    transfers are split), ``transfer_rate`` (bytes per second assumed when a
+    transfer's timeout is stretched), ``description`` (how errors name the
+    board in messages: ``where`` is the kind, ``description`` names the
+    kernel too) and ``memory_hint`` (what to do when a job does not fit).
+    """
+
+    max_transfer = None
+    transfer_rate = 50e6
+    memory_hint = "pass a larger memory_size"
+    where = "virtual board"
+
+    @property
+    def description(self):
+        return f"virtual board of {self.kernel.name}"
+
+    def _call(self, opcode, *fields, data=b"", timeout=None):
+        """Send one request; return its decoded response (see :func:`protocol.decode_response`)."""
+        raise NotImplementedError
+
+    def _transfer_timeout(self, nbytes):
+        return self.timeout + nbytes / self.transfer_rate
+
+    # ---- the board API ----------------------------------------------------------------
+
+    def ping(self):
+        return self._call(P.PING)
+
+    def reset(self, cycles=4):
+        """Hold ``rst`` for ``cycles`` cycles; stops every DMA channel."""
+        self._call(P.RESET, cycles)
+
+    def reg_write(self, offset, value):
+        self._call(P.REG_WRITE, offset, int(value) & 0xFFFFFFFF)
+
+    def reg_read(self, offset):
+        return self._call(P.REG_READ, offset)[0]
+
+    def mem_write(self, address, data):
+        if isinstance(data, np.ndarray):    # elements in memory order, little-endian
+            data = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("<")).tobytes()
+        view = memoryview(bytes(data) if not isinstance(data, bytes) else data)
+        step = self.max_transfer or max(1, len(view))
+        for at in range(0, max(1, len(view)), step):
+            piece = view[at:at + step]
+            self._call(P.MEM_WRITE, address + at, data=piece,
+                       timeout=self._transfer_timeout(len(piece)))
+
+    def mem_read(self, address, length):
+        step = self.max_transfer or max(1, length)
+        if length <= step:
+            return self._call(P.MEM_READ, address, length,
+                              timeout=self._transfer_timeout(length))
+        return b"".join(self._call(P.MEM_READ, address + at, min(step, length - at),
+                                   timeout=self._transfer_timeout(min(step, length - at)))
+                        for at in range(0, length, step))
+
+    def dma_setup(self, channel, address, beats):
+        self._call(P.DMA_SETUP, channel, address, beats)
+
+    def run(self, max_cycles, timeout=None):
+        """Clock the kernel until it is done or ``max_cycles`` have passed.
+
+        Returns ``(done, cycles)``.  ``timeout`` (seconds, default: the
+        board's timeout) bounds the wall time of the call.
+        """
+        reason, cycles = self._call(P.RUN, int(max_cycles), timeout=timeout)
+        return reason == P.RUN_DONE, cycles
+
+    # ---- jobs -------------------------------------------------------------------------
+
+    def layout(self, job):
+        """``{port: (channel, address, beats)}`` of a job's streams (see the module doc)."""
+        out, address = {}, 0
+        for ch in self.channels:
+            port = ch.port
+            n = job.expect[port.name] if ch.output else len(job.streams[port.name])
+            beats = port.beats(n)
+            out[port.name] = (ch, address, beats)
+            address += -(-beats * ch.stride // REGION_ALIGN) * REGION_ALIGN
+        if address > self.memory_size:
+            raise BoardError(f"{self.description}: the job needs {address} bytes "
+                             f"of board memory but it has {self.memory_size}; "
+                             f"{self.memory_hint}")
+        return out
+
+    @staticmethod
+    def _to_bytes(ch, elements):
+        port = ch.port
+        arr = np.asarray(elements, dtype=port.np_dtype).reshape(-1)
+        arr = arr.astype(port.np_dtype.newbyteorder("<"), copy=False)
+        beats = port.beats(len(arr))
+        if beats * port.lanes != len(arr):
+            arr = np.concatenate([arr, np.zeros(beats * port.lanes - len(arr), arr.dtype)])
+        raw = np.ascontiguousarray(arr).view(np.uint8).reshape(beats, -1)
+        if raw.shape[1] != ch.stride:
+            raw = np.pad(raw, ((0, 0), (0, ch.stride - raw.shape[1])))
+        return raw.tobytes()
+
+    @staticmethod
+    def _from_bytes(ch, raw, elements):
+        port = ch.port
+        nbytes = port.lanes * port.np_dtype.itemsize
+        arr = np.frombuffer(raw, dtype=np.uint8).reshape(-1, ch.stride)[:, :nbytes]
+        arr = np.ascontiguousarray(arr).view(port.np_dtype.newbyteorder("<")).reshape(-1)
+        return arr.astype(port.np_dtype)[:elements]
+
+    def run_job(self, job, timeout=300.0, max_cycles=None):
+        """Execute a :class:`~hetflow.hw.job.Job` end to end.
+
+        Writes the input streams to board memory, sets up every DMA channel,
+        writes the job's registers, starts the kernel and runs it until done.
+
+        Returns ``(outputs, cycles)``: ``outputs`` maps each output port to a
+        1-D element array of its dtype, trimmed to ``job.expect``; ``cycles``
+        is the kernel's own count (``cycles_hi:cycles_lo``).  Raises
+        :class:`BoardError` when the kernel is not done within ``max_cycles``
+        (default: 64 per beat moved plus 100000) or ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        regmap = self.kernel.map
+        layout = self.layout(job)
+        self.reset()
+        total_beats = 0
+        for name, (ch, address, beats) in layout.items():
+            total_beats += beats
+            if not ch.output and beats:
+                self.mem_write(address, self._to_bytes(ch, job.streams[name]))
+            self.dma_setup(ch.index, address, beats)
+        for name, value in job.registers.items():
+            reg = regmap[name]
+            values = list(np.asarray(value).reshape(-1)) if reg.array \
+                or np.ndim(value) else [value]
+            if len(values) > reg.count:
+                raise BoardError(f"{self.kernel.name}: register '{name}' has {reg.count} "
+                                 f"word(s) but the job gives {len(values)} values")
+            for i, v in enumerate(values):
+                self.reg_write(reg.offset + 4 * i, int(v) & 0xFFFFFFFF)
+        self.reg_write(regmap["ctrl"].offset, 1)
+        budget = max_cycles if max_cycles is not None else 64 * total_beats + 100_000
+        done, ran = self.run(budget, timeout=max(1.0, deadline - time.monotonic()))
+        if not done:
+            status = self.reg_read(regmap["status"].offset)
+            raise BoardError(f"{self.kernel.name} on the {self.where} is not done after "
+                             f"{ran} cycles (status=0x{status:x})")
+        outputs = {}
+        for name, (ch, address, beats) in layout.items():
+            if ch.output:
+                raw = self.mem_read(address, beats * ch.stride) if beats else b""
+                outputs[name] = self._from_bytes(ch, raw, job.expect[name])
+        lo = self.reg_read(regmap["cycles_lo"].offset)
+        hi = self.reg_read(regmap["cycles_hi"].offset)
+        return outputs, (hi << 32) | lo
