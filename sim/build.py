@@ -17,7 +17,7 @@ from ..hw.errors import HetflowError
 from ..hw.verilog import to_verilog, top_name
 from .toolchain import cache_dir
 
-__all__ = ["SimBuild", "build", "BuildError"]
+__all__ = ["SimBuild", "build", "build_verilog", "BuildError"]
 
 #: Bump when the way builds are made changes incompatibly.
 BENCH_ABI = "1"
@@ -63,17 +63,32 @@ def build(kernel, simulator, *, waves=True, status=None):
     Verilator models are always compiled with tracing (dumping is switched on
     at run time); Icarus models get the dump module only when ``waves``.
     """
+    return build_verilog(kernel.name, top_name(kernel), to_verilog(kernel), simulator,
+                         waves=waves, status=status)
+
+
+def build_verilog(name, top, verilog_text, simulator, *, waves=True, status=None,
+                  cache="sim", what=None):
+    """Compile Verilog text whose top module is ``top`` for a cocotb runner, cached.
+
+    Parameters
+    ----------
+    name : str
+        Short name for cache directories and messages.
+    cache : str
+        Sub-directory of the hetflow cache (separates e.g. kernels from wrappers).
+    what : str, optional
+        What is compiled, for the progress message (default ``name``).
+    """
     from cocotb_tools.runner import get_runner
 
     if simulator.name == "verilator":
         waves = True
-    verilog_text = to_verilog(kernel)
-    top = top_name(kernel)
     key = hashlib.sha256("\0".join(
         [BENCH_ABI, simulator.name, simulator.version, str(waves), top, verilog_text,
          " ".join(VERILATOR_ARGS)]).encode()).hexdigest()[:16]
-    root = cache_dir() / "sim"
-    final = root / f"{kernel.name}-{simulator.name}-{key}"
+    root = cache_dir() / cache
+    final = root / f"{name}-{simulator.name}-{key}"
     if (final / "BUILD_OK").exists():
         return SimBuild(final, top, final / f"{top}.v", simulator, waves, True)
 
@@ -85,7 +100,7 @@ def build(kernel, simulator, *, waves=True, status=None):
         simulator.apply()
         runner = get_runner(simulator.name)
         if status:
-            status(f"compiling {kernel.name} with {simulator.name} (first time for these parameters)")
+            status(f"compiling {what or name} with {simulator.name} (first time for these parameters)")
         build_args = VERILATOR_ARGS + ["-O3"] if simulator.name == "verilator" else []
         saved_makeflags = os.environ.get("MAKEFLAGS")
         if simulator.source == "pypi wheel":
@@ -103,7 +118,7 @@ def build(kernel, simulator, *, waves=True, status=None):
             kept = root / f"failed-{final.name}.log"
             if log.exists():
                 shutil.copyfile(log, kept)
-            raise BuildError(f"{simulator.name} failed to compile {kernel.name} ({exc}); "
+            raise BuildError(f"{simulator.name} failed to compile {what or name} ({exc}); "
                              f"log: {kept}") from None
         finally:
             if saved_makeflags is None:

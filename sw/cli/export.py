@@ -1,10 +1,16 @@
-"""Export a kernel's register map (JSON, C header) or its Verilog."""
+"""Export a kernel's register map (JSON, C header), its Verilog, or a PYNQ IP.
+
+``--format pynq-ip --board pynq-z1|pynq-z2 --out DIR`` writes the kernel with
+AXI4-Lite/AXI4-Stream ports as Verilog, the Vivado Tcl that packages it and
+builds the overlay, and the host driver metadata.  Vivado does not run here:
+the scripts are generated and checked, not run.
+"""
 
 from ..hw.errors import HetflowError
 from ..hw.registry import get_kernel
 from .common import add_param_argument, parse_params, write_output
 
-FORMATS = ("regmap-json", "c-header", "verilog")
+FORMATS = ("regmap-json", "c-header", "verilog", "pynq-ip")
 
 
 def add_arguments(parser):
@@ -12,12 +18,26 @@ def add_arguments(parser):
     parser.add_argument("--format", "-f", required=True, metavar="FORMAT",
                         help="one of: " + ", ".join(FORMATS))
     add_param_argument(parser)
-    parser.add_argument("--out", "-o", metavar="FILE", help="output file (default: stdout)")
+    parser.add_argument("--out", "-o", metavar="FILE|DIR",
+                        help="output file (default: stdout); for pynq-ip a directory (required)")
+    parser.add_argument("--board", metavar="BOARD",
+                        help="pynq-ip only: pynq-z1 or pynq-z2")
+    parser.add_argument("--freq", metavar="MHZ",
+                        help="pynq-ip only: kernel clock FCLK_CLK0 in MHz (default: 100)")
+    parser.add_argument("--force", action="store_true",
+                        help="pynq-ip only: replace a previous export in DIR")
 
 
 def run(args):
     if args.format not in FORMATS:
         raise HetflowError(f"unknown format '{args.format}'; choose one of: {', '.join(FORMATS)}")
+    if args.format == "pynq-ip":
+        return _run_pynq(args)
+    for option, given in (("--board", args.board), ("--freq", args.freq),
+                          ("--force", args.force)):
+        if given:
+            raise HetflowError(f"{option} applies only to --format pynq-ip, "
+                               f"not {args.format}")
     kernel_cls = get_kernel(args.kernel)
     p = kernel_cls.bind(**parse_params(args.param))
     if args.format == "regmap-json":
@@ -28,4 +48,22 @@ def run(args):
         from ..hw.verilog import to_verilog
         text = to_verilog(kernel_cls(**p))
     write_output(args.out, text)
+    return 0
+
+
+def _run_pynq(args):
+    from ..boards.zynq import DEFAULT_MHZ, ZYNQ_BOARDS, check_board, export_pynq_ip
+
+    if not args.board:
+        raise HetflowError(f"--format pynq-ip needs --board ({' or '.join(ZYNQ_BOARDS)})")
+    check_board(args.board)
+    if args.out in (None, "-"):
+        raise HetflowError("--format pynq-ip needs --out DIR (it writes several files)")
+    files = export_pynq_ip(args.kernel, parse_params(args.param), args.out, board=args.board,
+                           freq_mhz=DEFAULT_MHZ if args.freq is None else args.freq,
+                           force=args.force)
+    for path in files:
+        print(path)
+    print("note: Vivado does not run here; run package_ip.tcl, then build_overlay.tcl, "
+          "with Vivado (see README.md in the directory)")
     return 0
