@@ -1,0 +1,86 @@
+"""Show this machine's stored performance models (per kernel or function, per device).
+
+Each row: how many real runs the model has seen, the fitted time (fixed + per unit of
+work + per extra hardware tile), the fitted device cycles per unit where the device
+counts cycles, and at the largest size seen the predicted time and, for the simulated
+board, the projected time on a real board (cycles / clock + transfers + host overhead).
+"""
+
+import json
+import sys
+import warnings
+
+
+def load_models(command):
+    """This machine's models; a warning about the file becomes one line on stderr."""
+    from ..sched.perfmodel import PerfModels
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        models = PerfModels()
+    for w in caught:
+        print(f"hetflow {command}: warning: {w.message}", file=sys.stderr)
+    return models
+
+
+def add_arguments(parser):
+    parser.add_argument("--json", action="store_true", help="print the models as JSON")
+
+
+def _time(seconds):
+    if seconds is None:
+        return "-"
+    for unit, factor in (("s", 1.0), ("ms", 1e3), ("us", 1e6), ("ns", 1e9)):
+        if abs(seconds) >= 1.0 / factor:
+            return f"{seconds * factor:.3g} {unit}"
+    return "0" if seconds == 0 else f"{seconds * 1e9:.3g} ns"
+
+
+def _describe(models, m):
+    from ..sched.perfmodel import SIM_DEVICE, Work
+    fit, cycles = m.fit, m.cycle_fit
+    largest = max(m.samples, key=lambda s: s["n"], default=None)
+    work = Work(largest["n"], largest["tiles"], largest["nbytes"]) if largest else None
+    predicted = m.predict(work)[0] if work else None
+    board = (m.board_seconds(work, models.clock_hz, models.transfer)
+             if work and m.device == SIM_DEVICE else None)
+    return {"key": m.key, "device": m.device, "unit": m.unit, "runs": m.runs(),
+            "fit": list(fit.coef) if fit else None,
+            "cycles_fit": list(cycles.coef) if cycles else None,
+            "at_n": largest["n"] if largest else None,
+            "at_tiles": largest["tiles"] if largest else None,
+            "predicted_s": predicted, "board_s": board}
+
+
+def run(args):
+    models = load_models("models")
+    rows = [_describe(models, m) for m in models]
+    clock = f"{models.clock_hz / 1e6:g} MHz ({models.clock_source})"
+    if args.json:
+        print(json.dumps({"path": str(models.path), "machine": models.machine,
+                          "clock_hz": models.clock_hz, "models": rows}, indent=2))
+        return 0
+    if not rows:
+        print(f"no performance models stored yet in {models.path} (machine "
+              f"{models.machine}); run `hetflow calibrate --device cpu` and "
+              f"`hetflow calibrate --device sim`, or run a graph")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title=f"hetflow models: {models.path} (machine {models.machine})")
+    for col in ("model", "device", "runs", "fixed", "per unit", "per tile", "cycles/unit",
+                "at size", "predicted", f"board @ {models.clock_hz / 1e6:g} MHz"):
+        table.add_column(col, justify="left" if col in ("model", "device") else "right")
+    for r in rows:
+        a, b, c = r["fit"] or (None, None, None)
+        cyc = f"{r['cycles_fit'][1]:.3g}" if r["cycles_fit"] else "-"
+        size = (f"{r['at_n']:,.0f} {r['unit']}" + (f" / {r['at_tiles']} tiles"
+                                                   if r["at_tiles"] and r["at_tiles"] > 1 else "")
+                if r["at_n"] is not None else "-")
+        table.add_row(r["key"], r["device"], str(r["runs"]), _time(a), _time(b), _time(c), cyc,
+                      size, _time(r["predicted_s"]), _time(r["board_s"]))
+    console = Console(width=160)
+    console.print(table)
+    console.print(f"{len(rows)} models; board clock {clock}; the sim rows' times are the "
+                  f"simulator's wall time, 'board' is what a real board would take",
+                  highlight=False)
+    return 0

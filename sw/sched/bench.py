@@ -1,0 +1,361 @@
+"""``hetflow bench schedule``: the policies on random DAGs and on a real mixed workload.
+
+Part 1, random DAGs (:mod:`~hetflow.sched.randomdag`, the HEFT paper's
+generator) over sizes, out-degrees, CCRs and heterogeneities, on two CPUs
+and two FPGAs: for each policy, the schedule length ratio (makespan /
+CP_MIN) by CCR and overall, the speedup (best single-device sequential time
+/ makespan) and how often it gives the shortest schedule.
+
+Part 2, the mixed workload of :mod:`~hetflow.sched.workload` executed for
+real on ``cpu`` + ``sim``: the kernels are calibrated over sizes into a
+fresh model file (unless one is given), one recorded run of each baseline
+gives the NumPy steps a history, then every policy runs ``repeats`` times.
+For each: the model's predicted makespan, the measured one (median), the
+prediction error, the ratio to cpu-only and to the best single device, and
+whether the results equal a NumPy-only computation.
+
+On the simulated board a task takes the simulator's wall time, not an
+FPGA's: the real workload measures how well the policies use two devices of
+very different speeds, with models that must predict real times.
+
+Hooking it into ``hetflow bench``::
+
+    sched = sub.add_parser("schedule", help=..., description=bench.__doc__)
+    bench.add_arguments(sched)
+    sched.set_defaults(_bench=bench.run)
+"""
+
+import os
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..hw.errors import HetflowError
+from .policies import POLICIES, lower_bounds, schedule
+from .randomdag import DEFAULT_DEVICES, random_dag
+
+__all__ = ["run_schedule_bench", "random_dag_bench", "real_workload_bench", "add_arguments",
+           "run", "DEFAULTS"]
+
+DEFAULTS = {"sizes": (20, 50, 100), "out_degrees": (1, 2, 4), "ccrs": (0.1, 1.0, 5.0),
+            "betas": (0.1, 0.5, 1.0), "graphs": 2, "repeats": 5, "seed": 1}
+#: Kernels of the real workload, calibrated before it runs.
+WORKLOAD_KERNELS = (("fir", {"taps": 16}), ("gemm", {"rows": 16, "cols": 16}), ("crc32", {}))
+WORKLOAD_SIZES = {"fir": (8192, 16384, 32768, 65536, 131072),
+                  "gemm": (262144, 1048576, 4194304),
+                  "crc32": (16384, 65536, 262144, 1048576)}
+
+
+def random_dag_bench(sizes, out_degrees, ccrs, betas, graphs=2, seed=1):
+    """Schedule random DAGs with every policy.
+
+    Returns
+    -------
+    dict
+        ``graphs`` (count) and, per policy, lists ``slr``, ``speedup``,
+        ``ccr``, ``best`` (1 where the policy's makespan is the shortest).
+    """
+    out = {p: {"slr": [], "speedup": [], "ccr": [], "best": []} for p in POLICIES}
+    count = 0
+    for n in sizes:
+        for d in out_degrees:
+            for ccr in ccrs:
+                for beta in betas:
+                    for k in range(graphs):
+                        g = random_dag(n, d, ccr, beta, devices=DEFAULT_DEVICES,
+                                       seed=seed * 1_000_003 + count)
+                        count += 1
+                        cp = lower_bounds(g)["critical_path"]
+                        sequential = min(sum(g.cost[t][dev] for t in g.tasks)
+                                         for dev in g.device_names)
+                        spans = {p: schedule(g, p).makespan for p in POLICIES}
+                        shortest = min(spans.values())
+                        for p, m in spans.items():
+                            out[p]["slr"].append(m / cp)
+                            out[p]["speedup"].append(sequential / m)
+                            out[p]["ccr"].append(ccr)
+                            out[p]["best"].append(m <= shortest * (1 + 1e-9))
+    return {"graphs": count, "policies": out}
+
+
+def real_workload_bench(repeats=3, models=None, seed=0, status=None):
+    """Run the mixed workload with every policy on cpu + sim.
+
+    Parameters
+    ----------
+    repeats : int
+        Measured runs per policy (the median is reported).
+    models : PerfModels, optional
+        Models to use and refine (default: a fresh temporary file, so the
+        result does not depend on earlier runs on this machine).
+
+    Returns
+    -------
+    dict
+        ``rows``: per policy ``predicted``, ``measured``, ``runs``,
+        ``error``, ``on_sim``, ``correct``; plus ``lower_bound``,
+        ``calibration_s``, ``tasks`` and ``reports`` (the median run's
+        :class:`~hetflow.sched.executor.RunReport` per policy).
+    """
+    import hetflow
+
+    from .calibrate import calibrate
+    from .executor import Executor
+    from .perfmodel import PerfModels
+    from .workload import expected, mixed_workload
+
+    say = status or (lambda msg: None)
+    tmp = None
+    if models is None:
+        tmp = tempfile.TemporaryDirectory(prefix="hetflow-sched-bench-")
+        models = PerfModels(Path(tmp.name) / "perfmodels.json")
+    graph, final = mixed_workload(seed=seed)
+    want = expected(seed=seed)
+    rows, reports = {}, {}
+    try:
+        with hetflow.open("cpu") as cpu, hetflow.open("sim", status=say) as sim:
+            t0 = time.perf_counter()
+            for dev in (cpu, sim):
+                for name, params in WORKLOAD_KERNELS:
+                    say(f"calibrating {name} on {dev.name}")
+                    calibrate(dev, models, kernels=((name, params),),
+                              sizes=WORKLOAD_SIZES[name], repeats=2, seed=seed)
+            calibration_s = time.perf_counter() - t0
+            ex = Executor([cpu, sim], models=models, save=False)
+            for policy in ("cpu-only", "fpga-only"):
+                say(f"warm-up run: {policy}")
+                with warnings.catch_warnings():
+                    # The NumPy steps have no model before this run: that is its point.
+                    warnings.filterwarnings("ignore", "no performance model yet")
+                    ex.run(graph, policy)
+            # Round-robin over the policies, so that a change in the machine's load
+            # (other processes) falls on every policy alike.
+            all_runs = {policy: [] for policy in POLICIES}
+            for i in range(repeats):
+                for policy in POLICIES:
+                    say(f"run {i + 1}/{repeats}: {policy}")
+                    all_runs[policy].append(ex.run(graph, policy))
+            for policy, runs in all_runs.items():
+                runs.sort(key=lambda r: r.makespan)
+                median = runs[len(runs) // 2]
+                reports[policy] = median
+                rows[policy] = {
+                    "predicted": median.predicted.makespan,
+                    "measured": median.makespan,
+                    "runs": [r.makespan for r in runs],
+                    "error": median.prediction_error,
+                    "on_sim": sum(1 for d in median.placement.values() if d != "cpu"),
+                    "correct": all(np.array_equal(r[final], want) for r in runs),
+                }
+            # The bound of the costs HEFT's reported plan was made with.
+            bound = lower_bounds(reports["heft"].predicted.graph)["lower_bound"]
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return {"rows": rows, "reports": reports, "lower_bound": bound,
+            "calibration_s": calibration_s, "tasks": len(graph.tasks)}
+
+
+def _fmt_ms(seconds):
+    return f"{seconds * 1e3:,.1f} ms"
+
+
+def run_schedule_bench(sizes=DEFAULTS["sizes"], out_degrees=DEFAULTS["out_degrees"],
+                       ccrs=DEFAULTS["ccrs"], betas=DEFAULTS["betas"], graphs=DEFAULTS["graphs"],
+                       real=True, repeats=DEFAULTS["repeats"], seed=DEFAULTS["seed"],
+                       models=None, plot=None, console=None, status=None):
+    """Run both parts, print their tables and summary lines; return the numbers.
+
+    Parameters
+    ----------
+    sizes, out_degrees, ccrs, betas : sequences
+        Random-DAG generator parameters (every combination).
+    graphs : int
+        Random graphs per combination.
+    real : bool
+        Also run the real workload on cpu + sim.
+    repeats : int
+        Measured runs per policy of the real workload.
+    models : PerfModels, optional
+        Models for the real workload (default: a fresh temporary file).
+    plot : path-like, optional
+        PNG Gantt chart: HEFT's predicted and measured schedules of the real
+        workload (or HEFT on one random DAG without ``real``).
+    console : rich.console.Console, optional
+    status : callable, optional
+        One-line progress messages.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    for flag, value in (("--graphs", graphs), ("--repeats", repeats)):
+        if value < 1:
+            raise HetflowError(f"{flag} {value} is out of range; allowed 1 or more")
+    console = console or Console(width=110)
+    say = status or (lambda msg: None)
+
+    say("random DAGs")
+    t0 = time.perf_counter()
+    dags = random_dag_bench(sizes, out_degrees, ccrs, betas, graphs=graphs, seed=seed)
+    dag_s = time.perf_counter() - t0
+    table = Table(title=f"hetflow bench schedule: {dags['graphs']} random DAGs "
+                        f"(n {', '.join(map(str, sizes))}; out-degree "
+                        f"{', '.join(map(str, out_degrees))}; beta {', '.join(map(str, betas))}; "
+                        f"2 cpu + 2 fpga)")
+    table.add_column("policy")
+    for ccr in ccrs:
+        table.add_column(f"SLR CCR {ccr:g}", justify="right")
+    for col in ("SLR all", "speedup", "shortest"):
+        table.add_column(col, justify="right")
+    summary = {}
+    for p, r in dags["policies"].items():
+        by_ccr = [statistics.mean(s for s, c in zip(r["slr"], r["ccr"]) if c == ccr)
+                  for ccr in ccrs]
+        summary[p] = {"slr": statistics.mean(r["slr"]), "speedup": statistics.mean(r["speedup"]),
+                      "best": sum(r["best"]) / len(r["best"]),
+                      "slr_by_ccr": dict(zip(ccrs, by_ccr))}
+        table.add_row(p, *(f"{s:.3f}" for s in by_ccr), f"{summary[p]['slr']:.3f}",
+                      f"{summary[p]['speedup']:.2f}", f"{100 * summary[p]['best']:.0f}%")
+    console.print(table)
+    heft_slr = summary["heft"]["slr"]
+    console.print(f"random DAGs: heft SLR {heft_slr:.3f}, dmda {summary['dmda']['slr']:.3f} "
+                  f"({summary['dmda']['slr'] / heft_slr - 1:+.1%} vs heft), eager "
+                  f"{summary['eager']['slr']:.3f} ({summary['eager']['slr'] / heft_slr - 1:+.1%}); "
+                  f"{dags['graphs']} graphs x {len(POLICIES)} policies in {dag_s:.1f} s",
+                  highlight=False)
+    result = {"random": {"graphs": dags["graphs"], "seconds": dag_s, "policies": summary}}
+
+    if real:
+        real_result = real_workload_bench(repeats=repeats, models=models, seed=0, status=say)
+        rows = real_result["rows"]
+        cpu_only = rows["cpu-only"]["measured"]
+        fpga_only = rows["fpga-only"]["measured"]
+        best_single = min(cpu_only, fpga_only)
+        table = Table(title=f"mixed workload on cpu + sim ({real_result['tasks']} tasks: FIR, "
+                            f"GEMM, CRC-32, NumPy), median of {repeats} runs")
+        for col in ("policy", "predicted", "measured", "runs ms", "error", "vs cpu-only",
+                    "vs fpga-only", "on sim", "result"):
+            table.add_column(col, justify="left" if col in ("policy", "result") else "right")
+        for p, r in rows.items():
+            spread = f"{min(r['runs']) * 1e3:,.1f}-{max(r['runs']) * 1e3:,.1f}"
+            table.add_row(p, _fmt_ms(r["predicted"]), _fmt_ms(r["measured"]), spread,
+                          f"{r['error']:+.0%}",
+                          f"{r['measured'] / cpu_only:.2f}x", f"{r['measured'] / fpga_only:.2f}x",
+                          str(r["on_sim"]), "= NumPy" if r["correct"] else "DIFFERS")
+        console.print(table)
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        console.print(f"host: {os.cpu_count()} cores, load average {load:.1f} during the run; "
+                      f"the simulator process and its driver share those cores with the cpu "
+                      f"device, so a busy host slows the sim most", highlight=False)
+        bound = real_result["lower_bound"]
+        console.print(f"model lower bound {_fmt_ms(bound)}; heft measured "
+                      f"{rows['heft']['measured'] / bound:.2f}x of it, predicted "
+                      f"{rows['heft']['predicted'] / bound:.2f}x; calibration took "
+                      f"{real_result['calibration_s']:.1f} s", highlight=False)
+        for p in ("heft", "dmda"):
+            ratio = rows[p]["measured"] / best_single
+            verdict = "met" if ratio <= 1.0 else "NOT met"
+            console.print(f"goal {p} <= best single device: {ratio:.2f}x of "
+                          f"{_fmt_ms(best_single)} ({verdict}); prediction error "
+                          f"{rows[p]['error']:+.0%} ({'within' if abs(rows[p]['error']) <= 0.2 else 'NOT within'} "
+                          f"20%)", highlight=False)
+        ok = all(r["correct"] for r in rows.values())
+        console.print(f"{'PASS' if ok else 'FAIL'} bench schedule: every policy's results "
+                      f"{'equal' if ok else 'do NOT all equal'} the NumPy computation",
+                      highlight=False)
+        result["real"] = {k: v for k, v in real_result.items() if k != "reports"}
+        if plot:
+            from .gantt import plot_gantt
+            heft = real_result["reports"]["heft"]
+            plot_gantt([heft.predicted, heft.as_schedule()], plot,
+                       title="mixed workload, heft: predicted and measured")
+            console.print(f"Gantt chart: {plot}", highlight=False)
+    elif plot:
+        from .gantt import plot_gantt
+        g = random_dag(sizes[0], out_degrees[0], ccrs[0], betas[0], seed=seed)
+        plot_gantt([schedule(g, "heft")], plot, title=f"heft on {g.source}")
+        console.print(f"Gantt chart: {plot}", highlight=False)
+    return result
+
+
+# ---- command line (hooked into `hetflow bench` as `schedule`) ----------------------------
+
+
+def _numbers(text, kind, flag):
+    try:
+        values = tuple(kind(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise HetflowError(f"{flag} {text!r} is not a comma-separated list of "
+                           f"{'integers' if kind is int else 'numbers'}") from None
+    if not values:
+        raise HetflowError(f"{flag} is empty")
+    return values
+
+
+def add_arguments(parser):
+    """Arguments of ``hetflow bench schedule``."""
+    parser.add_argument("--sizes", default="20,50,100",
+                        help="random DAG task counts (default: 20,50,100)")
+    parser.add_argument("--out-degree", default="1,2,4",
+                        help="random DAG out-degrees (default: 1,2,4)")
+    parser.add_argument("--ccr", default="0.1,1,5",
+                        help="communication to computation ratios (default: 0.1,1,5)")
+    parser.add_argument("--beta", default="0.1,0.5,1",
+                        help="heterogeneities, 0..2 (default: 0.1,0.5,1)")
+    parser.add_argument("--graphs", type=int, default=DEFAULTS["graphs"],
+                        help=f"random DAGs per combination (default: {DEFAULTS['graphs']})")
+    parser.add_argument("--repeats", type=int, default=DEFAULTS["repeats"],
+                        help=f"measured runs per policy of the real workload "
+                             f"(default: {DEFAULTS['repeats']})")
+    parser.add_argument("--no-real", action="store_true",
+                        help="random DAGs only (no run on cpu + sim)")
+    parser.add_argument("--machine-models", action="store_true",
+                        help="use and refine this machine's stored models instead of a fresh "
+                             "temporary set")
+    parser.add_argument("--seed", type=int, default=DEFAULTS["seed"],
+                        help=f"random DAG seed (default: {DEFAULTS['seed']})")
+    parser.add_argument("--plot", metavar="FILE.png", help="write a Gantt chart of HEFT")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress messages")
+
+
+def run(args):
+    """Entry point of ``hetflow bench schedule``; returns the exit status."""
+    from ..cli.common import progress
+
+    sizes = _numbers(args.sizes, int, "--sizes")
+    if min(sizes) < 1:
+        raise HetflowError(f"--sizes {args.sizes}: task counts must be 1 or more")
+    degrees = _numbers(args.out_degree, int, "--out-degree")
+    if min(degrees) < 1:
+        raise HetflowError(f"--out-degree {args.out_degree}: out-degrees must be 1 or more")
+    ccrs = _numbers(args.ccr, float, "--ccr")
+    if min(ccrs) < 0:
+        raise HetflowError(f"--ccr {args.ccr}: ratios must be >= 0")
+    betas = _numbers(args.beta, float, "--beta")
+    if min(betas) < 0 or max(betas) > 2:
+        raise HetflowError(f"--beta {args.beta} is out of range; allowed 0..2")
+    models = None
+    if args.machine_models:
+        from .perfmodel import PerfModels
+        models = PerfModels()
+    if args.plot:
+        plot = Path(args.plot)
+        if plot.suffix.lower() != ".png":
+            raise HetflowError(f"--plot {plot}: the chart is a PNG; give a file name ending "
+                               f"in .png")
+        parent = plot.parent if str(plot.parent) else Path(".")
+        if not parent.is_dir():
+            raise HetflowError(f"cannot write {plot}: directory {parent} does not exist")
+    with progress(not args.quiet) as status:
+        result = run_schedule_bench(sizes=sizes, out_degrees=degrees, ccrs=ccrs, betas=betas,
+                                    graphs=args.graphs, real=not args.no_real,
+                                    repeats=args.repeats, seed=args.seed, models=models,
+                                    plot=args.plot, status=status)
+    if models is not None:
+        models.save()
+    real = result.get("real")
+    return 0 if real is None or all(r["correct"] for r in real["rows"].values()) else 1

@@ -1,0 +1,142 @@
+"""Calibration: run kernels over a range of sizes on a device and store their models.
+
+``hetflow calibrate --device sim`` calls each kernel (built-in kernels, with
+random data) at every size, once to warm up and then ``repeats`` times
+timed, and records each timed run (seconds, and device cycles where the
+device counts them) in the :class:`~hetflow.sched.perfmodel.PerfModels`.
+
+A size is the kernel's unit of work: samples for ``fir``, elements for
+``saxpy`` and ``dot``, bytes for ``crc32``, pixels for ``conv2d`` (images
+``max_width`` wide, at most 64), multiply-accumulates for ``gemm`` (the
+shape cycles through 1, 4 and 16 hardware tiles so that the per-tile cost
+and the per-MAC cost can both be fitted).
+"""
+
+import time
+
+import numpy as np
+
+from ..hw.errors import HetflowError
+from .perfmodel import kernel_key, kernel_work
+
+__all__ = ["DEFAULT_KERNELS", "DEFAULT_SIZES", "calibration_call", "calibrate", "parse_kernels",
+           "CALIBRATED"]
+
+#: Kernels and parameters calibrated by default (those of the demo and the benchmark).
+DEFAULT_KERNELS = (("fir", {"taps": 16}), ("gemm", {}), ("crc32", {}))
+#: Sizes per kernel (its unit of work) when none are given.
+DEFAULT_SIZES = {"fir": (4096, 16384, 65536, 262144),
+                 "crc32": (16384, 65536, 262144, 1048576),
+                 "saxpy": (4096, 16384, 65536, 262144),
+                 "dot": (4096, 16384, 65536, 262144),
+                 "conv2d": (4096, 16384, 65536),
+                 "gemm": (65536, 262144, 1048576, 4194304)}
+CALIBRATED = tuple(DEFAULT_SIZES)
+
+
+def _ints(rng, dtype, shape):
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
+
+
+def calibration_call(name, params, n, rng, index=0):
+    """Arguments ``(args, kwargs)`` of a call of kernel ``name`` with about ``n`` units of work."""
+    n = max(int(n), 1)
+    if name == "fir":
+        return (_ints(rng, np.int16, n),), {"h": _ints(rng, np.int16, params["taps"])}
+    if name == "crc32":
+        return (_ints(rng, np.uint8, n),), {}
+    if name == "saxpy":
+        return (_ints(rng, np.int32, n), _ints(rng, np.int32, n)), {"a": 3}
+    if name == "dot":
+        return (_ints(rng, np.int16, n), _ints(rng, np.int16, n)), {}
+    if name == "conv2d":
+        width = min(params["max_width"], 64)
+        height = max(3, n // width)
+        dtype = np.int8 if params["signed"] else np.uint8
+        return (_ints(rng, dtype, (height, width)),), {"w": _ints(rng, np.int8, (3, 3))}
+    if name == "gemm":
+        # 1, 4 or 16 tiles in turn: with one shape only, per-tile and per-MAC costs blur.
+        a, b = ((1, 1), (2, 2), (4, 4))[index % 3]
+        m, k_cols = params["rows"] * a, params["cols"] * b
+        k = max(1, n // (m * k_cols))
+        return (_ints(rng, np.int8, (m, k)), _ints(rng, np.int8, (k, k_cols))), {}
+    raise HetflowError(f"calibrate: no calibration data for kernel '{name}'; calibrated "
+                       f"kernels are: {', '.join(CALIBRATED)}")
+
+
+def parse_kernels(items):
+    """``["fir:taps=16", "gemm"]`` -> ``[("fir", {"taps": 16}), ("gemm", {...})]`` (validated)."""
+    from ..hw.registry import get_kernel
+    out = []
+    for item in items:
+        name, _, rest = item.partition(":")
+        params = {}
+        for part in filter(None, rest.split(",")):
+            key, sep, value = part.partition("=")
+            if not sep or not key.strip() or not value.strip():
+                raise HetflowError(f"--kernels {item!r}: '{part}' is not NAME=VALUE "
+                                   f"(e.g. fir:taps=16)")
+            params[key.strip()] = value.strip()
+        cls = get_kernel(name.strip())
+        if cls.name not in CALIBRATED:
+            raise HetflowError(f"calibrate: no calibration data for kernel '{cls.name}'; "
+                               f"calibrated kernels are: {', '.join(CALIBRATED)}")
+        out.append((cls.name, dict(cls.bind(**params))))
+    return out
+
+
+def calibrate(device, models, kernels=DEFAULT_KERNELS, sizes=None, repeats=3, seed=0,
+              on_step=None):
+    """Time each kernel at each size on ``device`` and record the runs in ``models``.
+
+    Parameters
+    ----------
+    device : Device
+        An opened hetflow device.
+    models : PerfModels
+        Where the runs are recorded (not saved here: call ``models.save()``).
+    kernels : sequence of (name, params)
+    sizes : sequence of int, optional
+        Sizes for every kernel (default :data:`DEFAULT_SIZES` per kernel).
+    repeats : int
+        Timed calls per size (after one warm-up call).
+    on_step : callable, optional
+        ``on_step(kernel, n, done, total)`` after each size (progress bars).
+
+    Returns
+    -------
+    list of dict
+        One row per (kernel, size): ``key``, ``n``, ``unit``, ``seconds``
+        (median of the timed calls), ``cycles``.
+    """
+    from ..hw.registry import get_kernel
+    if repeats < 1:
+        raise HetflowError(f"repeats {repeats} is out of range; allowed 1 or more")
+    rng = np.random.default_rng(seed)
+    plan = [(name, params, list(sizes or DEFAULT_SIZES[name])) for name, params in kernels]
+    total = sum(len(s) for _, _, s in plan)
+    rows, done = [], 0
+    for name, params, kernel_sizes in plan:
+        cls = get_kernel(name)
+        p = cls.bind(**params)
+        handle = device.kernel(name, **p)
+        key = kernel_key(name, p)
+        for i, n in enumerate(kernel_sizes):
+            args, kwargs = calibration_call(name, p, n, rng, index=i)
+            work, unit, _ = kernel_work(cls, p, args, kwargs)
+            handle(*args, **kwargs)                         # warm-up: caches, first-call costs
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                handle(*args, **kwargs)
+                seconds = time.perf_counter() - t0
+                times.append(seconds)
+                models.record(key, device.name, work, seconds, cycles=handle.last_cycles,
+                              unit=unit)
+            done += 1
+            rows.append({"key": key, "n": work.n, "tiles": work.tiles, "unit": unit,
+                         "seconds": float(np.median(times)), "cycles": handle.last_cycles})
+            if on_step:
+                on_step(key, work.n, done, total)
+    return rows

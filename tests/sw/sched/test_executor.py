@@ -1,0 +1,181 @@
+"""The executor on real devices (cpu + the simulated board): results, timing, learning."""
+
+import time
+import zlib
+
+import numpy as np
+import pytest
+
+import hetflow
+from hetflow.hw.errors import StimulusError
+from hetflow.sched.executor import ExecutionError, Executor
+from hetflow.sched.graph import Graph, GraphError
+from hetflow.sched.perfmodel import PerfModels
+
+RNG = np.random.default_rng(7)
+X = RNG.integers(-2000, 2000, 4096).astype(np.int16)
+H = RNG.integers(-300, 300, 16).astype(np.int16)
+W = RNG.integers(-64, 64, (64, 16)).astype(np.int8)
+
+# Fresh models: the first runs plan with guesses, which the executor says (tested below).
+pytestmark = pytest.mark.filterwarnings("ignore:no performance model yet:UserWarning")
+
+
+@pytest.fixture(scope="module")
+def devices():
+    cpu, sim = hetflow.open("cpu"), hetflow.open("sim")
+    yield cpu, sim
+    cpu.close()
+    sim.close()
+
+
+def frames(y):
+    return np.clip(y >> 10, -128, 127).astype(np.int8).reshape(-1, 64)
+
+
+def as_bytes(c):
+    return np.ascontiguousarray(c).view(np.uint8).reshape(-1)
+
+
+def pipeline():
+    """fir -> frames (NumPy) -> gemm -> bytes (NumPy) -> crc32, plus a side branch."""
+    g = Graph()
+    y = g.kernel("fir", taps=16)(X, h=H)
+    f = g.task(frames, y)
+    c = g.kernel("gemm")(f, W)
+    crc = g.kernel("crc32")(g.task(as_bytes, c))
+    side = g.kernel("crc32")(X.view(np.uint8), name="side")
+    return g, {"y": y, "c": c, "crc": crc, "side": side}
+
+
+def numpy_pipeline():
+    y = (np.convolve(X.astype(np.int64), H.astype(np.int64))[:len(X)] & 0xFFFFFFFF)
+    y = y.astype(np.uint32).view(np.int32)
+    c = frames(y).astype(np.int32) @ W.astype(np.int32)
+    return {"y": y, "c": c, "crc": zlib.crc32(c.tobytes()), "side": zlib.crc32(X.tobytes())}
+
+
+@pytest.mark.parametrize("policy", ["heft", "dmda", "eager", "cpu-only", "fpga-only"])
+def test_results_equal_numpy_on_cpu_and_sim(devices, tmp_path, policy):
+    g, refs = pipeline()
+    models = PerfModels(tmp_path / "m.json")
+    report = Executor(list(devices), models=models).run(g, policy)
+    want = numpy_pipeline()
+    assert np.array_equal(report[refs["y"]], want["y"])
+    assert np.array_equal(report[refs["c"]], want["c"])
+    assert int(report[refs["crc"]][0]) == want["crc"]
+    assert int(report[refs["side"]][0]) == want["side"]
+    placement = report.placement
+    if policy == "fpga-only":
+        assert {placement[t] for t in ("fir", "gemm", "crc32", "side")} == {"sim"}
+        assert placement["frames"] == placement["as_bytes"] == "cpu"
+        assert report.cycles["fir"] == 4096 + 2       # the sim's cycle counter
+    if policy == "cpu-only":
+        assert set(placement.values()) == {"cpu"} and not report.cycles
+    # Measured times respect every dependency, and the makespan is the last finish.
+    for name, task in g.tasks.items():
+        assert report.finish[name] >= report.start[name] >= 0
+        for dep in task.deps:
+            assert report.start[name] >= report.finish[dep]
+    assert report.makespan == max(report.finish.values()) > 0
+    assert min(report.start.values()) == 0.0
+    # Every run is recorded in the models and saved.
+    saved = PerfModels(tmp_path / "m.json")
+    for task in g.tasks.values():
+        device = "cpu" if placement[task.name] == "cpu" else "sim"
+        assert saved.model(task.key, device).runs() >= 1
+
+
+def test_devices_run_concurrently(devices, tmp_path):
+    # A long host step on the cpu and a kernel on the sim, independent: fpga-only puts
+    # the kernel on the sim, and the kernel must run while the host step sleeps.
+    data = np.ones(1 << 20, np.uint8)
+    g = Graph()
+    k = g.kernel("crc32")(data, name="kernel")
+    h = g.task(lambda x: (time.sleep(0.5), x)[1], np.ones(3), name="sleep")
+    report = Executor(list(devices), models=PerfModels(tmp_path / "m.json")).run(g, "fpga-only")
+    assert report.placement == {"kernel": "sim", "sleep": "cpu"}
+    kernel = report.finish["kernel"] - report.start["kernel"]
+    sleep = report.finish["sleep"] - report.start["sleep"]
+    overlap = (min(report.finish["kernel"], report.finish["sleep"])
+               - max(report.start["kernel"], report.start["sleep"]))
+    assert overlap >= 0.5 * min(kernel, sleep)
+    assert report.makespan < kernel + sleep
+    assert report[k][0] == zlib.crc32(data.tobytes()) and report[h].tolist() == [1, 1, 1]
+
+
+def test_plan_uses_models_and_then_history(devices, tmp_path):
+    g, _ = pipeline()
+    ex = Executor(list(devices), models=PerfModels(tmp_path / "m.json"))
+    plan = ex.plan(g, "heft")
+    assert {src for s in plan.sources.values() for src in s.values()} == {"guess"}
+    assert plan.costs.feasible("frames") == ["cpu"] and plan.costs.feasible("gemm") == ["cpu", "sim"]
+    with pytest.warns(UserWarning, match="no performance model yet for"):
+        ex.run(g, "cpu-only")
+    ex.run(g, "fpga-only")
+    plan = ex.plan(g, "heft")
+    assert not plan.guessed
+    assert plan.sources["gemm"] == {"cpu": "history", "sim": "history"}
+    # (64, 64) @ (64, 16) in 2x4 tiles: 32 x 4 jobs, 64 * 64 * 16 MACs.
+    assert plan.work["gemm"].n == 64 * 64 * 16 and plan.work["gemm"].tiles == 128
+    assert plan.units["crc32"] == "byte"
+
+
+def test_a_failing_task_is_one_clear_error(devices, tmp_path):
+    g = Graph()
+
+    def explode(x):
+        if x.any():
+            raise ValueError("real data is not welcome")
+        return x
+    g.task(explode, np.ones(4), name="boom")
+    ex = Executor(list(devices), models=PerfModels(tmp_path / "m.json"))
+    with pytest.raises(ExecutionError) as info:
+        ex.run(g, "heft")
+    assert str(info.value) == ("task 'boom' on cpu failed: ValueError: real data is not "
+                               "welcome")
+
+
+def test_bad_graphs_fail_before_running(devices, tmp_path):
+    ex = Executor(list(devices), models=PerfModels(tmp_path / "m.json"))
+    g = Graph()
+    g.task(lambda x: x.reshape(3, 5), np.ones(4), name="shape")
+    with pytest.raises(GraphError, match=r"^task 'shape': .*<lambda> fails on zero-filled inputs "
+                                         r"of the right shapes, .*: ValueError: cannot reshape"):
+        ex.plan(g)
+    g = Graph()
+    g.kernel("gemm")(np.ones((2, 3), np.int8), np.ones((4, 4), np.int8))
+    with pytest.raises(StimulusError, match="a's columns must equal b's rows"):
+        ex.plan(g)
+    with pytest.raises(GraphError, match=r"^the graph has no tasks$"):
+        ex.plan(Graph())
+    g = Graph()
+    g.task(np.sum, np.ones(3))
+    with pytest.raises(GraphError, match=r"^task 'sum' is a Python function and needs a cpu "
+                                         r"device; devices are: sim$"):
+        Executor([devices[1]], models=PerfModels(tmp_path / "m.json")).plan(g)
+
+
+def test_device_labels():
+    class Fake:
+        def __init__(self, name):
+            self.name = name
+    ex = Executor([Fake("cpu"), Fake("sim"), Fake("sim")], models=PerfModels("/nonexistent/x"))
+    assert list(ex.devices) == ["cpu", "sim", "sim2"]
+    assert ex.kinds == {"cpu": "cpu", "sim": "fpga", "sim2": "fpga"}
+
+
+def test_online_eager_gives_the_idle_device_the_next_ready_task(devices, tmp_path):
+    # Eager ignores the models: with both devices idle, the cpu takes the first ready
+    # task and the sim the second, however slow the sim is.
+    g = Graph()
+    g.kernel("crc32")(np.ones(1000, np.uint8), name="a")
+    g.kernel("crc32")(np.ones(2000, np.uint8), name="b")
+    g.task(np.concatenate, [g.ref("a"), g.ref("b")], name="join")
+    report = Executor(list(devices), models=PerfModels(tmp_path / "m.json")).run(g, "eager")
+    assert report.placement == {"a": "cpu", "b": "sim", "join": "cpu"}
+    assert report.start["join"] >= max(report.finish["a"], report.finish["b"])
+    # The same graph followed statically is the plan's placement.
+    static = Executor(list(devices), models=PerfModels(tmp_path / "m.json"))
+    plan = static.plan(g, "eager")
+    assert static.run(g, plan=plan, online=False).placement == plan.schedule.placement

@@ -1,0 +1,180 @@
+"""Performance models: fitting, history, board projection, persistence."""
+
+import json
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+from hetflow.hw.registry import get_kernel
+from hetflow.sched.perfmodel import (DEFAULT_CLOCK_HZ, Fit, Model, PerfModels, PerfModelWarning,
+                                     TransferModel, Work, clock_from_report, function_work,
+                                     kernel_work)
+
+
+def test_fit_recovers_a_linear_law():
+    works = [Work(n) for n in (1000, 4000, 16000, 64000)]
+    fit = Fit.from_samples(works, [20e-6 + 3e-9 * w.n for w in works])
+    assert fit.coef[0] == pytest.approx(20e-6) and fit.coef[1] == pytest.approx(3e-9)
+    assert fit.coef[2] == 0.0
+    assert fit(Work(8000)) == pytest.approx(20e-6 + 24e-6)
+
+
+def test_fit_separates_per_tile_and_per_unit_costs():
+    works = [Work(n, tiles) for n, tiles in ((1e5, 1), (4e5, 4), (4e5, 16), (1.6e6, 1),
+                                           (1.6e6, 16))]
+    fit = Fit.from_samples(works, [1e-4 + 2e-8 * w.n + 6e-4 * (w.tiles - 1) for w in works])
+    assert fit.coef == pytest.approx((1e-4, 2e-8, 6e-4))
+
+
+def test_fit_minimises_relative_error_and_keeps_coefficients_non_negative():
+    # One small and several large calls with noise: the small one is still predicted
+    # within a few percent (plain least squares would give it a large relative error).
+    rng = np.random.default_rng(0)
+    works = [Work(100)] + [Work(n) for n in rng.integers(10**6, 2 * 10**6, 20)]
+    times = [50e-6 + 1e-9 * w.n for w in works]
+    times = [t * (1 + 0.03 * rng.standard_normal()) if w.n > 100 else t
+             for t, w in zip(times, works)]
+    fit = Fit.from_samples(works, times)
+    assert fit(Work(100)) == pytest.approx(times[0], rel=0.05)
+    # Decreasing times would need a negative slope: the slope is dropped instead.
+    fit = Fit.from_samples([Work(10), Work(1000)], [2.0, 1.0])
+    assert fit.coef[1] == 0.0 and fit.coef[0] > 0
+    assert Fit.from_samples([], []) is None
+
+
+def test_history_buckets_take_precedence_and_follow_the_machine():
+    m = Model("k", "cpu")
+    for n in (1000, 2000, 4000, 8000):
+        m.record(Work(n), 1e-6 * n)
+    # No run near 3000: the fit over every run.
+    assert m.predict(Work(3000)) == (pytest.approx(3e-3, rel=0.01), "fit")
+    # A size with its own history: the running mean of its real runs wins over the fit.
+    for _ in range(5):
+        m.record(Work(5000), 20e-3)
+    seconds, source = m.predict(Work(5000))
+    assert source == "history" and seconds == pytest.approx(20e-3, rel=0.05)
+    # A near size in the same bucket is scaled by the fitted curve.
+    scaled, source = m.predict(Work(5050))
+    assert source == "history" and seconds < scaled < seconds * 1.02
+    assert m.runs() == 9
+    assert Model("k", "cpu").predict(Work(1)) == (None, None)
+
+
+def test_board_projection_uses_cycles_clock_and_transfers():
+    m = Model("fir(taps=16)", "sim")
+    for n in (1024, 4096, 16384):
+        m.record(Work(n, 1, 6 * n), seconds=1e-3 + 1e-6 * n, cycles=n + 2)
+    t = TransferModel(latency_s=10e-6, bandwidth=100e6, overhead_s=30e-6)
+    work = Work(8192, 1, 6 * 8192)
+    expected = (8192 + 2) / 50e6 + (2 * 10e-6 + 30e-6) + 6 * 8192 / 100e6
+    assert m.board_seconds(work, clock_hz=50e6, transfer=t) == pytest.approx(expected, rel=1e-6)
+    assert Model("x", "cpu").board_seconds(work) is None
+
+
+def test_clock_from_report(tmp_path):
+    assert clock_from_report({"fmax_mhz": 48.2}) == pytest.approx(48.2e6)
+    assert clock_from_report({"fmax": {"achieved_mhz": 31}}) == pytest.approx(31e6)
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps({"fmax_hz": 12e6}))
+    assert clock_from_report(path) == 12e6
+    assert clock_from_report({"luts": 3}) is None and clock_from_report(None) is None
+    assert PerfModels(tmp_path / "m.json").clock_hz == DEFAULT_CLOCK_HZ
+    models = PerfModels(tmp_path / "m.json", report={"fmax_mhz": 40})
+    assert models.clock_hz == 40e6 and models.clock_source == "build report"
+
+
+def test_a_board_without_runs_is_predicted_from_the_sim_cycles(tmp_path):
+    models = PerfModels(tmp_path / "m.json")
+    for n in (1000, 10000, 100000):
+        models.record("crc32(lanes=4)", "sim", Work(n, 1, n + 4), 5e-3, cycles=n // 4 + 3)
+    seconds, source = models.predict("crc32(lanes=4)", "pynq", Work(40000, 1, 40004),
+                                      kind="fpga")
+    assert source == "board"
+    assert seconds == pytest.approx((10003 / 100e6) + 2 * 20e-6 + 50e-6 + 40004 / 400e6,
+                                    rel=1e-3)
+    # The sim itself is predicted from its own (wall-time) runs.
+    assert models.predict("crc32(lanes=4)", "sim", Work(10000, 1, 10004))[1] == "history"
+    assert models.predict("crc32(lanes=4)", "cpu", Work(10)) == (None, "none")
+
+
+def test_persistence_round_trip_keeps_other_machines(tmp_path):
+    path = tmp_path / "perfmodels.json"
+    a = PerfModels(path, machine="alpha")
+    a.record("fir(taps=16)", "cpu", Work(4096, 1, 8192 + 16384), 1e-4, unit="element")
+    a.save()
+    b = PerfModels(path, machine="beta")
+    assert len(b) == 0
+    b.record("gemm(cols=4, rows=2)", "sim", Work(1e6, 4, 10), 2e-2, cycles=125000, unit="MAC")
+    b.save()
+    again = PerfModels(path, machine="alpha")
+    m = again.model("fir(taps=16)", "cpu")
+    assert m is not None and m.unit == "element" and m.runs() == 1
+    assert again.predict("fir(taps=16)", "cpu", Work(4096, 1, 8192 + 16384))[0] == \
+        pytest.approx(1e-4)
+    data = json.loads(path.read_text())
+    assert set(data["machines"]) == {"alpha", "beta"} and data["format"] == "hetflow-perfmodels"
+    beta = PerfModels(path, machine="beta").model("gemm(cols=4, rows=2)", "sim")
+    assert beta.cycle_fit is not None and beta.unit == "MAC"
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "perfmodels.json"
+    models = PerfModels(path)
+    models.record("k", "cpu", Work(10), 1.0)
+    models.save()
+    before = path.read_text()
+    models.record("k", "cpu", Work(20), 2.0)
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError):
+        models.save()
+    # The old file is intact and no temporary file is left behind.
+    assert path.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["perfmodels.json"]
+
+
+@pytest.mark.parametrize("content,reason", [
+    ("{not json", "is not valid JSON (Expecting property name enclosed in double quotes at "
+                  "line 1)"),
+    ('{"something": "else"}', 'is not a hetflow perf-model file (no "format": '
+                              '"hetflow-perfmodels")'),
+    ('{"format": "hetflow-perfmodels", "version": 99, "machines": {}}',
+     "has version 99; this hetflow reads 1"),
+])
+def test_a_corrupt_file_warns_and_is_kept_aside(tmp_path, content, reason):
+    path = tmp_path / "perfmodels.json"
+    path.write_text(content)
+    with pytest.warns(PerfModelWarning) as caught:
+        models = PerfModels(path)
+    message = str(caught[0].message)
+    assert message == (f"perf models file {path} {reason}; starting with no models (it is "
+                       f"kept as perfmodels.json.corrupt when models are next saved)")
+    assert len(models) == 0
+    models.record("k", "cpu", Work(1), 1.0)
+    models.save()
+    assert (tmp_path / "perfmodels.json.corrupt").read_text() == content
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(PerfModels(path)) == 1
+
+
+def test_kernel_work_sizes_calls_without_running_them():
+    gemm = get_kernel("gemm")
+    p = gemm.bind()
+    a, b = np.ones((5, 70000), np.int8), np.ones((70000, 6), np.int8)
+    work, unit, result = kernel_work(gemm, p, (a, b), {})
+    # 3 x 2 tiles of 2x4, K cut in 2 chunks of at most 65535: 12 jobs.
+    assert unit == "MAC" and work.tiles == 12 and work.n == 6 * 8 * 70000
+    assert result.shape == (5, 6) and result.dtype == np.int32 and not result.any()
+    fir = get_kernel("fir")
+    work, unit, result = kernel_work(fir, fir.bind(taps=4), (np.zeros(100, np.int16),),
+                                     {"h": np.ones(4, np.int16)})
+    assert (work.n, work.tiles, work.nbytes, unit) == (100, 1, 200 + 400, "element")
+    assert result.shape == (100,)
+    work, unit = function_work((np.zeros((3, 4)), 7), {"y": np.zeros(5, np.int8)},
+                               np.zeros(2))
+    assert (work.n, work.nbytes, unit) == (17, 96 + 5 + 16, "element")
