@@ -7,7 +7,8 @@ built-in exception a Python caller would expect (``ValueError``,
 ``TypeError``, ``LookupError``), so ``except ValueError`` keeps working.
 """
 
-__all__ = ["HetflowError", "ParamError", "KernelNotFound", "StimulusError"]
+__all__ = ["HetflowError", "ParamError", "KernelNotFound", "StimulusError",
+           "KernelDefinitionError", "ElaborationError"]
 
 
 class HetflowError(Exception):
@@ -24,3 +25,16 @@ class KernelNotFound(HetflowError, LookupError):
 
 class StimulusError(HetflowError, TypeError):
     """Input arrays or runtime scalars do not match the kernel's metadata."""
+
+
+class KernelDefinitionError(KernelNotFound, TypeError):
+    """A kernel class breaks the :class:`Kernel` contract (found, but unusable).
+
+    It is a :class:`~hetflow.hw.errors.KernelNotFound` so that code listing
+    kernels (``hetflow kernels``) skips one broken plugin like one that fails
+    to import, instead of stopping.
+    """
+
+
+class ElaborationError(HetflowError, RuntimeError):
+    """A kernel's :meth:`Kernel.elaborate_core` raised while building its hardware."""

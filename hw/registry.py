@@ -12,9 +12,12 @@ being installed as an entry point.
 """
 
 import importlib
+import sysconfig
+import traceback
 from importlib.metadata import entry_points
 
 from .errors import KernelNotFound
+from .contract import validate_kernel_class
 from .shell import Kernel
 
 __all__ = ["kernel_names", "get_kernel", "all_kernels"]
@@ -37,17 +40,31 @@ def kernel_names():
 def _check_class(obj, where):
     if not (isinstance(obj, type) and issubclass(obj, Kernel)):
         raise KernelNotFound(f"{where} is {obj!r}, not a subclass of hetflow.hw.Kernel")
-    if not obj.name:
-        raise KernelNotFound(f"{where}: kernel class {obj.__qualname__} has no 'name'")
-    return obj
+    return validate_kernel_class(obj, where)
+
+
+def _failure_site(exc):
+    """`` at file:line`` of the user code an import failed in ('' if only library code)."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f" at {exc.filename}:{exc.lineno}"
+    stdlib = sysconfig.get_paths()["stdlib"]
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith(("<", stdlib)) and f.filename != __file__]
+    return f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
 
 
 def _load_path(spec):
     module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise KernelNotFound(f"kernel '{spec}' is not of the form module:Class "
+                             f"(e.g. mypkg.kernels:Blur)")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise KernelNotFound(f"kernel '{spec}': cannot import module '{module_name}': {exc}") from None
+    except Exception as exc:   # a bug in the user's module: say where, not a traceback
+        raise KernelNotFound(f"kernel '{spec}': importing '{module_name}' failed"
+                             f"{_failure_site(exc)}: {type(exc).__name__}: {exc}") from None
     try:
         obj = getattr(module, attr)
     except AttributeError:
@@ -60,10 +77,12 @@ def get_kernel(name):
 
     ``name`` is a registry name (``"fir"``) or a module path
     (``"mypkg.kernels:Blur"``); a :class:`~hetflow.hw.Kernel` subclass is
-    returned unchanged.
+    returned as it is.  Every class is checked against the kernel contract
+    (:func:`~hetflow.hw.contract.validate_kernel_class`) the first time it is
+    seen, so a broken user kernel fails here with one line naming its file.
     """
     if isinstance(name, type) and issubclass(name, Kernel):
-        return name
+        return validate_kernel_class(name, f"kernel class {name.__qualname__}")
     if not isinstance(name, str):
         raise KernelNotFound(f"kernel must be a name or a Kernel subclass, not {name!r}")
     if ":" in name:
@@ -75,8 +94,8 @@ def get_kernel(name):
     try:
         obj = eps[name].load()
     except Exception as exc:   # a broken plugin must not take the CLI down
-        raise KernelNotFound(f"kernel '{name}' ({eps[name].value}) failed to load: "
-                             f"{type(exc).__name__}: {exc}") from None
+        raise KernelNotFound(f"kernel '{name}' ({eps[name].value}) failed to load"
+                             f"{_failure_site(exc)}: {type(exc).__name__}: {exc}") from None
     return _check_class(obj, f"kernel '{name}' ({eps[name].value})")
 
 

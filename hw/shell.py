@@ -20,7 +20,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .csr import CSRSignature
-from .errors import ParamError, StimulusError
+from .contract import class_location, raise_site
+from .errors import ElaborationError, ParamError, StimulusError
 from .job import Job
 from .regmap import RegisterMap, STATUS_BUSY, STATUS_DONE
 
@@ -367,5 +368,14 @@ class Kernel(wiring.Component):
             with m.If(ctl.finish):
                 m.d.sync += [busy.eq(0), done.eq(1)]
 
-        self.elaborate_core(m, ctl)
+        try:
+            self.elaborate_core(m, ctl)
+        except Exception as exc:
+            # An error deep inside Amaranth says little about the user's kernel: name the
+            # kernel and the line of its own source that was running.
+            m._MustUse__silence = True   # the half-built module is dropped on purpose
+            cls = type(self)
+            where = raise_site(exc, cls) or class_location(cls)
+            raise ElaborationError(f"{where}: kernel '{cls.name}' ({cls.__qualname__}) failed "
+                                   f"to elaborate: {type(exc).__name__}: {exc}") from exc
         return m
