@@ -28,6 +28,9 @@ from .regmap import RegisterMap, STATUS_BUSY, STATUS_DONE
 __all__ = ["Kernel", "Control", "Params"]
 
 
+_MEMO = {}
+
+
 class Params(dict):
     """Validated elaboration parameters; also readable as attributes."""
 
@@ -131,6 +134,21 @@ class Kernel(wiring.Component):
         return ()
 
     @classmethod
+    def memo(cls, what, p):
+        """``cls.<what>(p)`` for ``what`` in inputs/outputs/registers/regmap, computed once.
+
+        Ports and register maps are immutable and depend only on the
+        parameters; the host runtime asks for them on every call, so they are
+        kept per (class, parameters).
+        """
+        key = (cls, what, tuple(sorted(p.items())))
+        try:
+            return _MEMO[key]
+        except KeyError:
+            value = _MEMO[key] = getattr(cls, what)(p)
+            return value
+
+    @classmethod
     def regmap(cls, p):
         return RegisterMap(cls.name, cls.registers(p))
 
@@ -160,7 +178,7 @@ class Kernel(wiring.Component):
         elements.
         """
         inputs, scalars = cls.check_call(p, inputs, scalars)
-        ports = cls.inputs(p)
+        ports = cls.memo("inputs", p)
         for name, arr in inputs.items():
             if arr.ndim != 1:
                 raise StimulusError(f"{cls.name}: input '{name}' has shape {arr.shape}; "
@@ -176,7 +194,7 @@ class Kernel(wiring.Component):
         registers.update(scalars)
         return Job(registers=registers,
                    streams=dict(inputs),
-                   expect={port.name: cls.output_length(p, n) for port in cls.outputs(p)})
+                   expect={port.name: cls.output_length(p, n) for port in cls.memo("outputs", p)})
 
     @classmethod
     def split(cls, p, inputs, scalars):
@@ -218,7 +236,7 @@ class Kernel(wiring.Component):
 
         Returns the inputs as NumPy arrays and the scalars as register values.
         """
-        ports = {port.name: port for port in cls.inputs(p)}
+        ports = {port.name: port for port in cls.memo("inputs", p)}
         missing = [name for name in ports if name not in inputs]
         extra = [name for name in inputs if name not in ports]
         if missing or extra:
@@ -246,7 +264,7 @@ class Kernel(wiring.Component):
             raise StimulusError(
                 f"{cls.name}: runtime scalars are: {allowed}; "
                 + (f"missing {', '.join(missing)}" if missing else f"unexpected {', '.join(extra)}"))
-        regmap = cls.regmap(p)
+        regmap = cls.memo("regmap", p)
         values = {}
         for name in cls.scalars:
             values[name] = cls._check_scalar(regmap[name], scalars[name]) if name in regmap \

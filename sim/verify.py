@@ -10,6 +10,7 @@ waveform dumping and the path of the waveform is reported.
 import os
 import pickle
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,10 +241,12 @@ def verify(kernel, params=None, *, sim="verilator", seed=1, count=20, waves=Fals
     plan["jobs"].append(perf_job)
 
     result = VerifyResult(kernel_cls.name, dict(p), simulator.name, seed, cases=len(cases))
-    workdir = Path(workdir) if workdir else \
-        cache_dir() / "verify" / f"{kernel_cls.name}-{_param_tag(p)}-{simulator.name}-seed{seed}"
-    if workdir.exists():
-        shutil.rmtree(workdir)
+    if workdir:
+        workdir = Path(workdir)
+        if workdir.exists():
+            shutil.rmtree(workdir)
+    else:
+        workdir = _new_run_dir(f"{kernel_cls.name}-{_param_tag(p)}-{simulator.name}-seed{seed}")
 
     say(f"building {kernel_cls.name} for {simulator.name}")
     sim_build = build(instance, simulator, waves=waves or simulator.name == "verilator",
@@ -296,6 +299,22 @@ def verify(kernel, params=None, *, sim="verilator", seed=1, count=20, waves=Fals
             result.waves = _keep_waves(wave_file, workdir, kernel_cls.name, seed, case=first)
     result.wall_s = time.monotonic() - t0
     return result
+
+
+#: Runs kept per kernel configuration and seed in the cache (older ones are removed).
+KEEP_RUNS = 5
+
+
+def _new_run_dir(tag):
+    """A fresh directory for one run, so concurrent runs of the same case never collide."""
+    root = cache_dir() / "verify"
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run = Path(tempfile.mkdtemp(prefix=f"{tag}-{stamp}-", dir=root))
+    previous = sorted(root.glob(f"{tag}-*"), key=lambda d: d.stat().st_mtime)
+    for old in previous[:-KEEP_RUNS]:
+        shutil.rmtree(old, ignore_errors=True)
+    return run
 
 
 def _keep_waves(path, workdir, name, seed, case=None):

@@ -12,6 +12,13 @@ the same for each::
 A backend implements :meth:`Device._execute` (run one tile-sized call and
 return its outputs and cycles) and may override :meth:`Device._model` (the
 whole call at once, which the CPU does with the golden model).
+
+Calls run on one worker thread per device, so a wait can time out while the
+device is still busy.  Handing a call to a thread and back costs tens of
+microseconds, which dominates small calls on the CPU; a device that sets
+:attr:`Device.inline_calls` therefore runs a blocking call in the caller's
+thread once that handle has shown that calls of that size finish within
+:data:`INLINE_SECONDS` (see :meth:`KernelHandle.__call__`).
 """
 
 import os
@@ -26,7 +33,21 @@ from .buffer import Buffer
 from .hw.errors import HetflowError, StimulusError
 from .hw.registry import get_kernel
 
-__all__ = ["Device", "KernelHandle", "Run", "open", "BACKENDS"]
+__all__ = ["Device", "KernelHandle", "Run", "open", "BACKENDS", "INLINE_SECONDS"]
+
+#: A call whose run took at most this long lets later calls of the same handle, with no
+#: more input bytes, run inline (in the caller's thread) on devices with ``inline_calls``.
+INLINE_SECONDS = 0.002
+
+
+def _check_timeout(timeout):
+    if timeout is None or timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+
+
+def _timeout_error(handle, timeout, elapsed):
+    return TimeoutError(f"kernel '{handle.name}' on {handle.device.name} did not "
+                        f"finish within {timeout:g} s (waited {elapsed:.2f} s)")
 
 
 class Run:
@@ -49,15 +70,17 @@ class Run:
             If the call is not done within ``timeout`` seconds (the call is
             then abandoned by the device and the device stays usable).
         """
-        if timeout is None or timeout <= 0:
-            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        _check_timeout(timeout)
         try:
             return self._future.result(timeout=timeout)
         except FutureTimeout:
+            if self._future.done():
+                # On Python >= 3.11 FutureTimeout is the built-in TimeoutError: this one
+                # was raised by the call itself, not by our wait.
+                raise
             elapsed = time.monotonic() - self._started
             self._handle.device._abandon(self)
-            raise TimeoutError(f"kernel '{self._handle.name}' on {self._handle.device.name} did not "
-                               f"finish within {timeout:g} s (waited {elapsed:.2f} s)") from None
+            raise _timeout_error(self._handle, timeout, elapsed) from None
 
 
 class KernelHandle:
@@ -77,6 +100,9 @@ class KernelHandle:
         self.output_names = [port.name for port in kernel_cls.outputs(params)]
         #: Device cycles of the last finished call (None where the device has no clock).
         self.last_cycles = None
+        # Largest input size (bytes) of a call that ran within INLINE_SECONDS; -1: none yet
+        # or a later call was slow.  Only used by devices with inline_calls.
+        self._inline_bytes = -1
 
     def __repr__(self):
         params = ", ".join(f"{k}={v}" for k, v in self.params.items())
@@ -100,23 +126,74 @@ class KernelHandle:
     def _unwrap(self, outputs):
         return outputs[self.output_names[0]] if len(self.output_names) == 1 else outputs
 
-    def start(self, *args, **kwargs):
-        """Check the call and start it; returns a :class:`Run`."""
+    def _checked(self, args, kwargs):
+        """``(plan, input bytes)`` of a call; raises before anything runs on bad input."""
         inputs, scalars = self._bind_call(args, kwargs)
-        inputs = {k: np.asarray(v) if isinstance(v, Buffer) else v for k, v in inputs.items()}
-        plan = self.device._plan(self, inputs, scalars)   # validates before anything runs
+        nbytes = 0
+        for name, value in inputs.items():
+            if isinstance(value, np.ndarray):
+                if isinstance(value, Buffer):
+                    inputs[name] = value = np.asarray(value)
+                nbytes += value.nbytes
+        return self.device._plan(self, inputs, scalars), nbytes
+
+    def _learn(self, nbytes, seconds):
+        if seconds <= INLINE_SECONDS:
+            if nbytes > self._inline_bytes:
+                self._inline_bytes = nbytes
+        else:
+            self._inline_bytes = -1
+
+    def _run(self, plan, nbytes):
+        if not self.device.inline_calls:
+            return self._unwrap(plan())
+        t0 = time.perf_counter()
+        outputs = self._unwrap(plan())
+        self._learn(nbytes, time.perf_counter() - t0)
+        return outputs
+
+    def _start(self, plan, nbytes):
         started = time.monotonic()
-        future = self.device._submit(lambda: self._unwrap(plan()))
+        future = self.device._submit(lambda: self._run(plan, nbytes))
         return Run(self, future, started)
 
+    def start(self, *args, **kwargs):
+        """Check the call and start it; returns a :class:`Run`."""
+        return self._start(*self._checked(args, kwargs))
+
     def __call__(self, *args, timeout=60.0, **kwargs):
-        return self.start(*args, **kwargs).wait(timeout=timeout)
+        """Run the call and return its outputs; raise ``TimeoutError`` after ``timeout`` s.
+
+        On a device with ``inline_calls`` (the CPU), a call runs in the caller's
+        thread when this handle already ran a call with at least as many input
+        bytes within :data:`INLINE_SECONDS`: such a call cannot be abandoned,
+        so if it does take longer than ``timeout`` the ``TimeoutError`` comes
+        when it returns.  Every other call goes through the device's worker.
+        """
+        if not self.device.inline_calls:
+            return self.start(*args, **kwargs).wait(timeout=timeout)
+        if timeout is None or timeout <= 0:
+            _check_timeout(timeout)
+        plan, nbytes = self._checked(args, kwargs)
+        if nbytes > self._inline_bytes:
+            return self._start(plan, nbytes).wait(timeout=timeout)
+        self.device._check_open()
+        started = time.perf_counter()
+        outputs = self._unwrap(plan())
+        elapsed = time.perf_counter() - started
+        self._learn(nbytes, elapsed)
+        if elapsed > timeout:
+            raise _timeout_error(self, timeout, elapsed)
+        return outputs
 
 
 class Device:
     """Base of every backend.  Use :func:`open` to get one."""
 
     name = "device"
+    #: Whether blocking calls may run in the caller's thread (see KernelHandle.__call__);
+    #: only for devices whose calls touch no shared device state.
+    inline_calls = False
 
     def __init__(self):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"hetflow-{self.name}")
@@ -223,7 +300,10 @@ def open(spec=None, **options):
     """Open a device: ``"cpu"``, ``"sim"``, ``"pynq"`` or ``"serial:/dev/ttyUSB1"``.
 
     Without ``spec``, the device named by ``$HETFLOW_DEVICE`` (which
-    ``hetflow run --device`` sets), else the simulated board.
+    ``hetflow run --device`` sets), else the simulated board.  ``serial:PORT``
+    takes ``kernel=``, ``params=``, ``baudrate=``, ``timeout=`` and
+    ``retries=``; the kernel is found from the board's id register and
+    ``params`` must be the bitstream's (see :mod:`hetflow.backends.serial`).
     """
     if spec is None:
         spec = os.environ.get(DEFAULT_DEVICE_VARIABLE) or "sim"
@@ -235,7 +315,16 @@ def open(spec=None, **options):
     if spec == "sim":
         from .backends.sim import SimDevice
         return SimDevice(**options)
-    if spec == "pynq" or spec.startswith("serial:"):
-        raise HetflowError(f"device '{spec}' is not supported by this version of hetflow yet; "
-                           f"available: cpu, sim")
+    if spec.startswith("serial:"):
+        port = spec[len("serial:"):]
+        if not port:
+            raise HetflowError("device 'serial:' names no port; use serial:/dev/ttyUSB1 "
+                               "(or serial:COM3, or a pyserial URL)")
+        from .backends.serial import SerialDevice
+        return SerialDevice(port, **options)
+    if spec == "pynq":
+        # pynq [bitfile=..., overlay=..., timeout=...]: the kernel is found from its id
+        # register; see hetflow.backends.pynq (says "pip install pynq" when it is missing).
+        from .backends.pynq import PynqDevice
+        return PynqDevice(**options)
     raise HetflowError(f"unknown device '{spec}'; choose one of: {', '.join(BACKENDS)}")

@@ -7,6 +7,12 @@ per stream port, and serves the transaction protocol of
 per-cycle path: one ``RUN`` request clocks the model until the kernel is done
 or the cycle budget is spent.
 
+``generate(kernel, main="bench")`` gives the same memory, DMA channels and
+clock with a different ``main``: a raw benchmark that loads one job from a
+file, clocks it to completion with no protocol and no Python, and prints how
+long the clocking took (see :func:`encode_bench_job`).  ``hetflow bench sim``
+compares the virtual board with it.
+
 One clock cycle (``cycle()`` in the C++):
 
 1. drive inputs: CSR strobes, ``p_valid``/``p_data`` of each input channel
@@ -25,6 +31,7 @@ temporary directory and renamed into place, so a failed build is never reused.
 import hashlib
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -36,7 +43,7 @@ from ..toolchain import cache_dir, find_simulator
 from . import protocol as P
 
 __all__ = ["generate", "build_board", "BoardBuild", "BoardBuildError", "channels",
-           "VERILATOR_ARGS", "BUILD_TIMEOUT"]
+           "VERILATOR_ARGS", "BUILD_TIMEOUT", "MAINS", "encode_bench_job"]
 
 #: Bump when the harness or the build changes incompatibly.
 HARNESS_ABI = "1"
@@ -44,6 +51,9 @@ VERILATOR_ARGS = ["--cc", "--exe", "--build", "-O3", "-Wno-fatal", "--x-assign",
                   "--x-initial", "fast", "-CFLAGS", "-O2"]
 BUILD_TIMEOUT = 900
 BINARY = "board"
+#: What the generated ``main`` does: serve the protocol, or run one job as a raw benchmark.
+MAINS = ("protocol", "bench")
+
 
 
 class BoardBuildError(HetflowError, RuntimeError):
@@ -109,8 +119,49 @@ def _store(ch):
     return "{ " + " ".join(lines) + tail + " }"
 
 
-def generate(kernel):
-    """C++ source of the harness for ``kernel`` (a Kernel instance)."""
+def encode_bench_job(budget, cycles_offsets, writes, dma, loads, saves):
+    """Bytes of a job file for the raw benchmark main (``generate(kernel, main="bench")``).
+
+    ``writes`` is a list of ``(offset, value)``, ``dma`` one ``(address, beats)``
+    per channel, ``loads`` a list of ``(address, bytes)``, ``saves`` a list of
+    ``(address, length)``.  The file (every integer little-endian)::
+
+        b"HFBJ"
+        u64 budget                           cycles before the job counts as hung
+        u32 cycles_lo, u32 cycles_hi         byte offsets of the cycle counter registers
+        u32 n, n x (u32 offset, u32 value)   register writes in order (the last starts the job)
+        channels x (u32 address, u32 beats)  every DMA channel, inputs first, then outputs
+        u32 n, n x (u32 address, u32 length, length bytes)   memory loaded before the run
+        u32 n, n x (u32 address, u32 length)                 memory saved after the run
+
+    The benchmark's command line is ``board MEMORY_BYTES JOB_FILE OUTPUT_FILE``.
+    It writes the saved ranges to ``OUTPUT_FILE`` one after another and one
+    line ``done=D clocked=N cycles=K seconds=S`` to stdout: ``S`` is the
+    std::chrono time of the DMA set-up, register writes and clocking, ``K`` the
+    kernel's cycle counter.  Exit status: 0 when the job finished, 4 when the
+    budget ran out, 2 on a bad command line or job file.
+    """
+    parts = [b"HFBJ", struct.pack("<QII", budget, *cycles_offsets),
+             struct.pack("<I", len(writes))]
+    parts += [struct.pack("<II", off, value & 0xFFFFFFFF) for off, value in writes]
+    parts += [struct.pack("<II", address, beats) for address, beats in dma]
+    parts.append(struct.pack("<I", len(loads)))
+    for address, data in loads:
+        parts += [struct.pack("<II", address, len(data)), bytes(data)]
+    parts.append(struct.pack("<I", len(saves)))
+    parts += [struct.pack("<II", address, length) for address, length in saves]
+    return b"".join(parts)
+
+
+def generate(kernel, main="protocol"):
+    """C++ source of the harness for ``kernel`` (a Kernel instance).
+
+    ``main`` is ``"protocol"`` (the virtual board process) or ``"bench"`` (the
+    raw benchmark of :func:`encode_bench_job`); both share the memory, the DMA
+    channels and the clock.
+    """
+    if main not in MAINS:
+        raise HetflowError(f"harness main must be one of {', '.join(MAINS)}, not {main!r}")
     chans = channels(kernel)
     n = len(chans)
     status_word = kernel.map["status"].offset >> 2
@@ -132,8 +183,9 @@ def generate(kernel):
                         for op in P.OPCODES.values())
     statuses = "\n".join(f"static const uint8_t ST_{s.name} = {s.code};"
                          for s in P.STATUS.values())
-    src = _TEMPLATE
+    src = _PRELUDE + (_PROTOCOL_MAIN if main == "protocol" else _BENCH_MAIN)
     for key, value in {
+        "@HEADER@": _HEADERS[main],
         "@KERNEL@": kernel.name,
         "@NCHAN@": str(n),
         "@NCHAN1@": str(max(n, 1)),
@@ -152,8 +204,15 @@ def generate(kernel):
     return src
 
 
-_TEMPLATE = r"""// Virtual board harness for hetflow kernel '@KERNEL@'. Generated; do not edit.
-// Protocol: see hetflow/sim/board/protocol.py (frames are little-endian).
+_HEADERS = {
+    "protocol": "// Virtual board harness for hetflow kernel '@KERNEL@'. Generated; do not edit.\n"
+                "// Protocol: see hetflow/sim/board/protocol.py (frames are little-endian).",
+    "bench": "// Raw benchmark of the virtual board of hetflow kernel '@KERNEL@'. Generated; "
+             "do not edit.\n// Job file: see encode_bench_job in hetflow/sim/board/harness.py.",
+}
+
+# The memory, the DMA channels and the clock; a main follows.
+_PRELUDE = r"""@HEADER@
 #include "Vboard.h"
 #include "verilated.h"
 #include <cerrno>
@@ -261,7 +320,9 @@ static void do_reset(uint32_t n) {
     cycle();
 }
 
-// ---- requests ---------------------------------------------------------------------
+"""
+
+_PROTOCOL_MAIN = r"""// ---- requests ---------------------------------------------------------------------
 
 static bool check_len(uint32_t len, uint32_t want, const char* name) {
     if (len == want) return true;
@@ -445,6 +506,150 @@ int main(int argc, char** argv) {
 }
 """
 
+_BENCH_MAIN = r"""// ---- raw benchmark: one job from a file, no protocol ------------------------------
+
+#include <chrono>
+
+struct Cursor {
+    const uint8_t* p;
+    size_t left;
+    bool ok = true;
+    const uint8_t* take(size_t n) {
+        if (!ok || n > left) { ok = false; return nullptr; }
+        const uint8_t* r = p; p += n; left -= n; return r;
+    }
+    uint32_t u32() { const uint8_t* q = take(4); return q ? get32(q) : 0; }
+    uint64_t u64() { const uint8_t* q = take(8); return q ? get64(q) : 0; }
+};
+
+static bool in_memory(uint64_t addr, uint64_t len) {
+    return addr <= mem_size && len <= mem_size - addr;
+}
+
+static void csr_write(uint32_t off, uint32_t value) {
+    top->csr_addr = off >> 2;
+    top->csr_w_data = value;
+    top->csr_w_stb = 1;
+    top->csr_r_stb = 0;
+    cycle();
+    csr_idle();
+}
+
+static uint32_t csr_read(uint32_t off) {
+    top->csr_addr = off >> 2;
+    top->csr_r_stb = 1;
+    top->csr_w_stb = 0;
+    cycle();                       // r_data is registered: valid after this edge
+    csr_idle();
+    return (uint32_t)top->csr_r_data;
+}
+
+static int bad_job(const char* path, const std::string& what) {
+    std::fprintf(stderr, "job file %s: %s\n", path, what.c_str());
+    return 2;
+}
+
+int main(int argc, char** argv) {
+    if (argc != 4) {
+        std::fprintf(stderr, "usage: %s MEMORY_BYTES JOB_FILE OUTPUT_FILE\n", argv[0]);
+        return 2;
+    }
+    mem_size = std::strtoull(argv[1], nullptr, 0);
+    if (mem_size == 0 || mem_size > 0xFFFFFFFFull) {
+        std::fprintf(stderr, "memory size must be 1..0xffffffff bytes, not %s\n", argv[1]);
+        return 2;
+    }
+    mem = static_cast<uint8_t*>(std::calloc(mem_size, 1));
+    if (!mem) { std::fprintf(stderr, "cannot allocate %llu bytes\n", (unsigned long long)mem_size); return 2; }
+
+    std::vector<uint8_t> file;
+    {
+        FILE* f = std::fopen(argv[2], "rb");
+        if (!f) return bad_job(argv[2], std::string("cannot open: ") + std::strerror(errno));
+        uint8_t chunk[1 << 16];
+        size_t n;
+        while ((n = std::fread(chunk, 1, sizeof chunk, f)) > 0) file.insert(file.end(), chunk, chunk + n);
+        std::fclose(f);
+    }
+    Cursor c{file.data(), file.size()};
+    const uint8_t* magic = c.take(4);
+    if (!magic || std::memcmp(magic, "HFBJ", 4)) return bad_job(argv[2], "not a job file (no HFBJ magic)");
+    const uint64_t budget = c.u64();
+    const uint32_t cycles_lo = c.u32(), cycles_hi = c.u32();
+    const uint32_t nwrites = c.u32();
+    if (nwrites > c.left / 8) return bad_job(argv[2], "truncated");
+    std::vector<std::pair<uint32_t, uint32_t>> writes(nwrites);
+    for (auto& w : writes) { w.first = c.u32(); w.second = c.u32(); }
+    Chan setup[@NCHAN1@] = {};
+    for (unsigned i = 0; i < NCHAN; i++) {
+        setup[i].addr = c.u32();
+        setup[i].left = c.u32();
+        if (c.ok && !in_memory(setup[i].addr, (uint64_t)setup[i].left * STRIDE[i]))
+            return bad_job(argv[2], "DMA channel " + std::to_string(i) + " is outside the memory");
+    }
+    for (uint32_t n = c.u32(); c.ok && n; n--) {
+        const uint32_t addr = c.u32(), len = c.u32();
+        const uint8_t* data = c.take(len);
+        if (data && !in_memory(addr, len)) return bad_job(argv[2], "load at " + hex(addr) + " is outside the memory");
+        if (data) std::memcpy(mem + addr, data, len);
+    }
+    const uint32_t nsaves = c.u32();
+    if (nsaves > c.left / 8) return bad_job(argv[2], "truncated");
+    std::vector<std::pair<uint32_t, uint32_t>> saves(nsaves);
+    for (auto& s : saves) {
+        s.first = c.u32(); s.second = c.u32();
+        if (c.ok && !in_memory(s.first, s.second)) return bad_job(argv[2], "save at " + hex(s.first) + " is outside the memory");
+    }
+    if (!c.ok) return bad_job(argv[2], "truncated");
+    for (auto& w : writes)
+        if (w.first >= REG_SIZE || (w.first & 3)) return bad_job(argv[2], "bad register offset " + hex(w.first));
+
+    VerilatedContext* ctx = new VerilatedContext;
+    ctx->fatalOnError(false);
+    top = new Vboard{ctx};
+    top->clk = 0;
+    csr_idle();
+    top->csr_addr = 0;
+    top->csr_w_data = 0;
+    top->eval();
+    do_reset(4);
+
+    // Timed: DMA setup, register writes, start and the clocking, exactly as RUN does it.
+    const auto t0 = std::chrono::steady_clock::now();
+    for (unsigned i = 0; i < NCHAN; i++) ch[i] = setup[i];
+    for (auto& w : writes) csr_write(w.first, w.second);
+    top->csr_addr = STATUS_WORD;
+    top->csr_r_stb = 1;
+    top->csr_w_stb = 0;
+    uint64_t n = 0;
+    bool done = false;
+    while (n < budget) {
+        cycle();
+        n++;
+        if ((top->csr_r_data & 2) && channels_done()) { done = true; break; }
+    }
+    csr_idle();
+    const auto t1 = std::chrono::steady_clock::now();
+    const double seconds = std::chrono::duration<double>(t1 - t0).count();
+
+    const uint64_t cycles = csr_read(cycles_lo) | ((uint64_t)csr_read(cycles_hi) << 32);
+    FILE* out = std::fopen(argv[3], "wb");
+    if (!out) { std::fprintf(stderr, "cannot write %s: %s\n", argv[3], std::strerror(errno)); return 2; }
+    for (auto& s : saves)
+        if (s.second && std::fwrite(mem + s.first, 1, s.second, out) != s.second) {
+            std::fprintf(stderr, "cannot write %s: %s\n", argv[3], std::strerror(errno));
+            std::fclose(out);
+            return 2;
+        }
+    if (std::fclose(out) != 0) { std::fprintf(stderr, "cannot write %s\n", argv[3]); return 2; }
+    std::printf("done=%d clocked=%llu cycles=%llu seconds=%.9f\n", done ? 1 : 0,
+                (unsigned long long)n, (unsigned long long)cycles, seconds);
+    top->final();
+    delete top;
+    return done ? 0 : 4;
+}
+"""
+
 
 @dataclass(frozen=True)
 class BoardBuild:
@@ -456,19 +661,23 @@ class BoardBuild:
     seconds: float
 
 
-def build_board(kernel, *, status=None, timeout=BUILD_TIMEOUT):
-    """Build (or reuse from the cache) the virtual board binary of ``kernel``."""
+def build_board(kernel, *, status=None, timeout=BUILD_TIMEOUT, main="protocol"):
+    """Build (or reuse from the cache) the virtual board binary of ``kernel``.
+
+    ``main="bench"`` builds the raw benchmark instead (see :func:`generate`).
+    """
     import time
 
     sim = find_simulator("verilator")
     verilog_text = to_verilog(kernel)
-    cpp_text = generate(kernel)
+    cpp_text = generate(kernel, main)
     top = top_name(kernel)
     key = hashlib.sha256("\0".join(
         [HARNESS_ABI, verilog_text, cpp_text, sim.version, " ".join(VERILATOR_ARGS)]
     ).encode()).hexdigest()[:16]
     root = cache_dir() / "board"
-    final = root / f"{kernel.name}-{key}"
+    what = "virtual board" if main == "protocol" else "raw benchmark"
+    final = root / (f"{kernel.name}-{key}" if main == "protocol" else f"{kernel.name}-{main}-{key}")
     exe = final / BINARY
     if (final / "BUILD_OK").exists() and exe.exists():
         return BoardBuild(exe, final, True, 0.0)
@@ -488,7 +697,7 @@ def build_board(kernel, *, status=None, timeout=BUILD_TIMEOUT):
                 "--Mdir", "obj_dir", "-o", BINARY, "-j", str(os.cpu_count() or 1),
                 f"{top}.v", "harness.cpp"]
         if status:
-            status(f"building the virtual board of {kernel.name} with Verilator "
+            status(f"building the {what} of {kernel.name} with Verilator "
                    f"{sim.version} (first time for these parameters)")
         log = tmp / "build.log"
         try:
@@ -506,7 +715,7 @@ def build_board(kernel, *, status=None, timeout=BUILD_TIMEOUT):
             if log.exists():
                 shutil.copyfile(log, kept)
             tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
-            raise BoardBuildError(f"verilator failed to build the virtual board of {kernel.name} "
+            raise BoardBuildError(f"verilator failed to build the {what} of {kernel.name} "
                                   f"({failed or 'no binary'}); log: {kept}"
                                   + ("\n" + "\n".join(tail) if tail else ""))
         shutil.move(str(built), str(tmp / BINARY))
@@ -524,5 +733,5 @@ def build_board(kernel, *, status=None, timeout=BUILD_TIMEOUT):
         raise
     seconds = time.monotonic() - start
     if status:
-        status(f"built the virtual board of {kernel.name} in {seconds:.1f} s")
+        status(f"built the {what} of {kernel.name} in {seconds:.1f} s")
     return BoardBuild(exe, final, False, seconds)

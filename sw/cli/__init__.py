@@ -9,7 +9,10 @@ import argparse
 import sys
 
 from ..hw.errors import HetflowError
-from . import demo, doctor, export, kernels, run, verify
+from . import bench, demo, doctor, export, kernels, run, verify
+from . import calibrate, models, schedule
+from . import new
+from . import boards, build, program, report
 
 __all__ = ["main"]
 
@@ -20,6 +23,15 @@ COMMANDS = {
     "export": export,
     "doctor": doctor,
     "run": run,
+    "bench": bench,
+    "schedule": schedule,
+    "models": models,
+    "calibrate": calibrate,
+    "new": new,
+    "build": build,
+    "boards": boards,
+    "report": report,
+    "program": program,
 }
 
 EXIT_USAGE = 2

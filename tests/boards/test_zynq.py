@@ -636,7 +636,12 @@ def test_build_overlay_needs_packaged_ip_and_board_files(tmp_path):
 
 # ---- the AXI wrapper in cocotb ----------------------------------------------------------
 
-AXI_CASES = [("saxpy", {"lanes": 1}), ("saxpy", {"lanes": 2}), ("crc32", {}), ("gemm", {})]
+# saxpy lanes=2 (several lanes) and gemm (a 256-bit stream) run by default; the others
+# add little coverage for a Verilator build each, so they run with -m slow.
+AXI_CASES = [pytest.param("saxpy", {"lanes": 1}, marks=pytest.mark.slow),
+             ("saxpy", {"lanes": 2}),
+             pytest.param("crc32", {}, marks=pytest.mark.slow),
+             ("gemm", {})]
 
 
 @pytest.mark.parametrize("kernel,params", AXI_CASES)

