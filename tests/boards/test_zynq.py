@@ -28,7 +28,7 @@ from hetflow.boards import zynq
 from hetflow.boards.zynq import AxiLayout, export_pynq_ip, verify_axi
 from hetflow.hw.registry import get_kernel
 
-from ..conftest import ROOT
+from ..conftest import ROOT, one_line_error
 
 try:
     import tkinter      # a real Tcl interpreter, no display needed for tkinter.Tcl()
@@ -672,14 +672,6 @@ def test_axi_wrapper_with_padded_stream(tmp_path):
 def hetflow(*args, cwd=ROOT):
     return subprocess.run([sys.executable, "-m", "hetflow.cli", *args], capture_output=True,
                           cwd=cwd, text=True, timeout=300)
-
-
-def one_line_error(proc, text):
-    assert proc.returncode == 2, proc
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert text in lines[0], lines[0]
 
 
 def leftovers(directory):

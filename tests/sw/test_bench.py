@@ -20,7 +20,7 @@ from hetflow.hw.kernels.fir import Fir
 from hetflow.hw.kernels.saxpy import Saxpy
 from hetflow.sim.toolchain import SimulatorMissing, find_simulator
 
-from ..conftest import ROOT
+from ..conftest import ROOT, one_line_error
 
 try:
     find_simulator("verilator")
@@ -34,14 +34,6 @@ needs_verilator = pytest.mark.skipif(not HAVE_VERILATOR, reason="verilator is no
 def hetflow_cli(*args):
     return subprocess.run([sys.executable, "-m", "hetflow.cli", *args], capture_output=True,
                           cwd=ROOT, text=True, timeout=900, env=dict(os.environ))
-
-
-def one_line_error(proc, text):
-    assert proc.returncode == 2, proc
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert text in lines[0], lines[0]
 
 
 def figures(stdout):

@@ -7,20 +7,12 @@ import sys
 
 import pytest
 
-from ..conftest import FIXTURES, ROOT
+from ..conftest import FIXTURES, ROOT, one_line_error
 
 
 def hetflow(*args, env=None):
     return subprocess.run([sys.executable, "-m", "hetflow.cli", *args], capture_output=True, cwd=ROOT,
                           text=True, timeout=600, env={**os.environ, **(env or {})})
-
-
-def one_line_error(proc, text):
-    assert proc.returncode == 2, proc
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert text in lines[0], lines[0]
 
 
 def test_kernels_json():

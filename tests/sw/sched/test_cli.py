@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from ...conftest import ROOT
+from ...conftest import ROOT, one_line_error
 from .test_graph import BAD
 
 GRAPH = {"devices": ["cpu", "fpga"],
@@ -24,15 +24,6 @@ def hetflow(*args, env=None, cwd=ROOT):
     return subprocess.run([sys.executable, "-m", "hetflow.cli", *map(str, args)],
                           capture_output=True, cwd=cwd, text=True, timeout=600,
                           env={**os.environ, **(env or {})})
-
-
-def one_line_error(proc, text):
-    assert proc.returncode == 2, proc
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert text in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture
