@@ -25,13 +25,17 @@ import numpy as np
 from ...hw.errors import HetflowError
 from . import protocol as P
 
-__all__ = ["BoardClient", "BoardError", "BoardRequestError", "REGION_ALIGN"]
+__all__ = ["BoardClient", "BoardError", "BoardRequestError", "BoardAccessError", "REGION_ALIGN"]
 
 REGION_ALIGN = 4096
 
 
 class BoardError(HetflowError, RuntimeError):
     """The board failed (died, timed out, or answered nonsense)."""
+
+
+class BoardAccessError(HetflowError, ValueError):
+    """The host refused an access outside the register window or the board memory."""
 
 
 class BoardRequestError(BoardError, ValueError):
@@ -89,16 +93,35 @@ class BoardClient:
         """Hold ``rst`` for ``cycles`` cycles; stops every DMA channel."""
         self._call(P.RESET, cycles)
 
+    # Host access is confined to the kernel's register window and the board memory: a bad
+    # offset is refused here, before a request goes to the board (whose bridge checks too).
+
+    def _check_register(self, offset):
+        window = self.kernel.map.size
+        if not isinstance(offset, int) or offset < 0 or offset >= window or offset % 4:
+            raise BoardAccessError(f"{self.description}: register offset {offset!r} is outside "
+                                   f"the register window; allowed 0x0..0x{window - 4:x}, "
+                                   f"multiples of 4")
+
+    def _check_memory(self, address, length):
+        if not isinstance(address, int) or address < 0 or length < 0 \
+                or address + length > self.memory_size:
+            raise BoardAccessError(f"{self.description}: memory range {address!r}+{length} is "
+                                   f"outside board memory; allowed 0x0..0x{self.memory_size:x}")
+
     def reg_write(self, offset, value):
+        self._check_register(offset)
         self._call(P.REG_WRITE, offset, int(value) & 0xFFFFFFFF)
 
     def reg_read(self, offset):
+        self._check_register(offset)
         return self._call(P.REG_READ, offset)[0]
 
     def mem_write(self, address, data):
         if isinstance(data, np.ndarray):    # elements in memory order, little-endian
             data = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("<")).tobytes()
         view = memoryview(bytes(data) if not isinstance(data, bytes) else data)
+        self._check_memory(address, len(view))
         step = self.max_transfer or max(1, len(view))
         for at in range(0, max(1, len(view)), step):
             piece = view[at:at + step]
@@ -106,6 +129,7 @@ class BoardClient:
                        timeout=self._transfer_timeout(len(piece)))
 
     def mem_read(self, address, length):
+        self._check_memory(address, length)
         step = self.max_transfer or max(1, length)
         if length <= step:
             return self._call(P.MEM_READ, address, length,

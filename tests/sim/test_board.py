@@ -168,21 +168,32 @@ def test_register_and_memory_bounds_are_checked_by_the_process():
     assert board.reg_read(0x20) == 0xFFFFFFFD
 
     with pytest.raises(BoardRequestError) as exc:
-        board.reg_read(0x40)
+        board._call(P.REG_READ, 0x40)      # past the host-side check: the process checks too
     assert exc.value.message == "register offset 0x40 is outside the register window (0x40 bytes)"
     assert str(exc.value) == ("virtual board rejected REG_READ (BAD_REGISTER): register offset "
                               "0x40 is outside the register window (0x40 bytes)")
     assert isinstance(exc.value, BoardError) and isinstance(exc.value, HetflowError)
     with pytest.raises(BoardRequestError) as exc:
-        board.reg_write(0x22, 1)
+        board._call(P.REG_WRITE, 0x22, 1)
     assert exc.value.message == "register offset 0x22 is not 4-aligned"
     with pytest.raises(BoardRequestError) as exc:
-        board.mem_read((16 << 20) - 4, 8)
+        board._call(P.MEM_READ, (16 << 20) - 4, 8)
     assert exc.value.message == "memory range 0xfffffc+0x8 is outside the memory (0x1000000 bytes)"
     with pytest.raises(BoardRequestError) as exc:
-        board.mem_write(0xFFFFFFFF, b"ab")
+        board._call(P.MEM_WRITE, 0xFFFFFFFF, data=b"ab")
     assert exc.value.message == ("memory range 0xffffffff+0x2 is outside the memory "
                                  "(0x1000000 bytes)")
+    # The host refuses the same accesses before they reach the board.
+    from hetflow.sim.board.client import BoardAccessError
+    with pytest.raises(BoardAccessError, match=r"^virtual board of saxpy: register offset 64 is "
+                                               r"outside the register window; allowed 0x0..0x3c, "
+                                               r"multiples of 4$"):
+        board.reg_read(0x40)
+    with pytest.raises(BoardAccessError, match=r"register offset 34 is outside"):
+        board.reg_write(0x22, 1)
+    with pytest.raises(BoardAccessError, match=r"^virtual board of saxpy: memory range 16777212\+8 "
+                                               r"is outside board memory; allowed 0x0..0x1000000$"):
+        board.mem_read((16 << 20) - 4, 8)
     with pytest.raises(BoardRequestError) as exc:
         board.dma_setup(3, 0, 1)
     assert exc.value.message == "DMA channel 3 does not exist (3 channels)"
