@@ -142,7 +142,8 @@ class Reader:
                 expected.append(line)
 
 
-@pytest.mark.slow   # a venv, pip install, two simulator runs and a bitstream build: ~1-2 min
+# A venv, pip install, two simulator runs and a bitstream build: ~1-2 min, run in CI because
+# it is the proof that a fresh user project works end to end.
 def test_every_tutorial_block_runs(tmp_path, record_property):
     found = blocks(TUTORIAL.read_text())
     assert len(found) >= 10
