@@ -1,7 +1,11 @@
-"""List the registered kernels with their parameters and ports."""
+"""List the registered kernels with their parameters and ports.
+
+Without arguments: every kernel registered through the ``hetflow.kernels``
+entry points.  With arguments: those kernels, by name or ``module:Class``
+(a kernel that is not installed yet).
+"""
 
 import json
-
 import sys
 
 from ..hw.errors import KernelNotFound
@@ -9,6 +13,8 @@ from ..hw.registry import get_kernel, kernel_names
 
 
 def add_arguments(parser):
+    parser.add_argument("kernels", nargs="*", metavar="KERNEL",
+                        help="kernel names or module:Class paths (default: all registered)")
     parser.add_argument("--json", action="store_true", help="print a JSON list")
 
 
@@ -24,8 +30,13 @@ def _allowed(q):
 
 
 def run(args):
-    infos, broken = [], []
-    for name in kernel_names():
+    if args.kernels:
+        # Named explicitly: an unknown or broken kernel is the error of this command.
+        infos = [get_kernel(name).describe() for name in args.kernels]
+        broken = []
+    else:
+        infos, broken = [], []
+    for name in ([] if args.kernels else kernel_names()):
         try:
             infos.append(get_kernel(name).describe())
         except KernelNotFound as exc:   # one broken plugin must not hide the others

@@ -124,3 +124,14 @@ def test_run_script_on_cpu():
 ])
 def test_run_bad_input(args, message):
     one_line_error(hetflow(*args), message)
+
+
+def test_kernels_by_module_path():
+    proc = hetflow("kernels", "clamp_kernels:Clamp", "--json",
+                   env={"PYTHONPATH": str(ROOT / "examples" / "user_kernel" / "src")})
+    # The example package is my_kernels; a wrong module is one clear line.
+    one_line_error(proc, "kernel 'clamp_kernels:Clamp': cannot import module 'clamp_kernels'")
+    proc = hetflow("kernels", "my_kernels:Clamp", "--json",
+                   env={"PYTHONPATH": str(ROOT / "examples" / "user_kernel" / "src")})
+    assert proc.returncode == 0, proc.stderr
+    assert [k["name"] for k in json.loads(proc.stdout)] == ["clamp"]
