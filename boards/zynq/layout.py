@@ -1,0 +1,115 @@
+"""The AXI wrapper of one kernel instance as seen from outside: streams, address map, DMA plan."""
+
+from dataclasses import dataclass
+
+from .constants import DMA_STREAM_WIDTHS, IP_LIBRARY, IP_VENDOR, IP_VERSION, MIN_ADDR_WIDTH
+from .errors import ExportError
+
+
+def tdata_width(bits):
+    """Width of the TDATA that carries a ``bits``-wide payload.
+
+    Padded to whole bytes (AXI4-Stream) and further to a width the AXI DMA
+    supports (a power of two, 8..1024), so that a DMA connects without a
+    width converter; the padding bits of a beat are zero (out) or ignored (in).
+    """
+    for w in DMA_STREAM_WIDTHS:
+        if bits <= w:
+            return w
+    raise ExportError(f"a {bits}-bit stream is wider than the AXI DMA allows "
+                      f"({DMA_STREAM_WIDTHS[-1]} bits); use fewer lanes")
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One kernel stream as an AXI4-Stream interface and the DMA channel that serves it.
+
+    Attributes
+    ----------
+    port : Port
+        The kernel's port description.
+    direction : str
+        ``"in"`` (host memory -> kernel, DMA MM2S) or ``"out"`` (kernel -> memory, S2MM).
+    axis : str
+        Interface name: ``s_axis_<port>`` or ``m_axis_<port>``.
+    tdata_width : int
+        TDATA bits (payload ``port.width`` bits, zero-padded).
+    dma : str
+        Block-design instance name of the AXI DMA.
+    channel : str
+        PYNQ's name for the DMA channel: ``"sendchannel"`` or ``"recvchannel"``.
+    out_beats_offset : int or None
+        Byte offset of the ``out_beats_<port>`` register (outputs only).
+    """
+
+    port: object
+    direction: str
+    axis: str
+    tdata_width: int
+    dma: str
+    channel: str
+    out_beats_offset: int = None
+
+    @property
+    def beat_bytes(self):
+        return self.tdata_width // 8
+
+    @property
+    def out_beats_register(self):
+        return f"out_beats_{self.port.name}" if self.direction == "out" else None
+
+
+class AxiLayout:
+    """Address map and interfaces of the AXI wrapper of one kernel instance.
+
+    Parameters
+    ----------
+    kernel_cls : Kernel subclass
+    params : Params
+        Bound elaboration parameters (``kernel_cls.bind(...)``).
+    """
+
+    def __init__(self, kernel_cls, params):
+        self.kernel_cls = kernel_cls
+        self.params = params
+        self.name = kernel_cls.name
+        self.regmap = kernel_cls.regmap(params)
+        self.top = f"hetflow_{self.name}_axi"
+        self.instance = f"hetflow_{self.name}_0"
+        self.overlay = f"hetflow_{self.name}"
+        self.vlnv = f"{IP_VENDOR}:{IP_LIBRARY}:{self.top}:{IP_VERSION}"
+        ins, outs = kernel_cls.inputs(params), kernel_cls.outputs(params)
+        # The engine assignment of the pynq backend (hetflow.backends.pynq.dma_plan):
+        # engine i feeds input i; the outputs return on the last engines.
+        n = max(len(ins), len(outs))
+        self.dmas = [f"axi_dma_{i}" for i in range(n)]
+        streams = []
+        for i, port in enumerate(ins):
+            streams.append(Stream(port, "in", f"s_axis_{port.name}", tdata_width(port.width),
+                                  self.dmas[i], "sendchannel"))
+        base = self.regmap.size
+        for j, port in enumerate(outs):
+            streams.append(Stream(port, "out", f"m_axis_{port.name}", tdata_width(port.width),
+                                  self.dmas[n - len(outs) + j], "recvchannel", base + 4 * j))
+        self.streams = tuple(streams)
+        end = base + 4 * len(outs)
+        self.addr_width = max(MIN_ADDR_WIDTH, (end - 1).bit_length())
+        self.window = 1 << self.addr_width
+
+    @property
+    def inputs(self):
+        return tuple(s for s in self.streams if s.direction == "in")
+
+    @property
+    def outputs(self):
+        return tuple(s for s in self.streams if s.direction == "out")
+
+    def kernel_words(self):
+        """Word addresses of every register of the kernel's own map."""
+        return sorted((r.offset >> 2) + i for r in self.regmap for i in range(r.count))
+
+    def dma_channels(self, dma):
+        """``(mm2s stream or None, s2mm stream or None)`` of DMA instance ``dma``."""
+        mm2s = next((s for s in self.inputs if s.dma == dma), None)
+        s2mm = next((s for s in self.outputs if s.dma == dma), None)
+        return mm2s, s2mm
