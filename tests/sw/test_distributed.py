@@ -1,0 +1,135 @@
+"""hetflow.distributed on a real Dask cluster over loopback: two worker processes,
+one with the SIM resource (it opens the simulated board), one plain (cpu)."""
+
+import zlib
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dask.distributed")
+
+from dask.distributed import Client, Nanny, Scheduler, SpecCluster  # noqa: E402
+
+from hetflow.distributed import DaskExecutor, DistributedError  # noqa: E402
+from hetflow.hw.errors import HetflowError  # noqa: E402
+from hetflow.sched.graph import Graph  # noqa: E402
+from hetflow.sched.perfmodel import PerfModels  # noqa: E402
+
+RNG = np.random.default_rng(11)
+X = RNG.integers(-1000, 1000, 256).astype(np.int32)
+Y = RNG.integers(-1000, 1000, 256).astype(np.int32)
+
+
+def _worker(**options):
+    return {"cls": Nanny, "options": {"nthreads": 1, "host": "127.0.0.1",
+                                    # A worker that cannot reach the scheduler gives up.
+                                    "death_timeout": 30, **options}}
+
+
+@pytest.fixture(scope="module")
+def client():
+    # Per-worker resources need SpecCluster (LocalCluster gives every worker the same).
+    cluster = SpecCluster(
+        scheduler={"cls": Scheduler, "options": {"host": "127.0.0.1",
+                                                 "dashboard_address": None}},
+        workers={"sim": _worker(resources={"SIM": 1}), "cpu": _worker()})
+    try:
+        c = Client(cluster, timeout=30)
+        try:
+            c.wait_for_workers(2, timeout=30)
+            yield c
+        finally:
+            c.close(timeout=10)
+    finally:
+        cluster.close(timeout=10)
+
+
+def as_bytes(z):
+    return np.ascontiguousarray(z).view(np.uint8).reshape(-1)
+
+
+def graph():
+    g = Graph()
+    z = g.kernel("saxpy")(X, Y, a=7)
+    b = g.task(as_bytes, z)
+    crc = g.kernel("crc32")(b)
+    return g, z, b, crc
+
+
+def sim_worker(client):
+    return next(addr for addr, info in client.scheduler_info()["workers"].items()
+                if info.get("resources", {}).get("SIM"))
+
+
+def test_graph_runs_on_cluster_and_equals_numpy(client, tmp_path):
+    g, z, b, crc = graph()
+    ex = DaskExecutor(client, ["cpu", "sim"], models=PerfModels(tmp_path / "m.json"),
+                      timeout=50)
+    report = ex.run(g, "fpga-only")
+    # The times measured on the workers are learnt and saved like a local run's.
+    assert len(PerfModels(tmp_path / "m.json")) == 3
+    assert report.placement == {"saxpy": "sim", "as_bytes": "cpu", "crc32": "sim"}
+    z_np = (X.astype(np.int64) * 7 + Y).astype(np.int32)
+    assert isinstance(report[z], np.ndarray)
+    np.testing.assert_array_equal(report[z], z_np)
+    np.testing.assert_array_equal(report[b], z_np.view(np.uint8))
+    assert int(report[crc][0]) == zlib.crc32(z_np.tobytes())
+    sim = sim_worker(client)
+    assert report.workers["saxpy"] == sim and report.workers["crc32"] == sim
+    assert report.cycles["saxpy"] > 0
+    assert report.start["saxpy"] == 0.0 and report.finish["crc32"] >= report.start["crc32"]
+    # The device stays open on the worker: a second run reuses it.
+    again = ex.run(g, "fpga-only")
+    assert int(again[crc][0]) == zlib.crc32(z_np.tobytes())
+
+
+def test_missing_resource_is_one_line_naming_it_and_the_workers(client, tmp_path):
+    g, *_ = graph()
+    ex = DaskExecutor(client, ["cpu", "sim"], resources={"sim": {"FPGA": 1}},
+                      models=PerfModels(tmp_path / "m.json"), record=False, timeout=20)
+    with pytest.raises(DistributedError) as info:
+        ex.run(g, "fpga-only")
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert "task 'saxpy' is placed on device 'sim', which needs worker resource FPGA=1" in msg
+    assert f"{sim_worker(client)} (SIM=1)" in msg and "(no resources)" in msg
+
+
+def test_resources_for_unknown_device_is_one_line(client):
+    with pytest.raises(HetflowError, match=r"^resources given for unknown device 'fpga'; "
+                                           r"devices are: cpu, sim$"):
+        DaskExecutor(client, ["cpu", "sim"], resources={"fpga": {"FPGA": 1}})
+
+
+def picky(x):
+    # Fine on the zero-filled inputs the planner sizes it with; fails on the real data.
+    if x.any():
+        raise ValueError("real data refused")
+    return x
+
+
+def slow(x):
+    if x.any():
+        import time
+        time.sleep(2.0)
+    return x
+
+
+def test_failing_task_is_one_line_naming_task_and_device(client, tmp_path):
+    g = Graph()
+    g.task(picky, X, name="picky")
+    ex = DaskExecutor(client, ["cpu", "sim"], models=PerfModels(tmp_path / "m.json"),
+                      record=False, timeout=20)
+    with pytest.raises(HetflowError, match=r"^task 'picky' on cpu failed: ValueError: "
+                                           r"real data refused$"):
+        ex.run(g, "fpga-only")
+
+
+def test_run_past_timeout_is_one_line_naming_unfinished_tasks(client, tmp_path):
+    g = Graph()
+    g.task(slow, X, name="slow")
+    ex = DaskExecutor(client, ["cpu", "sim"], models=PerfModels(tmp_path / "m.json"),
+                      record=False, timeout=0.5)
+    with pytest.raises(HetflowError, match=r"^the graph did not finish within 0.5 s on the "
+                                           r"cluster; unfinished tasks: slow$"):
+        ex.run(g, "fpga-only")
