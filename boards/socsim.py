@@ -12,6 +12,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from ..hw.errors import HetflowError
+from ..hw.job import from_memory_image, memory_image
 from .soc import SOC_ID, SOC_MAP, SoC
 
 __all__ = ["SocSimulation", "run_job", "REGION_ALIGN", "SocSimError"]
@@ -70,27 +71,6 @@ class _Bus:
         return bytes(out[skip:skip + length])
 
 
-def _to_bytes(ch, elements):
-    port = ch.port
-    arr = np.asarray(elements, dtype=port.np_dtype).reshape(-1)
-    arr = arr.astype(port.np_dtype.newbyteorder("<"), copy=False)
-    beats = port.beats(len(arr))
-    if beats * port.lanes != len(arr):
-        arr = np.concatenate([arr, np.zeros(beats * port.lanes - len(arr), arr.dtype)])
-    raw = np.ascontiguousarray(arr).view(np.uint8).reshape(beats, -1)
-    if raw.shape[1] != ch.stride:
-        raw = np.pad(raw, ((0, 0), (0, ch.stride - raw.shape[1])))
-    return raw.tobytes()
-
-
-def _from_bytes(ch, raw, elements):
-    port = ch.port
-    nbytes = port.lanes * port.np_dtype.itemsize
-    arr = np.frombuffer(raw, dtype=np.uint8).reshape(-1, ch.stride)[:, :nbytes]
-    arr = np.ascontiguousarray(arr).view(port.np_dtype.newbyteorder("<")).reshape(-1)
-    return arr.astype(port.np_dtype)[:elements]
-
-
 class SocSimulation:
     """An SoC around ``kernel`` in ``amaranth.sim``.
 
@@ -145,7 +125,7 @@ class SocSimulation:
             await bus.write(SOC_MAP.soc_base + SOC_MAP.CTRL, 1)   # soft reset
             for name, (ch, address, beats) in layout.items():
                 if not ch.output and beats:
-                    await bus.write_bytes(address, _to_bytes(ch, job.streams[name]))
+                    await bus.write_bytes(address, memory_image(ch.port, job.streams[name], ch.stride))
                 await bus.write(SOC_MAP.dma_reg(ch.index, "ADDR"), address)
                 await bus.write(SOC_MAP.dma_reg(ch.index, "BEATS"), beats)
             for name, value in job.registers.items():
@@ -172,7 +152,7 @@ class SocSimulation:
                 for name, (ch, address, beats) in layout.items():
                     if ch.output:
                         raw = await bus.read_bytes(address, beats * ch.stride) if beats else b""
-                        outputs[name] = _from_bytes(ch, raw, job.expect[name])
+                        outputs[name] = from_memory_image(ch.port, raw, ch.stride, job.expect[name])
             lo = await bus.read(regmap["cycles_lo"].offset)
             hi = await bus.read(regmap["cycles_hi"].offset)
             result["outputs"] = outputs

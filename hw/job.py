@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Job", "pack_beats", "unpack_beats"]
+__all__ = ["Job", "pack_beats", "unpack_beats", "memory_image", "from_memory_image"]
 
 
 @dataclass
@@ -63,3 +63,29 @@ def unpack_beats(port, beats, elements=None):
     if elements is not None:
         arr = arr[:elements]
     return arr
+
+
+def memory_image(port, elements, stride):
+    """Bytes of a stream in board memory: one beat every ``stride`` bytes.
+
+    A beat's payload (``lanes`` little-endian elements) is in its low bytes,
+    the rest of the stride is zero; the last beat is zero-padded.  The virtual
+    board's DMA, the SoC's DMA and their hosts all use this layout.
+    """
+    arr = np.asarray(elements, dtype=port.np_dtype).reshape(-1)
+    arr = arr.astype(port.np_dtype.newbyteorder("<"), copy=False)
+    beats = port.beats(len(arr))
+    if beats * port.lanes != len(arr):
+        arr = np.concatenate([arr, np.zeros(beats * port.lanes - len(arr), arr.dtype)])
+    raw = np.ascontiguousarray(arr).view(np.uint8).reshape(beats, -1)
+    if raw.shape[1] != stride:
+        raw = np.pad(raw, ((0, 0), (0, stride - raw.shape[1])))
+    return raw.tobytes()
+
+
+def from_memory_image(port, raw, stride, elements):
+    """The first ``elements`` elements of a stream laid out by :func:`memory_image`."""
+    nbytes = port.lanes * port.np_dtype.itemsize
+    arr = np.frombuffer(raw, dtype=np.uint8).reshape(-1, stride)[:, :nbytes]
+    arr = np.ascontiguousarray(arr).view(port.np_dtype.newbyteorder("<")).reshape(-1)
+    return arr.astype(port.np_dtype)[:elements]

@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from ...hw.job import from_memory_image, memory_image
 from ...hw.errors import HetflowError
 from . import protocol as P
 
@@ -167,27 +168,6 @@ class BoardClient:
                              f"{self.memory_hint}")
         return out
 
-    @staticmethod
-    def _to_bytes(ch, elements):
-        port = ch.port
-        arr = np.asarray(elements, dtype=port.np_dtype).reshape(-1)
-        arr = arr.astype(port.np_dtype.newbyteorder("<"), copy=False)
-        beats = port.beats(len(arr))
-        if beats * port.lanes != len(arr):
-            arr = np.concatenate([arr, np.zeros(beats * port.lanes - len(arr), arr.dtype)])
-        raw = np.ascontiguousarray(arr).view(np.uint8).reshape(beats, -1)
-        if raw.shape[1] != ch.stride:
-            raw = np.pad(raw, ((0, 0), (0, ch.stride - raw.shape[1])))
-        return raw.tobytes()
-
-    @staticmethod
-    def _from_bytes(ch, raw, elements):
-        port = ch.port
-        nbytes = port.lanes * port.np_dtype.itemsize
-        arr = np.frombuffer(raw, dtype=np.uint8).reshape(-1, ch.stride)[:, :nbytes]
-        arr = np.ascontiguousarray(arr).view(port.np_dtype.newbyteorder("<")).reshape(-1)
-        return arr.astype(port.np_dtype)[:elements]
-
     def run_job(self, job, timeout=300.0, max_cycles=None):
         """Execute a :class:`~hetflow.hw.job.Job` end to end.
 
@@ -208,7 +188,7 @@ class BoardClient:
         for name, (ch, address, beats) in layout.items():
             total_beats += beats
             if not ch.output and beats:
-                self.mem_write(address, self._to_bytes(ch, job.streams[name]))
+                self.mem_write(address, memory_image(ch.port, job.streams[name], ch.stride))
             self.dma_setup(ch.index, address, beats)
         for name, value in job.registers.items():
             reg = regmap[name]
@@ -230,7 +210,7 @@ class BoardClient:
         for name, (ch, address, beats) in layout.items():
             if ch.output:
                 raw = self.mem_read(address, beats * ch.stride) if beats else b""
-                outputs[name] = self._from_bytes(ch, raw, job.expect[name])
+                outputs[name] = from_memory_image(ch.port, raw, ch.stride, job.expect[name])
         lo = self.reg_read(regmap["cycles_lo"].offset)
         hi = self.reg_read(regmap["cycles_hi"].offset)
         return outputs, (hi << 32) | lo

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ..hw.errors import HetflowError
+from ..hw.job import from_memory_image, memory_image
 from ..hw.registry import get_kernel
 from ..hw.stimuli import random_ints
 
@@ -209,7 +210,6 @@ _RAW_LINE = re.compile(r"done=(\d) clocked=(\d+) cycles=(\d+) seconds=([0-9.eE+-
 def measure_raw(kernel_cls, p, inputs, scalars, expected, status=None):
     """Run the raw Verilator harness on one call; returns a :class:`Measurement`."""
     from ..sim.board.harness import build_board, channels, encode_bench_job
-    from ..sim.board.virtual import VirtualBoard
     say = status or (lambda msg: None)
     kernel = kernel_cls(**p)
     build = build_board(kernel, status=say, main="bench")
@@ -221,7 +221,7 @@ def measure_raw(kernel_cls, p, inputs, scalars, expected, status=None):
         if ch.output:
             saves.append((address, beats * ch.stride))
         elif beats:
-            loads.append((address, VirtualBoard._to_bytes(ch, job.streams[ch.port.name])))
+            loads.append((address, memory_image(ch.port, job.streams[ch.port.name], ch.stride)))
     regmap = kernel.map
     total_beats = sum(beats for _, beats in regions)
     data = encode_bench_job(64 * total_beats + 100_000,
@@ -249,7 +249,7 @@ def measure_raw(kernel_cls, p, inputs, scalars, expected, status=None):
     for ch, (_, beats) in zip(chans, regions):
         if ch.output:
             length = beats * ch.stride
-            got[ch.port.name] = VirtualBoard._from_bytes(ch, raw[offset:offset + length],
+            got[ch.port.name] = from_memory_image(ch.port, raw[offset:offset + length], ch.stride,
                                                          job.expect[ch.port.name])
             offset += length
     got = kernel_cls.collect(p, job, got)
