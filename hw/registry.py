@@ -12,6 +12,7 @@ being installed as an entry point.
 """
 
 import importlib
+import os
 import sysconfig
 import traceback
 from importlib.metadata import entry_points
@@ -48,8 +49,11 @@ def _failure_site(exc):
     if isinstance(exc, SyntaxError) and exc.filename:
         return f" at {exc.filename}:{exc.lineno}"
     stdlib = sysconfig.get_paths()["stdlib"]
+    # Skip the import machinery: the stdlib's importlib and, where a package pulls it
+    # in, the importlib_metadata backport that loads entry points in its place.
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not f.filename.startswith(("<", stdlib)) and f.filename != __file__]
+              if not f.filename.startswith(("<", stdlib)) and f.filename != __file__
+              and f"{os.sep}importlib_metadata{os.sep}" not in f.filename]
     return f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
 
 
