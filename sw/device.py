@@ -144,13 +144,18 @@ class KernelHandle:
         else:
             self._inline_bytes = -1
 
+    def _timed(self, plan, nbytes):
+        """Run ``plan``, let its duration decide later inlining; ``(outputs, seconds)``."""
+        t0 = time.perf_counter()
+        outputs = self._unwrap(plan())
+        elapsed = time.perf_counter() - t0
+        self._learn(nbytes, elapsed)
+        return outputs, elapsed
+
     def _run(self, plan, nbytes):
         if not self.device.inline_calls:
             return self._unwrap(plan())
-        t0 = time.perf_counter()
-        outputs = self._unwrap(plan())
-        self._learn(nbytes, time.perf_counter() - t0)
-        return outputs
+        return self._timed(plan, nbytes)[0]
 
     def _start(self, plan, nbytes):
         started = time.monotonic()
@@ -172,16 +177,12 @@ class KernelHandle:
         """
         if not self.device.inline_calls:
             return self.start(*args, **kwargs).wait(timeout=timeout)
-        if timeout is None or timeout <= 0:
-            _check_timeout(timeout)
+        _check_timeout(timeout)
         plan, nbytes = self._checked(args, kwargs)
         if nbytes > self._inline_bytes:
             return self._start(plan, nbytes).wait(timeout=timeout)
         self.device._check_open()
-        started = time.perf_counter()
-        outputs = self._unwrap(plan())
-        elapsed = time.perf_counter() - started
-        self._learn(nbytes, elapsed)
+        outputs, elapsed = self._timed(plan, nbytes)
         if elapsed > timeout:
             raise _timeout_error(self, timeout, elapsed)
         return outputs

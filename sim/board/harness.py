@@ -321,6 +321,19 @@ static void do_reset(uint32_t n) {
     cycle();
 }
 
+// Both mains start the model the same way: idle bus, clock low, then a short reset.
+static void start_model() {
+    VerilatedContext* ctx = new VerilatedContext;
+    ctx->fatalOnError(false);
+    top = new Vboard{ctx};
+    top->clk = 0;
+    csr_idle();
+    top->csr_addr = 0;
+    top->csr_w_data = 0;
+    top->eval();
+    do_reset(4);
+}
+
 """
 
 _PROTOCOL_MAIN = r"""// ---- requests ---------------------------------------------------------------------
@@ -366,15 +379,7 @@ int main(int argc, char** argv) {
     mem = static_cast<uint8_t*>(std::calloc(mem_size, 1));
     if (!mem) { std::fprintf(stderr, "cannot allocate %llu bytes\n", (unsigned long long)mem_size); return 2; }
 
-    VerilatedContext* ctx = new VerilatedContext;
-    ctx->fatalOnError(false);
-    top = new Vboard{ctx};
-    top->clk = 0;
-    csr_idle();
-    top->csr_addr = 0;
-    top->csr_w_data = 0;
-    top->eval();
-    do_reset(4);
+    start_model();
 
     std::vector<uint8_t> buf;
     std::vector<uint8_t> out;
@@ -605,15 +610,7 @@ int main(int argc, char** argv) {
     for (auto& w : writes)
         if (w.first >= REG_SIZE || (w.first & 3)) return bad_job(argv[2], "bad register offset " + hex(w.first));
 
-    VerilatedContext* ctx = new VerilatedContext;
-    ctx->fatalOnError(false);
-    top = new Vboard{ctx};
-    top->clk = 0;
-    csr_idle();
-    top->csr_addr = 0;
-    top->csr_w_data = 0;
-    top->eval();
-    do_reset(4);
+    start_model();
 
     // Timed: DMA setup, register writes, start and the clocking, exactly as RUN does it.
     const auto t0 = std::chrono::steady_clock::now();
