@@ -9,11 +9,28 @@ from ..shell import Kernel
 from ..spec import Param, Port
 from ..stimuli import full, random_ints
 
-__all__ = ["Crc32", "POLY"]
+__all__ = ["Crc32", "POLY", "crc32_byte_step"]
 
 #: The IEEE 802.3 polynomial in reflected (LSB-first) form.
 POLY = 0xEDB88320
 _INIT = 0xFFFFFFFF
+
+
+def crc32_byte_step(m, crc, byte, name):
+    """The CRC-32 register after one more byte: ``crc`` (32-bit value) updated with ``byte``.
+
+    Combinational logic added to ``m``: 8 shifts, LSB first, each XORing the
+    polynomial in when the bit shifted out is 1 (initial value and final
+    inversion are the caller's).  Every step is a named signal
+    (``{name}_b0`` ...): an expression uses its operand twice, and Amaranth
+    would expand nested expressions into a tree of 2**(8*bytes) nodes.
+    """
+    crc = crc ^ byte
+    for bit in range(8):
+        step = Signal(32, name=f"{name}_b{bit}")
+        m.d.comb += step.eq((crc >> 1) ^ Mux(crc[0], Const(POLY, 32), 0))
+        crc = step
+    return crc
 
 
 class Crc32(Kernel):
@@ -86,25 +103,14 @@ class Crc32(Kernel):
         lanes = self.p.lanes
         data, out = self.data, self.crc
 
-        def byte_step(crc, byte, lane):
-            # One byte, LSB first: 8 shifts, each XORing the polynomial in
-            # when the bit shifted out is 1.  Every step is a named signal:
-            # an expression uses its operand twice, and Amaranth would expand
-            # the nested expressions into a tree of 2**(8*lanes) nodes.
-            crc = crc ^ byte
-            for bit in range(8):
-                step = Signal(32, name=f"crc_l{lane}_b{bit}")
-                m.d.comb += step.eq((crc >> 1) ^ Mux(crc[0], Const(POLY, 32), 0))
-                crc = step
-            return crc
-
         crc = Signal(32, init=_INIT)
         remaining = Signal(32)          # bytes of the job not yet consumed
 
         # states[k] is the CRC after the first k bytes of the beat.
         states = [crc]
         for i in range(lanes):
-            states.append(byte_step(states[-1], data.payload[i * 8:(i + 1) * 8], i))
+            states.append(crc32_byte_step(m, states[-1], data.payload[i * 8:(i + 1) * 8],
+                                          f"crc_l{i}"))
 
         # Bytes of this beat that belong to the job: all lanes except on the last
         # beat, whose zero padding must not enter the CRC.

@@ -40,6 +40,7 @@ import zlib
 from dataclasses import dataclass
 
 __all__ = ["SYNC", "HEADER", "TRAILER", "MAX_PAYLOAD", "OVERHEAD", "BOARD_FAILED",
+           "BRIDGE_MAX_PAYLOAD", "BRIDGE_CHUNK",
            "encode_frame", "FrameDecoder", "Frame", "FrameError"]
 
 SYNC = 0x7E
@@ -52,6 +53,14 @@ OVERHEAD = HEADER.size + TRAILER.size
 #: Largest payload: 16 MiB of memory data plus the request header (5 bytes) and
 #: a MEM_WRITE address (4 bytes), with room to spare.
 MAX_PAYLOAD = (16 << 20) + 64
+
+#: Largest payload the gateware bridge (:mod:`hetflow.boards.bridge`) accepts: it
+#: buffers a whole request in block RAM and checks its CRC before executing it.
+#: The request header (5 bytes) and a MEM_WRITE address (4 bytes) plus
+#: :data:`BRIDGE_CHUNK` bytes of data fit, with room to spare.
+BRIDGE_MAX_PAYLOAD = 1024 + 64
+#: Memory bytes per MEM_WRITE / MEM_READ request that a board bridge takes.
+BRIDGE_CHUNK = 1024
 
 #: Response status a bridge sends when the board behind it failed (died, hung)
 #: while executing the request; the payload is an ASCII message.  Outside the

@@ -43,7 +43,7 @@ from ..build import install_build
 from ..toolchain import cache_dir, find_simulator
 from . import protocol as P
 
-__all__ = ["generate", "build_board", "BoardBuild", "BoardBuildError", "channels",
+__all__ = ["generate", "build_board", "build_executable", "BoardBuild", "BoardBuildError", "channels",
            "VERILATOR_ARGS", "BUILD_TIMEOUT", "MAINS", "encode_bench_job"]
 
 #: Bump when the harness or the build changes incompatibly.
@@ -664,18 +664,29 @@ def build_board(kernel, *, status=None, timeout=BUILD_TIMEOUT, main="protocol"):
 
     ``main="bench"`` builds the raw benchmark instead (see :func:`generate`).
     """
+    what = "virtual board" if main == "protocol" else "raw benchmark"
+    name = kernel.name if main == "protocol" else f"{kernel.name}-{main}"
+    return build_executable(name=name, what=f"the {what} of {kernel.name}",
+                            top=top_name(kernel), verilog_text=to_verilog(kernel),
+                            cpp_text=generate(kernel, main), status=status, timeout=timeout)
+
+
+def build_executable(*, name, what, top, verilog_text, cpp_text, status=None,
+                     timeout=BUILD_TIMEOUT):
+    """Verilate ``verilog_text`` (top module ``top``) with the C++ ``main`` of ``cpp_text``.
+
+    The model class is ``Vboard``.  The binary is cached under
+    ``cache_dir()/"board"/<name>-<hash>`` by SHA-256 of both texts, the
+    Verilator version and arguments; ``what`` names the build in messages.
+    """
     import time
 
     sim = find_simulator("verilator")
-    verilog_text = to_verilog(kernel)
-    cpp_text = generate(kernel, main)
-    top = top_name(kernel)
     key = hashlib.sha256("\0".join(
         [HARNESS_ABI, verilog_text, cpp_text, sim.version, " ".join(VERILATOR_ARGS)]
     ).encode()).hexdigest()[:16]
     root = cache_dir() / "board"
-    what = "virtual board" if main == "protocol" else "raw benchmark"
-    final = root / (f"{kernel.name}-{key}" if main == "protocol" else f"{kernel.name}-{main}-{key}")
+    final = root / f"{name}-{key}"
     exe = final / BINARY
     if (final / "BUILD_OK").exists() and exe.exists():
         return BoardBuild(exe, final, True, 0.0)
@@ -695,8 +706,8 @@ def build_board(kernel, *, status=None, timeout=BUILD_TIMEOUT, main="protocol"):
                 "--Mdir", "obj_dir", "-o", BINARY, "-j", str(os.cpu_count() or 1),
                 f"{top}.v", "harness.cpp"]
         if status:
-            status(f"building the {what} of {kernel.name} with Verilator "
-                   f"{sim.version} (first time for these parameters)")
+            status(f"building {what} with Verilator {sim.version} "
+                   f"(first time for these parameters)")
         log = tmp / "build.log"
         try:
             with open(log, "wb") as out:
@@ -713,7 +724,7 @@ def build_board(kernel, *, status=None, timeout=BUILD_TIMEOUT, main="protocol"):
             if log.exists():
                 shutil.copyfile(log, kept)
             tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
-            raise BoardBuildError(f"verilator failed to build the {what} of {kernel.name} "
+            raise BoardBuildError(f"verilator failed to build {what} "
                                   f"({failed or 'no binary'}); log: {kept}"
                                   + ("\n" + "\n".join(tail) if tail else ""))
         shutil.move(str(built), str(tmp / BINARY))
@@ -724,5 +735,5 @@ def build_board(kernel, *, status=None, timeout=BUILD_TIMEOUT, main="protocol"):
         raise
     seconds = time.monotonic() - start
     if status:
-        status(f"built the {what} of {kernel.name} in {seconds:.1f} s")
+        status(f"built {what} in {seconds:.1f} s")
     return BoardBuild(exe, final, False, seconds)
