@@ -238,11 +238,16 @@ class DaskExecutor:
         return self._planner.plan(graph, policy)
 
     def run(self, graph, policy="heft", plan=None):
-        """Plan (unless ``plan`` is given), execute on the cluster, record the times."""
+        """Plan (unless ``plan`` is given), execute on the cluster, record the times.
+
+        Recording is :meth:`hetflow.sched.executor.Executor.learn`, as for a
+        local run: each task's time with its overlap with the other devices'
+        tasks (workers on one host slow each other down like local devices).
+        """
         plan = plan or self.plan(graph, policy)
         report = self.execute(plan)
         if self.record:
-            self._planner._learn(plan, report)
+            self._planner.learn(plan, report)
         return report
 
     def check_resources(self, plan):
@@ -323,6 +328,6 @@ class DaskExecutor:
             sched.policy, dict(sched.placement),
             {n: o["start"] - first for n, o in outs.items()},
             {n: o["finish"] - first for n, o in outs.items()},
-            sched, {n: o["value"] for n, o in outs.items()},
+            plan.predicted, {n: o["value"] for n, o in outs.items()},
             {n: o["cycles"] for n, o in outs.items() if o["cycles"] is not None},
-            workers={n: o["worker"] for n, o in outs.items()})
+            plan.choice, workers={n: o["worker"] for n, o in outs.items()})

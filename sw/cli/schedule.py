@@ -55,7 +55,9 @@ def run(args):
         bounds = sched.bounds()
         print(f"makespan {_fmt(sched.makespan)} s; lower bound {_fmt(bounds['lower_bound'])} s "
               f"(critical path at minimum costs {_fmt(bounds['critical_path'])} s, work / "
-              f"devices {_fmt(bounds['work'])} s); schedule length ratio {sched.slr():.3f}")
+              f"devices {_fmt(bounds['work'])} s"
+              + (f", split work {_fmt(bounds['area'])} s" if len(graph.devices) == 2 else "")
+              + f"); schedule length ratio {sched.slr():.3f}")
     if args.plot:
         from ..sched.gantt import plot_gantt
         plot_gantt(sched, args.plot, title=f"{graph.source}: {args.policy}")

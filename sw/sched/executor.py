@@ -6,7 +6,7 @@
         ex = Executor([cpu, sim])
         report = ex.run(graph, policy="heft")
     report.makespan          # measured seconds
-    report.predicted         # the policy's Schedule on the model's costs
+    report.predicted         # the plan's Schedule as the model predicts it runs
     report[ref]              # the value of a task
 
 How a run goes:
@@ -15,7 +15,13 @@ How a run goes:
    (kernel calls are split and prepared as the device would; functions are
    called on zero-filled arrays of the right shapes), its time on every
    device that can run it is predicted by the :class:`PerfModels`, and the
-   policy schedules the resulting :class:`CostGraph`.  Kernel tasks can run
+   policy schedules the resulting :class:`CostGraph`.  With more than one
+   device, the models' measured *slowdowns* (how much a task stretches while
+   another device shares the host, :mod:`~hetflow.sched.contention`) give
+   the prediction, and ``heft`` and ``dmda`` take the best of their own
+   schedule, their schedule of the contended costs and the single-device
+   baselines (:func:`~hetflow.sched.contention.choose`): when sharing the
+   host does not pay on this machine, they do not share it.  Kernel tasks can run
    on any device; function tasks on CPU devices.  Edges cost 0: results stay
    NumPy arrays in this process, and moving them to a board is part of the
    kernel call (and of its measured and predicted time).
@@ -27,8 +33,10 @@ How a run goes:
    inputs are late), each once its inputs are there.  dmda
    and eager are online: a task is placed when it really becomes ready,
    from the devices' real state (:meth:`Executor.execute`).
-3. **learn**: every task's measured time is recorded in its model (with
-   the device cycles where there are any) and the models are saved.
+3. **learn** (:meth:`Executor.learn`): every task's measured time is
+   recorded in its model, with the device cycles where there are any and
+   the fraction of it during which another device was busy, and the
+   models are saved.
 
 The plan is data (a :class:`~hetflow.sched.policies.Schedule` whose
 placement names devices); another executor, e.g. one that submits each task
@@ -45,9 +53,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..hw.errors import HetflowError
+from .contention import choose, overlaps
 from .graph import CostGraph, DeviceSpec, Graph, GraphError, TaskRef, device_kind, substitute
 from .perfmodel import PerfModels, function_work, kernel_work
-from .policies import Schedule, schedule as make_schedule
+from .policies import Schedule
 
 __all__ = ["Executor", "Plan", "RunReport", "ExecutionError", "GUESS", "ONLINE"]
 
@@ -73,7 +82,18 @@ class Plan:
     costs : CostGraph
         Predicted seconds per task and device (device labels as in the executor).
     schedule : Schedule
-        The policy's schedule of ``costs``.
+        The schedule to follow: the policy's schedule of ``costs`` (or, for
+        heft and dmda, the candidate :func:`~hetflow.sched.contention.choose`
+        picked); its times are those of the plain costs.
+    predicted : Schedule
+        ``schedule`` replayed with the slowdowns: the predicted run.
+    slowdown : dict
+        Task name to ``{device: factor}`` (1.0 with one device).
+    choice : str
+        Which candidate was chosen (``"heft"``, ``"heft on contended costs"``,
+        ``"cpu-only"`` ...; the policy's name for the other policies).
+    candidates : dict
+        Every candidate's predicted makespan by name (heft and dmda only).
     work : dict
         Task name to its :class:`~hetflow.sched.perfmodel.Work`.
     units : dict
@@ -85,6 +105,10 @@ class Plan:
     graph: Graph
     costs: CostGraph
     schedule: Schedule
+    predicted: Schedule
+    slowdown: dict
+    choice: str
+    candidates: dict
     work: dict
     units: dict
     sources: dict
@@ -105,11 +129,13 @@ class RunReport:
     placement, start, finish : dict
         Task name to device label and measured seconds from the common origin.
     predicted : Schedule
-        The plan's schedule (predicted times).
+        The plan's predicted run (:attr:`Plan.predicted`).
     results : dict
         Task name to its value.
     cycles : dict
         Task name to device cycles (kernel tasks on devices that count them).
+    choice : str
+        The plan's :attr:`Plan.choice`.
     """
 
     policy: str
@@ -119,6 +145,7 @@ class RunReport:
     predicted: Schedule
     results: dict = field(repr=False)
     cycles: dict = field(default_factory=dict)
+    choice: str = None
 
     @property
     def makespan(self):
@@ -141,7 +168,7 @@ class RunReport:
         return s
 
     def to_dict(self):
-        return {"policy": self.policy, "makespan": self.makespan,
+        return {"policy": self.policy, "choice": self.choice, "makespan": self.makespan,
                 "predicted_makespan": self.predicted.makespan,
                 "prediction_error": self.prediction_error,
                 "placement": dict(self.placement), "start": dict(self.start),
@@ -246,7 +273,14 @@ class Executor:
         edges = [[dep, name, 0.0] for name, task in graph.tasks.items() for dep in task.deps]
         specs = [DeviceSpec(label, self.kinds[label]) for label in self.devices]
         cost_graph = CostGraph(specs, costs, edges, source="graph")
-        return Plan(graph, cost_graph, make_schedule(cost_graph, policy), work, units, sources)
+        slowdown = {name: {label: (self.models.slowdown(graph.tasks[name].key,
+                                                        self.devices[label].name)[0]
+                                   if len(self.devices) > 1 else 1.0)
+                           for label in costs[name]} for name in graph.tasks}
+        choice, chosen, predicted, candidates = choose(cost_graph, policy, slowdown,
+                                                       reorder=self.reorder)
+        return Plan(graph, cost_graph, chosen, predicted, slowdown, choice, candidates, work,
+                    units, sources)
 
     # ---- running ------------------------------------------------------------------------
 
@@ -267,7 +301,7 @@ class Executor:
                           stacklevel=2)
         report = self.execute(plan, online=online)
         if self.record:
-            self._learn(plan, report)
+            self.learn(plan, report)
         return report
 
     def _handles(self, plan, everywhere=False):
@@ -301,11 +335,14 @@ class Executor:
         Online (dmda, eager; or ``online=True``): tasks are placed as they
         become ready in real time -- dmda on the device with the smallest
         expected completion (the device's queue end, re-based on real
-        finishes, plus the predicted cost), eager on the first idle device
-        that can run the oldest ready task.
+        finishes, plus the predicted cost, times its slowdown when another
+        device is expected to be busy), eager on the first idle device that
+        can run the oldest ready task.  A dmda plan whose choice is a
+        single-device baseline runs that baseline's plan statically.
         """
         if online is None:
-            online = plan.schedule.policy in ONLINE
+            policy = plan.schedule.policy
+            online = policy in ONLINE and plan.choice.split(" ")[0] == policy
         if online:
             return self._execute_online(plan)
         graph, sched = plan.graph, plan.schedule
@@ -377,11 +414,11 @@ class Executor:
             raise ExecutionError(f"the graph did not finish within {self.timeout:g} s; "
                                  f"unfinished tasks: {', '.join(missing[:8])}"
                                  + (" ..." if len(missing) > 8 else ""))
-        return self._report(sched, dict(sched.placement), start, finish, results, cycles,
+        return self._report(plan, dict(sched.placement), start, finish, results, cycles,
                             failures)
 
     @staticmethod
-    def _report(sched, placement, start, finish, results, cycles, failures):
+    def _report(plan, placement, start, finish, results, cycles, failures):
         if failures:
             name, label, exc = failures[0]
             raise ExecutionError(f"task '{name}' on {label} failed: "
@@ -390,10 +427,11 @@ class Executor:
         first = min(start.values(), default=0.0)
         start = {n: s - first for n, s in start.items()}
         finish = {n: f - first for n, f in finish.items()}
-        return RunReport(sched.policy, placement, start, finish, sched, results, cycles)
+        return RunReport(plan.schedule.policy, placement, start, finish, plan.predicted,
+                         results, cycles, plan.choice)
 
     def _execute_online(self, plan):
-        graph, sched, costs = plan.graph, plan.schedule, plan.costs
+        graph, sched, costs, slow = plan.graph, plan.schedule, plan.costs, plan.slowdown
         policy = sched.policy
         handles = self._handles(plan, everywhere=True)
         labels = list(self.devices)
@@ -445,10 +483,17 @@ class Executor:
                         placement[pick] = label
                         inbox[label].put(pick)
                 return
+            def expected(n, lab):
+                # Its cost, stretched when another device is expected to be busy then.
+                begin = max(now, free_at[lab])
+                shared = any(free_at[o] > begin for o in labels if o != lab)
+                return costs.cost[n][lab] * (slow[n][lab] if shared else 1.0)
+
             for n in list(ready):                                  # dmda, in ready order
-                best = min(costs.feasible(n), key=lambda lab: (
-                    max(now, free_at[lab]) + costs.cost[n][lab], labels.index(lab)))
-                free_at[best] = max(now, free_at[best]) + costs.cost[n][best]
+                cost = {lab: expected(n, lab) for lab in costs.feasible(n)}
+                best = min(cost, key=lambda lab: (max(now, free_at[lab]) + cost[lab],
+                                                  labels.index(lab)))
+                free_at[best] = max(now, free_at[best]) + cost[best]
                 queued[best].append(n)
                 placement[n] = best
                 inbox[best].put(n)
@@ -489,13 +534,48 @@ class Executor:
                 inbox[label].put(None)
         for th in threads:
             th.join(max(deadline - time.monotonic(), 0.0) + 1.0)
-        return self._report(sched, placement, start, finish, results, cycles, failures)
+        return self._report(plan, placement, start, finish, results, cycles, failures)
 
-    def _learn(self, plan, report):
+    def learn(self, plan, report):
+        """Record every task's measured time of ``report`` in its performance model.
+
+        Each run is recorded with its work (from ``plan``), device cycles
+        (where the device counts them) and *overlap*: the fraction of its
+        duration during which another device of the run was busy, from which
+        the models learn the slowdown of sharing the host (a run that
+        overlapped does not change the model's time alone).  The models are
+        saved afterwards if the executor's ``save`` is set.  :meth:`run` calls
+        this when ``record`` is set; other executors of the same plan
+        (:class:`hetflow.distributed.DaskExecutor`) call it with their report.
+
+        Parameters
+        ----------
+        plan : Plan
+            The plan ``report`` ran.
+        report : RunReport
+            Measured placement, start and finish of every task of the plan.
+
+        Raises
+        ------
+        GraphError
+            If ``report`` lacks a task of ``plan`` or names a device this
+            executor does not have.
+        """
+        missing = [n for n in plan.graph.tasks if n not in report.placement
+                   or n not in report.start or n not in report.finish]
+        if missing:
+            raise GraphError(f"learn: the report has no measured run of task '{missing[0]}' "
+                             f"of the plan; pass the report of this plan's run")
+        unknown = sorted({d for d in report.placement.values()} - set(self.devices))
+        if unknown:
+            raise GraphError(f"learn: the report places tasks on '{unknown[0]}', not a device "
+                             f"of this executor ({', '.join(self.devices)})")
+        shared = overlaps(report.placement, report.start, report.finish)
         for name, task in plan.graph.tasks.items():
             label = report.placement[name]
             self.models.record(task.key, self.devices[label].name, plan.work[name],
                                report.finish[name] - report.start[name],
-                               cycles=report.cycles.get(name), unit=plan.units[name])
+                               cycles=report.cycles.get(name), unit=plan.units[name],
+                               overlap=shared[name])
         if self.save:
             self.models.save()

@@ -27,6 +27,13 @@ what the executor measures; the model predicts that time (so predictions
 can be checked against real runs) and shows the board projection beside it
 (``hetflow models``).
 
+Contention: a run records its *overlap*, the fraction of its time during
+which another device of the run was busy (see :mod:`~hetflow.sched.contention`).
+History and fit are made of the runs that did not overlap (below
+:data:`QUIET`); the runs that did give the model's *slowdown*
+(:meth:`Model.slowdown`), the factor by which sharing the host stretches
+the task, so a run's time is not mistaken for the task's time alone.
+
 Models are stored per machine (host name) in ``perfmodels.json`` under
 :func:`hetflow.sim.toolchain.cache_dir` (or the file ``$HETFLOW_PERFMODELS``), written atomically (temporary file
 and rename).  A corrupt file gives a :class:`PerfModelWarning`, is kept as
@@ -47,7 +54,7 @@ import numpy as np
 
 __all__ = ["Work", "TransferModel", "Fit", "Model", "PerfModels", "PerfModelWarning",
            "DEFAULT_CLOCK_HZ", "default_path", "clock_from_report", "kernel_work",
-           "function_work", "kernel_key", "SIM_DEVICE"]
+           "function_work", "kernel_key", "SIM_DEVICE", "QUIET", "MAX_SLOWDOWN"]
 
 FORMAT = "hetflow-perfmodels"
 VERSION = 1
@@ -61,6 +68,12 @@ MAX_SAMPLES = 256
 HISTORY_WINDOW = 32
 #: Buckets per octave of work (8: buckets ~9% wide).
 BUCKETS_PER_OCTAVE = 8
+#: A run that overlapped another device's work for less than this fraction of its time
+#: counts as a run alone (its time feeds history and fit).
+QUIET = 0.05
+#: Slowdowns are clipped to [1, MAX_SLOWDOWN] (sharing does not speed a task up; a
+#: larger value is a measurement gone wrong, e.g. the machine paused).
+MAX_SLOWDOWN = 20.0
 
 
 class PerfModelWarning(UserWarning):
@@ -165,27 +178,50 @@ class Model:
     Attributes
     ----------
     samples : list of dict
-        Recent runs: ``n``, ``tiles``, ``nbytes``, ``seconds``, ``cycles``.
+        Recent runs: ``n``, ``tiles``, ``nbytes``, ``seconds``, ``cycles``,
+        ``overlap`` (fraction of the run during which another device was busy).
     history : dict
-        Size bucket to ``{"count", "n", "tiles", "nbytes", "seconds"}`` running means.
+        Size bucket to ``{"count", "n", "tiles", "nbytes", "seconds"}`` running means
+        of the runs alone (overlap below :data:`QUIET`).
     unit : str
         What ``n`` counts (``element``, ``byte``, ``MAC``).
+    shared : int
+        Runs recorded while another device was busy (not in ``history``).
     """
 
-    def __init__(self, key, device, unit="element", samples=(), history=None):
+    def __init__(self, key, device, unit="element", samples=(), history=None, shared=0):
         self.key = key
         self.device = device
         self.unit = unit
         self.samples = list(samples)
         self.history = dict(history or {})
-        self._fits = None
+        self.shared = int(shared)
+        self._fits = self._slowdown = None
 
-    def record(self, work, seconds, cycles=None):
-        """Add one real run (``cycles`` from ``handle.last_cycles`` where there are any)."""
+    def record(self, work, seconds, cycles=None, overlap=0.0):
+        """Add one real run.
+
+        Parameters
+        ----------
+        work : Work
+        seconds : float
+            Measured duration.
+        cycles : int, optional
+            Device cycles (``handle.last_cycles``) where the device counts them.
+        overlap : float
+            Fraction of the run during which another device was busy (0..1).
+        """
+        if not 0.0 <= overlap <= 1.0:
+            raise ValueError(f"overlap {overlap!r} is out of range; allowed 0..1")
         self.samples.append({"n": work.n, "tiles": work.tiles, "nbytes": work.nbytes,
                              "seconds": float(seconds),
-                             "cycles": None if cycles is None else int(cycles)})
+                             "cycles": None if cycles is None else int(cycles),
+                             "overlap": float(overlap)})
         del self.samples[:-MAX_SAMPLES]
+        self._fits = self._slowdown = None
+        if overlap >= QUIET:
+            self.shared += 1        # evidence of slowdown, not of the time alone
+            return
         b = self.history.setdefault(_bucket(work), {"count": 0, "n": 0.0, "tiles": 0.0,
                                                    "nbytes": 0.0, "seconds": 0.0})
         b["count"] += 1
@@ -193,12 +229,15 @@ class Model:
         for name, value in (("n", work.n), ("tiles", work.tiles), ("nbytes", work.nbytes),
                             ("seconds", seconds)):
             b[name] += (float(value) - b[name]) / k
-        self._fits = None
 
     def _fit(self):
         if self._fits is None:
             works = [Work(s["n"], s["tiles"], s["nbytes"]) for s in self.samples]
-            seconds = Fit.from_samples(works, [s["seconds"] for s in self.samples])
+            alone = [(w, s["seconds"]) for w, s in zip(works, self.samples)
+                     if s["overlap"] < QUIET]
+            # Only shared runs so far: their times, an upper bound, are better than nothing.
+            alone = alone or [(w, s["seconds"]) for w, s in zip(works, self.samples)]
+            seconds = Fit.from_samples([w for w, _ in alone], [t for _, t in alone])
             timed = [(w, s["cycles"]) for w, s in zip(works, self.samples) if s["cycles"]]
             cycles = Fit.from_samples([w for w, _ in timed], [c for _, c in timed]) \
                 if timed else None
@@ -230,6 +269,32 @@ class Model:
             return fit(work), "fit"
         return None, None
 
+    def slowdown(self):
+        """The factor by which sharing the host stretches this task, from its shared runs.
+
+        A run of duration ``t`` that overlapped a fraction ``f`` of its time
+        (``f`` >= :data:`QUIET`), where the model predicts ``base`` alone,
+        gives ``1 + (t / base - 1) / f``; the result is the median over the
+        shared runs, clipped to ``[1, MAX_SLOWDOWN]``.
+
+        Returns
+        -------
+        (float or None, int)
+            The factor (None without shared runs or without a prediction
+            alone) and how many shared runs it is made of.
+        """
+        if self._slowdown is None:
+            shared = [s for s in self.samples if s["overlap"] >= QUIET]
+            factors = []
+            if any(s["overlap"] < QUIET for s in self.samples):
+                for s in shared:
+                    base, _ = self.predict(Work(s["n"], s["tiles"], s["nbytes"]))
+                    if base and base > 0:
+                        factors.append(1.0 + (s["seconds"] / base - 1.0) / s["overlap"])
+            self._slowdown = ((min(max(float(np.median(factors)), 1.0), MAX_SLOWDOWN),
+                               len(factors)) if factors else (None, len(shared)))
+        return self._slowdown
+
     def board_seconds(self, work, clock_hz=DEFAULT_CLOCK_HZ, transfer=TransferModel()):
         """Projected time on a real board: cycles / clock + transfers + host overhead."""
         cycles = self.cycle_fit
@@ -238,10 +303,12 @@ class Model:
         return cycles(work) / clock_hz + transfer.seconds(work)
 
     def runs(self):
-        return sum(b["count"] for b in self.history.values())
+        """Every run recorded: alone (in ``history``) and shared."""
+        return sum(b["count"] for b in self.history.values()) + self.shared
 
     def to_dict(self):
-        return {"unit": self.unit, "samples": self.samples, "history": self.history}
+        return {"unit": self.unit, "samples": self.samples, "history": self.history,
+                "shared": self.shared}
 
     @classmethod
     def from_dict(cls, key, device, data):
@@ -249,9 +316,12 @@ class Model:
                    if isinstance(s, dict) and {"n", "tiles", "nbytes", "seconds"} <= set(s)]
         for s in samples:
             s.setdefault("cycles", None)
+            s.setdefault("overlap", 0.0)
         history = {k: v for k, v in (data.get("history") or {}).items()
                    if isinstance(v, dict) and {"count", "n", "tiles", "nbytes", "seconds"} <= set(v)}
-        return cls(key, device, data.get("unit", "element"), samples, history)
+        shared = data.get("shared", 0)
+        shared = shared if isinstance(shared, int) and shared >= 0 else 0
+        return cls(key, device, data.get("unit", "element"), samples, history, shared)
 
 
 #: Environment variable naming another models file (tests, shared set-ups).
@@ -399,11 +469,11 @@ class PerfModels:
                 m.unit = unit
             return m
 
-    def record(self, key, device, work, seconds, cycles=None, unit=None):
-        """Add a real run to the model of (key, device)."""
+    def record(self, key, device, work, seconds, cycles=None, unit=None, overlap=0.0):
+        """Add a real run to the model of (key, device) (see :meth:`Model.record`)."""
         m = self.model(key, device, unit=unit, create=True)
         with self._lock:
-            m.record(work, seconds, cycles)
+            m.record(work, seconds, cycles, overlap)
 
     def predict(self, key, device, work, kind=None):
         """Predicted seconds of ``key`` on ``device`` for ``work``.
@@ -426,6 +496,29 @@ class PerfModels:
             if seconds is not None:
                 return seconds, "board"
         return None, "none"
+
+    def slowdown(self, key, device):
+        """How much sharing the host stretches ``key`` on ``device``.
+
+        Returns
+        -------
+        (float, str)
+            The factor and its source: ``"measured"`` (this model's shared
+            runs), ``"device"`` (the median of the measured factors of the
+            other models of ``device``, for a task never run shared) or
+            ``"none"`` (1.0: nothing measured on this device yet).
+        """
+        with self._lock:
+            m = self.models.get((key, device))
+            if m is not None:
+                factor, _ = m.slowdown()
+                if factor is not None:
+                    return factor, "measured"
+            others = [f for (k, d), o in self.models.items() if d == device and k != key
+                      for f in [o.slowdown()[0]] if f is not None]
+        if others:
+            return float(np.median(others)), "device"
+        return 1.0, "none"
 
     def board_seconds(self, key, work):
         """Projected seconds of ``key`` on a real board, from its ``sim`` cycle counts."""

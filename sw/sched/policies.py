@@ -27,10 +27,12 @@ each other.
     fpga-only still runs on a CPU the tasks that no FPGA can run (host
     NumPy steps), as a real FPGA system must.
 
-:func:`lower_bounds` gives the two classic bounds on any schedule's length:
+:func:`lower_bounds` gives the classic bounds on any schedule's length:
 the critical path with each task at its minimum cost (CP_MIN of the HEFT
-paper, the denominator of the *schedule length ratio*) and the total
-minimum work divided by the number of devices.
+paper, the denominator of the *schedule length ratio*), the total minimum
+work divided by the number of devices, and -- for two devices -- the exact
+*area* bound, which lets tasks be split between the devices but charges
+each part at that device's cost (a slow device cannot take half the work).
 """
 
 import heapq
@@ -130,6 +132,7 @@ class Schedule:
                 "lower_bound": bounds["lower_bound"],
                 "critical_path": bounds["critical_path"],
                 "work_bound": bounds["work"],
+                "area_bound": bounds["area"],
                 "slr": self.slr()}
 
 
@@ -141,14 +144,40 @@ def lower_bounds(g):
     dict
         ``critical_path``: the longest path with every task at its minimum
         cost and no transfer (CP_MIN); ``work``: the sum of minimum costs
-        over the number of devices; ``lower_bound``: the larger of the two.
+        over the number of devices; ``area``: with two devices, the least
+        time in which they can do every task's work when a task may be split
+        between them, each part at that device's cost (the optimum of that
+        linear program, found by taking tasks onto the first device in order
+        of their cost ratio); with other device counts, ``work``;
+        ``lower_bound``: the largest of these.
     """
     longest = {}
     for t in g.order:
         longest[t] = g.min_cost(t) + max((longest[p] for p in g.pred[t]), default=0.0)
     cp = max(longest.values(), default=0.0)
     work = sum(g.min_cost(t) for t in g.tasks) / len(g.devices)
-    return {"critical_path": cp, "work": work, "lower_bound": max(cp, work)}
+    area = _area_two(g) if len(g.devices) == 2 else work
+    return {"critical_path": cp, "work": work, "area": area,
+            "lower_bound": max(cp, work, area)}
+
+
+def _area_two(g):
+    """The area bound of a two-device graph (see :func:`lower_bounds`)."""
+    a, b = g.device_names
+    load_a = sum(g.cost[t][a] for t in g.tasks if b not in g.cost[t])
+    load_b = sum(g.cost[t][b] for t in g.tasks if a not in g.cost[t])
+    both = [(g.cost[t][a], g.cost[t][b]) for t in g.tasks if a in g.cost[t] and b in g.cost[t]]
+    # Start with every shared task on b; move them to a, cheapest per unit of b saved first.
+    both.sort(key=lambda ab: ab[0] / ab[1] if ab[1] > 0 else float("inf"))
+    load_b += sum(cb for _, cb in both)
+    for ca, cb in both:
+        if load_a >= load_b:
+            break
+        if load_a + ca >= load_b - cb:
+            # The loads meet inside this task: split it there.
+            return load_a + ca * (load_b - load_a) / (ca + cb)
+        load_a, load_b = load_a + ca, load_b - cb
+    return max(load_a, load_b)
 
 
 def upward_ranks(g):

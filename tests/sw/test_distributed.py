@@ -67,8 +67,11 @@ def test_graph_runs_on_cluster_and_equals_numpy(client, tmp_path):
                       timeout=50)
     report = ex.run(g, "fpga-only")
     # The times measured on the workers are learnt and saved like a local run's.
-    assert len(PerfModels(tmp_path / "m.json")) == 3
+    saved = PerfModels(tmp_path / "m.json")
+    assert len(saved) == 3
+    assert all(m.runs() == 1 and m.samples[0]["overlap"] == 0.0 for m in saved)
     assert report.placement == {"saxpy": "sim", "as_bytes": "cpu", "crc32": "sim"}
+    assert report.choice == "fpga-only" and report.predicted.placement == report.placement
     z_np = (X.astype(np.int64) * 7 + Y).astype(np.int32)
     assert isinstance(report[z], np.ndarray)
     np.testing.assert_array_equal(report[z], z_np)

@@ -27,18 +27,57 @@ def test_random_dag_part(tmp_path):
     assert "real" not in result
 
 
+@pytest.mark.slow
 def test_mixed_workload_on_cpu_and_sim():
-    result = bench.real_workload_bench(repeats=1)
+    result = bench.real_workload_bench(repeats=1, warmup=1)
     rows = result["rows"]
     assert set(rows) == set(POLICIES)
     assert all(r["correct"] for r in rows.values())
+    # 27 tasks: 4 channels of fir, quantise, gemm, bytes, crc, analyse; crc_raw, fft, gather.
+    assert result["tasks"] == 27
     assert rows["cpu-only"]["on_sim"] == 0 and rows["fpga-only"]["on_sim"] == 13
     for r in rows.values():
         assert r["measured"] > 0 and r["predicted"] > 0
+        assert r["min"] <= r["measured"] <= r["max"]
+        assert r["error"] == pytest.approx((r["predicted"] - r["measured"]) / r["measured"])
     # The simulated board is much slower than the cpu in wall time: fpga-only is the worst.
     assert rows["fpga-only"]["measured"] > rows["cpu-only"]["measured"]
-    assert result["lower_bound"] <= rows["heft"]["predicted"]
-    assert result["tasks"] == 23
+    # heft and dmda chose among their own schedules and the baselines.
+    for p in ("heft", "dmda"):
+        assert rows[p]["choice"] in (p, f"{p} on contended costs", "cpu-only", "fpga-only")
+    # The bound is of the time-alone costs: no plan's prediction is below it.
+    assert result["lower_bound"] <= min(r["predicted"] for r in rows.values()) * (1 + 1e-9)
+    # What each device wins: every kernel has a time on both devices, NumPy steps on the cpu.
+    alone = result["tasks_alone"]
+    assert {"fir", "gemm", "crc32"} <= set(alone)
+    for kind, row in alone.items():
+        assert ("sim" in row) == (kind in ("fir", "gemm", "crc32"))
+        assert all(cell["slowdown"] >= 1.0 for label, cell in row.items() if label != "tasks")
+
+
+def _rows(**measured):
+    rows = {p: {"measured": m, "predicted": m, "error": 0.0, "min": m, "max": m,
+                "choice": p} for p, m in measured.items()}
+    return rows
+
+
+def test_goals_are_checked_strictly():
+    rows = _rows(**{"heft": 0.100, "dmda": 0.104, "eager": 0.2, "cpu-only": 0.102,
+                    "fpga-only": 0.4})
+    rows["heft"]["choice"] = "cpu-only"
+    rows["eager"]["error"] = -0.25
+    verdicts = bench.goals(rows, lower_bound=0.093)
+    lines = [line for _, line in verdicts]
+    assert [met for met, _ in verdicts] == [True, True, False, False, False]
+    assert lines[0] == ("goal met: heft 100.0 ms <= best single device (cpu-only, 102.0 ms): "
+                        "0.980x; it ran the cpu-only plan")
+    assert lines[1] == "goal met: heft within 10% of the lower bound (1.08x of 93.0 ms)"
+    assert lines[2].startswith("goal not met: dmda 104.0 ms is 1.020x the best single device "
+                               "(cpu-only, 102.0 ms)")
+    assert lines[3].startswith("goal not met: dmda is 1.12x the lower bound 93.0 ms, not "
+                               "within 10%")
+    assert lines[4] == ("goal not met: predictions within 20% for 4 of 5 policies (heft +0%, "
+                        "dmda +0%, eager -25%, cpu-only +0%, fpga-only +0%)")
 
 
 def parse(*argv):
@@ -54,6 +93,7 @@ def parse(*argv):
     (("--ccr", "-1"), "--ccr -1: ratios must be >= 0"),
     (("--out-degree", "0"), "--out-degree 0: out-degrees must be 1 or more"),
     (("--graphs", "0", "--no-real"), "--graphs 0 is out of range; allowed 1 or more"),
+    (("--warmup", "-1", "--no-real"), "--warmup -1 is out of range; allowed 0 or more"),
     (("--plot", "x.svg"), "--plot x.svg: the chart is a PNG; give a file name ending in .png"),
 ])
 def test_bench_arguments_are_checked(argv, message):

@@ -179,3 +179,104 @@ def test_online_eager_gives_the_idle_device_the_next_ready_task(devices, tmp_pat
     static = Executor(list(devices), models=PerfModels(tmp_path / "m.json"))
     plan = static.plan(g, "eager")
     assert static.run(g, plan=plan, online=False).placement == plan.schedule.placement
+
+
+def _two_crcs():
+    g = Graph()
+    g.kernel("crc32")(np.ones(1000, np.uint8), name="a")
+    g.kernel("crc32")(np.ones(1000, np.uint8), name="b")
+    g.task(np.concatenate, [g.ref("a"), g.ref("b")], name="join")
+    return g
+
+
+def _models(tmp_path, slowdown=None):
+    # crc32 of 1000 bytes: 1 s on the cpu, 1.5 s on the sim (made-up, known times).
+    models = PerfModels(tmp_path / "m.json")
+    g = _two_crcs()
+    plan = Executor([_Named("cpu"), _Named("sim")], models=models, record=False).plan(g)
+    key, work = g.tasks["a"].key, plan.work["a"]
+    models.record(key, "cpu", work, 1.0)
+    models.record(key, "sim", work, 1.5)
+    models.record(g.tasks["join"].key, "cpu", plan.work["join"], 1e-4)
+    if slowdown:
+        models.record(key, "cpu", work, slowdown, overlap=1.0)
+        models.record(key, "sim", work, 1.5 * slowdown, overlap=1.0)
+    return g, models
+
+
+class _Named:
+    def __init__(self, name):
+        self.name = name
+
+
+def test_plan_shares_the_host_only_when_the_measured_slowdown_allows(tmp_path):
+    g, models = _models(tmp_path)
+    ex = Executor([_Named("cpu"), _Named("sim")], models=models, record=False)
+    plan = ex.plan(g, "heft")
+    # Nothing measured shared: a on the cpu, b on the sim, 1.5 s instead of 2 s on the cpu.
+    assert plan.choice == "heft" and plan.schedule.placement == {"a": "cpu", "b": "sim",
+                                                                 "join": "cpu"}
+    assert plan.slowdown["a"] == {"cpu": 1.0, "sim": 1.0}
+    assert plan.predicted.makespan == pytest.approx(1.5001)
+    assert plan.candidates["cpu-only"] == pytest.approx(2.0001)
+    # Both devices measured at half speed when they share: b would end at 2.5 s, later
+    # than both on the cpu, so heft and dmda keep to the cpu; eager does not care.
+    g, models = _models(tmp_path / "slow", slowdown=2.0)
+    ex = Executor([_Named("cpu"), _Named("sim")], models=models, record=False)
+    plan = ex.plan(g, "heft")
+    assert plan.slowdown["a"] == {"cpu": pytest.approx(2.0), "sim": pytest.approx(2.0)}
+    assert plan.choice == "cpu-only" and set(plan.schedule.placement.values()) == {"cpu"}
+    assert plan.schedule.policy == "heft"
+    assert plan.predicted.makespan == pytest.approx(2.0001)
+    assert plan.candidates["heft"] == pytest.approx(2.5001)
+    assert ex.plan(g, "dmda").choice == "cpu-only"
+    assert ex.plan(g, "eager").choice == "eager" and ex.plan(g, "eager").candidates == {}
+    # One device: no sharing, no slowdown.
+    plan = Executor([_Named("cpu")], models=models, record=False).plan(g, "heft")
+    assert plan.slowdown["a"] == {"cpu": 1.0}
+
+
+def test_dmda_that_chose_a_baseline_runs_it_statically(devices, tmp_path):
+    g, models = _models(tmp_path, slowdown=2.0)
+    report = Executor(list(devices), models=models, save=False).run(g, "dmda")
+    assert report.choice == "cpu-only" and set(report.placement.values()) == {"cpu"}
+    assert report.to_dict()["choice"] == "cpu-only"
+
+
+def test_learn_records_overlap_and_is_public(devices, tmp_path):
+    # The same overlapping pair as above: a kernel on the sim beside a sleep on the cpu.
+    data = np.ones(1 << 18, np.uint8)
+    g = Graph()
+    g.kernel("crc32")(data, name="kernel")
+    g.task(lambda x: (time.sleep(0.3), x)[1], np.ones(3), name="sleep")
+    models = PerfModels(tmp_path / "m.json")
+    ex = Executor(list(devices), models=models, record=False)
+    plan = ex.plan(g, "fpga-only")
+    report = ex.run(g, plan=plan)
+    assert len(models) == 0                          # record=False: nothing learnt yet
+    ex.learn(plan, report)
+    kernel = models.model(g.tasks["kernel"].key, "sim")
+    sleep = models.model(g.tasks["sleep"].key, "cpu")
+    # The kernel ran wholly inside the sleep: a shared run, not a time alone.
+    assert kernel.samples[-1]["overlap"] == pytest.approx(1.0)
+    assert kernel.shared == 1 and kernel.history == {}
+    assert 0.0 < sleep.samples[-1]["overlap"] < 1.0
+    assert PerfModels(tmp_path / "m.json").model(g.tasks["kernel"].key, "sim").shared == 1
+
+
+def test_learn_rejects_a_report_of_another_plan(devices, tmp_path):
+    ex = Executor(list(devices), models=PerfModels(tmp_path / "m.json"), record=False)
+    g, _ = pipeline()
+    plan = ex.plan(g, "cpu-only")
+    report = ex.run(g, plan=plan)
+    other = Graph()
+    other.task(np.sum, np.ones(3), name="extra")
+    with pytest.raises(GraphError) as info:
+        ex.learn(ex.plan(other), report)
+    assert str(info.value) == ("learn: the report has no measured run of task 'extra' of the "
+                               "plan; pass the report of this plan's run")
+    report.placement["fir"] = "gpu"
+    with pytest.raises(GraphError) as info:
+        ex.learn(plan, report)
+    assert str(info.value) == ("learn: the report places tasks on 'gpu', not a device of this "
+                               "executor (cpu, sim)")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from hetflow.hw.registry import get_kernel
-from hetflow.sched.perfmodel import (DEFAULT_CLOCK_HZ, Fit, Model, PerfModels, PerfModelWarning,
-                                     TransferModel, Work, clock_from_report, function_work,
-                                     kernel_work)
+from hetflow.sched.perfmodel import (DEFAULT_CLOCK_HZ, QUIET, Fit, Model, PerfModels,
+                                     PerfModelWarning, TransferModel, Work, clock_from_report,
+                                     function_work, kernel_work)
 
 
 def test_fit_recovers_a_linear_law():
@@ -178,3 +178,57 @@ def test_kernel_work_sizes_calls_without_running_them():
     work, unit = function_work((np.zeros((3, 4)), 7), {"y": np.zeros(5, np.int8)},
                                np.zeros(2))
     assert (work.n, work.nbytes, unit) == (17, 96 + 5 + 16, "element")
+
+
+def test_shared_runs_give_the_slowdown_and_leave_the_time_alone():
+    m = Model("gemm(cols=16, rows=16)", "cpu")
+    for n in (1e6, 4e6, 16e6):
+        m.record(Work(n), 1e-3 + 1e-9 * n)
+    alone = m.predict(Work(4e6))
+    assert m.slowdown() == (None, 0)
+    # Runs that overlapped another device: 50% of the time at 3x -> 2x the time; all of
+    # it at 2.5x.  Their median factor (2.5, 3, 3 -> 3) is the slowdown ...
+    m.record(Work(4e6), 2 * (1e-3 + 4e-3), overlap=0.5)
+    m.record(Work(16e6), 3 * (1e-3 + 16e-3) - 2 * (1e-3 + 16e-3) * 0.5, overlap=0.5)
+    m.record(Work(1e6), 2.5 * 2e-3, overlap=1.0)
+    factor, count = m.slowdown()
+    assert count == 3 and factor == pytest.approx(3.0)
+    # ... and they change neither the history nor the fit of the time alone.
+    assert m.predict(Work(4e6)) == alone
+    assert m.fit.coef == pytest.approx((1e-3, 1e-9, 0.0))
+    assert m.runs() == 6 and m.shared == 3
+    # Below QUIET a run counts as alone.
+    m.record(Work(4e6), 5e-3, overlap=QUIET / 2)
+    assert m.shared == 3
+    # A shared run faster than alone (noise) does not make sharing a speed-up.
+    fast = Model("k", "cpu")
+    fast.record(Work(10), 1.0)
+    fast.record(Work(10), 0.8, overlap=1.0)
+    assert fast.slowdown() == (1.0, 1)
+    with pytest.raises(ValueError, match=r"overlap 1\.5 is out of range; allowed 0\.\.1"):
+        fast.record(Work(10), 1.0, overlap=1.5)
+
+
+def test_only_shared_runs_still_predict_from_their_times():
+    m = Model("k", "sim")
+    m.record(Work(100), 2.0, overlap=0.9)
+    assert m.predict(Work(100)) == (pytest.approx(2.0), "fit")
+    assert m.slowdown() == (None, 1)                   # nothing alone to compare with
+
+
+def test_models_slowdown_falls_back_to_the_device(tmp_path):
+    models = PerfModels(tmp_path / "m.json")
+    assert models.slowdown("a", "cpu") == (1.0, "none")
+    for key, factor in (("a", 1.5), ("b", 2.5), ("c", 2.0)):
+        models.record(key, "cpu", Work(10), 1.0)
+        models.record(key, "cpu", Work(10), factor, overlap=1.0)
+    assert models.slowdown("a", "cpu") == (pytest.approx(1.5), "measured")
+    # A task never run shared on the cpu: the median of the cpu's measured factors.
+    models.record("d", "cpu", Work(10), 1.0)
+    assert models.slowdown("d", "cpu") == (pytest.approx(2.0), "device")
+    assert models.slowdown("a", "sim") == (1.0, "none")
+    # Overlaps and shared counts survive a save.
+    models.save()
+    again = PerfModels(tmp_path / "m.json")
+    assert again.model("b", "cpu").shared == 1
+    assert again.slowdown("b", "cpu") == (pytest.approx(2.5), "measured")

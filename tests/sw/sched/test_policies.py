@@ -172,7 +172,27 @@ def test_lower_bounds():
     b = lower_bounds(g)
     assert b["critical_path"] == 5.0           # t3 alone; t1 -> t2 is 2 + 1
     assert b["work"] == (2 + 1 + 5) / 2
+    assert b["area"] == 5.0                    # t3 fills a; t1 and t2 fit on b beside it
     assert b["lower_bound"] == 5.0
+
+
+def test_area_bound_charges_each_device_its_own_cost():
+    # Four independent tasks, 1 s on the cpu and 4 s on the slow device: the work bound
+    # (2 s) pretends the slow device is as fast; the area bound splits a task so that
+    # both finish together: 3 + x = 4 (1 - x) -> x = 0.2, 3.2 s.  The optimum is 4 s.
+    g = graph(["cpu", "sim"], {f"t{i}": {"cpu": 1.0, "sim": 4.0} for i in range(4)}, [])
+    b = lower_bounds(g)
+    assert b["work"] == 2.0 and b["critical_path"] == 1.0
+    assert b["area"] == pytest.approx(3.2) and b["lower_bound"] == pytest.approx(3.2)
+    assert schedule(g, "heft").makespan == 4.0 >= b["lower_bound"]
+    # Tasks only one device can run load it first; with more than two devices the area
+    # bound is the work bound.
+    # x loads sim with 3; y (ratio 1) goes to the cpu; z (ratio 4) is split: 1 + 4f = 4 - f.
+    g = graph(["cpu", "sim"], {"x": {"sim": 3.0}, "y": {"cpu": 1.0, "sim": 1.0},
+                               "z": {"cpu": 4.0, "sim": 1.0}}, [])
+    assert lower_bounds(g)["area"] == pytest.approx(3.4)
+    g = graph(["a", "b", "c"], {"x": {"a": 3.0, "b": 6.0, "c": 6.0}}, [])
+    assert lower_bounds(g)["area"] == lower_bounds(g)["work"] == 1.0
 
 
 def test_single_device_all_policies_give_the_sum():

@@ -1,0 +1,232 @@
+"""Contention: devices that share the host slow each other down; plans that account for it.
+
+The ``sim`` device is a Verilator process driven by a Python thread of the
+host process, and the ``cpu`` device runs NumPy in that same process.  On a
+machine with few cores the two compete: for cores, and -- more -- for
+Python's global interpreter lock, which an integer matmul or a zlib copy
+holds for milliseconds while the simulator's driver thread waits for it to
+exchange a few bytes with the simulator.  A task therefore takes longer
+while another device is busy; by how much is measured, not assumed:
+
+* every recorded run carries its *overlap*, the fraction of its duration
+  during which some other device of the run was busy (:func:`overlaps`);
+* a model's *slowdown* ``s`` (:meth:`hetflow.sched.perfmodel.Model.slowdown`)
+  is fitted from its overlapped runs, with a run that overlapped a fraction
+  ``f`` of its time taking ``base * (1 + (s - 1) * f)`` seconds, ``base``
+  being the time the model predicts from runs that did not overlap.
+
+:func:`simulate` replays a placement and per-device order with those
+slowdowns: a task progresses at rate ``1 / s`` while another device is
+busy and at rate 1 alone (a fluid model).  :func:`choose` uses it to pick,
+for ``heft`` and ``dmda``, the best of the policy's schedule on the plain
+costs, its schedule on the contended costs (every cost times its slowdown)
+and the single-device baselines -- so that a policy does not share the host
+when the measured contention makes sharing lose.
+"""
+
+from .graph import CostGraph
+from .policies import Schedule, schedule as make_schedule
+
+__all__ = ["overlaps", "simulate", "contended", "choose", "GUARDED"]
+
+#: Policies that consider not sharing the host (the baselines are what they are;
+#: eager is the naive reference).
+GUARDED = ("heft", "dmda")
+#: Candidates :func:`choose` compares, besides the policy itself on the plain costs.
+_BASELINES = ("cpu-only", "fpga-only")
+#: Relative slack of time comparisons.
+_EPS = 1e-12
+
+
+def overlaps(placement, start, finish):
+    """Fraction of each task's duration during which another device was busy.
+
+    Parameters
+    ----------
+    placement, start, finish : dict
+        Task name to device label and measured start / finish seconds.
+
+    Returns
+    -------
+    dict
+        Task name to a fraction in ``[0, 1]`` (0 for a task of zero length).
+    """
+    busy = {}
+    for t, d in placement.items():
+        busy.setdefault(d, []).append((start[t], finish[t]))
+    # Per device, its busy time as disjoint sorted intervals.
+    merged = {}
+    for d, spans in busy.items():
+        out = []
+        for s, f in sorted(spans):
+            if out and s <= out[-1][1]:
+                out[-1][1] = max(out[-1][1], f)
+            else:
+                out.append([s, f])
+        merged[d] = out
+    result = {}
+    for t, d in placement.items():
+        s, f = start[t], finish[t]
+        if f - s <= 0:
+            result[t] = 0.0
+            continue
+        # The union over the other devices of their busy intervals, clipped to [s, f].
+        cut = sorted((max(a, s), min(b, f)) for o, spans in merged.items() if o != d
+                     for a, b in spans if a < f and b > s)
+        covered, end = 0.0, s
+        for a, b in cut:
+            if b > end:
+                covered += b - max(a, end)
+                end = b
+        result[t] = min(covered / (f - s), 1.0)
+    return result
+
+
+def contended(g, slowdown):
+    """A copy of cost graph ``g`` with every cost multiplied by its slowdown.
+
+    ``slowdown`` maps task -> device -> factor (missing: 1).
+    """
+    tasks = {t: {d: c * slowdown.get(t, {}).get(d, 1.0) for d, c in g.cost[t].items()}
+             for t in g.tasks}
+    return CostGraph(g.devices, tasks, [[a, b, c] for (a, b), c in g.edges.items()],
+                     source=g.source)
+
+
+def simulate(sched, slowdown, name=None, reorder=True):
+    """Replay ``sched``'s placement and per-device order with contention.
+
+    Each device runs its tasks in the schedule's order (with ``reorder``, as
+    the executor does, a later task whose inputs are there when the next one's
+    are not); a task starts once its predecessors have finished (plus the
+    transfer when on another device) and its device is free.  While it runs,
+    it progresses at rate ``1 / slowdown[t][d]`` if any other device is busy,
+    else at rate 1.
+
+    Parameters
+    ----------
+    sched : Schedule
+        The plan; its graph holds the uncontended costs.
+    slowdown : dict
+        Task -> device -> factor >= 1 (missing: 1).
+    name : str, optional
+        Policy name of the result (default: ``sched.policy``).
+
+    Returns
+    -------
+    Schedule
+        Same placement, with the simulated start and finish times; its graph
+        has each task's cost on its device replaced by the simulated duration,
+        so the result is a valid :class:`Schedule` of that graph.
+    """
+    g = sched.graph
+    todo = sched.order()
+    finish, start = {}, {}
+    running = {}                          # device -> [task, remaining uncontended seconds]
+    now, left = 0.0, len(g.tasks)
+
+    def ready_at(t, d):
+        # When t's inputs are on d, or None while a predecessor has not finished.
+        at = 0.0
+        for p in g.pred[t]:
+            if p not in finish:
+                return None
+            at = max(at, finish[p] + (g.transfer(p, t) if sched.placement[p] != d else 0.0))
+        return at
+
+    def arrivals():
+        return [a for d, q in todo.items() if d not in running
+                for t in (q if reorder else q[:1])
+                if (a := ready_at(t, d)) is not None and a > now]
+
+    while left:
+        # Start (and finish, if of zero length) everything that can at this instant.
+        changed = True
+        while changed:
+            changed = False
+            for d, queue in todo.items():
+                if d in running:
+                    continue
+                for t in (queue if reorder else queue[:1]):
+                    at = ready_at(t, d)
+                    if at is not None and at <= now + _EPS * max(1.0, now):
+                        queue.remove(t)
+                        start[t], running[d], changed = now, [t, g.cost[t][d]], True
+                        break
+            for d in [d for d, (_, rem) in running.items() if rem <= 0]:
+                finish[running.pop(d)[0]], changed = now, True
+                left -= 1
+        if not left:
+            break
+        if not running:
+            later = arrivals()
+            if not later:
+                raise RuntimeError(f"simulate: the order of {sched.policy}'s schedule "
+                                   f"deadlocks")
+            now = min(later)
+            continue
+        shared = len(running) > 1
+        rate = {d: 1.0 / (slowdown.get(t, {}).get(d, 1.0) if shared else 1.0)
+                for d, (t, _) in running.items()}
+        step = min(rem / rate[d] for d, (_, rem) in running.items())
+        later = arrivals()
+        if later:
+            step = min(step, min(later) - now)
+        now += step
+        for d in list(running):
+            t = running[d][0]
+            running[d][1] -= step * rate[d]
+            if running[d][1] <= _EPS * max(1.0, g.cost[t][d]):
+                del running[d]
+                finish[t] = now
+                left -= 1
+    costs = {t: dict(g.cost[t]) for t in g.tasks}
+    for t, d in sched.placement.items():
+        costs[t][d] = finish[t] - start[t]
+    out = Schedule(name or sched.policy,
+                   CostGraph(g.devices, costs, [[a, b, c] for (a, b), c in g.edges.items()],
+                             source=g.source))
+    out.placement = dict(sched.placement)
+    out.start, out.finish = start, finish
+    return out
+
+
+def choose(g, policy, slowdown, reorder=True):
+    """The schedule ``policy`` runs with, and its prediction under contention.
+
+    For the baselines and eager: the policy's schedule, simulated.  For
+    ``heft`` and ``dmda``: the candidate with the shortest simulated
+    makespan among the policy's schedule of ``g``, its schedule of
+    :func:`contended` ``(g)`` and the cpu-only and fpga-only baselines
+    (those the graph has devices for).
+
+    Returns
+    -------
+    (str, Schedule, Schedule, dict)
+        The chosen candidate's name (``"heft"``, ``"heft on contended
+        costs"``, ``"cpu-only"`` ...; the policy's name for the others), its
+        plan on ``g``'s costs (placement and order to follow, named after
+        ``policy``), its simulated schedule (the prediction), and every
+        candidate's simulated makespan by name (empty for the others).
+    """
+    plain = make_schedule(g, policy)
+    if policy not in GUARDED:
+        return policy, plain, simulate(plain, slowdown, reorder=reorder), {}
+    candidates = {policy: plain}
+    if any(f > 1.0 for per in slowdown.values() for f in per.values()):
+        alt = make_schedule(contended(g, slowdown), policy)
+        # Its placement and order, on the plain costs (the simulation applies the slowdowns).
+        again = Schedule(policy, g, dict(alt.placement), dict(alt.start), dict(alt.finish))
+        candidates[f"{policy} on contended costs"] = again
+    kinds = {d.kind for d in g.devices}
+    for base in _BASELINES:
+        if base.split("-")[0] in kinds:
+            candidates[base] = make_schedule(g, base)
+    sims = {name: simulate(s, slowdown, name=policy, reorder=reorder)
+            for name, s in candidates.items()}
+    spans = {name: s.makespan for name, s in sims.items()}
+    # Ties go to the policy itself, then to the order listed.
+    best = min(spans, key=lambda name: (spans[name], list(spans).index(name)))
+    chosen = candidates[best]
+    chosen.policy = policy
+    return best, chosen, sims[best], spans
