@@ -41,6 +41,8 @@ sent are dropped: a UART cannot be paused, and the host never sends before
 it has its answer (a retry that overlaps fails its CRC and is retried).
 """
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
@@ -64,6 +66,8 @@ _HEAD_BYTES = 16
 _RESP_BYTES = 20
 
 _STATUS = {s.name: s.code for s in P.STATUS.values()}
+#: Serial frame header bytes after the sync byte: sequence number and length.
+F_HEADER_REST = 1 + 4
 
 
 def _u32(value):
@@ -105,14 +109,17 @@ class FrameBridge(wiring.Component):
         self.register_size = int(register_size)
         self.max_payload = int(max_payload)
         self.idle_cycles = int(idle_cycles)
+        problem = None
         if not P.HEADER.size + 4 <= self.max_payload:
-            raise ParamError(f"bridge max_payload = {max_payload} is too small; allowed "
-                             f"{P.HEADER.size + 4} bytes or more")
-        if self.idle_cycles < 16:
-            raise ParamError(f"bridge idle_cycles = {idle_cycles} is too small; allowed 16 "
-                             f"or more")
-        if not 0 < len(self.strides) < 256:
-            raise ParamError(f"bridge: {len(self.strides)} DMA channels; allowed 1..255")
+            problem = (f"bridge max_payload = {max_payload} is too small; allowed "
+                       f"{P.HEADER.size + 4} bytes or more")
+        elif self.idle_cycles < 16:
+            problem = f"bridge idle_cycles = {idle_cycles} is too small; allowed 16 or more"
+        elif not 0 < len(self.strides) < 256:
+            problem = f"bridge: {len(self.strides)} DMA channels; allowed 1..255"
+        if problem:
+            self._MustUse__silence = True       # never finished: no "unused" warning
+            raise ParamError(problem)
         super().__init__({
             "rx": In(stream.Signature(8)),
             "tx": Out(stream.Signature(8)),
@@ -170,18 +177,20 @@ class FrameBridge(wiring.Component):
         status = Signal(8)
         fields = Signal(8 * (_RESP_BYTES - P.HEADER.size))
         fixed_len = Signal(range(_RESP_BYTES + 1))
-        tail_addr = Signal(32)
-        tail_len = Signal(32)
+        span = range(memsize + 1)       # any byte address or count inside memory
+        tail_addr = Signal(span)
+        tail_len = Signal(span)
 
         # ---- execution / transmission state -------------------------------------------
-        i = Signal(32)                  # MEM_WRITE byte index
+        at = Signal(span)               # MEM_WRITE: memory address of the next byte,
+        rest = Signal(range(self.max_payload + 1))      # bytes still to store,
+        at_buf = Signal(range(self.max_payload + 1))    # and where it is in the buffer
         cycles = Signal(RUN_COUNTER_BITS)
         word = Signal(32)
         sel = Signal(4)
         kstatus = Signal(32)
-        shift = Signal(8 * _RESP_BYTES)
-        left = Signal(32)
-        taddr = Signal(32)
+        left = Signal(range(max(memsize, _RESP_BYTES) + 1))
+        taddr = Signal(span)
 
         def respond(code, nfields=0, value=0):
             m.d.sync += [status.eq(code), fixed_len.eq(P.HEADER.size + nfields),
@@ -193,10 +202,59 @@ class FrameBridge(wiring.Component):
 
         def mem_word(byte_addr):
             # Memory is at mem_base (1 MiB aligned, larger than the memory): OR in the offset.
-            return Const(SOC_MAP.mem_base >> 2, ADDR_WIDTH) | byte_addr[2:ADDR_WIDTH + 2]
+            return Const(SOC_MAP.mem_base >> 2, ADDR_WIDTH) | byte_addr[2:]
 
-        def in_memory(addr, nbytes):
-            return (addr + nbytes) <= memsize       # Python ints widen: no overflow
+        # ---- request checks, registered ahead of DECODE ----------------------------
+        # The head and length are stable from the last payload byte on, and the CRC
+        # takes four more bytes: every check is computed from them and registered, so
+        # DECODE only chooses among ready flags.
+        nlen = length[:len(index)]      # checked against max_payload: the low bits are all
+        size = Signal(len(index) + 1)   # payload bytes after the request header
+        m.d.comb += size.eq(nlen - P.HEADER.size)
+
+        # One memory-range check for MEM_WRITE, MEM_READ and DMA_SETUP: the request's
+        # (address, byte count) are multiplexed into it.  memsize is a power of two 2**k,
+        # so "addr + n <= memsize" is: no bits at or above k in either, and a (k+1)-bit sum.
+        k = memsize.bit_length() - 1
+        range_addr = Signal(32)
+        range_len = Signal(40)
+        with m.Switch(opcode):
+            with m.Case(P.MEM_WRITE.code):
+                m.d.comb += [range_addr.eq(field1), range_len.eq(size - 4)]
+            with m.Case(P.MEM_READ.code):
+                m.d.comb += [range_addr.eq(field1), range_len.eq(field2)]
+            with m.Case(P.DMA_SETUP.code):
+                m.d.comb += range_addr.eq(dma_addr)
+                with m.Switch(dma_ch):
+                    for c, stride in enumerate(self.strides):
+                        with m.Case(c):
+                            m.d.comb += range_len.eq(dma_beats * stride)
+
+        def early(expr):
+            flag = Signal()
+            m.d.sync += flag.eq(expr)
+            return flag
+
+        q = SimpleNamespace(
+            bad_header=early((nlen < P.HEADER.size) | (plen != size)),
+            size={n: early(size == n) for n in (0, 4, 8, 9)},
+            op={code: early(opcode == code) for code in P.OPCODES},
+            short_write=early(nlen < P.HEADER.size + 4),
+            bad_reset=early((field1 == 0) | (field1 > 1_000_000)),
+            reg_ok=early((field1 < self.register_size) & (field1[:2] == 0)),
+            bad_channel=early(dma_ch >= len(self.strides)),
+            no_budget=early(run_budget == 0),
+            in_memory=early((range_addr[k:] == 0) & (range_len[k:] == 0)
+                            & (range_addr[:k] + range_len[:k] <= memsize)),
+        )
+
+        # Bus requests are registered on their way out: the SoC's address decode and
+        # memory mux then start from flip-flops, not from the end of the request decode.
+        # A read's data is therefore on r_data two cycles after the FSM asks for it.
+        req = SimpleNamespace(addr=Signal(ADDR_WIDTH), w_stb=Signal(), w_data=Signal(32),
+                              w_sel=Signal(4), r_stb=Signal())
+        m.d.sync += [bus.addr.eq(req.addr), bus.w_stb.eq(req.w_stb), bus.w_data.eq(req.w_data),
+                     bus.w_sel.eq(req.w_sel), bus.r_stb.eq(req.r_stb)]
 
         m.d.comb += rx.ready.eq(1)
         took = rx.valid          # a byte arrives (always accepted)
@@ -246,7 +304,7 @@ class FrameBridge(wiring.Component):
                             with m.Case(k):
                                 m.d.sync += hb(k).eq(byte)
                     m.d.sync += index.eq(index + 1)
-                    with m.If(index + 1 == length):
+                    with m.If(index + 1 == length[:len(index)]):
                         m.d.sync += count.eq(0)
                         m.next = "CRC"
 
@@ -271,99 +329,90 @@ class FrameBridge(wiring.Component):
             # ==== execute ==================================================================
             with m.State("DECODE"):
                 m.d.comb += self.busy.eq(1)
-                size = length - P.HEADER.size       # payload bytes after the request header
-
-                def expect(n):
-                    return (length >= P.HEADER.size) & (plen == size) & (size == n)
-
-                reg_ok = (field1 < self.register_size) & (field1[:2] == 0)
-                with m.If((length < P.HEADER.size) | (plen != size)):
+                with m.If(q.bad_header):
                     fail("BAD_LENGTH")
-                with m.Elif(opcode == P.PING.code):
-                    with m.If(size != 0):
+                with m.Elif(q.op[P.PING.code]):
+                    with m.If(~q.size[0]):
                         fail("BAD_LENGTH")
                     with m.Else():
                         value = Cat(Const(int.from_bytes(P.MAGIC, "little"), 32),
                                     Const(P.VERSION, 16), Const(len(self.strides), 8),
                                     _u32(memsize), _u32(self.register_size))
                         respond(_STATUS["OK"], 15, value)
-                with m.Elif(opcode == P.RESET.code):
-                    with m.If(~expect(4) | (field1 == 0) | (field1 > 1_000_000)):
+                with m.Elif(q.op[P.RESET.code]):
+                    with m.If(~q.size[4] | q.bad_reset):
                         fail("BAD_LENGTH")
                     with m.Else():
-                        m.d.comb += [bus.addr.eq((SOC_MAP.soc_base + SOC_MAP.CTRL) >> 2),
-                                     bus.w_data.eq(1), bus.w_sel.eq(0xF), bus.w_stb.eq(1)]
+                        m.d.comb += [req.addr.eq((SOC_MAP.soc_base + SOC_MAP.CTRL) >> 2),
+                                     req.w_data.eq(1), req.w_sel.eq(0xF), req.w_stb.eq(1)]
                         respond(_STATUS["OK"])
-                with m.Elif(opcode == P.REG_WRITE.code):
-                    with m.If(~expect(8)):
+                with m.Elif(q.op[P.REG_WRITE.code]):
+                    with m.If(~q.size[8]):
                         fail("BAD_LENGTH")
-                    with m.Elif(~reg_ok):
+                    with m.Elif(~q.reg_ok):
                         fail("BAD_REGISTER")
                     with m.Else():
-                        m.d.comb += [bus.addr.eq(field1[2:]), bus.w_data.eq(field2),
-                                     bus.w_sel.eq(0xF), bus.w_stb.eq(1)]
+                        m.d.comb += [req.addr.eq(field1[2:]), req.w_data.eq(field2),
+                                     req.w_sel.eq(0xF), req.w_stb.eq(1)]
                         respond(_STATUS["OK"])
-                with m.Elif(opcode == P.REG_READ.code):
-                    with m.If(~expect(4)):
+                with m.Elif(q.op[P.REG_READ.code]):
+                    with m.If(~q.size[4]):
                         fail("BAD_LENGTH")
-                    with m.Elif(~reg_ok):
+                    with m.Elif(~q.reg_ok):
                         fail("BAD_REGISTER")
                     with m.Else():
-                        m.d.comb += [bus.addr.eq(field1[2:]), bus.r_stb.eq(1)]
-                        m.next = "REG_READ"
-                with m.Elif(opcode == P.MEM_WRITE.code):
-                    nbytes = size - 4
-                    with m.If((length < P.HEADER.size + 4) | (plen != size)):
+                        m.d.comb += [req.addr.eq(field1[2:]), req.r_stb.eq(1)]
+                        m.next = "REG_WAIT"
+                with m.Elif(q.op[P.MEM_WRITE.code]):
+                    with m.If(q.short_write):
                         fail("BAD_LENGTH")
-                    with m.Elif(~in_memory(field1, nbytes)):
+                    with m.Elif(~q.in_memory):
                         fail("BAD_ADDRESS")
-                    with m.Elif(nbytes == 0):
+                    with m.Elif(q.size[4]):                  # no data
                         respond(_STATUS["OK"])
                     with m.Else():
-                        m.d.sync += [i.eq(0), word.eq(0), sel.eq(0)]
+                        m.d.sync += [at.eq(field1), rest.eq(size - 4),
+                                     at_buf.eq(P.HEADER.size + 4), word.eq(0), sel.eq(0)]
                         m.next = "MEM_FETCH"
-                with m.Elif(opcode == P.MEM_READ.code):
-                    with m.If(~expect(8)):
+                with m.Elif(q.op[P.MEM_READ.code]):
+                    with m.If(~q.size[8]):
                         fail("BAD_LENGTH")
-                    with m.Elif(~in_memory(field1, field2)):
+                    with m.Elif(~q.in_memory):
                         fail("BAD_ADDRESS")
                     with m.Else():
                         respond(_STATUS["OK"])
                         m.d.sync += [tail_addr.eq(field1), tail_len.eq(field2)]
-                with m.Elif(opcode == P.DMA_SETUP.code):
-                    with m.If(~expect(9)):
+                with m.Elif(q.op[P.DMA_SETUP.code]):
+                    with m.If(~q.size[9]):
                         fail("BAD_LENGTH")
-                    with m.Elif(dma_ch >= len(self.strides)):
+                    with m.Elif(q.bad_channel):
                         fail("BAD_CHANNEL")
+                    with m.Elif(~q.in_memory):
+                        fail("BAD_ADDRESS")
                     with m.Else():
-                        fits = Signal()
-                        with m.Switch(dma_ch):
-                            for c, stride in enumerate(self.strides):
-                                with m.Case(c):
-                                    m.d.comb += fits.eq(in_memory(
-                                        dma_addr, dma_beats * stride))
-                        with m.If(~fits):
-                            fail("BAD_ADDRESS")
-                        with m.Else():
-                            m.d.comb += [bus.addr.eq(SOC_MAP.dma_base >> 2 | dma_ch << 2),
-                                         bus.w_data.eq(dma_addr), bus.w_sel.eq(0xF),
-                                         bus.w_stb.eq(1)]
-                            m.next = "DMA_BEATS"
-                with m.Elif(opcode == P.RUN.code):
-                    with m.If(~expect(8)):
+                        m.d.comb += [req.addr.eq(SOC_MAP.dma_base >> 2 | dma_ch << 2),
+                                     req.w_data.eq(dma_addr), req.w_sel.eq(0xF),
+                                     req.w_stb.eq(1)]
+                        m.next = "DMA_BEATS"
+                with m.Elif(q.op[P.RUN.code]):
+                    with m.If(~q.size[8]):
                         fail("BAD_LENGTH")
-                    with m.Elif(run_budget == 0):
+                    with m.Elif(q.no_budget):
                         respond(_STATUS["OK"], 9, Cat(Const(P.RUN_BUDGET, 8), Const(0, 64)))
                     with m.Else():
                         m.d.sync += cycles.eq(0)
                         m.next = "RUN_STATUS"
-                with m.Elif(opcode == P.QUIT.code):
-                    with m.If(size != 0):
+                with m.Elif(q.op[P.QUIT.code]):
+                    with m.If(~q.size[0]):
                         fail("BAD_LENGTH")
                     with m.Else():
                         respond(_STATUS["OK"])
                 with m.Else():
                     fail("BAD_OPCODE")
+
+            with m.State("REG_WAIT"):
+                m.d.comb += self.busy.eq(1)
+                m.next = "REG_READ"
 
             with m.State("REG_READ"):
                 m.d.comb += self.busy.eq(1)
@@ -371,42 +420,40 @@ class FrameBridge(wiring.Component):
 
             with m.State("DMA_BEATS"):
                 m.d.comb += [self.busy.eq(1),
-                             bus.addr.eq((SOC_MAP.dma_base >> 2 | dma_ch << 2) + 1),
-                             bus.w_data.eq(dma_beats), bus.w_sel.eq(0xF), bus.w_stb.eq(1)]
+                             req.addr.eq((SOC_MAP.dma_base >> 2 | dma_ch << 2) + 1),
+                             req.w_data.eq(dma_beats), req.w_sel.eq(0xF), req.w_stb.eq(1)]
                 respond(_STATUS["OK"])
 
             # MEM_WRITE: one byte every two cycles from the payload buffer (data starts at
             # byte 9), gathered into words written with byte enables.
             with m.State("MEM_FETCH"):
-                m.d.comb += [self.busy.eq(1), rp.addr.eq(i + P.HEADER.size + 4)]
+                m.d.comb += [self.busy.eq(1), rp.addr.eq(at_buf)]
                 m.next = "MEM_STORE"
 
             with m.State("MEM_STORE"):
                 m.d.comb += self.busy.eq(1)
-                at = Signal(32)
                 lane = at[:2]
                 merged = Signal(32)
                 merged_sel = Signal(4)
-                m.d.comb += at.eq(field1 + i)
                 with m.Switch(lane):
                     for k in range(4):
                         with m.Case(k):
                             m.d.comb += [merged.eq(word | (rp.data << (8 * k))),
                                          merged_sel.eq(sel | (1 << k))]
-                last = i + 1 == length - (P.HEADER.size + 4)
+                last = rest == 1
                 with m.If((lane == 3) | last):
-                    m.d.comb += [bus.addr.eq(mem_word(at)), bus.w_data.eq(merged),
-                                 bus.w_sel.eq(merged_sel), bus.w_stb.eq(1)]
+                    m.d.comb += [req.addr.eq(mem_word(at)), req.w_data.eq(merged),
+                                 req.w_sel.eq(merged_sel), req.w_stb.eq(1)]
                     m.d.sync += [word.eq(0), sel.eq(0)]
                 with m.Else():
                     m.d.sync += [word.eq(merged), sel.eq(merged_sel)]
-                m.d.sync += i.eq(i + 1)
+                m.d.sync += [at.eq(at + 1), rest.eq(rest - 1), at_buf.eq(at_buf + 1)]
                 with m.If(last):
                     respond(_STATUS["OK"])
                 with m.Else():
                     m.next = "MEM_FETCH"
 
-            # RUN: read the kernel's status, then the SoC's; three cycles per poll.
+            # RUN: read the kernel's status, then the SoC's; four cycles per poll.
             elapsed = cycles
             saturated = elapsed == (1 << RUN_COUNTER_BITS) - 1
             budget_spent = Signal()
@@ -414,13 +461,17 @@ class FrameBridge(wiring.Component):
                                         & (elapsed + 1 >= run_budget[:RUN_COUNTER_BITS])
                                         | saturated)
             with m.State("RUN_STATUS"):
-                m.d.comb += [self.busy.eq(1), bus.addr.eq(0x04 >> 2), bus.r_stb.eq(1)]
+                m.d.comb += [self.busy.eq(1), req.addr.eq(0x04 >> 2), req.r_stb.eq(1)]
                 m.d.sync += cycles.eq(cycles + 1)
                 m.next = "RUN_IDLE"
             with m.State("RUN_IDLE"):
                 m.d.comb += [self.busy.eq(1),
-                             bus.addr.eq((SOC_MAP.soc_base + SOC_MAP.STATUS) >> 2),
-                             bus.r_stb.eq(1)]
+                             req.addr.eq((SOC_MAP.soc_base + SOC_MAP.STATUS) >> 2),
+                             req.r_stb.eq(1)]
+                m.d.sync += cycles.eq(cycles + 1)
+                m.next = "RUN_WAIT"
+            with m.State("RUN_WAIT"):
+                m.d.comb += self.busy.eq(1)
                 m.d.sync += [kstatus.eq(bus.r_data), cycles.eq(cycles + 1)]
                 m.next = "RUN_CHECK"
             with m.State("RUN_CHECK"):
@@ -434,8 +485,16 @@ class FrameBridge(wiring.Component):
                     m.next = "RUN_STATUS"
 
             # ==== transmit =================================================================
-            frame_len = fixed_len + tail_len
-            response = Cat(status, (frame_len - P.HEADER.size)[:32], fields)
+            # Everything before the tail is one byte-indexed constant-layout prefix:
+            # sync | seq | frame length | status | payload length | fixed fields.
+            frame_len = Signal(32)          # registered in TX_START: off the byte path
+            payload_len = Signal(32)
+            prefix = Cat(Const(SYNC, 8), seq, frame_len, status, payload_len, fields)
+            prefix_bytes = len(prefix) // 8
+            head_len = 1 + F_HEADER_REST        # sync, seq, length: not in the fixed part
+            pos = Signal(range(prefix_bytes + 1))
+            tx_crc = Signal(32)
+            m.d.comb += tx_crc.eq(~crc)
 
             def send(value, then):
                 m.d.comb += [self.busy.eq(1), tx.valid.eq(1), tx.payload.eq(value)]
@@ -443,39 +502,32 @@ class FrameBridge(wiring.Component):
                     then()
 
             with m.State("TX_START"):
-                m.d.comb += crc_clear.eq(1)
+                m.d.comb += [self.busy.eq(1), crc_clear.eq(1)]
+                m.d.sync += [pos.eq(0), frame_len.eq(fixed_len + tail_len),
+                             payload_len.eq(fixed_len + tail_len - P.HEADER.size)]
+                m.next = "TX_PREFIX"
 
-                def after_sync():
-                    m.d.sync += shift.eq(Cat(seq, frame_len))
-                    m.d.sync += left.eq(5)
-                    m.next = "TX_HEADER"
-                send(SYNC, after_sync)
+            with m.State("TX_PREFIX"):              # the sync byte is not in the CRC
+                value = prefix.word_select(pos, 8)
+                m.d.comb += [crc_in.eq(value), crc_step.eq(tx.ready & (pos != 0))]
 
-            with m.State("TX_HEADER"):             # seq and length
-                m.d.comb += [crc_in.eq(shift[:8]), crc_step.eq(tx.ready)]
-
-                def after_header():
-                    m.d.sync += [shift.eq(shift >> 8), left.eq(left - 1)]
-                    with m.If(left == 1):
-                        m.d.sync += [shift.eq(response), left.eq(fixed_len)]
-                        m.next = "TX_FIXED"
-                send(shift[:8], after_header)
-
-            with m.State("TX_FIXED"):
-                m.d.comb += [crc_in.eq(shift[:8]), crc_step.eq(tx.ready)]
-
-                def after_fixed():
-                    m.d.sync += [shift.eq(shift >> 8), left.eq(left - 1)]
-                    with m.If(left == 1):
+                def after_prefix():
+                    m.d.sync += pos.eq(pos + 1)
+                    with m.If(pos + 1 == head_len + fixed_len):
                         m.d.sync += [taddr.eq(tail_addr), left.eq(tail_len)]
                         with m.If(tail_len == 0):
-                            m.next = "TX_CRC_LOAD"
+                            m.d.sync += pos.eq(0)
+                            m.next = "TX_CRC"
                         with m.Else():
                             m.next = "TX_FETCH"
-                send(shift[:8], after_fixed)
+                send(value, after_prefix)
 
             with m.State("TX_FETCH"):              # read the word holding the next byte
-                m.d.comb += [self.busy.eq(1), bus.addr.eq(mem_word(taddr)), bus.r_stb.eq(1)]
+                m.d.comb += [self.busy.eq(1), req.addr.eq(mem_word(taddr)), req.r_stb.eq(1)]
+                m.next = "TX_WAIT"
+
+            with m.State("TX_WAIT"):
+                m.d.comb += self.busy.eq(1)
                 m.next = "TX_TAIL"
 
             with m.State("TX_TAIL"):               # r_data holds until the next read
@@ -485,22 +537,18 @@ class FrameBridge(wiring.Component):
                 def after_tail():
                     m.d.sync += [taddr.eq(taddr + 1), left.eq(left - 1)]
                     with m.If(left == 1):
-                        m.next = "TX_CRC_LOAD"
+                        m.d.sync += pos.eq(0)
+                        m.next = "TX_CRC"
                     with m.Elif(taddr[:2] == 3):
                         m.next = "TX_FETCH"
                 send(value, after_tail)
 
-            with m.State("TX_CRC_LOAD"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [shift.eq(~crc), left.eq(4)]
-                m.next = "TX_CRC"
-
             with m.State("TX_CRC"):
                 def after_crc():
-                    m.d.sync += [shift.eq(shift >> 8), left.eq(left - 1)]
-                    with m.If(left == 1):
+                    m.d.sync += pos.eq(pos + 1)
+                    with m.If(pos == 3):
                         m.next = "HUNT"
-                send(shift[:8], after_crc)
+                send(tx_crc.word_select(pos[:2], 8), after_crc)
 
         with m.If(took):
             m.d.sync += idle.eq(0)

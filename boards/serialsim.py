@@ -17,9 +17,11 @@ reaches end of file.
 """
 
 import os
+import selectors
 import signal
 import subprocess
 import tempfile
+import threading
 import tty
 
 from amaranth.hdl import Module
@@ -28,6 +30,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..hw.errors import HetflowError
 from ..hw.verilog import flat_ports
+from ..sim.board.framing import Frame, FrameDecoder, encode_frame
 from ..sim.board.harness import build_executable
 from .bridge import FrameBridge
 from .soc import SoC
@@ -175,6 +178,11 @@ class SerialSocSimulation:
         Bytes of SoC memory.
     status : callable, optional
         One-line progress messages (the first build takes a while).
+    rx_filter, tx_filter : callable, optional
+        ``bytes -> bytes`` applied to every chunk the host sends and to every
+        response frame the bridge sends: a noisy line, for tests.  With
+        either, a thread relays the bytes between the pty and the process's
+        pipes; without, the process owns the pty directly.
 
     Attributes
     ----------
@@ -184,7 +192,8 @@ class SerialSocSimulation:
     Use as a context manager, or call :meth:`close`.
     """
 
-    def __init__(self, kernel, memory_size=64 * 1024, status=None):
+    def __init__(self, kernel, memory_size=64 * 1024, status=None, rx_filter=None,
+                 tx_filter=None):
         self.kernel = kernel
         self.memory_size = memory_size
         self.build = build_serial_soc(kernel, memory_size, status=status)
@@ -193,14 +202,51 @@ class SerialSocSimulation:
         tty.setraw(self._master)
         self.port = os.ttyname(self._slave)
         self._log = tempfile.TemporaryFile(prefix="hetflow-serial-soc-")
+        relay = rx_filter is not None or tx_filter is not None
+        self._relay = None
+        self._stop = threading.Event()
         try:
-            self._proc = subprocess.Popen([str(self.build.executable)], stdin=self._master,
-                                          stdout=self._master, stderr=self._log,
-                                          start_new_session=True)
+            self._proc = subprocess.Popen(
+                [str(self.build.executable)],
+                stdin=subprocess.PIPE if relay else self._master,
+                stdout=subprocess.PIPE if relay else self._master,
+                stderr=self._log, start_new_session=True)
         except OSError as exc:
             self._close_fds()
             raise SerialSimError(f"serial SoC of {kernel.name}: cannot start "
                                  f"{self.build.executable}: {exc}") from None
+        if relay:
+            self._relay = threading.Thread(target=self._serve_relay,
+                                           args=(rx_filter, tx_filter), daemon=True,
+                                           name="hetflow-serial-soc-relay")
+            self._relay.start()
+
+    def _serve_relay(self, rx_filter, tx_filter):
+        rx_filter = rx_filter or (lambda data: data)
+        tx_filter = tx_filter or (lambda data: data)
+        to_proc, from_proc = self._proc.stdin.fileno(), self._proc.stdout.fileno()
+        frames = FrameDecoder()          # the bridge's output is well formed: whole frames
+        with selectors.DefaultSelector() as sel:
+            sel.register(self._master, selectors.EVENT_READ)
+            sel.register(from_proc, selectors.EVENT_READ)
+            while not self._stop.is_set():
+                for key, _ in sel.select(0.05):
+                    try:
+                        data = os.read(key.fd, 1 << 16)
+                    except OSError:
+                        data = b""
+                    if key.fd == from_proc:
+                        if not data:
+                            return                          # the process ended
+                        for event in frames.feed(data):
+                            if isinstance(event, Frame):
+                                out = tx_filter(encode_frame(event.seq, event.payload))
+                                if out:
+                                    os.write(self._master, out)
+                    elif data:
+                        data = rx_filter(data)
+                        if data:
+                            os.write(to_proc, data)
 
     @property
     def running(self):
@@ -219,6 +265,9 @@ class SerialSocSimulation:
         """Stop the process and release the pty."""
         proc, self._proc = self._proc, None
         if proc is not None:
+            self._stop.set()
+            if self._relay is not None:
+                self._relay.join(5)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 try:
@@ -226,6 +275,9 @@ class SerialSocSimulation:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    pipe.close()
             self._close_fds()
 
     def __enter__(self):

@@ -1,10 +1,11 @@
 """A model of the SoC's UART-to-bus bridge: serial frames in, board requests out.
 
-On a real board a small bridge in the gateware receives serial frames
-(:mod:`hetflow.sim.board.framing`) from the UART, executes the protocol
-request inside each on the kernel's register bus, memory and DMA, and sends
-the response back in a frame with the request's sequence number.
-:class:`SerialBridge` is that bridge in Python, in front of a
+On a board the bridge is gateware (:mod:`hetflow.boards.bridge`): it
+receives serial frames (:mod:`hetflow.sim.board.framing`) from the UART,
+executes the protocol request inside each on the kernel's register bus,
+memory and DMA, and sends the response back in a frame with the request's
+sequence number (:mod:`hetflow.boards.serialsim` runs that gateware behind a
+pty).  :class:`SerialBridge` is the same bridge in Python, in front of a
 :class:`~hetflow.sim.board.virtual.VirtualBoard`, on a byte stream such as
 the master side of a pty: the host's serial backend
 (:mod:`hetflow.backends.serial`) then talks to it exactly as to a board.
@@ -35,7 +36,7 @@ import time
 
 from . import protocol as P
 from .client import BoardError
-from .framing import BOARD_FAILED, MAX_PAYLOAD, Frame, FrameDecoder, encode_frame
+from .framing import BOARD_FAILED, BRIDGE_MAX_PAYLOAD, Frame, FrameDecoder, encode_frame
 
 __all__ = ["SerialBridge"]
 
@@ -60,6 +61,9 @@ class SerialBridge:
     write_timeout : float
         Seconds a response may wait for the line; a response the host does
         not take in time is dropped (the host will retry).
+    max_payload : int
+        Longer frames are dropped as the gateware bridge drops them (default
+        :data:`~hetflow.sim.board.framing.BRIDGE_MAX_PAYLOAD`).
     rx_filter, tx_filter : callable, optional
         ``bytes -> bytes`` applied to every chunk read and every framed
         response written: a noisy line, for tests.
@@ -74,7 +78,7 @@ class SerialBridge:
     """
 
     def __init__(self, port, board, *, run_timeout=300.0, idle_gap=0.1, write_timeout=10.0,
-                 rx_filter=None, tx_filter=None):
+                 max_payload=BRIDGE_MAX_PAYLOAD, rx_filter=None, tx_filter=None):
         self._fd = port if isinstance(port, int) else port.fileno()
         self.board = board
         self.run_timeout = float(run_timeout)
@@ -82,7 +86,7 @@ class SerialBridge:
         self.write_timeout = float(write_timeout)
         self.rx_filter = rx_filter
         self.tx_filter = tx_filter
-        self._decoder = FrameDecoder(MAX_PAYLOAD)
+        self._decoder = FrameDecoder(max_payload)
         self._counts = {"requests": 0, "duplicates": 0, "bad_requests": 0, "board_errors": 0,
                         "dropped": 0, "errors": 0}
         self._last = None                  # (seq, request payload, framed response)

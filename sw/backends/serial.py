@@ -51,8 +51,8 @@ from ..hw.registry import get_kernel, kernel_names
 from ..hw.regmap import kernel_id
 from ..sim.board import protocol as P
 from ..sim.board.client import BoardClient, BoardError, BoardRequestError
-from ..sim.board.framing import (BOARD_FAILED, MAX_PAYLOAD, OVERHEAD, Frame, FrameDecoder,
-                                 encode_frame)
+from ..sim.board.framing import (BOARD_FAILED, BRIDGE_CHUNK, MAX_PAYLOAD, OVERHEAD, Frame,
+                                 FrameDecoder, encode_frame)
 from ..sim.board.harness import channels
 
 __all__ = ["SerialDevice", "SerialBoard", "SerialLink", "KernelMismatch", "DEFAULT_BAUDRATE"]
@@ -60,7 +60,9 @@ __all__ = ["SerialDevice", "SerialBoard", "SerialLink", "KernelMismatch", "DEFAU
 DEFAULT_BAUDRATE = 115200
 #: Seconds a small request may take per attempt.
 DEFAULT_TIMEOUT = 1.0
-DEFAULT_CHUNK = 64 << 10
+#: A board's bridge buffers a whole request before checking its CRC; it takes at most
+#: this many data bytes per MEM_WRITE (see hetflow.boards.bridge).
+DEFAULT_CHUNK = BRIDGE_CHUNK
 #: Seconds one read of the port may block: how quickly an abandoned call notices.
 _POLL = 0.05
 _ID_REGISTER = 0x14
@@ -109,9 +111,10 @@ class SerialLink:
             raise HetflowError(f"timeout must be a positive number of seconds, not {timeout!r}")
         if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 100:
             raise HetflowError(f"retries must be an integer 0..100, not {retries!r}")
-        limit = MAX_PAYLOAD - 64
+        limit = BRIDGE_CHUNK
         if isinstance(chunk, bool) or not isinstance(chunk, int) or not 1 <= chunk <= limit:
-            raise HetflowError(f"chunk must be an integer 1..{limit} bytes, not {chunk!r}")
+            raise HetflowError(f"chunk must be an integer 1..{limit} bytes (a board's bridge "
+                               f"takes at most {limit} data bytes per request), not {chunk!r}")
         try:
             import serial
         except ImportError:

@@ -1,0 +1,220 @@
+"""The UART-to-bus frame bridge gateware, in amaranth.sim, in front of the real SoC.
+
+Every request kind and every error status is checked against the protocol the host
+speaks (the same encoders and decoder the serial backend uses); damaged, oversized and
+truncated frames are dropped; a retried request is answered from the cache.
+"""
+
+import struct
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.sim import Simulator
+
+from hetflow.boards.bridge import FrameBridge
+from hetflow.boards.soc import SoC
+from hetflow.hw.errors import ParamError
+from hetflow.hw.kernels.saxpy import Saxpy
+from hetflow.hw.regmap import kernel_id
+from hetflow.sim.board import framing as F
+from hetflow.sim.board import protocol as P
+
+MEMORY = 4096
+IDLE = 64
+
+
+def status_code(name):
+    return next(code for code, s in P.STATUS.items() if s.name == name)
+
+
+def exchange(steps, kernel=None, max_cycles=4000):
+    """Run the bridge + SoC; ``steps`` are bytes to send or ``("quiet", cycles)``.
+
+    After each bytes step the bench collects what the bridge sends until it is idle
+    again (or ``max_cycles``); returns the list of decoded frames (``None`` when
+    nothing came back) per bytes step.
+    """
+    kernel = kernel or Saxpy()
+    soc = SoC(kernel, memory="bram", memory_size=MEMORY)
+    bridge = FrameBridge.for_soc(soc, idle_cycles=IDLE)
+    m = Module()
+    m.submodules.soc = soc
+    m.submodules.bridge = bridge
+    wiring.connect(m, bridge.bus, soc.bus)
+    answers = []
+
+    async def bench(ctx):
+        ctx.set(bridge.tx.ready, 1)
+        for step in steps:
+            if isinstance(step, tuple):
+                await ctx.tick().repeat(step[1])
+                continue
+            decoder = F.FrameDecoder()
+            frames = []
+            for byte in step:
+                ctx.set(bridge.rx.payload, byte)
+                ctx.set(bridge.rx.valid, 1)
+                await ctx.tick()
+            ctx.set(bridge.rx.valid, 0)
+            for _ in range(max_cycles):
+                valid, data, busy = ctx.get(bridge.tx.valid), ctx.get(bridge.tx.payload), \
+                    ctx.get(bridge.busy)
+                await ctx.tick()
+                if valid:
+                    frames += [e for e in decoder.feed(bytes([data])) if isinstance(e, F.Frame)]
+                elif not busy:
+                    break
+            assert len(frames) <= 1
+            answers.append(frames[0] if frames else None)
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return answers
+
+
+def frame(seq, opcode, *fields, data=b""):
+    return F.encode_frame(seq, P.encode_request(opcode, *fields, data=data))
+
+
+def response(answer):
+    """``(status, payload)`` of a response frame's payload."""
+    status, length = P.HEADER.unpack_from(answer.payload)
+    assert length == len(answer.payload) - P.HEADER.size
+    return status, answer.payload[P.HEADER.size:]
+
+
+def test_requests_are_answered_like_the_virtual_board():
+    data = bytes(range(1, 12))
+    answers = exchange([
+        frame(1, P.PING),
+        frame(2, P.REG_READ, 0x14),
+        frame(3, P.MEM_WRITE, 5, data=data),          # unaligned: byte enables
+        frame(4, P.MEM_READ, 3, 16),
+        frame(5, P.REG_WRITE, 0x20, 0xDEADBEEF),
+        frame(6, P.REG_READ, 0x20),
+        frame(7, P.DMA_SETUP, 2, 0x100, 16),
+        frame(8, P.RESET, 4),
+        frame(9, P.QUIT),
+        frame(10, P.MEM_READ, 0, 0),
+    ])
+    assert [a.seq for a in answers] == list(range(1, 11))
+    ok = [response(a) for a in answers]
+    assert all(status == P.OK for status, _ in ok)
+    ping = P.decode_response(P.PING, *ok[0])
+    assert ping == P.PingInfo(P.MAGIC, P.VERSION, 3, MEMORY,
+                                       Saxpy.regmap(Saxpy.bind()).size)
+    assert P.decode_response(P.REG_READ, *ok[1]) == (kernel_id("saxpy"),)
+    assert ok[2][1] == b""
+    assert P.decode_response(P.MEM_READ, *ok[3]) == b"\0\0" + data + b"\0\0\0"
+    assert P.decode_response(P.REG_READ, *ok[5]) == (0xDEADBEEF,)
+    assert [payload for _, payload in ok[6:9]] == [b"", b"", b""]
+    assert P.decode_response(P.MEM_READ, *ok[9]) == b""
+
+
+def raw_request(opcode, payload, declared=None):
+    declared = len(payload) if declared is None else declared
+    return P.HEADER.pack(opcode, declared) + payload
+
+
+@pytest.mark.parametrize("request_bytes, status", [
+    (raw_request(0x55, b""), "BAD_OPCODE"),
+    (raw_request(P.REG_READ.code, struct.pack("<I", 0), declared=5), "BAD_LENGTH"),
+    (raw_request(P.REG_READ.code, struct.pack("<IB", 0, 0)), "BAD_LENGTH"),
+    (raw_request(P.PING.code, b"x"), "BAD_LENGTH"),
+    (raw_request(P.MEM_WRITE.code, b"\0\0"), "BAD_LENGTH"),
+    (P.encode_request(P.RESET, 0), "BAD_LENGTH"),
+    (P.encode_request(P.RESET, 1_000_001), "BAD_LENGTH"),
+    (P.encode_request(P.REG_WRITE, 0x40, 1), "BAD_REGISTER"),     # saxpy's window is 0x40
+    (P.encode_request(P.REG_READ, 0x22), "BAD_REGISTER"),
+    (P.encode_request(P.MEM_READ, MEMORY - 4, 5), "BAD_ADDRESS"),
+    (P.encode_request(P.MEM_READ, 0xFFFFFFFF, 2), "BAD_ADDRESS"),
+    (P.encode_request(P.MEM_WRITE, MEMORY - 1, data=b"ab"), "BAD_ADDRESS"),
+    (P.encode_request(P.DMA_SETUP, 3, 0, 1), "BAD_CHANNEL"),
+    (P.encode_request(P.DMA_SETUP, 0, MEMORY - 8, 3), "BAD_ADDRESS"),  # 4-byte beats
+])
+def test_bad_requests_get_the_virtual_boards_status(request_bytes, status):
+    (answer,) = exchange([F.encode_frame(9, request_bytes)])
+    assert answer.seq == 9
+    assert response(answer) == (status_code(status), b"")
+
+
+def run_saxpy_steps(n):
+    """Frames that set up and start saxpy on ``n`` elements (x = y = 1), then RUN."""
+    x = np.ones(n, np.int32).tobytes()
+    regs = Saxpy.regmap(Saxpy.bind())
+    return [
+        frame(1, P.MEM_WRITE, 0, data=x),
+        frame(2, P.MEM_WRITE, 0x400, data=x),
+        frame(3, P.DMA_SETUP, 0, 0, n),
+        frame(4, P.DMA_SETUP, 1, 0x400, n),
+        frame(5, P.DMA_SETUP, 2, 0x800, n),
+        frame(6, P.REG_WRITE, regs["a"].offset, 3),
+        frame(7, P.REG_WRITE, regs["len"].offset, n),
+        frame(8, P.REG_WRITE, regs["ctrl"].offset, 1),
+    ]
+
+
+def test_run_until_done_and_retry_is_answered_from_the_cache():
+    n = 40
+    run = frame(9, P.RUN, 100_000)
+    answers = exchange(run_saxpy_steps(n) + [run, run, frame(10, P.RUN, 100_000),
+                                             frame(11, P.MEM_READ, 0x800, 4 * n)])
+    reason, cycles = P.decode_response(P.RUN, *response(answers[8]))
+    assert reason == P.RUN_DONE and n <= cycles < 20 * n
+    # The same frame again (a lost response): the very same answer, not a second run.
+    assert answers[9] == answers[8]
+    # A new RUN executes: the kernel is done already, so it ends at the first poll.
+    assert P.decode_response(P.RUN, *response(answers[10])) == (P.RUN_DONE, 4)
+    out = np.frombuffer(P.decode_response(P.MEM_READ, *response(answers[11])), np.int32)
+    np.testing.assert_array_equal(out, np.full(n, 4, np.int32))
+
+
+def test_run_budget():
+    answers = exchange(run_saxpy_steps(200) + [frame(9, P.RUN, 30), frame(10, P.RUN, 0)])
+    reason, cycles = P.decode_response(P.RUN, *response(answers[8]))
+    assert reason == P.RUN_BUDGET and 30 <= cycles <= 33     # polled every 4 cycles
+    assert P.decode_response(P.RUN, *response(answers[9])) == (P.RUN_BUDGET, 0)
+
+
+def test_damaged_oversized_and_truncated_frames_are_dropped():
+    good = frame(5, P.REG_READ, 0x14)
+    bad_crc = bytearray(frame(4, P.REG_WRITE, 0x20, 7))
+    bad_crc[9] ^= 0x01
+    oversized = struct.pack("<BBI", F.SYNC, 3, F.BRIDGE_MAX_PAYLOAD + 1)
+    answers = exchange([
+        bytes(bad_crc), good,                       # damaged: dropped, the next one answered
+        oversized, good,                            # length refused at once
+        b"\x00garbage\xff", good,
+        frame(6, P.REG_READ, 0x14)[:7], ("quiet", IDLE + 8), good,   # cut short, line quiet
+        frame(7, P.REG_READ, 0x20),
+    ])
+    assert [a and a.seq for a in answers] == [None, 5, None, 5, None, 5, None, 5, 7]
+    # The damaged REG_WRITE never executed.
+    assert P.decode_response(P.REG_READ, *response(answers[-1])) == (0,)
+
+
+def test_largest_frame_is_taken_and_one_byte_more_is_not():
+    limit = F.BRIDGE_MAX_PAYLOAD
+    fits = frame(1, P.MEM_WRITE, 0, data=bytes(range(256)) * ((limit - 9) // 256)
+                 + bytes((limit - 9) % 256))
+    assert len(fits) - F.OVERHEAD == limit
+    too_big = F.encode_frame(2, raw_request(P.MEM_WRITE.code, bytes(limit - 4)))
+    answers = exchange([fits, too_big, frame(3, P.MEM_READ, 0, 8)], max_cycles=6000)
+    assert response(answers[0]) == (P.OK, b"")
+    assert answers[1] is None
+    assert P.decode_response(P.MEM_READ, *response(answers[2])) == bytes(range(8))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"max_payload": 8}, r"^bridge max_payload = 8 is too small; allowed 9 bytes or more$"),
+    ({"idle_cycles": 3}, r"^bridge idle_cycles = 3 is too small; allowed 16 or more$"),
+    ({"strides": []}, r"^bridge: 0 DMA channels; allowed 1\.\.255$"),
+])
+def test_bad_bridge_parameters(kwargs, message):
+    args = {"strides": [4], "memory_size": 4096, "register_size": 64, **kwargs}
+    with pytest.raises(ParamError, match=message):
+        FrameBridge(**args)
