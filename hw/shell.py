@@ -32,7 +32,17 @@ _MEMO = {}
 
 
 class Params(dict):
-    """Validated elaboration parameters; also readable as attributes."""
+    """Validated elaboration parameters; also readable as attributes.
+
+    A ``Params`` is the identity of a kernel configuration: the runtime, the
+    simulated boards and the shell's own memo key their caches on
+    ``(kernel_cls, params)``.  Two ``Params`` are equal when they hold the same
+    names and values in any order, and equal ones hash alike (values are the
+    plain ints :meth:`Kernel.bind` makes, so ``numpy.int64(2)`` and ``"2"``
+    give the key ``2`` gives).  It is read-only, since a key that changed after
+    it was stored could never be found again; build a new one with
+    ``Kernel.bind(**{**p, "name": value})``.
+    """
 
     def __getattr__(self, name):
         try:
@@ -41,7 +51,20 @@ class Params(dict):
             raise AttributeError(name) from None
 
     def __hash__(self):
+        # Sorted, so that insertion order (which dict equality ignores) cannot change it.
         return hash(tuple(sorted(self.items())))
+
+    def __reduce__(self):
+        # dict subclasses pickle and copy by filling an empty instance through
+        # __setitem__, which is closed here; rebuild from a plain dict instead.
+        return (type(self), (dict(self),))
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError(f"Params are read-only (they key caches); make new ones with "
+                        f"Kernel.bind(**{{**params, ...}}), not by changing {dict(self)}")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
 
 
 class Control:
@@ -108,9 +131,8 @@ class Kernel(wiring.Component):
                 allowed = ", ".join(known) if known else "none"
                 raise ParamError(f"{cls.name}: unknown parameter '{key}'; "
                                  f"parameters are: {allowed}")
-        values = Params()
-        for p in cls.params:
-            values[p.name] = p.validate(cls.name, kwargs.get(p.name, p.default))
+        values = Params({p.name: p.validate(cls.name, kwargs.get(p.name, p.default))
+                         for p in cls.params})
         cls.check_params(values)
         return values
 
@@ -141,7 +163,7 @@ class Kernel(wiring.Component):
         parameters; the host runtime asks for them on every call, so they are
         kept per (class, parameters).
         """
-        key = (cls, what, tuple(sorted(p.items())))
+        key = (cls, what, p if isinstance(p, Params) else Params(p))
         try:
             return _MEMO[key]
         except KeyError:

@@ -209,7 +209,8 @@ class Device:
         self._check_open()
         kernel_cls = get_kernel(name)
         p = kernel_cls.bind(**params)
-        key = (kernel_cls, tuple(sorted(p.items())))
+        # Params hash by value, so equal configurations share one handle.
+        key = (kernel_cls, p)
         if key not in self._kernels:
             self._load(kernel_cls, p)
             self._kernels[key] = KernelHandle(self, kernel_cls, p)

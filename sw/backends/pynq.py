@@ -308,7 +308,7 @@ class PynqDevice(Device):
         return kernels, sorted(dmas, key=index)
 
     def _load(self, kernel_cls, p):
-        key = (kernel_cls, tuple(sorted(p.items())))
+        key = (kernel_cls, p)
         if key in self._loaded:
             return
         regmap = kernel_cls.regmap(p)
@@ -396,7 +396,7 @@ class PynqDevice(Device):
 
     def _run_job(self, handle, job, cancelled):
         cls, p, kernel = handle.kernel_cls, handle.params, handle.name
-        loaded = self._loaded[(cls, tuple(sorted(p.items())))]
+        loaded = self._loaded[(cls, p)]
         mmio, regmap = loaded.mmio, loaded.regmap
         start = time.monotonic()
         deadline = start + self.timeout

@@ -27,12 +27,12 @@ class SimDevice(Device):
 
     def _load(self, kernel_cls, p):
         from ..sim.board.virtual import VirtualBoard
-        key = (kernel_cls, tuple(sorted(p.items())))
+        key = (kernel_cls, p)
         if key not in self._boards:
             self._boards[key] = VirtualBoard(kernel_cls(**p), status=self.status)
 
     def _board(self, handle):
-        return self._boards[(handle.kernel_cls, tuple(sorted(handle.params.items())))]
+        return self._boards[(handle.kernel_cls, handle.params)]
 
     def _execute(self, handle, job):
         return self._board(handle).run_job(job, max_cycles=self.max_cycles)

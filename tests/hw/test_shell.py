@@ -140,3 +140,47 @@ def test_cases_match_golden_shapes(name):
         job = cls.prepare(p, dict(inputs), dict(scalars))
         golden = cls.golden(p, dict(inputs), dict(scalars))
         assert set(golden) == set(job.expect)
+
+
+def test_params_key_caches_by_value():
+    # Every cache of a kernel configuration keys on (kernel class, Params): equal
+    # configurations must meet in one entry however they were spelled.
+    import copy
+    import pickle
+
+    from hetflow.hw import Params
+
+    gemm = get_kernel("gemm")
+    p = gemm.bind(rows=2, cols=4)
+    spelled = [gemm.bind(cols=4, rows=2),                       # keyword order
+               gemm.bind(rows=np.int64(2), cols=np.uint8(4)),   # NumPy scalars
+               gemm.bind(rows="2", cols="0x4"),                 # strings from --param
+               gemm.bind(),                                     # the defaults
+               Params(cols=4, rows=2),                          # built directly
+               pickle.loads(pickle.dumps(p)), copy.deepcopy(p)]
+    cache = {(gemm, p): "entry"}
+    for q in spelled:
+        assert type(q) is Params and q == p and hash(q) == hash(p), q
+        assert cache[(gemm, q)] == "entry"
+    assert all(type(v) is int for v in gemm.bind(rows=np.int64(2)).values())
+    # A NumPy scalar equals and hashes like the int it holds, so even an unbound
+    # Params with one finds the entry.
+    assert cache[(gemm, Params(rows=np.int64(2), cols=np.int32(4)))] == "entry"
+    # Different values, or the same values for another kernel, are other entries.
+    assert (gemm, gemm.bind(rows=4)) not in cache
+    saxpy, dot = get_kernel("saxpy"), get_kernel("dot")
+    assert saxpy.bind() == dot.bind() and (saxpy, saxpy.bind()) != (dot, dot.bind())
+    # The shell's own memo meets on the same key: one object for equal Params.
+    assert gemm.memo("inputs", gemm.bind(cols=4, rows=2)) is gemm.memo("inputs", p)
+
+
+def test_params_are_read_only():
+    p = get_kernel("gemm").bind()
+    for change in (lambda: p.__setitem__("rows", 4), lambda: p.__delitem__("rows"),
+                   lambda: p.update(rows=4), lambda: p.pop("rows"), lambda: p.popitem(),
+                   lambda: p.setdefault("x", 1), p.clear):
+        with pytest.raises(TypeError, match=r"^Params are read-only .*Kernel.bind"):
+            change()
+    with pytest.raises(TypeError, match=r"^Params are read-only"):
+        p |= {"rows": 4}
+    assert p == {"rows": 2, "cols": 4}

@@ -90,7 +90,7 @@ _boards = {}
 def board_for(cls, **params):
     """One board per kernel configuration for the whole module (builds are slow)."""
     from hetflow.sim.board.virtual import VirtualBoard
-    key = (cls, tuple(sorted(params.items())))
+    key = (cls, cls.bind(**params))
     if key not in _boards:
         _boards[key] = VirtualBoard(cls(**params), status=print)
     return _boards[key]

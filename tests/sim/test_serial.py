@@ -192,7 +192,7 @@ _rigs = []
 
 def board_for(cls, **params):
     from hetflow.sim.board.virtual import VirtualBoard
-    key = (cls, tuple(sorted(params.items())))
+    key = (cls, cls.bind(**params))
     if key not in _boards:
         _boards[key] = VirtualBoard(cls(**params), status=print)
     return _boards[key]
