@@ -135,3 +135,39 @@ def test_kernels_by_module_path():
                    env={"PYTHONPATH": str(ROOT / "examples" / "user_kernel" / "src")})
     assert proc.returncode == 0, proc.stderr
     assert [k["name"] for k in json.loads(proc.stdout)] == ["clamp"]
+
+
+@pytest.mark.parametrize("args", [["kernels"], ["kernels", "--json"], ["boards"]])
+def test_reader_gone_early_exits_quietly(args):
+    # ``hetflow kernels | head -1`` with head gone before hetflow writes: the reading
+    # end of a real pipe is closed first, so every write of the command gets EPIPE.
+    proc = subprocess.Popen([sys.executable, "-m", "hetflow.cli", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 1, err
+    assert err == "", err
+
+
+def test_reader_reading_part_of_the_output():
+    # A reader that takes one line, then closes (head -1), while output is still coming.
+    code = ("import sys; from hetflow.cli import main; "
+            "sys.argv[1:] = ['kernels', '--json']; [main(sys.argv[1:]) for _ in range(200)]")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "[\n"
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_broken_pipe_elsewhere_is_not_taken_for_stdout(monkeypatch):
+    from hetflow.cli import _stdout_reader_gone
+
+    r, w = os.pipe()
+    with os.fdopen(w, "w") as out:
+        monkeypatch.setattr(sys, "stdout", out)
+        assert not _stdout_reader_gone()     # reader still there: re-raise, not exit quietly
+        os.close(r)
+        assert _stdout_reader_gone()
