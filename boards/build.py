@@ -21,7 +21,9 @@ bitstream; ``timing_met`` in the report says so).
 Results are cached by SHA-256 of the build plan (every generated file, so the
 kernel, its parameters, the SoC, the clock, the seed) and the toolchain's
 identity (kind and tool versions), under ``$HETFLOW_CACHE/bitstreams`` (default
-``~/.cache/hetflow``); an unchanged build is copied from the cache.  A build
+``~/.cache/hetflow``); an unchanged build is copied from the cache.  The key
+depends on content only, not on where the checkout or the packages live (see
+:func:`plan_key`), so every checkout of one commit shares its builds.  A build
 runs in a temporary directory; only a complete, parsed build is renamed into
 the cache, and ``report.json`` is the last file written to the output
 directory, after the bitstream it describes (its ``bitstream`` field is the
@@ -34,12 +36,14 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from ..hw.errors import HetflowError
 from ..hw.registry import get_kernel
@@ -51,7 +55,7 @@ from .report import (describe_overuse, first_error, parse_nextpnr_log, parse_nex
 from .top import BoardTop
 
 __all__ = ["build", "BuildResult", "TOOLCHAINS", "resolve_tools", "cache_root", "BUILD_ABI",
-           "BUILD_TIMEOUT", "openfpgaloader_path"]
+           "BUILD_TIMEOUT", "openfpgaloader_path", "cache_key", "plan_key"]
 
 TOOLCHAINS = ("yowasp", "native")
 #: Bump when the SoC/top/build options change in a way the plan digest does not see.
@@ -212,6 +216,46 @@ def _plan(kernel, board, pll, seed):
     return plan, top
 
 
+#: A source location in the RTLIL Amaranth writes: ``attribute \src "FILE:LINE"`` (Yosys
+#: joins several with ``|``).  FILE is the absolute path the Python file was loaded from.
+_SRC_ATTR = re.compile(r'(\\src ")([^"]*)(")')
+
+
+def _portable_sources(text):
+    """``text`` with the directory part of every source location's path removed."""
+
+    def location(loc):
+        path, colon, line = loc.rpartition(":")
+        return os.path.basename(path) + colon + line if colon else os.path.basename(loc)
+
+    return _SRC_ATTR.sub(lambda m: m.group(1) + "|".join(map(location, m.group(2).split("|")))
+                         + m.group(3), text)
+
+
+def plan_key(plan, identity):
+    """Cache key (32 hex digits) of a build plan and a toolchain identity string.
+
+    Like ``plan.digest()``, every file of the plan counts, byte for byte, except
+    the absolute paths in source locations: ``src`` attributes name the file a
+    signal was made in, as loaded (``/home/me/hetflow/boards/soc.py:106``), so
+    the same design from another checkout, virtualenv or user would never meet
+    its cached build.  For the key each such path is cut to its file name
+    (``soc.py:106``): the rest of the plan already says what was built, and the
+    key stays a function of the plan alone.  Line numbers stay in: they are
+    what the timing report shows.
+    """
+    h = hashlib.sha256()
+    for name in sorted(plan.files):
+        content = plan.files[name]
+        if isinstance(content, str):
+            content = _portable_sources(content).encode("utf-8")
+        # Length-prefixed, so that no two different plans hash the same stream.
+        h.update(f"{len(name)}:{name}{len(content)}:".encode("utf-8"))
+        h.update(content)
+    h.update(f"{plan.script}\0{identity}".encode("utf-8"))
+    return h.hexdigest()[:32]
+
+
 def _run_script(tmp, env, timeout, status):
     """Run ``build_top.sh`` in ``tmp``; return its exit status (None on timeout)."""
     stages = ((f"{NAME}.bin", "packing"), (f"{NAME}.config", "packing"),
@@ -362,6 +406,48 @@ def _install(src, out, report):
         raise
 
 
+def _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir=None):
+    """Check the arguments of a build and decide it, before any tool runs.
+
+    Checks run in the order the user meets them (``out_dir`` only when given),
+    then the design is elaborated into its plan and keyed.
+    """
+    board = get_board(board)
+    if not board.available:
+        from .errors import BoardUnavailable
+        raise BoardUnavailable(f"board '{board.name}' is not available: {board.reason}")
+    kernel_cls = get_kernel(kernel)
+    p = kernel_cls.bind(**(params or {}))
+    if not isinstance(seed, int) or seed < 0:
+        raise HetflowError(f"--seed {seed!r} is out of range; allowed 0 or more")
+    env, versions, notes = resolve_tools(board, toolchain)
+    out = None if out_dir is None else _check_out_dir(out_dir)
+    pll = _pll_for(board, freq_mhz)
+
+    status(f"elaborating {kernel_cls.name} for {board.name}")
+    kernel_obj = kernel_cls(**p)
+    plan, _ = _plan(kernel_obj, board, pll, seed)
+    identity = json.dumps({"abi": BUILD_ABI, "toolchain": toolchain, "tools": versions,
+                           "env": sorted(env)}, sort_keys=True)
+    return SimpleNamespace(board=board, kernel_cls=kernel_cls, kernel=kernel_obj, pll=pll,
+                           env=env, versions=versions, notes=notes, out=out, plan=plan,
+                           key=plan_key(plan, identity))
+
+
+def cache_key(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp"):
+    """The key :func:`build` files this build under in the cache, without building.
+
+    Elaborates the design and writes the build plan in memory (about a second);
+    checks the arguments as :func:`build` does.
+
+    Returns
+    -------
+    str
+        32 hex digits; :func:`build` puts it in ``report.json`` as ``cache_key``.
+    """
+    return _setup(kernel, board, params, freq_mhz, seed, toolchain, lambda msg: None).key
+
+
 def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
           out_dir="build", status=None, timeout=BUILD_TIMEOUT, use_cache=True):
     """Build ``kernel`` for ``board`` and write the bitstream and report.json to ``out_dir``.
@@ -394,24 +480,10 @@ def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
     BuildResult
     """
     status = status or (lambda msg: None)
-    board = get_board(board)
-    if not board.available:
-        from .errors import BoardUnavailable
-        raise BoardUnavailable(f"board '{board.name}' is not available: {board.reason}")
-    kernel_cls = get_kernel(kernel)
-    p = kernel_cls.bind(**(params or {}))
-    if not isinstance(seed, int) or seed < 0:
-        raise HetflowError(f"--seed {seed!r} is out of range; allowed 0 or more")
-    env, versions, notes = resolve_tools(board, toolchain)
-    out = _check_out_dir(out_dir)
-    pll = _pll_for(board, freq_mhz)
-
-    status(f"elaborating {kernel_cls.name} for {board.name}")
-    kernel_obj = kernel_cls(**p)
-    plan, _ = _plan(kernel_obj, board, pll, seed)
-    identity = json.dumps({"abi": BUILD_ABI, "toolchain": toolchain, "tools": versions,
-                           "env": sorted(env)}, sort_keys=True)
-    key = hashlib.sha256(plan.digest() + identity.encode()).hexdigest()[:32]
+    setup = _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir)
+    board, kernel_cls, kernel_obj, pll = setup.board, setup.kernel_cls, setup.kernel, setup.pll
+    env, versions, notes, plan, key = setup.env, setup.versions, setup.notes, setup.plan, setup.key
+    out = setup.out
     root = cache_root()
     cached_dir = root / f"{board.name}-{kernel_cls.name}-{key}"
     if use_cache and (cached_dir / "report.json").is_file():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hetflow.boards.build import build, openfpgaloader_path
+from hetflow.boards.build import build, cache_key, openfpgaloader_path
 from hetflow.boards.errors import DoesNotFit, ToolchainMissing
 from hetflow.boards.report import REPORT_FIELDS
 from hetflow.cli import main
@@ -92,6 +92,82 @@ def test_unchanged_build_comes_from_the_cache(saxpy_build, tmp_path):
     d1 = _plan(k(), get_board("icebreaker"), None, 1)[0].digest()
     d2 = _plan(k(), get_board("icebreaker"), None, 2)[0].digest()
     assert d1 != d2
+
+
+def test_report_key_is_the_cache_key(saxpy_build):
+    result, _, _ = saxpy_build
+    assert result.report["cache_key"] == cache_key("saxpy", "icebreaker")
+    assert cache_key("saxpy", "icebreaker", seed=2) != result.report["cache_key"]
+    assert cache_key("saxpy", "icebreaker", params={"lanes": 2}) != result.report["cache_key"]
+
+
+_KEY_PROBE = """
+import json, sys
+import hetflow.boards.build as b
+from hetflow.boards.build import _plan, cache_key
+from hetflow.boards.registry import get_board
+from hetflow.hw.registry import get_kernel
+k = get_kernel("saxpy")
+plan = _plan(k(), get_board("icebreaker"), None, 1)[0]
+print(json.dumps({"build": b.__file__, "kernel": sys.modules[k.__module__].__file__,
+                  "key": cache_key("saxpy", "icebreaker"), "digest": plan.digest().hex(),
+                  "il": plan.files["top.il"]}))
+"""
+
+
+def test_cache_key_does_not_depend_on_where_the_sources_live(tmp_path):
+    # Two installs of the same sources in different folders (the layout a wheel
+    # installs), each imported first through PYTHONPATH: the same design, the same key.
+    from ..conftest import ROOT
+    probes = []
+    for where in ("one", "elsewhere/two"):
+        site = tmp_path / where
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(ROOT / "sw", site / "hetflow", ignore=ignore)
+        for sub in ("hw", "sim", "boards"):
+            shutil.copytree(ROOT / sub, site / "hetflow" / sub, ignore=ignore)
+        proc = subprocess.run([sys.executable, "-c", _KEY_PROBE], cwd=tmp_path, text=True,
+                              capture_output=True, timeout=300,
+                              env={**os.environ, "PYTHONPATH": str(site)})
+        assert proc.returncode == 0, proc.stderr
+        probe = json.loads(proc.stdout)
+        for module in ("build", "kernel"):
+            assert Path(probe[module]).is_relative_to(site), probe[module]
+        probes.append(probe)
+    one, two = probes
+    # The plans do differ, in the paths of their source locations (so this test
+    # sees the dependence it guards against) ...
+    assert one["digest"] != two["digest"]
+    assert f'\\src "{tmp_path / "one" / "hetflow" / "boards"}' in one["il"]
+    assert one["il"].replace(str(tmp_path / "one"), str(tmp_path / "elsewhere" / "two")) \
+        == two["il"]
+    # ... but not in their keys.
+    assert one["key"] == two["key"]
+
+
+def test_plan_key_sees_every_change_but_paths():
+    from hetflow.boards.build import _plan, plan_key
+    from hetflow.boards.registry import get_board
+    from hetflow.hw.registry import get_kernel
+    plan = _plan(get_kernel("saxpy")(), get_board("icebreaker"), None, 1)[0]
+    il = plan.files["top.il"]
+    m = re.search(r'\\src "(/[^"]*/)boards/soc\.py:(\d+)"', il)
+    assert m, "no source location of boards/soc.py in the RTLIL"
+    key = plan_key(plan, "tools")
+
+    def key_with(text):
+        plan.files["top.il"] = text
+        try:
+            return plan_key(plan, "tools")
+        finally:
+            plan.files["top.il"] = il
+
+    moved = il.replace(f'"{m[1]}', '"/somewhere/else/hetflow/')
+    assert moved != il and key_with(moved) == key
+    # A source line (what a timing report shows), a cell, the identity: other keys.
+    assert key_with(il.replace(m[0], m[0].replace(f":{m[2]}", f":{int(m[2]) + 1}"), 1)) != key
+    assert key_with(il.replace("cell ", "cell  ", 1)) != key
+    assert plan_key(plan, "other tools") != key
 
 
 def test_report_cli(saxpy_build, capsys):
