@@ -3,7 +3,9 @@
 Each row: how many real runs the model has seen, the fitted time (fixed + per unit of
 work + per extra hardware tile), the fitted device cycles per unit where the device
 counts cycles, and at the largest size seen the predicted time and, for the simulated
-board, the projected time on a real board (cycles / clock + transfers + host overhead).
+board, the projected time on a real board (cycles / clock + transfers + host overhead), and
+the slowdown measured when the task shared the host with another device's work (runs that
+overlapped; "-" when it never did).
 """
 
 import json
@@ -43,7 +45,9 @@ def _describe(models, m):
     predicted = m.predict(work)[0] if work else None
     board = (m.board_seconds(work, models.clock_hz, models.transfer)
              if work and m.device == SIM_DEVICE else None)
+    slowdown, shared = m.slowdown()
     return {"key": m.key, "device": m.device, "unit": m.unit, "runs": m.runs(),
+            "shared_runs": m.shared, "slowdown": slowdown,
             "fit": list(fit.coef) if fit else None,
             "cycles_fit": list(cycles.coef) if cycles else None,
             "at_n": largest["n"] if largest else None,
@@ -68,7 +72,8 @@ def run(args):
     from rich.table import Table
     table = Table(title=f"hetflow models: {models.path} (machine {models.machine})")
     for col in ("model", "device", "runs", "fixed", "per unit", "per tile", "cycles/unit",
-                "at size", "predicted", f"board @ {models.clock_hz / 1e6:g} MHz"):
+                "at size", "predicted", f"board @ {models.clock_hz / 1e6:g} MHz",
+                "shared slowdown"):
         table.add_column(col, justify="left" if col in ("model", "device") else "right")
     for r in rows:
         a, b, c = r["fit"] or (None, None, None)
@@ -77,7 +82,9 @@ def run(args):
                                                    if r["at_tiles"] and r["at_tiles"] > 1 else "")
                 if r["at_n"] is not None else "-")
         table.add_row(r["key"], r["device"], str(r["runs"]), _time(a), _time(b), _time(c), cyc,
-                      size, _time(r["predicted_s"]), _time(r["board_s"]))
+                      size, _time(r["predicted_s"]), _time(r["board_s"]),
+                      (f"{r['slowdown']:.2f}x ({r['shared_runs']} run"
+                       f"{'s' if r['shared_runs'] != 1 else ''})") if r["slowdown"] else "-")
     console = Console(width=160)
     console.print(table)
     console.print(f"{len(rows)} models; board clock {clock}; the sim rows' times are the "

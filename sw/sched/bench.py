@@ -125,6 +125,8 @@ def real_workload_bench(repeats=3, warmup=DEFAULTS["warmup"], models=None, seed=
         many runs had it), ``correct``; ``tasks_alone``: per task kind and device
         the predicted seconds alone, slowdown and its source;
         ``bounds`` (:func:`lower_bounds` of the time-alone costs),
+        ``load`` (the highest 1-minute load average seen at the start of a
+        round; None where the system has none),
         ``lower_bound``, ``calibration_s``, ``tasks``, and ``reports`` (the
         median run's :class:`~hetflow.sched.executor.RunReport` per policy).
     """
@@ -143,6 +145,7 @@ def real_workload_bench(repeats=3, warmup=DEFAULTS["warmup"], models=None, seed=
     graph, final = mixed_workload(seed=seed)
     want = expected(seed=seed)
     rows, reports = {}, {}
+    load = []
     try:
         with hetflow.open("cpu") as cpu, hetflow.open("sim", status=say) as sim:
             t0 = time.perf_counter()
@@ -166,6 +169,8 @@ def real_workload_bench(repeats=3, warmup=DEFAULTS["warmup"], models=None, seed=
             # (other processes) falls on every policy alike.
             all_runs = {policy: [] for policy in POLICIES}
             for i in range(repeats):
+                if hasattr(os, "getloadavg"):
+                    load.append(os.getloadavg()[0])
                 for policy in POLICIES:
                     say(f"run {i + 1}/{repeats}: {policy}")
                     all_runs[policy].append(ex.run(graph, policy))
@@ -207,6 +212,7 @@ def real_workload_bench(repeats=3, warmup=DEFAULTS["warmup"], models=None, seed=
         if tmp is not None:
             tmp.cleanup()
     return {"rows": rows, "reports": reports, "bounds": bounds,
+            "load": max(load) if load else None,
             "lower_bound": bounds["lower_bound"], "tasks_alone": alone,
             "calibration_s": calibration_s, "tasks": len(graph.tasks)}
 
@@ -360,11 +366,14 @@ def run_schedule_bench(sizes=DEFAULTS["sizes"], out_degrees=DEFAULTS["out_degree
                                     for c, k in r["choices"].items()),
                           "= NumPy" if r["correct"] else "DIFFERS")
         console.print(table)
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        load = real_result["load"]
         b = real_result["bounds"]
-        console.print(f"host: {os.cpu_count()} cores, load average {load:.1f}; the simulator "
-                      f"process and its driver thread share them (and the driver shares the "
-                      f"Python interpreter lock) with the cpu device.  Lower bound "
+        busy = ("" if load is None else
+                f", load average up to {load:.1f} during the measured runs (this bench adds "
+                f"up to 2: the cpu device and the simulator)")
+        console.print(f"host: {os.cpu_count()} cores{busy}.  The simulator process and its "
+                      f"driver thread share them (and the driver shares the Python "
+                      f"interpreter lock) with the cpu device.  Lower bound "
                       f"{_fmt_ms(b['lower_bound'])} (critical path {_fmt_ms(b['critical_path'])}, "
                       f"two-device area {_fmt_ms(b['area'])}); calibration took "
                       f"{real_result['calibration_s']:.1f} s", highlight=False)

@@ -58,7 +58,7 @@ from .graph import CostGraph, DeviceSpec, Graph, GraphError, TaskRef, device_kin
 from .perfmodel import PerfModels, function_work, kernel_work
 from .policies import Schedule
 
-__all__ = ["Executor", "Plan", "RunReport", "ExecutionError", "GUESS", "ONLINE"]
+__all__ = ["Executor", "Plan", "RunReport", "ExecutionError", "GUESS", "ONLINE", "dmda_place"]
 
 #: Seconds assumed for a task with no model yet: (fixed, per unit of work) per device kind.
 GUESS = {"cpu": (20e-6, 2e-9), "fpga": (2e-3, 2e-7), "other": (1e-3, 1e-7)}
@@ -173,6 +173,54 @@ class RunReport:
                 "prediction_error": self.prediction_error,
                 "placement": dict(self.placement), "start": dict(self.start),
                 "finish": dict(self.finish)}
+
+
+def dmda_place(cost, slowdown, free_at, queued, slow, now, labels):
+    """Where online dmda puts a ready task, and every device's expected queue end after.
+
+    The task's expected finish on a device is its queue end (or now) plus
+    its cost, times its slowdown when another device is expected to be busy
+    then; a device busy meanwhile runs at 1/slowdown (the mean slowdown of
+    its queued tasks) for the overlap, so its queue end moves by the overlap
+    times ``1 - 1/slowdown``.  The task goes where the expected end of all
+    placed work is earliest, ties broken by its own finish, then by device
+    order.  Without slowdowns this is dmda's device of earliest completion.
+
+    Parameters
+    ----------
+    cost : dict
+        Device label to the task's predicted seconds alone (feasible devices).
+    slowdown : dict
+        Device label to the task's slowdown there.
+    free_at : dict
+        Device label to its expected queue end (seconds from the run's start).
+    queued : dict
+        Device label to the tasks placed there and not finished.
+    slow : dict
+        Task -> device -> slowdown, for the queued tasks.
+    now : float
+    labels : list
+        Every device label, in order.
+
+    Returns
+    -------
+    (str, dict)
+        The device, and every device's expected queue end with the task there.
+    """
+    options = {}
+    for lab, seconds in cost.items():
+        begin = max(now, free_at[lab])
+        busy = [o for o in labels if o != lab and free_at[o] > begin]
+        end = begin + seconds * (slowdown[lab] if busy else 1.0)
+        ends = dict(free_at)
+        ends[lab] = end
+        for o in busy:
+            factor = (sum(slow[t][o] for t in queued[o]) / len(queued[o])
+                      if queued[o] else 1.0)
+            ends[o] += (min(free_at[o], end) - begin) * (1.0 - 1.0 / factor)
+        options[lab] = (max(ends.values()), end, labels.index(lab), ends)
+    best = min(options, key=lambda lab: options[lab][:3])
+    return best, options[best][3]
 
 
 def _zeros_like(value):
@@ -335,10 +383,15 @@ class Executor:
         Online (dmda, eager; or ``online=True``): tasks are placed as they
         become ready in real time -- dmda on the device with the smallest
         expected completion (the device's queue end, re-based on real
-        finishes, plus the predicted cost, times its slowdown when another
-        device is expected to be busy), eager on the first idle device that
-        can run the oldest ready task.  A dmda plan whose choice is a
-        single-device baseline runs that baseline's plan statically.
+        finishes, plus the predicted cost), eager on the first idle device that
+        can run the oldest ready task.  With slowdowns, dmda's expected
+        completion of a task is stretched by its slowdown when another device
+        is expected to be busy, and it also moves the busy devices' queue ends
+        (they slow down too): the task goes where the expected end of all the
+        work placed so far is earliest, ties broken by the task's own
+        completion -- which, without slowdowns, is the device of its earliest
+        completion, as in dmda.  A dmda plan whose choice is a single-device
+        baseline runs that baseline's plan statically.
         """
         if online is None:
             policy = plan.schedule.policy
@@ -483,17 +536,10 @@ class Executor:
                         placement[pick] = label
                         inbox[label].put(pick)
                 return
-            def expected(n, lab):
-                # Its cost, stretched when another device is expected to be busy then.
-                begin = max(now, free_at[lab])
-                shared = any(free_at[o] > begin for o in labels if o != lab)
-                return costs.cost[n][lab] * (slow[n][lab] if shared else 1.0)
-
             for n in list(ready):                                  # dmda, in ready order
-                cost = {lab: expected(n, lab) for lab in costs.feasible(n)}
-                best = min(cost, key=lambda lab: (max(now, free_at[lab]) + cost[lab],
-                                                  labels.index(lab)))
-                free_at[best] = max(now, free_at[best]) + cost[best]
+                best, ends = dmda_place({lab: costs.cost[n][lab] for lab in costs.feasible(n)},
+                                        slow[n], free_at, queued, slow, now, labels)
+                free_at.update(ends)
                 queued[best].append(n)
                 placement[n] = best
                 inbox[best].put(n)

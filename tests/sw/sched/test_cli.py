@@ -120,6 +120,26 @@ def test_calibrate_then_models(tmp_path):
     assert proc.returncode == 0 and "fir(taps=8)" in proc.stdout and "board @ 100 MHz" in proc.stdout
 
 
+def test_models_shows_the_measured_slowdown(tmp_path):
+    from hetflow.sched.perfmodel import PerfModels, Work
+    path = tmp_path / "pm.json"
+    models = PerfModels(path)
+    models.record("gemm(cols=16, rows=16)", "cpu", Work(1e6), 0.010, unit="MAC")
+    models.record("gemm(cols=16, rows=16)", "cpu", Work(1e6), 0.015, unit="MAC", overlap=1.0)
+    models.record("crc32(lanes=4)", "cpu", Work(1e4), 1e-4, unit="byte")
+    models.save()
+    env = {"HETFLOW_PERFMODELS": str(path)}
+    out = json.loads(hetflow("models", "--json", env=env).stdout)
+    rows = {r["key"]: r for r in out["models"]}
+    gemm, crc = rows["gemm(cols=16, rows=16)"], rows["crc32(lanes=4)"]
+    assert gemm["slowdown"] == pytest.approx(1.5) and gemm["shared_runs"] == 1
+    assert gemm["runs"] == 2 and gemm["predicted_s"] == pytest.approx(0.010)
+    assert crc["slowdown"] is None and crc["shared_runs"] == 0
+    proc = hetflow("models", env=env)
+    assert proc.returncode == 0 and "shared slowdown" in proc.stdout
+    assert "1.50x (1 run)" in proc.stdout
+
+
 def test_calibrate_sim_records_cycles(tmp_path):
     env = {"HETFLOW_PERFMODELS": str(tmp_path / "pm.json")}
     proc = hetflow("calibrate", "--device", "sim", "--kernels", "crc32", "--sizes", "1000,8000",

@@ -8,7 +8,7 @@ import pytest
 
 import hetflow
 from hetflow.hw.errors import StimulusError
-from hetflow.sched.executor import ExecutionError, Executor
+from hetflow.sched.executor import ExecutionError, Executor, dmda_place
 from hetflow.sched.graph import Graph, GraphError
 from hetflow.sched.perfmodel import PerfModels
 
@@ -280,3 +280,34 @@ def test_learn_rejects_a_report_of_another_plan(devices, tmp_path):
         ex.learn(plan, report)
     assert str(info.value) == ("learn: the report places tasks on 'gpu', not a device of this "
                                "executor (cpu, sim)")
+
+
+def test_dmda_place_without_slowdown_is_earliest_completion():
+    labels = ["cpu", "sim"]
+    one = {"cpu": 1.0, "sim": 1.0}
+    # cpu busy until 10: 1 s there ends at 11, 12 s on the sim at 12 -> cpu.
+    best, ends = dmda_place({"cpu": 1.0, "sim": 12.0}, one, {"cpu": 10.0, "sim": 0.0},
+                            {"cpu": ["q"], "sim": []}, {"q": one}, 0.0, labels)
+    assert best == "cpu" and ends == {"cpu": 11.0, "sim": 0.0}
+    # 9 s on the sim ends first.
+    best, ends = dmda_place({"cpu": 1.0, "sim": 9.0}, one, {"cpu": 10.0, "sim": 0.0},
+                            {"cpu": ["q"], "sim": []}, {"q": one}, 0.0, labels)
+    assert best == "sim" and ends == {"cpu": 10.0, "sim": 9.0}
+
+
+def test_dmda_place_counts_the_slowdown_it_causes():
+    labels = ["cpu", "sim"]
+    # The cpu's queue (until 10) slows to half speed while the sim works, and so does the
+    # task on the sim: 4 s alone become 8 s, overlapping the cpu's queue for 8 s, which
+    # then ends at 10 + 8 * (1 - 1/2) = 14 -- later than the task on the cpu (10 + 3).
+    two = {"cpu": 2.0, "sim": 2.0}
+    best, ends = dmda_place({"cpu": 3.0, "sim": 4.0}, two, {"cpu": 10.0, "sim": 0.0},
+                            {"cpu": ["q"], "sim": []}, {"q": two}, 0.0, labels)
+    assert best == "cpu" and ends == {"cpu": 13.0, "sim": 0.0}
+    # Plain dmda would have sent it to the sim (4 < 13); with slowdowns of 1.1 it still does.
+    light = {"cpu": 1.1, "sim": 1.1}
+    best, ends = dmda_place({"cpu": 3.0, "sim": 4.0}, light, {"cpu": 10.0, "sim": 0.0},
+                            {"cpu": ["q"], "sim": []}, {"q": light}, 0.0, labels)
+    assert best == "sim"
+    assert ends["sim"] == pytest.approx(4.4)
+    assert ends["cpu"] == pytest.approx(10.0 + 4.4 * (1 - 1 / 1.1))
