@@ -256,6 +256,11 @@ class FrameBridge(wiring.Component):
         m.d.sync += [bus.addr.eq(req.addr), bus.w_stb.eq(req.w_stb), bus.w_data.eq(req.w_data),
                      bus.w_sel.eq(req.w_sel), bus.r_stb.eq(req.r_stb)]
 
+        # Read data is registered before it feeds the transmitter and the CRC: the
+        # path from the memory's output through the SoC's read mux is long enough.
+        r_word = Signal(32)
+        m.d.sync += r_word.eq(bus.r_data)
+
         m.d.comb += rx.ready.eq(1)
         took = rx.valid          # a byte arrives (always accepted)
         byte = rx.payload
@@ -528,10 +533,14 @@ class FrameBridge(wiring.Component):
 
             with m.State("TX_WAIT"):
                 m.d.comb += self.busy.eq(1)
+                m.next = "TX_WAIT2"
+
+            with m.State("TX_WAIT2"):              # r_data is valid; r_word has it next
+                m.d.comb += self.busy.eq(1)
                 m.next = "TX_TAIL"
 
-            with m.State("TX_TAIL"):               # r_data holds until the next read
-                value = bus.r_data.word_select(taddr[:2], 8)
+            with m.State("TX_TAIL"):               # r_data (and r_word) hold until the next read
+                value = r_word.word_select(taddr[:2], 8)
                 m.d.comb += [crc_in.eq(value), crc_step.eq(tx.ready)]
 
                 def after_tail():

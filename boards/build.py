@@ -52,7 +52,9 @@ from .errors import BuildError, DoesNotFit, OutputDirError, ToolchainMissing
 from .registry import get_board
 from .report import (describe_overuse, first_error, parse_nextpnr_log, parse_nextpnr_report,
                      parse_yosys_stat, pick_fmax, resources)
-from .top import BoardTop
+from ..sim.board.framing import BRIDGE_MAX_PAYLOAD
+from .top import DEFAULT_BAUD, BoardTop
+from .uart import divisor_for
 
 __all__ = ["build", "BuildResult", "TOOLCHAINS", "resolve_tools", "cache_root", "BUILD_ABI",
            "BUILD_TIMEOUT", "openfpgaloader_path", "cache_key", "plan_key"]
@@ -345,6 +347,14 @@ def sha256_file(path):
     return h.hexdigest()
 
 
+def bridge_info(board, pll):
+    """What the host needs to know about the board's serial bridge (for ``report.json``)."""
+    clock_hz = (pll.fout_mhz if pll is not None else board.clock_mhz) * 1e6
+    return {"kind": "uart-frame", "baud": DEFAULT_BAUD,
+            "divisor": divisor_for(clock_hz, DEFAULT_BAUD), "max_payload": BRIDGE_MAX_PAYLOAD,
+            "open": "hetflow.open('serial:PORT')"}
+
+
 def _make_report(tmp, kernel, board, pll, requested, seed, toolchain, versions, notes,
                  build_s, key):
     pnr_json = tmp / f"{NAME}.report.json"
@@ -372,7 +382,7 @@ def _make_report(tmp, kernel, board, pll, requested, seed, toolchain, versions, 
         "pll": None if pll is None else {"fin_mhz": pll.fin_mhz, "fout_mhz": pll.fout_mhz,
                                          "vco_mhz": pll.vco_mhz, "params": pll.params},
         "memory": {"kind": board.memory, "bytes": board.memory_size},
-        "bridge": "placeholder (PinShiftBridge)",
+        "bridge": bridge_info(board, pll),
         "bitstream": bitstream, "sha256": sha256_file(tmp / bitstream),
         "build_s": round(build_s, 2), "seed": seed, "toolchain": toolchain, "tools": versions,
         "notes": notes, "utilization": {k: {"used": u, "available": a}

@@ -1,69 +1,32 @@
-"""The board top: clock/reset + the SoC + whatever drives its host bus.
+"""The board top: clock/reset + the SoC + the UART-to-bus bridge that drives it.
 
-The host bus is driven by a *bridge*: any elaboratable with a ``bus`` member of
-``Out(HostBusSignature())`` that requests its own pins from the platform.
-:class:`BoardTop` takes a bridge factory, ``bridge(platform_board) ->
-bridge``; the UART bridge of the serial backend plugs in there.
+What goes into a board's bitstream::
 
-Until it exists, builds use :class:`PinShiftBridge`, a stand-in that is *not a
-protocol*: it shifts a 57-bit command in from the UART's rx pin and the read
-data out on tx, so every bus bit depends on a pin and every result reaches
-one.  Without some such driver, synthesis would remove the whole SoC (nothing
-would be observable); with it, the resources and Fmax of a build are those of
-the kernel + DMA + memory plus about a hundred flip-flops.
+    uart pins <-> UART (hetflow.boards.uart) <-> FrameBridge (hetflow.boards.bridge)
+                                                     | host bus
+                                                    SoC (kernel + memory + DMA)
+
+The serial backend (``hetflow.open("serial:/dev/ttyUSB1")``) talks to it.
+Without the UART this is exactly :class:`~hetflow.boards.serialsim.SerialSoC`,
+which the tests run in Verilator behind a pty, so the protocol a board
+speaks is proven before a bitstream exists.
 """
 
-from amaranth.hdl import Cat, ClockDomain, Elaboratable, Module, Signal
-from amaranth.lib import io, wiring
-from amaranth.lib.wiring import Out
+from amaranth.hdl import ClockDomain, Elaboratable, Module
+from amaranth.lib import wiring
 
+from .bridge import FrameBridge
 from .clocking import PLLClockReset
-from .soc import ADDR_WIDTH, HostBusSignature, SoC
+from .soc import SoC
+from .uart import UARTPins, divisor_for
 
-__all__ = ["BoardTop", "PinShiftBridge", "COMMAND_BITS"]
+__all__ = ["BoardTop", "DEFAULT_BAUD", "IDLE_GAP_S"]
 
-COMMAND_BITS = ADDR_WIDTH + 32 + 4 + 2
-
-
-class PinShiftBridge(wiring.Component):
-    """Stand-in host bridge for synthesis (see the module doc).
-
-    Command bits, first in first: ``addr`` (19), ``w_data`` (32), ``w_sel``
-    (4), ``w_stb``, ``r_stb``; the command is issued every ``COMMAND_BITS``
-    cycles, and ``r_data`` of the previous read is shifted out LSB first.
-    """
-
-    def __init__(self, uart="uart"):
-        self.uart = uart
-        super().__init__({"bus": Out(HostBusSignature())})
-
-    def elaborate(self, platform):
-        m = Module()
-        pins = platform.request(self.uart, 0, dir="-")
-        m.submodules.rx = rx = io.Buffer("i", pins.rx)
-        m.submodules.tx = tx = io.Buffer("o", pins.tx)
-        cmd = Signal(COMMAND_BITS)
-        count = Signal(range(COMMAND_BITS))
-        resp = Signal(32)
-        m.d.sync += cmd.eq(Cat(cmd[1:], rx.i))
-        issue = count == COMMAND_BITS - 1
-        with m.If(issue):
-            m.d.sync += count.eq(0)
-        with m.Else():
-            m.d.sync += count.eq(count + 1)
-        bus = self.bus
-        fields = [bus.addr, bus.w_data, bus.w_sel]
-        pos = 0
-        for f in fields:
-            m.d.comb += f.eq(cmd[pos:pos + len(f)])
-            pos += len(f)
-        m.d.comb += [bus.w_stb.eq(issue & cmd[pos]), bus.r_stb.eq(issue & cmd[pos + 1])]
-        with m.If(count == 1):
-            m.d.sync += resp.eq(bus.r_data)
-        with m.Else():
-            m.d.sync += resp.eq(resp >> 1)
-        m.d.comb += tx.o.eq(resp[0])
-        return m
+#: Line speed of the board bridge (the serial backend's default, 8N1).
+DEFAULT_BAUD = 115200
+#: Seconds of line silence after which the bridge drops a partial frame: well
+#: above USB-UART latency (a few ms), well below the host's 1 s retry timeout.
+IDLE_GAP_S = 0.05
 
 
 class BoardTop(Elaboratable):
@@ -78,17 +41,21 @@ class BoardTop(Elaboratable):
     pll : PLLSetting or None
         ``None`` runs the SoC on the board oscillator (the platform's own
         clock/reset); otherwise the SoC clock comes from this PLL setting.
-    bridge : callable, optional
-        ``bridge(board)`` returns the host bridge (default :class:`PinShiftBridge`).
+    baud : int
+        Line speed of the UART; the divisor comes from the SoC clock and is
+        refused (:class:`~hetflow.hw.errors.ParamError`) when the baud rate
+        error would exceed 2 %.
     memory_size : int, optional
         Bytes of SoC memory (default: the board's).
     """
 
-    def __init__(self, kernel, board, pll=None, bridge=None, memory_size=None):
+    def __init__(self, kernel, board, pll=None, baud=DEFAULT_BAUD, memory_size=None):
         self.kernel = kernel
         self.board = board
         self.pll = pll
-        self.bridge = bridge
+        self.baud = baud
+        self.clock_hz = (pll.fout_mhz if pll is not None else board.clock_mhz) * 1e6
+        self.divisor = divisor_for(self.clock_hz, baud)
         self.soc = SoC(kernel, memory=board.memory,
                        memory_size=memory_size or board.memory_size)
 
@@ -98,7 +65,10 @@ class BoardTop(Elaboratable):
             m.domains.sync = ClockDomain("sync")
             m.submodules.clocking = PLLClockReset(self.pll, platform.default_clk)
         m.submodules.soc = self.soc
-        bridge = self.bridge(self.board) if self.bridge else PinShiftBridge()
-        m.submodules.bridge = bridge
+        m.submodules.uart = uart = UARTPins(self.divisor)
+        m.submodules.bridge = bridge = FrameBridge.for_soc(
+            self.soc, idle_cycles=max(16, round(self.clock_hz * IDLE_GAP_S)))
         wiring.connect(m, bridge.bus, self.soc.bus)
+        wiring.connect(m, uart.out, bridge.rx)
+        wiring.connect(m, bridge.tx, uart.inp)
         return m

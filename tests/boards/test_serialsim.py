@@ -112,3 +112,37 @@ def test_lost_run_response_is_recovered(cpu):
         saxpy_calls(dev, cpu, np.random.default_rng(6), [500])
         stats = dev.link.stats
     assert lost and stats["timeouts"] == 1 and stats["retries"] == 1
+
+
+# ---- hetflow serve ---------------------------------------------------------------------
+
+def test_serve_command_is_a_board_for_any_host_script(cpu):
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, "-m", "hetflow.cli", "serve", "saxpy", "-q",
+                             "--seconds", "120"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        port = proc.stdout.readline().strip()
+        assert port.startswith("/dev/"), proc.stderr.read()
+        with hetflow.open("serial:" + port, timeout=1.0) as dev:
+            saxpy_calls(dev, cpu, np.random.default_rng(9), [100])
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert "serving saxpy(lanes=1) on " + port in proc.stderr.read()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["saxpy", "--seconds", "0"], "hetflow serve: error: --seconds 0 is out of range; allowed "
+                                  "more than 0"),
+    (["saxpy", "--memory", "1000"], "hetflow serve: error: SoC memory_size = 1000 is out of "
+                                    "range; allowed a power of two from 1024 to 1048576 bytes"),
+    (["saxpy", "--param", "lanes=3"], "hetflow serve: error: saxpy: parameter 'lanes' = 3 is out "
+                                      "of range; allowed one of 1, 2, 4, 8"),
+])
+def test_serve_bad_input(argv, message, capsys):
+    from hetflow.cli import main
+    assert main(["serve", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1

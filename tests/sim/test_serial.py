@@ -118,7 +118,9 @@ def test_bad_port_name_is_one_clear_line():
     ({"baudrate": 0}, r"^baudrate must be a positive integer, not 0$"),
     ({"timeout": -1}, r"^timeout must be a positive number of seconds, not -1$"),
     ({"retries": -1}, r"^retries must be an integer 0\.\.100, not -1$"),
-    ({"chunk": 0}, r"^chunk must be an integer 1\.\.16777216 bytes, not 0$"),
+    ({"chunk": 0}, r"^chunk must be an integer 1\.\.1024 bytes \(a board's bridge takes at "
+                   r"most 1024 data bytes per request\), not 0$"),
+    ({"chunk": 1025}, r"^chunk must be an integer 1\.\.1024 bytes .*, not 1025$"),
     ({"params": [1]}, r"^params must be a dict of elaboration parameters, not \[1\]$"),
 ])
 def test_bad_arguments(kwargs, message):
@@ -438,7 +440,7 @@ def test_noisy_line_is_detected_and_retried(cpu):
     tx, rx = Noise(seed=11, rate=0.15), Noise(seed=12, rate=0.1)
     rig = rig_for(Saxpy, tx_filter=tx, rx_filter=rx)
     start = time.monotonic()
-    with rig.open(timeout=0.2, retries=8, chunk=4096, baudrate=1_000_000) as dev:
+    with rig.open(timeout=0.2, retries=8, chunk=1024, baudrate=1_000_000) as dev:
         saxpy_calls(dev, cpu, np.random.default_rng(5), [10, 3000, 10_000, 1])
         stats = dev.link.stats
     bridge = rig.bridge.stats
@@ -645,7 +647,7 @@ def test_latency_and_throughput(capsys):
         for _ in range(n):
             assert board.reg_read(0x14) == zlib.crc32(b"saxpy")
         latency = (time.perf_counter() - t0) / n
-        data = np.random.default_rng(8).integers(0, 256, 8 << 20, dtype=np.uint8).tobytes()
+        data = np.random.default_rng(8).integers(0, 256, 2 << 20, dtype=np.uint8).tobytes()
         t0 = time.perf_counter()
         board.mem_write(0, data)
         write = len(data) / (time.perf_counter() - t0)
@@ -655,4 +657,5 @@ def test_latency_and_throughput(capsys):
         assert back == data
     with capsys.disabled():
         print(f"\nserial over a pty: REG_READ round trip {latency * 1e6:.0f} us; MEM_WRITE "
-              f"{write / 1e6:.1f} MB/s, MEM_READ {read / 1e6:.1f} MB/s (64 KiB chunks)")
+              f"{write / 1e6:.1f} MB/s, MEM_READ {read / 1e6:.1f} MB/s "
+              f"({dev.link.chunk}-byte chunks)")
