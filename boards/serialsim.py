@@ -170,6 +170,8 @@ def build_serial_soc(kernel, memory_size=64 * 1024, idle_cycles=SIM_IDLE_CYCLES,
 class SerialSocSimulation:
     """:class:`SerialSoC` of ``kernel`` running in Verilator behind a fresh pty.
 
+    Use as a context manager, or call :meth:`close`.
+
     Parameters
     ----------
     kernel : Kernel
@@ -188,8 +190,6 @@ class SerialSocSimulation:
     ----------
     port : str
         The pty's path: open it with ``hetflow.open("serial:" + port)``.
-
-    Use as a context manager, or call :meth:`close`.
     """
 
     def __init__(self, kernel, memory_size=64 * 1024, status=None, rx_filter=None,

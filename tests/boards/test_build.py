@@ -307,7 +307,7 @@ def test_kernel_that_does_not_fit(saxpy_build, tmp_path, capsys):
     # The logic cell count moves with the toolchain version; the DSP count does not.
     assert re.fullmatch(
         r"hetflow build: error: saxpy\(lanes=8\) does not fit icebreaker \(iCE40UP5K\): "
-        r"it needs 5\d\d\d logic cells, the part has 5280; 24 DSPs \(SB_MAC16\), the part "
+        r"it needs \d{4,5} logic cells, the part has 5280; 24 DSPs \(SB_MAC16\), the part "
         r"has 8 \(log: " + re.escape(str(out / "top.tim")) + r"\)", err), err
     assert not (out / "report.json").exists()
     assert not (out / "top.bin").exists()
