@@ -11,10 +11,10 @@ real on ``cpu`` + ``sim``: the kernels are calibrated over sizes on each
 device alone into a fresh model file (unless one is given); ``warmup``
 recorded rounds of every policy then give the NumPy steps a history and the
 models their slowdowns when the devices share the host (the runs that
-overlapped); then every policy runs ``repeats`` times, round-robin.  For
-each: the median measured makespan and its spread, the ratio to the best
-single device (the faster of cpu-only and fpga-only, by median), the
-model's prediction for that run and its error, the candidate heft and dmda
+overlapped); then every policy runs ``repeats`` times, round-robin in a
+rotating order.  For each: the median measured makespan and its spread,
+the ratio to the best single device (the faster of cpu-only and fpga-only,
+by median), the median prediction and its error, the candidate heft and dmda
 chose (:func:`~hetflow.sched.contention.choose`) and whether the results
 equal a NumPy-only computation.  A table shows, per task kind, its time
 alone on each device and its slowdown when sharing: what each device wins.
@@ -166,12 +166,15 @@ def real_workload_bench(repeats=3, warmup=DEFAULTS["warmup"], models=None, seed=
                         say(f"warm-up {i + 1}/{warmup}: {policy}")
                         ex.run(graph, policy)
             # Round-robin over the policies, so that a change in the machine's load
-            # (other processes) falls on every policy alike.
+            # (other processes) falls on every policy alike; the order rotates each
+            # round, so that no policy always follows the same one (after fpga-only the
+            # cpu's caches hold the simulator's data, not the workload's).
             all_runs = {policy: [] for policy in POLICIES}
+            names = list(POLICIES)
             for i in range(repeats):
                 if hasattr(os, "getloadavg"):
                     load.append(os.getloadavg()[0])
-                for policy in POLICIES:
+                for policy in names[i % len(names):] + names[:i % len(names)]:
                     say(f"run {i + 1}/{repeats}: {policy}")
                     all_runs[policy].append(ex.run(graph, policy))
             for policy, runs in all_runs.items():

@@ -17,21 +17,32 @@ while another device is busy; by how much is measured, not assumed:
 
 :func:`simulate` replays a placement and per-device order with those
 slowdowns: a task progresses at rate ``1 / s`` while another device is
-busy and at rate 1 alone (a fluid model).  :func:`choose` uses it to pick,
-for ``heft`` and ``dmda``, the best of the policy's schedule on the plain
-costs, its schedule on the contended costs (every cost times its slowdown)
+busy and at rate 1 alone (a fluid model); :func:`simulate_online` runs the
+online policies (``dmda``, ``eager``) in the same model, deciding as the
+executor does when tasks become ready.  :func:`choose` uses them to pick,
+for ``heft`` and ``dmda``, the best of the policy's own schedule (for heft
+also its schedule of the contended costs, every cost times its slowdown)
 and the single-device baselines -- so that a policy does not share the host
-when the measured contention makes sharing lose.
+when the measured contention makes sharing lose.  A plan that shares the
+host must be predicted shorter than the best single-device plan by more
+than :data:`MARGIN`: the models are not exact, and a gain smaller than
+their error is as likely a loss.
 """
 
 from .graph import CostGraph
 from .policies import Schedule, schedule as make_schedule
 
-__all__ = ["overlaps", "simulate", "contended", "choose", "GUARDED"]
+__all__ = ["overlaps", "simulate", "simulate_online", "contended", "choose", "dmda_place",
+           "GUARDED", "ONLINE", "MARGIN"]
 
 #: Policies that consider not sharing the host (the baselines are what they are;
 #: eager is the naive reference).
 GUARDED = ("heft", "dmda")
+#: Policies whose placements are decided while the graph runs.
+ONLINE = ("dmda", "eager")
+#: How much shorter (relative) a plan that shares the host must be predicted than the best
+#: single-device plan to be chosen over it.
+MARGIN = 0.05
 #: Candidates :func:`choose` compares, besides the policy itself on the plain costs.
 _BASELINES = ("cpu-only", "fpga-only")
 #: Relative slack of time comparisons.
@@ -180,25 +191,159 @@ def simulate(sched, slowdown, name=None, reorder=True):
                 del running[d]
                 finish[t] = now
                 left -= 1
+    return _replayed(g, name or sched.policy, sched.placement, start, finish)
+
+
+def dmda_place(cost, slowdown, free_at, queued, slow, now, labels):
+    """Where online dmda puts a ready task, and every device's expected queue end after.
+
+    The task's expected finish on a device is its queue end (or now) plus
+    its cost, times its slowdown when another device is expected to be busy
+    then; a device busy meanwhile runs at 1/slowdown (the mean slowdown of
+    its queued tasks) for the overlap, so its queue end moves by the overlap
+    times ``1 - 1/slowdown``.  The task goes where the expected end of all
+    placed work is earliest, ties broken by its own finish, then by device
+    order.  Without slowdowns this is dmda's device of earliest completion.
+
+    Parameters
+    ----------
+    cost : dict
+        Device label to the task's predicted seconds alone (feasible devices).
+    slowdown : dict
+        Device label to the task's slowdown there.
+    free_at : dict
+        Device label to its expected queue end (seconds from the run's start).
+    queued : dict
+        Device label to the tasks placed there and not finished.
+    slow : dict
+        Task -> device -> slowdown, for the queued tasks.
+    now : float
+    labels : list
+        Every device label, in order.
+
+    Returns
+    -------
+    (str, dict)
+        The device, and every device's expected queue end with the task there.
+    """
+    options = {}
+    for lab, seconds in cost.items():
+        begin = max(now, free_at[lab])
+        busy = [o for o in labels if o != lab and free_at[o] > begin]
+        end = begin + seconds * (slowdown[lab] if busy else 1.0)
+        ends = dict(free_at)
+        ends[lab] = end
+        for o in busy:
+            factor = (sum(slow[t][o] for t in queued[o]) / len(queued[o])
+                      if queued[o] else 1.0)
+            ends[o] += (min(free_at[o], end) - begin) * (1.0 - 1.0 / factor)
+        options[lab] = (max(ends.values()), end, labels.index(lab), ends)
+    best = min(options, key=lambda lab: options[lab][:3])
+    return best, options[best][3]
+
+
+def simulate_online(g, policy, slowdown, name=None):
+    """Run online ``dmda`` or ``eager`` on cost graph ``g`` in the fluid contention model.
+
+    Decisions are the executor's (:meth:`hetflow.sched.executor.Executor.execute`):
+    a task is placed when its predecessors have finished -- dmda with
+    :func:`dmda_place` on its expected queue ends, re-based on every finish;
+    eager on the first idle device that can run the oldest ready task.  As
+    in the executor, results stay on the host: edges' transfer costs are
+    not paid.  Durations follow :func:`simulate`'s rates.
+
+    Returns
+    -------
+    Schedule
+        As :func:`simulate`'s: the placement made, the simulated times, and a
+        graph whose placed costs are the simulated durations.
+    """
+    if policy not in ONLINE:
+        raise ValueError(f"simulate_online: policy {policy!r} is not online; online "
+                         f"policies are: {', '.join(ONLINE)}")
+    labels = g.device_names
+    one = {t: {d: slowdown.get(t, {}).get(d, 1.0) for d in g.cost[t]} for t in g.tasks}
+    waiting = {t: len(g.pred[t]) for t in g.tasks}
+    ready = [t for t in g.tasks if waiting[t] == 0]
+    todo = {d: [] for d in labels}                     # placed, not started
+    queued = {d: [] for d in labels}                   # placed, not finished (dmda)
+    free_at = {d: 0.0 for d in labels}
+    running, placement, start, finish = {}, {}, {}, {}
+    now, left = 0.0, len(g.tasks)
+    while left:
+        if policy == "eager":
+            for d in labels:
+                if d in running or todo[d]:
+                    continue
+                pick = next((t for t in ready if d in g.cost[t]), None)
+                if pick is not None:
+                    ready.remove(pick)
+                    todo[d].append(pick)
+                    placement[pick] = d
+        else:
+            for t in ready:
+                best, ends = dmda_place({d: g.cost[t][d] for d in g.feasible(t)}, one[t],
+                                        free_at, queued, one, now, labels)
+                free_at.update(ends)
+                queued[best].append(t)
+                todo[best].append(t)
+                placement[t] = best
+            ready = []
+        for d in labels:
+            if d not in running and todo[d]:
+                t = todo[d].pop(0)
+                start[t], running[d] = now, [t, g.cost[t][d]]
+        if not running:
+            raise RuntimeError(f"simulate_online: {policy} left tasks that no device can "
+                               f"run: {', '.join(t for t in g.tasks if t not in placement)}")
+        shared = len(running) > 1
+        rate = {d: 1.0 / (one[t][d] if shared else 1.0) for d, (t, _) in running.items()}
+        step = min(rem / rate[d] for d, (_, rem) in running.items())
+        now += step
+        for d in list(running):
+            t = running[d][0]
+            running[d][1] -= step * rate[d]
+            if running[d][1] <= _EPS * max(1.0, g.cost[t][d]):
+                del running[d]
+                finish[t] = now
+                left -= 1
+                if t in queued[d]:
+                    # Re-base the device's expected queue end on this finish.
+                    queued[d].remove(t)
+                    free_at[d] = now + sum(g.cost[n][d] for n in queued[d])
+                for s in g.succ[t]:
+                    waiting[s] -= 1
+                    if waiting[s] == 0:
+                        ready.append(s)
+    return _replayed(g, name or policy, placement, start, finish)
+
+
+def _replayed(g, name, placement, start, finish):
     costs = {t: dict(g.cost[t]) for t in g.tasks}
-    for t, d in sched.placement.items():
+    for t, d in placement.items():
         costs[t][d] = finish[t] - start[t]
-    out = Schedule(name or sched.policy,
-                   CostGraph(g.devices, costs, [[a, b, c] for (a, b), c in g.edges.items()],
-                             source=g.source))
-    out.placement = dict(sched.placement)
-    out.start, out.finish = start, finish
+    out = Schedule(name, CostGraph(g.devices, costs,
+                                   [[a, b, c] for (a, b), c in g.edges.items()],
+                                   source=g.source))
+    out.placement, out.start, out.finish = dict(placement), start, finish
     return out
 
 
-def choose(g, policy, slowdown, reorder=True):
+def choose(g, policy, slowdown, reorder=True, margin=MARGIN):
     """The schedule ``policy`` runs with, and its prediction under contention.
 
-    For the baselines and eager: the policy's schedule, simulated.  For
-    ``heft`` and ``dmda``: the candidate with the shortest simulated
-    makespan among the policy's schedule of ``g``, its schedule of
-    :func:`contended` ``(g)`` and the cpu-only and fpga-only baselines
-    (those the graph has devices for).
+    For the baselines: the policy's schedule, simulated (:func:`simulate`);
+    for eager: :func:`simulate_online`.  For ``heft`` and ``dmda``, the
+    candidates are the policy's own (heft's schedule of ``g`` and of
+    :func:`contended` ``(g)``, simulated; dmda simulated online) and the
+    cpu-only and fpga-only baselines (those the graph has devices for).  The
+    shortest predicted candidate is chosen, except that a candidate that
+    uses more than one device must beat the best one that uses a single
+    device (the cpu-only plan; an fpga-only plan still runs host steps on
+    the CPU) by more than ``margin`` (relative).  An online policy whose
+    simulated run uses a single device gives way to the baseline that runs
+    the same way (static: real times that stray from the predictions do not
+    then make it share by accident).
 
     Returns
     -------
@@ -206,27 +351,50 @@ def choose(g, policy, slowdown, reorder=True):
         The chosen candidate's name (``"heft"``, ``"heft on contended
         costs"``, ``"cpu-only"`` ...; the policy's name for the others), its
         plan on ``g``'s costs (placement and order to follow, named after
-        ``policy``), its simulated schedule (the prediction), and every
-        candidate's simulated makespan by name (empty for the others).
+        ``policy``; for an online policy its simulated placement), its
+        simulated schedule (the prediction), and every candidate's simulated
+        makespan by name (empty for the others).
     """
-    plain = make_schedule(g, policy)
+    if policy in ONLINE:
+        own = {policy: simulate_online(g, policy, slowdown)}
+        plans = {policy: own[policy]}
+    else:
+        plain = make_schedule(g, policy)
+        plans = {policy: plain}
+        own = {policy: simulate(plain, slowdown, reorder=reorder)}
     if policy not in GUARDED:
-        return policy, plain, simulate(plain, slowdown, reorder=reorder), {}
-    candidates = {policy: plain}
-    if any(f > 1.0 for per in slowdown.values() for f in per.values()):
+        return policy, plans[policy], own[policy], {}
+    if policy == "heft" and any(f > 1.0 for per in slowdown.values() for f in per.values()):
         alt = make_schedule(contended(g, slowdown), policy)
         # Its placement and order, on the plain costs (the simulation applies the slowdowns).
-        again = Schedule(policy, g, dict(alt.placement), dict(alt.start), dict(alt.finish))
-        candidates[f"{policy} on contended costs"] = again
+        name = f"{policy} on contended costs"
+        plans[name] = Schedule(policy, g, dict(alt.placement), dict(alt.start),
+                               dict(alt.finish))
+        own[name] = simulate(plans[name], slowdown, name=policy, reorder=reorder)
     kinds = {d.kind for d in g.devices}
     for base in _BASELINES:
         if base.split("-")[0] in kinds:
-            candidates[base] = make_schedule(g, base)
-    sims = {name: simulate(s, slowdown, name=policy, reorder=reorder)
-            for name, s in candidates.items()}
-    spans = {name: s.makespan for name, s in sims.items()}
+            plans[base] = make_schedule(g, base)
+            own[base] = simulate(plans[base], slowdown, name=policy, reorder=reorder)
+    spans = {name: s.makespan for name, s in own.items()}
+    single = [name for name in spans if len(set(plans[name].placement.values())) <= 1]
+    shared = [name for name in spans if name not in single]
     # Ties go to the policy itself, then to the order listed.
-    best = min(spans, key=lambda name: (spans[name], list(spans).index(name)))
-    chosen = candidates[best]
+    order = list(spans)
+    pick = lambda names: min(names, key=lambda n: (spans[n], order.index(n)))
+    best = pick(spans)
+    if single and best in shared:
+        alone = pick(single)
+        if spans[best] > spans[alone] * (1.0 - margin):
+            best = alone
+    if policy in ONLINE and best == policy and best in single:
+        # Its simulated run shares nothing: run the baseline it ties with statically, so
+        # that real times straying from the predictions do not make it share by accident.
+        same = [n for n in single if n != policy
+                and set(plans[n].placement.values()) == set(plans[policy].placement.values())
+                and spans[n] <= spans[policy] * (1.0 + 1e-9)]
+        if same:
+            best = same[0]
+    chosen = plans[best]
     chosen.policy = policy
-    return best, chosen, sims[best], spans
+    return best, chosen, own[best], spans

@@ -53,19 +53,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..hw.errors import HetflowError
-from .contention import choose, overlaps
+from .contention import ONLINE, choose, dmda_place, overlaps
 from .graph import CostGraph, DeviceSpec, Graph, GraphError, TaskRef, device_kind, substitute
 from .perfmodel import PerfModels, function_work, kernel_work
 from .policies import Schedule
 
-__all__ = ["Executor", "Plan", "RunReport", "ExecutionError", "GUESS", "ONLINE", "dmda_place"]
+__all__ = ["Executor", "Plan", "RunReport", "ExecutionError", "GUESS", "ONLINE"]
 
 #: Seconds assumed for a task with no model yet: (fixed, per unit of work) per device kind.
 GUESS = {"cpu": (20e-6, 2e-9), "fpga": (2e-3, 2e-7), "other": (1e-3, 1e-7)}
 #: Slice of every wait, so a failure elsewhere stops a worker promptly.
 _POLL = 0.05
-#: Policies whose placements are decided while the graph runs.
-ONLINE = ("dmda", "eager")
 
 
 class ExecutionError(HetflowError, RuntimeError):
@@ -84,7 +82,9 @@ class Plan:
     schedule : Schedule
         The schedule to follow: the policy's schedule of ``costs`` (or, for
         heft and dmda, the candidate :func:`~hetflow.sched.contention.choose`
-        picked); its times are those of the plain costs.
+        picked); for the online policies, the placement their simulated run
+        made (:func:`~hetflow.sched.contention.simulate_online`), which a
+        static execution follows.
     predicted : Schedule
         ``schedule`` replayed with the slowdowns: the predicted run.
     slowdown : dict
@@ -173,54 +173,6 @@ class RunReport:
                 "prediction_error": self.prediction_error,
                 "placement": dict(self.placement), "start": dict(self.start),
                 "finish": dict(self.finish)}
-
-
-def dmda_place(cost, slowdown, free_at, queued, slow, now, labels):
-    """Where online dmda puts a ready task, and every device's expected queue end after.
-
-    The task's expected finish on a device is its queue end (or now) plus
-    its cost, times its slowdown when another device is expected to be busy
-    then; a device busy meanwhile runs at 1/slowdown (the mean slowdown of
-    its queued tasks) for the overlap, so its queue end moves by the overlap
-    times ``1 - 1/slowdown``.  The task goes where the expected end of all
-    placed work is earliest, ties broken by its own finish, then by device
-    order.  Without slowdowns this is dmda's device of earliest completion.
-
-    Parameters
-    ----------
-    cost : dict
-        Device label to the task's predicted seconds alone (feasible devices).
-    slowdown : dict
-        Device label to the task's slowdown there.
-    free_at : dict
-        Device label to its expected queue end (seconds from the run's start).
-    queued : dict
-        Device label to the tasks placed there and not finished.
-    slow : dict
-        Task -> device -> slowdown, for the queued tasks.
-    now : float
-    labels : list
-        Every device label, in order.
-
-    Returns
-    -------
-    (str, dict)
-        The device, and every device's expected queue end with the task there.
-    """
-    options = {}
-    for lab, seconds in cost.items():
-        begin = max(now, free_at[lab])
-        busy = [o for o in labels if o != lab and free_at[o] > begin]
-        end = begin + seconds * (slowdown[lab] if busy else 1.0)
-        ends = dict(free_at)
-        ends[lab] = end
-        for o in busy:
-            factor = (sum(slow[t][o] for t in queued[o]) / len(queued[o])
-                      if queued[o] else 1.0)
-            ends[o] += (min(free_at[o], end) - begin) * (1.0 - 1.0 / factor)
-        options[lab] = (max(ends.values()), end, labels.index(lab), ends)
-    best = min(options, key=lambda lab: options[lab][:3])
-    return best, options[best][3]
 
 
 def _zeros_like(value):

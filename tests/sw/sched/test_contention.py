@@ -3,7 +3,7 @@
 import pytest
 
 from hetflow.sched import CostGraph, schedule
-from hetflow.sched.contention import choose, contended, overlaps, simulate
+from hetflow.sched.contention import choose, contended, overlaps, simulate, simulate_online
 from hetflow.sched.policies import Schedule
 
 
@@ -93,10 +93,40 @@ def test_choose_shares_the_host_only_when_it_pays():
     assert spans["heft"] == pytest.approx(6.0)
     # On the doubled costs heft still splits a and b (6 on sim beats 8 on cpu).
     assert spans["heft on contended costs"] == pytest.approx(6.0)
-    # dmda is guarded the same way; eager and the baselines are not.
-    assert choose(g, "dmda", slow)[0] == "cpu-only"
+    # Online dmda counts the slowdown: b on the sim would end at 6 and push a to 3; on the
+    # cpu it ends at 4.  So dmda itself keeps to the cpu, and gives way to cpu-only.
+    name, plan, predicted, spans = choose(g, "dmda", slow)
+    assert name == "cpu-only" and set(plan.placement.values()) == {"cpu"}
+    assert plan.policy == "dmda"
+    assert spans["dmda"] == spans["cpu-only"] == pytest.approx(5.0)
+    # Eager is not guarded: a to the cpu, b to the idle sim, as the executor does.
     name, plan, predicted, spans = choose(g, "eager", slow)
     assert name == "eager" and spans == {} and predicted.makespan == pytest.approx(6.0)
+    assert plan.placement == {"a": "cpu", "b": "sim", "j": "cpu"}
+
+
+def test_sharing_must_pay_by_more_than_the_margin():
+    g = _two_chains()
+    # Sharing at 1.25x: heft's plan ends at 4.6 (a: 2.5, b then alone: 3 - 2.5/1.25 = 1 s
+    # more -> 3.5; j 1 s after; let the replay say it) against cpu-only's 5.
+    slow = {t: {"cpu": 1.25, "sim": 1.25} for t in ("a", "b")}
+    spans = choose(g, "heft", slow)[3]
+    gain = 1 - spans["heft"] / spans["cpu-only"]
+    assert 0 < gain < 0.2
+    assert choose(g, "heft", slow, margin=gain - 0.01)[0] == "heft"
+    assert choose(g, "heft", slow, margin=gain + 0.01)[0] == "cpu-only"
+
+
+def test_simulate_online_dmda_without_slowdown_is_the_offline_dmda():
+    g = CostGraph(["cpu", "sim"], {f"t{i}": {"cpu": 1.0 + i, "sim": 2.0 + i} for i in range(4)},
+                  [["t0", "t2"], ["t1", "t3"]])
+    online = simulate_online(g, "dmda", {})
+    offline = schedule(g, "dmda")
+    assert online.placement == offline.placement
+    assert online.finish == pytest.approx(offline.finish)
+    with pytest.raises(ValueError, match="simulate_online: policy 'heft' is not online; "
+                                         "online policies are: dmda, eager"):
+        simulate_online(g, "heft", {})
 
 
 def test_choose_without_an_fpga_device_has_no_fpga_baseline():

@@ -8,7 +8,8 @@ import pytest
 
 import hetflow
 from hetflow.hw.errors import StimulusError
-from hetflow.sched.executor import ExecutionError, Executor, dmda_place
+from hetflow.sched.contention import dmda_place
+from hetflow.sched.executor import ExecutionError, Executor
 from hetflow.sched.graph import Graph, GraphError
 from hetflow.sched.perfmodel import PerfModels
 
@@ -190,6 +191,7 @@ def _two_crcs():
 
 
 def _models(tmp_path, slowdown=None):
+    """Models of _two_crcs(); ``slowdown``: (cpu, sim) factors measured when sharing."""
     # crc32 of 1000 bytes: 1 s on the cpu, 1.5 s on the sim (made-up, known times).
     models = PerfModels(tmp_path / "m.json")
     g = _two_crcs()
@@ -199,8 +201,8 @@ def _models(tmp_path, slowdown=None):
     models.record(key, "sim", work, 1.5)
     models.record(g.tasks["join"].key, "cpu", plan.work["join"], 1e-4)
     if slowdown:
-        models.record(key, "cpu", work, slowdown, overlap=1.0)
-        models.record(key, "sim", work, 1.5 * slowdown, overlap=1.0)
+        models.record(key, "cpu", work, slowdown[0], overlap=1.0)
+        models.record(key, "sim", work, 1.5 * slowdown[1], overlap=1.0)
     return g, models
 
 
@@ -221,7 +223,7 @@ def test_plan_shares_the_host_only_when_the_measured_slowdown_allows(tmp_path):
     assert plan.candidates["cpu-only"] == pytest.approx(2.0001)
     # Both devices measured at half speed when they share: b would end at 2.5 s, later
     # than both on the cpu, so heft and dmda keep to the cpu; eager does not care.
-    g, models = _models(tmp_path / "slow", slowdown=2.0)
+    g, models = _models(tmp_path / "slow", slowdown=(2.0, 2.0))
     ex = Executor([_Named("cpu"), _Named("sim")], models=models, record=False)
     plan = ex.plan(g, "heft")
     assert plan.slowdown["a"] == {"cpu": pytest.approx(2.0), "sim": pytest.approx(2.0)}
@@ -229,7 +231,10 @@ def test_plan_shares_the_host_only_when_the_measured_slowdown_allows(tmp_path):
     assert plan.schedule.policy == "heft"
     assert plan.predicted.makespan == pytest.approx(2.0001)
     assert plan.candidates["heft"] == pytest.approx(2.5001)
-    assert ex.plan(g, "dmda").choice == "cpu-only"
+    # Online dmda sees it too (b on the sim would end at 3 s): it keeps to the cpu itself,
+    # and so runs the cpu-only plan.
+    plan = ex.plan(g, "dmda")
+    assert plan.choice == "cpu-only" and plan.candidates["dmda"] == plan.candidates["cpu-only"]
     assert ex.plan(g, "eager").choice == "eager" and ex.plan(g, "eager").candidates == {}
     # One device: no sharing, no slowdown.
     plan = Executor([_Named("cpu")], models=models, record=False).plan(g, "heft")
@@ -237,8 +242,15 @@ def test_plan_shares_the_host_only_when_the_measured_slowdown_allows(tmp_path):
 
 
 def test_dmda_that_chose_a_baseline_runs_it_statically(devices, tmp_path):
-    g, models = _models(tmp_path, slowdown=2.0)
-    report = Executor(list(devices), models=models, save=False).run(g, "dmda")
+    # The cpu at 1/1.9 and the sim at 1/1.3 of their speed when sharing: dmda's greedy
+    # rule sends b to the sim (1.95 s < 2 s on the cpu), but then the pair ends at
+    # 1.94 s, only 3% before cpu-only's 2 s -- within the margin: cpu-only is chosen.
+    g, models = _models(tmp_path, slowdown=(1.9, 1.3))
+    ex = Executor(list(devices), models=models, save=False)
+    plan = ex.plan(g, "dmda")
+    assert plan.candidates["dmda"] == pytest.approx(1.9381, abs=1e-3)
+    assert plan.candidates["cpu-only"] == pytest.approx(2.0001)
+    report = ex.run(g, plan=plan)
     assert report.choice == "cpu-only" and set(report.placement.values()) == {"cpu"}
     assert report.to_dict()["choice"] == "cpu-only"
 
@@ -257,8 +269,8 @@ def test_learn_records_overlap_and_is_public(devices, tmp_path):
     ex.learn(plan, report)
     kernel = models.model(g.tasks["kernel"].key, "sim")
     sleep = models.model(g.tasks["sleep"].key, "cpu")
-    # The kernel ran wholly inside the sleep: a shared run, not a time alone.
-    assert kernel.samples[-1]["overlap"] == pytest.approx(1.0)
+    # The kernel ran (almost) wholly inside the sleep: a shared run, not a time alone.
+    assert kernel.samples[-1]["overlap"] > 0.5
     assert kernel.shared == 1 and kernel.history == {}
     assert 0.0 < sleep.samples[-1]["overlap"] < 1.0
     assert PerfModels(tmp_path / "m.json").model(g.tasks["kernel"].key, "sim").shared == 1
