@@ -14,6 +14,19 @@ def fixtures_on_path(monkeypatch):
     return FIXTURES
 
 
+def have_verilator():
+    from hetflow.sim.toolchain import SimulatorMissing, find_simulator
+    try:
+        find_simulator("verilator")
+        return True
+    except SimulatorMissing:
+        return False
+
+
+HAVE_VERILATOR = have_verilator()
+needs_verilator = pytest.mark.skipif(not HAVE_VERILATOR, reason="verilator is not installed")
+
+
 def have_icarus():
     return shutil.which("iverilog") is not None and shutil.which("vvp") is not None
 

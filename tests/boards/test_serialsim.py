@@ -17,18 +17,11 @@ from hetflow.backends.serial import KernelMismatch
 from hetflow.boards.serialsim import SerialSocSimulation
 from hetflow.hw.kernels.crc32 import Crc32
 from hetflow.hw.kernels.saxpy import Saxpy
-from hetflow.sim.board import framing as F
-from hetflow.sim.board import protocol as P
-from hetflow.sim.toolchain import SimulatorMissing, find_simulator
-from tests.sim.test_serial import Noise, saxpy_calls
+from tests.sim.test_serial import DropFirstRunResponse, Noise, saxpy_calls
 
-try:
-    find_simulator("verilator")
-    HAVE_VERILATOR = True
-except SimulatorMissing:
-    HAVE_VERILATOR = False
+from ..conftest import needs_verilator
 
-pytestmark = pytest.mark.skipif(not HAVE_VERILATOR, reason="verilator is not installed")
+pytestmark = needs_verilator
 
 
 @pytest.fixture(scope="module")
@@ -98,20 +91,12 @@ def test_lost_run_response_is_recovered(cpu):
     (That the repeat comes from the bridge's cache rather than a second run is shown in
     tests/boards/test_bridge.py, where the RUN is slow enough for a rerun to differ.)
     """
-    lost = []
-
-    def drop_first_run_response(frame):
-        payload = frame[F.HEADER.size:-F.TRAILER.size]
-        if not lost and len(payload) == 5 + 9 and payload[0] == P.OK:   # RUN's response
-            lost.append(frame)
-            return b""
-        return frame
-
-    with SerialSocSimulation(Saxpy(), tx_filter=drop_first_run_response) as sim, \
+    lost = DropFirstRunResponse()
+    with SerialSocSimulation(Saxpy(), tx_filter=lost) as sim, \
             hetflow.open("serial:" + sim.port, timeout=0.3) as dev:
         saxpy_calls(dev, cpu, np.random.default_rng(6), [500])
         stats = dev.link.stats
-    assert lost and stats["timeouts"] == 1 and stats["retries"] == 1
+    assert lost.dropped and stats["timeouts"] == 1 and stats["retries"] == 1
 
 
 # ---- hetflow serve ---------------------------------------------------------------------

@@ -14,15 +14,8 @@ from hetflow.hw.kernels.fir import Fir
 from hetflow.hw.kernels.gemm import Gemm
 from hetflow.hw.kernels.saxpy import Saxpy
 from hetflow.sim.board import protocol as P
-from hetflow.sim.toolchain import SimulatorMissing, find_simulator
 
-try:
-    find_simulator("verilator")
-    HAVE_VERILATOR = True
-except SimulatorMissing:
-    HAVE_VERILATOR = False
-
-needs_verilator = pytest.mark.skipif(not HAVE_VERILATOR, reason="verilator is not installed")
+from ..conftest import needs_verilator
 
 
 # ---- protocol (no simulator) -----------------------------------------------------------

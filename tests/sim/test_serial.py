@@ -27,15 +27,9 @@ from hetflow.hw.kernels.saxpy import Saxpy
 from hetflow.sim.board import framing as F
 from hetflow.sim.board import protocol as P
 from hetflow.sim.board.client import BoardError
-from hetflow.sim.toolchain import SimulatorMissing, find_simulator
 
-try:
-    find_simulator("verilator")
-    HAVE_VERILATOR = True
-except SimulatorMissing:
-    HAVE_VERILATOR = False
+from ..conftest import needs_verilator
 
-needs_verilator = pytest.mark.skipif(not HAVE_VERILATOR, reason="verilator is not installed")
 
 
 # ---- framing (no simulator) ------------------------------------------------------------
@@ -454,23 +448,29 @@ def test_noisy_line_is_detected_and_retried(cpu):
     assert bridge["requests"] == stats["requests"]
 
 
-@needs_verilator
-def test_lost_run_response_is_not_executed_twice(cpu):
-    """A RUN whose response is lost is answered again from the cache on retry."""
-    lost = []
+class DropFirstRunResponse:
+    """A ``tx_filter`` that loses the first response to a RUN (OK, 9 payload bytes)."""
 
-    def drop_first_run_response(frame):
+    def __init__(self):
+        self.dropped = None
+
+    def __call__(self, frame):
         payload = frame[F.HEADER.size:-F.TRAILER.size]
-        if not lost and len(payload) == 5 + 9 and payload[0] == P.OK:   # RUN's response
-            lost.append(frame)
+        if self.dropped is None and len(payload) == P.HEADER.size + 9 and payload[0] == P.OK:
+            self.dropped = frame
             return b""
         return frame
 
-    rig = rig_for(Saxpy, tx_filter=drop_first_run_response)
+
+@needs_verilator
+def test_lost_run_response_is_not_executed_twice(cpu):
+    """A RUN whose response is lost is answered again from the cache on retry."""
+    lost = DropFirstRunResponse()
+    rig = rig_for(Saxpy, tx_filter=lost)
     with rig.open(timeout=0.3) as dev:
         saxpy_calls(dev, cpu, np.random.default_rng(6), [500])
         stats = dev.link.stats
-    assert lost and stats["timeouts"] == 1 and stats["retries"] == 1
+    assert lost.dropped and stats["timeouts"] == 1 and stats["retries"] == 1
     assert rig.bridge.stats["duplicates"] == 1
     assert rig.bridge.stats["requests"] == stats["requests"]
 

@@ -18,17 +18,9 @@ import hetflow
 from hetflow.hw.errors import HetflowError
 from hetflow.hw.kernels.fir import Fir
 from hetflow.hw.kernels.saxpy import Saxpy
-from hetflow.sim.toolchain import SimulatorMissing, find_simulator
 
-from ..conftest import ROOT, one_line_error
+from ..conftest import ROOT, needs_verilator, one_line_error
 
-try:
-    find_simulator("verilator")
-    HAVE_VERILATOR = True
-except SimulatorMissing:
-    HAVE_VERILATOR = False
-
-needs_verilator = pytest.mark.skipif(not HAVE_VERILATOR, reason="verilator is not installed")
 
 
 def hetflow_cli(*args):
