@@ -19,10 +19,10 @@ How a run goes:
    device, the models' measured *slowdowns* (how much a task stretches while
    another device shares the host, :mod:`~hetflow.sched.contention`) give
    the prediction, and ``heft`` and ``dmda`` take the best of their own
-   schedule, their schedule of the contended costs and the single-device
-   baselines (:func:`~hetflow.sched.contention.choose`): when sharing the
-   host does not pay on this machine, they do not share it.  Kernel tasks can run
-   on any device; function tasks on CPU devices.  Edges cost 0: results stay
+   schedule and the single-device baselines, a plan that shares the host
+   having to win by a margin (:func:`~hetflow.sched.contention.choose`):
+   when sharing the host does not pay on this machine, they do not share
+   it.  Kernel tasks can run on any device; function tasks on CPU devices.  Edges cost 0: results stay
    NumPy arrays in this process, and moving them to a board is part of the
    kernel call (and of its measured and predicted time).
 2. **run**: every kernel the plan needs is loaded first (a simulator build
