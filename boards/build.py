@@ -207,9 +207,9 @@ def _pll_for(board, freq_mhz):
                        f"{board.clock_mhz:g} MHz")
 
 
-def _plan(kernel, board, pll, seed):
+def _plan(kernel, board, pll, seed, baud=DEFAULT_BAUD):
     platform = board.make_platform()
-    top = BoardTop(kernel, board, pll=pll)
+    top = BoardTop(kernel, board, pll=pll, baud=baud)
     overrides = {"nextpnr_opts": ["--seed", str(int(seed)), "--report", f"{NAME}.report.json",
                                   "--timing-allow-fail"]}
     if board.family == "ice40":
@@ -347,16 +347,17 @@ def sha256_file(path):
     return h.hexdigest()
 
 
-def bridge_info(board, pll):
+def bridge_info(board, pll, baud=DEFAULT_BAUD):
     """What the host needs to know about the board's serial bridge (for ``report.json``)."""
     clock_hz = (pll.fout_mhz if pll is not None else board.clock_mhz) * 1e6
-    return {"kind": "uart-frame", "baud": DEFAULT_BAUD,
-            "divisor": divisor_for(clock_hz, DEFAULT_BAUD), "max_payload": BRIDGE_MAX_PAYLOAD,
-            "open": "hetflow.open('serial:PORT')"}
+    divisor = divisor_for(clock_hz, baud)
+    return {"kind": "uart-frame", "baud": baud, "divisor": divisor,
+            "actual_baud": round(clock_hz / divisor, 1), "max_payload": BRIDGE_MAX_PAYLOAD,
+            "open": f"hetflow.open('serial:PORT', baudrate={baud})"}
 
 
 def _make_report(tmp, kernel, board, pll, requested, seed, toolchain, versions, notes,
-                 build_s, key):
+                 build_s, key, baud=DEFAULT_BAUD):
     pnr_json = tmp / f"{NAME}.report.json"
     if pnr_json.exists():
         util, fmax = parse_nextpnr_report(pnr_json.read_text())
@@ -382,7 +383,7 @@ def _make_report(tmp, kernel, board, pll, requested, seed, toolchain, versions, 
         "pll": None if pll is None else {"fin_mhz": pll.fin_mhz, "fout_mhz": pll.fout_mhz,
                                          "vco_mhz": pll.vco_mhz, "params": pll.params},
         "memory": {"kind": board.memory, "bytes": board.memory_size},
-        "bridge": bridge_info(board, pll),
+        "bridge": bridge_info(board, pll, baud),
         "bitstream": bitstream, "sha256": sha256_file(tmp / bitstream),
         "build_s": round(build_s, 2), "seed": seed, "toolchain": toolchain, "tools": versions,
         "notes": notes, "utilization": {k: {"used": u, "available": a}
@@ -416,7 +417,8 @@ def _install(src, out, report):
         raise
 
 
-def _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir=None):
+def _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir=None,
+           baud=DEFAULT_BAUD):
     """Check the arguments of a build and decide it, before any tool runs.
 
     Checks run in the order the user meets them (``out_dir`` only when given),
@@ -431,12 +433,16 @@ def _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir=Non
     if not isinstance(seed, int) or seed < 0:
         raise HetflowError(f"--seed {seed!r} is out of range; allowed 0 or more")
     env, versions, notes = resolve_tools(board, toolchain)
-    out = None if out_dir is None else _check_out_dir(out_dir)
     pll = _pll_for(board, freq_mhz)
+    if isinstance(baud, bool) or not isinstance(baud, int) or baud <= 0:
+        raise HetflowError(f"--baud {baud!r} is out of range; allowed a positive integer")
+    bridge_info(board, pll, baud)             # a baud rate the clock cannot make: say so now
+    # Last: nothing is created for a build that bad arguments would stop.
+    out = None if out_dir is None else _check_out_dir(out_dir)
 
     status(f"elaborating {kernel_cls.name} for {board.name}")
     kernel_obj = kernel_cls(**p)
-    plan, _ = _plan(kernel_obj, board, pll, seed)
+    plan, _ = _plan(kernel_obj, board, pll, seed, baud)
     identity = json.dumps({"abi": BUILD_ABI, "toolchain": toolchain, "tools": versions,
                            "env": sorted(env)}, sort_keys=True)
     return SimpleNamespace(board=board, kernel_cls=kernel_cls, kernel=kernel_obj, pll=pll,
@@ -444,7 +450,8 @@ def _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir=Non
                            key=plan_key(plan, identity))
 
 
-def cache_key(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp"):
+def cache_key(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
+              baud=DEFAULT_BAUD):
     """The key :func:`build` files this build under in the cache, without building.
 
     Elaborates the design and writes the build plan in memory (about a second);
@@ -455,11 +462,13 @@ def cache_key(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowa
     str
         32 hex digits; :func:`build` puts it in ``report.json`` as ``cache_key``.
     """
-    return _setup(kernel, board, params, freq_mhz, seed, toolchain, lambda msg: None).key
+    return _setup(kernel, board, params, freq_mhz, seed, toolchain, lambda msg: None,
+                  baud=baud).key
 
 
 def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
-          out_dir="build", status=None, timeout=BUILD_TIMEOUT, use_cache=True):
+          out_dir="build", status=None, timeout=BUILD_TIMEOUT, use_cache=True,
+          baud=DEFAULT_BAUD):
     """Build ``kernel`` for ``board`` and write the bitstream and report.json to ``out_dir``.
 
     Parameters
@@ -484,13 +493,16 @@ def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
         Seconds the tools may take.
     use_cache : bool
         Reuse an identical earlier build.
+    baud : int
+        Line speed of the board's UART bridge (8N1); refused when the SoC
+        clock cannot make it within 2 %.
 
     Returns
     -------
     BuildResult
     """
     status = status or (lambda msg: None)
-    setup = _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir)
+    setup = _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir, baud)
     board, kernel_cls, kernel_obj, pll = setup.board, setup.kernel_cls, setup.kernel, setup.pll
     env, versions, notes, plan, key = setup.env, setup.versions, setup.notes, setup.plan, setup.key
     out = setup.out
@@ -520,7 +532,7 @@ def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
         if code != 0:
             raise _failure(tmp, out, kernel_obj, board, code)
         report = _make_report(tmp, kernel_obj, board, pll, freq_mhz, seed, toolchain,
-                              versions, notes, build_s, key)
+                              versions, notes, build_s, key, baud)
         report["cached"] = False
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         # Trim the cache entry to what is installed; netlists are large.

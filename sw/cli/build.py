@@ -17,6 +17,9 @@ def add_arguments(parser):
                         help="SoC clock in MHz (default: the board oscillator; "
                              "another value adds a PLL)")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr seed (default: 1)")
+    parser.add_argument("--baud", type=int, default=115200,
+                        help="line speed of the UART bridge, 8N1 (default: 115200); open the "
+                             "board with hetflow.open('serial:PORT', baudrate=BAUD)")
     parser.add_argument("--toolchain", default="yowasp", metavar="yowasp|native",
                         help="YoWASP tools from PyPI (default) or native tools on PATH")
     parser.add_argument("--out", "-o", metavar="DIR",
@@ -41,7 +44,7 @@ def run(args):
     with progress(not args.quiet) as status:
         result = build(args.kernel, args.board, params=params, freq_mhz=args.freq,
                        seed=args.seed, toolchain=args.toolchain, out_dir=out, status=status,
-                       use_cache=not args.no_cache)
+                       use_cache=not args.no_cache, baud=args.baud)
     print_report(result.report, title=f"hetflow build: {result.out_dir}")
     if not result.report["timing_met"]:
         print(f"warning: Fmax {result.report['fmax_mhz']} MHz is below the "

@@ -218,3 +218,52 @@ def test_bad_bridge_parameters(kwargs, message):
     args = {"strides": [4], "memory_size": 4096, "register_size": 64, **kwargs}
     with pytest.raises(ParamError, match=message):
         FrameBridge(**args)
+
+
+def test_frames_over_the_uart_line():
+    """UART (8N1, 4 cycles a bit) + bridge + SoC, wired as in BoardTop, from line levels."""
+    from hetflow.boards.uart import UART
+    divisor = 4
+    soc = SoC(Saxpy(), memory="bram", memory_size=MEMORY)
+    bridge = FrameBridge.for_soc(soc, idle_cycles=2000)
+    uart = UART(divisor)
+    m = Module()
+    m.submodules += [soc, bridge, uart]
+    wiring.connect(m, bridge.bus, soc.bus)
+    wiring.connect(m, uart.out, bridge.rx)
+    wiring.connect(m, bridge.tx, uart.inp)
+    requests = [frame(1, P.PING), frame(2, P.MEM_WRITE, 8, data=b"uart"),
+                frame(3, P.MEM_READ, 6, 8)]
+    answers = []
+
+    async def bench(ctx):
+        for request in requests:
+            for byte in request:                 # start bit, 8 data bits LSB first, stop bit
+                for bit in [0] + [(byte >> i) & 1 for i in range(8)] + [1]:
+                    ctx.set(uart.rx, bit)
+                    await ctx.tick().repeat(divisor)
+            decoder = F.FrameDecoder()
+            got = []
+            for _ in range(60 * 10 * divisor):   # sample the tx line in the middle of each bit
+                await ctx.tick()
+                if ctx.get(uart.tx) == 0:        # a start bit: skip to its middle
+                    await ctx.tick().repeat(divisor // 2)
+                    byte = 0
+                    for i in range(8):
+                        await ctx.tick().repeat(divisor)
+                        byte |= ctx.get(uart.tx) << i
+                    await ctx.tick().repeat(divisor)
+                    assert ctx.get(uart.tx) == 1             # stop bit
+                    got += [e for e in decoder.feed(bytes([byte])) if isinstance(e, F.Frame)]
+                    if got:
+                        break
+            answers.append(got[0] if got else None)
+        assert (ctx.get(uart.framing_errors), ctx.get(uart.overrun)) == (0, 0)
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert [a and a.seq for a in answers] == [1, 2, 3]
+    assert P.decode_response(P.PING, *response(answers[0])).magic == P.MAGIC
+    assert P.decode_response(P.MEM_READ, *response(answers[2])) == b"\0\0uart\0\0"

@@ -65,6 +65,10 @@ def test_saxpy_icebreaker_report(saxpy_build):
     assert report["target_mhz"] == 12.0
     assert report["fmax_mhz"] > 12.0 and report["timing_met"] is True
     assert report["bitstream"] == "top.bin"
+    # The host reaches the SoC through the UART frame bridge at 12 MHz / 104 = 115385 baud.
+    assert report["bridge"] == {"kind": "uart-frame", "baud": 115200, "divisor": 104,
+                                "actual_baud": 115384.6, "max_payload": 1088,
+                                "open": "hetflow.open('serial:PORT', baudrate=115200)"}
     bit = out / "top.bin"
     assert bit.stat().st_size == 104090         # every UP5K bitstream has this size
     assert report["sha256"] == _sha(bit)
@@ -256,6 +260,27 @@ def test_frequency_the_pll_cannot_make(capsys, tmp_path):
     assert _cli_error(capsys, ["build", "saxpy", "--board", "icebreaker", "--freq", "-1",
                                "--out", str(tmp_path)]) == (
         "hetflow build: error: --freq -1 is out of range; allowed a frequency above 0 MHz")
+    assert _cli_error(capsys, ["build", "saxpy", "--board", "icebreaker", "--freq", "400",
+                               "--out", str(tmp_path / "new")])
+    assert not (tmp_path / "new").exists()      # nothing created for a build that cannot run
+
+
+def test_baud_rate_the_clock_cannot_make(capsys, tmp_path):
+    out = tmp_path / "out"
+    assert _cli_error(capsys, ["build", "saxpy", "--board", "icebreaker", "--baud", "2500000",
+                               "--out", str(out)]) == (
+        "hetflow build: error: baud rate 2500000 from a 12 MHz clock: the nearest divisor 5 "
+        "gives 2400000 baud, -4.00 % off (at most ±2 % is safe for 8N1); use a baud rate the "
+        "clock divides evenly, e.g. 3000000 or 2400000, or a lower baud rate")
+    assert _cli_error(capsys, ["build", "saxpy", "--board", "icebreaker", "--baud", "0",
+                               "--out", str(out)]) == (
+        "hetflow build: error: --baud 0 is out of range; allowed a positive integer")
+    assert not out.exists()
+
+
+def test_baud_rate_is_part_of_the_build():
+    from hetflow.boards.build import cache_key
+    assert cache_key("saxpy", "icebreaker") != cache_key("saxpy", "icebreaker", baud=1_000_000)
 
 
 def test_unwritable_output_dir(capsys, tmp_path):
