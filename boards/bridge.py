@@ -32,9 +32,9 @@ How a frame is handled:
 * ``PING`` answers from constants of the SoC the bridge was built for;
   ``RESET`` pulses the SoC's soft reset; ``RUN`` polls the kernel's status
   and the SoC's DMA status until both say done, or the cycle budget is
-  spent, and answers the cycles that passed (counted in a 48-bit counter:
-  larger budgets saturate, more than a day at 100 MHz); ``QUIT`` is answered
-  and ignored.
+  spent, and answers the cycles that passed (polled every 4 cycles, so up to
+  3 more than the budget; a budget above 2**32 - 1 ends there, which the
+  host's loop of ``RUN`` slices absorbs); ``QUIT`` is answered and ignored.
 
 Bytes that arrive while a request is executing or its response is being
 sent are dropped: a UART cannot be paused, and the host never sends before
@@ -58,8 +58,10 @@ __all__ = ["FrameBridge", "DEFAULT_IDLE_CYCLES", "RUN_COUNTER_BITS"]
 
 #: Cycles of silence after which a partial frame is dropped (~40 ms at 12 MHz).
 DEFAULT_IDLE_CYCLES = 500_000
-#: Width of the RUN cycle counter; larger budgets saturate.
-RUN_COUNTER_BITS = 48
+#: Width of the RUN cycle counter: a RUN with a larger budget ends with reason
+#: "budget" after 2**32 - 1 cycles (the host then sends another; its slices are
+#: 2**20 cycles, see hetflow.backends.serial).
+RUN_COUNTER_BITS = 32
 #: Payload bytes kept in registers for decoding the fixed request fields.
 _HEAD_BYTES = 16
 #: Largest fixed response part: the 5-byte header plus PING's 15 bytes.
