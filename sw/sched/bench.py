@@ -127,6 +127,8 @@ def real_workload_bench(repeats=3, warmup=DEFAULTS["warmup"], models=None, seed=
         ``correct``; ``tasks_alone``: per task kind and device
         the predicted seconds alone, slowdown and its source;
         ``bounds`` (:func:`lower_bounds` of the time-alone costs),
+        ``candidates`` and ``choice`` (heft's candidates' predicted makespans
+        and its choice, with the final models),
         ``load`` (the highest 1-minute load average seen at the start of a
         round; None where the system has none),
         ``lower_bound``, ``calibration_s``, ``tasks``, and ``reports`` (the
@@ -223,6 +225,7 @@ def real_workload_bench(repeats=3, warmup=DEFAULTS["warmup"], models=None, seed=
         if tmp is not None:
             tmp.cleanup()
     return {"rows": rows, "reports": reports, "bounds": bounds,
+            "candidates": dict(plan.candidates), "choice": plan.choice,
             "load": max(load) if load else None,
             "lower_bound": bounds["lower_bound"], "tasks_alone": alone,
             "calibration_s": calibration_s, "tasks": len(graph.tasks)}
@@ -389,6 +392,10 @@ def run_schedule_bench(sizes=DEFAULTS["sizes"], out_degrees=DEFAULTS["out_degree
                       f"{_fmt_ms(b['lower_bound'])} (critical path {_fmt_ms(b['critical_path'])}, "
                       f"two-device area {_fmt_ms(b['area'])}); calibration took "
                       f"{real_result['calibration_s']:.1f} s", highlight=False)
+        cands = real_result["candidates"]
+        console.print("heft's candidates with the final models: " + ", ".join(
+            f"{name} {_fmt_ms(span)}" for name, span in cands.items())
+            + f" -> {real_result['choice']}", highlight=False)
         verdicts = goals(rows, real_result["lower_bound"])
         for _, line in verdicts:
             console.print(line, highlight=False)

@@ -46,6 +46,8 @@ def test_mixed_workload_on_cpu_and_sim():
     # heft and dmda chose among their own schedules and the baselines.
     for p in ("heft", "dmda"):
         assert rows[p]["choice"] in (p, f"{p} on contended costs", "cpu-only", "fpga-only")
+    assert set(result["candidates"]) >= {"heft", "cpu-only", "fpga-only"}
+    assert result["choice"] in result["candidates"]
     # The bound is of the time-alone costs: no plan's prediction is below it.
     assert result["lower_bound"] <= min(r["predicted"] for r in rows.values()) * (1 + 1e-9)
     # What each device wins: every kernel has a time on both devices, NumPy steps on the cpu.
