@@ -70,8 +70,13 @@ class SerialSoC(wiring.Component):
 
     def __init__(self, kernel, memory_size=64 * 1024, idle_cycles=SIM_IDLE_CYCLES):
         self.kernel = kernel
-        self.soc = SoC(kernel, memory="bram", memory_size=memory_size)
-        self.bridge = FrameBridge.for_soc(self.soc, idle_cycles=idle_cycles)
+        try:
+            self.soc = SoC(kernel, memory="bram", memory_size=memory_size)
+            self.bridge = FrameBridge.for_soc(self.soc, idle_cycles=idle_cycles)
+        except Exception:
+            # Refused: neither this design nor the kernel will be elaborated, on purpose.
+            self._MustUse__silence = kernel._MustUse__silence = True
+            raise
         super().__init__({
             "rx": In(stream.Signature(8)),
             "tx": Out(stream.Signature(8)),
