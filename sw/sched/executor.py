@@ -91,7 +91,8 @@ class Plan:
         Task name to ``{device: factor}`` (1.0 with one device).
     choice : str
         Which candidate was chosen (``"heft"``, ``"heft on contended costs"``,
-        ``"cpu-only"`` ...; the policy's name for the other policies).
+        ``"heft refined"``, ``"cpu-only"`` ...; the policy's name for the other
+        policies).
     candidates : dict
         Every candidate's predicted makespan by name (heft and dmda only).
     work : dict

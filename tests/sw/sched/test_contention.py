@@ -1,10 +1,14 @@
 """Contention: overlap of measured runs, the fluid replay of a plan, and the guarded choice."""
 
+import itertools
+
 import pytest
 
 from hetflow.sched import CostGraph, schedule
-from hetflow.sched.contention import choose, contended, overlaps, simulate, simulate_online
+from hetflow.sched.contention import (choose, contended, overlaps, refine, simulate,
+                                      simulate_online)
 from hetflow.sched.policies import Schedule
+from hetflow.sched.randomdag import random_dag
 
 
 def test_overlaps_are_the_fraction_of_a_run_another_device_was_busy():
@@ -135,3 +139,45 @@ def test_choose_without_an_fpga_device_has_no_fpga_baseline():
     name, _, predicted, spans = choose(g, "heft", {})
     assert name == "heft" and set(spans) == {"heft", "cpu-only"}
     assert predicted.makespan == 1.0
+
+
+def _independent(n=4):
+    return CostGraph(["cpu", "sim"], {f"t{i}": {"cpu": 1.0, "sim": 2.0} for i in range(n)}, [])
+
+
+def test_refine_moves_work_to_a_slower_device_that_runs_alongside():
+    g = _independent()
+    cpu_only = schedule(g, "cpu-only")
+    assert cpu_only.makespan == 4.0
+    plan, sim = refine(cpu_only, {})
+    # One task on the sim (2 s) while the cpu runs three (3 s): the optimum, as brute
+    # force over all 16 placements in name order confirms.
+    assert sim.makespan == pytest.approx(3.0)
+    assert sorted(plan.placement.values()) == ["cpu", "cpu", "cpu", "sim"]
+    best = min(simulate(Schedule("x", g, dict(zip(g.tasks, p)),
+                                 {t: float(i) for i, t in enumerate(g.tasks)},
+                                 {t: float(i) for i, t in enumerate(g.tasks)}), {}).makespan
+               for p in itertools.product(["cpu", "sim"], repeat=4))
+    assert sim.makespan == pytest.approx(best)
+    assert sim.problems() == []
+
+
+def test_refine_keeps_a_plan_no_single_move_improves():
+    g = _independent()
+    # Sharing the host halves both devices' speed: nothing gains from running alongside.
+    slow = {t: {"cpu": 2.0, "sim": 2.0} for t in g.tasks}
+    plan, sim = refine(schedule(g, "cpu-only"), slow)
+    assert set(plan.placement.values()) == {"cpu"} and sim.makespan == pytest.approx(4.0)
+
+
+def test_refine_never_makes_a_plan_longer():
+    for seed in range(6):
+        g = random_dag(12, seed=seed)                # 2 cpu + 2 fpga devices
+        slow = {t: {d: 1.0 + 0.3 * ((i + j) % 3) for j, d in enumerate(g.device_names)}
+                for i, t in enumerate(g.tasks)}
+        start = schedule(g, "heft")
+        before = simulate(start, slow).makespan
+        plan, sim = refine(start, slow)
+        assert sim.makespan <= before * (1 + 1e-9)
+        assert sim.problems() == []
+        assert simulate(plan, slow).makespan == pytest.approx(sim.makespan)
