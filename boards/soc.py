@@ -138,6 +138,14 @@ class SoC(wiring.Component):
     """
 
     def __init__(self, kernel, memory="bram", memory_size=64 * 1024):
+        try:
+            self._check(kernel, memory, memory_size)
+        except ParamError:
+            self._MustUse__silence = True       # refused, never to be elaborated
+            raise
+        super().__init__({"bus": In(HostBusSignature())})
+
+    def _check(self, kernel, memory, memory_size):
         if memory not in MEMORY_KINDS:
             raise ParamError(f"SoC memory must be one of {', '.join(MEMORY_KINDS)}, "
                              f"not {memory!r}")
@@ -160,7 +168,6 @@ class SoC(wiring.Component):
         if memory == "spram" and size not in SPRAM.SIZES:
             raise ParamError(f"SPRAM memory_size = {size} is not available; allowed "
                              f"{' or '.join(str(s) for s in SPRAM.SIZES)} bytes")
-        super().__init__({"bus": In(HostBusSignature())})
 
     @property
     def map(self):

@@ -102,6 +102,7 @@ def test_beat_stride_matches_the_virtual_board():
 
 def test_soc_rejects_bad_memory():
     kernel = get_kernel("saxpy")()
+    kernel._MustUse__silence = True         # only handed to SoCs that refuse it
     with pytest.raises(ParamError) as e:
         SoC(kernel, memory="dram")
     assert str(e.value) == "SoC memory must be one of bram, spram, not 'dram'"
