@@ -184,14 +184,25 @@ def simulate(sched, slowdown, name=None, reorder=True):
         if later:
             step = min(step, min(later) - now)
         now += step
-        for d in list(running):
-            t = running[d][0]
-            running[d][1] -= step * rate[d]
-            if running[d][1] <= _EPS * max(1.0, g.cost[t][d]):
-                del running[d]
-                finish[t] = now
-                left -= 1
+        left -= len(_advance(g, running, rate, step, now, finish))
     return _replayed(g, name or sched.policy, sched.placement, start, finish)
+
+
+def _advance(g, running, rate, step, now, finish):
+    """Run every busy device ``step`` seconds at its rate; the ``(device, task)`` that ended.
+
+    ``running`` maps a device to ``[task, remaining uncontended seconds]``; a
+    task that is done leaves it and gets ``finish[task] = now``.
+    """
+    ended = []
+    for d in list(running):
+        t = running[d][0]
+        running[d][1] -= step * rate[d]
+        if running[d][1] <= _EPS * max(1.0, g.cost[t][d]):
+            del running[d]
+            finish[t] = now
+            ended.append((d, t))
+    return ended
 
 
 def dmda_place(cost, slowdown, free_at, queued, slow, now, labels):
@@ -300,21 +311,16 @@ def simulate_online(g, policy, slowdown, name=None):
         rate = {d: 1.0 / (one[t][d] if shared else 1.0) for d, (t, _) in running.items()}
         step = min(rem / rate[d] for d, (_, rem) in running.items())
         now += step
-        for d in list(running):
-            t = running[d][0]
-            running[d][1] -= step * rate[d]
-            if running[d][1] <= _EPS * max(1.0, g.cost[t][d]):
-                del running[d]
-                finish[t] = now
-                left -= 1
-                if t in queued[d]:
-                    # Re-base the device's expected queue end on this finish.
-                    queued[d].remove(t)
-                    free_at[d] = now + sum(g.cost[n][d] for n in queued[d])
-                for s in g.succ[t]:
-                    waiting[s] -= 1
-                    if waiting[s] == 0:
-                        ready.append(s)
+        for d, t in _advance(g, running, rate, step, now, finish):
+            left -= 1
+            if t in queued[d]:
+                # Re-base the device's expected queue end on this finish.
+                queued[d].remove(t)
+                free_at[d] = now + sum(g.cost[n][d] for n in queued[d])
+            for s in g.succ[t]:
+                waiting[s] -= 1
+                if waiting[s] == 0:
+                    ready.append(s)
     return _replayed(g, name or policy, placement, start, finish)
 
 
