@@ -47,7 +47,7 @@ from types import SimpleNamespace
 
 from ..hw.errors import HetflowError
 from ..hw.registry import get_kernel
-from .clocking import ecp5_pll, ice40_pll
+from .clocking import ecp5_pll, ice40_pll, soc_clock_mhz
 from .errors import BuildError, DoesNotFit, OutputDirError, ToolchainMissing
 from .registry import get_board
 from .report import (describe_overuse, first_error, parse_nextpnr_log, parse_nextpnr_report,
@@ -349,7 +349,7 @@ def sha256_file(path):
 
 def bridge_info(board, pll, baud=DEFAULT_BAUD):
     """What the host needs to know about the board's serial bridge (for ``report.json``)."""
-    clock_hz = (pll.fout_mhz if pll is not None else board.clock_mhz) * 1e6
+    clock_hz = soc_clock_mhz(board, pll) * 1e6
     divisor = divisor_for(clock_hz, baud)
     return {"kind": "uart-frame", "baud": baud, "divisor": divisor,
             "actual_baud": round(clock_hz / divisor, 1), "max_payload": BRIDGE_MAX_PAYLOAD,
@@ -366,7 +366,7 @@ def _make_report(tmp, kernel, board, pll, requested, seed, toolchain, versions, 
     cells = parse_yosys_stat(_read(tmp / f"{NAME}.rpt"))
     res = resources(board.family, util, cells, board)
     achieved, _ = pick_fmax(fmax)
-    target = pll.fout_mhz if pll is not None else board.clock_mhz
+    target = soc_clock_mhz(board, pll)
     bitstream = f"{NAME}.{board.bitstream}"
     if not (tmp / bitstream).is_file():
         raise BuildError(f"the build of {kernel.name} for {board.name} wrote no {bitstream}")

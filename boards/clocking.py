@@ -15,7 +15,8 @@ from amaranth.lib import io
 
 from ..hw.errors import ParamError
 
-__all__ = ["PLLSetting", "ice40_pll", "ecp5_pll", "PLLClockReset", "POR_SECONDS"]
+__all__ = ["PLLSetting", "ice40_pll", "ecp5_pll", "PLLClockReset", "POR_SECONDS",
+           "soc_clock_mhz"]
 
 #: Power-on delay after PLL lock before ``sync`` leaves reset.
 POR_SECONDS = 15e-6
@@ -30,6 +31,11 @@ class PLLSetting:
     fout_mhz: float
     vco_mhz: float
     params: dict
+
+
+def soc_clock_mhz(board, pll):
+    """MHz the SoC runs at: the PLL's output, or the board oscillator without one."""
+    return pll.fout_mhz if pll is not None else board.clock_mhz
 
 
 def ice40_pll(fin_mhz, fout_mhz):

@@ -16,7 +16,7 @@ from amaranth.hdl import ClockDomain, Elaboratable, Module
 from amaranth.lib import wiring
 
 from .bridge import FrameBridge
-from .clocking import PLLClockReset
+from .clocking import PLLClockReset, soc_clock_mhz
 from .soc import SoC
 from .uart import UARTPins, divisor_for
 
@@ -54,7 +54,7 @@ class BoardTop(Elaboratable):
         self.board = board
         self.pll = pll
         self.baud = baud
-        self.clock_hz = (pll.fout_mhz if pll is not None else board.clock_mhz) * 1e6
+        self.clock_hz = soc_clock_mhz(board, pll) * 1e6
         self.divisor = divisor_for(self.clock_hz, baud)
         self.soc = SoC(kernel, memory=board.memory,
                        memory_size=memory_size or board.memory_size)
