@@ -426,12 +426,10 @@ def choose(g, policy, slowdown, reorder=True, margin=MARGIN):
         # Local search from the best candidate so far (see refine).
         start_from = min(own, key=lambda n: own[n].makespan)
         name = f"{policy} refined"
-        plans[name], _ = refine(plans[start_from], slowdown, reorder=reorder)
-        if set(plans[name].placement.items()) != set(plans[start_from].placement.items()):
-            plans[name].policy = policy
-            own[name] = simulate(plans[name], slowdown, name=policy, reorder=reorder)
-        else:
-            del plans[name]
+        refined, predicted = refine(plans[start_from], slowdown, reorder=reorder)
+        if refined.placement != plans[start_from].placement:
+            refined.policy = predicted.policy = policy
+            plans[name], own[name] = refined, predicted
     spans = {name: s.makespan for name, s in own.items()}
     single = [name for name in spans if len(set(plans[name].placement.values())) <= 1]
     shared = [name for name in spans if name not in single]
