@@ -191,7 +191,7 @@ class FrameBridge(wiring.Component):
         word = Signal(32)
         sel = Signal(4)
         kstatus = Signal(32)
-        left = Signal(range(max(memsize, _RESP_BYTES) + 1))
+        left = Signal(span)             # tail bytes still to send
         taddr = Signal(span)
 
         def respond(code, nfields=0, value=0):

@@ -251,8 +251,8 @@ def build_overlay_tcl(layout, board, params, freq_mhz):
           "assign_bd_address",
           "validate_bd_design",
           "save_bd_design",
-          f"puts \"hetflow: FCLK_CLK0 requested $fclk_mhz MHz, actual "
-          f"[get_property CONFIG.PCW_ACT_FPGA0_PERIPHERAL_FREQMHZ $ps] MHz\"",
+          "puts \"hetflow: FCLK_CLK0 requested $fclk_mhz MHz, actual "
+          "[get_property CONFIG.PCW_ACT_FPGA0_PERIPHERAL_FREQMHZ $ps] MHz\"",
           "",
           "set bd_file [get_files ${overlay}.bd]",
           "generate_target all $bd_file",

@@ -1,7 +1,6 @@
 """``saxpy``: z = a*x + y on int32 vectors, wrapping like int32 C arithmetic."""
 
 import numpy as np
-from amaranth.hdl import Signal
 
 from ..shell import Kernel
 from ..spec import Param, Port, Register
