@@ -15,6 +15,7 @@ speaks is proven before a bitstream exists.
 from amaranth.hdl import ClockDomain, Elaboratable, Module
 from amaranth.lib import wiring
 
+from ..sim.board.framing import DEFAULT_BAUD
 from .bridge import FrameBridge
 from .clocking import PLLClockReset, soc_clock_mhz
 from .soc import SoC
@@ -22,8 +23,6 @@ from .uart import UARTPins, divisor_for
 
 __all__ = ["BoardTop", "DEFAULT_BAUD", "IDLE_GAP_S"]
 
-#: Line speed of the board bridge (the serial backend's default, 8N1).
-DEFAULT_BAUD = 115200
 #: Seconds of line silence after which the bridge drops a partial frame: well
 #: above USB-UART latency (a few ms), well below the host's 1 s retry timeout.
 IDLE_GAP_S = 0.05

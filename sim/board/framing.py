@@ -40,7 +40,7 @@ import zlib
 from dataclasses import dataclass
 
 __all__ = ["SYNC", "HEADER", "TRAILER", "MAX_PAYLOAD", "OVERHEAD", "BOARD_FAILED",
-           "BRIDGE_MAX_PAYLOAD", "BRIDGE_CHUNK",
+           "BRIDGE_MAX_PAYLOAD", "BRIDGE_CHUNK", "DEFAULT_BAUD",
            "encode_frame", "FrameDecoder", "Frame", "FrameError"]
 
 SYNC = 0x7E
@@ -61,6 +61,9 @@ MAX_PAYLOAD = (16 << 20) + 64
 BRIDGE_MAX_PAYLOAD = 1024 + 64
 #: Memory bytes per MEM_WRITE / MEM_READ request that a board bridge takes.
 BRIDGE_CHUNK = 1024
+#: Line speed (8N1) of a board's bridge unless built otherwise (``hetflow build --baud``),
+#: and the serial backend's default.
+DEFAULT_BAUD = 115200
 
 #: Response status a bridge sends when the board behind it failed (died, hung)
 #: while executing the request; the payload is an ASCII message.  Outside the

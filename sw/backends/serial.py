@@ -51,13 +51,13 @@ from ..hw.registry import get_kernel, kernel_names
 from ..hw.regmap import kernel_id
 from ..sim.board import protocol as P
 from ..sim.board.client import BoardClient, BoardError, BoardRequestError
-from ..sim.board.framing import (BOARD_FAILED, BRIDGE_CHUNK, MAX_PAYLOAD, OVERHEAD, Frame,
-                                 FrameDecoder, encode_frame)
+from ..sim.board.framing import (BOARD_FAILED, BRIDGE_CHUNK, DEFAULT_BAUD, MAX_PAYLOAD,
+                                 OVERHEAD, Frame, FrameDecoder, encode_frame)
 from ..sim.board.harness import channels
 
 __all__ = ["SerialDevice", "SerialBoard", "SerialLink", "KernelMismatch", "DEFAULT_BAUDRATE"]
 
-DEFAULT_BAUDRATE = 115200
+DEFAULT_BAUDRATE = DEFAULT_BAUD
 #: Seconds a small request may take per attempt.
 DEFAULT_TIMEOUT = 1.0
 #: A board's bridge buffers a whole request before checking its CRC; it takes at most

@@ -5,6 +5,7 @@ bridge), writes the bitstream, the tool logs and report.json to --out, and
 prints the report.  Unchanged builds come from the cache.
 """
 
+from ..sim.board.framing import DEFAULT_BAUD
 from .common import add_param_argument, parse_params, progress
 
 
@@ -17,9 +18,9 @@ def add_arguments(parser):
                         help="SoC clock in MHz (default: the board oscillator; "
                              "another value adds a PLL)")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr seed (default: 1)")
-    parser.add_argument("--baud", type=int, default=115200,
-                        help="line speed of the UART bridge, 8N1 (default: 115200); open the "
-                             "board with hetflow.open('serial:PORT', baudrate=BAUD)")
+    parser.add_argument("--baud", type=int, default=DEFAULT_BAUD,
+                        help=f"line speed of the UART bridge, 8N1 (default: {DEFAULT_BAUD}); "
+                             f"open the board with hetflow.open('serial:PORT', baudrate=BAUD)")
     parser.add_argument("--toolchain", default="yowasp", metavar="yowasp|native",
                         help="YoWASP tools from PyPI (default) or native tools on PATH")
     parser.add_argument("--out", "-o", metavar="DIR",
