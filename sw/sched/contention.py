@@ -30,7 +30,7 @@ their error is as likely a loss.
 """
 
 from .graph import CostGraph
-from .policies import Schedule, schedule as make_schedule
+from .policies import Schedule, dmda_order, schedule as make_schedule
 
 __all__ = ["overlaps", "simulate", "simulate_online", "contended", "choose", "dmda_place",
            "refine", "GUARDED", "ONLINE", "MARGIN"]
@@ -258,7 +258,8 @@ def simulate_online(g, policy, slowdown, name=None):
 
     Decisions are the executor's (:meth:`hetflow.sched.executor.Executor.execute`):
     a task is placed when its predecessors have finished -- dmda with
-    :func:`dmda_place` on its expected queue ends, re-based on every finish;
+    :func:`dmda_place` on its expected queue ends, re-based on every finish,
+    tasks ready together in :func:`~hetflow.sched.policies.dmda_order`;
     eager on the first idle device that can run the oldest ready task.  As
     in the executor, results stay on the host: edges' transfer costs are
     not paid.  Durations follow :func:`simulate`'s rates.
@@ -274,6 +275,7 @@ def simulate_online(g, policy, slowdown, name=None):
                          f"policies are: {', '.join(ONLINE)}")
     labels = g.device_names
     one = {t: {d: slowdown.get(t, {}).get(d, 1.0) for d in g.cost[t]} for t in g.tasks}
+    order = dmda_order(g)
     waiting = {t: len(g.pred[t]) for t in g.tasks}
     ready = [t for t in g.tasks if waiting[t] == 0]
     todo = {d: [] for d in labels}                     # placed, not started
@@ -292,7 +294,7 @@ def simulate_online(g, policy, slowdown, name=None):
                     todo[d].append(pick)
                     placement[pick] = d
         else:
-            for t in ready:
+            for t in order(ready):
                 best, ends = dmda_place({d: g.cost[t][d] for d in g.feasible(t)}, one[t],
                                         free_at, queued, one, now, labels)
                 free_at.update(ends)

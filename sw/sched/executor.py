@@ -56,7 +56,7 @@ from ..hw.errors import HetflowError
 from .contention import ONLINE, choose, dmda_place, overlaps
 from .graph import CostGraph, DeviceSpec, Graph, GraphError, TaskRef, device_kind, substitute
 from .perfmodel import PerfModels, function_work, kernel_work
-from .policies import Schedule
+from .policies import Schedule, dmda_order
 
 __all__ = ["Executor", "Plan", "RunReport", "ExecutionError", "GUESS", "ONLINE"]
 
@@ -334,7 +334,8 @@ class Executor:
         (a prediction was short), the device runs its first task that is
         ready instead of idling (unless the executor's ``reorder`` is off).
         Online (dmda, eager; or ``online=True``): tasks are placed as they
-        become ready in real time -- dmda on the device with the smallest
+        become ready in real time -- dmda (tasks ready together in
+        :func:`~hetflow.sched.policies.dmda_order`) on the device with the smallest
         expected completion (the device's queue end, re-based on real
         finishes, plus the predicted cost), eager on the first idle device that
         can run the oldest ready task.  With slowdowns, dmda's expected
@@ -471,7 +472,8 @@ class Executor:
         for n, task in graph.tasks.items():
             for dep in task.deps:
                 users[dep].append(n)
-        ready = [n for n in graph.tasks if waiting[n] == 0]       # in listing order
+        ready = [n for n in graph.tasks if waiting[n] == 0]
+        order = dmda_order(costs)
         queued = {label: [] for label in labels}                   # dmda: placed, not finished
         free_at = {label: 0.0 for label in labels}                 # dmda: expected queue end
         busy = {label: False for label in labels}                  # eager: running a task
@@ -489,7 +491,7 @@ class Executor:
                         placement[pick] = label
                         inbox[label].put(pick)
                 return
-            for n in list(ready):                                  # dmda, in ready order
+            for n in order(ready):                                 # dmda, by priority
                 best, ends = dmda_place({lab: costs.cost[n][lab] for lab in costs.feasible(n)},
                                         slow[n], free_at, queued, slow, now, labels)
                 free_at.update(ends)

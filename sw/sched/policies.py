@@ -14,11 +14,13 @@ each other.
     task), each placed on the device where it finishes earliest, allowed
     into an idle gap between tasks already placed (insertion-based).
 ``dmda``
-    Online, like StarPU's *deque model data aware* policy: a task is placed
-    only when it becomes ready (its predecessors have finished, in the
-    model's time), in ready order then listing order, on the device with the
-    smallest expected completion = max(ready time, device available,
-    data arrival) + compute.  No ranks, no look-ahead, no insertion.
+    Online, like StarPU's *deque model data aware* policy with priorities
+    (*dmdas*): a task is placed only when it becomes ready (its predecessors
+    have finished, in the model's time); tasks ready at the same instant are
+    placed in decreasing upward rank (their priority; then listing order),
+    each on the device with the smallest expected completion = max(ready
+    time, device available, data arrival) + compute.  No look-ahead past the
+    ready tasks, no insertion.
 ``eager``
     Greedy, like StarPU's *eager*: whenever a device is idle it takes the
     oldest ready task it can run, however slow it is there.
@@ -40,8 +42,8 @@ from dataclasses import dataclass, field
 
 from .graph import CostGraph, GraphError
 
-__all__ = ["Schedule", "POLICIES", "schedule", "heft", "dmda", "eager", "cpu_only",
-           "fpga_only", "lower_bounds", "upward_ranks"]
+__all__ = ["Schedule", "POLICIES", "schedule", "heft", "dmda", "dmda_order", "eager",
+           "cpu_only", "fpga_only", "lower_bounds", "upward_ranks"]
 
 #: Relative slack for comparing times computed in floating point.
 _EPS = 1e-9
@@ -236,14 +238,18 @@ def heft(g, name="heft"):
 
 
 def dmda(g, name="dmda"):
-    """Online dmda: place each task when it becomes ready, at its minimum expected completion."""
+    """Online dmda: place each task when it becomes ready, at its minimum expected completion.
+
+    Tasks that become ready together are placed in :func:`dmda_order`.
+    """
     sched = Schedule(name, g)
+    order = dmda_order(g)
     available = {d: 0.0 for d in g.device_names}
     waiting = {t: len(g.pred[t]) for t in g.tasks}
     ready = [t for t in g.tasks if waiting[t] == 0]
     events, now = [], 0.0
     while True:
-        for t in sorted(ready, key=g.index):
+        for t in order(ready):
             best = None
             for d in g.feasible(t):
                 start = max(now, available[d], _data_ready(g, sched, t, d))
@@ -266,6 +272,17 @@ def dmda(g, name="dmda"):
                 if waiting[s] == 0:
                     ready.append(s)
     return sched
+
+
+def dmda_order(g):
+    """dmda's order of tasks ready together: a function of a list of tasks to a sorted list.
+
+    Decreasing upward rank (:func:`upward_ranks`), as priorities in StarPU's
+    *dmdas*: of two tasks ready at once, the one with more work behind it
+    picks its device first.  Ties go to the listing order.
+    """
+    rank = upward_ranks(g)
+    return lambda tasks: sorted(tasks, key=lambda t: (-rank[t], g.index(t)))
 
 
 def eager(g, name="eager"):

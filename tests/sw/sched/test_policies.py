@@ -211,13 +211,25 @@ def test_eager_is_greedy_heft_and_dmda_are_not():
     assert schedule(g, "dmda").makespan == 2.0
 
 
-def test_dmda_places_in_ready_order_without_look_ahead():
-    # HEFT ranks "long" first and lets "short" take the other device; dmda sees "short"
-    # first (listing order), gives it the fast device, and "long" must wait or go slow.
+def test_dmda_places_tasks_ready_together_by_priority():
+    # Both ready at once: dmda lets "long" (higher upward rank) choose first, as HEFT does,
+    # and "short" takes the other device.  In listing order "short" would take the fast
+    # device and "long" would wait for it: 5.
     g = graph(["a", "b"], {"short": {"a": 1, "b": 2}, "long": {"a": 4, "b": 8}})
     assert schedule(g, "heft").makespan == 4.0
     d = schedule(g, "dmda")
-    assert d.placement["short"] == "a" and d.makespan == 5.0
+    assert d.placement == {"long": "a", "short": "b"} and d.makespan == 4.0
+
+
+def test_dmda_does_not_look_ahead():
+    # "q" becomes ready only when "p" ends; by then dmda has put "s" on the fast device
+    # (it finishes there at 3, on b at 3.5) and "q" waits for it: 8.  HEFT plans "q" before
+    # "s" and sends "s" to b: 6.
+    g = graph(["a", "b"], {"p": {"a": 1, "b": 1}, "q": {"a": 5, "b": 50},
+                           "s": {"a": 2, "b": 3.5}}, [("p", "q", 0)])
+    h, d = schedule(g, "heft"), schedule(g, "dmda")
+    assert h.placement == {"p": "a", "q": "a", "s": "b"} and h.makespan == 6.0
+    assert d.placement == {"p": "a", "q": "a", "s": "a"} and d.makespan == 8.0
 
 
 def test_baselines_use_their_kind_and_host_steps_stay_on_the_cpu():
