@@ -32,8 +32,8 @@ their error is as likely a loss.
 from .graph import CostGraph
 from .policies import Schedule, dmda_order, schedule as make_schedule
 
-__all__ = ["overlaps", "simulate", "simulate_online", "contended", "choose", "dmda_place",
-           "refine", "GUARDED", "ONLINE", "MARGIN"]
+__all__ = ["overlaps", "simulate", "simulate_online", "contended", "contended_bound", "choose",
+           "dmda_place", "refine", "GUARDED", "ONLINE", "MARGIN"]
 
 #: Policies that consider not sharing the host (the baselines are what they are;
 #: eager is the naive reference).
@@ -102,6 +102,69 @@ def contended(g, slowdown):
              for t in g.tasks}
     return CostGraph(g.devices, tasks, [[a, b, c] for (a, b), c in g.edges.items()],
                      source=g.source)
+
+
+def contended_bound(g, slowdown):
+    """A lower bound on the makespan of any schedule of two-device graph ``g`` under contention.
+
+    In the fluid model of :func:`simulate`, at every instant either one
+    device works alone (its task progresses at rate 1) or both work (each
+    task at ``1 / slowdown``).  Whatever the schedule, the makespan is at
+    least the time spent alone plus the time spent sharing.  This is the
+    least such time when every task may be split at will between four
+    modes -- alone on either device, or sharing on either device -- found by
+    a linear program: minimise ``A + S`` where ``A`` is the work done alone
+    (each part at that device's cost) and ``S`` the shared time, at least
+    the work each device does while sharing (each part at its cost times
+    its slowdown).  Dependencies and transfers are ignored, so the critical
+    path is a separate bound (:func:`hetflow.sched.policies.lower_bounds`).
+    Without slowdowns it equals the two-device area bound; with them it is
+    at least that, since running both devices then does less work per second.
+
+    Parameters
+    ----------
+    g : CostGraph
+        Two devices; the costs are the times alone.
+    slowdown : dict
+        Task -> device -> factor >= 1 (missing: 1).
+
+    Returns
+    -------
+    float
+        Seconds.
+    """
+    import numpy as np
+    from scipy.optimize import linprog
+    from scipy.sparse import lil_array
+
+    if len(g.devices) != 2:
+        raise ValueError(f"contended_bound: the graph has {len(g.devices)} devices; the "
+                         f"bound is for two")
+    labels = g.device_names
+    tasks = list(g.tasks)
+    if not tasks:
+        return 0.0
+    # Columns: per task, alone on each device then sharing on each device; last: S.
+    n = len(tasks)
+    objective = np.zeros(4 * n + 1)
+    objective[-1] = 1.0
+    bounds = [(0.0, None)] * (4 * n + 1)
+    once = lil_array((n, 4 * n + 1))
+    shared = lil_array((2, 4 * n + 1))
+    shared[:, -1] = -1.0
+    for i, t in enumerate(tasks):
+        for k, d in enumerate(labels):
+            once[i, 4 * i + k] = once[i, 4 * i + 2 + k] = 1.0
+            if d not in g.cost[t]:
+                bounds[4 * i + k] = bounds[4 * i + 2 + k] = (0.0, 0.0)
+                continue
+            objective[4 * i + k] = g.cost[t][d]
+            shared[k, 4 * i + 2 + k] = g.cost[t][d] * slowdown.get(t, {}).get(d, 1.0)
+    result = linprog(objective, A_ub=shared.tocsr(), b_ub=np.zeros(2), A_eq=once.tocsr(),
+                     b_eq=np.ones(n), bounds=bounds, method="highs")
+    if result.status != 0:
+        raise RuntimeError(f"contended_bound: the linear program failed: {result.message}")
+    return float(result.fun)
 
 
 def simulate(sched, slowdown, name=None, reorder=True):

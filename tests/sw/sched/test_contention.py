@@ -5,9 +5,9 @@ import itertools
 import pytest
 
 from hetflow.sched import CostGraph, schedule
-from hetflow.sched.contention import (choose, contended, overlaps, refine, simulate,
-                                      simulate_online)
-from hetflow.sched.policies import Schedule
+from hetflow.sched.contention import (choose, contended, contended_bound, overlaps, refine,
+                                      simulate, simulate_online)
+from hetflow.sched.policies import Schedule, lower_bounds
 from hetflow.sched.randomdag import random_dag
 
 
@@ -181,3 +181,45 @@ def test_refine_never_makes_a_plan_longer():
         assert sim.makespan <= before * (1 + 1e-9)
         assert sim.problems() == []
         assert simulate(plan, slow).makespan == pytest.approx(sim.makespan)
+
+
+def test_contended_bound_without_slowdown_is_the_area_bound():
+    for seed in range(4):
+        g = random_dag(15, seed=seed, devices=("cpu", "sim"))
+        assert contended_bound(g, {}) == pytest.approx(lower_bounds(g)["area"])
+
+
+def test_contended_bound_by_hand():
+    g = _independent(2)                                # two tasks, cpu 1 s, sim 2 s
+    # Alone: the split that levels both devices, 4/3 s (the area bound).
+    assert contended_bound(g, {}) == pytest.approx(4 / 3)
+    # Sharing, the cpu runs at 1/1.25 and the sim at 1/3 of their speeds alone: S seconds
+    # of sharing do S/1.25 + S/6 = 0.967 S of the cpu's 2 s of work (a task is 1 cpu s or
+    # 2 sim s) -- less than the S seconds they take: sharing loses; the cpu alone, 2 s.
+    slow = {t: {"cpu": 1.25, "sim": 3.0} for t in g.tasks}
+    assert contended_bound(g, slow) == pytest.approx(2.0)
+    # With 1.1 on the cpu sharing pays: S (1/1.1 + 1/6) = 2 s of cpu work.
+    slow = {t: {"cpu": 1.1, "sim": 3.0} for t in g.tasks}
+    assert contended_bound(g, slow) == pytest.approx(2 / (1 / 1.1 + 1 / 6))
+
+
+def test_contended_bound_is_below_every_simulated_plan():
+    # Every placement of small graphs, in HEFT's order, replayed with contention.
+    for seed in range(5):
+        g = random_dag(6, seed=seed, devices=("cpu", "sim"))
+        slow = {t: {"cpu": 1.0 + 0.2 * (i % 3), "sim": 1.0 + 0.7 * (i % 2)}
+                for i, t in enumerate(g.tasks)}
+        bound = contended_bound(g, slow)
+        assert bound >= lower_bounds(g)["area"] * (1 - 1e-9)
+        order = schedule(g, "heft")
+        shortest = min(simulate(Schedule("x", g, dict(zip(g.tasks, p)), order.start,
+                                        order.finish), slow).makespan
+                       for p in itertools.product(g.device_names, repeat=len(g.tasks)))
+        assert bound <= shortest * (1 + 1e-9)
+
+
+def test_contended_bound_needs_two_devices():
+    g = random_dag(5, seed=1)                          # 2 cpu + 2 fpga
+    with pytest.raises(ValueError, match=r"^contended_bound: the graph has 4 devices; the "
+                                         r"bound is for two$"):
+        contended_bound(g, {})
