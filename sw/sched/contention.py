@@ -19,7 +19,8 @@ while another device is busy; by how much is measured, not assumed:
 slowdowns: a task progresses at rate ``1 / s`` while another device is
 busy and at rate 1 alone (a fluid model); :func:`simulate_online` runs the
 online policies (``dmda``, ``eager``) in the same model, deciding as the
-executor does when tasks become ready.  :func:`choose` uses them to pick,
+executor does when tasks become ready, and :func:`expected_online` predicts
+their typical run from many such simulations with jittered costs.  :func:`choose` uses them to pick,
 for ``heft`` and ``dmda``, the best of the policy's own schedule (for heft
 also its schedule of the contended costs, every cost times its slowdown)
 and the single-device baselines -- so that a policy does not share the host
@@ -32,8 +33,10 @@ their error is as likely a loss.
 from .graph import CostGraph
 from .policies import Schedule, dmda_order, schedule as make_schedule
 
-__all__ = ["overlaps", "simulate", "simulate_online", "contended", "contended_bound", "choose",
-           "dmda_place", "refine", "GUARDED", "ONLINE", "MARGIN"]
+__all__ = ["overlaps", "simulate", "simulate_online", "jittered_runs", "expected_online",
+           "contended",
+           "contended_bound", "choose", "dmda_place", "refine", "GUARDED", "ONLINE", "MARGIN",
+           "JITTER", "SAMPLES"]
 
 #: Policies that consider not sharing the host (the baselines are what they are;
 #: eager is the naive reference).
@@ -43,6 +46,11 @@ ONLINE = ("dmda", "eager")
 #: How much shorter (relative) a plan that shares the host must be predicted than the best
 #: single-device plan to be chosen over it.
 MARGIN = 0.05
+#: Relative spread of real task times around the models' (the bench's run-to-run spread is
+#: about this): the online policies' predictions average over it (:func:`expected_online`).
+JITTER = 0.10
+#: Simulated runs :func:`expected_online` averages.
+SAMPLES = 32
 #: Candidates :func:`choose` compares, besides the policy itself on the plain costs.
 _BASELINES = ("cpu-only", "fpga-only")
 #: Relative slack of time comparisons.
@@ -133,6 +141,14 @@ def contended_bound(g, slowdown):
     float
         Seconds.
     """
+    return _contended_lp(g, slowdown)[0]
+
+
+def _contended_lp(g, slowdown):
+    """:func:`contended_bound`'s linear program: ``(bound, {task: {device: fraction}})``.
+
+    A task's fraction on a device counts its parts there alone and sharing.
+    """
     import numpy as np
     from scipy.optimize import linprog
     from scipy.sparse import lil_array
@@ -143,7 +159,7 @@ def contended_bound(g, slowdown):
     labels = g.device_names
     tasks = list(g.tasks)
     if not tasks:
-        return 0.0
+        return 0.0, {}
     # Columns: per task, alone on each device then sharing on each device; last: S.
     n = len(tasks)
     objective = np.zeros(4 * n + 1)
@@ -164,7 +180,10 @@ def contended_bound(g, slowdown):
                      b_eq=np.ones(n), bounds=bounds, method="highs")
     if result.status != 0:
         raise RuntimeError(f"contended_bound: the linear program failed: {result.message}")
-    return float(result.fun)
+    x = result.x
+    fractions = {t: {d: float(x[4 * i + k] + x[4 * i + 2 + k]) for k, d in enumerate(labels)}
+                 for i, t in enumerate(tasks)}
+    return float(result.fun), fractions
 
 
 def simulate(sched, slowdown, name=None, reorder=True):
@@ -389,6 +408,49 @@ def simulate_online(g, policy, slowdown, name=None):
     return _replayed(g, name or policy, placement, start, finish)
 
 
+def jittered_runs(g, policy, slowdown, samples=SAMPLES, jitter=JITTER, seed=0):
+    """``samples`` runs of online ``policy`` (:func:`simulate_online`) on jittered costs.
+
+    The first run is on the models' costs; each other scales every cost by
+    its own factor drawn uniformly from ``1 +- jitter`` (seeded: the same
+    arguments give the same runs).
+    """
+    import random
+
+    if samples < 1:
+        raise ValueError(f"jittered_runs: samples {samples} is out of range; allowed 1 or more")
+    rng = random.Random(seed)
+    runs = [simulate_online(g, policy, slowdown)]
+    edges = [[a, b, c] for (a, b), c in g.edges.items()]
+    for _ in range(samples - 1):
+        costs = {t: {d: c * rng.uniform(1.0 - jitter, 1.0 + jitter) for d, c in g.cost[t].items()}
+                 for t in g.tasks}
+        runs.append(simulate_online(CostGraph(g.devices, costs, edges, source=g.source),
+                                    policy, slowdown))
+    return runs
+
+
+def expected_online(g, policy, slowdown, samples=SAMPLES, jitter=JITTER, seed=0):
+    """The typical run of online ``policy``: of :func:`jittered_runs`, the one nearest their mean.
+
+    An online policy decides from the times it sees, so a task that ends a
+    little earlier or later can send the next one to another device: eager,
+    which hands a ready task to whichever device is idle, may give the
+    simulated board a long task in one run and a short one in the next.  One
+    simulation predicts one of those runs, as likely the lucky one as not;
+    the run nearest the mean of many is the likelier kind.
+
+    Returns
+    -------
+    Schedule
+        As :func:`simulate_online`'s, of the chosen run (its graph holds that
+        run's costs).
+    """
+    runs = jittered_runs(g, policy, slowdown, samples, jitter, seed)
+    mean = sum(r.makespan for r in runs) / len(runs)
+    return min(runs, key=lambda r: abs(r.makespan - mean))
+
+
 def _replayed(g, name, placement, start, finish):
     costs = {t: dict(g.cost[t]) for t in g.tasks}
     for t, d in placement.items():
@@ -444,10 +506,13 @@ def choose(g, policy, slowdown, reorder=True, margin=MARGIN):
     """The schedule ``policy`` runs with, and its prediction under contention.
 
     For the baselines: the policy's schedule, simulated (:func:`simulate`);
-    for eager: :func:`simulate_online`.  For ``heft`` and ``dmda``, the
+    for eager: :func:`expected_online`.  For ``heft`` and ``dmda``, the
     candidates are the policy's own (heft's schedule of ``g`` and of
     :func:`contended` ``(g)``, simulated; dmda simulated online) and the
-    cpu-only and fpga-only baselines (those the graph has devices for).  The
+    cpu-only and fpga-only baselines (those the graph has devices for); heft
+    adds ``"heft refined"``, the better of :func:`refine` started from the
+    best of those and, with two devices, from the rounded split of
+    :func:`contended_bound`'s linear program.  The
     shortest predicted candidate is chosen, except that a candidate that
     uses more than one device must beat the best one that uses a single
     device (the cpu-only plan; an fpga-only plan still runs host steps on
@@ -467,7 +532,11 @@ def choose(g, policy, slowdown, reorder=True, margin=MARGIN):
         makespan by name (empty for the others).
     """
     if policy in ONLINE:
-        own = {policy: simulate_online(g, policy, slowdown)}
+        # Eager's choices flip with small changes of timing (which task the idle device
+        # grabs): predict its expected run.  dmda's are stable enough for one simulation,
+        # which then compares with the static candidates on the same (unjittered) terms.
+        own = {policy: (expected_online if policy == "eager" else simulate_online)(
+            g, policy, slowdown)}
         plans = {policy: own[policy]}
     else:
         plain = make_schedule(g, policy)
@@ -488,10 +557,20 @@ def choose(g, policy, slowdown, reorder=True, margin=MARGIN):
             plans[base] = make_schedule(g, base)
             own[base] = simulate(plans[base], slowdown, name=policy, reorder=reorder)
     if policy == "heft":
-        # Local search from the best candidate so far (see refine).
+        # Local search (see refine) from the best candidate so far and, with two devices,
+        # from the rounding of the lower bound's linear program: each task on the device
+        # that does most of it there, in heft's order.  Single moves from one start get
+        # stuck; the bound's split is often a better start.
         start_from = min(own, key=lambda n: own[n].makespan)
+        starts = [plans[start_from]]
+        if len(g.devices) == 2:
+            fractions = _contended_lp(g, slowdown)[1]
+            rounded = {t: max(f, key=f.get) for t, f in fractions.items()}
+            starts.append(Schedule(policy, g, rounded, dict(plans[policy].start),
+                                   dict(plans[policy].finish)))
         name = f"{policy} refined"
-        refined, predicted = refine(plans[start_from], slowdown, reorder=reorder)
+        refined, predicted = min((refine(p, slowdown, reorder=reorder) for p in starts),
+                                 key=lambda pair: pair[1].makespan)
         if refined.placement != plans[start_from].placement:
             refined.policy = predicted.policy = policy
             plans[name], own[name] = refined, predicted

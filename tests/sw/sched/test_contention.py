@@ -5,7 +5,8 @@ import itertools
 import pytest
 
 from hetflow.sched import CostGraph, schedule
-from hetflow.sched.contention import (choose, contended, contended_bound, overlaps, refine,
+from hetflow.sched.contention import (JITTER, choose, contended, contended_bound,
+                                      expected_online, jittered_runs, overlaps, refine,
                                       simulate, simulate_online)
 from hetflow.sched.policies import Schedule, lower_bounds
 from hetflow.sched.randomdag import random_dag
@@ -103,10 +104,13 @@ def test_choose_shares_the_host_only_when_it_pays():
     assert name == "cpu-only" and set(plan.placement.values()) == {"cpu"}
     assert plan.policy == "dmda"
     assert spans["dmda"] == spans["cpu-only"] == pytest.approx(5.0)
-    # Eager is not guarded: a to the cpu, b to the idle sim, as the executor does.
+    # Eager is not guarded: a to the cpu, b to the idle sim, as the executor does: 6 s.
+    assert simulate_online(g, "eager", slow).makespan == pytest.approx(6.0)
+    # Its prediction is its expected run over jittered costs; here every run places alike.
     name, plan, predicted, spans = choose(g, "eager", slow)
-    assert name == "eager" and spans == {} and predicted.makespan == pytest.approx(6.0)
+    assert name == "eager" and spans == {}
     assert plan.placement == {"a": "cpu", "b": "sim", "j": "cpu"}
+    assert predicted.makespan == pytest.approx(6.0, rel=JITTER)
 
 
 def test_sharing_must_pay_by_more_than_the_margin():
@@ -223,3 +227,55 @@ def test_contended_bound_needs_two_devices():
     with pytest.raises(ValueError, match=r"^contended_bound: the graph has 4 devices; the "
                                          r"bound is for two$"):
         contended_bound(g, {})
+
+
+def _eager_gamble():
+    # The sim runs "x" while the cpu runs "seed", both about 1 s.  If "x" ends first, the
+    # idle sim takes the oldest ready task, the long "l" (10 s there, 1 s on the cpu); if
+    # "seed" ends first, both are idle when "x" ends and the cpu takes "l".
+    return CostGraph(["cpu", "sim"],
+                     {"x": {"sim": 1.0}, "seed": {"cpu": 1.0},
+                      "l": {"cpu": 1.0, "sim": 10.0}, "s": {"cpu": 0.1, "sim": 1.0}},
+                     [["x", "l"], ["x", "s"]])
+
+
+def test_expected_online_is_the_jittered_run_nearest_their_mean():
+    g = _eager_gamble()
+    one = simulate_online(g, "eager", {})
+    # On the models' costs the two end together; the cpu, listed first, takes "l": 2 s.
+    assert one.placement["l"] == "cpu" and one.makespan == pytest.approx(2.0)
+    runs = jittered_runs(g, "eager", {}, samples=64)
+    # The first run is the plain one; in the others, whoever ends first decides: some hand
+    # the sim the long task (about 11 s), the others end near 2 s.
+    assert (runs[0].placement, runs[0].makespan) == (one.placement, one.makespan)
+    spans = [r.makespan for r in runs]
+    assert min(spans) < 2.5 and max(spans) > 10.0
+    assert {r.placement["l"] for r in runs} == {"cpu", "sim"}
+    # Seeded: the same runs again.
+    assert [r.makespan for r in jittered_runs(g, "eager", {}, samples=64)] == spans
+    got = expected_online(g, "eager", {}, samples=64)
+    mean = sum(spans) / len(spans)
+    assert abs(got.makespan - mean) == min(abs(m - mean) for m in spans)
+    assert got.problems() == []
+    # One sample, or no jitter: the plain simulation.
+    for kw in ({"samples": 1}, {"jitter": 0.0}):
+        plain = expected_online(g, "eager", {}, **kw)
+        assert (plain.placement, plain.makespan) == (one.placement, one.makespan)
+    with pytest.raises(ValueError, match=r"^jittered_runs: samples 0 is out of range; "
+                                         r"allowed 1 or more$"):
+        expected_online(g, "eager", {}, samples=0)
+
+
+def test_heft_refines_from_the_bounds_split_too():
+    # A graph where single moves from the best candidate stop at 5.69 s, and the same
+    # search started from the rounded split of the lower bound's linear program reaches
+    # 4.97 s (found by searching seeds of the generator).
+    g = random_dag(8, 2, 0.5, 1.0, devices=("cpu", "sim"), seed=18)
+    slow = {t: {"cpu": 1.2, "sim": 1.5} for t in g.tasks}
+    name, plan, predicted, spans = choose(g, "heft", slow)
+    first = min((n for n in spans if n != "heft refined"), key=spans.get)
+    _, from_best = refine(schedule(g, first), slow)
+    assert from_best.makespan == pytest.approx(5.69, abs=0.01)
+    assert name == "heft refined" and predicted.makespan == pytest.approx(4.97, abs=0.01)
+    assert simulate(plan, slow).makespan == pytest.approx(predicted.makespan)
+    assert contended_bound(g, slow) <= predicted.makespan
