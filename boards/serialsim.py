@@ -134,8 +134,13 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 8; i++) cycle();
     top->rst = 0;
 
+    // On a pty no end-of-file tells the board that its host process is gone (the pty's
+    // master is this process's own fd 0/1): it stops when its parent changes.
+    const pid_t parent = getppid();
+    unsigned turns = 0;
     uint8_t chunk[1 << 16];
     for (;;) {
+        if ((++turns & 255) == 0 && getppid() != parent) break;
         const bool busy = top->busy || in_pos < in.size();
         struct pollfd p[2] = {{0, POLLIN, 0}, {1, (short)(out.empty() ? 0 : POLLOUT), 0}};
         poll(p, 2, busy || !out.empty() ? 0 : 5);

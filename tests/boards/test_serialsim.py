@@ -6,8 +6,11 @@ Results are compared with the CPU's golden models; a noisy line and a lost respo
 exercise the bridge's CRC checks and its response cache in gateware.
 """
 
+import subprocess
+import sys
 import time
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,21 +104,50 @@ def test_lost_run_response_is_recovered(cpu):
 
 # ---- hetflow serve ---------------------------------------------------------------------
 
-def test_serve_command_is_a_board_for_any_host_script(cpu):
-    import subprocess
-    import sys
+def _serve(*argv):
     proc = subprocess.Popen([sys.executable, "-m", "hetflow.cli", "serve", "saxpy", "-q",
-                             "--seconds", "120"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                             *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    port = proc.stdout.readline().strip()
+    assert port.startswith("/dev/"), proc.stderr.read()
+    # The simulated board: the serve process's child.
+    board, = [int(pid) for task in Path(f"/proc/{proc.pid}/task").iterdir()
+              for pid in (task / "children").read_text().split()]
+    return proc, port, board
+
+
+def _gone(pid, within=5.0):
+    """Whether process ``pid`` has ended (or is a zombie) within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_serve_command_is_a_board_for_any_host_script(cpu):
+    proc, port, board = _serve("--seconds", "120")
     try:
-        port = proc.stdout.readline().strip()
-        assert port.startswith("/dev/"), proc.stderr.read()
         with hetflow.open("serial:" + port, timeout=1.0) as dev:
             saxpy_calls(dev, cpu, np.random.default_rng(9), [100])
     finally:
         proc.terminate()
         proc.wait(10)
     assert "serving saxpy(lanes=1) on " + port in proc.stderr.read()
+    # SIGTERM stops it cleanly, the simulated board with it.
+    assert proc.returncode == 0
+    assert _gone(board)
+
+
+def test_a_served_board_does_not_outlive_a_killed_server():
+    # SIGKILL: no cleanup runs in the server; the board sees that its parent is gone.
+    proc, port, board = _serve()
+    proc.kill()
+    proc.wait(10)
+    assert _gone(board)
 
 
 @pytest.mark.parametrize("argv, message", [
