@@ -46,8 +46,9 @@ ONLINE = ("dmda", "eager")
 #: How much shorter (relative) a plan that shares the host must be predicted than the best
 #: single-device plan to be chosen over it.
 MARGIN = 0.05
-#: Relative spread of real task times around the models' (the bench's run-to-run spread is
-#: about this): the online policies' predictions average over it (:func:`expected_online`).
+#: Relative spread of real task times around the models' where nothing better is known
+#: (the executor passes each model's measured spread): eager's prediction averages over it
+#: (:func:`expected_online`).
 JITTER = 0.10
 #: Simulated runs :func:`expected_online` averages.
 SAMPLES = 32
@@ -412,19 +413,26 @@ def jittered_runs(g, policy, slowdown, samples=SAMPLES, jitter=JITTER, seed=0):
     """``samples`` runs of online ``policy`` (:func:`simulate_online`) on jittered costs.
 
     The first run is on the models' costs; each other scales every cost by
-    its own factor drawn uniformly from ``1 +- jitter`` (seeded: the same
-    arguments give the same runs).
+    its own factor drawn uniformly from ``1 +- j`` (seeded: the same
+    arguments give the same runs).  ``jitter`` is ``j`` for every cost, or
+    task -> device -> ``j`` (missing: :data:`JITTER`; each clipped to
+    0..0.9), e.g. :meth:`hetflow.sched.perfmodel.PerfModels.spread`.
     """
     import random
 
     if samples < 1:
         raise ValueError(f"jittered_runs: samples {samples} is out of range; allowed 1 or more")
+    if isinstance(jitter, dict):
+        width = {t: {d: min(max(jitter.get(t, {}).get(d, JITTER), 0.0), 0.9)
+                     for d in g.cost[t]} for t in g.tasks}
+    else:
+        width = {t: {d: min(max(jitter, 0.0), 0.9) for d in g.cost[t]} for t in g.tasks}
     rng = random.Random(seed)
     runs = [simulate_online(g, policy, slowdown)]
     edges = [[a, b, c] for (a, b), c in g.edges.items()]
     for _ in range(samples - 1):
-        costs = {t: {d: c * rng.uniform(1.0 - jitter, 1.0 + jitter) for d, c in g.cost[t].items()}
-                 for t in g.tasks}
+        costs = {t: {d: c * rng.uniform(1.0 - width[t][d], 1.0 + width[t][d])
+                     for d, c in g.cost[t].items()} for t in g.tasks}
         runs.append(simulate_online(CostGraph(g.devices, costs, edges, source=g.source),
                                     policy, slowdown))
     return runs
@@ -502,11 +510,12 @@ def refine(plan, slowdown, reorder=True, max_rounds=None):
     return plan, current
 
 
-def choose(g, policy, slowdown, reorder=True, margin=MARGIN):
+def choose(g, policy, slowdown, reorder=True, margin=MARGIN, jitter=JITTER):
     """The schedule ``policy`` runs with, and its prediction under contention.
 
     For the baselines: the policy's schedule, simulated (:func:`simulate`);
-    for eager: :func:`expected_online`.  For ``heft`` and ``dmda``, the
+    for eager: :func:`expected_online` with ``jitter`` (one width, or per
+    task and device).  For ``heft`` and ``dmda``, the
     candidates are the policy's own (heft's schedule of ``g`` and of
     :func:`contended` ``(g)``, simulated; dmda simulated online) and the
     cpu-only and fpga-only baselines (those the graph has devices for); heft
@@ -535,8 +544,8 @@ def choose(g, policy, slowdown, reorder=True, margin=MARGIN):
         # Eager's choices flip with small changes of timing (which task the idle device
         # grabs): predict its expected run.  dmda's are stable enough for one simulation,
         # which then compares with the static candidates on the same (unjittered) terms.
-        own = {policy: (expected_online if policy == "eager" else simulate_online)(
-            g, policy, slowdown)}
+        own = {policy: expected_online(g, policy, slowdown, jitter=jitter)
+               if policy == "eager" else simulate_online(g, policy, slowdown)}
         plans = {policy: own[policy]}
     else:
         plain = make_schedule(g, policy)

@@ -278,8 +278,14 @@ class Executor:
                                                         self.devices[label].name)[0]
                                    if len(self.devices) > 1 else 1.0)
                            for label in costs[name]} for name in graph.tasks}
+        # How much each task's real times stray from its model (for the online policies'
+        # expected runs; tasks with too few runs get the default).
+        jitter = {name: {label: j for label in costs[name]
+                         if (j := self.models.spread(graph.tasks[name].key,
+                                                     self.devices[label].name)) is not None}
+                  for name in graph.tasks}
         choice, chosen, predicted, candidates = choose(cost_graph, policy, slowdown,
-                                                       reorder=self.reorder)
+                                                       reorder=self.reorder, jitter=jitter)
         return Plan(graph, cost_graph, chosen, predicted, slowdown, choice, candidates, work,
                     units, sources)
 

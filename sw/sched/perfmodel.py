@@ -71,6 +71,8 @@ BUCKETS_PER_OCTAVE = 8
 #: A run that overlapped another device's work for less than this fraction of its time
 #: counts as a run alone (its time feeds history and fit).
 QUIET = 0.05
+#: Runs a model needs before its :meth:`Model.spread` is trusted.
+MIN_SPREAD_RUNS = 3
 #: Slowdowns are clipped to [1, MAX_SLOWDOWN] (sharing does not speed a task up; a
 #: larger value is a measurement gone wrong, e.g. the machine paused).
 MAX_SLOWDOWN = 20.0
@@ -196,7 +198,7 @@ class Model:
         self.samples = list(samples)
         self.history = dict(history or {})
         self.shared = int(shared)
-        self._fits = self._slowdown = None
+        self._fits = self._slowdown = self._spread = None
 
     def record(self, work, seconds, cycles=None, overlap=0.0):
         """Add one real run.
@@ -218,7 +220,7 @@ class Model:
                              "cycles": None if cycles is None else int(cycles),
                              "overlap": float(overlap)})
         del self.samples[:-MAX_SAMPLES]
-        self._fits = self._slowdown = None
+        self._fits = self._slowdown = self._spread = None
         if overlap >= QUIET:
             self.shared += 1        # evidence of slowdown, not of the time alone
             return
@@ -294,6 +296,27 @@ class Model:
             self._slowdown = ((min(max(float(np.median(factors)), 1.0), MAX_SLOWDOWN),
                                len(factors)) if factors else (None, len(shared)))
         return self._slowdown
+
+    def spread(self):
+        """How far this task's real runs stray from the model, relative.
+
+        Each recorded run is compared with what the model predicts for it
+        (its time alone, stretched by the slowdown for the fraction it
+        overlapped); the result is twice the median of ``|measured /
+        predicted - 1|`` -- the half-width of a uniform spread with that
+        median deviation.  None with fewer than :data:`MIN_SPREAD_RUNS` runs.
+        """
+        if self._spread is None:
+            factor = self.slowdown()[0] or 1.0
+            deviations = []
+            for s in self.samples:
+                base, _ = self.predict(Work(s["n"], s["tiles"], s["nbytes"]))
+                if base and base > 0:
+                    expected = base * (1.0 + (factor - 1.0) * s["overlap"])
+                    deviations.append(abs(s["seconds"] / expected - 1.0))
+            self._spread = (2.0 * float(np.median(deviations))
+                            if len(deviations) >= MIN_SPREAD_RUNS else False)
+        return self._spread if self._spread is not False else None
 
     def board_seconds(self, work, clock_hz=DEFAULT_CLOCK_HZ, transfer=TransferModel()):
         """Projected time on a real board: cycles / clock + transfers + host overhead."""
@@ -519,6 +542,12 @@ class PerfModels:
         if others:
             return float(np.median(others)), "device"
         return 1.0, "none"
+
+    def spread(self, key, device):
+        """:meth:`Model.spread` of ``key`` on ``device``, or None (no model, too few runs)."""
+        with self._lock:
+            m = self.models.get((key, device))
+            return None if m is None else m.spread()
 
     def board_seconds(self, key, work):
         """Projected seconds of ``key`` on a real board, from its ``sim`` cycle counts."""

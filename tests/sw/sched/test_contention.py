@@ -261,6 +261,10 @@ def test_expected_online_is_the_jittered_run_nearest_their_mean():
     for kw in ({"samples": 1}, {"jitter": 0.0}):
         plain = expected_online(g, "eager", {}, **kw)
         assert (plain.placement, plain.makespan) == (one.placement, one.makespan)
+    # Per task and device: no jitter on "x" and "seed" means no gamble, every run alike.
+    calm = jittered_runs(g, "eager", {}, samples=16, jitter={"x": {"sim": 0.0},
+                                                             "seed": {"cpu": 0.0}})
+    assert {r.placement["l"] for r in calm} == {"cpu"}
     with pytest.raises(ValueError, match=r"^jittered_runs: samples 0 is out of range; "
                                          r"allowed 1 or more$"):
         expected_online(g, "eager", {}, samples=0)

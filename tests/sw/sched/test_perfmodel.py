@@ -209,6 +209,32 @@ def test_shared_runs_give_the_slowdown_and_leave_the_time_alone():
         fast.record(Work(10), 1.0, overlap=1.5)
 
 
+def test_spread_is_how_far_runs_stray_from_the_model():
+    m = Model("k", "cpu")
+    m.record(Work(100), 1.0)
+    m.record(Work(100), 1.0)
+    assert m.spread() is None                          # too few runs to tell
+    # Runs alone at 0.9, 1.0, 1.0, 1.1, 1.2 s: the bucket's mean is 1.04 s; deviations
+    # 0.135, 0.038, 0.038, 0.058, 0.154 -> median 0.058, doubled.
+    for seconds in (0.9, 1.1, 1.2):
+        m.record(Work(100), seconds)
+    assert m.spread() == pytest.approx(2 * (1.1 / 1.04 - 1))
+    # A shared run is compared with the time alone stretched by the slowdown: here it is
+    # its own slowdown (1.5 = 1.56 / 1.04), so it deviates by 0: the median of six is now
+    # between 0.038 and 0.058, doubled: 0.1 / 1.04.
+    m.record(Work(100), 1.56, overlap=1.0)
+    assert m.slowdown()[0] == pytest.approx(1.5)
+    assert m.spread() == pytest.approx(0.1 / 1.04)
+
+
+def test_models_spread(tmp_path):
+    models = PerfModels(tmp_path / "m.json")
+    assert models.spread("k", "cpu") is None
+    for seconds in (1.0, 1.0, 1.0):
+        models.record("k", "cpu", Work(10), seconds)
+    assert models.spread("k", "cpu") == pytest.approx(0.0)
+
+
 def test_only_shared_runs_still_predict_from_their_times():
     m = Model("k", "sim")
     m.record(Work(100), 2.0, overlap=0.9)
