@@ -5,7 +5,8 @@ work + per extra hardware tile), the fitted device cycles per unit where the dev
 counts cycles, and at the largest size seen the predicted time and, for the simulated
 board, the projected time on a real board (cycles / clock + transfers + host overhead), and
 the slowdown measured when the task shared the host with another device's work (runs that
-overlapped; "-" when it never did).
+overlapped; "-" when it never did), and the spread: how far its runs stray from the model
+(+-, relative; "-" with fewer than 3 runs).
 """
 
 import json
@@ -47,7 +48,7 @@ def _describe(models, m):
              if work and m.device == SIM_DEVICE else None)
     slowdown, shared = m.slowdown()
     return {"key": m.key, "device": m.device, "unit": m.unit, "runs": m.runs(),
-            "shared_runs": m.shared, "slowdown": slowdown,
+            "shared_runs": m.shared, "slowdown": slowdown, "spread": m.spread(),
             "fit": list(fit.coef) if fit else None,
             "cycles_fit": list(cycles.coef) if cycles else None,
             "at_n": largest["n"] if largest else None,
@@ -73,7 +74,7 @@ def run(args):
     table = Table(title=f"hetflow models: {models.path} (machine {models.machine})")
     for col in ("model", "device", "runs", "fixed", "per unit", "per tile", "cycles/unit",
                 "at size", "predicted", f"board @ {models.clock_hz / 1e6:g} MHz",
-                "shared slowdown"):
+                "shared slowdown", "spread"):
         table.add_column(col, justify="left" if col in ("model", "device") else "right")
     for r in rows:
         a, b, c = r["fit"] or (None, None, None)
@@ -84,7 +85,8 @@ def run(args):
         table.add_row(r["key"], r["device"], str(r["runs"]), _time(a), _time(b), _time(c), cyc,
                       size, _time(r["predicted_s"]), _time(r["board_s"]),
                       (f"{r['slowdown']:.2f}x ({r['shared_runs']} run"
-                       f"{'s' if r['shared_runs'] != 1 else ''})") if r["slowdown"] else "-")
+                       f"{'s' if r['shared_runs'] != 1 else ''})") if r["slowdown"] else "-",
+                      f"+-{r['spread']:.0%}" if r["spread"] is not None else "-")
     console = Console(width=160)
     console.print(table)
     console.print(f"{len(rows)} models; board clock {clock}; the sim rows' times are the "

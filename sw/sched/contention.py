@@ -19,24 +19,25 @@ while another device is busy; by how much is measured, not assumed:
 slowdowns: a task progresses at rate ``1 / s`` while another device is
 busy and at rate 1 alone (a fluid model); :func:`simulate_online` runs the
 online policies (``dmda``, ``eager``) in the same model, deciding as the
-executor does when tasks become ready, and :func:`expected_online` predicts
-their typical run from many such simulations with jittered costs.  :func:`choose` uses them to pick,
-for ``heft`` and ``dmda``, the best of the policy's own schedule (for heft
-also its schedule of the contended costs, every cost times its slowdown)
-and the single-device baselines -- so that a policy does not share the host
-when the measured contention makes sharing lose.  A plan that shares the
-host must be predicted shorter than the best single-device plan by more
-than :data:`MARGIN`: the models are not exact, and a gain smaller than
-their error is as likely a loss.
+executor does when tasks become ready, and :func:`expected_online`
+predicts eager's typical run from many such simulations on jittered costs.
+:func:`contended_bound` bounds the makespan of any plan in that model (a
+linear program).  :func:`choose` uses them to pick, for ``heft`` and
+``dmda``, the best of the policy's own schedule (for heft also its
+schedule of the contended costs, every cost times its slowdown, and
+:func:`refine`'s local search) and the single-device baselines -- so that
+a policy does not share the host when the measured contention makes
+sharing lose.  A plan that shares the host must be predicted shorter than
+the best single-device plan by more than :data:`MARGIN`: the models are
+not exact, and a gain smaller than their error is as likely a loss.
 """
 
 from .graph import CostGraph
 from .policies import Schedule, dmda_order, schedule as make_schedule
 
 __all__ = ["overlaps", "simulate", "simulate_online", "jittered_runs", "expected_online",
-           "contended",
-           "contended_bound", "choose", "dmda_place", "refine", "GUARDED", "ONLINE", "MARGIN",
-           "JITTER", "SAMPLES"]
+           "contended", "contended_bound", "choose", "dmda_place", "refine", "GUARDED",
+           "ONLINE", "MARGIN", "JITTER", "SAMPLES"]
 
 #: Policies that consider not sharing the host (the baselines are what they are;
 #: eager is the naive reference).

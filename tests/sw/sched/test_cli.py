@@ -135,9 +135,24 @@ def test_models_shows_the_measured_slowdown(tmp_path):
     assert gemm["slowdown"] == pytest.approx(1.5) and gemm["shared_runs"] == 1
     assert gemm["runs"] == 2 and gemm["predicted_s"] == pytest.approx(0.010)
     assert crc["slowdown"] is None and crc["shared_runs"] == 0
+    assert gemm["spread"] is None                   # 2 runs: too few to tell
     proc = hetflow("models", env=env)
     assert proc.returncode == 0 and "shared slowdown" in proc.stdout
     assert "1.50x (1 run)" in proc.stdout
+
+
+def test_models_shows_the_spread_of_the_runs(tmp_path):
+    from hetflow.sched.perfmodel import PerfModels, Work
+    path = tmp_path / "pm.json"
+    models = PerfModels(path)
+    for seconds in (0.9, 1.0, 1.0, 1.1, 1.2):             # mean 1.04: spread 2 x 0.058
+        models.record("crc32(lanes=4)", "cpu", Work(1e4), seconds, unit="byte")
+    models.save()
+    env = {"HETFLOW_PERFMODELS": str(path)}
+    out = json.loads(hetflow("models", "--json", env=env).stdout)
+    assert out["models"][0]["spread"] == pytest.approx(2 * (1.1 / 1.04 - 1))
+    proc = hetflow("models", env=env)
+    assert proc.returncode == 0 and "+-12%" in proc.stdout
 
 
 def test_calibrate_sim_records_cycles(tmp_path):
