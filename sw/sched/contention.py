@@ -37,7 +37,7 @@ from .policies import Schedule, dmda_order, schedule as make_schedule
 
 __all__ = ["overlaps", "simulate", "simulate_online", "jittered_runs", "expected_online",
            "contended", "contended_bound", "choose", "dmda_place", "refine", "GUARDED",
-           "ONLINE", "MARGIN", "JITTER", "SAMPLES"]
+           "ONLINE", "MARGIN", "JITTER", "JITTERED", "SAMPLES"]
 
 #: Policies that consider not sharing the host (the baselines are what they are;
 #: eager is the naive reference).
@@ -53,6 +53,11 @@ MARGIN = 0.05
 JITTER = 0.10
 #: Simulated runs :func:`expected_online` averages.
 SAMPLES = 32
+#: Online policies predicted by their expected run (:func:`expected_online`) rather than one
+#: simulation: eager's choices flip with small changes of timing (which task the idle
+#: device grabs); dmda's are stable enough for one simulation, which then compares with
+#: the static candidates on the same (unjittered) terms.
+JITTERED = ("eager",)
 #: Candidates :func:`choose` compares, besides the policy itself on the plain costs.
 _BASELINES = ("cpu-only", "fpga-only")
 #: Relative slack of time comparisons.
@@ -423,19 +428,18 @@ def jittered_runs(g, policy, slowdown, samples=SAMPLES, jitter=JITTER, seed=0):
 
     if samples < 1:
         raise ValueError(f"jittered_runs: samples {samples} is out of range; allowed 1 or more")
-    if isinstance(jitter, dict):
-        width = {t: {d: min(max(jitter.get(t, {}).get(d, JITTER), 0.0), 0.9)
-                     for d in g.cost[t]} for t in g.tasks}
-    else:
-        width = {t: {d: min(max(jitter, 0.0), 0.9) for d in g.cost[t]} for t in g.tasks}
+    def width(t, d):
+        j = jitter.get(t, {}).get(d, JITTER) if isinstance(jitter, dict) else jitter
+        return min(max(j, 0.0), 0.9)
+
+    widths = {t: {d: width(t, d) for d in g.cost[t]} for t in g.tasks}
     rng = random.Random(seed)
     runs = [simulate_online(g, policy, slowdown)]
-    edges = [[a, b, c] for (a, b), c in g.edges.items()]
     for _ in range(samples - 1):
-        costs = {t: {d: c * rng.uniform(1.0 - width[t][d], 1.0 + width[t][d])
-                     for d, c in g.cost[t].items()} for t in g.tasks}
-        runs.append(simulate_online(CostGraph(g.devices, costs, edges, source=g.source),
-                                    policy, slowdown))
+        # Every cost times its own factor: the same scaling as contended()'s.
+        factors = {t: {d: rng.uniform(1.0 - w, 1.0 + w) for d, w in per.items()}
+                   for t, per in widths.items()}
+        runs.append(simulate_online(contended(g, factors), policy, slowdown))
     return runs
 
 
@@ -515,8 +519,8 @@ def choose(g, policy, slowdown, reorder=True, margin=MARGIN, jitter=JITTER):
     """The schedule ``policy`` runs with, and its prediction under contention.
 
     For the baselines: the policy's schedule, simulated (:func:`simulate`);
-    for eager: :func:`expected_online` with ``jitter`` (one width, or per
-    task and device).  For ``heft`` and ``dmda``, the
+    for eager (:data:`JITTERED`): :func:`expected_online` with ``jitter`` (one
+    width, or per task and device).  For ``heft`` and ``dmda``, the
     candidates are the policy's own (heft's schedule of ``g`` and of
     :func:`contended` ``(g)``, simulated; dmda simulated online) and the
     cpu-only and fpga-only baselines (those the graph has devices for); heft
@@ -542,11 +546,8 @@ def choose(g, policy, slowdown, reorder=True, margin=MARGIN, jitter=JITTER):
         makespan by name (empty for the others).
     """
     if policy in ONLINE:
-        # Eager's choices flip with small changes of timing (which task the idle device
-        # grabs): predict its expected run.  dmda's are stable enough for one simulation,
-        # which then compares with the static candidates on the same (unjittered) terms.
         own = {policy: expected_online(g, policy, slowdown, jitter=jitter)
-               if policy == "eager" else simulate_online(g, policy, slowdown)}
+               if policy in JITTERED else simulate_online(g, policy, slowdown)}
         plans = {policy: own[policy]}
     else:
         plain = make_schedule(g, policy)

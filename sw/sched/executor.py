@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..hw.errors import HetflowError
-from .contention import ONLINE, choose, dmda_place, overlaps
+from .contention import JITTER, JITTERED, ONLINE, choose, dmda_place, overlaps
 from .graph import CostGraph, DeviceSpec, Graph, GraphError, TaskRef, device_kind, substitute
 from .perfmodel import PerfModels, function_work, kernel_work
 from .policies import Schedule, dmda_order
@@ -278,12 +278,13 @@ class Executor:
                                                         self.devices[label].name)[0]
                                    if len(self.devices) > 1 else 1.0)
                            for label in costs[name]} for name in graph.tasks}
-        # How much each task's real times stray from its model (for the online policies'
-        # expected runs; tasks with too few runs get the default).
+        # How much each task's real times stray from its model, for the policies predicted
+        # by their expected run (tasks with too few runs get the default).  Only those: a
+        # spread goes over every recorded run of the model.
         jitter = {name: {label: j for label in costs[name]
                          if (j := self.models.spread(graph.tasks[name].key,
                                                      self.devices[label].name)) is not None}
-                  for name in graph.tasks}
+                  for name in graph.tasks} if policy in JITTERED else JITTER
         choice, chosen, predicted, candidates = choose(cost_graph, policy, slowdown,
                                                        reorder=self.reorder, jitter=jitter)
         return Plan(graph, cost_graph, chosen, predicted, slowdown, choice, candidates, work,

@@ -315,8 +315,8 @@ class Model:
                     expected = base * (1.0 + (factor - 1.0) * s["overlap"])
                     deviations.append(abs(s["seconds"] / expected - 1.0))
             self._spread = (2.0 * float(np.median(deviations))
-                            if len(deviations) >= MIN_SPREAD_RUNS else False)
-        return self._spread if self._spread is not False else None
+                            if len(deviations) >= MIN_SPREAD_RUNS else None,)
+        return self._spread[0]
 
     def board_seconds(self, work, clock_hz=DEFAULT_CLOCK_HZ, transfer=TransferModel()):
         """Projected time on a real board: cycles / clock + transfers + host overhead."""
