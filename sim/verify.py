@@ -21,7 +21,8 @@ from ..hw.errors import HetflowError
 from ..hw.job import pack_beats, unpack_beats
 from ..hw.registry import get_kernel
 from .build import build
-from .toolchain import cache_dir, find_simulator
+from ..cache import cache_dir
+from .toolchain import find_simulator
 
 __all__ = ["verify", "VerifyResult", "Mismatch", "SimulationError"]
 

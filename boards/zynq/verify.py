@@ -176,7 +176,8 @@ def verify_axi(kernel, params=None, *, seed=1, count=6, pause=0.3, workdir=None,
     """
     from cocotb_tools.runner import get_runner
 
-    from ...sim.toolchain import cache_dir, find_simulator
+    from ...cache import cache_dir
+    from ...sim.toolchain import find_simulator
 
     t0 = time.monotonic()
     kernel_cls = get_kernel(kernel)

@@ -40,7 +40,8 @@ from pathlib import Path
 from ...hw.errors import HetflowError
 from ...hw.verilog import to_verilog, top_name
 from ..build import install_build
-from ..toolchain import cache_dir, find_simulator
+from ...cache import cache_dir
+from ..toolchain import find_simulator
 from . import protocol as P
 
 __all__ = ["generate", "build_board", "build_executable", "BoardBuild", "BoardBuildError", "channels",
@@ -700,8 +701,7 @@ def build_executable(*, name, what, top, verilog_text, cpp_text, status=None,
         sim.apply()
         env = dict(os.environ)
         env.update(sim.env)
-        env["MAKEFLAGS"] = " ".join(filter(None, [os.environ.get("MAKEFLAGS"),
-                                                  "CFG_CXXFLAGS_PCH_I=-include"]))
+        env["MAKEFLAGS"] = sim.makeflags(os.environ.get("MAKEFLAGS"))
         argv = [sim.executable, *VERILATOR_ARGS, "--top-module", top, "--prefix", "Vboard",
                 "--Mdir", "obj_dir", "-o", BINARY, "-j", str(os.cpu_count() or 1),
                 f"{top}.v", "harness.cpp"]

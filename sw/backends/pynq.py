@@ -253,8 +253,9 @@ class PynqDevice(Device):
         try:
             import pynq
         except ImportError as exc:
-            raise HetflowError(f"device 'pynq' needs the pynq package ({exc}); "
-                               f"pip install pynq") from None
+            from ..tools import install_command
+            raise HetflowError(f"device 'pynq' needs the pynq package ({exc}); install it "
+                               f"with: {install_command('pynq')}") from None
         self.timeout = _check_timeout(timeout)
         if overlay is None:
             bitfile = bitfile or os.environ.get(BITFILE_VARIABLE)

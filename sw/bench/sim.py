@@ -261,12 +261,14 @@ def measure_cocotb(kernel_cls, p, inputs, scalars, expected, seed=1, status=None
     """Run the generic cocotb bench on one call (no gaps); returns a :class:`Measurement`."""
     import importlib.util
     if importlib.util.find_spec("cocotb_tools") is None:    # the runner _run needs
-        raise HetflowError("cocotb is not installed; install hetflow[sim] "
-                           "(pip install -e '.[sim]')")
+        from ..tools import install_command
+        raise HetflowError(f"cocotb is not installed; install it with: "
+                           f"{install_command('sim')}")
     from ..sim.verify import _plan, _run
     from ..hw.job import unpack_beats
     from ..sim.build import build
-    from ..sim.toolchain import cache_dir, find_simulator
+    from ..cache import cache_dir
+    from ..sim.toolchain import find_simulator
     say = status or (lambda msg: None)
     simulator = find_simulator("verilator")
     kernel = kernel_cls(**p)

@@ -2,6 +2,8 @@
 
 import json
 
+from .common import cells
+
 
 def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print a JSON list")
@@ -34,8 +36,8 @@ def run(args):
         bram = f"{r['bram']} x {r['bram_kbits']} kbit"
         mem = f"{b['memory']['bytes'] // 1024} KiB {b['memory']['kind']}"
         status = b["toolchain"] if b["available"] else f"unavailable: {b['reason']}"
-        table.add_row(b["name"], f"{b['device']} ({b['package']})", str(r["lut"]), str(r["ff"]),
-                      bram, str(r["dsp"]), f"{b['clock']['mhz']:g} MHz", mem,
-                      " ".join(b["program"]["args"]), status)
+        table.add_row(*cells(b["name"], f"{b['device']} ({b['package']})", r["lut"], r["ff"],
+                             bram, r["dsp"], f"{b['clock']['mhz']:g} MHz", mem,
+                             " ".join(b["program"]["args"]), status))
     Console(width=200).print(table)
     return 0

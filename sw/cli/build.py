@@ -5,6 +5,9 @@ bridge), writes the bitstream, the tool logs and report.json to --out, and
 prints the report.  Unchanged builds come from the cache.
 """
 
+import json
+
+from ..hw.errors import HetflowError
 from ..sim.board.framing import DEFAULT_BAUD
 from .common import add_param_argument, parse_params, progress
 
@@ -22,16 +25,21 @@ def add_arguments(parser):
                         help=f"line speed of the UART bridge, 8N1 (default: {DEFAULT_BAUD}); "
                              f"open the board with hetflow.open('serial:PORT', baudrate=BAUD)")
     parser.add_argument("--toolchain", default="yowasp", metavar="yowasp|native",
-                        help="YoWASP tools from PyPI (default) or native tools on PATH")
+                        help="YoWASP tools from PyPI (default; a native tool on PATH stands "
+                             "in for one that is missing) or native tools on PATH only")
     parser.add_argument("--out", "-o", metavar="DIR",
-                        help="output directory (default: build/KERNEL-BOARD)")
+                        help="output directory (default: build/KERNEL-PARAMS-BOARD, e.g. "
+                             "build/saxpy-lanes1-icebreaker)")
+    parser.add_argument("--dry-run", "-n", action="store_true",
+                        help="check the arguments, find the tools and key the build; print "
+                             "what would run and write nothing")
+    parser.add_argument("--json", action="store_true", help="with --dry-run: print JSON")
     parser.add_argument("--no-cache", action="store_true", help="rebuild even if unchanged")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress messages")
 
 
 def run(args):
     from ..boards.build import build
-    from ..hw.errors import HetflowError
     from .report import print_report
 
     if args.seed < 0:
@@ -40,8 +48,12 @@ def run(args):
         raise HetflowError(f"--freq {args.freq:g} is out of range; allowed a frequency "
                            f"above 0 MHz")
     params = parse_params(args.param)
-    kernel_name = args.kernel.rsplit(":", 1)[-1].lower()
-    out = args.out or f"build/{kernel_name}-{args.board}"
+    if args.json and not args.dry_run:
+        raise HetflowError("--json goes with --dry-run; a build prints its report, and "
+                           "writes it as report.json in the output directory")
+    if args.dry_run:
+        return _dry_run(args, params)
+    out = args.out
     with progress(not args.quiet) as status:
         result = build(args.kernel, args.board, params=params, freq_mhz=args.freq,
                        seed=args.seed, toolchain=args.toolchain, out_dir=out, status=status,
@@ -50,4 +62,22 @@ def run(args):
     if not result.report["timing_met"]:
         print(f"warning: Fmax {result.report['fmax_mhz']} MHz is below the "
               f"{result.report['target_mhz']:g} MHz target")
+    return 0
+
+
+def _dry_run(args, params):
+    from ..boards.build import dry_run
+    plan = dry_run(args.kernel, args.board, params=params, freq_mhz=args.freq, seed=args.seed,
+                   toolchain=args.toolchain, baud=args.baud, out_dir=args.out)
+    if args.json:
+        print(json.dumps(plan, indent=2))
+        return 0
+    label = ", ".join(f"{k}={v}" for k, v in plan["params"].items())
+    print(f"would build {plan['kernel']}({label}) for {plan['board']} into {plan['out_dir']}")
+    for name, tool in plan["tools"].items():
+        print(f"  {tool['env']:<20} {tool['path']}  ({tool['source']}; {tool['version']})")
+    for note in plan["notes"]:
+        print(f"  note: {note}")
+    print(f"  cache key {plan['cache_key']}: "
+          + ("cached, would be copied" if plan["cached"] else "not cached, would run the tools"))
     return 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..hw.errors import HetflowError
 
-__all__ = ["parse_params", "add_param_argument", "progress", "write_output"]
+__all__ = ["parse_params", "add_param_argument", "progress", "write_output", "cells"]
 
 
 def add_param_argument(parser):
@@ -75,3 +75,9 @@ def check_device(spec):
     if spec not in ("cpu", "sim", "pynq") and not (spec.startswith("serial:") and len(spec) > 7):
         raise HetflowError(f"unknown device '{spec}'; choose one of: cpu, sim, pynq, serial:PORT")
     return spec
+
+
+def cells(*values):
+    """Table cells shown as written: rich would take ``[boards]`` in a value for markup."""
+    from rich.text import Text
+    return [Text(str(v)) for v in values]

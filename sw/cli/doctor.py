@@ -2,6 +2,8 @@
 
 import json
 
+from .common import cells
+
 
 def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print a JSON list")
@@ -17,15 +19,16 @@ def run(args):
     from rich.table import Table
     table = Table(title="hetflow doctor")
     for col in ("tool", "status", "where", "version", "needed for"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for t in tools:
-        table.add_row(t.name, "ok" if t.found else "MISSING", t.where, t.version, t.needed_for)
+        table.add_row(*cells(t.name, "ok" if t.found else "MISSING", t.where, t.version,
+                             t.needed_for))
     console = Console(width=160)
     console.print(table)
     missing = [t for t in tools if not t.found]
     for t in missing:
         console.print(f"missing {t.name}: needed for {t.needed_for}; install with: {t.hint}",
-                      highlight=False)
+                      highlight=False, markup=False)
     if not missing:
         console.print("all tools found")
     return 0

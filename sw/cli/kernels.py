@@ -10,6 +10,7 @@ import sys
 
 from ..hw.errors import KernelNotFound
 from ..hw.registry import get_kernel, kernel_names
+from .common import cells
 
 
 def add_arguments(parser):
@@ -55,7 +56,8 @@ def run(args):
     for info in infos:
         params = ", ".join(f"{q['name']}={q['default']} ({_allowed(q)})"
                            for q in info["params"]) or "-"
-        table.add_row(info["name"], params, _ports(info["inputs"]), _ports(info["outputs"]),
-                      ", ".join(info["scalars"]) or "-", info["summary"])
+        table.add_row(*cells(info["name"], params, _ports(info["inputs"]),
+                             _ports(info["outputs"]), ", ".join(info["scalars"]) or "-",
+                             info["summary"]))
     Console(width=160).print(table)
     return status

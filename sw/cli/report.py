@@ -3,6 +3,7 @@
 import json
 
 from ..boards.report import load_report
+from .common import cells
 
 
 def add_arguments(parser):
@@ -51,7 +52,7 @@ def print_report(report, title=None):
     table.add_column("field", style="bold")
     table.add_column("value")
     for field, value in rows(report):
-        table.add_row(field, value)
+        table.add_row(*cells(field, value))
     Console(width=120).print(table)
 
 

@@ -13,8 +13,9 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise HetflowError("--plot needs matplotlib; install it with: "
-                           "pip install 'hetflow[plot]'") from None
+        from ..tools import install_command
+        raise HetflowError(f"--plot needs matplotlib; install it with: "
+                           f"{install_command('plot')}") from None
     matplotlib.use("Agg")           # files only: no display needed, safe in threads and CI
     import matplotlib.pyplot as plt
     return plt

@@ -355,7 +355,7 @@ def default_path():
     """``$HETFLOW_PERFMODELS``, else ``perfmodels.json`` in hetflow's cache directory."""
     if os.environ.get(PATH_VARIABLE):
         return Path(os.environ[PATH_VARIABLE])
-    from ..sim.toolchain import cache_dir
+    from ..cache import cache_dir
     return cache_dir() / "perfmodels.json"
 
 

