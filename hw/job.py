@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Job", "pack_beats", "unpack_beats", "memory_image", "from_memory_image"]
+__all__ = ["Job", "pack_beats", "unpack_beats", "memory_image", "from_memory_image",
+           "split_elementwise"]
 
 
 @dataclass
@@ -89,3 +90,19 @@ def from_memory_image(port, raw, stride, elements):
     arr = np.frombuffer(raw, dtype=np.uint8).reshape(-1, stride)[:, :nbytes]
     arr = np.ascontiguousarray(arr).view(port.np_dtype.newbyteorder("<")).reshape(-1)
     return arr.astype(port.np_dtype)[:elements]
+
+
+def split_elementwise(inputs, scalars, n, outputs):
+    """Cut a call whose outputs are element-wise in its inputs into calls of ``n`` elements.
+
+    Returns ``(calls, merge)`` (see :meth:`Kernel.split`): every input array is
+    cut at the same places, the scalars go to every call, and ``merge``
+    concatenates each of ``outputs`` in order.
+    """
+    length = len(next(iter(inputs.values())))
+    calls = [({k: v[i:i + n] for k, v in inputs.items()}, dict(scalars))
+             for i in range(0, max(length, 1), n)]
+
+    def merge(results):
+        return {name: np.concatenate([r[name] for r in results]) for name in outputs}
+    return calls, merge

@@ -230,6 +230,16 @@ class Kernel(wiring.Component):
         return [(inputs, scalars)], lambda outputs: outputs[0]
 
     @classmethod
+    def split_elements(cls, p, inputs, scalars, n):
+        """Cut a 1-D call into calls of at most ``n`` input elements, or return None.
+
+        Used when a call does not fit a board's memory.  Returns ``(calls,
+        merge)`` as :meth:`split` does, or None (the default) when the kernel's
+        result cannot be put together from pieces.
+        """
+        return None
+
+    @classmethod
     def model(cls, p, inputs, scalars):
         """The whole (untiled) call computed on the CPU; the golden model by default."""
         return cls.golden(p, inputs, scalars)

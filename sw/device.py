@@ -249,13 +249,19 @@ class Device:
         """Validate a call and return a function that runs it and returns its outputs.
 
         The default splits the call into tiles the kernel accepts
-        (:meth:`Kernel.split`), prepares every tile's job up front (so bad
-        input fails before anything runs), executes them in order and merges
-        the results.
+        (:meth:`Kernel.split`), cuts them further where they would not fit the
+        board's memory (:mod:`hetflow.fit`), prepares every job up front (so
+        bad input fails before anything runs), executes them in order and
+        merges the results.
         """
         cls, p = handle.kernel_cls, handle.params
         tiles, merge = cls.split(p, inputs, scalars)
-        jobs = [cls.prepare(p, dict(t_in), dict(t_sc)) for t_in, t_sc in tiles]
+        board = self._memory(handle)
+        if board is None:
+            jobs = [cls.prepare(p, dict(t_in), dict(t_sc)) for t_in, t_sc in tiles]
+        else:
+            from .fit import fit_call
+            jobs, merge = fit_call(cls, p, inputs, scalars, tiles, merge, board)
 
         def run():
             outputs, cycles = [], 0
@@ -270,6 +276,10 @@ class Device:
     def _execute(self, handle, job):
         """Run one job; return ``({output: elements}, cycles or None)``."""
         raise NotImplementedError
+
+    def _memory(self, handle):
+        """The board client whose memory a job of ``handle`` must fit, or None (no limit)."""
+        return None
 
     def _submit(self, fn):
         self._check_open()
@@ -306,6 +316,9 @@ def open(spec=None, **options):
     takes ``kernel=``, ``params=``, ``baudrate=``, ``timeout=`` and
     ``retries=``; the kernel is found from the board's id register and
     ``params`` must be the bitstream's (see :mod:`hetflow.backends.serial`).
+    ``sim`` and ``serial:PORT`` take ``max_cycles=``: the cycle budget of one
+    job, after which it raises :class:`~hetflow.sim.board.client.KernelTimeout`
+    (a ``TimeoutError``); default 64 cycles per beat moved plus 100000.
     """
     if spec is None:
         spec = os.environ.get(DEFAULT_DEVICE_VARIABLE) or "sim"

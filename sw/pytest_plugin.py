@@ -103,12 +103,17 @@ def hetflow_verify(request, tmp_path):
             "count": count if count is not None else _option(config, "hetflow_count", 20),
             "waves": bool(config.getoption("hetflow_waves")) if waves is None else waves,
         }
+        error = None
         try:
             with _quiet_runner():
                 result = verify(kernel, params or {},
                                 workdir=tmp_path / f"hetflow-verify-{calls[0]}", **options)
         except HetflowError as exc:
-            pytest.fail(f"hetflow_verify({kernel!r}): {exc}", pytrace=False)
+            error = f"hetflow_verify({kernel!r}): {exc}"
+        if error is not None:
+            # Failed outside the except block: raised inside it, pytest would print the
+            # HetflowError and "During handling of the above exception" before the message.
+            pytest.fail(error, pytrace=False)
         if result.waves:
             request.node.user_properties.append(("hetflow_waves", str(result.waves)))
             request.node.stash.setdefault(_WAVES_KEY, []).append(str(result.waves))

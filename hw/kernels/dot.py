@@ -4,7 +4,7 @@ import numpy as np
 from amaranth.hdl import Signal, signed
 
 from ..errors import StimulusError
-from ..job import Job
+from ..job import Job, split_elementwise
 from ..shell import Kernel
 from ..spec import Param, Port
 from ..stimuli import full, random_ints
@@ -68,6 +68,16 @@ class Dot(Kernel):
         x = inputs["x"].astype(np.int64)
         y = inputs["y"].astype(np.int64)
         return {"out": np.array([np.dot(x, y)], dtype=np.int64)}
+
+    @classmethod
+    def split_elements(cls, p, inputs, scalars, n):
+        """Pieces of ``n`` elements; their int64 sums add with the accumulator's wrap-around."""
+        calls, _ = split_elementwise(inputs, scalars, n, ())
+
+        def merge(results):
+            parts = np.array([r["out"][0] for r in results], dtype=np.int64)
+            return {"out": np.array([parts.sum(dtype=np.int64)], dtype=np.int64)}
+        return calls, merge
 
     @classmethod
     def prepare(cls, p, inputs, scalars):

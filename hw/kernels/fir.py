@@ -74,6 +74,27 @@ class Fir(Kernel):
         return {"y": y.astype(np.uint32).view(np.int32)}
 
     @classmethod
+    def split_elements(cls, p, inputs, scalars, n):
+        """Overlap-discard: each piece re-reads the ``taps - 1`` samples before it.
+
+        A piece's first outputs see zeros where the earlier samples were, so
+        they are dropped; the rest equal the whole call's.  None when ``n``
+        leaves no new output per piece.
+        """
+        overlap = p.taps - 1
+        step = n - overlap
+        if step < 1:
+            return None
+        x = inputs["x"]
+        starts = list(range(0, max(len(x), 1), step))
+        calls = [({"x": x[max(0, s - overlap):s + step]}, dict(scalars)) for s in starts]
+        skips = [s - max(0, s - overlap) for s in starts]
+
+        def merge(results):
+            return {"y": np.concatenate([r["y"][k:] for r, k in zip(results, skips)])}
+        return calls, merge
+
+    @classmethod
     def prepare(cls, p, inputs, scalars):
         inputs, scalars = cls.check_call(p, inputs, scalars)
         x = inputs["x"]

@@ -4,6 +4,7 @@ import numpy as np
 
 from ..shell import Kernel
 from ..spec import Param, Port, Register
+from ..job import split_elementwise
 from ..stimuli import full, lengths, random_ints
 from .pipeline import elementwise
 
@@ -40,6 +41,11 @@ class Saxpy(Kernel):
         y = inputs["y"].astype(np.int64)
         z = (np.int64(scalars["a"]) * x + y) & 0xFFFFFFFF
         return {"z": z.astype(np.uint32).view(np.int32)}
+
+    @classmethod
+    def split_elements(cls, p, inputs, scalars, n):
+        """Element-wise: any cut works; the pieces' outputs are concatenated."""
+        return split_elementwise(inputs, scalars, n, ("z",))
 
     @classmethod
     def cases(cls, p, rng, count):

@@ -26,13 +26,34 @@ from ...hw.job import from_memory_image, memory_image
 from ...hw.errors import HetflowError
 from . import protocol as P
 
-__all__ = ["BoardClient", "BoardError", "BoardRequestError", "BoardAccessError", "REGION_ALIGN"]
+__all__ = ["BoardClient", "BoardError", "BoardRequestError", "BoardAccessError", "KernelTimeout",
+           "REGION_ALIGN", "cycle_budget"]
 
 REGION_ALIGN = 4096
 
 
+def _region(channel, elements):
+    """Bytes of the memory region of ``elements`` elements on ``channel``."""
+    return -(-channel.port.beats(elements) * channel.stride // REGION_ALIGN) * REGION_ALIGN
+
+
 class BoardError(HetflowError, RuntimeError):
     """The board failed (died, timed out, or answered nonsense)."""
+
+
+class KernelTimeout(BoardError, TimeoutError):
+    """The kernel ran its whole cycle budget without finishing its job.
+
+    A :class:`TimeoutError` like a wait that runs out of wall time, but raised
+    as soon as the board has clocked the budget (see :func:`cycle_budget`),
+    which on a simulated board is usually long before ``timeout=`` seconds.
+    """
+
+
+def cycle_budget(total_beats, max_cycles=None):
+    """Cycles a job may run before it counts as hung: ``max_cycles`` when given,
+    else 64 per beat moved (inputs and outputs) plus 100000."""
+    return int(max_cycles) if max_cycles is not None else 64 * total_beats + 100_000
 
 
 class BoardAccessError(HetflowError, ValueError):
@@ -153,15 +174,22 @@ class BoardClient:
 
     # ---- jobs -------------------------------------------------------------------------
 
+    def memory_needed(self, lengths):
+        """Bytes of board memory a job takes, given ``{port: elements}`` of every stream.
+
+        Each stream gets a region of whole beats, rounded up to ``REGION_ALIGN``:
+        the layout :meth:`layout` makes.
+        """
+        return sum(_region(ch, lengths[ch.port.name]) for ch in self.channels)
+
     def layout(self, job):
         """``{port: (channel, address, beats)}`` of a job's streams (see the module doc)."""
         out, address = {}, 0
         for ch in self.channels:
             port = ch.port
             n = job.expect[port.name] if ch.output else len(job.streams[port.name])
-            beats = port.beats(n)
-            out[port.name] = (ch, address, beats)
-            address += -(-beats * ch.stride // REGION_ALIGN) * REGION_ALIGN
+            out[port.name] = (ch, address, port.beats(n))
+            address += _region(ch, n)
         if address > self.memory_size:
             raise BoardError(f"{self.description}: the job needs {address} bytes "
                              f"of board memory but it has {self.memory_size}; "
@@ -177,8 +205,9 @@ class BoardClient:
         Returns ``(outputs, cycles)``: ``outputs`` maps each output port to a
         1-D element array of its dtype, trimmed to ``job.expect``; ``cycles``
         is the kernel's own count (``cycles_hi:cycles_lo``).  Raises
-        :class:`BoardError` when the kernel is not done within ``max_cycles``
-        (default: 64 per beat moved plus 100000) or ``timeout`` seconds.
+        :class:`KernelTimeout` when the kernel is not done within its cycle
+        budget (:func:`cycle_budget`), :class:`BoardError` when the board does
+        not answer within ``timeout`` seconds.
         """
         deadline = time.monotonic() + timeout
         regmap = self.kernel.map
@@ -200,12 +229,15 @@ class BoardClient:
             for i, v in enumerate(values):
                 self.reg_write(reg.offset + 4 * i, int(v) & 0xFFFFFFFF)
         self.reg_write(regmap["ctrl"].offset, 1)
-        budget = max_cycles if max_cycles is not None else 64 * total_beats + 100_000
+        budget = cycle_budget(total_beats, max_cycles)
         done, ran = self.run(budget, timeout=max(1.0, deadline - time.monotonic()))
         if not done:
             status = self.reg_read(regmap["status"].offset)
-            raise BoardError(f"{self.kernel.name} on the {self.where} is not done after "
-                             f"{ran} cycles (status=0x{status:x})")
+            how = ("max_cycles" if max_cycles is not None
+                   else f"64 per beat moved ({total_beats}) + 100000")
+            raise KernelTimeout(f"{self.kernel.name} on the {self.where} is not done after "
+                                f"{ran} cycles, its cycle budget ({how}; pass max_cycles= "
+                                f"to hetflow.open to change it); status=0x{status:x}")
         outputs = {}
         for name, (ch, address, beats) in layout.items():
             if ch.output:

@@ -474,6 +474,9 @@ class SerialDevice(Device):
             return fn()
         return super()._submit(bound)
 
+    def _memory(self, handle):
+        return self.board
+
     def _execute(self, handle, job):
         return self.board.run_job(job, max_cycles=self.max_cycles)
 

@@ -1,6 +1,7 @@
 """The simulated board: the kernel's RTL on the virtual board (Verilator + DMA model)."""
 
 from ..device import Device
+from ..hw.errors import HetflowError
 
 __all__ = ["SimDevice"]
 
@@ -15,13 +16,23 @@ class SimDevice(Device):
         per beat moved plus 100000, see :meth:`VirtualBoard.run_job`).
     status : callable, optional
         Progress messages (model compilation takes seconds the first time).
+    memory_size : int, optional
+        Bytes of board memory (default 16 MiB); pass a board's (128 KiB for
+        the iCEBreaker) to see how calls are cut to fit it.
     """
 
     name = "sim"
 
-    def __init__(self, max_cycles=None, status=None):
+    def __init__(self, max_cycles=None, status=None, memory_size=None):
+        from ..sim.board.virtual import DEFAULT_MEMORY, REGION_ALIGN
+        memory_size = DEFAULT_MEMORY if memory_size is None else memory_size
+        if isinstance(memory_size, bool) or not isinstance(memory_size, int) \
+                or not REGION_ALIGN <= memory_size <= 0xFFFFFFFF:
+            raise HetflowError(f"sim: memory_size {memory_size!r} is out of range; allowed "
+                               f"{REGION_ALIGN}..{0xFFFFFFFF} bytes")
         self.max_cycles = max_cycles
         self.status = status
+        self.memory_size = memory_size
         self._boards = {}
         super().__init__()
 
@@ -29,10 +40,14 @@ class SimDevice(Device):
         from ..sim.board.virtual import VirtualBoard
         key = (kernel_cls, p)
         if key not in self._boards:
-            self._boards[key] = VirtualBoard(kernel_cls(**p), status=self.status)
+            self._boards[key] = VirtualBoard(kernel_cls(**p), memory_size=self.memory_size,
+                                             status=self.status)
 
     def _board(self, handle):
         return self._boards[(handle.kernel_cls, handle.params)]
+
+    def _memory(self, handle):
+        return self._board(handle)
 
     def _execute(self, handle, job):
         return self._board(handle).run_job(job, max_cycles=self.max_cycles)

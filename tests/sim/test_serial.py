@@ -26,7 +26,7 @@ from hetflow.hw.kernels.gemm import Gemm
 from hetflow.hw.kernels.saxpy import Saxpy
 from hetflow.sim.board import framing as F
 from hetflow.sim.board import protocol as P
-from hetflow.sim.board.client import BoardError
+from hetflow.sim.board.client import BoardError, KernelTimeout
 
 from ..conftest import needs_verilator
 
@@ -323,8 +323,10 @@ def test_unregistered_kernel_needs_its_name(fixtures_on_path):
     assert str(exc.value).endswith("install the kernel's package or pass kernel='module:Class'")
     with rig.open(kernel="faulty_kernels:HungSaxpy", max_cycles=2000) as dev:
         x = np.arange(10, dtype=np.int32)
-        with pytest.raises(BoardError, match=r"^hung_saxpy on the serial board on .* is not "
-                                             r"done after 2000 cycles \(status=0x1\)$"):
+        with pytest.raises(KernelTimeout, match=r"^hung_saxpy on the serial board on .* is not "
+                                                r"done after 2000 cycles, its cycle budget "
+                                                r"\(max_cycles; pass max_cycles= to "
+                                                r"hetflow.open to change it\); status=0x1$"):
             dev.kernel("faulty_kernels:HungSaxpy")(x, x, a=1)
 
 
@@ -356,9 +358,11 @@ def test_board_rejections_reach_the_host():
         with pytest.raises(BoardRequestError, match=r"rejected MEM_READ \(BAD_ADDRESS\): memory "
                                                     r"range 0xfffffc\+0x8 is outside the memory"):
             dev.board._call(P.MEM_READ, (16 << 20) - 4, 8)
+        # A job the host would have cut (hetflow.fit) is refused by the layout before it runs.
         x = np.zeros(1_500_000, dtype=np.int32)       # 3 regions of 6000640 bytes
+        job = Saxpy.prepare(Saxpy.bind(), {"x": x, "y": x}, {"a": 1})
         with pytest.raises(BoardError) as exc:
-            dev.kernel("saxpy")(x, x, a=1)
+            dev.board.layout(job)
         assert str(exc.value) == (f"serial:{rig.path} (saxpy): the job needs 18001920 bytes of "
                                   f"board memory but it has 16777216; make the call smaller "
                                   f"(a board's memory is fixed)")

@@ -1,6 +1,7 @@
 """The simulated board device gives exactly what the CPU device gives."""
 
 import os
+import re
 import signal
 import time
 import zlib
@@ -91,11 +92,72 @@ def test_hung_kernel_times_out_and_device_recovers(fixtures_on_path):
         assert np.array_equal(sim.kernel("saxpy")(x, x, a=2), 3 * x)
 
 
-def test_hung_kernel_with_cycle_budget_is_an_error(fixtures_on_path):
+def test_hung_kernel_with_cycle_budget_is_a_timeout_at_once(fixtures_on_path):
+    from hetflow.sim.board.client import KernelTimeout
     with hetflow.open("sim", max_cycles=5000) as sim:
         x = np.arange(16, dtype=np.int32)
-        with pytest.raises(HetflowError, match=r"hung_saxpy.*5000 cycles"):
-            sim.kernel("faulty_kernels:HungSaxpy")(x, x, a=1)
+        t0 = time.monotonic()
+        with pytest.raises(TimeoutError, match=r"^hung_saxpy on the virtual board is not done "
+                                               r"after 5000 cycles, its cycle budget "
+                                               r"\(max_cycles; pass max_cycles= to hetflow.open "
+                                               r"to change it\); status=0x1$") as exc:
+            sim.kernel("faulty_kernels:HungSaxpy")(x, x, a=1, timeout=60.0)
+        assert time.monotonic() - t0 < 30       # the budget, not the 60 s wall-time timeout
+        assert isinstance(exc.value, KernelTimeout) and isinstance(exc.value, HetflowError)
+    with hetflow.open("sim") as sim:
+        with pytest.raises(KernelTimeout, match=r"not done after 101536 cycles, its cycle budget "
+                                                r"\(64 per beat moved \(24\) \+ 100000; "):
+            sim.kernel("faulty_kernels:HungSaxpy")(x[:8], x[:8], a=1)
+
+
+# ---- calls larger than the board's memory --------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_board():
+    """A virtual board with 64 KiB of memory, as ulx3s-85f's SoC has."""
+    with hetflow.open("sim", memory_size=64 * 1024) as sim, hetflow.open("cpu") as cpu:
+        yield sim, cpu
+
+
+def test_an_element_wise_call_larger_than_the_memory_is_cut_on_the_host(small_board):
+    sim, cpu = small_board
+    x, y = ints(np.int32, 20000), ints(np.int32, 20000)     # 240 KB of streams
+    saxpy = sim.kernel("saxpy")
+    assert np.array_equal(saxpy(x, y, a=5), cpu.kernel("saxpy")(x, y, a=5))
+    assert saxpy.last_cycles >= 20000
+
+
+def test_a_sum_and_a_filter_are_cut_too(small_board):
+    sim, cpu = small_board
+    x, y = ints(np.int16, 40000), ints(np.int16, 40000)
+    assert sim.kernel("dot")(x, y).tolist() == cpu.kernel("dot")(x, y).tolist()
+    h = ints(np.int16, 16)
+    # The pieces overlap by taps - 1 samples; every output equals the uncut filter's.
+    assert np.array_equal(sim.kernel("fir", taps=16)(x[:30000], h=h),
+                          cpu.kernel("fir", taps=16)(x[:30000], h=h))
+
+
+def test_a_call_that_cannot_be_cut_names_the_largest_that_fits(small_board):
+    from hetflow.fit import MemoryTooSmall, largest_call
+    sim, _ = small_board
+    crc = sim.kernel("crc32")
+    n_max = largest_call(crc.kernel_cls, crc.params, sim._board(crc))
+    data = ints(np.uint8, 100_000)
+    with pytest.raises(MemoryTooSmall, match=(
+            r"^crc32 on the virtual board: a call of 100000 elements needs \d+ bytes of board "
+            r"memory but the board has 65536, and crc32 cannot be split on the host; the "
+            rf"largest call that fits has {n_max} elements$")):
+        crc(data)
+    assert int(crc(data[:n_max])[0]) == zlib.crc32(data[:n_max].tobytes())
+    with pytest.raises(MemoryTooSmall):
+        crc(data[:n_max + 1])
+
+
+@pytest.mark.parametrize("size", [0, 100, True, 2**32, "64k"])
+def test_bad_memory_size(size):
+    with pytest.raises(HetflowError, match=rf"^sim: memory_size {re.escape(repr(size))} is out "
+                                           r"of range; allowed 4096\.\.4294967295 bytes$"):
+        hetflow.open("sim", memory_size=size)
 
 
 def test_simulator_killed_mid_session_restarts(devices):
