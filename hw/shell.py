@@ -8,14 +8,15 @@ description (name, parameters, ports, registers, golden model); an instance,
   by the shell from the kernel's :class:`~hetflow.hw.regmap.RegisterMap`;
 * one ``amaranth.lib.stream`` interface per input and output port.
 
-The shell implements the common registers (start, busy/done, length, cycle
-counter, id).  A subclass implements :meth:`Kernel.elaborate_core`, which
+The shell's :class:`~hetflow.hw.regbank.RegisterBank`, generated from the
+register map, implements the common registers (start, busy/done, length,
+cycle counter, id) and holds the kernel's own.  A subclass implements :meth:`Kernel.elaborate_core`, which
 receives a :class:`Control` with the start pulse, the register values and a
 ``finish`` strobe to raise when the job is complete.
 """
 
 import numpy as np
-from amaranth.hdl import Cat, Module, Signal, Shape, signed, unsigned
+from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -23,7 +24,8 @@ from .csr import CSRSignature
 from .contract import class_location, raise_site
 from .errors import ElaborationError, ParamError, StimulusError
 from .job import Job
-from .regmap import RegisterMap, STATUS_BUSY, STATUS_DONE
+from .regbank import RegisterBank, register_layout
+from .regmap import RegisterMap
 
 __all__ = ["Kernel", "Control", "Params"]
 
@@ -371,52 +373,13 @@ class Kernel(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         ctl = Control()
-        busy = ctl.busy
-        done = Signal()
-        cycles = Signal(64)
-
-        # Registers: storage for every rw word, decoded by word address.
-        words = {}   # word address -> (readable value, writable Signal or None)
+        # The core sees each register as declared: a typed value, a list for an array.
+        layout = register_layout(self.map)
+        regs = Signal(layout) if layout is not None else None
         for reg in self.map:
-            if reg.name in ("ctrl", "status", "cycles_lo", "cycles_hi", "id", "len"):
-                continue
-            shape = signed(reg.bits) if reg.signed else unsigned(reg.bits)
-            sigs = [Signal(shape, name=f"reg_{reg.name}_{i}" if reg.array else f"reg_{reg.name}")
-                    for i in range(reg.count)]
-            ctl.regs[reg.name] = sigs if reg.array else sigs[0]
-            for i, s in enumerate(sigs):
-                words[(reg.offset >> 2) + i] = (s, s if reg.access == "rw" else None)
-        assert STATUS_BUSY == 1 and STATUS_DONE == 2
-        words[self.map["status"].offset >> 2] = (Cat(busy, done), None)
-        words[self.map["len"].offset >> 2] = (ctl.length, ctl.length)
-        words[self.map["cycles_lo"].offset >> 2] = (cycles[:32], None)
-        words[self.map["cycles_hi"].offset >> 2] = (cycles[32:], None)
-        words[self.map["id"].offset >> 2] = (self.map.kernel_id, None)
-
-        csr = self.csr
-        ctrl_word = self.map["ctrl"].offset >> 2
-        with m.If(csr.w_stb & ~busy):
-            with m.Switch(csr.addr):
-                for addr, (_, target) in words.items():
-                    if target is not None:
-                        with m.Case(addr):
-                            m.d.sync += target.eq(csr.w_data[:Shape.cast(target.shape()).width])
-        m.d.comb += ctl.start.eq(csr.w_stb & (csr.addr == ctrl_word) & csr.w_data[0] & ~busy)
-
-        with m.If(csr.r_stb):
-            with m.Switch(csr.addr):
-                for addr, (value, _) in words.items():
-                    with m.Case(addr):
-                        m.d.sync += csr.r_data.eq(value)
-                with m.Default():
-                    m.d.sync += csr.r_data.eq(0)
-
-        with m.If(ctl.start):
-            m.d.sync += [busy.eq(1), done.eq(0), cycles.eq(0)]
-        with m.Elif(busy):
-            m.d.sync += cycles.eq(cycles + 1)
-            with m.If(ctl.finish):
-                m.d.sync += [busy.eq(0), done.eq(1)]
+            if layout is not None and reg.name in layout.members:
+                field = regs[reg.name]
+                ctl.regs[reg.name] = [field[i] for i in range(reg.count)] if reg.array else field
 
         try:
             self.elaborate_core(m, ctl)
@@ -428,4 +391,13 @@ class Kernel(wiring.Component):
             where = raise_site(exc, cls) or class_location(cls)
             raise ElaborationError(f"{where}: kernel '{cls.name}' ({cls.__qualname__}) failed "
                                    f"to elaborate: {type(exc).__name__}: {exc}") from exc
+
+        # The bank is made once the core has elaborated: a core that fails leaves nothing
+        # unelaborated behind.
+        m.submodules.regs = bank = RegisterBank(self.map)
+        wiring.connect(m, wiring.flipped(self.csr), bank.csr)
+        m.d.comb += [ctl.start.eq(bank.start), ctl.busy.eq(bank.busy),
+                     ctl.length.eq(bank.length), bank.finish.eq(ctl.finish)]
+        if regs is not None:
+            m.d.comb += regs.eq(bank.regs)
         return m
