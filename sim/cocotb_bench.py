@@ -127,11 +127,23 @@ class Bench:
                     t.cancel()
                 short = [f"{name} has {len(outputs[name])} of {job['expect'][name]} beats"
                          for name in plan["outputs"] if len(outputs[name]) < job["expect"][name]]
+                # Say why, as far as the bench can see: outputs missing, or all there and
+                # the core never raised finish, or more output than the job should give.
+                more = [f"{name} offers a beat beyond the {job['expect'][name]} expected"
+                        for name in plan["outputs"]
+                        if len(outputs[name]) == job["expect"][name]
+                        and int(self.sig(f"{name}_valid").value)]
                 if status & 2:
                     what = "done, but output short: " + "; ".join(short)
+                elif short:
+                    what = (f"not done after {budget} cycles (status=0x{status:x}); "
+                            f"output short: {'; '.join(short)}")
                 else:
-                    what = (f"not done after {budget} cycles (status=0x{status:x})"
-                            + (f"; output short: {'; '.join(short)}" if short else ""))
+                    received = ", ".join(f"{len(outputs[n])} of {job['expect'][n]} beats of {n}"
+                                         for n in plan["outputs"])
+                    what = (f"not done after {budget} cycles (status=0x{status:x}): received "
+                            f"{received}, but finish never rose"
+                            + (f"; {'; '.join(more)}" if more else ""))
                 return {"outputs": outputs, "cycles": None, "status": status,
                         "error": what, "extra": {}}
             for _ in range(8):

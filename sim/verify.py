@@ -24,7 +24,8 @@ from .build import build
 from ..cache import cache_dir
 from .toolchain import find_simulator
 
-__all__ = ["verify", "VerifyResult", "Mismatch", "SimulationError"]
+__all__ = ["verify", "VerifyResult", "Mismatch", "SimulationError", "check_golden",
+           "GoldenModelMismatch"]
 
 #: Probability of a gap before each input beat and of ready low on each output cycle.
 DEFAULT_PAUSE = 0.3
@@ -185,6 +186,46 @@ def _compare(case, expected, got, limit=10):
     return count, found
 
 
+class GoldenModelMismatch(HetflowError, ValueError):
+    """The golden model's outputs cannot be what the kernel produces (names, shapes, dtypes)."""
+
+
+def check_golden(kernel_cls, p, cases):
+    """The jobs and golden outputs of ``cases``, checked against the kernel's ports.
+
+    For each case the golden model's outputs must have the names of the
+    kernel's output ports, and the shape and dtype that :meth:`Kernel.collect`
+    gives for :meth:`Kernel.output_length` elements of each port's dtype.
+    Runs on the host in milliseconds, before anything is compiled.
+
+    Returns ``(jobs, expected)``; raises :class:`GoldenModelMismatch`.
+    """
+    ports = kernel_cls.memo("outputs", p)
+    jobs, expected = [], []
+    for i, (inputs, scalars) in enumerate(cases):
+        job = kernel_cls.prepare(p, dict(inputs), dict(scalars))
+        gold = kernel_cls.golden(p, dict(inputs), dict(scalars))
+        names = [port.name for port in ports]
+        if not isinstance(gold, dict) or sorted(gold) != sorted(names):
+            got = sorted(gold) if isinstance(gold, dict) else type(gold).__name__
+            raise GoldenModelMismatch(
+                f"{kernel_cls.name}: golden() must return a dict of the outputs "
+                f"{', '.join(names)}; for case {i} it returned {got}")
+        zeros = {port.name: np.zeros(job.expect[port.name], port.np_dtype) for port in ports}
+        produced = kernel_cls.collect(p, job, zeros)
+        for port in ports:
+            g, c = np.asarray(gold[port.name]), np.asarray(produced[port.name])
+            if g.shape != c.shape or g.dtype != c.dtype:
+                raise GoldenModelMismatch(
+                    f"{kernel_cls.name}: for case {i} the golden model's output '{port.name}' "
+                    f"is {g.dtype} of shape {g.shape}, but the kernel gives {c.dtype} of shape "
+                    f"{c.shape} ({job.expect[port.name]} elements by output_length(), port "
+                    f"dtype {port.dtype}); fix golden() or output_length()")
+        jobs.append(job)
+        expected.append(gold)
+    return jobs, expected
+
+
 def _param_tag(params):
     return "-".join(f"{k}{v}" for k, v in params.items()) or "default"
 
@@ -225,14 +266,13 @@ def verify(kernel, params=None, *, sim="verilator", seed=1, count=20, waves=Fals
         raise HetflowError(f"count must be a positive integer, not {count!r}")
     if not isinstance(seed, int) or seed < 0:
         raise HetflowError(f"seed must be a non-negative integer, not {seed!r}")
+    rng = np.random.default_rng(seed)
+    cases = kernel_cls.cases(p, rng, count)
+    jobs, expected = check_golden(kernel_cls, p, cases)
     simulator = find_simulator(sim)
     instance = kernel_cls(**p)
     regmap = instance.map
 
-    rng = np.random.default_rng(seed)
-    cases = kernel_cls.cases(p, rng, count)
-    jobs = [kernel_cls.prepare(p, dict(inputs), dict(scalars)) for inputs, scalars in cases]
-    expected = [kernel_cls.golden(p, dict(inputs), dict(scalars)) for inputs, scalars in cases]
     plan = _plan(kernel_cls, p, regmap, jobs, seed, pause)
     # One more run of the largest job with no gaps and no back-pressure gives the
     # kernel's own throughput.

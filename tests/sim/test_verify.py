@@ -30,6 +30,35 @@ def test_hung_kernel_is_reported_not_waited_for(fixtures_on_path, tmp_path):
     assert "output short: z has 0 of 1 beats" in result.errors[0]
 
 
+@pytest.mark.parametrize("kernel, message", [
+    ("ShortGoldenSaxpy", r"^short_golden_saxpy: for case 0 the golden model's output 'z' is int32 "
+                         r"of shape \(0,\), but the kernel gives int32 of shape \(1,\) \(1 "
+                         r"elements by output_length\(\), port dtype int32\); fix golden\(\) "
+                         r"or output_length\(\)$"),
+    ("WideGoldenSaxpy", r"^wide_golden_saxpy: for case 0 the golden model's output 'z' is int64 "
+                        r"of shape \(1,\), but the kernel gives int32 of shape \(1,\) "),
+    ("MisnamedGoldenSaxpy", r"^misnamed_golden_saxpy: golden\(\) must return a dict of the "
+                            r"outputs z; for case 0 it returned \['out'\]$"),
+])
+def test_a_golden_model_that_cannot_match_is_caught_before_simulating(fixtures_on_path, tmp_path,
+                                                                      kernel, message):
+    import time
+    from hetflow.sim.verify import GoldenModelMismatch
+    t0 = time.monotonic()
+    with pytest.raises(GoldenModelMismatch, match=message):
+        verify(f"faulty_kernels:{kernel}", count=4, workdir=tmp_path)
+    assert time.monotonic() - t0 < 2.0          # no Verilog, no compiler
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_core_that_never_finishes_is_reported_with_its_cause(fixtures_on_path, tmp_path):
+    result = verify("faulty_kernels:NeverFinishingSaxpy", count=2, seed=1, workdir=tmp_path)
+    assert not result.passed
+    assert result.errors[0].startswith("case 0: not done after ")
+    assert result.errors[0].endswith("(status=0x1): received 1 of 1 beats of z, but finish "
+                                     "never rose")
+
+
 def test_verify_argument_errors():
     with pytest.raises(HetflowError, match=r"^count must be a positive integer, not 0$"):
         verify("saxpy", count=0)
