@@ -30,44 +30,33 @@ DEFAULT_KERNELS = ("saxpy", "dot", "fir", "gemm", "conv2d", "crc32")
 
 
 def elements_per_cycle(kernel_cls, p):
-    """``(elements per cycle, unit)`` of a built-in kernel's datapath, or ``(None, unit)``.
+    """``(units per cycle, unit)`` of a kernel's datapath (:meth:`Kernel.throughput`).
 
-    The figures are the kernels' documented steady-state rates (README table,
-    measured by ``hetflow verify``): saxpy and dot ``lanes`` elements, fir one
-    sample, gemm ``rows x cols`` MACs, conv2d one pixel, crc32 ``lanes`` bytes.
+    The built-ins declare their documented steady-state rates (README table,
+    measured by ``hetflow verify``); a kernel that declares none gives
+    ``(None, unit)`` and its row has no throughput bound.
     """
-    name = kernel_cls.name
-    if name in ("saxpy", "dot"):
-        return float(p["lanes"]), "element"
-    if name == "fir":
-        return 1.0, "sample"
-    if name == "gemm":
-        return float(p["rows"] * p["cols"]), "MAC"
-    if name == "conv2d":
-        return 1.0, "pixel"
-    if name == "crc32":
-        return float(p["lanes"]), "byte"
-    return None, "element"
+    return kernel_cls.throughput(p)
 
 
 def dma_words_per_element(kernel_cls, p):
     """Memory accesses the SoC's DMA makes per unit of :func:`elements_per_cycle`.
 
     Computed from the kernel's ports (one access per beat of up to 4 bytes,
-    ``stride / 4`` for wider beats); ``None`` when the unit is not per beat.
+    ``stride / 4`` for wider beats): every stream whose length grows with the
+    job moves one element per unit (an output of one result per job, as
+    ``dot``'s, does not count), except where the unit is not an element of the
+    streams: ``gemm`` moves one beat of ``a`` and of ``b`` per ``rows x cols``
+    MACs.  ``None`` when the kernel declares no throughput.
     """
+    rate, unit = kernel_cls.throughput(p)
+    if rate is None:
+        return None
     chans = channels(kernel_cls, p)
-    name = kernel_cls.name
-    if name == "gemm":
-        # Per K step: one beat of a and of b (rows x cols MACs); c is rows beats per tile.
-        accesses = sum(ch.words for ch in chans if not ch.output)
-        return accesses / (p["rows"] * p["cols"])
-    if name in ("saxpy", "dot", "crc32", "fir", "conv2d"):
-        # Every stream moves one element per unit (conv2d: about one output per
-        # input pixel), except dot's and crc32's single result per job.
-        return sum(ch.words / ch.port.lanes for ch in chans
-                   if not (ch.output and name in ("dot", "crc32")))
-    return None
+    if unit == "MAC":
+        return sum(ch.words for ch in chans if not ch.output) / rate
+    grows = kernel_cls.output_length(p, 2048) > kernel_cls.output_length(p, 1024)
+    return sum(ch.words / ch.port.lanes for ch in chans if grows or not ch.output)
 
 
 def filling_gemm(dsp_total):

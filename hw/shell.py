@@ -94,8 +94,9 @@ class Control:
         self.regs = {}
 
 
-def _is_pow2(n):
-    return n > 0 and n & (n - 1) == 0
+def _random_ints(rng, dtype, size):
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, size, dtype=dtype, endpoint=True)
 
 
 class Kernel(wiring.Component):
@@ -333,6 +334,38 @@ class Kernel(wiring.Component):
         random ones; ``count`` bounds the total.
         """
         raise NotImplementedError
+
+    #: Units of work of the calls ``hetflow calibrate`` times by default.
+    calibration_sizes = (4096, 16384, 65536, 262144)
+
+    @classmethod
+    def sample_call(cls, p, rng, n, index=0):
+        """A random call with about ``n`` units of work: ``(inputs, scalars)``.
+
+        ``hetflow calibrate`` and the benchmarks time these; ``index`` counts
+        the calls of one calibration, for kernels that vary their shape.  The
+        default suits 1-D kernels: every input ``n`` elements of its dtype,
+        every scalar random within its register (a list for an array).
+        """
+        n = max(int(n), 1)
+        inputs = {port.name: _random_ints(rng, port.np_dtype, n) for port in cls.memo("inputs", p)}
+        regmap = cls.memo("regmap", p)
+        scalars = {}
+        for name in cls.scalars:
+            reg = regmap[name]
+            lo, hi = ((-(1 << (reg.bits - 1)), (1 << (reg.bits - 1)) - 1) if reg.signed
+                      else (0, (1 << reg.bits) - 1))
+            values = rng.integers(lo, hi, reg.count, dtype=np.int64, endpoint=True)
+            scalars[name] = values if reg.array else int(values[0])
+        return inputs, scalars
+
+    @classmethod
+    def throughput(cls, p):
+        """``(units per cycle, unit)`` of the datapath without stalls, ``(None, unit)`` if unknown.
+
+        ``hetflow bench build`` multiplies it by the achieved Fmax.
+        """
+        return None, "element"
 
     @classmethod
     def describe(cls, p=None):

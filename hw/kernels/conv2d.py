@@ -122,6 +122,21 @@ class Conv2d(Kernel):
     def work(cls, p, job):
         return job.registers["len"], "pixel"
 
+    calibration_sizes = (4096, 16384, 65536)
+
+    @classmethod
+    def throughput(cls, p):
+        return 1.0, "pixel"
+
+    @classmethod
+    def sample_call(cls, p, rng, n, index=0):
+        """An image of about ``n`` pixels, at most 64 wide, and random weights."""
+        width = min(p.max_width, 64)
+        height = max(3, int(n) // width)
+        dtype = np.int8 if p.signed else np.uint8
+        return ({"pixels": random_ints(rng, dtype, (height, width), edge=0)},
+                {"w": random_ints(rng, np.int8, (3, 3), edge=0)})
+
     @classmethod
     def cases(cls, p, rng, count):
         dtype = cls.inputs(p)[0].dtype

@@ -87,6 +87,12 @@ class Crc32(Kernel):
     def work(cls, p, job):
         return job.registers["len"], "byte"
 
+    calibration_sizes = (16384, 65536, 262144, 1048576)
+
+    @classmethod
+    def throughput(cls, p):
+        return float(p.lanes), "byte"
+
     @classmethod
     def cases(cls, p, rng, count):
         out = [np.zeros(0, dtype=np.uint8),                         # empty: crc 0

@@ -100,6 +100,10 @@ class Dot(Kernel):
         return 1
 
     @classmethod
+    def throughput(cls, p):
+        return float(p.lanes), "element"
+
+    @classmethod
     def cases(cls, p, rng, count):
         info = np.iinfo(np.int16)
         out = [

@@ -104,6 +104,10 @@ class Fir(Kernel):
         return Job(registers={"len": n, "h": scalars["h"]}, streams={"x": x}, expect={"y": n})
 
     @classmethod
+    def throughput(cls, p):
+        return 1.0, "sample"
+
+    @classmethod
     def cases(cls, p, rng, count):
         taps = p.taps
         # Long enough to fill the delay line and run past it at full history.

@@ -144,6 +144,22 @@ class Gemm(Kernel):
         c = np.asarray(streams["c"])[:job.expect["c"]]
         return {"c": c.reshape(job.shapes["c"])}
 
+    calibration_sizes = (65536, 262144, 1048576, 4194304)
+
+    @classmethod
+    def throughput(cls, p):
+        return float(p.rows * p.cols), "MAC"
+
+    @classmethod
+    def sample_call(cls, p, rng, n, index=0):
+        """About ``n`` MACs as 1, 4 or 16 tiles in turn (``index``): with one shape only,
+        the per-tile and per-MAC costs of a performance model blur."""
+        a, b = ((1, 1), (2, 2), (4, 4))[index % 3]
+        m, cols = p.rows * a, p.cols * b
+        k = max(1, int(n) // (m * cols))
+        return ({"a": random_ints(rng, np.int8, (m, k), edge=0),
+                 "b": random_ints(rng, np.int8, (k, cols), edge=0)}, {})
+
     @classmethod
     def cases(cls, p, rng, count):
         out = []

@@ -48,6 +48,10 @@ class Saxpy(Kernel):
         return split_elementwise(inputs, scalars, n, ("z",))
 
     @classmethod
+    def throughput(cls, p):
+        return float(p.lanes), "element"
+
+    @classmethod
     def cases(cls, p, rng, count):
         out = []
         for i, n in enumerate(lengths(rng, count)):

@@ -37,7 +37,7 @@ def _sizes(text):
 
 def run(args):
     import hetflow
-    from ..sched.calibrate import DEFAULT_KERNELS, DEFAULT_SIZES, calibrate, parse_kernels
+    from ..sched.calibrate import DEFAULT_KERNELS, calibrate, calibration_sizes, parse_kernels
     from .models import load_models
 
     device = check_device(args.device)
@@ -46,7 +46,7 @@ def run(args):
     kernels = parse_kernels(args.kernels) if args.kernels else list(DEFAULT_KERNELS)
     sizes = _sizes(args.sizes) if args.sizes else None
     models = load_models("calibrate")
-    total = sum(len(sizes or DEFAULT_SIZES[name]) for name, _ in kernels)
+    total = sum(len(sizes or calibration_sizes(name)) for name, _ in kernels)
 
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,

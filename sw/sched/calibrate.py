@@ -1,7 +1,7 @@
 """Calibration: run kernels over a range of sizes on a device and store their models.
 
-``hetflow calibrate --device sim`` calls each kernel (built-in kernels, with
-random data) at every size, once to warm up and then ``repeats`` times
+``hetflow calibrate --device sim`` calls each kernel (any registered kernel,
+with the random calls it describes: :meth:`Kernel.sample_call`) at every size, once to warm up and then ``repeats`` times
 timed, and records each timed run (seconds, and device cycles where the
 device counts them) in the :class:`~hetflow.sched.perfmodel.PerfModels`.
 
@@ -19,50 +19,30 @@ import numpy as np
 from ..hw.errors import HetflowError
 from .perfmodel import kernel_key, kernel_work
 
-__all__ = ["DEFAULT_KERNELS", "DEFAULT_SIZES", "calibration_call", "calibrate", "parse_kernels",
-           "CALIBRATED"]
+__all__ = ["DEFAULT_KERNELS", "calibration_sizes", "calibration_call", "calibrate",
+           "parse_kernels"]
 
 #: Kernels and parameters calibrated by default (those of the demo and the benchmark).
 DEFAULT_KERNELS = (("fir", {"taps": 16}), ("gemm", {}), ("crc32", {}))
-#: Sizes per kernel (its unit of work) when none are given.
-DEFAULT_SIZES = {"fir": (4096, 16384, 65536, 262144),
-                 "crc32": (16384, 65536, 262144, 1048576),
-                 "saxpy": (4096, 16384, 65536, 262144),
-                 "dot": (4096, 16384, 65536, 262144),
-                 "conv2d": (4096, 16384, 65536),
-                 "gemm": (65536, 262144, 1048576, 4194304)}
-CALIBRATED = tuple(DEFAULT_SIZES)
 
 
-def _ints(rng, dtype, shape):
-    info = np.iinfo(dtype)
-    return rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
+def calibration_sizes(name):
+    """The units of work a kernel is timed at by default (its ``calibration_sizes``)."""
+    from ..hw.registry import get_kernel
+    return tuple(get_kernel(name).calibration_sizes)
 
 
 def calibration_call(name, params, n, rng, index=0):
-    """Arguments ``(args, kwargs)`` of a call of kernel ``name`` with about ``n`` units of work."""
-    n = max(int(n), 1)
-    if name == "fir":
-        return (_ints(rng, np.int16, n),), {"h": _ints(rng, np.int16, params["taps"])}
-    if name == "crc32":
-        return (_ints(rng, np.uint8, n),), {}
-    if name == "saxpy":
-        return (_ints(rng, np.int32, n), _ints(rng, np.int32, n)), {"a": 3}
-    if name == "dot":
-        return (_ints(rng, np.int16, n), _ints(rng, np.int16, n)), {}
-    if name == "conv2d":
-        width = min(params["max_width"], 64)
-        height = max(3, n // width)
-        dtype = np.int8 if params["signed"] else np.uint8
-        return (_ints(rng, dtype, (height, width)),), {"w": _ints(rng, np.int8, (3, 3))}
-    if name == "gemm":
-        # 1, 4 or 16 tiles in turn: with one shape only, per-tile and per-MAC costs blur.
-        a, b = ((1, 1), (2, 2), (4, 4))[index % 3]
-        m, k_cols = params["rows"] * a, params["cols"] * b
-        k = max(1, n // (m * k_cols))
-        return (_ints(rng, np.int8, (m, k)), _ints(rng, np.int8, (k, k_cols))), {}
-    raise HetflowError(f"calibrate: no calibration data for kernel '{name}'; calibrated "
-                       f"kernels are: {', '.join(CALIBRATED)}")
+    """Arguments ``(args, kwargs)`` of a call of kernel ``name`` with about ``n`` units of work.
+
+    The kernel chooses them (:meth:`Kernel.sample_call`), so a plug-in kernel is
+    calibrated like a built-in one.
+    """
+    from ..hw.registry import get_kernel
+    cls = get_kernel(name)
+    p = cls.bind(**params)
+    inputs, scalars = cls.sample_call(p, rng, n, index=index)
+    return tuple(inputs[port.name] for port in cls.memo("inputs", p)), dict(scalars)
 
 
 def parse_kernels(items):
@@ -78,11 +58,9 @@ def parse_kernels(items):
                 raise HetflowError(f"--kernels {item!r}: '{part}' is not NAME=VALUE "
                                    f"(e.g. fir:taps=16)")
             params[key.strip()] = value.strip()
+        # The name as given: a plug-in kernel may be a module:Class path.
         cls = get_kernel(name.strip())
-        if cls.name not in CALIBRATED:
-            raise HetflowError(f"calibrate: no calibration data for kernel '{cls.name}'; "
-                               f"calibrated kernels are: {', '.join(CALIBRATED)}")
-        out.append((cls.name, dict(cls.bind(**params))))
+        out.append((name.strip(), dict(cls.bind(**params))))
     return out
 
 
@@ -98,7 +76,7 @@ def calibrate(device, models, kernels=DEFAULT_KERNELS, sizes=None, repeats=3, se
         Where the runs are recorded (not saved here: call ``models.save()``).
     kernels : sequence of (name, params)
     sizes : sequence of int, optional
-        Sizes for every kernel (default :data:`DEFAULT_SIZES` per kernel).
+        Sizes for every kernel (default: each kernel's ``calibration_sizes``).
     repeats : int
         Timed calls per size (after one warm-up call).
     on_step : callable, optional
@@ -114,14 +92,14 @@ def calibrate(device, models, kernels=DEFAULT_KERNELS, sizes=None, repeats=3, se
     if repeats < 1:
         raise HetflowError(f"repeats {repeats} is out of range; allowed 1 or more")
     rng = np.random.default_rng(seed)
-    plan = [(name, params, list(sizes or DEFAULT_SIZES[name])) for name, params in kernels]
+    plan = [(name, params, list(sizes or calibration_sizes(name))) for name, params in kernels]
     total = sum(len(s) for _, _, s in plan)
     rows, done = [], 0
     for name, params, kernel_sizes in plan:
         cls = get_kernel(name)
         p = cls.bind(**params)
         handle = device.kernel(name, **p)
-        key = kernel_key(name, p)
+        key = kernel_key(cls.name, p)
         for i, n in enumerate(kernel_sizes):
             args, kwargs = calibration_call(name, p, n, rng, index=i)
             work, unit, _ = kernel_work(cls, p, args, kwargs)
