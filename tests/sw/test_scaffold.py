@@ -58,10 +58,23 @@ def test_new_writes_the_project(project):
     # The workflow file installs with pip only and runs pytest.
     yaml = pytest.importorskip("yaml")
     workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
-    runs = [step["run"] for step in workflow["jobs"]["test"]["steps"] if "run" in step]
-    assert all(r.startswith("python -m pip install") for r in runs[:-1]), runs
+    steps = workflow["jobs"]["test"]["steps"]
+    runs = [step["run"] for step in steps if "run" in step]
+    assert all(r.startswith("python -m pip install") for r in runs[:2]), runs
     assert runs[-1].startswith("python -m pytest")
     assert not any(word in " ".join(runs) for word in ("apt", "conda", "brew"))
+    # hetflow's cache is kept, keyed by the tools' versions and the kernel's sources ...
+    assert workflow["jobs"]["test"]["env"]["HETFLOW_CACHE"].endswith("/.hetflow-cache")
+    cache = next(step for step in steps if step.get("uses", "").startswith("actions/cache"))
+    assert cache["with"]["path"] == ".hetflow-cache"
+    assert "steps.tools.outputs.hash" in cache["with"]["key"]
+    assert "hashFiles('src/**', 'pyproject.toml')" in cache["with"]["key"]
+    # ... and a failing run uploads its waveforms and the JUnit report.
+    assert "--basetemp=test-output --junitxml=test-output/junit.xml" in runs[-1]
+    upload = next(step for step in steps if step.get("uses", "").startswith("actions/upload"))
+    assert upload["if"] == "failure()"
+    assert "test-output/**/*.vcd" in upload["with"]["path"]
+    assert "test-output/junit.xml" in upload["with"]["path"]
 
 
 def test_generated_tests_pass_without_installing(project):
