@@ -135,7 +135,11 @@ def _plan(kernel, board, pll, seed, baud=DEFAULT_BAUD):
     # a good build's output would be only in top.rpt and top.tim.
     overrides = {"nextpnr_opts": ["--seed", str(int(seed)), "--report", f"{NAME}.report.json",
                                   "--timing-allow-fail"],
-                 "verbose": True}
+                 "verbose": True,
+                 # Typed stream payloads (data.ArrayLayout) leave debug wires named like
+                 # x__payload[0] in the RTLIL; with such names this Yosys's ABC step fails.
+                 # They name nothing a report or a constraint uses: make them private.
+                 "script_after_read": "rename -hide w:*[[]*"}
     if board.family == "ice40":
         overrides["synth_opts"] = ["-dsp"]
     plan = platform.build(top, name=NAME, do_build=False, **overrides)

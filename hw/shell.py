@@ -391,12 +391,14 @@ class Kernel(wiring.Component):
         self.in_ports = type(self).inputs(self.p)
         self.out_ports = type(self).outputs(self.p)
         members = {"csr": In(CSRSignature(self.map.addr_width))}
+        # Typed lanes: payload[i] is element i with the port's dtype (the same bits as a
+        # flat vector, so the Verilog ports and the host packing are unchanged).
         for port in self.in_ports:
-            members[port.name] = In(stream.Signature(port.width))
+            members[port.name] = In(stream.Signature(port.layout))
         for port in self.out_ports:
             if port.name in members:
                 raise ParamError(f"{self.name}: port name {port.name!r} is used twice")
-            members[port.name] = Out(stream.Signature(port.width))
+            members[port.name] = Out(stream.Signature(port.layout))
         super().__init__(members)
 
     def elaborate_core(self, m, ctl):
@@ -422,8 +424,14 @@ class Kernel(wiring.Component):
             m._MustUse__silence = True   # the half-built module is dropped on purpose
             cls = type(self)
             where = raise_site(exc, cls) or class_location(cls)
+            hint = ""
+            if "array layout" in str(exc):
+                # A core written for flat payloads (x.payload[16*i:16*(i+1)].as_signed()).
+                hint = ("; stream payloads are data.ArrayLayout views of the port's dtype: "
+                        "write payload[i] for lane i (already typed) instead of slicing bits, "
+                        "or payload.as_value() for the flat bits")
             raise ElaborationError(f"{where}: kernel '{cls.name}' ({cls.__qualname__}) failed "
-                                   f"to elaborate: {type(exc).__name__}: {exc}") from exc
+                                   f"to elaborate: {type(exc).__name__}: {exc}{hint}") from exc
 
         # The bank is made once the core has elaborated: a core that fails leaves nothing
         # unelaborated behind.

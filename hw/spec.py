@@ -8,6 +8,8 @@ hardware.
 from dataclasses import dataclass, field
 
 import numpy as np
+from amaranth.hdl import signed, unsigned
+from amaranth.lib import data
 
 from .errors import ParamError
 
@@ -97,6 +99,20 @@ class Port:
     def width(self):
         """Width of the stream payload in bits."""
         return self.bits * self.lanes
+
+    @property
+    def shape(self):
+        """The Amaranth shape of one element: ``signed(16)`` for int16."""
+        return signed(self.bits) if self.signed else unsigned(self.bits)
+
+    @property
+    def layout(self):
+        """The stream payload's layout: ``data.ArrayLayout(shape, lanes)``.
+
+        Element ``i`` is ``payload[i]``, typed; the bits are those the host
+        packs (element ``i`` in bits ``[i*bits, (i+1)*bits)``).
+        """
+        return data.ArrayLayout(self.shape, self.lanes)
 
     def beats(self, elements):
         """Number of beats that carry ``elements`` elements."""

@@ -8,7 +8,7 @@ uses single underscores instead: ``clk``, ``rst``, ``csr_addr``, ``csr_w_stb``,
 """
 
 from amaranth.back import verilog
-from amaranth.hdl import _ir
+from amaranth.hdl import Value, _ir
 from amaranth.lib import wiring
 
 __all__ = ["flat_ports", "to_verilog", "top_name"]
@@ -27,7 +27,8 @@ def flat_ports(kernel):
             parts[-1] = "data"
         name = "_".join(parts)
         direction = _ir.PortDirection.Input if member.flow == wiring.In else _ir.PortDirection.Output
-        ports[name] = (value, direction)
+        # A typed payload is a data.View over its signal: the port is the signal.
+        ports[name] = (Value.cast(value), direction)
     return ports
 
 

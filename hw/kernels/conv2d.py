@@ -225,7 +225,7 @@ class Conv2d(Kernel):
                          s2_valid.eq(0), out.valid.eq(0)]
         with m.Else():
             with m.If(take):
-                m.d.sync += [s2_valid.eq(1), s2_pixel.eq(src.payload), s2_col.eq(col),
+                m.d.sync += [s2_valid.eq(1), s2_pixel.eq(src.payload[0]), s2_col.eq(col),
                              s2_emit.eq((row >= 2) & (col >= 2))]
                 with m.If(col == width - 1):
                     m.d.sync += [col.eq(0), row.eq(row + 1)]

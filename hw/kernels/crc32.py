@@ -115,7 +115,7 @@ class Crc32(Kernel):
         # states[k] is the CRC after the first k bytes of the beat.
         states = [crc]
         for i in range(lanes):
-            states.append(crc32_byte_step(m, states[-1], data.payload[i * 8:(i + 1) * 8],
+            states.append(crc32_byte_step(m, states[-1], data.payload[i],
                                           f"crc_l{i}"))
 
         # Bytes of this beat that belong to the job: all lanes except on the last

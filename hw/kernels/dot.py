@@ -149,8 +149,7 @@ class Dot(Kernel):
             with m.If(fire):
                 m.d.sync += taken.eq(taken + 1)
                 for i, prod in enumerate(prods):
-                    xi = x.payload[16 * i:16 * (i + 1)].as_signed()
-                    yi = y.payload[16 * i:16 * (i + 1)].as_signed()
+                    xi, yi = x.payload[i], y.payload[i]        # signed(16) lanes
                     m.d.sync += prod.eq(xi * yi)
             with m.If(prods_valid):
                 m.d.sync += acc.eq(acc + sum(prods))

@@ -136,7 +136,7 @@ class Fir(Kernel):
         # delay[k] holds x[n-1-k]; the current sample x[n] comes straight
         # from the stream, so taps - 1 registers hold the whole history.
         delay = [Signal(signed(16), name=f"delay{k}") for k in range(self.p.taps - 1)]
-        samples = [x.payload.as_signed()] + delay
+        samples = [x.payload[0]] + delay                  # one signed(16) lane
         acc = sum(hk * s for hk, s in zip(h, samples))
 
         taken = Signal(32)

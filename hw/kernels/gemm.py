@@ -203,9 +203,9 @@ class Gemm(Kernel):
         with m.Elif(fire):
             m.d.sync += taken.eq(taken + 1)
             for i in range(rows):
-                ai = a.payload[i * 8:(i + 1) * 8].as_signed()
+                ai = a.payload[i]                                # signed(8) lane
                 for j in range(cols):
-                    bj = b.payload[j * 8:(j + 1) * 8].as_signed()
+                    bj = b.payload[j]
                     # The 33-bit sum is truncated to 32 bits: int32 wrap-around.
                     m.d.sync += acc[i][j].eq(acc[i][j] + ai * bj)
         with m.Elif(accepted):

@@ -17,9 +17,11 @@ def elementwise(m, ctl, ins, out, lanes, compute):
     """An element-wise core: one output beat per set of input beats.
 
     Consumes ``ceil(len/lanes)`` beats from every stream of ``ins`` in
-    lock-step, applies ``compute(*payloads)`` (which returns one value per
-    lane) and emits the results on ``out`` through one register stage, then
-    raises ``ctl.finish`` after the last output beat is accepted.
+    lock-step, applies ``compute(*payloads)`` and emits the results on
+    ``out`` through one register stage, then raises ``ctl.finish`` after the
+    last output beat is accepted.  Each payload is the stream's
+    ``data.ArrayLayout`` view (``x[i]`` is lane ``i``, typed as the port's
+    dtype); ``compute`` returns one value per output lane.
     """
     # The job's size is fixed from the start pulse on (the shell ignores register
     # writes while busy), so it is needed only at start: it loads two down-counters,

@@ -66,15 +66,10 @@ class Saxpy(Kernel):
         return out
 
     def elaborate_core(self, m, ctl):
-        w = 32
         a = ctl.regs["a"]
 
         def compute(x, y):
-            lanes = []
-            for i in range(self.p.lanes):
-                xi = x[i * w:(i + 1) * w].as_signed()
-                yi = y[i * w:(i + 1) * w].as_signed()
-                lanes.append((a * xi + yi)[:w])
-            return lanes
+            # x[i], y[i]: lane i, signed(32) as the port's dtype says.
+            return [(a * x[i] + y[i])[:32] for i in range(self.p.lanes)]
 
         elementwise(m, ctl, [self.x, self.y], self.z, self.p.lanes, compute)

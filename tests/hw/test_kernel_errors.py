@@ -52,7 +52,7 @@ class Good(Kernel):
         lo = ctl.regs["lo"]
 
         def compute(x):
-            return [Mux(x[i*16:(i+1)*16].as_signed() < lo, lo, x[i*16:(i+1)*16].as_signed())[:16]
+            return [Mux(x[i] < lo, lo, x[i])[:16]
                     for i in range(self.p.lanes)]
 
         elementwise(m, ctl, [self.x], self.y, self.p.lanes, compute)
@@ -197,6 +197,19 @@ def test_elaboration_error_names_the_line(user_module):
         f"{user_module}:{line_of(user_module, 'self.z.ready')}: kernel 'elab_bug' "
         f"(ElaborationBug) failed to elaborate: AttributeError: 'ElaborationBug' object has "
         f"no attribute 'z'")
+
+
+def test_a_core_written_for_flat_payloads_is_told_what_to_change(fixtures_on_path):
+    kernel = get_kernel("faulty_kernels:FlatPayloadSaxpy")()
+    with pytest.raises(ElaborationError) as info:
+        to_verilog(kernel)
+    message = str(info.value)
+    assert "faulty_kernels.py:" in message and "kernel 'flat_payload_saxpy'" in message
+    assert message.endswith(
+        "AttributeError: View with an array layout does not have fields; stream payloads are "
+        "data.ArrayLayout views of the port's dtype: write payload[i] for lane i (already "
+        "typed) instead of slicing bits, or payload.as_value() for the flat bits")
+    assert "\n" not in message
 
 
 def test_import_errors_name_the_line(tmp_path, monkeypatch):

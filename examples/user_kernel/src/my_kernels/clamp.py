@@ -51,7 +51,7 @@ class Clamp(Kernel):
         def compute(x):
             lanes = []
             for i in range(self.p.lanes):
-                v = x[i * 16:(i + 1) * 16].as_signed()
+                v = x[i]                         # lane i, signed(16)
                 raised = Mux(v < lo, lo, v)
                 lanes.append(Mux(raised > hi, hi, raised)[:16])
             return lanes
