@@ -10,9 +10,11 @@ description (name, parameters, ports, registers, golden model); an instance,
 
 The shell's :class:`~hetflow.hw.regbank.RegisterBank`, generated from the
 register map, implements the common registers (start, busy/done, length,
-cycle counter, id) and holds the kernel's own.  A subclass implements :meth:`Kernel.elaborate_core`, which
-receives a :class:`Control` with the start pulse, the register values and a
-``finish`` strobe to raise when the job is complete.
+cycle counter, id) and holds the kernel's own.  A subclass implements
+:meth:`Kernel.elaborate_core`, which receives a :class:`Control` with the
+start pulse, the register values and a ``finish`` strobe to raise when the
+job is complete.  Stream payloads are ``data.ArrayLayout`` views of the
+port's dtype: ``self.x.payload[i]`` is lane ``i``, typed.
 """
 
 import numpy as np

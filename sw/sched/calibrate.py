@@ -1,8 +1,8 @@
 """Calibration: run kernels over a range of sizes on a device and store their models.
 
 ``hetflow calibrate --device sim`` calls each kernel (any registered kernel,
-with the random calls it describes: :meth:`Kernel.sample_call`) at every size, once to warm up and then ``repeats`` times
-timed, and records each timed run (seconds, and device cycles where the
+with the random calls it describes: :meth:`Kernel.sample_call`) at every
+size, once to warm up and then ``repeats`` times timed, and records each timed run (seconds, and device cycles where the
 device counts them) in the :class:`~hetflow.sched.perfmodel.PerfModels`.
 
 A size is the kernel's unit of work: samples for ``fir``, elements for
