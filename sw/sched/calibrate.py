@@ -2,8 +2,9 @@
 
 ``hetflow calibrate --device sim`` calls each kernel (any registered kernel,
 with the random calls it describes: :meth:`Kernel.sample_call`) at every
-size, once to warm up and then ``repeats`` times timed, and records each timed run (seconds, and device cycles where the
-device counts them) in the :class:`~hetflow.sched.perfmodel.PerfModels`.
+size, once to warm up and then ``repeats`` times timed, and records each
+timed run (seconds, and device cycles where the device counts them) in the
+:class:`~hetflow.sched.perfmodel.PerfModels`.
 
 A size is the kernel's unit of work: samples for ``fir``, elements for
 ``saxpy`` and ``dot``, bytes for ``crc32``, pixels for ``conv2d`` (images
