@@ -55,7 +55,8 @@ from .registry import get_board
 from .report import (describe_overuse, first_error, parse_nextpnr_log, parse_nextpnr_report,
                      parse_yosys_stat, pick_fmax, resources)
 from ..sim.board.framing import BRIDGE_MAX_PAYLOAD
-from .toolchain import TOOLCHAINS, openfpgaloader_path, resolve_board_tools, resolve_tools
+from .toolchain import (TOOLCHAINS, openfpgaloader_path, resolve_board_tools, resolve_tools,
+                        script_environment)
 from .top import DEFAULT_BAUD, BoardTop
 from .uart import divisor_for
 
@@ -361,7 +362,8 @@ def _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir=Non
     p = kernel_cls.bind(**(params or {}))
     if not isinstance(seed, int) or seed < 0:
         raise HetflowError(f"--seed {seed!r} is out of range; allowed 0 or more")
-    env, versions, notes = resolve_tools(board, toolchain)
+    tools = resolve_board_tools(board, toolchain)
+    env, versions, notes = script_environment(board, tools)
     pll = _pll_for(board, freq_mhz)
     if isinstance(baud, bool) or not isinstance(baud, int) or baud <= 0:
         raise HetflowError(f"--baud {baud!r} is out of range; allowed a positive integer")
@@ -375,8 +377,8 @@ def _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir=Non
     identity = json.dumps({"abi": BUILD_ABI, "toolchain": toolchain, "tools": versions,
                            "env": sorted(env)}, sort_keys=True)
     return SimpleNamespace(board=board, kernel_cls=kernel_cls, kernel=kernel_obj, pll=pll,
-                           env=env, versions=versions, notes=notes, out=out, plan=plan,
-                           key=plan_key(plan, identity))
+                           tools=tools, env=env, versions=versions, notes=notes, out=out,
+                           plan=plan, key=plan_key(plan, identity))
 
 
 def default_out_dir(kernel, board, params=None, freq_mhz=None, baud=DEFAULT_BAUD):
@@ -414,7 +416,7 @@ def dry_run(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp
     setup = _setup(kernel, board, params, freq_mhz, seed, toolchain, lambda msg: None,
                    baud=baud)
     tools = {t.name: {"env": t.env, "path": t.path, "source": t.source, "version": t.version}
-             for t in resolve_board_tools(setup.board, toolchain)}
+             for t in setup.tools}
     cached = (cache_root() / f"{setup.board.name}-{setup.kernel_cls.name}-{setup.key}"
               / "report.json").is_file()
     out = out_dir if out_dir is not None else default_out_dir(

@@ -22,6 +22,7 @@ from ..tools import dist_version, find, find_in_package, install_command, versio
 from .errors import ToolchainMissing
 
 __all__ = ["TOOLCHAINS", "BoardTool", "resolve_tool", "resolve_board_tools", "resolve_tools",
+           "script_environment",
            "openfpgaloader_path", "find_openfpgaloader"]
 
 TOOLCHAINS = ("yowasp", "native")
@@ -117,7 +118,11 @@ def resolve_tools(board, toolchain="yowasp"):
     variables to executables, ``versions`` maps tool names to version strings
     (the toolchain identity), ``notes`` lists substitutions made.
     """
-    tools = resolve_board_tools(board, toolchain)
+    return script_environment(board, resolve_board_tools(board, toolchain))
+
+
+def script_environment(board, tools):
+    """``(env, versions, notes)`` of :func:`resolve_tools` for tools already resolved."""
     env = {t.env: t.path for t in tools}
     versions = {t.name: t.version for t in tools}
     notes = [t.note for t in tools if t.note]

@@ -28,6 +28,7 @@ from .errors import ElaborationError, ParamError, StimulusError
 from .job import Job
 from .regbank import RegisterBank, register_layout
 from .regmap import RegisterMap
+from .stimuli import random_ints
 
 __all__ = ["Kernel", "Control", "Params"]
 
@@ -94,11 +95,6 @@ class Control:
         self.finish = Signal()
         self.length = Signal(32)
         self.regs = {}
-
-
-def _random_ints(rng, dtype, size):
-    info = np.iinfo(dtype)
-    return rng.integers(info.min, info.max, size, dtype=dtype, endpoint=True)
 
 
 class Kernel(wiring.Component):
@@ -310,8 +306,7 @@ class Kernel(wiring.Component):
 
     @classmethod
     def _check_scalar(cls, reg, value):
-        lo, hi = (-(1 << (reg.bits - 1)), (1 << (reg.bits - 1)) - 1) if reg.signed \
-            else (0, (1 << reg.bits) - 1)
+        lo, hi = reg.limits
         kind = f"int{reg.bits}" if reg.signed else f"uint{reg.bits}"
         arr = np.asarray(value)
         if arr.dtype.kind not in "iu" and arr.dtype != np.bool_:
@@ -350,13 +345,13 @@ class Kernel(wiring.Component):
         every scalar random within its register (a list for an array).
         """
         n = max(int(n), 1)
-        inputs = {port.name: _random_ints(rng, port.np_dtype, n) for port in cls.memo("inputs", p)}
+        inputs = {port.name: random_ints(rng, port.np_dtype, n, edge=0)
+                  for port in cls.memo("inputs", p)}
         regmap = cls.memo("regmap", p)
         scalars = {}
         for name in cls.scalars:
             reg = regmap[name]
-            lo, hi = ((-(1 << (reg.bits - 1)), (1 << (reg.bits - 1)) - 1) if reg.signed
-                      else (0, (1 << reg.bits) - 1))
+            lo, hi = reg.limits
             values = rng.integers(lo, hi, reg.count, dtype=np.int64, endpoint=True)
             scalars[name] = values if reg.array else int(values[0])
         return inputs, scalars

@@ -146,6 +146,13 @@ class Register:
             object.__setattr__(self, "array", self.count > 1)
 
     @property
+    def limits(self):
+        """``(lowest, highest)`` value of one word, as its ``bits`` and ``signed`` say."""
+        if self.signed:
+            return -(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1
+        return 0, (1 << self.bits) - 1
+
+    @property
     def size(self):
         """Size of the register block in bytes."""
         return 4 * self.count

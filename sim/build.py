@@ -118,9 +118,10 @@ def build_verilog(name, top, verilog_text, simulator, *, waves=True, status=None
             status(f"compiling {what or name} with {simulator.name} (first time for these parameters)")
         build_args = VERILATOR_ARGS + ["-O3"] if simulator.name == "verilator" else []
         saved_makeflags = os.environ.get("MAKEFLAGS")
-        if simulator.makeflags(saved_makeflags):
+        makeflags = simulator.makeflags(saved_makeflags)
+        if makeflags:
             # cocotb's runner runs make with this process's environment.
-            os.environ["MAKEFLAGS"] = simulator.makeflags(saved_makeflags)
+            os.environ["MAKEFLAGS"] = makeflags
         try:
             runner.build(sources=[src], hdl_toplevel=top, build_dir=tmp,
                          build_args=build_args, waves=waves, timescale=("1ns", "1ps"),

@@ -50,6 +50,8 @@ def fit_call(cls, p, inputs, scalars, tiles, merge, board):
     Returns ``(jobs, merge)``.  Raises :class:`MemoryTooSmall` naming the
     largest call that fits when a tile does not fit and cannot be cut.
     """
+    # The whole tiles are prepared first, even when they are then cut: bad input is refused
+    # with the whole call's numbers, not a piece's.
     jobs = [cls.prepare(p, dict(t_in), dict(t_sc)) for t_in, t_sc in tiles]
     too_big = [job for job in jobs if _needed(board, job) > board.memory_size]
     if not too_big:

@@ -42,8 +42,8 @@ from pathlib import Path
 
 from .hw.errors import HetflowError
 
-__all__ = ["Found", "ToolMissing", "environment_bin", "search_path", "find",
-           "find_in_package", "version_of", "install_command", "dist_version"]
+__all__ = ["Found", "ToolMissing", "environment_bin", "find", "find_in_package", "version_of",
+           "install_command", "dist_version"]
 
 
 class ToolMissing(HetflowError, RuntimeError):
@@ -79,16 +79,6 @@ def environment_bin():
     return [Path(d) for d in dirs]
 
 
-def search_path(path=None):
-    """The directory list :func:`find` searches: environment first, then ``PATH``.
-
-    ``path`` replaces ``$PATH`` (a string in ``os.pathsep`` form), for tests.
-    """
-    env_dirs = [str(d) for d in environment_bin()]
-    path = os.environ.get("PATH", os.defpath) if path is None else path
-    return env_dirs + [d for d in path.split(os.pathsep) if d and d not in env_dirs]
-
-
 def _executable(path):
     return path.is_file() and os.access(path, os.X_OK)
 
@@ -101,7 +91,7 @@ def find(command, path=None):
     command : str
         A program name (no directory part).
     path : str, optional
-        Replaces ``$PATH`` for the second step of the search.
+        Replaces ``$PATH`` (a string in ``os.pathsep`` form) for the last step.
     """
     if os.sep in command:
         raise ValueError(f"find() takes a program name, not a path: {command!r}")
@@ -113,7 +103,8 @@ def find(command, path=None):
     script = _distribution_script(command)
     if script is not None:
         return script
-    for d in search_path(path):
+    path = os.environ.get("PATH", os.defpath) if path is None else path
+    for d in filter(None, path.split(os.pathsep)):
         candidate = Path(d) / command
         if d not in env_dirs and _executable(candidate):
             return Found(command, str(candidate.absolute()), "PATH")
