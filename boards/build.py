@@ -49,6 +49,7 @@ from types import SimpleNamespace
 from ..cache import cache_dir, tool_environment
 from ..hw.errors import HetflowError
 from ..hw.registry import get_kernel
+from ..hw.shell import Shell
 from .clocking import ecp5_pll, ice40_pll, soc_clock_mhz
 from .errors import BuildError, DoesNotFit, OutputDirError
 from .registry import get_board
@@ -372,7 +373,7 @@ def _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir=Non
     out = None if out_dir is None else _check_out_dir(out_dir)
 
     status(f"elaborating {kernel_cls.name} for {board.name}")
-    kernel_obj = kernel_cls(**p)
+    kernel_obj = Shell(kernel_cls, **p)
     plan, _ = _plan(kernel_obj, board, pll, seed, baud)
     identity = json.dumps({"abi": BUILD_ABI, "toolchain": toolchain, "tools": versions,
                            "env": sorted(env)}, sort_keys=True)

@@ -7,12 +7,16 @@ from .errors import HetflowError, KernelNotFound, ParamError, StimulusError
 from .job import Job, pack_beats, unpack_beats
 from .regmap import RegisterMap
 from .registry import all_kernels, get_kernel, kernel_names
-from .shell import Control, Kernel, Params
+from .control import ControlSignature
+from .core import KernelCore
+from .kernel import Kernel, Params
+from .shell import Shell
 from .spec import Param, Port, Register
 
 __all__ = [
     "HetflowError", "KernelNotFound", "ParamError", "StimulusError",
     "Job", "pack_beats", "unpack_beats", "RegisterMap",
     "all_kernels", "get_kernel", "kernel_names",
-    "Control", "Kernel", "Params", "Param", "Port", "Register",
+    "ControlSignature", "Kernel", "KernelCore", "Params", "Shell", "Param", "Port",
+    "Register",
 ]

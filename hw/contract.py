@@ -1,129 +1,116 @@
-"""Checking a kernel class against the :class:`~hetflow.hw.shell.Kernel` contract.
+"""Checking a kernel's description before anything is built.
 
-User kernels come from plugins and module paths; a mistake in one (a missing
-golden model, a method that should be a classmethod, ``scalars = ("a")``)
-must be reported as one line naming the file and line, not as a traceback
-from deep inside the flow.  The registry calls :func:`validate_kernel_class`
-once per class; the shell uses :func:`raise_site` to point elaboration errors
-at the user's own source line.
+User kernels come from plug-ins and module paths; a mistake in one (a missing
+golden model, a method that should be a classmethod, ``scalars = ("a")``, a
+core that is not a :class:`~hetflow.hw.core.KernelCore`) must be reported as
+one line naming the file and line, not as a traceback from deep inside the
+flow.  The registry calls :func:`validate_kernel_class` once per class.
+
+The rules for methods come from :class:`~hetflow.hw.Kernel` itself: an
+override must be a classmethod where the base has one and accept the
+arguments hetflow passes to the base's.
 """
 
 import inspect
-import sysconfig
-import traceback
 
 import numpy as np
 
+from .core import RESERVED_NAMES, KernelCore
 from .errors import KernelDefinitionError, ParamError
+from .kernel import Kernel
+from .source import class_location, member_location, raise_site
 from .spec import Param, Port, Register
 
-__all__ = ["validate_kernel_class", "class_location", "raise_site"]
+__all__ = ["validate_kernel_class"]
 
+#: Classmethods with no default in :class:`Kernel`: name -> what they are.
+REQUIRED = {"inputs": "the input ports", "outputs": "the output ports",
+            "golden": "the NumPy golden model", "cases": "the verification stimuli"}
 
-#: Methods every kernel defines: name -> (kind, arguments after cls/self, what it is).
-REQUIRED_METHODS = {
-    "inputs": ("classmethod", ("p",), "the input ports"),
-    "outputs": ("classmethod", ("p",), "the output ports"),
-    "golden": ("classmethod", ("p", "inputs", "scalars"), "the NumPy golden model"),
-    "cases": ("classmethod", ("p", "rng", "count"), "the verification stimuli"),
-    "elaborate_core": ("method", ("m", "ctl"), "the hardware"),
-}
-
-#: Optional overrides whose call signature is checked when a kernel defines them.
-OPTIONAL_METHODS = {
-    "registers": ("classmethod", ("p",)),
-    "check_params": ("classmethod", ("p",)),
-    "prepare": ("classmethod", ("p", "inputs", "scalars")),
-    "split": ("classmethod", ("p", "inputs", "scalars")),
-    "model": ("classmethod", ("p", "inputs", "scalars")),
-    "output_length": ("classmethod", ("p", "n")),
-    "work": ("classmethod", ("p", "job")),
-    "collect": ("classmethod", ("p", "job", "streams")),
-}
-
-_STDLIB = sysconfig.get_paths()["stdlib"]
+_CLASSMETHODS = tuple(name for name, value in vars(Kernel).items()
+                      if isinstance(value, classmethod))
 _validated = set()
-
-
-def _source_file(cls):
-    try:
-        return inspect.getsourcefile(cls) or inspect.getfile(cls)
-    except (TypeError, OSError):
-        return f"<module {cls.__module__}>"
-
-
-def class_location(cls):
-    """``file:line`` of a class statement (``file`` alone when the line is unknown)."""
-    path = _source_file(cls)
-    try:
-        _, line = inspect.getsourcelines(cls)
-        return f"{path}:{line}"
-    except (TypeError, OSError):
-        return path
-
-
-def _member_location(cls, owner, attr):
-    """``file:line`` of ``attr`` as defined in class ``owner`` (a base of ``cls``)."""
-    fn = owner.__dict__[attr]
-    fn = getattr(fn, "__func__", fn)
-    try:
-        lines, first = inspect.getsourcelines(fn)
-    except (TypeError, OSError):
-        return class_location(cls)
-    # Point at the ``def`` line, not at a decorator above it.
-    offset = next((i for i, line in enumerate(lines)
-                   if line.lstrip().startswith(("def ", "async def "))), 0)
-    return f"{inspect.getsourcefile(fn)}:{first + offset}"
-
-
-def raise_site(exc, cls):
-    """``file:line`` of the deepest traceback frame in ``cls``'s source file, if any."""
-    path = _source_file(cls)
-    site = None
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename == path:
-            site = f"{frame.filename}:{frame.lineno}"
-    return site
 
 
 def _definer(cls, attr):
     """The class of ``cls``'s MRO whose body defines ``attr``."""
-    for klass in cls.__mro__:
-        if attr in klass.__dict__:
-            return klass
+    return next((klass for klass in cls.__mro__ if attr in klass.__dict__), None)
+
+
+def _override_problem(cls, attr):
+    """How ``cls``'s override of a :class:`Kernel` classmethod breaks its call, or None."""
+    owner = _definer(cls, attr)
+    raw = owner.__dict__[attr]
+    base = inspect.signature(Kernel.__dict__[attr].__func__)
+    expected = f"@classmethod {attr}{base}"
+    where = f"{member_location(cls, owner, attr)}: {owner.__qualname__}.{attr}"
+    if not isinstance(raw, classmethod):
+        return f"{where} must be a {expected}"
+    positional = [name for name, param in base.parameters.items()
+                  if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD)]
+    try:
+        inspect.signature(raw.__func__).bind(*positional)
+    except TypeError:
+        return (f"{where} takes {attr}{inspect.signature(raw.__func__)}; hetflow calls it as "
+                f"{attr}{base}")
+    except ValueError:   # no signature (a builtin): nothing to check
+        pass
     return None
 
 
-def _check_signature(cls, attr, kind, args):
-    """Problem with how ``cls`` defines method ``attr``, or None."""
-    owner = _definer(cls, attr)
-    raw = owner.__dict__[attr]
-    expected = f"{attr}({'cls' if kind == 'classmethod' else 'self'}, {', '.join(args)})"
-    if kind == "classmethod":
-        if not isinstance(raw, classmethod):
-            return (f"{_member_location(cls, owner, attr)}: {owner.__qualname__}.{attr} must be a "
-                    f"@classmethod {expected}")
-        fn, call = raw.__func__, (cls,) + args
-    else:
-        if not inspect.isfunction(raw):
-            return (f"{_member_location(cls, owner, attr)}: {owner.__qualname__}.{attr} must be "
-                    f"a method {expected}")
-        fn, call = raw, (None,) + args
+def _core_problem(cls, here):
+    """What is wrong with ``cls.core`` (the hardware), or None."""
+    legacy = _definer(cls, "elaborate_core")
+    if legacy is not None:
+        return (f"{member_location(cls, legacy, 'elaborate_core')}: "
+                f"{legacy.__qualname__}.elaborate_core(m, ctl) is no longer called: move its "
+                f"body into elaborate(self, platform) of a hetflow.hw.KernelCore subclass "
+                f"(m = Module() ... return m; self.ctl for ctl, self.p and the ports as before) "
+                f"and set core = that class")
+    core = cls.core
+    if not (isinstance(core, type) and issubclass(core, KernelCore)):
+        return (f"{here}: {cls.__qualname__}.core = {core!r}; set core = a "
+                f"hetflow.hw.KernelCore subclass whose elaborate() builds the hardware")
+    if core.elaborate is KernelCore.elaborate:
+        return (f"{class_location(core)}: {core.__qualname__} does not define "
+                f"elaborate(self, platform), the hardware")
+    return None
+
+
+def _metadata_problem(cls, here):
+    """Ports and registers must be computable for the default parameters, without hardware."""
     try:
-        inspect.signature(fn).bind(*call)
-    except TypeError:
-        return (f"{_member_location(cls, owner, attr)}: {owner.__qualname__}.{attr} takes "
-                f"{attr}{inspect.signature(fn)}; hetflow calls it as {expected}")
-    except ValueError:   # no signature (a builtin): nothing to check
-        pass
+        p = cls.bind()
+    except ParamError as exc:
+        return f"{here}: the default parameters of {cls.__qualname__} are invalid: {exc}"
+    for attr, kind in (("inputs", Port), ("outputs", Port), ("registers", Register)):
+        try:
+            value = getattr(cls, attr)(p)
+        except Exception as exc:
+            return (f"{raise_site(exc, cls) or here}: {cls.__qualname__}.{attr}(p) raised "
+                    f"{type(exc).__name__}: {exc} (default parameters {dict(p)})")
+        if not isinstance(value, (tuple, list)) or not all(isinstance(v, kind) for v in value):
+            return (f"{here}: {cls.__qualname__}.{attr}(p) returned {value!r}; expected a tuple "
+                    f"of {kind.__name__}")
+        if attr == "outputs" and not value:
+            return f"{here}: {cls.__qualname__}.outputs(p) returned no ports; a kernel has one or more"
+        for port in value if kind is Port else ():
+            if port.name in RESERVED_NAMES:
+                return (f"{here}: {cls.__qualname__}.{attr}(p): a port cannot be named "
+                        f"'{port.name}'; {RESERVED_NAMES[port.name]} has that name")
+            try:
+                ok = np.dtype(port.dtype).kind in "iu"
+            except TypeError:
+                ok = False
+            if not ok:
+                return (f"{here}: {cls.__qualname__}.{attr}(p): port '{port.name}' has dtype "
+                        f"{port.dtype!r}; allowed integer dtypes such as int16 or uint8")
     return None
 
 
 def _problem(cls):
     """The first way ``cls`` breaks the kernel contract, as one line; None if it keeps it."""
     here = class_location(cls)
-    from .shell import Kernel   # the shell imports this module for raise_site
-
     name = cls.name
     if not isinstance(name, str) or not name:
         return (f"{here}: class {cls.__qualname__} has no 'name'; set a class attribute such "
@@ -137,62 +124,32 @@ def _problem(cls):
             return (f"{here}: {cls.__qualname__}.{attr} = {value!r} must be a tuple of "
                     f"{kind.__name__}" + (" (a one-element tuple needs a comma: (\"a\",))"
                                           if isinstance(value, str) else ""))
-    for attr, (kind, args, what) in REQUIRED_METHODS.items():
+    for attr, what in REQUIRED.items():
         if _definer(cls, attr) is Kernel:
-            required = ", ".join(REQUIRED_METHODS)
             return (f"{here}: class {cls.__qualname__} does not define {attr}() ({what}); "
-                    f"every kernel defines name, {required}")
-        problem = _check_signature(cls, attr, kind, args)
+                    f"every kernel defines name, core, {', '.join(REQUIRED)}")
+    for attr in _CLASSMETHODS:
+        problem = _definer(cls, attr) is not Kernel and _override_problem(cls, attr)
         if problem:
             return problem
-    for attr, (kind, args) in OPTIONAL_METHODS.items():
-        if _definer(cls, attr) is not Kernel:
-            problem = _check_signature(cls, attr, kind, args)
-            if problem:
-                return problem
-    # The metadata must be computable without hardware: the CLI and the runtime use it.
-    try:
-        p = cls.bind()
-    except ParamError as exc:
-        return f"{here}: the default parameters of {cls.__qualname__} are invalid: {exc}"
-    for attr in ("inputs", "outputs", "registers"):
-        kind = Register if attr == "registers" else Port
-        try:
-            value = getattr(cls, attr)(p)
-        except Exception as exc:
-            where = raise_site(exc, cls) or here
-            return (f"{where}: {cls.__qualname__}.{attr}(p) raised {type(exc).__name__}: {exc} "
-                    f"(default parameters {dict(p)})")
-        if not isinstance(value, (tuple, list)) or not all(isinstance(v, kind) for v in value):
-            return (f"{here}: {cls.__qualname__}.{attr}(p) returned {value!r}; expected a tuple "
-                    f"of {kind.__name__}")
-        if attr == "outputs" and not value:
-            return f"{here}: {cls.__qualname__}.outputs(p) returned no ports; a kernel has one or more"
-        for port in value if kind is Port else ():
-            try:
-                ok = np.dtype(port.dtype).kind in "iu"
-            except TypeError:
-                ok = False
-            if not ok:
-                return (f"{here}: {cls.__qualname__}.{attr}(p): port '{port.name}' has dtype "
-                        f"{port.dtype!r}; allowed integer dtypes such as int16 or uint8")
-    return None
+    return _core_problem(cls, here) or _metadata_problem(cls, here)
 
 
 def validate_kernel_class(cls, where=None):
-    """Check that ``cls`` keeps the :class:`Kernel` contract; return it.
+    """Check that ``cls`` keeps the :class:`~hetflow.hw.Kernel` contract; return it.
 
     Checks, without building hardware: a ``name``; ``params`` and ``scalars``
-    as tuples; that ``inputs``, ``outputs``, ``golden``, ``cases`` and
-    ``elaborate_core`` are defined, each with the signature hetflow calls it
-    with (classmethods where the base class has classmethods); that the
-    default parameters are valid and the ports and registers can be computed
-    from them.  The registry runs this on every kernel it loads.
+    as tuples; that ``inputs``, ``outputs``, ``golden`` and ``cases`` are
+    defined; that every classmethod it overrides is a classmethod taking the
+    arguments hetflow passes; that ``core`` is a
+    :class:`~hetflow.hw.core.KernelCore` subclass with an ``elaborate``; that
+    the default parameters are valid and the ports and registers can be
+    computed from them.  The registry runs this on every kernel it loads.
 
     Parameters
     ----------
     cls : type
-        A :class:`Kernel` subclass.
+        A :class:`~hetflow.hw.Kernel` subclass.
     where : str, optional
         How the caller named the kernel, prefixed to the message.
 

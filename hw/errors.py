@@ -37,4 +37,4 @@ class KernelDefinitionError(KernelNotFound, TypeError):
 
 
 class ElaborationError(HetflowError, RuntimeError):
-    """A kernel's :meth:`Kernel.elaborate_core` raised while building its hardware."""
+    """A kernel's core (:class:`~hetflow.hw.KernelCore`) raised while building its hardware."""

@@ -11,37 +11,23 @@ common block (see :mod:`hetflow.hw.regmap`):
 * a read (``csr.r_stb``) returns the addressed word on the next cycle, signed
   registers sign-extended to 32 bits, unmapped words as 0.
 
-The kernel's own registers leave the bank as one ``regs`` member, a
-``data.StructLayout`` with a field per register (``data.ArrayLayout`` for
-arrays), typed as declared: ``bank.regs.a`` is ``signed(32)`` when ``a`` is
-declared signed.
+What the core sees leaves the bank as one ``ctl`` member, a
+:class:`~hetflow.hw.control.ControlSignature`: the job's start pulse, busy,
+the core's finish, ``len``, and the kernel's own registers typed as declared
+(``bank.ctl.regs.a`` is ``signed(32)`` when ``a`` is declared signed).
 """
 
-from amaranth.hdl import Cat, Module, Signal, Shape, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.hdl import Cat, Module, Signal, Shape
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .control import ControlSignature, register_shape
 from .csr import CSRSignature
 from .regmap import COMMON_REGISTERS
 
-__all__ = ["RegisterBank", "register_layout"]
+__all__ = ["RegisterBank"]
 
 _COMMON = frozenset(r.name for r in COMMON_REGISTERS)
-
-
-def _shape(reg):
-    return signed(reg.bits) if reg.signed else unsigned(reg.bits)
-
-
-def register_layout(regmap):
-    """The ``data.StructLayout`` of a map's kernel registers (``rw`` ones), or None."""
-    fields = {}
-    for reg in regmap:
-        if reg.name in _COMMON or reg.access != "rw":
-            continue
-        fields[reg.name] = data.ArrayLayout(_shape(reg), reg.count) if reg.array \
-            else _shape(reg)
-    return data.StructLayout(fields) if fields else None
 
 
 class RegisterBank(wiring.Component):
@@ -57,26 +43,16 @@ class RegisterBank(wiring.Component):
     ----------
     csr : In(CSRSignature)
         The host's register bus.
-    start : Out(1)
-        One-cycle pulse: the host started a job.
-    busy : Out(1)
-        A job runs.
-    finish : In(1)
-        The core's end of job (sampled while ``busy``).
-    length : Out(32)
-        The ``len`` register.
-    regs : Out(StructLayout)
-        The kernel's registers (absent when it has none).
+    ctl : Out(ControlSignature)
+        To the kernel's core: ``start`` pulses when the host starts a job,
+        ``busy`` is high while it runs, ``finish`` (from the core) ends it,
+        ``length`` and ``regs`` are the registers.
     """
 
     def __init__(self, regmap):
         self.regmap = regmap
-        members = {"csr": In(CSRSignature(regmap.addr_width)), "start": Out(1), "busy": Out(1),
-                   "finish": In(1), "length": Out(32)}
-        layout = register_layout(regmap)
-        if layout is not None:
-            members["regs"] = Out(layout)
-        super().__init__(members)
+        super().__init__({"csr": In(CSRSignature(regmap.addr_width)),
+                          "ctl": Out(ControlSignature(regmap))})
 
     def _kernel_words(self):
         """``{word address: (value, writable)}`` of the kernel registers."""
@@ -85,11 +61,11 @@ class RegisterBank(wiring.Component):
             if reg.name in _COMMON:
                 continue
             if reg.access == "rw":
-                field = self.regs[reg.name]
+                field = self.ctl.regs[reg.name]
                 cells = [field[i] for i in range(reg.count)] if reg.array else [field]
             else:
                 # Not host-written: reads as zero (no built-in kernel has one).
-                cells = [Signal(_shape(reg), name=f"reg_{reg.name}_{i}")
+                cells = [Signal(register_shape(reg), name=f"reg_{reg.name}_{i}")
                          for i in range(reg.count)]
             for i, cell in enumerate(cells):
                 words[(reg.offset >> 2) + i] = (cell, reg.access == "rw")
@@ -97,18 +73,18 @@ class RegisterBank(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        regmap, csr = self.regmap, self.csr
+        regmap, csr, ctl = self.regmap, self.csr, self.ctl
         done = Signal()
         cycles = Signal(64)
 
         words = self._kernel_words()
-        words[regmap["status"].offset >> 2] = (Cat(self.busy, done), False)
-        words[regmap["len"].offset >> 2] = (self.length, True)
+        words[regmap["status"].offset >> 2] = (Cat(ctl.busy, done), False)
+        words[regmap["len"].offset >> 2] = (ctl.length, True)
         words[regmap["cycles_lo"].offset >> 2] = (cycles[:32], False)
         words[regmap["cycles_hi"].offset >> 2] = (cycles[32:], False)
         words[regmap["id"].offset >> 2] = (regmap.kernel_id, False)
 
-        with m.If(csr.w_stb & ~self.busy):
+        with m.If(csr.w_stb & ~ctl.busy):
             with m.Switch(csr.addr):
                 for addr, (target, writable) in words.items():
                     if writable:
@@ -116,7 +92,7 @@ class RegisterBank(wiring.Component):
                             width = Shape.cast(target.shape()).width
                             m.d.sync += target.eq(csr.w_data[:width])
         ctrl = regmap["ctrl"].offset >> 2
-        m.d.comb += self.start.eq(csr.w_stb & (csr.addr == ctrl) & csr.w_data[0] & ~self.busy)
+        m.d.comb += ctl.start.eq(csr.w_stb & (csr.addr == ctrl) & csr.w_data[0] & ~ctl.busy)
 
         with m.If(csr.r_stb):
             with m.Switch(csr.addr):
@@ -126,10 +102,10 @@ class RegisterBank(wiring.Component):
                 with m.Default():
                     m.d.sync += csr.r_data.eq(0)
 
-        with m.If(self.start):
-            m.d.sync += [self.busy.eq(1), done.eq(0), cycles.eq(0)]
-        with m.Elif(self.busy):
+        with m.If(ctl.start):
+            m.d.sync += [ctl.busy.eq(1), done.eq(0), cycles.eq(0)]
+        with m.Elif(ctl.busy):
             m.d.sync += cycles.eq(cycles + 1)
-            with m.If(self.finish):
-                m.d.sync += [self.busy.eq(0), done.eq(1)]
+            with m.If(ctl.finish):
+                m.d.sync += [ctl.busy.eq(0), done.eq(1)]
         return m

@@ -19,7 +19,7 @@ from importlib.metadata import entry_points
 
 from .errors import KernelNotFound
 from .contract import validate_kernel_class
-from .shell import Kernel
+from .kernel import Kernel
 
 __all__ = ["kernel_names", "get_kernel", "all_kernels"]
 

@@ -20,6 +20,7 @@ import numpy as np
 from ..hw.errors import HetflowError
 from ..hw.job import pack_beats, unpack_beats
 from ..hw.registry import get_kernel
+from ..hw.shell import Shell
 from .build import build
 from ..cache import cache_dir
 from .toolchain import find_simulator
@@ -270,7 +271,7 @@ def verify(kernel, params=None, *, sim="verilator", seed=1, count=20, waves=Fals
     cases = kernel_cls.cases(p, rng, count)
     jobs, expected = check_golden(kernel_cls, p, cases)
     simulator = find_simulator(sim)
-    instance = kernel_cls(**p)
+    instance = Shell(kernel_cls, **p)
     regmap = instance.map
 
     plan = _plan(kernel_cls, p, regmap, jobs, seed, pause)

@@ -89,6 +89,7 @@ from .backends.pynq import dma_plan, out_beats_offsets, wrapper_window
 from .hw.errors import HetflowError
 from .hw.registry import get_kernel
 from .hw.regmap import STATUS_DONE
+from .hw.shell import Shell
 
 __all__ = ["SimulatedPynqDevice", "SimOverlay", "HetflowIP", "WindowError", "overlay",
            "pynq_registers", "device", "DDR_BASE", "KERNEL_BASE", "DMA_BASE", "DMA_STRIDE",
@@ -706,7 +707,7 @@ def overlay(kernel, *, memory_size=None, status=None, **params):
     """
     global _DEVICE
     cls = get_kernel(kernel)
-    instance = cls(**params)
+    instance = Shell(cls, **params)
     dev = device()
     if memory_size is not None and int(memory_size) != dev.memory_size:
         with _DEVICE_LOCK:

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from ...hw.registry import get_kernel
+from ...hw.shell import Shell
 from .constants import (DEFAULT_MHZ, DMA_LENGTH_WIDTH, DRIVER_FORMAT, DRIVER_VERSION, MHZ_RANGE,
                         VIVADO_NOTE, ZYNQ_BOARDS)
 from .errors import ExportError
@@ -206,7 +207,7 @@ def export_pynq_ip(kernel, params, out, *, board, freq_mhz=DEFAULT_MHZ, force=Fa
     parent = _prepare_target(out, force)
     layout = AxiLayout(kernel_cls, p)
     files = {
-        f"{layout.top}.v": verilog_text(kernel_cls(**p)),
+        f"{layout.top}.v": verilog_text(Shell(kernel_cls, **p)),
         "package_ip.tcl": package_ip_tcl(layout, board, p),
         "build_overlay.tcl": build_overlay_tcl(layout, board, p, freq_mhz),
         "hetflow_driver.json": json.dumps(driver_metadata(layout, board, p, freq_mhz),

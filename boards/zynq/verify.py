@@ -12,6 +12,7 @@ from amaranth.back import verilog
 from ...hw.errors import HetflowError
 from ...hw.job import pack_beats, unpack_beats
 from ...hw.registry import get_kernel
+from ...hw.shell import Shell
 from .constants import AXI_OKAY, AXI_SLVERR
 from .wrapper import AxiKernel
 
@@ -188,7 +189,7 @@ def verify_axi(kernel, params=None, *, seed=1, count=6, pause=0.3, workdir=None,
         raise HetflowError(f"seed must be a non-negative integer, not {seed!r}")
     if not 0 <= pause < 1:
         raise HetflowError(f"pause must be a probability in [0, 1), not {pause!r}")
-    instance = kernel_cls(**p)
+    instance = Shell(kernel_cls, **p)
     wrapper = AxiKernel(instance)
     layout = wrapper.layout
     simulator = find_simulator("verilator")

@@ -37,7 +37,7 @@ class AxiKernel(wiring.Component):
 
     def __init__(self, kernel):
         self.kernel = kernel
-        self.layout = layout = AxiLayout(type(kernel), kernel.p)
+        self.layout = layout = AxiLayout(kernel.kernel_cls, kernel.p)
         a = layout.addr_width
         members = {
             "ap_clk": In(1), "ap_rst_n": In(1),

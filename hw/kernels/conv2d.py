@@ -1,19 +1,111 @@
 """``conv2d``: 3x3 'valid' cross-correlation of a streamed 8-bit image."""
 
 import numpy as np
-from amaranth.hdl import Signal, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib.memory import Memory
 
 from ..errors import StimulusError
 from ..job import Job
-from ..shell import Kernel
+from ..core import KernelCore
+from ..kernel import Kernel
 from ..spec import Param, Port, Register
 from ..stimuli import full, random_ints
 
-__all__ = ["Conv2d"]
+__all__ = ["Conv2d", "Conv2dCore"]
 
 #: Largest image height: the ``height`` register is 16 bits wide.
 MAX_HEIGHT = (1 << 16) - 1
+
+
+class Conv2dCore(KernelCore):
+    """The hardware of :class:`Conv2d`.
+
+    Two line buffers (block RAM) and a 3x3 window of registers; one output
+    pixel per input pixel once the window is full.
+    """
+
+    def elaborate(self, platform):
+        m = Module()
+        ctl = self.ctl
+        pixel = signed(8) if self.p.signed else unsigned(8)
+        width, height, w = ctl.regs.width, ctl.regs.height, ctl.regs.w
+        src, out = self.pixels, self.out
+
+        # Line buffers: lb1[col] holds the pixel one row up, lb2[col] two rows up.
+        # Synchronous reads (data one cycle after the address) so they map to
+        # block RAM; their contents need no reset because an output only uses
+        # columns already written in this job (row >= 2).
+        m.submodules.lb1 = lb1 = Memory(shape=unsigned(8), depth=self.p.max_width, init=[])
+        m.submodules.lb2 = lb2 = Memory(shape=unsigned(8), depth=self.p.max_width, init=[])
+        rd1, rd2 = lb1.read_port(), lb2.read_port()
+        wr1, wr2 = lb1.write_port(), lb2.write_port()
+
+        # Stage 1: position of the next pixel to take.
+        col = Signal(16)
+        row = Signal(16)
+        taken_all = Signal()
+
+        # Stage 2: the pixel taken last cycle (its line-buffer reads arrive now).
+        s2_valid = Signal()
+        s2_pixel = Signal(8)
+        s2_col = Signal(range(self.p.max_width))
+        s2_emit = Signal()   # its window is complete: an output is due
+
+        # Stage 2 waits for the output register only when it has an output to put there.
+        s2_go = s2_valid & (~s2_emit | ~out.valid | out.ready)
+        m.d.comb += src.ready.eq(ctl.busy & ~taken_all & (~s2_valid | s2_go))
+        take = src.valid & src.ready
+
+        # Read enable = take: while stage 2 stalls nothing is taken, so the read
+        # data of the stalled pixel stay on the ports.  The address never equals
+        # the column stage 2 writes in the same cycle (the previous pixel's,
+        # and width >= 3), so read-during-write does not matter.
+        for rd in (rd1, rd2):
+            m.d.comb += [rd.addr.eq(col), rd.en.eq(take)]
+        m.d.comb += [
+            wr1.addr.eq(s2_col), wr1.data.eq(s2_pixel), wr1.en.eq(s2_go),
+            wr2.addr.eq(s2_col), wr2.data.eq(rd1.data), wr2.en.eq(s2_go),
+        ]
+
+        def as_pixel(value):
+            return value.as_signed() if self.p.signed else value
+
+        # The 3x3 window: two registered columns (left, middle) and the column
+        # arriving in stage 2 (right), top row first.
+        held = [[Signal(pixel, name=f"win_{r}_{c}") for c in range(2)] for r in range(3)]
+        arriving = [as_pixel(rd2.data), as_pixel(rd1.data), as_pixel(s2_pixel)]
+        window = [held[r] + [arriving[r]] for r in range(3)]
+        products = [window[r][c] * w[3 * r + c] for r in range(3) for c in range(3)]
+        total = Signal(signed(32))
+        m.d.comb += total.eq(sum(products))
+
+        with m.If(ctl.start):
+            m.d.sync += [col.eq(0), row.eq(0), taken_all.eq(0),
+                         s2_valid.eq(0), out.valid.eq(0)]
+        with m.Else():
+            with m.If(take):
+                m.d.sync += [s2_valid.eq(1), s2_pixel.eq(src.payload[0]), s2_col.eq(col),
+                             s2_emit.eq((row >= 2) & (col >= 2))]
+                with m.If(col == width - 1):
+                    m.d.sync += [col.eq(0), row.eq(row + 1)]
+                    with m.If(row == height - 1):
+                        m.d.sync += taken_all.eq(1)
+                with m.Else():
+                    m.d.sync += col.eq(col + 1)
+            with m.Elif(s2_go):
+                m.d.sync += s2_valid.eq(0)
+
+            with m.If(s2_go):
+                for r in range(3):
+                    m.d.sync += [held[r][0].eq(held[r][1]), held[r][1].eq(arriving[r])]
+
+            with m.If(out.valid & out.ready):
+                m.d.sync += out.valid.eq(0)
+            with m.If(s2_go & s2_emit):
+                m.d.sync += [out.valid.eq(1), out.payload.eq(total)]
+
+        m.d.comb += ctl.finish.eq(ctl.busy & taken_all & ~s2_valid & ~out.valid)
+        return m
 
 
 class Conv2d(Kernel):
@@ -60,6 +152,7 @@ class Conv2d(Kernel):
 
     name = "conv2d"
     summary = "3x3 valid cross-correlation, 8-bit pixels, int8 weights, int32 out"
+    core = Conv2dCore
     params = (Param("max_width", 64, 3, 1024, "largest image width (line buffer depth)"),
               Param("signed", 0, 0, 1, "pixels are int8 when 1, uint8 when 0"))
     scalars = ("w",)
@@ -166,83 +259,3 @@ class Conv2d(Kernel):
             height = int(rng.integers(3, 12, endpoint=True))
             out.append((image(height, width), weights()))
         return [({"pixels": img}, {"w": w}) for img, w in out[:count]]
-
-    def elaborate_core(self, m, ctl):
-        pixel = signed(8) if self.p.signed else unsigned(8)
-        width, height, w = ctl.regs["width"], ctl.regs["height"], ctl.regs["w"]
-        src, out = self.pixels, self.out
-
-        # Line buffers: lb1[col] holds the pixel one row up, lb2[col] two rows up.
-        # Synchronous reads (data one cycle after the address) so they map to
-        # block RAM; their contents need no reset because an output only uses
-        # columns already written in this job (row >= 2).
-        m.submodules.lb1 = lb1 = Memory(shape=unsigned(8), depth=self.p.max_width, init=[])
-        m.submodules.lb2 = lb2 = Memory(shape=unsigned(8), depth=self.p.max_width, init=[])
-        rd1, rd2 = lb1.read_port(), lb2.read_port()
-        wr1, wr2 = lb1.write_port(), lb2.write_port()
-
-        # Stage 1: position of the next pixel to take.
-        col = Signal(16)
-        row = Signal(16)
-        taken_all = Signal()
-
-        # Stage 2: the pixel taken last cycle (its line-buffer reads arrive now).
-        s2_valid = Signal()
-        s2_pixel = Signal(8)
-        s2_col = Signal(range(self.p.max_width))
-        s2_emit = Signal()   # its window is complete: an output is due
-
-        # Stage 2 waits for the output register only when it has an output to put there.
-        s2_go = s2_valid & (~s2_emit | ~out.valid | out.ready)
-        m.d.comb += src.ready.eq(ctl.busy & ~taken_all & (~s2_valid | s2_go))
-        take = src.valid & src.ready
-
-        # Read enable = take: while stage 2 stalls nothing is taken, so the read
-        # data of the stalled pixel stay on the ports.  The address never equals
-        # the column stage 2 writes in the same cycle (the previous pixel's,
-        # and width >= 3), so read-during-write does not matter.
-        for rd in (rd1, rd2):
-            m.d.comb += [rd.addr.eq(col), rd.en.eq(take)]
-        m.d.comb += [
-            wr1.addr.eq(s2_col), wr1.data.eq(s2_pixel), wr1.en.eq(s2_go),
-            wr2.addr.eq(s2_col), wr2.data.eq(rd1.data), wr2.en.eq(s2_go),
-        ]
-
-        def as_pixel(value):
-            return value.as_signed() if self.p.signed else value
-
-        # The 3x3 window: two registered columns (left, middle) and the column
-        # arriving in stage 2 (right), top row first.
-        held = [[Signal(pixel, name=f"win_{r}_{c}") for c in range(2)] for r in range(3)]
-        arriving = [as_pixel(rd2.data), as_pixel(rd1.data), as_pixel(s2_pixel)]
-        window = [held[r] + [arriving[r]] for r in range(3)]
-        products = [window[r][c] * w[3 * r + c] for r in range(3) for c in range(3)]
-        total = Signal(signed(32))
-        m.d.comb += total.eq(sum(products))
-
-        with m.If(ctl.start):
-            m.d.sync += [col.eq(0), row.eq(0), taken_all.eq(0),
-                         s2_valid.eq(0), out.valid.eq(0)]
-        with m.Else():
-            with m.If(take):
-                m.d.sync += [s2_valid.eq(1), s2_pixel.eq(src.payload[0]), s2_col.eq(col),
-                             s2_emit.eq((row >= 2) & (col >= 2))]
-                with m.If(col == width - 1):
-                    m.d.sync += [col.eq(0), row.eq(row + 1)]
-                    with m.If(row == height - 1):
-                        m.d.sync += taken_all.eq(1)
-                with m.Else():
-                    m.d.sync += col.eq(col + 1)
-            with m.Elif(s2_go):
-                m.d.sync += s2_valid.eq(0)
-
-            with m.If(s2_go):
-                for r in range(3):
-                    m.d.sync += [held[r][0].eq(held[r][1]), held[r][1].eq(arriving[r])]
-
-            with m.If(out.valid & out.ready):
-                m.d.sync += out.valid.eq(0)
-            with m.If(s2_go & s2_emit):
-                m.d.sync += [out.valid.eq(1), out.payload.eq(total)]
-
-        m.d.comb += ctl.finish.eq(ctl.busy & taken_all & ~s2_valid & ~out.valid)

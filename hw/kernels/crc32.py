@@ -3,13 +3,14 @@
 import zlib
 
 import numpy as np
-from amaranth.hdl import Const, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 
-from ..shell import Kernel
+from ..core import KernelCore
+from ..kernel import Kernel
 from ..spec import Param, Port
 from ..stimuli import full, random_ints
 
-__all__ = ["Crc32", "POLY", "crc32_byte_step"]
+__all__ = ["Crc32", "Crc32Core", "POLY", "crc32_byte_step"]
 
 #: The IEEE 802.3 polynomial in reflected (LSB-first) form.
 POLY = 0xEDB88320
@@ -33,79 +34,16 @@ def crc32_byte_step(m, crc, byte, name):
     return crc
 
 
-class Crc32(Kernel):
-    """CRC-32 of ``len`` bytes, ``lanes`` bytes per cycle.
+class Crc32Core(KernelCore):
+    """The hardware of :class:`Crc32`.
 
-    The reflected CRC-32 of Ethernet, zip and PNG: polynomial 0xEDB88320,
-    initial value 0xFFFFFFFF, final XOR 0xFFFFFFFF, bytes processed LSB first.
-    The result equals ``zlib.crc32(data)``; an empty stream (``len`` = 0)
-    gives 0x00000000.
-
-    Parameters
-    ----------
-    lanes : {1, 2, 4, 8}
-        Bytes per input beat (default 4).
-
-    Notes
-    -----
-    Stream layout: input ``data`` is uint8, ``lanes`` bytes per beat, byte
-    ``i`` of the stream in lane ``i mod lanes``, ``ceil(len / lanes)`` beats;
-    the host zero-pads the last one.  Output ``crc`` is one uint32 beat after
-    the last input beat.  The ``len`` register holds the number of bytes.
-
-    Resources: no multipliers (DSPs), no memories.  A 32-bit CRC register, a
-    32-bit byte down-counter, and a combinational chain of ``lanes`` byte
-    updates of 8 conditional XORs each (``lanes * 8`` XOR stages before
-    synthesis flattens them), with a ``lanes + 1``-way mux that stops after
-    the valid bytes of the last beat.
-
-    Throughput: one beat per cycle, i.e. ``1 / lanes`` cycles per byte, plus
-    about three cycles per job for start and the result beat.
+    ``lanes`` bytes per cycle through the unrolled byte step of the reflected
+    CRC-32; the result is one beat after the last byte.
     """
 
-    name = "crc32"
-    summary = "CRC-32 (IEEE 802.3, zlib.crc32) of a byte stream"
-    params = (Param("lanes", 4, 1, 8, "bytes per cycle", choices=(1, 2, 4, 8)),)
-
-    @classmethod
-    def inputs(cls, p):
-        return (Port("data", "uint8", p.lanes, "bytes to checksum"),)
-
-    @classmethod
-    def outputs(cls, p):
-        return (Port("crc", "uint32", 1, "zlib.crc32 of the bytes"),)
-
-    @classmethod
-    def golden(cls, p, inputs, scalars):
-        return {"crc": np.array([zlib.crc32(inputs["data"].tobytes())], dtype=np.uint32)}
-
-    @classmethod
-    def output_length(cls, p, n):
-        return 1
-
-    @classmethod
-    def work(cls, p, job):
-        return job.registers["len"], "byte"
-
-    calibration_sizes = (16384, 65536, 262144, 1048576)
-
-    @classmethod
-    def throughput(cls, p):
-        return float(p.lanes), "byte"
-
-    @classmethod
-    def cases(cls, p, rng, count):
-        out = [np.zeros(0, dtype=np.uint8),                         # empty: crc 0
-               random_ints(rng, "uint8", 1000),                     # long job
-               np.frombuffer(b"123456789", dtype=np.uint8).copy(),  # the check value
-               full("uint8", 3 * p.lanes + 1, "min"),
-               full("uint8", 2 * p.lanes - 1, "max")]
-        # Random lengths of 1..64 cover every remainder of len mod lanes.
-        out += [random_ints(rng, "uint8", int(rng.integers(1, 64, endpoint=True)))
-                for _ in range(count - len(out))]
-        return [({"data": d}, {}) for d in out[:count]]
-
-    def elaborate_core(self, m, ctl):
+    def elaborate(self, platform):
+        m = Module()
+        ctl = self.ctl
         lanes = self.p.lanes
         data, out = self.data, self.crc
 
@@ -150,3 +88,78 @@ class Crc32(Kernel):
                 m.d.sync += out.valid.eq(1)
 
         m.d.comb += ctl.finish.eq(out.valid & out.ready)
+        return m
+
+
+class Crc32(Kernel):
+    """CRC-32 of ``len`` bytes, ``lanes`` bytes per cycle.
+
+    The reflected CRC-32 of Ethernet, zip and PNG: polynomial 0xEDB88320,
+    initial value 0xFFFFFFFF, final XOR 0xFFFFFFFF, bytes processed LSB first.
+    The result equals ``zlib.crc32(data)``; an empty stream (``len`` = 0)
+    gives 0x00000000.
+
+    Parameters
+    ----------
+    lanes : {1, 2, 4, 8}
+        Bytes per input beat (default 4).
+
+    Notes
+    -----
+    Stream layout: input ``data`` is uint8, ``lanes`` bytes per beat, byte
+    ``i`` of the stream in lane ``i mod lanes``, ``ceil(len / lanes)`` beats;
+    the host zero-pads the last one.  Output ``crc`` is one uint32 beat after
+    the last input beat.  The ``len`` register holds the number of bytes.
+
+    Resources: no multipliers (DSPs), no memories.  A 32-bit CRC register, a
+    32-bit byte down-counter, and a combinational chain of ``lanes`` byte
+    updates of 8 conditional XORs each (``lanes * 8`` XOR stages before
+    synthesis flattens them), with a ``lanes + 1``-way mux that stops after
+    the valid bytes of the last beat.
+
+    Throughput: one beat per cycle, i.e. ``1 / lanes`` cycles per byte, plus
+    about three cycles per job for start and the result beat.
+    """
+
+    name = "crc32"
+    summary = "CRC-32 (IEEE 802.3, zlib.crc32) of a byte stream"
+    core = Crc32Core
+    params = (Param("lanes", 4, 1, 8, "bytes per cycle", choices=(1, 2, 4, 8)),)
+
+    @classmethod
+    def inputs(cls, p):
+        return (Port("data", "uint8", p.lanes, "bytes to checksum"),)
+
+    @classmethod
+    def outputs(cls, p):
+        return (Port("crc", "uint32", 1, "zlib.crc32 of the bytes"),)
+
+    @classmethod
+    def golden(cls, p, inputs, scalars):
+        return {"crc": np.array([zlib.crc32(inputs["data"].tobytes())], dtype=np.uint32)}
+
+    @classmethod
+    def output_length(cls, p, n):
+        return 1
+
+    @classmethod
+    def work(cls, p, job):
+        return job.registers["len"], "byte"
+
+    calibration_sizes = (16384, 65536, 262144, 1048576)
+
+    @classmethod
+    def throughput(cls, p):
+        return float(p.lanes), "byte"
+
+    @classmethod
+    def cases(cls, p, rng, count):
+        out = [np.zeros(0, dtype=np.uint8),                         # empty: crc 0
+               random_ints(rng, "uint8", 1000),                     # long job
+               np.frombuffer(b"123456789", dtype=np.uint8).copy(),  # the check value
+               full("uint8", 3 * p.lanes + 1, "min"),
+               full("uint8", 2 * p.lanes - 1, "max")]
+        # Random lengths of 1..64 cover every remainder of len mod lanes.
+        out += [random_ints(rng, "uint8", int(rng.integers(1, 64, endpoint=True)))
+                for _ in range(count - len(out))]
+        return [({"data": d}, {}) for d in out[:count]]

@@ -1,19 +1,68 @@
 """``dot``: sum(x[i]*y[i]) of two int16 vectors, exact in an int64 accumulator."""
 
 import numpy as np
-from amaranth.hdl import Signal, signed
+from amaranth.hdl import Module, Signal, signed
 
 from ..errors import StimulusError
 from ..job import Job, split_elementwise
-from ..shell import Kernel
+from ..core import KernelCore
+from ..kernel import Kernel
 from ..spec import Param, Port
 from ..stimuli import full, random_ints
 from .pipeline import beats_of
 
-__all__ = ["Dot"]
+__all__ = ["Dot", "DotCore"]
 
 #: Largest job: ``len`` is a 32-bit register.
 MAX_LEN = 2**32 - 1
+
+
+class DotCore(KernelCore):
+    """The hardware of :class:`Dot`.
+
+    Products registered (the DSP output register), then summed into a 64-bit
+    accumulator; the sum is offered once every beat is taken and added.
+    """
+
+    def elaborate(self, platform):
+        m = Module()
+        ctl = self.ctl
+        lanes = self.p.lanes
+        x, y, out = self.x, self.y, self.out
+
+        beats = beats_of(m, ctl.length, lanes)
+        taken = Signal(32)
+        more = taken < beats
+        both_valid = x.valid & y.valid
+        fire = ctl.busy & more & both_valid
+        # Take a beat only when both streams offer one, so they stay in lock-step.
+        m.d.comb += [x.ready.eq(ctl.busy & more & both_valid),
+                     y.ready.eq(ctl.busy & more & both_valid)]
+
+        # Stage 1: the products, registered (the DSP output register).
+        prods = [Signal(signed(32), name=f"prod{i}") for i in range(lanes)]
+        prods_valid = Signal()
+        # Stage 2: the accumulator (the sum truncates to 64 bits: int64 wrap).
+        acc = Signal(signed(64))
+
+        with m.If(ctl.start):
+            m.d.sync += [taken.eq(0), prods_valid.eq(0), acc.eq(0)]
+        with m.Else():
+            m.d.sync += prods_valid.eq(fire)
+            with m.If(fire):
+                m.d.sync += taken.eq(taken + 1)
+                for i, prod in enumerate(prods):
+                    xi, yi = x.payload[i], y.payload[i]        # signed(16) lanes
+                    m.d.sync += prod.eq(xi * yi)
+            with m.If(prods_valid):
+                m.d.sync += acc.eq(acc + sum(prods))
+
+        # The result is ready once every beat is taken and the last products are
+        # in the accumulator; valid depends only on state, so it holds until taken.
+        m.d.comb += [out.valid.eq(ctl.busy & ~more & ~prods_valid),
+                     out.payload.eq(acc),
+                     ctl.finish.eq(out.valid & out.ready)]
+        return m
 
 
 class Dot(Kernel):
@@ -51,6 +100,7 @@ class Dot(Kernel):
 
     name = "dot"
     summary = "out = sum(x*y), int16 inputs, int64 accumulator"
+    core = DotCore
     params = (Param("lanes", 1, 1, 8, "elements per cycle per input", choices=(1, 2, 4, 8)),)
     scalars = ()
 
@@ -122,40 +172,3 @@ class Dot(Kernel):
             n = int(rng.integers(1, 64, endpoint=True))
             out.append((random_ints(rng, "int16", n), random_ints(rng, "int16", n)))
         return [({"x": x, "y": y}, {}) for x, y in out[:count]]
-
-    def elaborate_core(self, m, ctl):
-        lanes = self.p.lanes
-        x, y, out = self.x, self.y, self.out
-
-        beats = beats_of(m, ctl.length, lanes)
-        taken = Signal(32)
-        more = taken < beats
-        both_valid = x.valid & y.valid
-        fire = ctl.busy & more & both_valid
-        # Take a beat only when both streams offer one, so they stay in lock-step.
-        m.d.comb += [x.ready.eq(ctl.busy & more & both_valid),
-                     y.ready.eq(ctl.busy & more & both_valid)]
-
-        # Stage 1: the products, registered (the DSP output register).
-        prods = [Signal(signed(32), name=f"prod{i}") for i in range(lanes)]
-        prods_valid = Signal()
-        # Stage 2: the accumulator (the sum truncates to 64 bits: int64 wrap).
-        acc = Signal(signed(64))
-
-        with m.If(ctl.start):
-            m.d.sync += [taken.eq(0), prods_valid.eq(0), acc.eq(0)]
-        with m.Else():
-            m.d.sync += prods_valid.eq(fire)
-            with m.If(fire):
-                m.d.sync += taken.eq(taken + 1)
-                for i, prod in enumerate(prods):
-                    xi, yi = x.payload[i], y.payload[i]        # signed(16) lanes
-                    m.d.sync += prod.eq(xi * yi)
-            with m.If(prods_valid):
-                m.d.sync += acc.eq(acc + sum(prods))
-
-        # The result is ready once every beat is taken and the last products are
-        # in the accumulator; valid depends only on state, so it holds until taken.
-        m.d.comb += [out.valid.eq(ctl.busy & ~more & ~prods_valid),
-                     out.payload.eq(acc),
-                     ctl.finish.eq(out.valid & out.ready)]

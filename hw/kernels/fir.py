@@ -1,15 +1,57 @@
 """``fir``: an N-tap FIR filter on int16 samples, int32 wrap-around accumulation."""
 
 import numpy as np
-from amaranth.hdl import Signal, signed
+from amaranth.hdl import Module, Signal, signed
 
 from ..errors import StimulusError
 from ..job import Job
-from ..shell import Kernel
+from ..core import KernelCore
+from ..kernel import Kernel
 from ..spec import Param, Port, Register
 from ..stimuli import full, random_ints
 
-__all__ = ["Fir"]
+__all__ = ["Fir", "FirCore"]
+
+
+class FirCore(KernelCore):
+    """The hardware of :class:`Fir`.
+
+    A ``taps - 1`` deep delay line and ``taps`` multipliers summed in one cycle,
+    behind one output register stage; the history is cleared on ``start``.
+    """
+
+    def elaborate(self, platform):
+        m = Module()
+        ctl = self.ctl
+        x, y = self.x, self.y
+        h = ctl.regs.h
+
+        # delay[k] holds x[n-1-k]; the current sample x[n] comes straight
+        # from the stream, so taps - 1 registers hold the whole history.
+        delay = [Signal(signed(16), name=f"delay{k}") for k in range(self.p.taps - 1)]
+        samples = [x.payload[0]] + delay                  # one signed(16) lane
+        acc = sum(hk * s for hk, s in zip(h, samples))
+
+        taken = Signal(32)
+        given = Signal(32)
+        # The output register can take a new result when empty or being emptied.
+        out_free = ~y.valid | y.ready
+        more = taken < ctl.length
+        m.d.comb += x.ready.eq(ctl.busy & more & out_free)
+        fire = x.valid & x.ready
+
+        with m.If(ctl.start):
+            m.d.sync += [taken.eq(0), given.eq(0), y.valid.eq(0)]
+            m.d.sync += [d.eq(0) for d in delay]
+        with m.Else():
+            with m.If(y.valid & y.ready):
+                m.d.sync += [y.valid.eq(0), given.eq(given + 1)]
+            with m.If(fire):
+                m.d.sync += [taken.eq(taken + 1), y.valid.eq(1), y.payload.eq(acc[:32])]
+                m.d.sync += [d.eq(s) for d, s in zip(delay, samples)]
+
+        m.d.comb += ctl.finish.eq(ctl.busy & (given == ctl.length))
+        return m
 
 
 class Fir(Kernel):
@@ -47,6 +89,7 @@ class Fir(Kernel):
 
     name = "fir"
     summary = "N-tap FIR filter, int16 samples and coefficients, int32 wrap-around"
+    core = FirCore
     params = (Param("taps", 8, 1, 64, "number of coefficients"),)
     scalars = ("h",)
 
@@ -128,33 +171,3 @@ class Fir(Kernel):
             n = int(rng.integers(1, 4 * taps + 16, endpoint=True))
             out.append(({"x": random_ints(rng, "int16", n)}, {"h": coeffs()}))
         return out[:count]
-
-    def elaborate_core(self, m, ctl):
-        x, y = self.x, self.y
-        h = ctl.regs["h"]
-
-        # delay[k] holds x[n-1-k]; the current sample x[n] comes straight
-        # from the stream, so taps - 1 registers hold the whole history.
-        delay = [Signal(signed(16), name=f"delay{k}") for k in range(self.p.taps - 1)]
-        samples = [x.payload[0]] + delay                  # one signed(16) lane
-        acc = sum(hk * s for hk, s in zip(h, samples))
-
-        taken = Signal(32)
-        given = Signal(32)
-        # The output register can take a new result when empty or being emptied.
-        out_free = ~y.valid | y.ready
-        more = taken < ctl.length
-        m.d.comb += x.ready.eq(ctl.busy & more & out_free)
-        fire = x.valid & x.ready
-
-        with m.If(ctl.start):
-            m.d.sync += [taken.eq(0), given.eq(0), y.valid.eq(0)]
-            m.d.sync += [d.eq(0) for d in delay]
-        with m.Else():
-            with m.If(y.valid & y.ready):
-                m.d.sync += [y.valid.eq(0), given.eq(given + 1)]
-            with m.If(fire):
-                m.d.sync += [taken.eq(taken + 1), y.valid.eq(1), y.payload.eq(acc[:32])]
-                m.d.sync += [d.eq(s) for d, s in zip(delay, samples)]
-
-        m.d.comb += ctl.finish.eq(ctl.busy & (given == ctl.length))

@@ -1,18 +1,69 @@
 """``gemm``: one int8 x int8 -> int32 matrix-multiply tile on a rows x cols multiplier array."""
 
 import numpy as np
-from amaranth.hdl import Cat, Signal, signed
+from amaranth.hdl import Cat, Module, Signal, signed
 
 from ..errors import StimulusError
 from ..job import Job
-from ..shell import Kernel
+from ..core import KernelCore
+from ..kernel import Kernel
 from ..spec import Param, Port
 from ..stimuli import full, lengths, random_ints
 
-__all__ = ["Gemm"]
+__all__ = ["Gemm", "GemmCore"]
 
 #: Largest K a job may have: the beat counter is 16 bits wide.
 MAX_K = 0xFFFF
+
+
+class GemmCore(KernelCore):
+    """The hardware of :class:`Gemm`.
+
+    An outer-product array of ``rows x cols`` multiply-accumulators; C is sent
+    one row per beat once K columns of A and rows of B are taken.
+    """
+
+    def elaborate(self, platform):
+        m = Module()
+        ctl = self.ctl
+        rows, cols = self.p.rows, self.p.cols
+        a, b, c = self.a, self.b, self.c
+
+        k = ctl.length[:16]                 # K <= MAX_K; higher bits of len are ignored
+        taken = Signal(16)                  # beats of a/b consumed so far
+        given = Signal(range(rows))         # rows of C accepted so far
+        acc = [[Signal(signed(32), name=f"acc_{i}_{j}") for j in range(cols)]
+               for i in range(rows)]
+
+        accumulating = ctl.busy & (taken != k)
+        # Lock-step: each stream is taken only when the other one has a beat too.
+        m.d.comb += [a.ready.eq(accumulating & b.valid),
+                     b.ready.eq(accumulating & a.valid)]
+        fire = accumulating & a.valid & b.valid
+
+        # Row 0 of the accumulator array is always the row on offer; accepting
+        # it shifts the rows up, so no row multiplexer is needed.
+        m.d.comb += [c.valid.eq(ctl.busy & (taken == k)),
+                     c.payload.eq(Cat(*acc[0]))]
+        accepted = c.valid & c.ready
+        m.d.comb += ctl.finish.eq(accepted & (given == rows - 1))
+
+        with m.If(ctl.start):
+            m.d.sync += [taken.eq(0), given.eq(0)]
+            m.d.sync += [s.eq(0) for row in acc for s in row]
+        with m.Elif(fire):
+            m.d.sync += taken.eq(taken + 1)
+            for i in range(rows):
+                ai = a.payload[i]                                # signed(8) lane
+                for j in range(cols):
+                    bj = b.payload[j]
+                    # The 33-bit sum is truncated to 32 bits: int32 wrap-around.
+                    m.d.sync += acc[i][j].eq(acc[i][j] + ai * bj)
+        with m.Elif(accepted):
+            m.d.sync += given.eq(given + 1)
+            for i in range(rows - 1):
+                m.d.sync += [acc[i][j].eq(acc[i + 1][j]) for j in range(cols)]
+        return m
 
 
 class Gemm(Kernel):
@@ -50,6 +101,7 @@ class Gemm(Kernel):
 
     name = "gemm"
     summary = "C = A @ B on one (rows x K) x (K x cols) int8 tile, int32 accumulators"
+    core = GemmCore
     params = (Param("rows", 2, 1, 16, "rows of A and C (multiplier array height)"),
               Param("cols", 4, 1, 16, "columns of B and C (multiplier array width)"))
 
@@ -173,42 +225,3 @@ class Gemm(Kernel):
                 b = random_ints(rng, "int8", (k, p.cols))
             out.append(({"a": a, "b": b}, {}))
         return out
-
-    def elaborate_core(self, m, ctl):
-        rows, cols = self.p.rows, self.p.cols
-        a, b, c = self.a, self.b, self.c
-
-        k = ctl.length[:16]                 # K <= MAX_K; higher bits of len are ignored
-        taken = Signal(16)                  # beats of a/b consumed so far
-        given = Signal(range(rows))         # rows of C accepted so far
-        acc = [[Signal(signed(32), name=f"acc_{i}_{j}") for j in range(cols)]
-               for i in range(rows)]
-
-        accumulating = ctl.busy & (taken != k)
-        # Lock-step: each stream is taken only when the other one has a beat too.
-        m.d.comb += [a.ready.eq(accumulating & b.valid),
-                     b.ready.eq(accumulating & a.valid)]
-        fire = accumulating & a.valid & b.valid
-
-        # Row 0 of the accumulator array is always the row on offer; accepting
-        # it shifts the rows up, so no row multiplexer is needed.
-        m.d.comb += [c.valid.eq(ctl.busy & (taken == k)),
-                     c.payload.eq(Cat(*acc[0]))]
-        accepted = c.valid & c.ready
-        m.d.comb += ctl.finish.eq(accepted & (given == rows - 1))
-
-        with m.If(ctl.start):
-            m.d.sync += [taken.eq(0), given.eq(0)]
-            m.d.sync += [s.eq(0) for row in acc for s in row]
-        with m.Elif(fire):
-            m.d.sync += taken.eq(taken + 1)
-            for i in range(rows):
-                ai = a.payload[i]                                # signed(8) lane
-                for j in range(cols):
-                    bj = b.payload[j]
-                    # The 33-bit sum is truncated to 32 bits: int32 wrap-around.
-                    m.d.sync += acc[i][j].eq(acc[i][j] + ai * bj)
-        with m.Elif(accepted):
-            m.d.sync += given.eq(given + 1)
-            for i in range(rows - 1):
-                m.d.sync += [acc[i][j].eq(acc[i + 1][j]) for j in range(cols)]

@@ -1,14 +1,36 @@
 """``saxpy``: z = a*x + y on int32 vectors, wrapping like int32 C arithmetic."""
 
 import numpy as np
+from amaranth.hdl import Module
 
-from ..shell import Kernel
+from ..core import KernelCore
+from ..kernel import Kernel
 from ..spec import Param, Port, Register
 from ..job import split_elementwise
 from ..stimuli import full, lengths, random_ints
 from .pipeline import elementwise
 
-__all__ = ["Saxpy"]
+__all__ = ["Saxpy", "SaxpyCore"]
+
+
+class SaxpyCore(KernelCore):
+    """The hardware of :class:`Saxpy`.
+
+    ``lanes`` lanes of a*x[i] + y[i] behind one output register stage (see
+    :func:`~hetflow.hw.kernels.pipeline.elementwise`).
+    """
+
+    def elaborate(self, platform):
+        m = Module()
+        ctl = self.ctl
+        a = ctl.regs.a
+
+        def compute(x, y):
+            # x[i], y[i]: lane i, signed(32) as the port's dtype says.
+            return [(a * x[i] + y[i])[:32] for i in range(self.p.lanes)]
+
+        elementwise(m, ctl, [self.x, self.y], self.z, self.p.lanes, compute)
+        return m
 
 
 class Saxpy(Kernel):
@@ -20,6 +42,7 @@ class Saxpy(Kernel):
 
     name = "saxpy"
     summary = "z = a*x + y, int32 wrap-around"
+    core = SaxpyCore
     params = (Param("lanes", 1, 1, 8, "elements per cycle", choices=(1, 2, 4, 8)),)
     scalars = ("a",)
 
@@ -64,12 +87,3 @@ class Saxpy(Kernel):
                 a = int(random_ints(rng, "int32", 1)[0])
             out.append(({"x": x, "y": y}, {"a": a}))
         return out
-
-    def elaborate_core(self, m, ctl):
-        a = ctl.regs["a"]
-
-        def compute(x, y):
-            # x[i], y[i]: lane i, signed(32) as the port's dtype says.
-            return [(a * x[i] + y[i])[:32] for i in range(self.p.lanes)]
-
-        elementwise(m, ctl, [self.x, self.y], self.z, self.p.lanes, compute)

@@ -52,7 +52,7 @@ class VirtualBoard(BoardClient):
     Parameters
     ----------
     kernel : Kernel
-        The kernel instance (``Saxpy(lanes=4)``).
+        The kernel instance (``Shell(Saxpy, lanes=4)``).
     memory_size : int
         Bytes of board memory (at most 4 GiB - 1; addresses are 32-bit).
     status : callable, optional

@@ -49,6 +49,7 @@ from ..device import Device
 from ..hw.errors import HetflowError
 from ..hw.registry import get_kernel, kernel_names
 from ..hw.regmap import kernel_id
+from ..hw.shell import Shell
 from ..sim.board import protocol as P
 from ..sim.board.client import BoardClient, BoardError, BoardRequestError
 from ..sim.board.framing import (BOARD_FAILED, BRIDGE_CHUNK, DEFAULT_BAUD, MAX_PAYLOAD,
@@ -440,7 +441,7 @@ class SerialDevice(Device):
                                  f"or pass kernel='module:Class'")
         else:
             cls = get_kernel(names[0])
-        kernel_obj = cls(**params)
+        kernel_obj = Shell(cls, **params)
         # The instance only describes the bitstream's kernel (ports, register map); it is
         # never elaborated here, which Amaranth would otherwise warn about.
         kernel_obj._MustUse__used = True
@@ -457,8 +458,8 @@ class SerialDevice(Device):
         self._check_open()
         cls = get_kernel(name)
         have = self.board.kernel
-        p = cls.bind(**params) if params or cls is not type(have) else have.p
-        if cls is not type(have) or dict(p) != dict(have.p):
+        p = cls.bind(**params) if params or cls is not have.kernel_cls else have.p
+        if cls is not have.kernel_cls or dict(p) != dict(have.p):
             raise KernelMismatch(f"{self.name} carries {have.name}({_params_text(have.p)}), "
                                  f"its bitstream's kernel; it cannot run "
                                  f"{cls.name}({_params_text(p)})")

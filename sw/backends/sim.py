@@ -2,6 +2,7 @@
 
 from ..device import Device
 from ..hw.errors import HetflowError
+from ..hw.shell import Shell
 
 __all__ = ["SimDevice"]
 
@@ -40,7 +41,7 @@ class SimDevice(Device):
         from ..sim.board.virtual import VirtualBoard
         key = (kernel_cls, p)
         if key not in self._boards:
-            self._boards[key] = VirtualBoard(kernel_cls(**p), memory_size=self.memory_size,
+            self._boards[key] = VirtualBoard(Shell(kernel_cls, **p), memory_size=self.memory_size,
                                              status=self.status)
 
     def _board(self, handle):

@@ -38,6 +38,7 @@ from ..hw.errors import HetflowError
 from ..hw.job import from_memory_image, memory_image
 from ..hw.registry import get_kernel
 from ..hw.stimuli import random_ints
+from ..hw.shell import Shell
 
 __all__ = ["Measurement", "SimBench", "BenchError", "STIMULI", "make_call", "run_sim_bench",
            "measure_board", "measure_raw", "measure_cocotb", "board_memory_needed"]
@@ -165,7 +166,7 @@ def _layout(chans, job):
 
 
 def board_memory_needed(kernel_cls, p, job):
-    """Bytes of board memory ``job`` takes on the virtual board of ``kernel_cls(**p)``."""
+    """Bytes of board memory ``job`` takes on the virtual board of ``Shell(kernel_cls, **p)``."""
     from ..sim.board.harness import Channel
     # The DMA channels of harness.channels(), from the class: no instance to elaborate.
     ports = [(port, False) for port in kernel_cls.inputs(p)]
@@ -211,7 +212,7 @@ def measure_raw(kernel_cls, p, inputs, scalars, expected, status=None):
     """Run the raw Verilator harness on one call; returns a :class:`Measurement`."""
     from ..sim.board.harness import build_board, channels, encode_bench_job
     say = status or (lambda msg: None)
-    kernel = kernel_cls(**p)
+    kernel = Shell(kernel_cls, **p)
     build = build_board(kernel, status=say, main="bench")
     job = kernel_cls.prepare(p, dict(inputs), dict(scalars))
     chans = channels(kernel)
@@ -271,7 +272,7 @@ def measure_cocotb(kernel_cls, p, inputs, scalars, expected, seed=1, status=None
     from ..sim.toolchain import find_simulator
     say = status or (lambda msg: None)
     simulator = find_simulator("verilator")
-    kernel = kernel_cls(**p)
+    kernel = Shell(kernel_cls, **p)
     sim_build = build(kernel, simulator, waves=False, status=say)
     job = kernel_cls.prepare(p, dict(inputs), dict(scalars))
     plan = _plan(kernel_cls, p, kernel.map, [job], seed, 0.0)

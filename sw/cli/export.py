@@ -8,6 +8,7 @@ the scripts are generated and checked, not run.
 
 from ..hw.errors import HetflowError
 from ..hw.registry import get_kernel
+from ..hw.shell import Shell
 from .common import add_param_argument, parse_params, write_output
 
 FORMATS = ("regmap-json", "c-header", "verilog", "pynq-ip")
@@ -46,7 +47,7 @@ def run(args):
         text = kernel_cls.regmap(p).to_c_header()
     else:
         from ..hw.verilog import to_verilog
-        text = to_verilog(kernel_cls(**p))
+        text = to_verilog(Shell(kernel_cls, **p))
     write_output(args.out, text)
     return 0
 

@@ -15,6 +15,7 @@ import threading
 import time
 
 from ..hw.errors import HetflowError
+from ..hw.shell import Shell
 from .common import add_param_argument, parse_params, progress
 
 #: The board ``hetflow serve`` stands in for when none is named (128 KiB of SPRAM).
@@ -47,7 +48,7 @@ def run(args):
     cls = get_kernel(args.kernel)
     params = cls.bind(**parse_params(args.param))
     with progress(not args.quiet) as status:
-        sim = SerialSocSimulation(cls(**params), memory_size=memory, status=status)
+        sim = SerialSocSimulation(Shell(cls, **params), memory_size=memory, status=status)
     handling = threading.current_thread() is threading.main_thread()
     if handling:
         # Stopped by a service manager or Popen.terminate(): leave through the `with`, so

@@ -20,6 +20,7 @@ from hetflow.hw.kernels.saxpy import Saxpy
 from hetflow.hw.regmap import kernel_id
 from hetflow.sim.board import framing as F
 from hetflow.sim.board import protocol as P
+from hetflow.hw.shell import Shell
 
 MEMORY = 4096
 IDLE = 64
@@ -36,7 +37,7 @@ def exchange(steps, kernel=None, max_cycles=4000):
     again (or ``max_cycles``); returns the list of decoded frames (``None`` when
     nothing came back) per bytes step.
     """
-    kernel = kernel or Saxpy()
+    kernel = kernel or Shell(Saxpy)
     soc = SoC(kernel, memory="bram", memory_size=MEMORY)
     bridge = FrameBridge.for_soc(soc, idle_cycles=IDLE)
     m = Module()
@@ -224,7 +225,7 @@ def test_frames_over_the_uart_line():
     """UART (8N1, 4 cycles a bit) + bridge + SoC, wired as in BoardTop, from line levels."""
     from hetflow.boards.uart import UART
     divisor = 4
-    soc = SoC(Saxpy(), memory="bram", memory_size=MEMORY)
+    soc = SoC(Shell(Saxpy), memory="bram", memory_size=MEMORY)
     bridge = FrameBridge.for_soc(soc, idle_cycles=2000)
     uart = UART(divisor)
     m = Module()

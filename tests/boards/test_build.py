@@ -95,9 +95,10 @@ def test_unchanged_build_comes_from_the_cache(saxpy_build, tmp_path):
     from hetflow.boards.build import _plan
     from hetflow.boards.registry import get_board
     from hetflow.hw.registry import get_kernel
-    k = get_kernel("saxpy")
-    d1 = _plan(k(), get_board("icebreaker"), None, 1)[0].digest()
-    d2 = _plan(k(), get_board("icebreaker"), None, 2)[0].digest()
+    from hetflow.hw.shell import Shell
+    k = Shell(get_kernel("saxpy"))
+    d1 = _plan(k, get_board("icebreaker"), None, 1)[0].digest()
+    d2 = _plan(k, get_board("icebreaker"), None, 2)[0].digest()
     assert d1 != d2
 
 
@@ -114,8 +115,9 @@ import hetflow.boards.build as b
 from hetflow.boards.build import _plan, cache_key
 from hetflow.boards.registry import get_board
 from hetflow.hw.registry import get_kernel
+from hetflow.hw.shell import Shell
 k = get_kernel("saxpy")
-plan = _plan(k(), get_board("icebreaker"), None, 1)[0]
+plan = _plan(Shell(k), get_board("icebreaker"), None, 1)[0]
 print(json.dumps({"build": b.__file__, "kernel": sys.modules[k.__module__].__file__,
                   "key": cache_key("saxpy", "icebreaker"), "digest": plan.digest().hex(),
                   "il": plan.files["top.il"]}))
@@ -156,7 +158,8 @@ def test_plan_key_sees_every_change_but_paths():
     from hetflow.boards.build import _plan, plan_key
     from hetflow.boards.registry import get_board
     from hetflow.hw.registry import get_kernel
-    plan = _plan(get_kernel("saxpy")(), get_board("icebreaker"), None, 1)[0]
+    from hetflow.hw.shell import Shell
+    plan = _plan(Shell(get_kernel("saxpy")), get_board("icebreaker"), None, 1)[0]
     il = plan.files["top.il"]
     m = re.search(r'\\src "(/[^"]*/)boards/soc\.py:(\d+)"', il)
     assert m, "no source location of boards/soc.py in the RTLIL"

@@ -20,6 +20,7 @@ from hetflow.backends.serial import KernelMismatch
 from hetflow.boards.serialsim import SerialSocSimulation
 from hetflow.hw.kernels.crc32 import Crc32
 from hetflow.hw.kernels.saxpy import Saxpy
+from hetflow.hw.shell import Shell
 from tests.sim.test_serial import DropFirstRunResponse, Noise, saxpy_calls
 
 from ..conftest import needs_verilator
@@ -35,7 +36,7 @@ def cpu():
 
 @pytest.fixture(scope="module")
 def saxpy_soc():
-    with SerialSocSimulation(Saxpy(), status=print) as sim:
+    with SerialSocSimulation(Shell(Saxpy), status=print) as sim:
         yield sim
 
 
@@ -69,7 +70,7 @@ def test_a_call_larger_than_the_soc_memory_is_cut_on_the_host(saxpy_soc):
 
 def test_crc32_on_the_rtl_equals_zlib():
     rng = np.random.default_rng(2)
-    with SerialSocSimulation(Crc32()) as sim, \
+    with SerialSocSimulation(Shell(Crc32)) as sim, \
             hetflow.open("serial:" + sim.port, timeout=1.0) as dev:
         for n in (1, 5, 3000):
             data = rng.integers(0, 256, n, dtype=np.uint8)
@@ -79,7 +80,7 @@ def test_crc32_on_the_rtl_equals_zlib():
 def test_noisy_line_into_the_rtl_bridge(cpu):
     tx, rx = Noise(seed=21, rate=0.15), Noise(seed=22, rate=0.1)
     start = time.monotonic()
-    with SerialSocSimulation(Saxpy(), rx_filter=rx, tx_filter=tx) as sim, \
+    with SerialSocSimulation(Shell(Saxpy), rx_filter=rx, tx_filter=tx) as sim, \
             hetflow.open("serial:" + sim.port, timeout=0.3, retries=10) as dev:
         saxpy_calls(dev, cpu, np.random.default_rng(5), [10, 3000, 1])
         stats = dev.link.stats
@@ -96,7 +97,7 @@ def test_lost_run_response_is_recovered(cpu):
     tests/boards/test_bridge.py, where the RUN is slow enough for a rerun to differ.)
     """
     lost = DropFirstRunResponse()
-    with SerialSocSimulation(Saxpy(), tx_filter=lost) as sim, \
+    with SerialSocSimulation(Shell(Saxpy), tx_filter=lost) as sim, \
             hetflow.open("serial:" + sim.port, timeout=0.3) as dev:
         saxpy_calls(dev, cpu, np.random.default_rng(6), [500])
         stats = dev.link.stats

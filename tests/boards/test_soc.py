@@ -13,6 +13,7 @@ from hetflow.boards.soc import SOC_ID, SOC_MAP, SoC
 from hetflow.boards.socsim import SocSimulation, run_job
 from hetflow.hw.errors import ParamError
 from hetflow.hw.registry import get_kernel
+from hetflow.hw.shell import Shell
 from hetflow.sim.board import protocol
 
 
@@ -24,8 +25,8 @@ def _check(name, params, memory="bram", cases=3, seed=1, host_noise=False, size=
         calls, _ = kernel_cls.split(p, inputs, scalars)
         call_inputs, call_scalars = calls[0]
         job = kernel_cls.prepare(p, call_inputs, call_scalars)
-        outputs, cycles, info = run_job(kernel_cls(**p), job, memory=memory, memory_size=size,
-                                        host_noise=host_noise)
+        outputs, cycles, info = run_job(Shell(kernel_cls, **p), job, memory=memory,
+                                        memory_size=size, host_noise=host_noise)
         got = kernel_cls.collect(p, job, outputs)
         want = kernel_cls.golden(p, call_inputs, call_scalars)
         for key in want:
@@ -44,7 +45,7 @@ def test_saxpy_job_through_the_soc_equals_golden():
     x = rng.integers(-2**31, 2**31, 50, dtype=np.int64).astype(np.int32)
     y = rng.integers(-2**31, 2**31, 50, dtype=np.int64).astype(np.int32)
     job = kernel_cls.prepare(p, {"x": x, "y": y}, {"a": -3})
-    outputs, cycles, info = run_job(kernel_cls(**p), job)
+    outputs, cycles, info = run_job(Shell(kernel_cls, **p), job)
     np.testing.assert_array_equal(outputs["z"],
                                   kernel_cls.golden(p, {"x": x, "y": y}, {"a": -3})["z"])
     # Three memory words per element through one memory port: at least 3 cycles each.
@@ -61,7 +62,7 @@ def test_spram_upper_bank():
     """128 KiB of SPRAM: a job placed in the second pair of blocks."""
     kernel_cls = get_kernel("saxpy")
     p = kernel_cls.bind()
-    sim = SocSimulation(kernel_cls(**p), memory="spram", memory_size=128 * 1024)
+    sim = SocSimulation(Shell(kernel_cls, **p), memory="spram", memory_size=128 * 1024)
     x = np.arange(20, dtype=np.int32)
     job = kernel_cls.prepare(p, {"x": x, "y": x}, {"a": 2})
     base = 64 * 1024
@@ -101,7 +102,7 @@ def test_beat_stride_matches_the_virtual_board():
 
 
 def test_soc_rejects_bad_memory():
-    kernel = get_kernel("saxpy")()
+    kernel = Shell(get_kernel("saxpy"))
     kernel._MustUse__silence = True         # only handed to SoCs that refuse it
     with pytest.raises(ParamError) as e:
         SoC(kernel, memory="dram")

@@ -37,7 +37,7 @@ def html(tmp_path_factory):
 
 
 def test_docs_build_without_warnings(html):
-    for page in ("index", "concepts", "tutorial", "api", "reference/index",
+    for page in ("index", "concepts", "tutorial", "authoring", "api", "reference/index",
                  "reference/kernels", "reference/boards"):
         assert (html / f"{page}.html").is_file(), page
 

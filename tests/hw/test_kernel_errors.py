@@ -10,6 +10,7 @@ import pytest
 from hetflow.hw import KernelNotFound, get_kernel
 from hetflow.hw.contract import validate_kernel_class
 from hetflow.hw.errors import ElaborationError, KernelDefinitionError
+from hetflow.hw.shell import Shell
 from hetflow.hw.verilog import to_verilog
 
 from ..conftest import ROOT
@@ -17,14 +18,28 @@ from ..conftest import ROOT
 # A good kernel to break one piece at a time (a copy of the clamp example, shortened).
 GOOD = '''
 import numpy as np
-from amaranth.hdl import Mux
-from hetflow.hw import Kernel, Param, Port, Register
+from amaranth.hdl import Module, Mux
+from hetflow.hw import Kernel, KernelCore, Param, Port, Register
 from hetflow.hw.kernels.pipeline import elementwise
 from hetflow.hw.stimuli import lengths, random_ints
 
 
+class GoodCore(KernelCore):
+    def elaborate(self, platform):
+        m = Module()
+        lo = self.ctl.regs.lo
+
+        def compute(x):
+            return [Mux(x[i] < lo, lo, x[i])[:16]
+                    for i in range(self.p.lanes)]
+
+        elementwise(m, self.ctl, [self.x], self.y, self.p.lanes, compute)
+        return m
+
+
 class Good(Kernel):
     name = "good"
+    core = GoodCore
     params = (Param("lanes", 1, 1, 2, "elements per cycle"),)
     scalars = ("lo",)
 
@@ -47,15 +62,6 @@ class Good(Kernel):
     @classmethod
     def cases(cls, p, rng, count):
         return [({"x": random_ints(rng, "int16", n)}, {"lo": 0}) for n in lengths(rng, count)]
-
-    def elaborate_core(self, m, ctl):
-        lo = ctl.regs["lo"]
-
-        def compute(x):
-            return [Mux(x[i] < lo, lo, x[i])[:16]
-                    for i in range(self.p.lanes)]
-
-        elementwise(m, ctl, [self.x], self.y, self.p.lanes, compute)
 '''
 
 BROKEN = '''
@@ -66,6 +72,7 @@ class NoName(Good):
 
 class NoGolden(Kernel):
     name = "no_golden"
+    core = GoodCore
 
     @classmethod
     def inputs(cls, p):
@@ -78,9 +85,6 @@ class NoGolden(Kernel):
     @classmethod
     def cases(cls, p, rng, count):
         return []
-
-    def elaborate_core(self, m, ctl):
-        pass
 
 
 class GoldenNotClassmethod(Good):
@@ -124,11 +128,43 @@ class BadDefault(Good):
     params = (Param("lanes", 0, 1, 2),)
 
 
-class ElaborationBug(Good):
-    name = "elab_bug"
+class OldApi(Good):
+    name = "old_api"
+    core = None
 
     def elaborate_core(self, m, ctl):
+        pass
+
+
+class NoCore(Good):
+    name = "no_core"
+    core = None
+
+
+class CoreNotAComponent(Good):
+    name = "core_module"
+    core = Module
+
+
+class CoreWithoutHardware(KernelCore):
+    pass
+
+
+class EmptyCore(Good):
+    name = "empty_core"
+    core = CoreWithoutHardware
+
+
+class BugCore(KernelCore):
+    def elaborate(self, platform):
+        m = Module()
         m.d.comb += self.z.ready.eq(1)
+        return m
+
+
+class ElaborationBug(Good):
+    name = "elab_bug"
+    core = BugCore
 '''
 
 
@@ -148,15 +184,15 @@ def line_of(path, text):
 
 def test_good_kernel_passes(user_module):
     assert get_kernel("userk:Good").name == "good"
-    assert "module hetflow_good" in to_verilog(get_kernel("userk:Good")())
+    assert "module hetflow_good" in to_verilog(Shell(get_kernel("userk:Good")))
 
 
 @pytest.mark.parametrize("cls,anchor,problem", [
     ("NoName", "class NoName", "class NoName has no 'name'; set a class attribute such as "
                                "name = \"noname\""),
     ("NoGolden", "class NoGolden", "class NoGolden does not define golden() (the NumPy golden "
-                                   "model); every kernel defines name, inputs, outputs, golden, "
-                                   "cases, elaborate_core"),
+                                   "model); every kernel defines name, core, inputs, outputs, "
+                                   "golden, cases"),
     ("GoldenNotClassmethod", "def golden(self", "GoldenNotClassmethod.golden must be a "
                                                 "@classmethod golden(cls, p, inputs, scalars)"),
     ("InputsWrongArguments", "def inputs(cls):", "InputsWrongArguments.inputs takes inputs(cls); "
@@ -166,6 +202,18 @@ def test_good_kernel_passes(user_module):
     ("FloatPort", "class FloatPort", "FloatPort.outputs(p): port 'y' has dtype 'float32'; "
                                      "allowed integer dtypes"),
     ("InputsRaise", "p.lanez", "InputsRaise.inputs(p) raised AttributeError: lanez"),
+    ("OldApi", "def elaborate_core", "OldApi.elaborate_core(m, ctl) is no longer called: move "
+                                     "its body into elaborate(self, platform) of a "
+                                     "hetflow.hw.KernelCore subclass (m = Module() ... return m; "
+                                     "self.ctl for ctl, self.p and the ports as before) and set "
+                                     "core = that class"),
+    ("NoCore", "class NoCore", "NoCore.core = None; set core = a hetflow.hw.KernelCore subclass "
+                               "whose elaborate() builds the hardware"),
+    ("CoreNotAComponent", "class CoreNotAComponent",
+     "CoreNotAComponent.core = <class 'amaranth.hdl._dsl.Module'>; set core = a "
+     "hetflow.hw.KernelCore subclass"),
+    ("EmptyCore", "class CoreWithoutHardware", "CoreWithoutHardware does not define "
+                                               "elaborate(self, platform), the hardware"),
     ("BadDefault", "class BadDefault", "the default parameters of BadDefault are invalid: "
                                        "bad_default: parameter 'lanes' = 0 is out of range"),
 ])
@@ -190,17 +238,26 @@ def test_class_passed_directly_is_checked(user_module):
 
 
 def test_elaboration_error_names_the_line(user_module):
-    kernel = get_kernel("userk:ElaborationBug")()    # the class itself is fine
+    kernel = Shell(get_kernel("userk:ElaborationBug"))    # the class itself is fine
     with pytest.raises(ElaborationError) as info:
         to_verilog(kernel)
     assert str(info.value) == (
         f"{user_module}:{line_of(user_module, 'self.z.ready')}: kernel 'elab_bug' "
-        f"(ElaborationBug) failed to elaborate: AttributeError: 'ElaborationBug' object has "
+        f"(BugCore) failed to elaborate: AttributeError: 'BugCore' object has "
         f"no attribute 'z'")
 
 
+def test_a_description_is_not_the_hardware(user_module):
+    good = get_kernel("userk:Good")
+    with pytest.raises(TypeError) as info:
+        good(lanes=2)
+    assert str(info.value) == (
+        "Good is a kernel description and is not instantiated: the hardware in its shell is "
+        "hetflow.hw.Shell(Good, lanes=2), the core alone Good.core(Good, lanes=2)")
+
+
 def test_a_core_written_for_flat_payloads_is_told_what_to_change(fixtures_on_path):
-    kernel = get_kernel("faulty_kernels:FlatPayloadSaxpy")()
+    kernel = Shell(get_kernel("faulty_kernels:FlatPayloadSaxpy"))
     with pytest.raises(ElaborationError) as info:
         to_verilog(kernel)
     message = str(info.value)
@@ -239,8 +296,8 @@ def test_cli_reports_one_line(user_module):
     assert proc.stderr.strip().splitlines() == [
         f"hetflow verify: error: kernel 'userk:NoGolden': {user_module}:"
         f"{line_of(user_module, 'class NoGolden')}: class NoGolden does not define golden() "
-        f"(the NumPy golden model); every kernel defines name, inputs, outputs, golden, cases, "
-        f"elaborate_core"]
+        f"(the NumPy golden model); every kernel defines name, core, inputs, outputs, golden, "
+        f"cases"]
     proc = cli("export", "userk:ElaborationBug", "--format", "verilog", env=env)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()

@@ -4,7 +4,8 @@ import zlib
 
 from amaranth.sim import Simulator
 
-from hetflow.hw.regbank import RegisterBank, register_layout
+from hetflow.hw.control import register_layout
+from hetflow.hw.regbank import RegisterBank
 from hetflow.hw.regmap import RegisterMap
 from hetflow.hw.spec import Register
 
@@ -54,9 +55,9 @@ def test_writes_reads_and_sign_extension():
         await write("a", -5)
         await write("h", -2, index=1)
         await write("n", 0x1FF)                       # 8 bits kept
-        assert ctx.get(dut.regs.a) == -5
-        assert ctx.get(dut.regs.h[1]) == -2
-        assert ctx.get(dut.regs.n) == 0xFF
+        assert ctx.get(dut.ctl.regs.a) == -5
+        assert ctx.get(dut.ctl.regs.h[1]) == -2
+        assert ctx.get(dut.ctl.regs.n) == 0xFF
         assert await read("a") == 0xFFFFFFFB
         assert await read("h", index=1) == 0xFFFFFFFE  # signed 16 bits read back as 32
         assert await read("id") == zlib.crc32(b"t")
@@ -68,24 +69,24 @@ def test_writes_reads_and_sign_extension():
 def test_a_job_start_busy_finish_done_and_cycles():
     async def bench(ctx, dut, write, read):
         await write("len", 7)
-        assert ctx.get(dut.length) == 7
+        assert ctx.get(dut.ctl.length) == 7
         ctx.set(dut.csr.addr, word("ctrl"))
         ctx.set(dut.csr.w_data, 1)
         ctx.set(dut.csr.w_stb, 1)
-        assert ctx.get(dut.start) == 1                 # combinational pulse
+        assert ctx.get(dut.ctl.start) == 1                 # combinational pulse
         await ctx.tick()
         ctx.set(dut.csr.w_stb, 0)
-        assert ctx.get(dut.start) == 0 and ctx.get(dut.busy) == 1
+        assert ctx.get(dut.ctl.start) == 0 and ctx.get(dut.ctl.busy) == 1
         await write("a", 99)                           # ignored while busy
         await write("ctrl", 1)                         # no second start
-        assert ctx.get(dut.regs.a) == 0
+        assert ctx.get(dut.ctl.regs.a) == 0
         await ctx.tick().repeat(3)
-        ctx.set(dut.finish, 1)
+        ctx.set(dut.ctl.finish, 1)
         await ctx.tick()
-        ctx.set(dut.finish, 0)
-        assert ctx.get(dut.busy) == 0
+        ctx.set(dut.ctl.finish, 0)
+        assert ctx.get(dut.ctl.busy) == 0
         assert await read("status") == 0b10            # done
         assert await read("cycles_lo") == 6 and await read("cycles_hi") == 0
         await write("ctrl", 0)                         # bit 0 clear: no start
-        assert ctx.get(dut.busy) == 0
+        assert ctx.get(dut.ctl.busy) == 0
     run(bench)

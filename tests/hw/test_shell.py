@@ -117,11 +117,12 @@ def test_regmap_layout_and_exports():
 
 @pytest.mark.parametrize("name", ["saxpy", "dot", "fir", "gemm", "conv2d", "crc32"])
 def test_every_kernel_describes_and_elaborates(name):
+    from hetflow.hw.shell import Shell
     from hetflow.hw.verilog import to_verilog
     cls = get_kernel(name)
     info = cls.describe()
     assert info["name"] == name and info["inputs"] and info["outputs"]
-    text = to_verilog(cls())
+    text = to_verilog(Shell(cls))
     assert f"module hetflow_{name}(" in text
     for port in ("csr_addr", "csr_w_stb", "csr_r_data", "clk", "rst"):
         assert port in text

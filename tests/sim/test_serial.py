@@ -24,6 +24,7 @@ from hetflow.hw.kernels.crc32 import Crc32
 from hetflow.hw.kernels.fir import Fir
 from hetflow.hw.kernels.gemm import Gemm
 from hetflow.hw.kernels.saxpy import Saxpy
+from hetflow.hw.shell import Shell
 from hetflow.sim.board import framing as F
 from hetflow.sim.board import protocol as P
 from hetflow.sim.board.client import BoardError, KernelTimeout
@@ -190,7 +191,7 @@ def board_for(cls, **params):
     from hetflow.sim.board.virtual import VirtualBoard
     key = (cls, cls.bind(**params))
     if key not in _boards:
-        _boards[key] = VirtualBoard(cls(**params), status=print)
+        _boards[key] = VirtualBoard(Shell(cls, **params), status=print)
     return _boards[key]
 
 

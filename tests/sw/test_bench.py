@@ -18,6 +18,7 @@ import hetflow
 from hetflow.hw.errors import HetflowError
 from hetflow.hw.kernels.fir import Fir
 from hetflow.hw.kernels.saxpy import Saxpy
+from hetflow.hw.shell import Shell
 
 from ..conftest import ROOT, needs_verilator, one_line_error
 
@@ -82,7 +83,7 @@ def test_raw_harness_with_array_registers_matches_golden():
 ])
 def test_raw_harness_rejects_bad_job_files(tmp_path, job, message):
     from hetflow.sim.board.harness import build_board
-    exe = build_board(Saxpy(), main="bench").executable
+    exe = build_board(Shell(Saxpy), main="bench").executable
     path = tmp_path / "job.bin"
     path.write_bytes(job)
     proc = subprocess.run([str(exe), "4096", str(path), str(tmp_path / "out.bin")],
@@ -96,7 +97,7 @@ def test_raw_harness_rejects_bad_job_files(tmp_path, job, message):
 def test_harness_main_is_checked():
     from hetflow.hw.verilog import to_verilog
     from hetflow.sim.board.harness import generate
-    kernel = Saxpy()
+    kernel = Shell(Saxpy)
     to_verilog(kernel)      # elaborated, as every harness build does (no unused-kernel warning)
     with pytest.raises(HetflowError, match=r"^harness main must be one of protocol, bench, "
                                            r"not 'raw'$"):

@@ -1,11 +1,31 @@
 """``clamp``: limit int16 samples to [lo, hi], lo and hi set at run time."""
 
 import numpy as np
-from amaranth.hdl import Mux
+from amaranth.hdl import Module, Mux
 
-from hetflow.hw import Kernel, Param, Port, Register
+from hetflow.hw import Kernel, KernelCore, Param, Port, Register
 from hetflow.hw.kernels.pipeline import elementwise
 from hetflow.hw.stimuli import lengths, random_ints
+
+
+class ClampCore(KernelCore):
+    """The hardware of :class:`Clamp`."""
+
+    def elaborate(self, platform):
+        m = Module()
+        ctl = self.ctl
+        lo, hi = ctl.regs.lo, ctl.regs.hi
+
+        def compute(x):
+            lanes = []
+            for i in range(self.p.lanes):
+                v = x[i]                         # lane i, signed(16)
+                raised = Mux(v < lo, lo, v)
+                lanes.append(Mux(raised > hi, hi, raised)[:16])
+            return lanes
+
+        elementwise(m, ctl, [self.x], self.y, self.p.lanes, compute)
+        return m
 
 
 class Clamp(Kernel):
@@ -17,6 +37,7 @@ class Clamp(Kernel):
 
     name = "clamp"
     summary = "clip int16 samples to [lo, hi]"
+    core = ClampCore
     params = (Param("lanes", 1, 1, 8, "elements per cycle", choices=(1, 2, 4, 8)),)
     scalars = ("lo", "hi")
 
@@ -44,16 +65,3 @@ class Clamp(Kernel):
             lo, hi = sorted(int(v) for v in random_ints(rng, "int16", 2))
             out.append(({"x": random_ints(rng, "int16", n)}, {"lo": lo, "hi": hi}))
         return out
-
-    def elaborate_core(self, m, ctl):
-        lo, hi = ctl.regs["lo"], ctl.regs["hi"]
-
-        def compute(x):
-            lanes = []
-            for i in range(self.p.lanes):
-                v = x[i]                         # lane i, signed(16)
-                raised = Mux(v < lo, lo, v)
-                lanes.append(Mux(raised > hi, hi, raised)[:16])
-            return lanes
-
-        elementwise(m, ctl, [self.x], self.y, self.p.lanes, compute)

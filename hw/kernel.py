@@ -1,0 +1,355 @@
+"""A kernel's description: everything the host and the flow know of it.
+
+A kernel is a subclass of :class:`Kernel`.  The class is never instantiated:
+its attributes and classmethods say what the kernel is (name, parameters,
+stream ports, registers, golden model, verification cases) and how a call
+becomes a job and back (``prepare``, ``collect``, ``split``,
+``output_length``, ``sample_call``).  Its ``core`` attribute names the
+hardware, a :class:`~hetflow.hw.core.KernelCore` subclass, which the shell
+(:class:`~hetflow.hw.shell.Shell`) instantiates; nothing here builds any.
+"""
+
+import numpy as np
+
+from .errors import ParamError, StimulusError
+from .job import Job
+from .regmap import RegisterMap
+from .stimuli import random_ints
+
+__all__ = ["Kernel", "Params"]
+
+_MEMO = {}
+
+
+class Params(dict):
+    """Validated elaboration parameters; also readable as attributes.
+
+    A ``Params`` is the identity of a kernel configuration: the runtime, the
+    simulated boards and the shell's own memo key their caches on
+    ``(kernel_cls, params)``.  Two ``Params`` are equal when they hold the same
+    names and values in any order, and equal ones hash alike (values are the
+    plain ints :meth:`Kernel.bind` makes, so ``numpy.int64(2)`` and ``"2"``
+    give the key ``2`` gives).  It is read-only, since a key that changed after
+    it was stored could never be found again; build a new one with
+    ``Kernel.bind(**{**p, "name": value})``.
+    """
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __hash__(self):
+        # Sorted, so that insertion order (which dict equality ignores) cannot change it.
+        return hash(tuple(sorted(self.items())))
+
+    def __reduce__(self):
+        # dict subclasses pickle and copy by filling an empty instance through
+        # __setitem__, which is closed here; rebuild from a plain dict instead.
+        return (type(self), (dict(self),))
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError(f"Params are read-only (they key caches); make new ones with "
+                        f"Kernel.bind(**{{**params, ...}}), not by changing {dict(self)}")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+
+
+
+class Kernel:
+    """Base class of every hetflow kernel's description.
+
+    Subclasses set the class attributes and override the classmethods that
+    describe the kernel; ``core`` is the class of its hardware.
+
+    Class attributes
+    ----------------
+    name : str
+        Registry name, e.g. ``"saxpy"``.
+    summary : str
+        One line shown by ``hetflow kernels``.
+    params : tuple of Param
+        Elaboration parameters.
+    scalars : tuple of str
+        Names of runtime scalars the caller passes as keywords (each is a
+        kernel register of the same name unless :meth:`prepare` says otherwise).
+    core : type
+        The :class:`~hetflow.hw.core.KernelCore` subclass that builds the
+        hardware; ``Shell(Saxpy, lanes=2)`` puts it in the standard shell,
+        ``SaxpyCore(Saxpy, lanes=2)`` is the core alone.
+    """
+
+    name = None
+    summary = ""
+    params = ()
+    scalars = ()
+    core = None
+
+    def __init__(self, **params):
+        # Saxpy(lanes=2) reads like building the hardware; say where the hardware is.
+        cls = type(self)
+        args = ", ".join(f"{k}={v!r}" for k, v in params.items())
+        raise TypeError(f"{cls.__qualname__} is a kernel description and is not instantiated: "
+                        f"the hardware in its shell is hetflow.hw.Shell({cls.__qualname__}"
+                        f"{', ' + args if args else ''}), the core alone "
+                        f"{cls.__qualname__}.core({cls.__qualname__}{', ' + args if args else ''})")
+
+    @classmethod
+    def bind(cls, **kwargs):
+        """Validate elaboration parameters, fill defaults, return :class:`Params`."""
+        known = {p.name: p for p in cls.params}
+        for key in kwargs:
+            if key not in known:
+                allowed = ", ".join(known) if known else "none"
+                raise ParamError(f"{cls.name}: unknown parameter '{key}'; "
+                                 f"parameters are: {allowed}")
+        values = Params({p.name: p.validate(cls.name, kwargs.get(p.name, p.default))
+                         for p in cls.params})
+        cls.check_params(values)
+        return values
+
+    @classmethod
+    def check_params(cls, p):
+        """Check combinations of parameters; raise :class:`ParamError`."""
+
+    @classmethod
+    def inputs(cls, p):
+        """Input :class:`~hetflow.hw.spec.Port` tuple for parameters ``p``."""
+        raise NotImplementedError
+
+    @classmethod
+    def outputs(cls, p):
+        """Output :class:`~hetflow.hw.spec.Port` tuple for parameters ``p``."""
+        raise NotImplementedError
+
+    @classmethod
+    def registers(cls, p):
+        """Kernel-specific :class:`~hetflow.hw.spec.Register` tuple."""
+        return ()
+
+    @classmethod
+    def memo(cls, what, p):
+        """``cls.<what>(p)`` for ``what`` in inputs/outputs/registers/regmap, computed once.
+
+        Ports and register maps are immutable and depend only on the
+        parameters; the host runtime asks for them on every call, so they are
+        kept per (class, parameters).
+        """
+        key = (cls, what, p if isinstance(p, Params) else Params(p))
+        try:
+            return _MEMO[key]
+        except KeyError:
+            value = _MEMO[key] = getattr(cls, what)(p)
+            return value
+
+    @classmethod
+    def regmap(cls, p):
+        return RegisterMap(cls.name, cls.registers(p))
+
+    @classmethod
+    def golden(cls, p, inputs, scalars):
+        """The golden model: exact hardware semantics, on NumPy arrays.
+
+        Parameters
+        ----------
+        p : Params
+        inputs : dict of str to numpy.ndarray
+        scalars : dict of str to int or numpy.ndarray
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def prepare(cls, p, inputs, scalars):
+        """Turn a call into a :class:`~hetflow.hw.job.Job`.
+
+        The default suits element-wise kernels: every input is a 1-D array of
+        the same length, ``len`` is that length, each scalar is written to the
+        register of the same name, and every output has :meth:`output_length`
+        elements.
+        """
+        inputs, scalars = cls.check_call(p, inputs, scalars)
+        ports = cls.memo("inputs", p)
+        for name, arr in inputs.items():
+            if arr.ndim != 1:
+                raise StimulusError(f"{cls.name}: input '{name}' has shape {arr.shape}; "
+                                    f"expected a 1-D array")
+        lengths = {port.name: len(inputs[port.name]) for port in ports}
+        n = lengths[ports[0].name]
+        for name, length in lengths.items():
+            if length != n:
+                raise StimulusError(
+                    f"{cls.name}: input '{name}' has {length} elements but "
+                    f"'{ports[0].name}' has {n}; they must be equal")
+        registers = {"len": n}
+        registers.update(scalars)
+        return Job(registers=registers,
+                   streams=dict(inputs),
+                   expect={port.name: cls.output_length(p, n) for port in cls.memo("outputs", p)})
+
+    @classmethod
+    def split(cls, p, inputs, scalars):
+        """Split a call larger than the hardware takes into tile-sized calls.
+
+        Returns ``(calls, merge)``: a list of ``(inputs, scalars)`` each
+        acceptable to :meth:`prepare`, and a function that merges their output
+        dicts (in order) into the call's result.  The default is one call.
+        Raise :class:`StimulusError` for whole-call shape errors.
+        """
+        return [(inputs, scalars)], lambda outputs: outputs[0]
+
+    @classmethod
+    def split_elements(cls, p, inputs, scalars, n):
+        """Cut a 1-D call into calls of at most ``n`` input elements, or return None.
+
+        Used when a call does not fit a board's memory.  Returns ``(calls,
+        merge)`` as :meth:`split` does, or None (the default) when the kernel's
+        result cannot be put together from pieces.
+        """
+        return None
+
+    @classmethod
+    def model(cls, p, inputs, scalars):
+        """The whole (untiled) call computed on the CPU; the golden model by default."""
+        return cls.golden(p, inputs, scalars)
+
+    @classmethod
+    def output_length(cls, p, n):
+        """Elements each output produces for a job of ``n`` (default: ``n``)."""
+        return n
+
+    @classmethod
+    def work(cls, p, job):
+        """Amount of work in a job and its unit, for throughput figures.
+
+        The default is the ``len`` register counted in elements.
+        """
+        return job.registers["len"], "element"
+
+    @classmethod
+    def collect(cls, p, job, streams):
+        """Turn output element streams back into the call's result arrays."""
+        return {name: np.asarray(streams[name])[:job.expect[name]] for name in job.expect}
+
+    @classmethod
+    def check_call(cls, p, inputs, scalars):
+        """Check names, dtypes and ranges of a call's arrays and scalars.
+
+        Returns the inputs as NumPy arrays and the scalars as register values.
+        """
+        ports = {port.name: port for port in cls.memo("inputs", p)}
+        missing = [name for name in ports if name not in inputs]
+        extra = [name for name in inputs if name not in ports]
+        if missing or extra:
+            raise StimulusError(
+                f"{cls.name}: inputs are {', '.join(ports)}; "
+                + (f"missing {', '.join(missing)}" if missing else f"unexpected {', '.join(extra)}"))
+        checked = {}
+        for name, port in ports.items():
+            arr = inputs[name]
+            if not isinstance(arr, np.ndarray):
+                what = f"a NumPy scalar ({arr.dtype})" if isinstance(arr, np.generic) \
+                    else type(arr).__name__
+                raise StimulusError(
+                    f"{cls.name}: input '{name}' must be a numpy array of {port.dtype}, "
+                    f"not {what}")
+            if arr.dtype != port.np_dtype:
+                raise StimulusError(
+                    f"{cls.name}: input '{name}' has dtype {arr.dtype}; expected {port.dtype} "
+                    f"(convert with .astype(np.{port.dtype}))")
+            checked[name] = arr
+        missing = [s for s in cls.scalars if s not in scalars]
+        extra = [s for s in scalars if s not in cls.scalars]
+        if missing or extra:
+            allowed = ", ".join(cls.scalars) if cls.scalars else "none"
+            raise StimulusError(
+                f"{cls.name}: runtime scalars are: {allowed}; "
+                + (f"missing {', '.join(missing)}" if missing else f"unexpected {', '.join(extra)}"))
+        regmap = cls.memo("regmap", p)
+        values = {}
+        for name in cls.scalars:
+            values[name] = cls._check_scalar(regmap[name], scalars[name]) if name in regmap \
+                else scalars[name]
+        return checked, values
+
+    @classmethod
+    def _check_scalar(cls, reg, value):
+        lo, hi = reg.limits
+        kind = f"int{reg.bits}" if reg.signed else f"uint{reg.bits}"
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "iu" and arr.dtype != np.bool_:
+            raise StimulusError(f"{cls.name}: scalar '{reg.name}' must be an integer "
+                                f"({kind}), not {arr.dtype}")
+        expected = (reg.count,) if reg.array else ()
+        if arr.shape != expected:
+            raise StimulusError(
+                f"{cls.name}: scalar '{reg.name}' must have shape {expected}, not {arr.shape}")
+        flat = [int(v) for v in arr.reshape(-1)]
+        for v in flat:
+            if not lo <= v <= hi:
+                raise StimulusError(f"{cls.name}: scalar '{reg.name}' = {v} does not fit "
+                                    f"{kind} ({lo}..{hi})")
+        return flat if reg.array else flat[0]
+
+    @classmethod
+    def cases(cls, p, rng, count):
+        """Stimuli for verification: a list of ``(inputs, scalars)``.
+
+        Edge cases come first (shortest job, extreme values, a long job), then
+        random ones; ``count`` bounds the total.
+        """
+        raise NotImplementedError
+
+    #: Units of work of the calls ``hetflow calibrate`` times by default.
+    calibration_sizes = (4096, 16384, 65536, 262144)
+
+    @classmethod
+    def sample_call(cls, p, rng, n, index=0):
+        """A random call with about ``n`` units of work: ``(inputs, scalars)``.
+
+        ``hetflow calibrate`` and the benchmarks time these; ``index`` counts
+        the calls of one calibration, for kernels that vary their shape.  The
+        default suits 1-D kernels: every input ``n`` elements of its dtype,
+        every scalar random within its register (a list for an array).
+        """
+        n = max(int(n), 1)
+        inputs = {port.name: random_ints(rng, port.np_dtype, n, edge=0)
+                  for port in cls.memo("inputs", p)}
+        regmap = cls.memo("regmap", p)
+        scalars = {}
+        for name in cls.scalars:
+            reg = regmap[name]
+            lo, hi = reg.limits
+            values = rng.integers(lo, hi, reg.count, dtype=np.int64, endpoint=True)
+            scalars[name] = values if reg.array else int(values[0])
+        return inputs, scalars
+
+    @classmethod
+    def throughput(cls, p):
+        """``(units per cycle, unit)`` of the datapath without stalls, ``(None, unit)`` if unknown.
+
+        ``hetflow bench build`` multiplies it by the achieved Fmax.
+        """
+        return None, "element"
+
+    @classmethod
+    def describe(cls, p=None):
+        """Metadata as a JSON-able dict (used by ``hetflow kernels --json``)."""
+        p = cls.bind() if p is None else p
+        return {
+            "name": cls.name,
+            "summary": cls.summary,
+            "params": [{"name": q.name, "default": q.default, "min": q.min, "max": q.max,
+                        "choices": list(q.choices), "doc": q.doc} for q in cls.params],
+            "inputs": [{"name": port.name, "dtype": port.dtype, "lanes": port.lanes}
+                       for port in cls.inputs(p)],
+            "outputs": [{"name": port.name, "dtype": port.dtype, "lanes": port.lanes}
+                        for port in cls.outputs(p)],
+            "scalars": list(cls.scalars),
+        }
