@@ -124,7 +124,8 @@ def test_cases_cover_edges(params):
     assert len(Conv2d.cases(p, np.random.default_rng(0), 1)) == 1
 
 
-@pytest.mark.parametrize("params", [{}, {"max_width": 16, "signed": 1}])
+@pytest.mark.parametrize("params", [
+    {}, pytest.param({"max_width": 16, "signed": 1}, marks=pytest.mark.slow)])
 def test_verify_verilator(params):
     result = verify("conv2d", params, count=8, seed=2)
     print(result.summary())

@@ -100,7 +100,8 @@ def test_cases_cover_edges(lanes):
     assert len(Crc32.cases(p, np.random.default_rng(0), 2)) == 2
 
 
-@pytest.mark.parametrize("lanes", [1, 4, 8])
+@pytest.mark.parametrize("lanes", [pytest.param(1, marks=pytest.mark.slow), 4,
+                                   pytest.param(8, marks=pytest.mark.slow)])
 def test_verify_verilator(lanes):
     from hetflow.sim.verify import verify
     result = verify("crc32", {"lanes": lanes}, count=8, seed=1)

@@ -150,7 +150,7 @@ def test_cases():
 
 # ---- RTL -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("params", [{}, {"lanes": 4}])
+@pytest.mark.parametrize("params", [{}, pytest.param({"lanes": 4}, marks=pytest.mark.slow)])
 def test_verify(params):
     result = verify("dot", params, count=8, seed=5)
     print(result.summary())

@@ -163,7 +163,8 @@ def test_cases_are_valid_and_bounded(count):
 
 # ---- RTL in Verilator ----------------------------------------------------------------
 
-@pytest.mark.parametrize("params", [{}, {"taps": 1}, {"taps": 33}])
+@pytest.mark.parametrize("params", [{}, pytest.param({"taps": 1}, marks=pytest.mark.slow),
+                                    pytest.param({"taps": 33}, marks=pytest.mark.slow)])
 def test_verify_verilator(params):
     from hetflow.sim.verify import verify
     result = verify("fir", params, count=8, seed=5)

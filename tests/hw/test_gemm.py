@@ -132,7 +132,9 @@ def test_cases_edges_first():
     assert len(Gemm.cases(p, np.random.default_rng(0), 1)) == 1
 
 
-@pytest.mark.parametrize("params", [{}, {"rows": 1, "cols": 1}, {"rows": 3, "cols": 5}])
+@pytest.mark.parametrize("params", [
+    {}, pytest.param({"rows": 1, "cols": 1}, marks=pytest.mark.slow),
+    pytest.param({"rows": 3, "cols": 5}, marks=pytest.mark.slow)])
 def test_verify_verilator(params):
     result = verify("gemm", params, count=8, seed=1)
     print(result.summary())

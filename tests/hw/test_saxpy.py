@@ -5,7 +5,7 @@ from hetflow.sim.verify import verify
 from ..conftest import have_icarus
 
 
-@pytest.mark.parametrize("lanes", [1, 4])
+@pytest.mark.parametrize("lanes", [pytest.param(1, marks=pytest.mark.slow), 4])
 def test_verify_verilator(lanes):
     result = verify("saxpy", {"lanes": lanes}, count=8, seed=2)
     print(result.summary())
