@@ -9,9 +9,10 @@ and exits 1 when a run ends otherwise than expected.
 """
 
 import argparse
+import os
 import sys
 
-from .bridge import MUTATIONS, PROPERTY_SETS, BridgeHarness
+from .bridge import PROPERTY_SETS, BridgeHarness
 from .runner import SOLVERS, run
 
 #: Payload lengths of the scripted single frames of the CRC set.
@@ -41,13 +42,18 @@ PLAN = (
 )
 
 
+def _short(check):
+    file, _, line = check.src.rpartition(":")
+    at = "NOT REACHED" if check.step is None else f"step {check.step}"
+    return f"{check.name} ({os.path.basename(file)}:{line}) {at}"
+
+
 def describe(result):
     """The covers reached, or the properties failed, of ``result`` in a few words."""
     if result.failed:
-        return "; ".join(str(c) for c in result.failed)
+        return "; ".join(_short(c) for c in result.failed)
     if result.mode == "cover":
-        return "; ".join(str(c) if c.step is not None else f"{c.name}: NOT REACHED"
-                         for c in result.covers)
+        return "; ".join(_short(c) for c in result.covers)
     return result.detail
 
 

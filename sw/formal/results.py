@@ -56,7 +56,7 @@ def _unescape(text):
 
 
 def parse_checks(design):
-    """The properties of an RTLIL design, keyed by Yosys witness path (``top._witness_.check_7``)."""
+    """The properties of an RTLIL design, keyed by witness path (``top._witness_.check_7``)."""
     checks = {}
     module = src = cell = None
     for line in design.splitlines():
@@ -84,9 +84,12 @@ def parse_checks(design):
 _LINE = re.compile(r"^SBY\s+\S+\s+\[[^\]]*\]\s+(?P<who>[\w.]+):\s?(?P<text>.*)$")
 _DONE = re.compile(r"\bDONE \((?P<status>\w+), rc=\d+\)")
 _STEP = re.compile(r"Checking (?:assertions|cover reachability) in step (\d+)\.\.")
-_TRACE = re.compile(r"^(?:counterexample trace(?: \[(?P<part>\w+)\])?|(?P<cover>cover) trace): (?P<path>.+)$")
-_FAILED = re.compile(r"^\s+failed assertion (?P<path>\S+) at (?P<src>.+?)(?: step (?P<step>\d+))?$")
-_REACHED = re.compile(r"^\s+reached cover statement (?P<path>\S+) at (?P<src>.+?) step (?P<step>\d+)$")
+_TRACE = re.compile(r"^(?:counterexample trace(?: \[(?P<part>\w+)\])?|(?P<cover>cover) trace): "
+                    r"(?P<path>.+)$")
+_FAILED = re.compile(r"^\s+failed assertion (?P<path>\S+) at (?P<src>.+?)"
+                     r"(?: step (?P<step>\d+))?$")
+_REACHED = re.compile(r"^\s+reached cover statement (?P<path>\S+) at (?P<src>.+?) "
+                      r"step (?P<step>\d+)$")
 _UNREACHED = re.compile(r"^\s+(?P<path>\S+) at (?P<src>.+)$")
 
 

@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -43,7 +42,7 @@ from amaranth.hdl import Assume, ClockDomain, Elaboratable, Fragment, Module, Si
 from ..cache import cache_dir, tool_environment
 from ..hw.errors import HetflowError
 from ..tools import ToolMissing, find, install_command, version_of
-from .results import Check, ProofResult, parse_checks, read_log
+from .results import ProofResult, parse_checks, read_log
 
 __all__ = ["FormalError", "MODES", "SOLVERS", "run", "prove", "bmc", "cover"]
 
@@ -89,9 +88,14 @@ class _FormalTop(Elaboratable):
             m.domains.sync = self.domain
         m.submodules.dut = self.design
         if self.reset == "start":
-            # reset_less: a flag that reset itself re-initialised would hold reset high forever.
-            first = Signal(init=1, reset_less=True)
-            m.d.sync += first.eq(0)
+            # A flag that reset itself re-initialised would hold reset high forever: it lives
+            # in a reset-less domain on the sync clock (a domain of its own, since a sync
+            # defined by the top is not this module's to use).
+            start = ClockDomain("formal_start", reset_less=True, local=True)
+            m.domains.formal_start = start
+            m.d.comb += start.clk.eq(self.domain.clk)
+            first = Signal(init=1)
+            m.d.formal_start += first.eq(0)
             m.d.comb += Assume(self.domain.rst == first)
         return m
 
