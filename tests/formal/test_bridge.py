@@ -94,3 +94,13 @@ def test_every_property_set_has_covers_a_proof_and_a_failing_mutant():
 @pytest.mark.slow
 def test_the_whole_plan(capsys):
     assert main([]) == 0, capsys.readouterr().out
+
+
+def test_a_run_that_times_out_is_unknown_and_says_how_far_it_got(kept):
+    # On a free line, the CRC set's step 16 takes minutes (see docs/formal.md).
+    result = bmc(BridgeHarness("crc"), depth=20, solver=SOLVER, timeout=8)
+    kept(result)
+    assert result.status == "UNKNOWN", result.summary()
+    assert "timed out after 8 s" in result.detail
+    assert result.steps is not None and result.steps < 20
+    assert result.workdir.is_dir()
