@@ -178,7 +178,8 @@ class ProofResult:
     seconds : float
         Wall time of the SymbiYosys run.
     steps : int or None
-        Cycles fully checked from reset (equals ``depth`` unless stopped early).
+        Cycles checked from reset without a failure: ``depth`` when the run
+        passed, the step of the first failure, or how far a timed-out run got.
     failed : tuple of Check
         Assertions with a counterexample (``trace`` is the VCD).
     unproven : tuple of Check
@@ -223,6 +224,9 @@ class ProofResult:
                   "cover": f"cover, depth {depth}"}[mode]
         status, detail = log.status, ""
         steps = depth if log.status in ("PASS", "FAIL") else log.last_step
+        failed_steps = [c.step for c in log.failed if c.step is not None]
+        if failed_steps:
+            steps = min(failed_steps)           # the cycles before the first failure held
         if status == "TIMEOUT":
             status = "UNKNOWN"
             steps = log.last_step

@@ -62,6 +62,7 @@ def test_the_broken_counter_fails_with_the_property_name_line_and_trace(kept):
     assert failed.name == "the count stays at or below 9"
     assert failed.src == f"{__file__}:{ASSERT_LINE}"
     assert failed.step == 11                    # reset in step 0, then 10 counts
+    assert result.steps == 11                   # cycles 0..10 held
     assert result.trace.suffix == ".vcd" and result.trace.is_file()
     assert result.workdir.is_dir() and str(result.workdir) in result.summary()
     assert "the count stays at or below 9" in result.summary()
