@@ -1,0 +1,106 @@
+"""The frame bridge's safety proofs (hetflow.formal.bridge), with the real yowasp-sby.
+
+The quick tests run the mutants, which must fail naming their property, and one
+scripted-frame CRC proof with its covers; the full plan (``python -m hetflow.formal``,
+minutes) is the slow test.
+"""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import hetflow.formal.bridge as bridge_module
+from hetflow.formal import bmc, cover
+from hetflow.formal.__main__ import PLAN, main
+from hetflow.formal.bridge import BridgeHarness
+from hetflow.hw.errors import ParamError
+
+SOLVER = "boolector"
+SOURCE = Path(bridge_module.__file__)
+
+
+def line_of(message):
+    """``file:line`` of the property with ``message`` in the harness source."""
+    lines = SOURCE.read_text().splitlines()
+    number = next(i for i, line in enumerate(lines, 1) if f'"{message}"' in line)
+    # The message may sit on the continuation line of the Assert(...) call.
+    while "Assert(" not in lines[number - 1] and "Cover(" not in lines[number - 1]:
+        number -= 1
+    return f"{SOURCE}:{number}"
+
+
+@pytest.fixture
+def kept():
+    results = []
+    yield results.append
+    for result in results:
+        if result.workdir is not None:
+            shutil.rmtree(result.workdir, ignore_errors=True)
+
+
+def test_forged_crc_is_caught_on_a_free_line(kept):
+    result = bmc(BridgeHarness("crc", mutation="forge_crc"), depth=15, solver=SOLVER)
+    kept(result)
+    assert result.status == "FAIL", result.summary()
+    (failed,) = result.failed
+    message = "a response only to a frame whose CRC matched"
+    assert failed.name == message
+    assert failed.src == line_of(message)
+    assert result.trace.is_file()
+
+
+def test_an_oversized_length_must_be_dropped_at_once(kept):
+    result = bmc(BridgeHarness("oversize", mutation="lax_limits"), depth=12, solver=SOLVER)
+    kept(result)
+    assert result.status == "FAIL", result.summary()
+    message = "an oversized length is dropped at once"
+    assert [(c.name, c.src) for c in result.failed] == [(message, line_of(message))]
+    assert result.failed[0].step == 7       # reset, sync, seq, 4 length bytes: 7 cycles
+
+
+def test_one_frame_reaches_the_bus_only_with_its_crc():
+    harness = dict(properties="crc", frame=9)
+    covers = cover(BridgeHarness(**harness), depth=24, solver=SOLVER)
+    assert covers.status == "PASS", covers.summary()
+    steps = {c.name: c.step for c in covers.covers}
+    assert steps["a good frame writes to the bus"] == 22
+    assert steps["a bad-CRC frame is received whole and dropped"] == 21
+    proof = bmc(BridgeHarness(**harness), depth=24, solver=SOLVER)
+    assert proof.status == "PASS", proof.summary()
+    assert proof.method == "bounded, depth 24"
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+@pytest.mark.parametrize("kwargs, message", [
+    ({"properties": "liveness"}, "bridge property set 'liveness' is not known"),
+    ({"properties": "crc", "mutation": "no_crc"}, "bridge mutation 'no_crc' is not known"),
+    ({"properties": "crc", "frame": 13}, "scripted frame length 13 is not allowed; use 0..12"),
+])
+def test_bad_harness_parameters(kwargs, message):
+    with pytest.raises(ParamError, match=message):
+        BridgeHarness(**kwargs)
+
+
+def test_every_property_set_has_covers_a_proof_and_a_failing_mutant():
+    for properties in ("crc", "retry", "oversize"):
+        lines = [(mode, options.get("mutation"), expect)
+                 for _, p, mode, _, options, expect in PLAN if p == properties]
+        assert ("cover", None, "PASS") in lines
+        assert ("bmc", None, "PASS") in lines
+        assert any(m is not None and e == "FAIL" for _, m, e in lines)
+
+
+@pytest.mark.slow
+def test_the_whole_plan(capsys):
+    assert main([]) == 0, capsys.readouterr().out
+
+
+def test_a_run_that_times_out_is_unknown_and_says_how_far_it_got(kept):
+    # On a free line, the CRC set's step 16 takes minutes (see docs/formal.md).
+    result = bmc(BridgeHarness("crc"), depth=20, solver=SOLVER, timeout=8)
+    kept(result)
+    assert result.status == "UNKNOWN", result.summary()
+    assert "timed out after 8 s" in result.detail
+    assert result.steps is not None and result.steps < 20
+    assert result.workdir.is_dir()
