@@ -73,7 +73,15 @@ class Shell(wiring.Component):
             raise ElaborationError(f"{class_location(kernel_cls)}: kernel '{kernel_cls.name}' "
                                    f"has core = {core_cls!r}; set it to a hetflow.hw.KernelCore "
                                    f"subclass")
-        self.core = self._guarded(lambda: core_cls(kernel_cls, **self.p))
+        self._core = None
+
+    @property
+    def core(self):
+        """The kernel's core, made on first use (a shell that is never elaborated makes none)."""
+        if self._core is None:
+            cls = self.kernel_cls
+            self._core = self._guarded(lambda: cls.core(cls, **self.p))
+        return self._core
 
     def _guarded(self, step):
         """``step()``, its errors turned into one line naming the kernel and its source line."""

@@ -6,6 +6,9 @@ project with hetflow installed has it::
     def test_blur(hetflow_verify):
         hetflow_verify("mypkg.kernels:Blur", params={"width": 64})
 
+    def test_blur_keeps_the_contract(hetflow_prove):
+        hetflow_prove("mypkg.kernels:Blur")
+
 Command-line options (they apply to every ``hetflow_verify`` call whose own
 arguments leave them unset):
 
@@ -33,7 +36,7 @@ from contextlib import contextmanager
 
 import pytest
 
-__all__ = ["hetflow_verify"]
+__all__ = ["hetflow_verify", "hetflow_prove"]
 
 _WAVES_KEY = pytest.StashKey[list]()
 SIMULATORS = ("verilator", "icarus")
@@ -120,6 +123,38 @@ def hetflow_verify(request, tmp_path):
         if not result.passed:
             pytest.fail(_failure_message(result), pytrace=False)
         return result
+
+    return run
+
+
+@pytest.fixture
+def hetflow_prove(request):
+    """A function that proves a kernel keeps the shell's contract and fails the test if not.
+
+    ``hetflow_prove(kernel, params=None, *, depth=None, solver=None,
+    timeout=None)`` runs :func:`hetflow.formal.prove.prove_kernel` and
+    returns its :class:`~hetflow.formal.prove.KernelProof` when the
+    properties hold and the covers are reached; otherwise the test fails with
+    the proof's summary (the failed property, its source line and the
+    counterexample's waveform).  The method is recorded in the test's
+    ``user_properties`` (``hetflow_proof``).
+    """
+    def run(kernel, params=None, *, depth=None, solver=None, timeout=None):
+        from .formal.prove import prove_kernel
+        from .hw.errors import HetflowError
+
+        error = None
+        try:
+            proof = prove_kernel(kernel, params or {}, depth=depth, solver=solver,
+                                 timeout=timeout)
+        except HetflowError as exc:
+            error = f"hetflow_prove({kernel!r}): {exc}"
+        if error is not None:
+            pytest.fail(error, pytrace=False)
+        request.node.user_properties.append(("hetflow_proof", proof.summary()))
+        if not proof.passed:
+            pytest.fail(proof.summary(), pytrace=False)
+        return proof
 
     return run
 

@@ -11,7 +11,7 @@ import select
 import sys
 
 from ..hw.errors import HetflowError
-from . import bench, demo, doctor, export, kernels, run, verify
+from . import bench, demo, doctor, export, kernels, prove, run, verify
 from . import calibrate, models, schedule
 from . import new
 from . import boards, build, program, report, serve
@@ -22,6 +22,7 @@ COMMANDS = {
     "demo": demo,
     "kernels": kernels,
     "verify": verify,
+    "prove": prove,
     "export": export,
     "doctor": doctor,
     "run": run,

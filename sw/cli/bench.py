@@ -6,7 +6,8 @@ second of each, all checked against the golden model.  'hetflow bench host' prin
 per-call host overhead of small calls on the cpu and sim devices.  'hetflow bench schedule'
 compares the scheduling policies on random DAGs and on a real workload on cpu + sim.
 'hetflow bench build' builds each kernel for icebreaker and ulx3s-85f and prints resources,
-Fmax and throughput bounds.
+Fmax and throughput bounds.  'hetflow bench prove' proves each kernel's contract and prints
+the method and the time of each proof.
 """
 
 from ..hw.errors import HetflowError
@@ -63,10 +64,23 @@ def add_arguments(parser):
     build.add_argument("--quiet", "-q", action="store_true", help="no progress messages")
     build.set_defaults(_bench=_run_build)
 
+    prove = sub.add_parser("prove", help="proof time and method of each kernel's contract",
+                           description="Prove each kernel's contract (hetflow prove) at its "
+                                       "default parameters and, for the built-ins, in one more "
+                                       "configuration that changes the core's structure; print "
+                                       "the method, the jobs, the time of each proof.")
+    prove.add_argument("--kernels", default="saxpy,dot,fir,gemm,conv2d,crc32",
+                       help="comma-separated kernels (default: all six built-ins)")
+    prove.add_argument("--solver", choices=("z3", "boolector"), default=None,
+                       help="SMT solver (default: boolector when installed, else z3)")
+    prove.add_argument("--quiet", "-q", action="store_true", help="no progress messages")
+    prove.set_defaults(_bench=_run_prove)
+
 
 def run(args):
     if not getattr(args, "_bench", None):
-        raise HetflowError("choose a benchmark: 'hetflow bench sim', 'host', 'schedule' or 'build'")
+        raise HetflowError("choose a benchmark: 'hetflow bench sim', 'host', 'schedule', 'build' "
+                           "or 'prove'")
     return args._bench(args)
 
 
@@ -160,3 +174,31 @@ def _run_build(args):
                                fill_gemm=not args.no_fill_gemm, status=status, console=_console())
     # A kernel that does not fit a part is a row of the table, not a failure of the benchmark.
     return 0 if rows else 1
+
+
+def _run_prove(args):
+    from rich.table import Table
+
+    from ..bench.prove import run_prove_bench
+
+    kernels = [k for k in args.kernels.split(",") if k]
+    if not kernels:
+        raise HetflowError("--kernels must name at least one kernel")
+    with progress(not args.quiet) as status:
+        rows = run_prove_bench(kernels, solver=args.solver, status=status)
+    table = Table(title="hetflow bench prove: the shell's contract, per kernel")
+    for col in ("kernel", "params", "method", "jobs", "cover", "check", "total", "result"):
+        table.add_column(col, justify="right" if col in ("cover", "check", "total") else "left")
+    for r in rows:
+        table.add_row(r.kernel, " ".join(f"{k}={v}" for k, v in r.params.items()), r.method,
+                      ", ".join(r.jobs), f"{r.cover_s:.1f} s", f"{r.check_s:.1f} s",
+                      f"{r.seconds:.1f} s", "PASS" if r.passed else "FAIL")
+    _console().print(table)
+    for r in rows:
+        if not r.passed:
+            print(r.summary)
+    passed = sum(r.passed for r in rows)
+    print(f"proofs_passed={passed}/{len(rows)}")
+    print(f"prove_seconds_total={sum(r.seconds for r in rows):.1f}")
+    print(f"prove_seconds_max={max(r.seconds for r in rows):.1f}")
+    return 0 if passed == len(rows) else 1

@@ -83,7 +83,7 @@ def test_generated_tests_pass_without_installing(project):
                           cwd=project, capture_output=True, text=True, timeout=600,
                           env={**os.environ, **with_src(project)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "3 passed" in proc.stdout, proc.stdout
+    assert "4 passed" in proc.stdout, proc.stdout
     print(f"generated project's tests: {time.monotonic() - t0:.1f} s")
 
 
