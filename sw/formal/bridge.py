@@ -70,6 +70,12 @@ class BridgeHarness(Elaboratable):
         One of :data:`PROPERTY_SETS`: the assertions and covers to add.
     mutation : str, optional
         One of the values of :data:`MUTATIONS`: break the bridge from outside.
+    frame : int, optional
+        None (default): a free line.  A number of payload bytes: the line
+        carries one frame of that length from the first cycle, bytes back to
+        back, its sequence number, payload and CRC bytes free, then silence
+        (the bridge's state is then known in every cycle, which lets the CRC
+        set reach depths a free line cannot).
     max_payload, idle_cycles : int
         The bridge's limits (small, so proofs stay tractable).
     memory_size, register_size : int
@@ -189,7 +195,7 @@ class BridgeHarness(Elaboratable):
         # the bridge answers no other), so it is spared the XOR chains.
         if self.properties == "crc" or self.mutation == "forge_crc":
             crc_next = crc32_byte_step(m, f.crc, line.byte, "shadow_crc")
-            with m.If(~f.start & f.took):
+            with m.If(f.took):
                 with m.If(in_head | in_payload):
                     m.d.sync += f.crc.eq(crc_next)
                 with m.If(f.at_crc & (f.crc_index == 3)):
@@ -197,6 +203,7 @@ class BridgeHarness(Elaboratable):
         return f
 
     def _crc_properties(self, m, line, f):
+        """Nothing reaches the bus or the line unless the frame's CRC matched."""
         bridge, bus = self.bridge, self.bridge.bus
         # Bus requests leave the bridge through a register: judge a strobe by the frame
         # state of the cycle before.
@@ -213,6 +220,7 @@ class BridgeHarness(Elaboratable):
         ]
 
     def _retry_properties(self, m, line, f):
+        """A frame equal to the last one answered is answered without executing it again."""
         bridge, bus = self.bridge, self.bridge.bus
         busy = bridge.busy
         # Every byte after the sync byte, of the arriving frame and of the last one answered.
@@ -251,6 +259,7 @@ class BridgeHarness(Elaboratable):
         ]
 
     def _oversize_properties(self, m, line, f):
+        """No length or silence keeps the receiver waiting beyond its limits."""
         busy = self.bridge.busy
         quiet = Signal(range(self.idle_cycles + 3))     # cycles since a byte was taken
         with m.If(line.took):
