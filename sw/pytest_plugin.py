@@ -132,15 +132,15 @@ def hetflow_prove(request):
     """A function that proves a kernel keeps the shell's contract and fails the test if not.
 
     ``hetflow_prove(kernel, params=None, *, depth=None, solver=None,
-    timeout=None)`` runs :func:`hetflow.formal.prove.prove_kernel` and
-    returns its :class:`~hetflow.formal.prove.KernelProof` when the
+    timeout=None)`` runs :func:`hetflow.formal.proof.prove_kernel` and
+    returns its :class:`~hetflow.formal.proof.KernelProof` when the
     properties hold and the covers are reached; otherwise the test fails with
     the proof's summary (the failed property, its source line and the
     counterexample's waveform).  The method is recorded in the test's
     ``user_properties`` (``hetflow_proof``).
     """
     def run(kernel, params=None, *, depth=None, solver=None, timeout=None):
-        from .formal.prove import prove_kernel
+        from .formal.proof import prove_kernel
         from .hw.errors import HetflowError
 
         error = None

@@ -8,7 +8,7 @@ as CI does.  Prints one row per proof and ``key=value`` totals.
 import time
 from dataclasses import dataclass
 
-from ..formal.prove import prove_kernel
+from ..formal.proof import prove_kernel
 from ..hw.registry import get_kernel
 
 __all__ = ["STRUCTURAL", "ProofRow", "run_prove_bench"]

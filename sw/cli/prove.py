@@ -33,7 +33,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from ..formal.prove import prove_kernel
+    from ..formal.proof import prove_kernel
     from ..hw.errors import HetflowError
 
     if args.depth is not None and args.depth < 1:

@@ -9,7 +9,7 @@ import pytest
 from amaranth.hdl import Fragment
 
 from hetflow.formal.kernel import KernelHarness, small_jobs
-from hetflow.formal.prove import prove_kernel
+from hetflow.formal.proof import prove_kernel
 from hetflow.hw import get_kernel
 
 from ..conftest import ROOT
