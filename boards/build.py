@@ -16,8 +16,9 @@ environment's own scripts first, then ``PATH``), as ``hetflow doctor`` shows.
 The script runs under this module's supervision rather than through
 ``platform.build(do_build=True)``: a timeout, progress from the files the tools
 write, and the tools' output (run verbose) captured in ``build.log``.  Options added to the
-platform's templates: ``synth_ice40 -dsp`` on iCE40 (without it Yosys leaves
-the SB_MAC16 DSPs unused), and ``nextpnr --seed N --report top.report.json
+platform's templates: the Yosys options of :func:`~hetflow.boards.synthesis.yosys_overrides`
+(``synth_ice40 -dsp`` on iCE40: without it Yosys leaves the SB_MAC16 DSPs unused; the
+netlist simulation runs the same synthesis), and ``nextpnr --seed N --report top.report.json
 --timing-allow-fail`` (a design that misses its clock target still gets a
 bitstream; ``timing_met`` in the report says so).
 
@@ -53,6 +54,7 @@ from ..hw.shell import Shell
 from .clocking import ecp5_pll, ice40_pll, soc_clock_mhz
 from .errors import BuildError, DoesNotFit, OutputDirError
 from .registry import get_board
+from .synthesis import yosys_overrides
 from .report import (describe_overuse, first_error, parse_nextpnr_log, parse_nextpnr_report,
                      parse_yosys_stat, pick_fmax, resources)
 from ..sim.board.framing import BRIDGE_MAX_PAYLOAD
@@ -138,12 +140,8 @@ def _plan(kernel, board, pll, seed, baud=DEFAULT_BAUD):
     overrides = {"nextpnr_opts": ["--seed", str(int(seed)), "--report", f"{NAME}.report.json",
                                   "--timing-allow-fail"],
                  "verbose": True,
-                 # Typed stream payloads (data.ArrayLayout) leave debug wires named like
-                 # x__payload[0] in the RTLIL; with such names this Yosys's ABC step fails.
-                 # They name nothing a report or a constraint uses: make them private.
-                 "script_after_read": "rename -hide w:*[[]*"}
-    if board.family == "ice40":
-        overrides["synth_opts"] = ["-dsp"]
+                 # The Yosys options are shared with the netlist simulation.
+                 **yosys_overrides(board)}
     plan = platform.build(top, name=NAME, do_build=False, **overrides)
     return plan, top
 

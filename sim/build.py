@@ -17,7 +17,7 @@ from ..hw.errors import HetflowError
 from ..hw.verilog import to_verilog, top_name
 from ..cache import cache_dir
 
-__all__ = ["SimBuild", "build", "build_verilog", "install_build", "BuildError"]
+__all__ = ["SimBuild", "build", "build_verilog", "install_build", "BuildError", "RTL"]
 
 #: Bump when the way builds are made changes incompatibly.
 BENCH_ABI = "1"
@@ -72,6 +72,21 @@ def install_build(tmp, final, key):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+class RTL:
+    """The kernel's own Verilog, compiled by :func:`build`: what verification simulates.
+
+    A *target* of :func:`hetflow.sim.verify.verify` is anything with a
+    ``label`` (``"RTL"``, ``"icebreaker netlist"``) and a ``build(kernel,
+    simulator, *, waves, status)`` method that returns a :class:`SimBuild`
+    whose top level has the kernel's ports; the default target is this one.
+    """
+
+    label = "RTL"
+
+    def build(self, kernel, simulator, *, waves=True, status=None):
+        return build(kernel, simulator, waves=waves, status=status)
+
+
 def build(kernel, simulator, *, waves=True, status=None):
     """Compile ``kernel`` (a Kernel instance) for ``simulator``, or reuse the cache.
 
@@ -83,7 +98,8 @@ def build(kernel, simulator, *, waves=True, status=None):
 
 
 def build_verilog(name, top, verilog_text, simulator, *, waves=True, status=None,
-                  cache="sim", what=None):
+                  cache="sim", what=None, sources=(), includes=(), verilator_args=(),
+                  make_vars=()):
     """Compile Verilog text whose top module is ``top`` for a cocotb runner, cached.
 
     Parameters
@@ -94,14 +110,34 @@ def build_verilog(name, top, verilog_text, simulator, *, waves=True, status=None
         Sub-directory of the hetflow cache (separates e.g. kernels from wrappers).
     what : str, optional
         What is compiled, for the progress message (default ``name``).
+    sources : sequence of path-like
+        Further Verilog files compiled with the text (cell libraries, models).
+    includes : sequence of path-like
+        Directories searched by their ``include`` directives.
+    verilator_args : sequence of str
+        Verilator options beyond :data:`VERILATOR_ARGS`.
+    make_vars : sequence of str
+        ``NAME=VALUE`` assignments for the make run that compiles the C++
+        (``OPT_FAST=-O0``), on top of what the simulator needs.
+
+    The cache key covers the text, every file of ``sources`` and every file
+    directly in ``includes``, byte for byte.
     """
     from cocotb_tools.runner import get_runner
 
     if simulator.name == "verilator":
         waves = True
-    key = hashlib.sha256("\0".join(
+    sources = [Path(s) for s in sources]
+    includes = [Path(d) for d in includes]
+    args = VERILATOR_ARGS + list(verilator_args)
+    h = hashlib.sha256("\0".join(
         [BENCH_ABI, simulator.name, simulator.version, str(waves), top, verilog_text,
-         " ".join(VERILATOR_ARGS)]).encode()).hexdigest()[:16]
+         " ".join(args)] + list(make_vars)).encode())
+    for path in sources + sorted(f for d in includes for f in d.iterdir() if f.is_file()):
+        content = path.read_bytes()
+        h.update(f"\0{path.name}\0{len(content)}\0".encode())
+        h.update(content)
+    key = h.hexdigest()[:16]
     root = cache_dir() / cache
     final = root / f"{name}-{simulator.name}-{key}"
     if (final / "BUILD_OK").exists():
@@ -116,16 +152,16 @@ def build_verilog(name, top, verilog_text, simulator, *, waves=True, status=None
         runner = get_runner(simulator.name)
         if status:
             status(f"compiling {what or name} with {simulator.name} (first time for these parameters)")
-        build_args = VERILATOR_ARGS + ["-O3"] if simulator.name == "verilator" else []
+        build_args = args + ["-O3"] if simulator.name == "verilator" else []
         saved_makeflags = os.environ.get("MAKEFLAGS")
-        makeflags = simulator.makeflags(saved_makeflags)
+        makeflags = " ".join(filter(None, [simulator.makeflags(saved_makeflags), *make_vars]))
         if makeflags:
             # cocotb's runner runs make with this process's environment.
             os.environ["MAKEFLAGS"] = makeflags
         try:
-            runner.build(sources=[src], hdl_toplevel=top, build_dir=tmp,
-                         build_args=build_args, waves=waves, timescale=("1ns", "1ps"),
-                         log_file=tmp / "build.log")
+            runner.build(sources=[src, *sources], includes=includes, hdl_toplevel=top,
+                         build_dir=tmp, build_args=build_args, waves=waves,
+                         timescale=("1ns", "1ps"), log_file=tmp / "build.log")
         except (RuntimeError, SystemExit) as exc:
             log = tmp / "build.log"
             kept = root / f"failed-{final.name}.log"

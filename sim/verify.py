@@ -21,7 +21,7 @@ from ..hw.errors import HetflowError
 from ..hw.job import pack_beats, unpack_beats
 from ..hw.registry import get_kernel
 from ..hw.shell import Shell
-from .build import build
+from .build import RTL
 from ..cache import cache_dir
 from .toolchain import find_simulator
 
@@ -68,6 +68,12 @@ class VerifyResult:
         Waveform of the failing case (or of the whole run with ``waves=True``).
     cycles_per_unit : float or None
         Cycles per unit of work without gaps or back-pressure.
+    target : str
+        What was simulated: ``"RTL"`` (the kernel's Verilog) or, for example,
+        ``"icebreaker netlist"``.
+    build_s, sim_s : float
+        Seconds spent building the simulation model (or finding it in the cache)
+        and simulating.
     """
 
     kernel: str
@@ -85,6 +91,9 @@ class VerifyResult:
     wall_s: float = 0.0
     build_cached: bool = False
     log: Path = None
+    target: str = "RTL"
+    build_s: float = 0.0
+    sim_s: float = 0.0
 
     @property
     def passed(self):
@@ -93,6 +102,8 @@ class VerifyResult:
     def summary(self):
         params = " ".join(f"{k}={v}" for k, v in self.params.items())
         head = f"{'PASS' if self.passed else 'FAIL'} {self.kernel}" + (f" {params}" if params else "")
+        if self.target != "RTL":
+            head += f" ({self.target})"
         perf = (f", {self.cycles_per_unit:.3f} cycles/{self.unit}"
                 if self.cycles_per_unit is not None else "")
         errors = f", {len(self.errors)} errors" if self.errors else ""
@@ -232,7 +243,7 @@ def _param_tag(params):
 
 
 def verify(kernel, params=None, *, sim="verilator", seed=1, count=20, waves=False,
-           workdir=None, pause=DEFAULT_PAUSE, status=None):
+           workdir=None, pause=DEFAULT_PAUSE, status=None, target=None):
     """Verify ``kernel`` against its golden model in simulation.
 
     Parameters
@@ -254,6 +265,10 @@ def verify(kernel, params=None, *, sim="verilator", seed=1, count=20, waves=Fals
         Probability of a valid gap / ready low per beat (0 disables).
     status : callable, optional
         Called with one-line progress messages.
+    target : optional
+        What is compiled and simulated (see :class:`hetflow.sim.build.RTL`);
+        default the kernel's RTL.  :func:`hetflow.boards.netlist.verify_netlist`
+        passes a board's post-synthesis netlist.
 
     Returns
     -------
@@ -282,7 +297,9 @@ def verify(kernel, params=None, *, sim="verilator", seed=1, count=20, waves=Fals
     perf_job = dict(plan["jobs"][perf_index], in_pause=0.0, out_pause=0.0)
     plan["jobs"].append(perf_job)
 
-    result = VerifyResult(kernel_cls.name, dict(p), simulator.name, seed, cases=len(cases))
+    target = target or RTL()
+    result = VerifyResult(kernel_cls.name, dict(p), simulator.name, seed, cases=len(cases),
+                          target=target.label)
     if workdir:
         workdir = Path(workdir)
         if workdir.exists():
@@ -290,12 +307,17 @@ def verify(kernel, params=None, *, sim="verilator", seed=1, count=20, waves=Fals
     else:
         workdir = _new_run_dir(f"{kernel_cls.name}-{_param_tag(p)}-{simulator.name}-seed{seed}")
 
-    say(f"building {kernel_cls.name} for {simulator.name}")
-    sim_build = build(instance, simulator, waves=waves or simulator.name == "verilator",
-                      status=say)
+    what = kernel_cls.name if target.label == "RTL" else f"the {target.label} of {kernel_cls.name}"
+    say(f"building {what} for {simulator.name}")
+    t_build = time.monotonic()
+    sim_build = target.build(instance, simulator, waves=waves or simulator.name == "verilator",
+                             status=say)
     result.build_cached = sim_build.cached
-    say(f"simulating {len(cases)} cases of {kernel_cls.name}")
+    result.build_s = time.monotonic() - t_build
+    say(f"simulating {len(cases)} cases of {what}")
+    t_sim = time.monotonic()
     results, wave_file, log = _run(sim_build, plan, workdir, waves, "all")
+    result.sim_s = time.monotonic() - t_sim
     result.log = log
 
     out_ports = {port.name: port for port in kernel_cls.outputs(p)}
@@ -333,7 +355,7 @@ def verify(kernel, params=None, *, sim="verilator", seed=1, count=20, waves=Fals
         first = failing[0]
         say(f"re-running case {first} with waveform dumping")
         if simulator.name == "icarus" and not sim_build.waves:
-            sim_build = build(instance, simulator, waves=True, status=say)
+            sim_build = target.build(instance, simulator, waves=True, status=say)
         # The gap pattern is seeded per job index: keep the original index.
         one = dict(plan, jobs=[plan["jobs"][first]], index_offset=first)
         _, wave_file, _ = _run(sim_build, one, workdir, True, f"case{first}")

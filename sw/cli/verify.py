@@ -2,6 +2,9 @@
 
 Runs edge-case and random stimuli through the kernel with random valid gaps
 and ready back-pressure and compares every output with the golden model.
+With --netlist BOARD, the same cases also run through the kernel's
+post-synthesis netlist for BOARD (the board build's Yosys synthesis, the
+family's cell models), which must match the golden model in the RTL's cycles.
 Ends with a line starting with PASS or FAIL.
 """
 
@@ -22,6 +25,9 @@ def add_arguments(parser):
     add_param_argument(parser)
     parser.add_argument("--waves", action="store_true",
                         help="write a waveform of the whole run (always written for a failure)")
+    parser.add_argument("--netlist", metavar="BOARD",
+                        help="also simulate the kernel's post-synthesis netlist for BOARD "
+                             "(an iCE40 or ECP5 board, see 'hetflow boards'); verilator only")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress messages")
 
 
@@ -37,21 +43,15 @@ def run(args):
     names = args.kernels or kernel_names()
     if params and len(names) != 1:
         raise HetflowError("--param needs exactly one kernel")
+    if args.netlist is not None:
+        return _run_netlist(args, names, params)
     results = []
     with progress(not args.quiet) as status:
         for name in names:
             r = verify(name, params, sim=args.sim, seed=args.seed, count=args.count,
                        waves=args.waves, status=status)
             results.append(r)
-            if not r.passed:
-                for err in r.errors:
-                    print(f"  error: {err}")
-                for m in r.mismatches[:10]:
-                    print(f"  mismatch: {m}")
-                if r.log:
-                    print(f"  log: {r.log}")
-            if r.waves:
-                print(f"  waveform: {r.waves}")
+            _details(r)
             if len(names) > 1:
                 print(r.summary())
             sys.stdout.flush()
@@ -62,4 +62,48 @@ def run(args):
         verdict = "FAIL" if failed else "PASS"
         print(f"{verdict} {len(results) - len(failed)}/{len(results)} kernels, seed {args.seed}, "
               f"{args.sim}" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 0 if all(r.passed for r in results) else 1
+
+
+def _details(r):
+    """Errors, first mismatches, log and waveform of one run (a VerifyResult)."""
+    if not r.passed:
+        for err in r.errors:
+            print(f"  error: {err}")
+        for m in r.mismatches[:10]:
+            print(f"  mismatch: {m}")
+        if r.log:
+            print(f"  log: {r.log}")
+    if r.waves:
+        print(f"  waveform: {r.waves}")
+
+
+def _run_netlist(args, names, params):
+    """``--netlist BOARD``: RTL and netlist of each kernel, the netlist's verdict last."""
+    from ..boards.netlist import netlist_board
+    from ..boards.netlistsim import verify_netlist
+    from ..hw.errors import HetflowError
+
+    board = netlist_board(args.netlist)             # before anything runs
+    if args.sim != "verilator":
+        raise HetflowError(f"--netlist simulates with verilator only; drop --sim {args.sim}")
+    results = []
+    with progress(not args.quiet) as status:
+        for name in names:
+            r = verify_netlist(name, board.name, params, seed=args.seed, count=args.count,
+                               waves=args.waves, status=status)
+            results.append(r)
+            print(r.rtl.summary())
+            _details(r.rtl)
+            if r.netlist is not None:
+                print(r.netlist.summary())
+                _details(r.netlist)
+                print(f"  {r.timings()}")
+            print(r.summary())
+            sys.stdout.flush()
+    if len(names) > 1:
+        failed = [r.kernel for r in results if not r.passed]
+        print(f"{'FAIL' if failed else 'PASS'} {len(results) - len(failed)}/{len(results)} "
+              f"kernels, RTL and {board.name} netlist, seed {args.seed}"
+              + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 0 if all(r.passed for r in results) else 1
