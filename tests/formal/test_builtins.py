@@ -1,7 +1,8 @@
 """Every built-in kernel keeps the shell's contract: at its defaults and in a second structure.
 
 The configurations are ``hetflow bench prove``'s (:data:`hetflow.bench.prove.STRUCTURAL`),
-so the benchmark times what CI proves.
+so the benchmark times what these tests prove.  CI proves the defaults; the second
+structures (about as many seconds again) run with ``-m slow`` and in the benchmark.
 """
 
 import pytest
@@ -12,7 +13,8 @@ from hetflow.hw import kernel_names
 
 # saxpy at its defaults is proven, and its proof read closely, in test_kernel.py.
 @pytest.mark.parametrize("kernel,params", [
-    config for config in configurations(kernel_names()) if config != ("saxpy", {})],
+    pytest.param(kernel, params, marks=[pytest.mark.slow] if params else [])
+    for kernel, params in configurations(kernel_names()) if (kernel, params) != ("saxpy", {})],
     ids=lambda value: value if isinstance(value, str) else
     "-".join(f"{k}{v}" for k, v in value.items()) or "default")
 def test_builtin_kernel_keeps_the_contract(hetflow_prove, kernel, params):
