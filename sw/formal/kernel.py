@@ -203,11 +203,7 @@ class KernelHarness(Elaboratable):
             # The environment keeps the stream contract: an offered beat stays until taken.
             m.d.sync += [held.eq(s.valid & ~s.ready), last.eq(s.payload.as_value())]
             m.d.comb += Assume(~held | (s.valid & (s.payload.as_value() == last)))
-            taken = Signal(16, name=f"{port.name}_taken")
-            with m.If(ctl.start):
-                m.d.sync += taken.eq(0)
-            with m.Elif(s.valid & s.ready):
-                m.d.sync += taken.eq(taken + 1)
+            taken = _beats_moved(m, ctl, s, f"{port.name}_taken")
             expected = _table([j.in_beats[port.name] for j in self.jobs], pick)
             fire = s.valid & s.ready
             m.d.comb += [
@@ -222,11 +218,7 @@ class KernelHarness(Elaboratable):
             stalled = Signal(name=f"{port.name}_stalled")
             last = Signal.like(s.payload.as_value(), name=f"{port.name}_offered")
             m.d.sync += [stalled.eq(s.valid & ~s.ready), last.eq(s.payload.as_value())]
-            given = Signal(16, name=f"{port.name}_given")
-            with m.If(ctl.start):
-                m.d.sync += given.eq(0)
-            with m.Elif(s.valid & s.ready):
-                m.d.sync += given.eq(given + 1)
+            given = _beats_moved(m, ctl, s, f"{port.name}_given")
             expected = _table([j.out_beats[port.name] for j in self.jobs], pick)
             self._given[port.name] = (given + (s.valid & s.ready), expected)
             m.d.comb += [
@@ -302,6 +294,16 @@ class KernelHarness(Elaboratable):
             Cover(finishing & ~eager, "a job with stalls finishes"),
             Cover(finishing & (pick == len(self.jobs) - 1), "the largest job finishes"),
         ]
+
+
+def _beats_moved(m, ctl, stream, name):
+    """A counter of the beats ``stream`` moved since the job's start (this cycle's not yet)."""
+    count = Signal(16, name=name)
+    with m.If(ctl.start):
+        m.d.sync += count.eq(0)
+    with m.Elif(stream.valid & stream.ready):
+        m.d.sync += count.eq(count + 1)
+    return count
 
 
 def _table(values, pick):
