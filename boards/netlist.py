@@ -195,7 +195,8 @@ def check_models(netlist, sources, includes):
         black = [c for c in missing if c in modules]
         why = (f" ({', '.join(black)} only as a black box)" if black else "")
         raise NetlistError(f"{what} uses {', '.join(missing)}, which no simulation model "
-                           f"describes{why}; it cannot be simulated faithfully")
+                           f"describes{why}; it cannot be simulated faithfully: try a board "
+                           f"of another family")
     if "MULT18X18D" in netlist.cells:
         _check_mults(netlist.path.read_text(), what)
 
