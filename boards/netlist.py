@@ -308,7 +308,7 @@ def synthesize(kernel, board, *, status=None, timeout=SYNTH_TIMEOUT):
 
 
 class NetlistTarget:
-    """A board's post-synthesis netlist of the kernel, as a target of :func:`hetflow.sim.verify.verify`.
+    """A board's post-synthesis netlist of a kernel: a target of :func:`hetflow.sim.verify.verify`.
 
     ``build`` synthesises (or takes the cached netlist), checks that every cell
     has a faithful model, and compiles netlist and models for the simulator;
