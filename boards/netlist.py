@@ -195,7 +195,8 @@ def check_models(netlist, sources, includes):
         black = [c for c in missing if c in modules]
         why = (f" ({', '.join(black)} only as a black box)" if black else "")
         raise NetlistError(f"{what} uses {', '.join(missing)}, which no simulation model "
-                           f"describes{why}; it cannot be simulated faithfully")
+                           f"describes{why}; it cannot be simulated faithfully: try a board "
+                           f"of another family")
     if "MULT18X18D" in netlist.cells:
         _check_mults(netlist.path.read_text(), what)
 
@@ -307,7 +308,7 @@ def synthesize(kernel, board, *, status=None, timeout=SYNTH_TIMEOUT):
 
 
 class NetlistTarget:
-    """A board's post-synthesis netlist of the kernel, as a target of :func:`hetflow.sim.verify.verify`.
+    """A board's post-synthesis netlist of a kernel: a target of :func:`hetflow.sim.verify.verify`.
 
     ``build`` synthesises (or takes the cached netlist), checks that every cell
     has a faithful model, and compiles netlist and models for the simulator;

@@ -66,14 +66,13 @@ class NetlistResult:
 
     def summary(self):
         """One line: PASS/FAIL, the kernel, the board, and cycles per unit of both."""
-        params = " ".join(f"{k}={v}" for k, v in self.params.items())
-        head = (f"{'PASS' if self.passed else 'FAIL'} {self.kernel}" + (f" {params}" if params else "")
-                + f", {self.board} netlist ({self.family})")
+        params = "".join(f" {k}={v}" for k, v in self.params.items())
+        head = (f"{'PASS' if self.passed else 'FAIL'} {self.kernel}{params}, {self.board} "
+                f"netlist ({self.family})")
         rtl, net = self.rtl, self.netlist
         if net is None:
             return f"{head}: not simulated, the RTL fails ({rtl.failed_cases}/{rtl.cases} cases)"
-        cpu = (lambda r: f"{r.cycles_per_unit:.3f}" if r.cycles_per_unit is not None else "?")
-        cycles = (f"{cpu(net)} cycles/{net.unit} (RTL {cpu(rtl)})")
+        cycles = f"{_per_unit(net)} cycles/{net.unit} (RTL {_per_unit(rtl)})"
         if not net.passed:
             what = (f"{net.failed_cases}/{net.cases} cases failed, {net.mismatch_count} "
                     f"mismatching elements (RTL passed)")
@@ -96,6 +95,10 @@ class NetlistResult:
         compile_ = "cached" if net.build_cached else f"{self.compile_s:.1f} s"
         return (f"netlist: {cells}; synthesis {synth}, compile {compile_}, simulation "
                 f"{net.sim_s:.1f} s (RTL simulation {self.rtl.sim_s:.1f} s)")
+
+
+def _per_unit(result):
+    return f"{result.cycles_per_unit:.3f}" if result.cycles_per_unit is not None else "?"
 
 
 def verify_netlist(kernel, board, params=None, *, sim="verilator", seed=1, count=20,
@@ -138,6 +141,6 @@ def verify_netlist(kernel, board, params=None, *, sim="verilator", seed=1, count
                  **common)
     result.netlist, result.synthesis, result.compile_s = net, target.netlist, target.compile_s
     if net.passed and net.cycles_per_unit != rtl.cycles_per_unit:
-        result.errors.append(f"the netlist takes {net.cycles_per_unit} cycles/{net.unit}, the "
-                             f"RTL {rtl.cycles_per_unit}")
+        result.errors.append(f"the netlist takes {_per_unit(net)} cycles/{net.unit}, the RTL "
+                             f"{_per_unit(rtl)}")
     return result

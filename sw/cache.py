@@ -1,7 +1,8 @@
 """Where hetflow keeps what it can make again: one root for every cache.
 
 Simulator builds (``board/``, ``verify/``, ``bench/``), bitstreams
-(``bitstreams/``), the scheduler's performance models (``perfmodels.json``)
+(``bitstreams/``), post-synthesis netlists and their simulator builds
+(``netlist/``), the scheduler's performance models (``perfmodels.json``)
 and the YoWASP tools' compiled WebAssembly (``yowasp/``) all live under
 :func:`cache_dir`:
 
