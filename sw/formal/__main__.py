@@ -77,7 +77,7 @@ def main(argv=None):
         total += result.seconds
         mark = "ok " if result.status == expect else "!! "
         unexpected += result.status != expect
-        print(f"{mark}{label:32} {result.status:7} {result.method:20} "
+        print(f"{mark}{label:38} {result.status:7} {result.method:20} "
               f"{result.seconds:7.1f} s  {describe(result)}", flush=True)
     print(f"{total:.0f} s of proofs with {args.solver}; "
           f"{'all as expected' if not unexpected else f'{unexpected} not as expected'}")
