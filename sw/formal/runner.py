@@ -44,7 +44,7 @@ from ..hw.errors import HetflowError
 from ..tools import ToolMissing, find, install_command, version_of
 from .results import ProofResult, parse_checks, read_log
 
-__all__ = ["FormalError", "MODES", "SOLVERS", "run", "prove", "bmc", "cover"]
+__all__ = ["FormalError", "MODES", "SOLVERS", "run", "prove", "bmc", "cover", "programs"]
 
 #: What a run establishes, by mode.
 MODES = ("prove", "bmc", "cover")

@@ -162,3 +162,25 @@ def test_programs_come_from_the_environment():
     found = programs()
     assert set(found) == {"sby", "yosys", "smtbmc", "witness", "solver"}
     assert found["solver"].endswith("/z3")
+
+
+class Wrap(Elaboratable):
+    """Counts 0..5 and wraps: 6..15 are unreachable, but a chain of 10 states leads to 15."""
+
+    def elaborate(self, platform):
+        m = Module()
+        count = Signal(4)
+        m.d.sync += count.eq(count + 1)
+        with m.If(count == 5):
+            m.d.sync += count.eq(0)
+        m.d.comb += Assert(count != 15, "the count never reaches 15")
+        return m
+
+
+def test_induction_that_does_not_close_is_unknown_not_pass(kept):
+    short = prove(Wrap(), depth=5)
+    kept(short)
+    assert short.status == "UNKNOWN"
+    assert [c.name for c in short.unproven] == ["the count never reaches 15"]
+    assert "induction did not close" in short.detail and short.trace.is_file()
+    assert prove(Wrap(), depth=11).status == "PASS"
