@@ -6,7 +6,6 @@ minutes) is the slow test.
 """
 
 import gc
-import shutil
 import warnings
 from pathlib import Path
 
@@ -32,14 +31,6 @@ def line_of(message):
         number -= 1
     return f"{SOURCE}:{number}"
 
-
-@pytest.fixture
-def kept():
-    results = []
-    yield results.append
-    for result in results:
-        if result.workdir is not None:
-            shutil.rmtree(result.workdir, ignore_errors=True)
 
 
 def test_forged_crc_is_caught_on_a_free_line(kept):

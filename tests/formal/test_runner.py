@@ -1,7 +1,6 @@
 """hetflow.formal's runner on small designs, with the real yowasp-sby and z3 (no mocks)."""
 
 import inspect
-import shutil
 
 import pytest
 from amaranth.asserts import AnySeq
@@ -34,15 +33,6 @@ class Counter(Elaboratable):
 ASSERT_LINE = next(i for i, line in enumerate(inspect.getsourcelines(Counter)[0])
                    if "Assert(" in line) + inspect.getsourcelines(Counter)[1]
 
-
-@pytest.fixture
-def kept():
-    """Results whose kept run directories are deleted after the test."""
-    results = []
-    yield results.append
-    for result in results:
-        if result.workdir is not None:
-            shutil.rmtree(result.workdir, ignore_errors=True)
 
 
 def test_a_true_property_is_proven_by_k_induction():
