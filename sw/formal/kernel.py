@@ -189,11 +189,12 @@ class KernelHarness(Elaboratable):
         # after it ended nothing: a write could start a job of unknown size.
         m.d.comb += Assume(~(started & ~ctl.busy & csr.w_stb))
 
-        self._streams(m, shell, ctl, pick, eager, started)
-        self._control(m, shell, ctl, csr, regmap, pick, eager, started)
+        outputs = self._streams(m, shell, ctl, pick, eager)
+        self._control(m, ctl, csr, regmap, pick, eager, outputs)
         return m
 
-    def _streams(self, m, shell, ctl, pick, eager, started):
+    def _streams(self, m, shell, ctl, pick, eager):
+        """The streams' environment and properties; ``{output: (beats so far, expected)}``."""
         for port in shell.in_ports:
             s = getattr(shell, port.name)
             held = Signal(name=f"{port.name}_held")
@@ -211,7 +212,7 @@ class KernelHarness(Elaboratable):
                 Assert(~fire | (taken < expected),
                        f"{port.name}: no input beat taken beyond the job's"),
             ]
-        self._given = {}
+        outputs = {}
         for port in shell.out_ports:
             s = getattr(shell, port.name)
             m.d.comb += s.ready.eq(Mux(eager, 1, AnySeq(1)))
@@ -220,7 +221,7 @@ class KernelHarness(Elaboratable):
             m.d.sync += [stalled.eq(s.valid & ~s.ready), last.eq(s.payload.as_value())]
             given = _beats_moved(m, ctl, s, f"{port.name}_given")
             expected = _table([j.out_beats[port.name] for j in self.jobs], pick)
-            self._given[port.name] = (given + (s.valid & s.ready), expected)
+            outputs[port.name] = (given + (s.valid & s.ready), expected)
             m.d.comb += [
                 Assert(~stalled | s.valid, f"{port.name}: valid held until ready"),
                 Assert(~stalled | (s.payload.as_value() == last),
@@ -230,10 +231,12 @@ class KernelHarness(Elaboratable):
                        f"{port.name}: no output beat beyond the job's"),
                 Cover(ctl.busy & s.valid & ~s.ready, f"{port.name}: an output beat stalls"),
             ]
+        return outputs
 
-    def _control(self, m, shell, ctl, csr, regmap, pick, eager, started):
+    def _control(self, m, ctl, csr, regmap, pick, eager, outputs):
+        """The register contract's properties and the bounded liveness one."""
         finishing = ctl.busy & ctl.finish
-        all_given = [count == expected for count, expected in self._given.values()]
+        all_given = [count == expected for count, expected in outputs.values()]
         m.d.comb += Assert(~finishing | _all(all_given),
                            "finish only after every output beat was accepted")
 
