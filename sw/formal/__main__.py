@@ -5,11 +5,13 @@ Every line of :data:`PLAN` is one SymbiYosys run of
 property set's harness reaches the states it is about, the bounded proofs,
 and the mutants, which must fail naming their property.  The command prints
 one line per run (status, method, wall time, covers or the failed property)
-and exits 1 when a run ends otherwise than expected.
+and exits 1 when a run ends otherwise than expected (its run directory is kept
+and named; those of runs that ended as expected are deleted).
 """
 
 import argparse
 import os
+import shutil
 import sys
 
 from .bridge import PROPERTY_SETS, BridgeHarness
@@ -75,10 +77,17 @@ def main(argv=None):
         result = run(BridgeHarness(properties, **options), mode, depth, solver=args.solver,
                      timeout=args.timeout)
         total += result.seconds
-        mark = "ok " if result.status == expect else "!! "
-        unexpected += result.status != expect
-        print(f"{mark}{label:38} {result.status:7} {result.method:20} "
-              f"{result.seconds:7.1f} s  {describe(result)}", flush=True)
+        as_expected = result.status == expect
+        unexpected += not as_expected
+        kept = ""
+        if result.workdir is not None:
+            if as_expected:             # a mutant that failed as it must: nothing to look at
+                shutil.rmtree(result.workdir, ignore_errors=True)
+            else:
+                kept = f"  [kept: {result.workdir}]"
+        print(f"{'ok ' if as_expected else '!! '}{label:38} {result.status:7} "
+              f"{result.method:20} {result.seconds:7.1f} s  {describe(result)}{kept}",
+              flush=True)
     print(f"{total:.0f} s of proofs with {args.solver}; "
           f"{'all as expected' if not unexpected else f'{unexpected} not as expected'}")
     return 1 if unexpected else 0
