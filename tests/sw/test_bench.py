@@ -108,7 +108,7 @@ def test_harness_main_is_checked():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["bench"], "choose a benchmark: 'hetflow bench sim', 'host', 'schedule' or 'build'"),
+    (["bench"], "choose a benchmark: 'hetflow bench sim', 'host', 'schedule', 'build' or 'prove'"),
     (["bench", "sim", "--elements", "0"], "--elements 0 is out of range; allowed a positive integer"),
     (["bench", "sim", "--cocotb-elements", "-3"],
      "--cocotb-elements -3 is out of range; allowed a positive integer"),
