@@ -40,7 +40,7 @@ def test_a_true_property_is_proven_by_k_induction():
     assert result.status == "PASS", result.summary()
     assert result.method == "k-induction depth 12"
     assert result.failed == () and result.workdir is None      # cleaned up on success
-    assert 0 < result.seconds < 60
+    assert result.seconds > 0
 
 
 def test_the_broken_counter_fails_with_the_property_name_line_and_trace(kept):
