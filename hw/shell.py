@@ -23,7 +23,8 @@ from amaranth.hdl import Fragment, Module, UnusedElaboratable
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
-from .core import KernelCore, stream_members
+from .contract import validate_kernel_class
+from .core import stream_members
 from .csr import CSRSignature
 from .errors import ElaborationError
 from .regbank import RegisterBank
@@ -60,6 +61,9 @@ class Shell(wiring.Component):
     """
 
     def __init__(self, kernel_cls, **params):
+        # The registry's check (done once per class): a class given here directly gets the
+        # same one-line errors, its core among them, before anything is built.
+        validate_kernel_class(kernel_cls)
         self.kernel_cls = kernel_cls
         self.name = kernel_cls.name
         self.p = kernel_cls.bind(**params)
@@ -68,11 +72,6 @@ class Shell(wiring.Component):
         self.out_ports = kernel_cls.memo("outputs", self.p)
         super().__init__({"csr": In(CSRSignature(self.map.addr_width)),
                           **stream_members(kernel_cls, self.p)})
-        core_cls = kernel_cls.core
-        if not (isinstance(core_cls, type) and issubclass(core_cls, KernelCore)):
-            raise ElaborationError(f"{class_location(kernel_cls)}: kernel '{kernel_cls.name}' "
-                                   f"has core = {core_cls!r}; set it to a hetflow.hw.KernelCore "
-                                   f"subclass")
         self._core = None
 
     @property

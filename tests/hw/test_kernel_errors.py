@@ -231,6 +231,9 @@ def test_bad_kernel_class_is_one_line_with_file_and_line(user_module, cls, ancho
 
 def test_class_passed_directly_is_checked(user_module):
     import userk
+    with pytest.raises(KernelDefinitionError, match=r"^.*userk\.py:\d+: NoCore\.core = None; "
+                                                    r"set core = a hetflow\.hw\.KernelCore"):
+        Shell(userk.NoCore)
     with pytest.raises(KernelDefinitionError, match=r"^kernel class NoGolden: .*userk\.py:\d+: "):
         get_kernel(userk.NoGolden)
     with pytest.raises(KernelDefinitionError, match=r"^.*userk\.py:\d+: class NoName has no"):
