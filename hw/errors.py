@@ -8,7 +8,7 @@ built-in exception a Python caller would expect (``ValueError``,
 """
 
 __all__ = ["HetflowError", "ParamError", "KernelNotFound", "StimulusError",
-           "KernelDefinitionError", "ElaborationError"]
+           "KernelDefinitionError", "ElaborationError", "OverlayError"]
 
 
 class HetflowError(Exception):
@@ -38,3 +38,7 @@ class KernelDefinitionError(KernelNotFound, TypeError):
 
 class ElaborationError(HetflowError, RuntimeError):
     """A kernel's core (:class:`~hetflow.hw.KernelCore`) raised while building its hardware."""
+
+
+class OverlayError(HetflowError, ValueError):
+    """An overlay description is inconsistent (unknown kernel or port, a loop, ...)."""

@@ -8,6 +8,8 @@
 from .buffer import Buffer
 from .device import Device, KernelHandle, Run, open
 from .hw.errors import HetflowError
+from .hw.overlay import Overlay, load_overlay
 
 __version__ = "0.1.0"
-__all__ = ["Buffer", "Device", "KernelHandle", "Run", "HetflowError", "open", "__version__"]
+__all__ = ["Buffer", "Device", "KernelHandle", "Run", "HetflowError", "Overlay", "load_overlay",
+           "open", "__version__"]

@@ -195,26 +195,61 @@ class Device:
     #: Whether blocking calls may run in the caller's thread (see KernelHandle.__call__);
     #: only for devices whose calls touch no shared device state.
     inline_calls = False
+    #: Whether the device runs overlays (several instances, chains; :mod:`hetflow.overlays`).
+    runs_overlays = False
+    #: The overlay the device runs (``hetflow.open(..., overlay=...)``), else None.
+    overlay = None
 
     def __init__(self):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"hetflow-{self.name}")
         self._lock = threading.Lock()
         self._kernels = {}
+        #: The overlay's instances and chains by name (empty without an overlay).
+        self.kernels = {}
+        self.chains = {}
         self.closed = False
+
+    def __getattr__(self, name):
+        # dev.fir0 / dev.fir0_crc0: an overlay's instances and chains as attributes.
+        for table in ("kernels", "chains"):
+            found = self.__dict__.get(table, {}).get(name)
+            if found is not None:
+                return found
+        if self.__dict__.get("kernels") or self.__dict__.get("chains"):
+            names = ", ".join([*self.__dict__["kernels"], *self.__dict__["chains"]])
+            raise AttributeError(f"device {self.name} has no instance or chain '{name}'; "
+                                 f"its overlay has: {names}")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # ---- user API -----------------------------------------------------------------------
 
     def kernel(self, name, **params):
-        """Load kernel ``name`` with elaboration parameters; returns a :class:`KernelHandle`."""
+        """Load kernel ``name`` with elaboration parameters; returns a :class:`KernelHandle`.
+
+        On a device running an overlay, the instance of that kernel and those
+        parameters (there must be exactly one).
+        """
         self._check_open()
         kernel_cls = get_kernel(name)
         p = kernel_cls.bind(**params)
+        if self.overlay is not None:
+            return self._instance_of(kernel_cls, p)
         # Params hash by value, so equal configurations share one handle.
         key = (kernel_cls, p)
         if key not in self._kernels:
             self._load(kernel_cls, p)
             self._kernels[key] = KernelHandle(self, kernel_cls, p)
         return self._kernels[key]
+
+    def _instance_of(self, kernel_cls, p):
+        found = [h for h in self.kernels.values() if h.kernel_cls is kernel_cls and h.params == p]
+        if len(found) != 1:
+            params = ", ".join(f"{k}={v}" for k, v in p.items())
+            what = "no instance" if not found else f"{len(found)} instances"
+            raise HetflowError(f"overlay '{self.overlay.name}' has {what} of "
+                               f"{kernel_cls.name}({params}); call an instance by name: "
+                               f"{', '.join(f'dev.{n}' for n in self.kernels)}")
+        return found[0]
 
     def allocate(self, shape, dtype=np.int32):
         """A zero-filled :class:`~hetflow.buffer.Buffer` usable by this device."""
@@ -273,6 +308,11 @@ class Device:
             return merge(outputs)
         return run
 
+    def _plan_chain(self, handle, inputs, scalars):
+        """Validate a chain call; return a function that runs it and returns
+        ``{(instance, port): array}`` of the chain's outputs."""
+        raise NotImplementedError
+
     def _execute(self, handle, job):
         """Run one job; return ``({output: elements}, cycles or None)``."""
         raise NotImplementedError
@@ -319,7 +359,23 @@ def open(spec=None, **options):
     ``sim`` and ``serial:PORT`` take ``max_cycles=``: the cycle budget of one
     job, after which it raises :class:`~hetflow.sim.board.client.KernelTimeout`
     (a ``TimeoutError``); default 64 cycles per beat moved plus 100000.
+    ``overlay=`` (an :class:`~hetflow.hw.overlay.Overlay` or the path of its
+    TOML file) runs a design of several instances and chains; see
+    :mod:`hetflow.overlays`.
     """
+    overlay = options.pop("overlay", None)
+    device = _open(spec, options)
+    if overlay is not None:
+        from .overlays import attach
+        try:
+            attach(device, overlay)
+        except BaseException:
+            device.close()
+            raise
+    return device
+
+
+def _open(spec, options):
     if spec is None:
         spec = os.environ.get(DEFAULT_DEVICE_VARIABLE) or "sim"
     if not isinstance(spec, str):

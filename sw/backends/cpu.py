@@ -1,6 +1,7 @@
 """The CPU device: runs the kernels' golden models. The reference and the fallback."""
 
 from ..device import Device
+from ..hw.overlay import compose, derive_jobs
 
 __all__ = ["CPUDevice"]
 
@@ -16,6 +17,7 @@ class CPUDevice(Device):
     name = "cpu"
     # The models are pure functions of their arguments: calls can run in any thread.
     inline_calls = True
+    runs_overlays = True
 
     def _plan(self, handle, inputs, scalars):
         cls, p = handle.kernel_cls, handle.params
@@ -28,4 +30,13 @@ class CPUDevice(Device):
         def run():
             handle.last_cycles = None
             return cls.model(p, inputs, scalars)
+        return run
+
+    def _plan_chain(self, handle, inputs, scalars):
+        overlay, chain = handle.overlay, handle.chain
+        derive_jobs(overlay, chain, inputs, scalars)        # refuse bad input before running
+
+        def run():
+            handle.last_cycles = None
+            return compose(overlay, chain, inputs, scalars)
         return run

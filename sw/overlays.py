@@ -1,0 +1,145 @@
+"""The host side of an overlay: its instances and chains as callables on a device.
+
+``hetflow.open(device, overlay="pipeline.toml")`` gives a device whose
+``kernels`` are the overlay's instances and whose ``chains`` are its chains,
+also reachable as attributes::
+
+    with hetflow.open("cpu", overlay="pipeline.toml") as dev:
+        print(dev.kernels)                 # {'fir0': <fir(taps=16) ...>, ...}
+        c = dev.gemm0(A, B)                # one instance alone
+        crc = dev.fir0_crc0(x, h=h)        # a chain: its inputs, every instance's scalars
+        run = dev.gemm0.start(A, B)        # instances run at the same time where they can
+
+A chain is called with its inputs (the ports no stream feeds) positionally in
+chain order or by port name, and the scalars of all its instances by name;
+a name two instances share is given per instance, ``fir0={"h": h}``.  It
+returns its one output as an array, or a dict of its outputs.  An instance
+whose ports are chained cannot be called alone, on any device, because on
+the fabric its chained ports have no path to the host.
+"""
+
+import time
+
+from .device import KernelHandle, Run, _check_timeout
+from .hw.errors import HetflowError, StimulusError
+from .hw.overlay import Overlay, OverlayError, load_overlay
+
+__all__ = ["InstanceHandle", "ChainHandle", "as_overlay"]
+
+
+def as_overlay(overlay):
+    """An :class:`~hetflow.hw.overlay.Overlay` from one, or from the path of its TOML file."""
+    if isinstance(overlay, Overlay):
+        return overlay.check()
+    if isinstance(overlay, str) or hasattr(overlay, "__fspath__"):
+        return load_overlay(overlay)
+    raise OverlayError(f"overlay must be a hetflow.Overlay or the path of a TOML file, "
+                       f"not {overlay!r}")
+
+
+class InstanceHandle(KernelHandle):
+    """One instance of an overlay, called like a kernel on its own."""
+
+    def __init__(self, device, instance, chain=None):
+        super().__init__(device, instance.kernel_cls, instance.params)
+        self.instance = instance.name
+        self.chain = chain
+
+    def __repr__(self):
+        params = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return f"<{self.instance} = {self.name}({params}) on {self.device.name}>"
+
+    def _checked(self, args, kwargs):
+        if self.chain is not None:
+            raise StimulusError(
+                f"{self.instance} is chained on the fabric ({', '.join(map(str, self.chain.streams))}) "
+                f"and cannot be called alone; call its chain, dev.{self.chain.name}(...)")
+        return super()._checked(args, kwargs)
+
+
+class ChainHandle:
+    """A chain of instances, called as one function (see the module doc)."""
+
+    def __init__(self, device, overlay, chain):
+        self.device = device
+        self.overlay = overlay
+        self.chain = chain
+        self.name = chain.name
+        self.last_cycles = None
+        inputs = [port for _, port in chain.inputs]
+        self.input_names = [port if inputs.count(port) == 1 else f"{inst}_{port}"
+                            for inst, port in chain.inputs]
+        outputs = [port for _, port in chain.outputs]
+        self.output_names = [port if outputs.count(port) == 1 else f"{inst}.{port}"
+                             for inst, port in chain.outputs]
+        scalars = [(name, s) for name in chain.order
+                   for s in overlay.instances[name].kernel_cls.scalars]
+        names = [s for _, s in scalars]
+        self._scalar_owner = {s: name for name, s in scalars if names.count(s) == 1}
+
+    def __repr__(self):
+        return f"<chain {' -> '.join(self.chain.order)} on {self.device.name}>"
+
+    def _bind(self, args, kwargs):
+        chain = self.chain
+        if len(args) > len(chain.inputs):
+            raise StimulusError(f"{self.name}: takes {len(chain.inputs)} input array(s) "
+                                f"({', '.join(self.input_names)}), got {len(args)}")
+        inputs = dict(zip(chain.inputs, args))
+        scalars = {name: {} for name in chain.order}
+        by_name = dict(zip(self.input_names, chain.inputs))
+        for key, value in kwargs.items():
+            if key in by_name:
+                if by_name[key] in inputs:
+                    raise StimulusError(f"{self.name}: input '{key}' given twice")
+                inputs[by_name[key]] = value
+            elif key in scalars and isinstance(value, dict):
+                scalars[key].update(value)
+            elif key in self._scalar_owner:
+                scalars[self._scalar_owner[key]][key] = value
+            else:
+                shared = sorted(n for n in chain.order
+                                if key in self.overlay.instances[n].kernel_cls.scalars)
+                hint = (f"'{key}' belongs to {' and '.join(shared)}: give it per instance, "
+                        f"{shared[0]}={{'{key}': ...}}") if shared else \
+                    f"inputs are {', '.join(self.input_names) or 'none'}; scalars are " \
+                    f"{', '.join(self._scalar_owner) or 'none'}"
+                raise StimulusError(f"{self.name}: unexpected argument '{key}'; {hint}")
+        missing = [n for n, key in zip(self.input_names, chain.inputs) if key not in inputs]
+        if missing:
+            raise StimulusError(f"{self.name}: missing input(s) {', '.join(missing)}")
+        return inputs, scalars
+
+    def _unwrap(self, outputs):
+        values = [outputs[key] for key in self.chain.outputs]
+        if len(values) == 1:
+            return values[0]
+        return dict(zip(self.output_names, values))
+
+    def start(self, *args, **kwargs):
+        """Check the call and start it; returns a :class:`~hetflow.Run`."""
+        inputs, scalars = self._bind(args, kwargs)
+        plan = self.device._plan_chain(self, inputs, scalars)
+        started = time.monotonic()
+        return Run(self, self.device._submit(lambda: self._unwrap(plan())), started)
+
+    def __call__(self, *args, timeout=60.0, **kwargs):
+        """Run the chain and return its outputs; raise ``TimeoutError`` after ``timeout`` s."""
+        _check_timeout(timeout)
+        return self.start(*args, **kwargs).wait(timeout=timeout)
+
+
+def attach(device, overlay):
+    """Give ``device`` the instances and chains of ``overlay`` (a path or an Overlay)."""
+    overlay = as_overlay(overlay)
+    if not device.runs_overlays:
+        raise HetflowError(
+            f"device {device.name} cannot run an overlay yet; overlays run on the cpu device "
+            f"(hetflow.open('cpu', overlay=...)), or call one kernel with dev.kernel(...)")
+    chains = overlay.chains
+    member = {name: chain for chain in chains.values() for name in chain.order}
+    device.overlay = overlay
+    device.kernels = {name: InstanceHandle(device, inst, member.get(name))
+                      for name, inst in overlay.instances.items()}
+    device.chains = {name: ChainHandle(device, overlay, chain) for name, chain in chains.items()}
+    return device
