@@ -25,7 +25,8 @@ from .build import RTL
 from ..cache import cache_dir
 from .toolchain import find_simulator
 
-__all__ = ["verify", "VerifyResult", "Mismatch", "SimulationError", "check_golden",
+__all__ = ["verify", "VerifyResult", "Mismatch", "SimulationError", "check_golden", "run_plan",
+           "compare_outputs", "bench_unit", "new_run_dir",
            "GoldenModelMismatch"]
 
 #: Probability of a gap before each input beat and of ready low on each output cycle.
@@ -125,21 +126,27 @@ def _plan(kernel_cls, p, regmap, jobs, seed, pause):
         beats = {name: pack_beats(in_ports[name], arr) for name, arr in job.streams.items()}
         expect = {name: out_ports[name].beats(n) for name, n in job.expect.items()}
         total = sum(len(b) for b in beats.values()) + sum(expect.values())
-        planned.append({"writes": writes, "beats": beats, "expect": expect,
+        planned.append({"units": [(0, writes)], "beats": beats, "expect": expect,
                         "in_pause": pause, "out_pause": pause,
                         "budget": 40 * total + 4000})
     return {
         "seed": seed,
         "inputs": [port.name for port in kernel_cls.inputs(p)],
         "outputs": [port.name for port in kernel_cls.outputs(p)],
-        "ctrl_word": regmap.offset("ctrl") >> 2,
-        "status_word": regmap.offset("status") >> 2,
-        "cycles_words": (regmap.offset("cycles_lo") >> 2, regmap.offset("cycles_hi") >> 2),
+        "units": [bench_unit("csr", regmap)],
         "jobs": planned,
     }
 
 
-def _run(sim_build, plan, workdir, waves, tag):
+def bench_unit(csr, regmap):
+    """A register bus of the cocotb bench's design: its port prefix and control words."""
+    return {"csr": csr,
+            "ctrl_word": regmap.offset("ctrl") >> 2,
+            "status_word": regmap.offset("status") >> 2,
+            "cycles_words": (regmap.offset("cycles_lo") >> 2, regmap.offset("cycles_hi") >> 2)}
+
+
+def run_plan(sim_build, plan, workdir, waves, tag):
     from cocotb_tools.runner import get_runner
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -179,7 +186,7 @@ def _run(sim_build, plan, workdir, waves, tag):
     return results, wave_file, log_path
 
 
-def _compare(case, expected, got, limit=10):
+def compare_outputs(case, expected, got, limit=10):
     """``(count, first mismatches)`` between golden and kernel outputs of one case."""
     found = []
     count = 0
@@ -305,7 +312,7 @@ def verify(kernel, params=None, *, sim="verilator", seed=1, count=20, waves=Fals
         if workdir.exists():
             shutil.rmtree(workdir)
     else:
-        workdir = _new_run_dir(f"{kernel_cls.name}-{_param_tag(p)}-{simulator.name}-seed{seed}")
+        workdir = new_run_dir(f"{kernel_cls.name}-{_param_tag(p)}-{simulator.name}-seed{seed}")
 
     what = kernel_cls.name if target.label == "RTL" else f"the {target.label} of {kernel_cls.name}"
     say(f"building {what} for {simulator.name}")
@@ -316,7 +323,7 @@ def verify(kernel, params=None, *, sim="verilator", seed=1, count=20, waves=Fals
     result.build_s = time.monotonic() - t_build
     say(f"simulating {len(cases)} cases of {what}")
     t_sim = time.monotonic()
-    results, wave_file, log = _run(sim_build, plan, workdir, waves, "all")
+    results, wave_file, log = run_plan(sim_build, plan, workdir, waves, "all")
     result.sim_s = time.monotonic() - t_sim
     result.log = log
 
@@ -334,7 +341,7 @@ def verify(kernel, params=None, *, sim="verilator", seed=1, count=20, waves=Fals
         streams = {name: unpack_beats(out_ports[name], beats, job.expect[name])
                    for name, beats in r["outputs"].items()}
         got = kernel_cls.collect(p, job, streams)
-        bad, found = _compare(i, exp, got)
+        bad, found = compare_outputs(i, exp, got)
         result.mismatch_count += bad
         if r["extra"]:
             result.errors.append(f"case {i}: output beyond the expected "
@@ -358,7 +365,7 @@ def verify(kernel, params=None, *, sim="verilator", seed=1, count=20, waves=Fals
             sim_build = target.build(instance, simulator, waves=True, status=say)
         # The gap pattern is seeded per job index: keep the original index.
         one = dict(plan, jobs=[plan["jobs"][first]], index_offset=first)
-        _, wave_file, _ = _run(sim_build, one, workdir, True, f"case{first}")
+        _, wave_file, _ = run_plan(sim_build, one, workdir, True, f"case{first}")
         if wave_file is not None and wave_file.exists():
             result.waves = _keep_waves(wave_file, workdir, kernel_cls.name, seed, case=first)
     result.wall_s = time.monotonic() - t0
@@ -369,7 +376,7 @@ def verify(kernel, params=None, *, sim="verilator", seed=1, count=20, waves=Fals
 KEEP_RUNS = 5
 
 
-def _new_run_dir(tag):
+def new_run_dir(tag):
     """A fresh directory for one run, so concurrent runs of the same case never collide."""
     root = cache_dir() / "verify"
     root.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,8 @@ and ready back-pressure and compares every output with the golden model.
 With --netlist BOARD, the same cases also run through the kernel's
 post-synthesis netlist for BOARD (the board build's Yosys synthesis, the
 family's cell models), which must match the golden model in the RTL's cycles.
+With --overlay FILE, every chain and instance of the overlay runs at once
+through its fabric and is compared with the composed golden models.
 Ends with a line starting with PASS or FAIL.
 """
 
@@ -28,6 +30,9 @@ def add_arguments(parser):
     parser.add_argument("--netlist", metavar="BOARD",
                         help="also simulate the kernel's post-synthesis netlist for BOARD "
                              "(an iCE40 or ECP5 board, see 'hetflow boards'); verilator only")
+    parser.add_argument("--overlay", metavar="FILE",
+                        help="verify the overlay in FILE (TOML: instances and streams, see "
+                             "docs/overlays.md) instead of kernels")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress messages")
 
 
@@ -39,6 +44,8 @@ def run(args):
         raise HetflowError(f"--count {args.count} is out of range; allowed 1 or more")
     if args.seed < 0:
         raise HetflowError(f"--seed {args.seed} is out of range; allowed 0 or more")
+    if args.overlay is not None:
+        return _run_overlay(args)
     params = parse_params(args.param)
     names = args.kernels or kernel_names()
     if params and len(names) != 1:
@@ -107,3 +114,22 @@ def _run_netlist(args, names, params):
               f"kernels, RTL and {board.name} netlist, seed {args.seed}"
               + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 0 if all(r.passed for r in results) else 1
+
+
+def _run_overlay(args):
+    """``--overlay FILE``: every chain and instance at once, then the verdict."""
+    from ..hw.errors import HetflowError
+    from ..sim.overlay_verify import verify_overlay
+
+    if args.kernels or args.param or args.netlist is not None:
+        given = "KERNEL" if args.kernels else "--param" if args.param else "--netlist"
+        raise HetflowError(f"--overlay verifies the instances its file lists; drop {given}")
+    with progress(not args.quiet) as status:
+        r = verify_overlay(args.overlay, sim=args.sim, seed=args.seed, count=args.count,
+                           waves=args.waves, status=status)
+    for failure in r.failures[:10]:
+        print(f"  {failure}")
+    if r.failures and r.log:
+        print(f"  log: {r.log}")
+    print(r.summary())
+    return 0 if r.passed else 1

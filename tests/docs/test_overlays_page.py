@@ -1,8 +1,11 @@
-"""The code blocks of docs/overlays.md: the file is written, each Python block runs."""
+"""The code blocks of docs/overlays.md: the file is written, each Python block runs, each
+console command parses (the overlay verification it shows runs in tests/sim)."""
 
+import shlex
 import subprocess
 import sys
 
+from hetflow.cli import build_parser
 from hetflow.hw.overlay import Overlay, OverlayError, load_overlay
 
 from ..conftest import ROOT
@@ -21,6 +24,12 @@ def test_overlays_page(tmp_path):
             done = subprocess.run([sys.executable, "-c", body], cwd=tmp_path, timeout=120,
                                   capture_output=True, text=True)
             assert done.returncode == 0, f"overlays.md:{line}:\n{done.stderr}"
+        elif info == ["console"]:
+            for command in body.splitlines():
+                words = shlex.split(command.removeprefix("$ "))
+                assert words[0] == "hetflow", f"overlays.md:{line}: {command}"
+                args = build_parser().parse_args(words[1:])
+                assert args.overlay == "pipeline.toml"
         else:
             assert info == ["text"], f"overlays.md:{line}: unexpected block {info}"
     # The Python description equals the file's; the quoted error is the one the file gives.
