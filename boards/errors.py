@@ -1,6 +1,6 @@
 """Errors of board builds and programming, each reported to users as one line."""
 
-from ..hw.errors import HetflowError
+from ..hw.errors import BuildError, HetflowError
 
 __all__ = ["BoardNotFound", "BoardUnavailable", "BuildError", "DoesNotFit", "ToolchainMissing",
            "OutputDirError", "ReportError", "ProgramError"]
@@ -12,10 +12,6 @@ class BoardNotFound(HetflowError, LookupError):
 
 class BoardUnavailable(HetflowError, RuntimeError):
     """The board is described but its toolchain cannot build for it here."""
-
-
-class BuildError(HetflowError, RuntimeError):
-    """Synthesis, place and route or packing failed."""
 
 
 class DoesNotFit(BuildError):

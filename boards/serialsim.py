@@ -29,7 +29,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..hw.errors import HetflowError
-from ..hw.verilog import flat_ports
+from ..hw.verilog import to_verilog
 from ..sim.board.framing import Frame, FrameDecoder, encode_frame
 from ..sim.board.harness import build_executable
 from .bridge import FrameBridge
@@ -171,10 +171,9 @@ int main(int argc, char** argv) {
 
 def build_serial_soc(kernel, memory_size=64 * 1024, idle_cycles=SIM_IDLE_CYCLES, status=None):
     """Build (or reuse) the Verilator binary of :class:`SerialSoC`; a ``BoardBuild``."""
-    from amaranth.back import verilog
     design = SerialSoC(kernel, memory_size=memory_size, idle_cycles=idle_cycles)
     top = f"hetflow_serial_{kernel.name}"
-    text = verilog.convert(design, name=top, ports=flat_ports(design), emit_src=False)
+    text = to_verilog(design, name=top)
     return build_executable(name=f"serial-{kernel.name}", what=f"the serial SoC of {kernel.name}",
                             top=top, verilog_text=text, cpp_text=_MAIN, status=status)
 

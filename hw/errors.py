@@ -8,7 +8,7 @@ built-in exception a Python caller would expect (``ValueError``,
 """
 
 __all__ = ["HetflowError", "ParamError", "KernelNotFound", "StimulusError",
-           "KernelDefinitionError", "ElaborationError", "OverlayError"]
+           "KernelDefinitionError", "ElaborationError", "OverlayError", "BuildError"]
 
 
 class HetflowError(Exception):
@@ -42,3 +42,8 @@ class ElaborationError(HetflowError, RuntimeError):
 
 class OverlayError(HetflowError, ValueError):
     """An overlay description is inconsistent (unknown kernel or port, a loop, ...)."""
+
+
+class BuildError(HetflowError, RuntimeError):
+    """A tool failed to build something: a simulator model, a bitstream (synthesis, place
+    and route, packing).  The message names the tool and where its log is."""

@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..hw.errors import HetflowError
+from ..hw.errors import BuildError
 from ..hw.verilog import to_verilog, top_name
 from ..cache import cache_dir
 
@@ -24,10 +24,6 @@ BENCH_ABI = "1"
 
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL",
                   "-Wno-PINCONNECTEMPTY", "-Wno-UNOPTFLAT"]
-
-
-class BuildError(HetflowError, RuntimeError):
-    """The simulator failed to compile the kernel."""
 
 
 @dataclass(frozen=True)
