@@ -40,7 +40,7 @@ each part at that device's cost (a slow device cannot take half the work).
 import heapq
 from dataclasses import dataclass, field
 
-from .graph import CostGraph, GraphError
+from .costgraph import CostGraph, GraphError
 
 __all__ = ["Schedule", "POLICIES", "schedule", "heft", "dmda", "dmda_order", "eager",
            "cpu_only", "fpga_only", "lower_bounds", "upward_ranks"]
@@ -93,34 +93,6 @@ class Schedule:
         """Schedule length ratio: makespan / CP_MIN (1.0 is the best possible)."""
         cp = self.bounds()["critical_path"]
         return self.makespan / cp if cp > 0 else 1.0
-
-    def problems(self):
-        """Every way this schedule breaks the model (empty for a valid schedule)."""
-        g, out = self.graph, []
-        for t in g.tasks:
-            if t not in self.placement:
-                out.append(f"task {t} is not placed")
-                continue
-            d = self.placement[t]
-            if d not in g.cost[t]:
-                out.append(f"task {t} is on {d}, where it cannot run")
-                continue
-            if self.start[t] < -_EPS:
-                out.append(f"task {t} starts before 0")
-            if abs(self.finish[t] - self.start[t] - g.cost[t][d]) > _EPS * max(1, self.finish[t]):
-                out.append(f"task {t} lasts {self.finish[t] - self.start[t]} on {d}, "
-                           f"not {g.cost[t][d]}")
-        for (a, b), c in g.edges.items():
-            if a in self.placement and b in self.placement:
-                need = self.finish[a] + (c if self.placement[a] != self.placement[b] else 0)
-                if self.start[b] < need - _EPS * max(1, need):
-                    out.append(f"task {b} starts at {self.start[b]} before {a}'s data "
-                               f"arrives at {need}")
-        for d, tasks in self.order().items():
-            for a, b in zip(tasks, tasks[1:]):
-                if self.start[b] < self.finish[a] - _EPS * max(1, self.finish[a]):
-                    out.append(f"tasks {a} and {b} overlap on {d}")
-        return out
 
     def to_dict(self):
         """JSON-able: makespan, placement, start, finish, per-device order and bounds."""

@@ -29,7 +29,7 @@ import zlib
 
 import numpy as np
 
-from .graph import Graph
+from ..sched.graph import Graph
 
 __all__ = ["mixed_workload", "expected", "CHANNELS", "TAPS", "GEMM", "FRAME", "FEATURES"]
 
