@@ -148,9 +148,11 @@ def real_workload_bench(repeats=3, warmup=DEFAULTS["warmup"], models=None, seed=
         same-round ratios to ``best``), ``on_sim``, ``choice`` and ``plan``
         (the median run's plan and its description), ``own_predicted``,
         ``choices`` (plan to how many runs had it), ``correct``;
-        ``best`` (the faster single device), ``bounds`` (of heft's plan's costs
-        with the final models: :func:`~hetflow.sched.policies.lower_bounds`
-        plus ``contended`` and ``lower_bound``), ``load``, ``calibration_s``,
+        ``best`` (the faster single device); ``alone``: per task kind and
+        device, ``(seconds alone summed over its tasks, median slowdown)``;
+        ``bounds`` (of heft's plan's costs with the final models:
+        :func:`~hetflow.sched.policies.lower_bounds` plus ``contended`` and
+        ``lower_bound``), ``load``, ``calibration_s``,
         ``tasks`` and ``reports`` (the median run's report per policy).
     """
     import hetflow
@@ -220,10 +222,19 @@ def real_workload_bench(repeats=3, warmup=DEFAULTS["warmup"], models=None, seed=
     best = min(SINGLE, key=lambda p: rows[p]["measured"])
     for row in rows.values():
         row["ratio"] = float(np.median([a / b for a, b in zip(row["runs"], rows[best]["runs"])]))
+    # What each device wins: per task kind and device, the predicted time alone (summed
+    # over the workload's tasks of that kind) and the median slowdown when sharing.
+    alone = {}
+    for name, task in graph.tasks.items():
+        for label, seconds in plan.costs.cost[name].items():
+            cell = alone.setdefault(f"{task.kernel or task.fn.__name__}_{label}", [0.0, []])
+            cell[0] += seconds
+            cell[1].append(plan.slowdown[name][label])
     bounds = lower_bounds(plan.costs)
     bounds["contended"] = contended_bound(plan.costs, plan.slowdown)
     bounds["lower_bound"] = max(bounds["critical_path"], bounds["contended"])
     return {"rows": rows, "best": best, "bounds": bounds, "reports": reports,
+            "alone": {k: (t, float(np.median(f))) for k, (t, f) in alone.items()},
             "load": max(load) if load else None, "calibration_s": calibration_s,
             "tasks": len(graph.tasks)}
 
@@ -315,13 +326,16 @@ def print_report(result, console):
             table.add_column(col, justify="left" if col in ("policy", "plan that ran", "result")
                              else "right")
         for p, r in rows.items():
-            plan = r["plan"] if len(r["choices"]) == 1 else ", ".join(
+            plan = r["choice"] if len(r["choices"]) == 1 else ", ".join(
                 f"{c} {k}/{len(r['runs'])}" for c, k in r["choices"].items())
             table.add_row(p, _ms(r["measured"]), f"{r['min'] * 1e3:,.1f}-{r['max'] * 1e3:,.1f}",
                           f"{r['iqr']:.0%}", f"{r['ratio']:.3f}x", _ms(r["predicted"]),
                           f"{r['error']:+.0%}", str(r["on_sim"]), plan,
                           "= NumPy" if r["correct"] else "DIFFERS")
         console.print(table)
+        for p, r in rows.items():
+            if r["choice"] != p:
+                console.print(f"{p}: {r['plan']}", highlight=False, soft_wrap=True)
         b = real["bounds"]
         lines += [f"mixed_tasks={real['tasks']}", f"mixed_best_single={best}"]
         for key, fmt in (("ratio", "{:.3f}"), ("measured", "{:.4f}"), ("predicted", "{:.4f}"),
@@ -331,6 +345,8 @@ def print_report(result, console):
         lines += [f"mixed_iqr_{p}={r['iqr']:.3f}" for p, r in rows.items()]
         lines += [f"mixed_plan_vs_bound_{p}={r['predicted'] / b['lower_bound']:.3f}"
                   for p, r in rows.items()]
+        lines += [f"mixed_alone_{k}={t:.4f}" for k, (t, _) in real["alone"].items()]
+        lines += [f"mixed_slowdown_{k}={f:.2f}" for k, (_, f) in real["alone"].items()]
         lines += [f"bound_{k}={b[k]:.4f}" for k in ("lower_bound", "critical_path", "contended",
                                                      "area")]
         lines += [f"mixed_load_max={real['load']:.1f}" if real["load"] is not None else

@@ -28,17 +28,10 @@ _EPS = 1e-12
 
 
 def overlaps(placement, start, finish):
-    """Fraction of each task's duration during which another device was busy.
+    """Task name to the fraction (0..1) of its run during which another device was busy.
 
-    Parameters
-    ----------
-    placement, start, finish : dict
-        Task name to device label and measured start / finish seconds.
-
-    Returns
-    -------
-    dict
-        Task name to a fraction in ``[0, 1]`` (0 for a task of zero length).
+    ``placement``, ``start`` and ``finish`` map task names to device labels
+    and measured seconds; a task of zero length gets 0.
     """
     busy = {}
     for t, d in placement.items():
@@ -83,30 +76,16 @@ def contended(g, slowdown):
 
 
 def simulate(sched, slowdown, name=None, reorder=True):
-    """Replay ``sched``'s placement and per-device order with contention.
+    """Replay ``sched``'s placement and per-device order with contention: the predicted run.
 
     Each device runs its tasks in the schedule's order (with ``reorder``, as
-    the executor does, a later task whose inputs are there when the next one's
-    are not); a task starts once its predecessors have finished (plus the
-    transfer when on another device) and its device is free.  While it runs,
-    it progresses at rate ``1 / slowdown[t][d]`` if any other device is busy,
-    else at rate 1.
-
-    Parameters
-    ----------
-    sched : Schedule
-        The plan; its graph holds the uncontended costs.
-    slowdown : dict
-        Task -> device -> factor >= 1 (missing: 1).
-    name : str, optional
-        Policy name of the result (default: ``sched.policy``).
-
-    Returns
-    -------
-    Schedule
-        Same placement, with the simulated start and finish times; its graph
-        has each task's cost on its device replaced by the simulated duration,
-        so the result is a valid :class:`Schedule` of that graph.
+    the executor does, a later one whose inputs are there first); a task
+    starts once its inputs are there (a transfer when from another device)
+    and its device is free, and progresses at rate ``1 / slowdown[t][d]``
+    (task -> device -> factor, missing: 1) while another device is busy, at
+    rate 1 alone.  Returns a :class:`Schedule` named ``name`` (default:
+    ``sched.policy``) with the replayed times, of a graph whose placed costs
+    are the replayed durations.
     """
     g = sched.graph
     todo = sched.order()

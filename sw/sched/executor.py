@@ -3,33 +3,17 @@
 ::
 
     with hetflow.open("cpu") as cpu, hetflow.open("sim") as sim:
-        ex = Executor([cpu, sim])
-        report = ex.run(graph, policy="heft")
-    report.makespan          # measured seconds
-    report.predicted         # the plan's Schedule as the model predicts it runs
+        report = Executor([cpu, sim]).run(graph, policy="heft")
+    report.makespan, report.predicted.makespan   # measured and predicted seconds
     report.describe()        # "heft", or "heft chose the cpu-only baseline (...)"
     report[ref]              # the value of a task
 
-How a run goes:
-
-1. **plan** (:meth:`Executor.plan`, :func:`~hetflow.sched.plan.make_plan`):
-   size every task, predict its time on each device, schedule.
-2. **run** (:meth:`Executor.execute`): every kernel the plan needs is loaded
-   first (a simulator build is not part of the makespan); then one worker
-   thread per device runs the tasks the main thread hands it, and the real
-   start and finish of every task are measured from a common origin.  HEFT
-   and the baselines are static: each device runs the plan's tasks in the
-   plan's order (a later one first if the next one's inputs are late).  dmda
-   and eager are online: a task is placed when it really becomes ready.
-3. **learn** (:meth:`Executor.learn`): every task's measured time is
-   recorded in its model, with the device cycles where there are any and
-   the fraction of it during which another device was busy, and the
-   models are saved.
-
-The plan is data (a :class:`~hetflow.sched.plan.Plan` whose placement names
-devices); another executor, e.g. one that submits each task to a Dask worker
-owning the device (:mod:`hetflow.distributed`), can take the same plan and
-replace step 2 only.
+A run is: **plan** (:func:`~hetflow.sched.plan.make_plan`), **execute** (every
+kernel the plan needs is loaded first, so a simulator build is not part of
+the makespan; then one worker thread per device runs the tasks this thread
+hands it) and **learn** (every task's measured time, cycles and overlap with
+the other devices' work are recorded in its model).  The plan is data: another
+executor (:mod:`hetflow.distributed`) can run the same plan and call :meth:`Executor.learn`.
 """
 
 import queue
@@ -204,17 +188,14 @@ class Executor:
     def execute(self, plan, online=None):
         """Run ``plan``: one worker thread per device, fed by this thread.
 
-        Static (HEFT, the baselines, and dmda or eager when they chose a
-        baseline): each device runs the tasks the plan gives it, in the
-        planned order; when the next one's inputs are late (a prediction was
-        short), the device runs its first task that is ready instead of
-        idling (unless the executor's ``reorder`` is off).  Online (dmda,
-        eager; or ``online=True``): tasks are placed as they become ready in
-        real time -- dmda (tasks ready together in
-        :func:`~hetflow.sched.policies.dmda_order`) on the device with the
-        smallest expected completion (the device's queue end, re-based on
-        real finishes, plus the predicted cost), eager on the first idle
-        device that can run the oldest ready task.
+        Static (heft, the baselines, a baseline dmda chose): each device runs
+        its planned tasks in the planned order, or (``reorder``) its first
+        planned task whose inputs are there.  Online (dmda, eager): a task is
+        placed when it really becomes ready -- dmda (tasks ready together in
+        :func:`~hetflow.sched.policies.dmda_order`) on the device of the
+        smallest expected completion (queue end, re-based on real finishes,
+        plus the predicted cost), eager on the first idle device that can run
+        the oldest ready task.
         """
         if online is None:
             online = plan.policy in ONLINE and plan.choice == plan.policy
@@ -326,14 +307,10 @@ class Executor:
     def learn(self, plan, report):
         """Record every task's measured time of ``report`` in its performance model.
 
-        Each run is recorded with its work (from ``plan``), device cycles
-        (where the device counts them) and *overlap*: the fraction of its
-        duration during which another device of the run was busy, from which
-        the models learn the slowdown of sharing the host (a run that
-        overlapped does not change the model's time alone).  The models are
-        saved afterwards if the executor's ``save`` is set.  :meth:`run` calls
-        this when ``record`` is set; other executors of the same plan
-        (:class:`hetflow.distributed.DaskExecutor`) call it with their report.
+        Each run is recorded with its work, device cycles and *overlap* (the
+        fraction of it during which another device was busy: the models learn
+        the slowdown of sharing the host from it), then the models are saved
+        if ``save`` is set.  :meth:`run` calls this when ``record`` is set.
 
         Raises
         ------

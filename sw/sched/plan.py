@@ -1,21 +1,18 @@
 """Plans: a :class:`~hetflow.sched.graph.Graph` sized, predicted and scheduled by a policy.
 
-:func:`make_plan` sizes every task without running it (kernel calls are
-split and prepared as the device would; functions are called on
-zero-filled arrays of the right shapes), predicts its time on every device
-that can run it from the :class:`~hetflow.sched.perfmodel.PerfModels`, and
-has the policy schedule the resulting :class:`~hetflow.sched.costgraph.CostGraph`.
-Kernel tasks can run on any device, function tasks on CPU devices.  Edges
-cost 0: results stay NumPy arrays in this process, and moving them to a
-board is part of the kernel call (and of its measured and predicted time).
+:func:`make_plan` sizes every task without running it (kernel calls are split
+and prepared as a device would; functions are called on zero-filled arrays
+of the right shapes), predicts its time on each device that can run it
+(:class:`~hetflow.sched.perfmodel.PerfModels`) and schedules the resulting
+:class:`~hetflow.sched.costgraph.CostGraph`.  Kernel tasks can run on any
+device, functions on CPU devices; edges cost 0 (results stay NumPy arrays in
+this process; moving them to a board is part of the kernel call's time).
 
-With more than one device, the models' measured slowdowns
-(:mod:`~hetflow.sched.contention`) turn each candidate plan into its
-predicted run, and ``heft`` and ``dmda`` take the best of their own plan
-and the single-device baselines (:func:`choose`): when sharing the host
-does not pay on this machine, they do not share it.  The plan then says so:
-:attr:`Plan.choice` is the plan that runs, :attr:`Plan.own` the policy's own
-plan's predicted run, and :meth:`Plan.describe` puts both in words.
+Each candidate plan is predicted by replaying it with the measured slowdowns
+(:func:`~hetflow.sched.contention.simulate`), and ``heft`` and ``dmda`` run
+the best of their own plan and the single-device baselines (:func:`choose`).
+The plan says so: :attr:`Plan.choice` is the plan that runs, :attr:`Plan.own`
+the predicted run of the policy's own, and :meth:`Plan.describe` says both.
 """
 
 from dataclasses import dataclass
@@ -110,15 +107,12 @@ def describe(policy, choice, own_makespan):
 def choose(g, policy, slowdown, reorder=True, margin=MARGIN):
     """The plan ``policy`` runs on cost graph ``g``, and every candidate's predicted run.
 
-    Every candidate is predicted by :func:`~hetflow.sched.contention.simulate`.
-    The candidates are the policy's own schedule; for ``heft`` with a
-    slowdown above 1, also its schedule of the
-    :func:`~hetflow.sched.contention.contended` costs; for the
-    :data:`GUARDED` policies, also the cpu-only and fpga-only baselines (those
-    the graph has devices for).  The shortest predicted candidate is chosen,
-    except that one that uses more than one device must beat the best that
-    uses a single device by more than ``margin`` (relative); ties go to the
-    policy's own plan.
+    The candidates are the policy's own schedule, for ``heft`` (with a
+    slowdown above 1) its schedule of the :func:`~hetflow.sched.contention.contended`
+    costs, and for the :data:`GUARDED` policies the baselines the graph has
+    devices for.  The shortest predicted run wins, but one that uses several
+    devices must beat the best single-device one by more than ``margin``
+    (relative); ties go to the policy's own plan.
 
     Returns
     -------
@@ -148,29 +142,11 @@ def choose(g, policy, slowdown, reorder=True, margin=MARGIN):
     return best, plans, runs
 
 
-def _zeros_like(value):
-    # What a function task sees while its result's shape is being found.
-    return np.zeros_like(value) if isinstance(value, np.ndarray) else value
-
-
 def make_plan(graph, devices, kinds, models, policy="heft", reorder=True):
-    """Size every task of ``graph``, predict its time on each device and schedule it.
+    """The :class:`Plan` of ``graph`` with ``policy`` on ``devices`` (label to device).
 
-    Parameters
-    ----------
-    graph : Graph
-    devices : dict
-        Device label to device (only its ``name`` is used).
-    kinds : dict
-        Device label to its kind (``"cpu"``, ``"fpga"``, ``"other"``).
-    models : PerfModels
-    policy : str
-    reorder : bool
-        Whether static runs may run a later planned task first (the replay does the same).
-
-    Returns
-    -------
-    Plan
+    ``kinds`` maps each label to its device kind; ``reorder`` is the
+    executor's (the replay runs a later planned task first as it does).
     """
     from ..hw.registry import get_kernel
     from .graph import Graph
@@ -182,6 +158,8 @@ def make_plan(graph, devices, kinds, models, policy="heft", reorder=True):
     cpus = [label for label, kind in kinds.items() if kind == "cpu"]
     for name, task in graph.tasks.items():
         args, kwargs = substitute(task.args, stand_in), substitute(task.kwargs, stand_in)
+        # What a function task sees while its result's shape is being found.
+        zeros = lambda v: np.zeros_like(v) if isinstance(v, np.ndarray) else v
         if task.kind == "kernel":
             w, unit, result = kernel_work(get_kernel(task.kernel), task.params, args, kwargs)
             labels = list(devices)
@@ -190,8 +168,7 @@ def make_plan(graph, devices, kinds, models, policy="heft", reorder=True):
                 raise GraphError(f"task '{name}' is a Python function and needs a cpu "
                                  f"device; devices are: {', '.join(devices)}")
             try:
-                result = task.fn(*[_zeros_like(a) for a in args],
-                                 **{k: _zeros_like(v) for k, v in kwargs.items()})
+                result = task.fn(*map(zeros, args), **{k: zeros(v) for k, v in kwargs.items()})
             except Exception as exc:
                 raise GraphError(f"task '{name}': {task.key[3:]} fails on zero-filled "
                                  f"inputs of the right shapes, which is how its result's "

@@ -72,7 +72,11 @@ def test_mixed_workload_on_cpu_and_sim():
     (("--out-degree", "0"), "--out-degree 0 is out of range; allowed 1 or more"),
     (("--graphs", "0", "--no-real"), "--graphs 0 is out of range; allowed 1 or more"),
     (("--warmup", "-1", "--no-real"), "--warmup -1 is out of range; allowed 0 or more"),
+    (("--sizes", ","), "--sizes is empty"),
+    (("--repeats", "0"), "--repeats 0 is out of range; allowed 1 or more"),
     (("--plot", "x.svg"), "--plot x.svg: the chart is a PNG; give a file name ending in .png"),
+    (("--plot", "/nonexistent/x.png"),
+     "cannot write /nonexistent/x.png: directory /nonexistent does not exist"),
 ])
 def test_bench_arguments_are_checked(capsys, argv, message):
     assert main(["bench", "schedule", *argv, "-q"]) == 2
