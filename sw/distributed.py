@@ -50,8 +50,10 @@ except ImportError:                     # pragma: no cover - depends on the envi
     raise HetflowError(f"hetflow.distributed needs Dask distributed; install it with: "
                        f"{install_command('distributed')}") from None
 
-from .sched.executor import Executor, ExecutionError, Plan, RunReport
-from .sched.graph import GraphError, TaskRef, device_kind
+from .sched.costgraph import GraphError, device_kind
+from .sched.executor import Executor, ExecutionError, RunReport
+from .sched.graph import TaskRef
+from .sched.plan import Plan
 
 __all__ = ["DaskExecutor", "DistributedError", "DistributedReport", "CloseDevices",
            "default_resources", "worker_device"]
@@ -235,7 +237,7 @@ class DaskExecutor:
         client.register_plugin(CloseDevices(), name=CloseDevices.name)
 
     def plan(self, graph, policy="heft"):
-        """The :class:`~hetflow.sched.executor.Plan` of ``graph`` (see ``Executor.plan``)."""
+        """The :class:`~hetflow.sched.plan.Plan` of ``graph`` (see ``Executor.plan``)."""
         return self._planner.plan(graph, policy)
 
     def run(self, graph, policy="heft", plan=None):
@@ -324,11 +326,8 @@ class DaskExecutor:
         finally:
             # Release the cluster's copies (and cancel what is left after a failure).
             self.client.cancel(list(futures.values()))
-        first = min(out["start"] for out in outs.values())
-        return DistributedReport(
-            sched.policy, dict(sched.placement),
-            {n: o["start"] - first for n, o in outs.items()},
-            {n: o["finish"] - first for n, o in outs.items()},
-            plan.predicted, {n: o["value"] for n, o in outs.items()},
+        return DistributedReport.of(
+            plan, dict(sched.placement), {n: o["start"] for n, o in outs.items()},
+            {n: o["finish"] for n, o in outs.items()}, {n: o["value"] for n, o in outs.items()},
             {n: o["cycles"] for n, o in outs.items() if o["cycles"] is not None},
-            plan.choice, workers={n: o["worker"] for n, o in outs.items()})
+            workers={n: o["worker"] for n, o in outs.items()})

@@ -42,11 +42,34 @@ def add_arguments(parser):
     host.add_argument("--quiet", "-q", action="store_true", help="no progress messages")
     host.set_defaults(_bench=_run_host)
 
-    from ..sched import bench as sched_bench
     sched = sub.add_parser("schedule", help="scheduling policies: random DAGs and cpu + sim",
-                           description=sched_bench.__doc__.split("\n\n")[0])
-    sched_bench.add_arguments(sched)
-    sched.set_defaults(_bench=sched_bench.run)
+                           description="The policies (heft, dmda, eager, cpu-only, fpga-only) "
+                                       "side by side: schedule length ratios on random DAGs, "
+                                       "then a mixed workload run for real on cpu + sim.")
+    sched.add_argument("--sizes", default="20,50,100",
+                       help="random DAG task counts (default: 20,50,100)")
+    sched.add_argument("--out-degree", default="1,2,4",
+                       help="random DAG out-degrees (default: 1,2,4)")
+    sched.add_argument("--ccr", default="0.1,1,5",
+                       help="communication to computation ratios (default: 0.1,1,5)")
+    sched.add_argument("--beta", default="0.1,0.5,1",
+                       help="heterogeneities, 0..2 (default: 0.1,0.5,1)")
+    sched.add_argument("--graphs", type=int, default=2,
+                       help="random DAGs per combination (default: 2)")
+    sched.add_argument("--repeats", type=int, default=11,
+                       help="measured runs per policy of the mixed workload (default: 11)")
+    sched.add_argument("--warmup", type=int, default=2,
+                       help="recorded warm-up rounds of every policy before the measured runs "
+                            "(default: 2)")
+    sched.add_argument("--no-real", action="store_true",
+                       help="random DAGs only (no run on cpu + sim)")
+    sched.add_argument("--machine-models", action="store_true",
+                       help="use and refine this machine's stored models instead of a fresh "
+                            "temporary set")
+    sched.add_argument("--seed", type=int, default=1, help="random DAG seed (default: 1)")
+    sched.add_argument("--plot", metavar="FILE.png", help="write a Gantt chart of HEFT")
+    sched.add_argument("--quiet", "-q", action="store_true", help="no progress messages")
+    sched.set_defaults(_bench=_run_schedule)
 
     build = sub.add_parser("build", help="build each kernel for icebreaker and ulx3s-85f",
                            description="Build every kernel for each board (YoWASP by default) "
@@ -157,6 +180,58 @@ def _run_host(args):
     print(f"sim_overhead_us={result.sim_overhead_us:.1f}")
     if not result.ok:
         print("FAIL bench host: outputs differ from the golden model (see the check column)")
+        return 1
+    return 0
+
+
+def _numbers(text, kind, flag, least, most=None):
+    try:
+        values = tuple(kind(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise HetflowError(f"{flag} {text!r} is not a comma-separated list of "
+                           f"{'integers' if kind is int else 'numbers'}") from None
+    if not values:
+        raise HetflowError(f"{flag} is empty")
+    if min(values) < least or (most is not None and max(values) > most):
+        allowed = f"{least:g}..{most:g}" if most is not None else f"{least:g} or more"
+        raise HetflowError(f"{flag} {text} is out of range; allowed {allowed}")
+    return values
+
+
+def _run_schedule(args):
+    from pathlib import Path
+
+    from ..bench.schedule import print_report, run_schedule_bench
+
+    sizes = _numbers(args.sizes, int, "--sizes", 1)
+    degrees = _numbers(args.out_degree, int, "--out-degree", 1)
+    ccrs = _numbers(args.ccr, float, "--ccr", 0)
+    betas = _numbers(args.beta, float, "--beta", 0, 2)
+    for flag, value, least in (("--graphs", args.graphs, 1), ("--repeats", args.repeats, 1),
+                               ("--warmup", args.warmup, 0)):
+        if value < least:
+            raise HetflowError(f"{flag} {value} is out of range; allowed {least} or more")
+    if args.plot:
+        plot = Path(args.plot)
+        if plot.suffix.lower() != ".png":
+            raise HetflowError(f"--plot {plot}: the chart is a PNG; give a file name ending "
+                               f"in .png")
+        if not (plot.parent if str(plot.parent) else Path(".")).is_dir():
+            raise HetflowError(f"cannot write {plot}: directory {plot.parent} does not exist")
+    models = None
+    if args.machine_models:
+        from ..sched.perfmodel import PerfModels
+        models = PerfModels()
+    with progress(not args.quiet) as status:
+        result = run_schedule_bench(sizes=sizes, out_degrees=degrees, ccrs=ccrs, betas=betas,
+                                    graphs=args.graphs, real=not args.no_real,
+                                    repeats=args.repeats, warmup=args.warmup, seed=args.seed,
+                                    models=models, plot=args.plot, status=status)
+    if models is not None:
+        models.save()
+    print_report(result, _console())
+    if not result.ok:
+        print("FAIL bench schedule: a policy's results differ from the NumPy computation")
         return 1
     return 0
 

@@ -27,7 +27,7 @@ def _fmt(seconds):
 
 
 def run(args):
-    from ..sched.graph import load_graph
+    from ..sched.costgraph import load_graph
     from ..sched.policies import POLICIES, schedule
 
     if args.policy not in POLICIES:

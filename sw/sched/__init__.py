@@ -1,15 +1,19 @@
 """hetflow.sched: heterogeneous scheduling of task graphs over CPU and FPGA devices.
 
-* :mod:`~hetflow.sched.graph` -- task graphs: the Python API (:class:`Graph`,
-  ``@graph.task``) and the data form with costs (:class:`CostGraph`, JSON);
-* :mod:`~hetflow.sched.policies` -- HEFT, dmda, eager, cpu-only, fpga-only,
-  the :class:`Schedule` they return and its lower bounds;
+* :mod:`~hetflow.sched.graph` -- task graphs as a program builds them (:class:`Graph`,
+  ``@graph.task``);
+* :mod:`~hetflow.sched.costgraph` -- what a policy schedules: tasks with a cost per
+  device (:class:`CostGraph`, JSON);
+* :mod:`~hetflow.sched.policies` -- HEFT, dmda, eager, cpu-only, fpga-only and the
+  :class:`Schedule` they return;
 * :mod:`~hetflow.sched.perfmodel` -- per (kernel, device) performance models,
-  calibrated, refined from real runs and stored per machine;
-* :mod:`~hetflow.sched.executor` -- runs a :class:`Graph` on real devices
-  concurrently, following a policy;
-* :mod:`~hetflow.sched.randomdag` and :mod:`~hetflow.sched.bench` -- the
-  random-DAG generator and ``hetflow bench schedule``.
+  calibrated (:mod:`~hetflow.sched.calibrate`), refined from real runs, stored per machine;
+* :mod:`~hetflow.sched.contention` -- devices sharing the host slow each other down:
+  the measured slowdowns and the replay of a plan with them;
+* :mod:`~hetflow.sched.plan` and :mod:`~hetflow.sched.executor` -- a :class:`Graph`
+  planned by a policy and run on real devices concurrently.
+
+``hetflow bench schedule`` (:mod:`hetflow.bench.schedule`) compares the policies.
 
 ::
 
@@ -21,10 +25,11 @@
     q = g.task(np.right_shift, y, 8)
     with hetflow.open("cpu") as cpu, hetflow.open("sim") as sim:
         report = Executor([cpu, sim]).run(g, policy="heft")
-    print(report.makespan, report[q])
+    print(report.makespan, report.describe(), report[q])
 """
 
-from .graph import CostGraph, Graph, GraphError, TaskRef, load_graph
+from .costgraph import CostGraph, GraphError, load_graph
+from .graph import Graph, TaskRef
 from .policies import POLICIES, Schedule, lower_bounds, schedule
 
 __all__ = ["CostGraph", "Graph", "GraphError", "TaskRef", "load_graph", "POLICIES", "Schedule",

@@ -1,46 +1,32 @@
-"""Scheduling policies over a :class:`~hetflow.sched.graph.CostGraph`, and what they return.
+"""Scheduling policies over a :class:`~hetflow.sched.costgraph.CostGraph`, and what they return.
 
 Every policy maps a cost graph to a :class:`Schedule`: the device, start and
-finish time of every task.  The model (the same as in the HEFT paper): a
-device runs one task at a time; a task starts once every predecessor has
-finished and, when it ran on another device, its result has been moved
-(the edge's transfer cost); transfers overlap with computation and with
-each other.
+finish of every task, in the HEFT paper's model: a device runs one task at a
+time; a task starts once every predecessor has finished and, if it ran on
+another device, its result has been moved (the edge's cost); transfers
+overlap with computation and with each other.
 
 ``heft``
     Heterogeneous Earliest Finish Time (Topcuoglu, Hariri and Wu, IEEE TPDS
-    2002): tasks in decreasing *upward rank* (average cost over the devices
-    that can run the task, plus the longest average-cost path to an exit
-    task), each placed on the device where it finishes earliest, allowed
-    into an idle gap between tasks already placed (insertion-based).
+    2002): tasks in decreasing *upward rank*, each on the device where it
+    finishes earliest, allowed into an idle gap (insertion-based).
 ``dmda``
-    Online, like StarPU's *deque model data aware* policy with priorities
-    (*dmdas*): a task is placed only when it becomes ready (its predecessors
-    have finished, in the model's time); tasks ready at the same instant are
-    placed in decreasing upward rank (their priority; then listing order),
-    each on the device with the smallest expected completion = max(ready
-    time, device available, data arrival) + compute.  No look-ahead past the
-    ready tasks, no insertion.
+    Online, like StarPU's *dmdas*: a task is placed when it becomes ready;
+    tasks ready together go in decreasing upward rank, each to the device of
+    the smallest expected completion.  No look-ahead, no insertion.
 ``eager``
-    Greedy, like StarPU's *eager*: whenever a device is idle it takes the
-    oldest ready task it can run, however slow it is there.
+    Like StarPU's *eager*: an idle device takes the oldest ready task it can run.
 ``cpu-only`` / ``fpga-only``
-    Baselines: HEFT restricted to the CPU devices / to the FPGA devices.
-    fpga-only still runs on a CPU the tasks that no FPGA can run (host
-    NumPy steps), as a real FPGA system must.
+    Baselines: HEFT on the CPU devices / on the FPGA devices (host steps that
+    no FPGA can run still run on a CPU).
 
-:func:`lower_bounds` gives the classic bounds on any schedule's length:
-the critical path with each task at its minimum cost (CP_MIN of the HEFT
-paper, the denominator of the *schedule length ratio*), the total minimum
-work divided by the number of devices, and -- for two devices -- the exact
-*area* bound, which lets tasks be split between the devices but charges
-each part at that device's cost (a slow device cannot take half the work).
+:func:`lower_bounds` gives the classic bounds on any schedule's length.
 """
 
 import heapq
 from dataclasses import dataclass, field
 
-from .graph import CostGraph, GraphError
+from .costgraph import CostGraph, GraphError
 
 __all__ = ["Schedule", "POLICIES", "schedule", "heft", "dmda", "dmda_order", "eager",
            "cpu_only", "fpga_only", "lower_bounds", "upward_ranks"]
@@ -93,34 +79,6 @@ class Schedule:
         """Schedule length ratio: makespan / CP_MIN (1.0 is the best possible)."""
         cp = self.bounds()["critical_path"]
         return self.makespan / cp if cp > 0 else 1.0
-
-    def problems(self):
-        """Every way this schedule breaks the model (empty for a valid schedule)."""
-        g, out = self.graph, []
-        for t in g.tasks:
-            if t not in self.placement:
-                out.append(f"task {t} is not placed")
-                continue
-            d = self.placement[t]
-            if d not in g.cost[t]:
-                out.append(f"task {t} is on {d}, where it cannot run")
-                continue
-            if self.start[t] < -_EPS:
-                out.append(f"task {t} starts before 0")
-            if abs(self.finish[t] - self.start[t] - g.cost[t][d]) > _EPS * max(1, self.finish[t]):
-                out.append(f"task {t} lasts {self.finish[t] - self.start[t]} on {d}, "
-                           f"not {g.cost[t][d]}")
-        for (a, b), c in g.edges.items():
-            if a in self.placement and b in self.placement:
-                need = self.finish[a] + (c if self.placement[a] != self.placement[b] else 0)
-                if self.start[b] < need - _EPS * max(1, need):
-                    out.append(f"task {b} starts at {self.start[b]} before {a}'s data "
-                               f"arrives at {need}")
-        for d, tasks in self.order().items():
-            for a, b in zip(tasks, tasks[1:]):
-                if self.start[b] < self.finish[a] - _EPS * max(1, self.finish[a]):
-                    out.append(f"tasks {a} and {b} overlap on {d}")
-        return out
 
     def to_dict(self):
         """JSON-able: makespan, placement, start, finish, per-device order and bounds."""

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from ...conftest import ROOT, one_line_error
-from .test_graph import BAD
+from .test_costgraph import BAD
 
 GRAPH = {"devices": ["cpu", "fpga"],
          "tasks": {"load": {"cost": {"cpu": 1.0}},

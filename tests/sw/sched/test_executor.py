@@ -8,7 +8,6 @@ import pytest
 
 import hetflow
 from hetflow.hw.errors import StimulusError
-from hetflow.sched.contention import dmda_place
 from hetflow.sched.executor import ExecutionError, Executor
 from hetflow.sched.graph import Graph, GraphError
 from hetflow.sched.perfmodel import PerfModels
@@ -228,31 +227,35 @@ def test_plan_shares_the_host_only_when_the_measured_slowdown_allows(tmp_path):
     plan = ex.plan(g, "heft")
     assert plan.slowdown["a"] == {"cpu": pytest.approx(2.0), "sim": pytest.approx(2.0)}
     assert plan.choice == "cpu-only" and set(plan.schedule.placement.values()) == {"cpu"}
-    assert plan.schedule.policy == "heft"
+    # The plan says who made it: the baseline, chosen by heft over its own plan.
+    assert plan.policy == "heft" and plan.schedule.policy == "cpu-only"
     assert plan.predicted.makespan == pytest.approx(2.0001)
-    assert plan.candidates["heft"] == pytest.approx(2.5001)
-    # Online dmda sees it too (b on the sim would end at 3 s): it keeps to the cpu itself,
-    # and so runs the cpu-only plan.
+    assert plan.own.makespan == plan.candidates["heft"] == pytest.approx(2.5001)
+    assert plan.describe() == "heft chose the cpu-only baseline (its own plan: 2.5 s predicted)"
+    # dmda's own plan shares the host the same way: it runs cpu-only's too.
     plan = ex.plan(g, "dmda")
-    assert plan.choice == "cpu-only" and plan.candidates["dmda"] == plan.candidates["cpu-only"]
-    assert ex.plan(g, "eager").choice == "eager" and ex.plan(g, "eager").candidates == {}
+    assert plan.choice == "cpu-only" and plan.candidates["dmda"] == pytest.approx(2.5001)
+    eager = ex.plan(g, "eager")
+    assert eager.choice == "eager" and set(eager.candidates) == {"eager"}
     # One device: no sharing, no slowdown.
     plan = Executor([_Named("cpu")], models=models, record=False).plan(g, "heft")
     assert plan.slowdown["a"] == {"cpu": 1.0}
 
 
 def test_dmda_that_chose_a_baseline_runs_it_statically(devices, tmp_path):
-    # The cpu at 1/1.9 and the sim at 1/1.3 of their speed when sharing: dmda's greedy
-    # rule sends b to the sim (1.95 s < 2 s on the cpu), but then the pair ends at
-    # 1.94 s, only 3% before cpu-only's 2 s -- within the margin: cpu-only is chosen.
+    # The cpu at 1/1.9 and the sim at 1/1.3 of their speed when sharing: dmda's own plan
+    # sends b to the sim, and the pair then ends at 1.94 s, only 3% before cpu-only's
+    # 2 s -- within the margin: cpu-only is chosen, and run as planned.
     g, models = _models(tmp_path, slowdown=(1.9, 1.3))
     ex = Executor(list(devices), models=models, save=False)
     plan = ex.plan(g, "dmda")
-    assert plan.candidates["dmda"] == pytest.approx(1.9381, abs=1e-3)
+    assert plan.candidates["dmda"] == pytest.approx(1.9386, abs=1e-3)
     assert plan.candidates["cpu-only"] == pytest.approx(2.0001)
     report = ex.run(g, plan=plan)
     assert report.choice == "cpu-only" and set(report.placement.values()) == {"cpu"}
-    assert report.to_dict()["choice"] == "cpu-only"
+    assert report.policy == "dmda" and report.to_dict()["choice"] == "cpu-only"
+    assert report.describe() == report.to_dict()["plan"] == (
+        "dmda chose the cpu-only baseline (its own plan: 1.939 s predicted)")
 
 
 def test_learn_records_overlap_and_is_public(devices, tmp_path):
@@ -292,34 +295,3 @@ def test_learn_rejects_a_report_of_another_plan(devices, tmp_path):
         ex.learn(plan, report)
     assert str(info.value) == ("learn: the report places tasks on 'gpu', not a device of this "
                                "executor (cpu, sim)")
-
-
-def test_dmda_place_without_slowdown_is_earliest_completion():
-    labels = ["cpu", "sim"]
-    one = {"cpu": 1.0, "sim": 1.0}
-    # cpu busy until 10: 1 s there ends at 11, 12 s on the sim at 12 -> cpu.
-    best, ends = dmda_place({"cpu": 1.0, "sim": 12.0}, one, {"cpu": 10.0, "sim": 0.0},
-                            {"cpu": ["q"], "sim": []}, {"q": one}, 0.0, labels)
-    assert best == "cpu" and ends == {"cpu": 11.0, "sim": 0.0}
-    # 9 s on the sim ends first.
-    best, ends = dmda_place({"cpu": 1.0, "sim": 9.0}, one, {"cpu": 10.0, "sim": 0.0},
-                            {"cpu": ["q"], "sim": []}, {"q": one}, 0.0, labels)
-    assert best == "sim" and ends == {"cpu": 10.0, "sim": 9.0}
-
-
-def test_dmda_place_counts_the_slowdown_it_causes():
-    labels = ["cpu", "sim"]
-    # The cpu's queue (until 10) slows to half speed while the sim works, and so does the
-    # task on the sim: 4 s alone become 8 s, overlapping the cpu's queue for 8 s, which
-    # then ends at 10 + 8 * (1 - 1/2) = 14 -- later than the task on the cpu (10 + 3).
-    two = {"cpu": 2.0, "sim": 2.0}
-    best, ends = dmda_place({"cpu": 3.0, "sim": 4.0}, two, {"cpu": 10.0, "sim": 0.0},
-                            {"cpu": ["q"], "sim": []}, {"q": two}, 0.0, labels)
-    assert best == "cpu" and ends == {"cpu": 13.0, "sim": 0.0}
-    # Plain dmda would have sent it to the sim (4 < 13); with slowdowns of 1.1 it still does.
-    light = {"cpu": 1.1, "sim": 1.1}
-    best, ends = dmda_place({"cpu": 3.0, "sim": 4.0}, light, {"cpu": 10.0, "sim": 0.0},
-                            {"cpu": ["q"], "sim": []}, {"q": light}, 0.0, labels)
-    assert best == "sim"
-    assert ends["sim"] == pytest.approx(4.4)
-    assert ends["cpu"] == pytest.approx(10.0 + 4.4 * (1 - 1 / 1.1))

@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from .graph import CostGraph, DeviceSpec
+from ..sched.costgraph import CostGraph, DeviceSpec
 
 __all__ = ["random_dag", "DEFAULT_DEVICES"]
 

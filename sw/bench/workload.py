@@ -8,19 +8,15 @@ Four independent channels of different lengths, each::
 plus a large CRC-32 of a raw buffer, an FFT on the host, and a final NumPy
 step that gathers every checksum and statistic.
 
-What each device wins is measured, not assumed (``hetflow bench schedule``
-prints the per-task times alone and the slowdowns when sharing).  On the
-simulated board a task takes the Verilator model's wall time, and on a
-2-core host that is slower than the CPU for every kernel (measured by the
-bench, summed over the workload's tasks of each kind): about 3x for the
-GEMMs (K = 4096, 64 output features: 4 to 16 tiles of 4096 beats), 10x for
-the FIRs, 60-80x for the CRCs (zlib is fast).  The board can still win
-tasks as a *second worker*: while the host runs the analysis steps, a GEMM
-on the board runs beside them instead of after them.  Whether that pays
-depends on how much the two slow each other down (the simulator's driver
-thread and the CPU's NumPy share the Python interpreter lock), which the
-performance models learn from shared runs; when it does not pay, heft and
-dmda keep everything on the CPU.
+On the simulated board a task takes the Verilator model's wall time, and on
+a 2-core host that is slower than the CPU for every kernel (the performance
+models say by how much: ``hetflow models``).  The board can still win tasks
+as a *second worker*: while the host runs the analysis steps, a GEMM on the
+board runs beside them instead of after them.  Whether that pays depends on
+how much the two slow each other down (the simulator's driver thread and the
+CPU's NumPy share the Python interpreter lock), which the performance models
+learn from shared runs; when it does not pay, heft and dmda keep everything
+on the CPU.
 
 :func:`expected` computes every result with NumPy and zlib alone.
 """
@@ -29,7 +25,7 @@ import zlib
 
 import numpy as np
 
-from .graph import Graph
+from ..sched.graph import Graph
 
 __all__ = ["mixed_workload", "expected", "CHANNELS", "TAPS", "GEMM", "FRAME", "FEATURES"]
 

@@ -1,0 +1,351 @@
+"""Cost graphs: what a policy schedules.
+
+A :class:`CostGraph` holds tasks with a cost in seconds per device that can
+run them, and edges with the transfer cost paid when the two tasks run on
+different devices.  Its JSON form (``hetflow schedule --graph``) is::
+
+    {"devices": ["cpu", "fpga"],
+     "tasks": {"t1": {"cost": {"cpu": 2.0, "fpga": 0.5}}, "t2": {"cost": {"cpu": 1.0}}},
+     "edges": [["t1", "t2", 0.25]]}
+
+A device is a name, or ``{"name": ..., "kind": "cpu" | "fpga" | "other"}``;
+without a kind, names starting with ``cpu`` or ``host`` are CPUs and names
+starting with ``fpga``, ``sim``, ``pynq`` or ``serial`` are FPGAs (the
+baselines cpu-only and fpga-only use the kinds).  A task may name the
+``kernel`` it calls (checked against the registry).  A task without a cost
+for a device cannot run there.
+"""
+
+import heapq
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..hw.errors import HetflowError
+
+__all__ = ["GraphError", "DeviceSpec", "CostGraph", "load_graph", "device_kind", "DEVICE_KINDS"]
+
+DEVICE_KINDS = ("cpu", "fpga", "other")
+_CPU_PREFIXES = ("cpu", "host")
+_FPGA_PREFIXES = ("fpga", "sim", "pynq", "serial")
+
+
+class GraphError(HetflowError, ValueError):
+    """A task graph is malformed (cycle, unknown device or task, bad cost)."""
+
+
+def device_kind(name):
+    """The kind a device name implies: ``"cpu"``, ``"fpga"`` or ``"other"``."""
+    low = name.lower()
+    if low.startswith(_CPU_PREFIXES):
+        return "cpu"
+    if low.startswith(_FPGA_PREFIXES):
+        return "fpga"
+    return "other"
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """A device of a :class:`CostGraph`: its unique name and its kind."""
+
+    name: str
+    kind: str
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class CostGraph:
+    """A validated DAG of tasks with per-device costs and inter-device transfer costs.
+
+    Parameters
+    ----------
+    devices : list of str, dict or DeviceSpec
+        The devices, in order (ties between devices go to the first).
+    tasks : dict
+        Task name to ``{device: seconds}`` (or ``{"cost": {device: seconds},
+        "kernel": name}`` as in the JSON form); order is kept.
+    edges : list
+        ``(source, target)`` or ``(source, target, seconds)``: ``target``
+        needs ``source``'s result; ``seconds`` is paid only when they run on
+        different devices.
+    source : str
+        Name used at the start of error messages (the file name when loaded).
+
+    Raises
+    ------
+    GraphError
+        With one line naming the bad value: a cycle (with its tasks), a cost
+        on an unknown device, a task with no cost at all, a negative or
+        non-finite cost, an edge naming an unknown task, an unknown kernel.
+    """
+
+    def __init__(self, devices, tasks, edges=(), source="graph", _json=False):
+        self.source = source
+        self.devices = self._check_devices(devices)
+        self.device_names = [d.name for d in self.devices]
+        self._kind = {d.name: d.kind for d in self.devices}
+        self.cost, self.kernel = self._check_tasks(tasks, _json)
+        self.tasks = list(self.cost)
+        self._index = {t: i for i, t in enumerate(self.tasks)}
+        self.edges = self._check_edges(edges)
+        self.succ = {t: [] for t in self.tasks}
+        self.pred = {t: [] for t in self.tasks}
+        for (a, b) in self.edges:
+            self.succ[a].append(b)
+            self.pred[b].append(a)
+        self.order = self._topological_order()
+
+    # ---- validation ---------------------------------------------------------------------
+
+    def _error(self, message):
+        return GraphError(f"{self.source}: {message}")
+
+    def _check_devices(self, devices):
+        if isinstance(devices, (str, bytes)) or not isinstance(devices, (list, tuple)) \
+                or not devices:
+            raise self._error(f"'devices' must be a non-empty list of device names, "
+                              f"not {devices!r}")
+        specs, seen = [], set()
+        for item in devices:
+            if isinstance(item, DeviceSpec):
+                spec = item
+            elif isinstance(item, str):
+                spec = DeviceSpec(item, device_kind(item))
+            elif isinstance(item, dict):
+                name, kind = item.get("name"), item.get("kind")
+                extra = sorted(set(item) - {"name", "kind"})
+                if extra:
+                    raise self._error(f"device {item!r} has unknown key '{extra[0]}'; "
+                                      f"allowed: name, kind")
+                if not isinstance(name, str):
+                    raise self._error(f"device {item!r} has no name; give "
+                                      f"{{\"name\": ..., \"kind\": ...}}")
+                kind = device_kind(name) if kind is None else kind
+                spec = DeviceSpec(name, kind)
+            else:
+                raise self._error(f"device {item!r} must be a name or "
+                                  f"{{\"name\": ..., \"kind\": ...}}")
+            if not spec.name:
+                raise self._error("a device name is empty")
+            if spec.kind not in DEVICE_KINDS:
+                raise self._error(f"device '{spec.name}' has unknown kind '{spec.kind}'; "
+                                  f"allowed: {', '.join(DEVICE_KINDS)}")
+            if spec.name in seen:
+                raise self._error(f"device '{spec.name}' is listed twice")
+            seen.add(spec.name)
+            specs.append(spec)
+        return specs
+
+    def _check_tasks(self, tasks, strict):
+        if not isinstance(tasks, dict):
+            raise self._error(f"'tasks' must be an object mapping task names to "
+                              f"{{\"cost\": {{device: seconds}}}}, not {type(tasks).__name__}")
+        if not tasks:
+            raise self._error("'tasks' is empty; give at least one task")
+        names = ", ".join(self.device_names)
+        costs, kernels = {}, {}
+        for name, entry in tasks.items():
+            if not isinstance(name, str) or not name:
+                raise self._error(f"task name {name!r} must be a non-empty string")
+            kernel = None
+            if strict and not isinstance(entry, dict):
+                raise self._error(f"task '{name}' must be an object {{\"cost\": {{device: "
+                                  f"seconds}}}}, not {entry!r}")
+            if strict or isinstance(entry, dict) and ("cost" in entry or "kernel" in entry):
+                extra = sorted(set(entry) - {"cost", "kernel"})
+                if extra:
+                    raise self._error(f"task '{name}' has unknown key '{extra[0]}'; "
+                                      f"allowed: cost, kernel")
+                cost, kernel = entry.get("cost"), entry.get("kernel")
+            else:
+                cost = entry
+            if cost is None or cost == {}:
+                raise self._error(f"task '{name}' has no cost on any device; give its seconds "
+                                  f"on at least one of: {names}")
+            if not isinstance(cost, dict):
+                raise self._error(f"task '{name}': 'cost' must map device names to seconds, "
+                                  f"not {cost!r}")
+            checked = {}
+            for dev, seconds in cost.items():
+                if dev not in self._kind:
+                    raise self._error(f"task '{name}' has a cost on unknown device '{dev}'; "
+                                      f"devices are: {names}")
+                if not _number(seconds) or not math.isfinite(seconds):
+                    raise self._error(f"task '{name}' cost on device '{dev}' must be a finite "
+                                      f"number of seconds, not {seconds!r}")
+                if seconds < 0:
+                    raise self._error(f"task '{name}' has a negative cost {seconds:g} on device "
+                                      f"'{dev}'; costs are seconds >= 0")
+                checked[dev] = float(seconds)
+            if kernel is not None:
+                self._check_kernel(name, kernel)
+            costs[name] = checked
+            kernels[name] = kernel
+        return costs, kernels
+
+    def _check_kernel(self, task, kernel):
+        from ..hw.errors import KernelNotFound
+        from ..hw.registry import get_kernel, kernel_names
+        if not isinstance(kernel, str):
+            raise self._error(f"task '{task}': 'kernel' must be a kernel name, not {kernel!r}")
+        try:
+            get_kernel(kernel)
+        except KernelNotFound:
+            raise self._error(f"task '{task}' names unknown kernel '{kernel}'; kernels are: "
+                              f"{', '.join(kernel_names())}") from None
+
+    def _check_edges(self, edges):
+        if isinstance(edges, (str, bytes, dict)) or not isinstance(edges, (list, tuple)):
+            raise self._error(f"'edges' must be a list of [source, target, seconds], "
+                              f"not {type(edges).__name__}")
+        checked = {}
+        for i, edge in enumerate(edges):
+            if not isinstance(edge, (list, tuple)) or len(edge) not in (2, 3):
+                raise self._error(f"edge #{i} must be [source, target] or "
+                                  f"[source, target, seconds], not {edge!r}")
+            a, b = edge[0], edge[1]
+            for t in (a, b):
+                if not isinstance(t, str) or t not in self.cost:
+                    raise self._error(f"edge [{a!r}, {b!r}] names unknown task {t!r}")
+            seconds = edge[2] if len(edge) == 3 else 0.0
+            if not _number(seconds) or not math.isfinite(seconds):
+                raise self._error(f"edge {a} -> {b}: transfer cost must be a finite number of "
+                                  f"seconds, not {seconds!r}")
+            if seconds < 0:
+                raise self._error(f"edge {a} -> {b} has a negative transfer cost {seconds:g}; "
+                                  f"costs are seconds >= 0")
+            if a == b:
+                raise self._error(f"cycle {a} -> {a}; a task graph must be acyclic")
+            if (a, b) in checked:
+                raise self._error(f"edge {a} -> {b} is given twice")
+            checked[(a, b)] = float(seconds)
+        return checked
+
+    def _topological_order(self):
+        # Kahn's algorithm; among ready tasks the one listed first goes first, so the
+        # order is stable and follows the user's listing wherever the edges allow.
+        indeg = {t: len(self.pred[t]) for t in self.tasks}
+        heap = [self._index[t] for t in self.tasks if indeg[t] == 0]
+        heapq.heapify(heap)
+        order = []
+        while heap:
+            t = self.tasks[heapq.heappop(heap)]
+            order.append(t)
+            for s in self.succ[t]:
+                indeg[s] -= 1
+                if indeg[s] == 0:
+                    heapq.heappush(heap, self._index[s])
+        if len(order) < len(self.tasks):
+            raise self._error(f"cycle {' -> '.join(self._find_cycle(indeg))}; "
+                              f"a task graph must be acyclic")
+        return order
+
+    def _find_cycle(self, indeg):
+        # Every task left with in-degree > 0 has a predecessor that is also left, so
+        # walking predecessors from one of them must come back to a task seen before.
+        left = {t for t, d in indeg.items() if d > 0}
+        t = min(left, key=self._index.get)
+        path, seen = [], {}
+        while t not in seen:
+            seen[t] = len(path)
+            path.append(t)
+            t = min((p for p in self.pred[t] if p in left), key=self._index.get)
+        cycle = path[seen[t]:][::-1]
+        # Start the cycle at its first-listed task, so the message is the same every time.
+        k = cycle.index(min(cycle, key=self._index.get))
+        cycle = cycle[k:] + cycle[:k]
+        return cycle + [cycle[0]]
+
+    # ---- queries ------------------------------------------------------------------------
+
+    def kind(self, device):
+        """Kind of a device of this graph (``"cpu"``, ``"fpga"``, ``"other"``)."""
+        return self._kind[device]
+
+    def index(self, task):
+        """Position of ``task`` in the listing (used to break ties)."""
+        return self._index[task]
+
+    def feasible(self, task):
+        """Devices that can run ``task`` (those with a cost), in device order."""
+        return [d for d in self.device_names if d in self.cost[task]]
+
+    def min_cost(self, task):
+        return min(self.cost[task].values())
+
+    def transfer(self, a, b):
+        """Seconds to move ``a``'s result to ``b`` when they run on different devices."""
+        return self.edges[(a, b)]
+
+    def __len__(self):
+        return len(self.tasks)
+
+    def __repr__(self):
+        return (f"<CostGraph {len(self.tasks)} tasks, {len(self.edges)} edges, devices "
+                f"{', '.join(self.device_names)}>")
+
+    # ---- conversion ---------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data, source="graph"):
+        """Build from the JSON form ``{"devices": ..., "tasks": ..., "edges": ...}``."""
+        if not isinstance(data, dict):
+            raise GraphError(f"{source}: expected a JSON object with keys devices, tasks, "
+                             f"edges, not {type(data).__name__}")
+        extra = sorted(set(data) - {"devices", "tasks", "edges"})
+        if extra:
+            raise GraphError(f"{source}: unknown key '{extra[0]}'; allowed: devices, tasks, "
+                             f"edges")
+        for key in ("devices", "tasks"):
+            if key not in data:
+                raise GraphError(f"{source}: missing key '{key}'; a graph has devices, tasks "
+                                 f"and edges")
+        return cls(data["devices"], data["tasks"], data.get("edges", []), source=source,
+                   _json=True)
+
+    def to_dict(self):
+        """The JSON form (kinds spelled out, so a round trip keeps them)."""
+        tasks = {}
+        for t in self.tasks:
+            tasks[t] = {"cost": dict(self.cost[t])}
+            if self.kernel[t]:
+                tasks[t]["kernel"] = self.kernel[t]
+        return {"devices": [{"name": d.name, "kind": d.kind} for d in self.devices],
+                "tasks": tasks,
+                "edges": [[a, b, c] for (a, b), c in self.edges.items()]}
+
+    def restricted(self, allowed):
+        """A copy where task ``t`` may only run on the devices in ``allowed[t]``."""
+        tasks = {t: {d: c for d, c in self.cost[t].items() if d in allowed[t]}
+                 for t in self.tasks}
+        return CostGraph(self.devices, tasks, [[a, b, c] for (a, b), c in self.edges.items()],
+                         source=self.source)
+
+
+def load_graph(path):
+    """Read and validate a :class:`CostGraph` from a JSON file.
+
+    Raises
+    ------
+    GraphError
+        If the file is missing, is not JSON, or describes a bad graph.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise GraphError(f"graph file {path} does not exist") from None
+    except IsADirectoryError:
+        raise GraphError(f"graph file {path} is a directory") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GraphError(f"graph file {path} cannot be read: "
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise GraphError(f"{path.name}: not valid JSON: {exc.msg} at line {exc.lineno} "
+                         f"column {exc.colno}") from None
+    return CostGraph.from_dict(data, source=path.name)

@@ -1,0 +1,195 @@
+"""Plans: a :class:`~hetflow.sched.graph.Graph` sized, predicted and scheduled by a policy.
+
+:func:`make_plan` sizes every task without running it (kernel calls are split
+and prepared as a device would; functions are called on zero-filled arrays
+of the right shapes), predicts its time on each device that can run it
+(:class:`~hetflow.sched.perfmodel.PerfModels`) and schedules the resulting
+:class:`~hetflow.sched.costgraph.CostGraph`.  Kernel tasks can run on any
+device, functions on CPU devices; edges cost 0 (results stay NumPy arrays in
+this process; moving them to a board is part of the kernel call's time).
+
+Each candidate plan is predicted by replaying it with the measured slowdowns
+(:func:`~hetflow.sched.contention.simulate`), and ``heft`` and ``dmda`` run
+the best of their own plan and the single-device baselines (:func:`choose`).
+The plan says so: :attr:`Plan.choice` is the plan that runs, :attr:`Plan.own`
+the predicted run of the policy's own, and :meth:`Plan.describe` says both.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .contention import contended, simulate
+from .costgraph import CostGraph, DeviceSpec, GraphError
+from .graph import substitute
+from .perfmodel import function_work, kernel_work
+from .policies import Schedule, schedule as make_schedule
+
+__all__ = ["Plan", "choose", "make_plan", "GUESS", "MARGIN", "BASELINES", "GUARDED", "ONLINE"]
+
+#: Seconds assumed for a task with no model yet: (fixed, per unit of work) per device kind.
+GUESS = {"cpu": (20e-6, 2e-9), "fpga": (2e-3, 2e-7), "other": (1e-3, 1e-7)}
+#: How much shorter (relative) a plan that shares the host must be predicted than the best
+#: single-device plan to be chosen over it: the models are not exact, and a gain smaller
+#: than their error is as likely a loss.
+MARGIN = 0.05
+#: The single-device baselines a guarded policy compares its own plan with.
+BASELINES = ("cpu-only", "fpga-only")
+#: Policies that consider not sharing the host (eager is the naive reference).
+GUARDED = ("heft", "dmda")
+#: Policies whose placements are decided while the graph runs.
+ONLINE = ("dmda", "eager")
+#: heft's plan of the costs stretched by their slowdowns, a candidate beside its own.
+CONTENDED = "heft-contended"
+
+
+@dataclass
+class Plan:
+    """A graph sized, predicted and scheduled.
+
+    Attributes
+    ----------
+    graph : Graph
+    policy : str
+        The policy asked for.
+    costs : CostGraph
+        Predicted seconds alone per task and device (device labels as in the executor).
+    schedule : Schedule
+        The plan that runs; its ``policy`` names the policy that made it
+        (``"cpu-only"`` when heft chose that baseline).
+    choice : str
+        The candidate that runs: the policy's name, a baseline's or
+        ``"heft-contended"`` (heft's plan of the costs stretched by their slowdowns).
+    predicted : Schedule
+        ``schedule`` replayed with the slowdowns: the predicted run.
+    own : Schedule
+        The predicted run of the policy's own plan (``predicted`` when that is the choice).
+    candidates : dict
+        Every candidate's predicted makespan by name.
+    slowdown : dict
+        Task name to ``{device: factor}`` (1.0 with one device).
+    work, units, sources : dict
+        Task name to its :class:`~hetflow.sched.perfmodel.Work`, to what
+        ``work.n`` counts, to ``{device: "history" | "fit" | "board" | "guess"}``.
+    """
+
+    graph: object
+    policy: str
+    costs: CostGraph
+    schedule: Schedule
+    choice: str
+    predicted: Schedule
+    own: Schedule
+    candidates: dict
+    slowdown: dict
+    work: dict
+    units: dict
+    sources: dict
+
+    @property
+    def guessed(self):
+        """``(task, device)`` pairs whose cost is a guess (no model yet)."""
+        return [(t, d) for t, s in self.sources.items() for d, src in s.items() if src == "guess"]
+
+    def describe(self):
+        """Which plan runs and who made it, e.g. ``heft chose the cpu-only baseline (...)``."""
+        return describe(self.policy, self.choice, self.own.makespan)
+
+
+def describe(policy, choice, own_makespan):
+    """Words for a plan: ``policy`` when it runs its own plan, else what it chose instead."""
+    if choice == policy:
+        return policy
+    what = f"the {choice} baseline" if choice in BASELINES else "its plan of the contended costs"
+    return f"{policy} chose {what} (its own plan: {own_makespan:.4g} s predicted)"
+
+
+def choose(g, policy, slowdown, reorder=True, margin=MARGIN):
+    """The plan ``policy`` runs on cost graph ``g``, and every candidate's predicted run.
+
+    The candidates are the policy's own schedule, for ``heft`` (with a
+    slowdown above 1) its schedule of the :func:`~hetflow.sched.contention.contended`
+    costs, and for the :data:`GUARDED` policies the baselines the graph has
+    devices for.  The shortest predicted run wins, but one that uses several
+    devices must beat the best single-device one by more than ``margin``
+    (relative); ties go to the policy's own plan.
+
+    Returns
+    -------
+    (str, dict, dict)
+        The chosen candidate's name, every candidate's plan (a
+        :class:`Schedule` of ``g`` named after the policy that made it) and
+        its predicted run, by name; the policy's own is under its name.
+    """
+    plans = {policy: make_schedule(g, policy)}
+    if policy == "heft" and any(f > 1.0 for per in slowdown.values() for f in per.values()):
+        alt = make_schedule(contended(g, slowdown), "heft")
+        # Its placement and order on the plain costs: the replay applies the slowdowns.
+        plans[CONTENDED] = Schedule("heft", g, dict(alt.placement), dict(alt.start),
+                                    dict(alt.finish))
+    if policy in GUARDED:
+        kinds = {d.kind for d in g.devices}
+        plans.update({base: make_schedule(g, base) for base in BASELINES
+                      if base.split("-")[0] in kinds})
+    runs = {name: simulate(p, slowdown, reorder=reorder) for name, p in plans.items()}
+    spans = {name: r.makespan for name, r in runs.items()}
+    order = list(spans)
+    pick = lambda names: min(names, key=lambda n: (spans[n], order.index(n)))
+    single = [n for n in spans if len(set(plans[n].placement.values())) <= 1]
+    best = pick(spans)
+    if single and best not in single and spans[best] > spans[pick(single)] * (1.0 - margin):
+        best = pick(single)
+    return best, plans, runs
+
+
+def make_plan(graph, devices, kinds, models, policy="heft", reorder=True):
+    """The :class:`Plan` of ``graph`` with ``policy`` on ``devices`` (label to device).
+
+    ``kinds`` maps each label to its device kind; ``reorder`` is the
+    executor's (the replay runs a later planned task first as it does).
+    """
+    from ..hw.registry import get_kernel
+    from .graph import Graph
+    if not isinstance(graph, Graph):
+        raise GraphError(f"Executor.plan takes a Graph, not {type(graph).__name__}")
+    if not graph.tasks:
+        raise GraphError("the graph has no tasks")
+    stand_in, work, units, costs, sources = {}, {}, {}, {}, {}
+    cpus = [label for label, kind in kinds.items() if kind == "cpu"]
+    for name, task in graph.tasks.items():
+        args, kwargs = substitute(task.args, stand_in), substitute(task.kwargs, stand_in)
+        # What a function task sees while its result's shape is being found.
+        zeros = lambda v: np.zeros_like(v) if isinstance(v, np.ndarray) else v
+        if task.kind == "kernel":
+            w, unit, result = kernel_work(get_kernel(task.kernel), task.params, args, kwargs)
+            labels = list(devices)
+        else:
+            if not cpus:
+                raise GraphError(f"task '{name}' is a Python function and needs a cpu "
+                                 f"device; devices are: {', '.join(devices)}")
+            try:
+                result = task.fn(*map(zeros, args), **{k: zeros(v) for k, v in kwargs.items()})
+            except Exception as exc:
+                raise GraphError(f"task '{name}': {task.key[3:]} fails on zero-filled "
+                                 f"inputs of the right shapes, which is how its result's "
+                                 f"shape is found before a run: {type(exc).__name__}: "
+                                 f"{exc}") from None
+            w, unit = function_work(args, kwargs, result)
+            labels = cpus
+        stand_in[name], work[name], units[name] = result, w, unit
+        costs[name], sources[name] = {}, {}
+        for label in labels:
+            seconds, source = models.predict(task.key, devices[label].name, w, kind=kinds[label])
+            if seconds is None:
+                fixed, per_unit = GUESS.get(kinds[label], GUESS["other"])
+                seconds, source = fixed + per_unit * w.n, "guess"
+            costs[name][label], sources[name][label] = max(seconds, 0.0), source
+    edges = [[dep, name, 0.0] for name, task in graph.tasks.items() for dep in task.deps]
+    cost_graph = CostGraph([DeviceSpec(label, kinds[label]) for label in devices], costs, edges,
+                           source="graph")
+    slowdown = {name: {label: (models.slowdown(graph.tasks[name].key, devices[label].name)[0]
+                               if len(devices) > 1 else 1.0) for label in costs[name]}
+                for name in graph.tasks}
+    choice, plans, runs = choose(cost_graph, policy, slowdown, reorder=reorder)
+    return Plan(graph, policy, cost_graph, plans[choice], choice, runs[choice], runs[policy],
+                {name: r.makespan for name, r in runs.items()}, slowdown, work, units, sources)

@@ -1,0 +1,136 @@
+"""``hetflow bench schedule``: random DAGs, the mixed workload on cpu + sim, the LP bound.
+
+No timing is asserted: only that the figures are there, parse, and that the
+workload's results equal the NumPy computation.
+"""
+
+import itertools
+
+import pytest
+from rich.console import Console
+
+from hetflow.bench.randomdag import random_dag
+from hetflow.bench.schedule import (contended_bound, print_report, real_workload_bench,
+                                    run_schedule_bench)
+from hetflow.cli import main
+from hetflow.sched import CostGraph, schedule
+from hetflow.sched.contention import simulate
+from hetflow.sched.policies import POLICIES, Schedule, lower_bounds
+
+
+def test_random_dag_part(tmp_path):
+    console = Console(width=120, record=True)
+    png = tmp_path / "heft.png"
+    result = run_schedule_bench(sizes=(10, 30), out_degrees=(2,), ccrs=(0.1, 5.0), betas=(0.5,),
+                                graphs=2, real=False, plot=png)
+    print_report(result, console)
+    text = console.export_text()
+    assert "8 random DAGs" in text and "SLR CCR 0.1" in text and "SLR CCR 5" in text
+    policies = result.random["policies"]
+    assert set(policies) == set(POLICIES)
+    for r in policies.values():
+        assert r["slr"] >= 1.0 and r["speedup"] > 0
+    assert policies["heft"]["slr"] <= policies["eager"]["slr"]
+    # Every policy's figures side by side as key=value lines.
+    values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line
+                  and " " not in line)
+    assert values["random_dags"] == "8"
+    for p in POLICIES:
+        assert float(values[f"random_slr_{p}"]) == pytest.approx(policies[p]["slr"], abs=1e-3)
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert result.real is None and result.ok
+
+
+@pytest.mark.slow
+def test_mixed_workload_on_cpu_and_sim():
+    result = real_workload_bench(repeats=1, warmup=1)
+    rows = result["rows"]
+    assert set(rows) == set(POLICIES)
+    assert all(r["correct"] for r in rows.values())
+    # 27 tasks: 4 channels of fir, quantise, gemm, bytes, crc, analyse; crc_raw, fft, gather.
+    assert result["tasks"] == 27
+    assert rows["cpu-only"]["on_sim"] == 0 and rows["fpga-only"]["on_sim"] == 13
+    for p, r in rows.items():
+        assert r["measured"] > 0 and r["predicted"] > 0 and r["ratio"] > 0
+        assert r["min"] <= r["measured"] <= r["max"]
+        assert r["error"] == pytest.approx((r["predicted"] - r["measured"]) / r["measured"])
+        # The plan that ran is named, and who made it.
+        assert r["plan"] == p if r["choice"] == p else r["plan"].startswith(f"{p} chose ")
+    assert rows["fpga-only"]["measured"] > rows["cpu-only"]["measured"]
+    for p in ("heft", "dmda"):
+        assert rows[p]["choice"] in (p, "heft-contended", "cpu-only", "fpga-only")
+    b = result["bounds"]
+    assert b["contended"] >= b["area"] * (1 - 1e-9)
+    assert b["lower_bound"] == max(b["critical_path"], b["contended"])
+
+
+@pytest.mark.parametrize("argv,message", [
+    (("--sizes", "10,x"), "--sizes '10,x' is not a comma-separated list of integers"),
+    (("--sizes", "0"), "--sizes 0 is out of range; allowed 1 or more"),
+    (("--beta", "3"), "--beta 3 is out of range; allowed 0..2"),
+    (("--ccr", "-1"), "--ccr -1 is out of range; allowed 0 or more"),
+    (("--out-degree", "0"), "--out-degree 0 is out of range; allowed 1 or more"),
+    (("--graphs", "0", "--no-real"), "--graphs 0 is out of range; allowed 1 or more"),
+    (("--warmup", "-1", "--no-real"), "--warmup -1 is out of range; allowed 0 or more"),
+    (("--sizes", ","), "--sizes is empty"),
+    (("--repeats", "0"), "--repeats 0 is out of range; allowed 1 or more"),
+    (("--plot", "x.svg"), "--plot x.svg: the chart is a PNG; give a file name ending in .png"),
+    (("--plot", "/nonexistent/x.png"),
+     "cannot write /nonexistent/x.png: directory /nonexistent does not exist"),
+])
+def test_bench_arguments_are_checked(capsys, argv, message):
+    assert main(["bench", "schedule", *argv, "-q"]) == 2
+    assert capsys.readouterr().err == f"hetflow bench: error: {message}\n"
+
+
+def test_bench_command_random_only(capsys):
+    assert main(["bench", "schedule", "--sizes", "8", "--out-degree", "1", "--ccr", "1",
+                 "--beta", "0.5", "--graphs", "1", "--no-real", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "1 random DAGs" in out and "random_slr_heft=" in out and "random_best_eager=" in out
+
+
+def _independent(n=4):
+    return CostGraph(["cpu", "sim"], {f"t{i}": {"cpu": 1.0, "sim": 2.0} for i in range(n)}, [])
+
+
+def test_contended_bound_without_slowdown_is_the_area_bound():
+    for seed in range(4):
+        g = random_dag(15, seed=seed, devices=("cpu", "sim"))
+        assert contended_bound(g, {}) == pytest.approx(lower_bounds(g)["area"])
+
+
+def test_contended_bound_by_hand():
+    g = _independent(2)                                # two tasks, cpu 1 s, sim 2 s
+    # Alone: the split that levels both devices, 4/3 s (the area bound).
+    assert contended_bound(g, {}) == pytest.approx(4 / 3)
+    # Sharing, the cpu runs at 1/1.25 and the sim at 1/3 of their speeds alone: S seconds
+    # of sharing do S/1.25 + S/6 = 0.967 S of the cpu's 2 s of work (a task is 1 cpu s or
+    # 2 sim s) -- less than the S seconds they take: sharing loses; the cpu alone, 2 s.
+    slow = {t: {"cpu": 1.25, "sim": 3.0} for t in g.tasks}
+    assert contended_bound(g, slow) == pytest.approx(2.0)
+    # With 1.1 on the cpu sharing pays: S (1/1.1 + 1/6) = 2 s of cpu work.
+    slow = {t: {"cpu": 1.1, "sim": 3.0} for t in g.tasks}
+    assert contended_bound(g, slow) == pytest.approx(2 / (1 / 1.1 + 1 / 6))
+
+
+def test_contended_bound_is_below_every_simulated_plan():
+    # Every placement of small graphs, in HEFT's order, replayed with contention.
+    for seed in range(5):
+        g = random_dag(6, seed=seed, devices=("cpu", "sim"))
+        slow = {t: {"cpu": 1.0 + 0.2 * (i % 3), "sim": 1.0 + 0.7 * (i % 2)}
+                for i, t in enumerate(g.tasks)}
+        bound = contended_bound(g, slow)
+        assert bound >= lower_bounds(g)["area"] * (1 - 1e-9)
+        order = schedule(g, "heft")
+        shortest = min(simulate(Schedule("x", g, dict(zip(g.tasks, p)), order.start,
+                                        order.finish), slow).makespan
+                       for p in itertools.product(g.device_names, repeat=len(g.tasks)))
+        assert bound <= shortest * (1 + 1e-9)
+
+
+def test_contended_bound_needs_two_devices():
+    g = random_dag(5, seed=1)                          # 2 cpu + 2 fpga
+    with pytest.raises(ValueError, match=r"^contended_bound: the graph has 4 devices; the "
+                                         r"bound is for two$"):
+        contended_bound(g, {})
