@@ -132,7 +132,7 @@ def _pll_for(board, freq_mhz):
                        f"{board.clock_mhz:g} MHz")
 
 
-def _plan(kernel, board, pll, seed, baud):
+def _plan(kernel, board, pll, seed, baud=None):
     platform = board.make_platform()
     top = BoardTop(kernel, board, pll=pll, baud=baud)
     # verbose: the tools print to the script's output, which build.log captures; quiet,

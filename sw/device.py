@@ -100,6 +100,9 @@ class KernelHandle:
         self.output_names = [port.name for port in kernel_cls.outputs(params)]
         #: Device cycles of the last finished call (None where the device has no clock).
         self.last_cycles = None
+        #: Requests and bytes a serial link carries (or carried) for the last finished call,
+        #: a :class:`~hetflow.boardtime.LinkCount` (None where the device has no board link).
+        self.last_link = None
         # Largest input size (bytes) of a call that ran within INLINE_SECONDS; -1: none yet
         # or a later call was slow.  Only used by devices with inline_calls.
         self._inline_bytes = -1
@@ -265,11 +268,14 @@ class Device:
 
         def run():
             outputs, cycles = [], 0
+            meter = self._link_meter(handle)
+            start = meter.total if meter is not None else None
             for job in jobs:
                 streams, job_cycles = self._execute(handle, job)
                 outputs.append(cls.collect(p, job, streams))
                 cycles += job_cycles or 0
             handle.last_cycles = cycles if jobs else None
+            handle.last_link = meter.total - start if meter is not None and jobs else None
             return merge(outputs)
         return run
 
@@ -279,6 +285,10 @@ class Device:
 
     def _memory(self, handle):
         """The board client whose memory a job of ``handle`` must fit, or None (no limit)."""
+        return None
+
+    def _link_meter(self, handle):
+        """What counts the board link of ``handle``'s jobs (``.total``, a LinkCount), or None."""
         return None
 
     def _submit(self, fn):
@@ -313,9 +323,11 @@ def open(spec=None, **options):
 
     Without ``spec``, the device named by ``$HETFLOW_DEVICE`` (which
     ``hetflow run --device`` sets), else the simulated board.  ``serial:PORT``
-    takes ``kernel=``, ``params=``, ``baudrate=``, ``timeout=`` and
-    ``retries=``; the kernel is found from the board's id register and
-    ``params`` must be the bitstream's (see :mod:`hetflow.backends.serial`).
+    takes ``board=`` (the build directory: its ``report.json`` gives the baud
+    rate, kernel and parameters), ``kernel=``, ``params=``, ``baudrate=``,
+    ``timeout=`` and ``retries=``; without ``board=`` the kernel is found from
+    the board's id register and ``params`` must be the bitstream's (see
+    :mod:`hetflow.backends.serial`).
     ``sim`` and ``serial:PORT`` take ``max_cycles=``: the cycle budget of one
     job, after which it raises :class:`~hetflow.sim.board.client.KernelTimeout`
     (a ``TimeoutError``); default 64 cycles per beat moved plus 100000.
