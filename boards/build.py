@@ -425,7 +425,7 @@ def dry_run(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp
         ``kernel``, ``params``, ``board``, ``toolchain``, ``tools`` (tool name
         -> ``{"env", "path", "source", "version"}``, the executables the build
         script would run), ``notes``, ``cache_key``, ``cached`` (an identical
-        build is in the cache) and ``out_dir``.
+        build is in the cache), ``out_dir`` and ``baud`` (the bridge's rate).
     """
     setup = _setup(kernel, board, params, freq_mhz, seed, toolchain, lambda msg: None,
                    baud=baud)
@@ -438,7 +438,7 @@ def dry_run(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp
     return {"kernel": setup.kernel_cls.name, "params": dict(setup.kernel.p),
             "board": setup.board.name, "toolchain": toolchain, "tools": tools,
             "notes": setup.notes, "cache_key": setup.key, "cached": cached,
-            "out_dir": str(out)}
+            "out_dir": str(out), "baud": setup.baud}
 
 
 def cache_key(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",

@@ -92,20 +92,23 @@ class USBUART:
 
 FT2232H = USBUART(
     "FT2232H", 12e6, 12_000_000, note="FT2232H channel B, USB-UART",
-    source="https://ftdichip.com/wp-content/uploads/2020/07/DS_FT2232H.pdf")
+    source="FTDI DS_FT2232H (FT_000061), "
+           "https://ftdichip.com/wp-content/uploads/2020/07/DS_FT2232H.pdf")
 FT231X = USBUART(
     "FT231X", 3e6, 3_000_000, note="FT231X USB-UART (also its JTAG)",
-    source="https://ftdichip.com/wp-content/uploads/2020/08/DS_FT231X.pdf")
+    source="FTDI DS_FT231X (FT_000565), "
+           "https://ftdichip.com/wp-content/uploads/2020/08/DS_FT231X.pdf")
 FT232R = USBUART(
     "FT232R", 3e6, 3_000_000, on_board=False,
     note="no USB-UART on the board (its USB goes to the FPGA): an external 3.3 V adapter "
          "on the header pins, assumed FT232R-class",
-    source="https://ftdichip.com/wp-content/uploads/2020/08/DS_FT232R.pdf")
+    source="FTDI DS_FT232R (FT_000053), "
+           "https://ftdichip.com/wp-content/uploads/2020/08/DS_FT232R.pdf")
 BL702 = USBUART(
     "BL702", 3e6, 3_000_000,
     note="BL702 running Sipeed's USB-JTAG/UART firmware, seen as an FT2232C",
-    source="https://github.com/sipeed/RV-Debugger-BL702 "
-           "(components/usb_stack/class/vendor/usbd_ftdi.c)")
+    source="Sipeed firmware, ftdi_set_baudrate in components/usb_stack/class/vendor/"
+           "usbd_ftdi.c, https://github.com/sipeed/RV-Debugger-BL702")
 
 
 def chip_rates(chip, slowest=1.0):

@@ -316,6 +316,9 @@ BACKENDS = ("cpu", "sim", "pynq", "serial:PORT")
 
 
 DEFAULT_DEVICE_VARIABLE = "HETFLOW_DEVICE"
+#: The build directory a ``serial:`` device takes its baud rate and kernel from when opened
+#: with neither ``board=`` nor ``baudrate=`` (``hetflow run --board`` sets it).
+BOARD_VARIABLE = "HETFLOW_BOARD"
 
 
 def open(spec=None, **options):
@@ -324,8 +327,9 @@ def open(spec=None, **options):
     Without ``spec``, the device named by ``$HETFLOW_DEVICE`` (which
     ``hetflow run --device`` sets), else the simulated board.  ``serial:PORT``
     takes ``board=`` (the build directory: its ``report.json`` gives the baud
-    rate, kernel and parameters), ``kernel=``, ``params=``, ``baudrate=``,
-    ``timeout=`` and ``retries=``; without ``board=`` the kernel is found from
+    rate, kernel and parameters; default ``$HETFLOW_BOARD`` unless
+    ``baudrate=`` is given), ``kernel=``, ``params=``, ``baudrate=``,
+    ``timeout=`` and ``retries=``; without a build the kernel is found from
     the board's id register and ``params`` must be the bitstream's (see
     :mod:`hetflow.backends.serial`).
     ``sim`` and ``serial:PORT`` take ``max_cycles=``: the cycle budget of one
@@ -348,6 +352,9 @@ def open(spec=None, **options):
             raise HetflowError("device 'serial:' names no port; use serial:/dev/ttyUSB1 "
                                "(or serial:COM3, or a pyserial URL)")
         from .backends.serial import SerialDevice
+        if "board" not in options and "baudrate" not in options \
+                and os.environ.get(BOARD_VARIABLE):
+            options["board"] = os.environ[BOARD_VARIABLE]
         return SerialDevice(port, **options)
     if spec == "pynq":
         # pynq [bitfile=..., overlay=..., timeout=...]: the kernel is found from its id

@@ -77,6 +77,7 @@ def _dry_run(args, params):
     print(f"would build {plan['kernel']}({label}) for {plan['board']} into {plan['out_dir']}")
     for name, tool in plan["tools"].items():
         print(f"  {tool['env']:<20} {tool['path']}  ({tool['source']}; {tool['version']})")
+    print(f"  serial bridge at {plan['baud']:,} baud (8N1)")
     for note in plan["notes"]:
         print(f"  note: {note}")
     print(f"  cache key {plan['cache_key']}: "

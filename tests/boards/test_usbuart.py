@@ -13,7 +13,7 @@ def test_each_board_names_its_usb_uart_and_its_source():
     assert chips == {"icebreaker": FT2232H, "ulx3s-85f": FT231X, "orangecrab": FT232R,
                      "tangnano9k": BL702}
     for chip in chips.values():
-        assert chip.source.startswith("https://")
+        assert "https://" in chip.source
     # The OrangeCrab's USB goes to the FPGA: the UART is an assumed external adapter.
     assert [b.name for b in boards() if not b.usb_uart.on_board] == ["orangecrab"]
 

@@ -150,6 +150,13 @@ def test_serial_takes_baud_and_kernel_from_the_build(crc_pty, tmp_path):
     with hetflow.open("serial:" + crc_pty.path, board=build, baudrate=115_200,
                       timeout=2.0) as dev:
         assert dev.link.baudrate == 115_200
+    # hetflow run --board sets $HETFLOW_BOARD; an open without board= or baudrate= takes it.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HETFLOW_BOARD", str(write_build(tmp_path / "env", baud=1_500_000)))
+        with hetflow.open("serial:" + crc_pty.path, timeout=2.0) as dev:
+            assert dev.link.baudrate == 1_500_000
+        with hetflow.open("serial:" + crc_pty.path, baudrate=9600, timeout=2.0) as dev:
+            assert dev.link.baudrate == 9600
     no_bridge = write_build(tmp_path / "nb", bridge=None)
     with pytest.raises(HetflowError) as e:
         hetflow.open("serial:" + crc_pty.path, board=no_bridge)
