@@ -161,6 +161,8 @@ def _run_host(args):
     if timing:
         # Beside the measured sim calls: the same calls on the board, predicted.
         print(f"predicted, not measured: {timing.describe()}")
+        if timing.kernel != "saxpy":
+            print(f"(saxpy: as if built for {timing.board} at the same clock and baud rate)")
         for r in result.rows:
             if r.device == "sim" and r.link is not None:
                 print(predicted_line(timing, f"saxpy n={r.elements}", r.cycles, r.link))
