@@ -60,8 +60,8 @@ from .report import (describe_overuse, first_error, parse_nextpnr_log, parse_nex
 from ..sim.board.framing import BRIDGE_MAX_PAYLOAD
 from .toolchain import (TOOLCHAINS, openfpgaloader_path, resolve_board_tools, resolve_tools,
                         script_environment)
-from .top import DEFAULT_BAUD, BoardTop
-from .uart import divisor_for
+from .top import BoardTop
+from .usbuart import check_baud, default_baud
 
 __all__ = ["build", "BuildResult", "TOOLCHAINS", "resolve_tools", "cache_root", "BUILD_ABI",
            "BUILD_TIMEOUT", "openfpgaloader_path", "cache_key", "plan_key", "dry_run",
@@ -132,7 +132,7 @@ def _pll_for(board, freq_mhz):
                        f"{board.clock_mhz:g} MHz")
 
 
-def _plan(kernel, board, pll, seed, baud=DEFAULT_BAUD):
+def _plan(kernel, board, pll, seed, baud=None):
     platform = board.make_platform()
     top = BoardTop(kernel, board, pll=pll, baud=baud)
     # verbose: the tools print to the script's output, which build.log captures; quiet,
@@ -276,17 +276,23 @@ def sha256_file(path):
     return h.hexdigest()
 
 
-def bridge_info(board, pll, baud=DEFAULT_BAUD):
-    """What the host needs to know about the board's serial bridge (for ``report.json``)."""
+def bridge_info(board, pll, baud):
+    """What the host needs to know about the board's serial bridge (for ``report.json``).
+
+    ``baud`` is the line speed (checked with :func:`~hetflow.boards.usbuart.check_baud`);
+    the serial backend reads it from here (``hetflow.open('serial:PORT', board=DIR)``).
+    """
     clock_hz = soc_clock_mhz(board, pll) * 1e6
-    divisor = divisor_for(clock_hz, baud)
+    divisor = check_baud(board, clock_hz, baud)
+    chip = board.usb_uart
     return {"kind": "uart-frame", "baud": baud, "divisor": divisor,
             "actual_baud": round(clock_hz / divisor, 1), "max_payload": BRIDGE_MAX_PAYLOAD,
-            "open": f"hetflow.open('serial:PORT', baudrate={baud})"}
+            "usb_uart": chip.name, "usb_uart_max_baud": chip.max_baud,
+            "open": "hetflow.open('serial:PORT', board='<this directory>')"}
 
 
 def _make_report(tmp, kernel, board, pll, requested, seed, toolchain, versions, notes,
-                 build_s, key, baud=DEFAULT_BAUD):
+                 build_s, key, baud):
     pnr_json = tmp / f"{NAME}.report.json"
     if pnr_json.exists():
         util, fmax = parse_nextpnr_report(pnr_json.read_text())
@@ -347,7 +353,7 @@ def _install(src, out, report):
 
 
 def _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir=None,
-           baud=DEFAULT_BAUD):
+           baud=None):
     """Check the arguments of a build and decide it, before any tool runs.
 
     Checks run in the order the user meets them (``out_dir`` only when given),
@@ -364,9 +370,7 @@ def _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir=Non
     tools = resolve_board_tools(board, toolchain)
     env, versions, notes = script_environment(board, tools)
     pll = _pll_for(board, freq_mhz)
-    if isinstance(baud, bool) or not isinstance(baud, int) or baud <= 0:
-        raise HetflowError(f"--baud {baud!r} is out of range; allowed a positive integer")
-    bridge_info(board, pll, baud)             # a baud rate the clock cannot make: say so now
+    baud = _resolve_baud(board, pll, baud)    # a rate the chip or clock cannot make: say so now
     # Last: nothing is created for a build that bad arguments would stop.
     out = None if out_dir is None else _check_out_dir(out_dir)
 
@@ -376,11 +380,21 @@ def _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir=Non
     identity = json.dumps({"abi": BUILD_ABI, "toolchain": toolchain, "tools": versions,
                            "env": sorted(env)}, sort_keys=True)
     return SimpleNamespace(board=board, kernel_cls=kernel_cls, kernel=kernel_obj, pll=pll,
-                           tools=tools, env=env, versions=versions, notes=notes, out=out,
-                           plan=plan, key=plan_key(plan, identity))
+                           baud=baud, tools=tools, env=env, versions=versions, notes=notes,
+                           out=out, plan=plan, key=plan_key(plan, identity))
 
 
-def default_out_dir(kernel, board, params=None, freq_mhz=None, baud=DEFAULT_BAUD):
+def _resolve_baud(board, pll, baud):
+    """``baud``, or the board's :func:`~hetflow.boards.usbuart.default_baud` when None; checked."""
+    if baud is None:
+        return default_baud(board, soc_clock_mhz(board, pll) * 1e6)
+    if isinstance(baud, bool) or not isinstance(baud, int) or baud <= 0:
+        raise HetflowError(f"--baud {baud!r} is out of range; allowed a positive integer")
+    bridge_info(board, pll, baud)
+    return baud
+
+
+def default_out_dir(kernel, board, params=None, freq_mhz=None, baud=None):
     """The directory ``hetflow build`` writes to without ``--out``.
 
     Named by the kernel, every elaboration parameter (defaults included, so
@@ -395,13 +409,14 @@ def default_out_dir(kernel, board, params=None, freq_mhz=None, baud=DEFAULT_BAUD
     parts = [kernel_cls.name] + [f"{k}{v}" for k, v in p.items()] + [board.name]
     if freq_mhz is not None and abs(float(freq_mhz) - board.clock_mhz) > 1e-9:
         parts.append(f"{float(freq_mhz):g}mhz")
-    if baud != DEFAULT_BAUD:
+    if baud is not None and baud != default_baud(
+            board, soc_clock_mhz(board, _pll_for(board, freq_mhz)) * 1e6):
         parts.append(f"{baud}baud")
     return Path("build") / re.sub(r"[^A-Za-z0-9_.+-]", "_", "-".join(parts))
 
 
 def dry_run(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
-            baud=DEFAULT_BAUD, out_dir=None):
+            baud=None, out_dir=None):
     """Decide a build as :func:`build` would, and say what it would run; write nothing.
 
     Returns
@@ -410,7 +425,7 @@ def dry_run(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp
         ``kernel``, ``params``, ``board``, ``toolchain``, ``tools`` (tool name
         -> ``{"env", "path", "source", "version"}``, the executables the build
         script would run), ``notes``, ``cache_key``, ``cached`` (an identical
-        build is in the cache) and ``out_dir``.
+        build is in the cache), ``out_dir`` and ``baud`` (the bridge's rate).
     """
     setup = _setup(kernel, board, params, freq_mhz, seed, toolchain, lambda msg: None,
                    baud=baud)
@@ -423,11 +438,11 @@ def dry_run(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp
     return {"kernel": setup.kernel_cls.name, "params": dict(setup.kernel.p),
             "board": setup.board.name, "toolchain": toolchain, "tools": tools,
             "notes": setup.notes, "cache_key": setup.key, "cached": cached,
-            "out_dir": str(out)}
+            "out_dir": str(out), "baud": setup.baud}
 
 
 def cache_key(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
-              baud=DEFAULT_BAUD):
+              baud=None):
     """The key :func:`build` files this build under in the cache, without building.
 
     Elaborates the design and writes the build plan in memory (about a second);
@@ -444,7 +459,7 @@ def cache_key(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowa
 
 def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
           out_dir=None, status=None, timeout=BUILD_TIMEOUT, use_cache=True,
-          baud=DEFAULT_BAUD):
+          baud=None):
     """Build ``kernel`` for ``board`` and write the bitstream and report.json to ``out_dir``.
 
     Parameters
@@ -469,9 +484,11 @@ def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
         Seconds the tools may take.
     use_cache : bool
         Reuse an identical earlier build.
-    baud : int
-        Line speed of the board's UART bridge (8N1); refused when the SoC
-        clock cannot make it within 2 %.
+    baud : int, optional
+        Line speed of the board's UART bridge (8N1); default the fastest rate
+        the board's USB-UART chip and the SoC clock both make
+        (:func:`~hetflow.boards.usbuart.default_baud`).  Refused when the chip
+        cannot make it or the SoC clock cannot make it within 2 %.
 
     Returns
     -------
@@ -482,6 +499,7 @@ def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
         out_dir = default_out_dir(kernel, board, params, freq_mhz, baud)
     setup = _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir, baud)
     board, kernel_cls, kernel_obj, pll = setup.board, setup.kernel_cls, setup.kernel, setup.pll
+    baud = setup.baud
     env, versions, notes, plan, key = setup.env, setup.versions, setup.notes, setup.plan, setup.key
     out = setup.out
     root = cache_root()

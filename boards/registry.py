@@ -12,8 +12,10 @@ import importlib
 from dataclasses import dataclass, field
 
 from .errors import BoardNotFound, BoardUnavailable
+from .usbuart import BL702, FT231X, FT232R, FT2232H, USBUART, default_baud
 
-__all__ = ["Board", "Tool", "boards", "get_board", "board_names", "FAMILY_TOOLS"]
+__all__ = ["Board", "Tool", "boards", "get_board", "board_names", "FAMILY_TOOLS",
+           "default_baud"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,10 @@ class Board:
     uart : tuple or None
         ``(rx, tx, connector)`` of a UART the platform lacks (added for the
         bridge); ``None`` when the platform has ``uart`` 0.
+    usb_uart : USBUART
+        The USB-UART chip the host reaches the bridge through, with its rates
+        and their source (:mod:`hetflow.boards.usbuart`); ``usb_uart.on_board``
+        is False when it is an external adapter.
     loader : tuple of str
         openFPGALoader arguments before the bitstream path.
     loader_note : str
@@ -111,6 +117,7 @@ class Board:
     loader: tuple
     loader_note: str
     bitstream: str
+    usb_uart: USBUART
     uart: tuple = None
     extra_tools: dict = field(default_factory=dict)
     available: bool = True
@@ -162,6 +169,8 @@ class Board:
             "program": {"tool": "openFPGALoader", "args": list(self.loader),
                         "note": self.loader_note},
             "bitstream": self.bitstream,
+            "usb_uart": {**self.usb_uart.describe(),
+                         "default_baud": default_baud(self, self.clock_mhz * 1e6)},
             "available": self.available, "reason": self.reason,
         }
 
@@ -175,7 +184,7 @@ _BOARDS = (
         clock="clk12", clock_mhz=12.0, memory="spram", memory_size=128 * 1024,
         loader=("-b", "ice40_generic"),
         loader_note="FT2232H, writes the SPI flash (iCE40 has no JTAG SRAM load)",
-        bitstream="bin"),
+        bitstream="bin", usb_uart=FT2232H),
     Board(
         name="ulx3s-85f", title="Radiona ULX3S (85F)", family="ecp5",
         device="LFE5U-85F", package="BG381",
@@ -183,7 +192,7 @@ _BOARDS = (
         lut=83640, ff=83640, bram=208, bram_kbits=18, dsp=156, spram=0,
         clock="clk25", clock_mhz=25.0, memory="bram", memory_size=64 * 1024,
         loader=("-b", "ulx3s", "-m"), loader_note="FT231X JTAG, loads SRAM (volatile)",
-        bitstream="bit",
+        bitstream="bit", usb_uart=FT231X,
         extra_tools={"OPENFPGALOADER": "openFPGALoader"}),
     Board(
         name="orangecrab", title="Good Stuff Department OrangeCrab r0.2 (25F)", family="ecp5",
@@ -194,7 +203,7 @@ _BOARDS = (
         uart=("0", "1", ("io", 0)),
         loader=("-b", "orangeCrab"),
         loader_note="USB DFU bootloader (hold the button while plugging in)",
-        bitstream="bit",
+        bitstream="bit", usb_uart=FT232R,
         extra_tools={"DFU_SUFFIX": "dfu-suffix"}),
     Board(
         name="tangnano9k", title="Sipeed Tang Nano 9K", family="gowin",
@@ -203,7 +212,7 @@ _BOARDS = (
         lut=8640, ff=6480, bram=26, bram_kbits=18, dsp=20, spram=0,
         clock="clk27", clock_mhz=27.0, memory="bram", memory_size=16 * 1024,
         loader=("-b", "tangnano9k"), loader_note="BL702 JTAG, loads SRAM",
-        bitstream="fs"),
+        bitstream="fs", usb_uart=BL702),
 )
 
 

@@ -15,13 +15,13 @@ speaks is proven before a bitstream exists.
 from amaranth.hdl import ClockDomain, Elaboratable, Module
 from amaranth.lib import wiring
 
-from ..sim.board.framing import DEFAULT_BAUD
 from .bridge import FrameBridge
 from .clocking import PLLClockReset, soc_clock_mhz
 from .soc import SoC
-from .uart import UARTPins, divisor_for
+from .uart import UARTPins
+from .usbuart import check_baud, default_baud
 
-__all__ = ["BoardTop", "DEFAULT_BAUD", "IDLE_GAP_S"]
+__all__ = ["BoardTop", "IDLE_GAP_S"]
 
 #: Seconds of line silence after which the bridge drops a partial frame: well
 #: above USB-UART latency (a few ms), well below the host's 1 s retry timeout.
@@ -40,21 +40,23 @@ class BoardTop(Elaboratable):
     pll : PLLSetting or None
         ``None`` runs the SoC on the board oscillator (the platform's own
         clock/reset); otherwise the SoC clock comes from this PLL setting.
-    baud : int
-        Line speed of the UART; the divisor comes from the SoC clock and is
-        refused (:class:`~hetflow.hw.errors.ParamError`) when the baud rate
-        error would exceed 2 %.
+    baud : int, optional
+        Line speed of the UART (default: the board's top rate,
+        :func:`~hetflow.boards.usbuart.default_baud`); the divisor comes from
+        the SoC clock.  A rate the board's USB-UART chip or the clock cannot
+        make (the clock's within 2 %) is refused with
+        :class:`~hetflow.boards.usbuart.BaudError`.
     memory_size : int, optional
         Bytes of SoC memory (default: the board's).
     """
 
-    def __init__(self, kernel, board, pll=None, baud=DEFAULT_BAUD, memory_size=None):
+    def __init__(self, kernel, board, pll=None, baud=None, memory_size=None):
         self.kernel = kernel
         self.board = board
         self.pll = pll
-        self.baud = baud
         self.clock_hz = soc_clock_mhz(board, pll) * 1e6
-        self.divisor = divisor_for(self.clock_hz, baud)
+        self.baud = default_baud(board, self.clock_hz) if baud is None else baud
+        self.divisor = check_baud(board, self.clock_hz, self.baud)
         self.soc = SoC(kernel, memory=board.memory,
                        memory_size=memory_size or board.memory_size)
 

@@ -19,12 +19,18 @@ DEMO_SIZES = {"samples": 4096, "taps": 16, "features": 16}
 
 @dataclass
 class Step:
+    """One kernel call of the pipeline: its size, device cycles, link count and wall time.
+
+    ``link`` is the call's :class:`~hetflow.boardtime.LinkCount` (None on the cpu).
+    """
+
     device: str
     kernel: str
     elements: int
     cycles: int
     wall_s: float
     result: object
+    link: object = None
 
 
 def _inputs(samples, taps, features, seed=0):
@@ -37,12 +43,15 @@ def _inputs(samples, taps, features, seed=0):
     return signal, h, weights
 
 
-def run_pipeline(spec, samples=4096, taps=16, features=16, status=None):
-    """Run the pipeline on device ``spec``; returns the list of :class:`Step`."""
+def run_pipeline(spec, samples=4096, taps=16, features=16, status=None, options=None):
+    """Run the pipeline on device ``spec``; returns the list of :class:`Step`.
+
+    ``options`` are passed to :func:`hetflow.open` (e.g. ``memory_size`` on sim).
+    """
     say = status or (lambda msg: None)
     signal, h, weights = _inputs(samples, taps, features)
     steps = []
-    with open_device(spec) as dev:
+    with open_device(spec, **(options or {})) as dev:
         say(f"{spec}: loading kernels")
         fir = dev.kernel("fir", taps=taps)
         gemm = dev.kernel("gemm")
@@ -52,7 +61,7 @@ def run_pipeline(spec, samples=4096, taps=16, features=16, status=None):
         t0 = time.perf_counter()
         filtered = fir(signal, h=h)
         steps.append(Step(spec, f"fir taps={taps}", samples, fir.last_cycles,
-                          time.perf_counter() - t0, filtered))
+                          time.perf_counter() - t0, filtered, fir.last_link))
 
         # NumPy step on the host: drop the Q12 gain and 5 more bits into int8 features.
         frames = np.clip(filtered >> 17, -128, 127).astype(np.int8).reshape(-1, 64)
@@ -61,12 +70,12 @@ def run_pipeline(spec, samples=4096, taps=16, features=16, status=None):
         t0 = time.perf_counter()
         product = gemm(frames, weights)
         steps.append(Step(spec, "gemm 2x4 tiles", frames.size * weights.shape[1],
-                          gemm.last_cycles, time.perf_counter() - t0, product))
+                          gemm.last_cycles, time.perf_counter() - t0, product, gemm.last_link))
 
         say(f"{spec}: crc32 of {product.nbytes} bytes")
         t0 = time.perf_counter()
         digest = crc(product.view(np.uint8).reshape(-1))
         steps.append(Step(spec, "crc32", product.nbytes, crc.last_cycles,
-                          time.perf_counter() - t0, digest))
+                          time.perf_counter() - t0, digest, crc.last_link))
         assert int(digest[0]) == zlib.crc32(product.tobytes())
     return steps

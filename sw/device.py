@@ -100,6 +100,9 @@ class KernelHandle:
         self.output_names = [port.name for port in kernel_cls.outputs(params)]
         #: Device cycles of the last finished call (None where the device has no clock).
         self.last_cycles = None
+        #: Requests and bytes a serial link carries (or carried) for the last finished call,
+        #: a :class:`~hetflow.boardtime.LinkCount` (None where the device has no board link).
+        self.last_link = None
         # Largest input size (bytes) of a call that ran within INLINE_SECONDS; -1: none yet
         # or a later call was slow.  Only used by devices with inline_calls.
         self._inline_bytes = -1
@@ -300,11 +303,14 @@ class Device:
 
         def run():
             outputs, cycles = [], 0
+            meter = self._link_meter(handle)
+            start = meter.total if meter is not None else None
             for job in jobs:
                 streams, job_cycles = self._execute(handle, job)
                 outputs.append(cls.collect(p, job, streams))
                 cycles += job_cycles or 0
             handle.last_cycles = cycles if jobs else None
+            handle.last_link = meter.total - start if meter is not None and jobs else None
             return merge(outputs)
         return run
 
@@ -319,6 +325,10 @@ class Device:
 
     def _memory(self, handle):
         """The board client whose memory a job of ``handle`` must fit, or None (no limit)."""
+        return None
+
+    def _link_meter(self, handle):
+        """What counts the board link of ``handle``'s jobs (``.total``, a LinkCount), or None."""
         return None
 
     def _submit(self, fn):
@@ -346,6 +356,9 @@ BACKENDS = ("cpu", "sim", "pynq", "serial:PORT")
 
 
 DEFAULT_DEVICE_VARIABLE = "HETFLOW_DEVICE"
+#: The build directory a ``serial:`` device takes its baud rate and kernel from when opened
+#: with neither ``board=`` nor ``baudrate=`` (``hetflow run --board`` sets it).
+BOARD_VARIABLE = "HETFLOW_BOARD"
 
 
 def open(spec=None, **options):
@@ -353,9 +366,12 @@ def open(spec=None, **options):
 
     Without ``spec``, the device named by ``$HETFLOW_DEVICE`` (which
     ``hetflow run --device`` sets), else the simulated board.  ``serial:PORT``
-    takes ``kernel=``, ``params=``, ``baudrate=``, ``timeout=`` and
-    ``retries=``; the kernel is found from the board's id register and
-    ``params`` must be the bitstream's (see :mod:`hetflow.backends.serial`).
+    takes ``board=`` (the build directory: its ``report.json`` gives the baud
+    rate, kernel and parameters; default ``$HETFLOW_BOARD`` unless
+    ``baudrate=`` is given), ``kernel=``, ``params=``, ``baudrate=``,
+    ``timeout=`` and ``retries=``; without a build the kernel is found from
+    the board's id register and ``params`` must be the bitstream's (see
+    :mod:`hetflow.backends.serial`).
     ``sim`` and ``serial:PORT`` take ``max_cycles=``: the cycle budget of one
     job, after which it raises :class:`~hetflow.sim.board.client.KernelTimeout`
     (a ``TimeoutError``); default 64 cycles per beat moved plus 100000.
@@ -392,6 +408,9 @@ def _open(spec, options):
             raise HetflowError("device 'serial:' names no port; use serial:/dev/ttyUSB1 "
                                "(or serial:COM3, or a pyserial URL)")
         from .backends.serial import SerialDevice
+        if "board" not in options and "baudrate" not in options \
+                and os.environ.get(BOARD_VARIABLE):
+            options["board"] = os.environ[BOARD_VARIABLE]
         return SerialDevice(port, **options)
     if spec == "pynq":
         # pynq [bitfile=..., overlay=..., timeout=...]: the kernel is found from its id

@@ -140,13 +140,29 @@ def _boards_page(path, written):
             f"{d['clock']['mhz']:g} MHz", f"{memory['bytes'] // 1024} KiB {memory['kind']}",
             d["program"]["note"],
             "yes" if d["available"] else f"no: {d['reason']}"))
+    links = []
+    for b in listed:
+        u = b.describe()["usb_uart"]
+        links.append((f"`{b.name}`", u["chip"] if u["on_board"] else f"{u['chip']} (external)",
+                      f"{u['max_baud']:,}", f"{u['default_baud']:,}", u["note"],
+                      u["source"]))
     _write(path, head +
            "Generated from the board registry (`hetflow boards` prints the same). Resources "
            "are the totals of the FPGA; *SoC memory* is the memory the kernel's DMA reads and "
            "writes on that board. *Builds here* says whether this machine's toolchain was "
            "able to build for the board when these pages were generated.\n\n"
            + _table(("board", "name", "FPGA", "LUT", "FF", "block RAM", "DSP", "clock",
-                     "SoC memory", "programming", "builds here"), rows), written)
+                     "SoC memory", "programming", "builds here"), rows)
+           + "\n## Serial link\n\n"
+           "The host reaches a board's bridge through a USB-UART chip (`hetflow.boards.usbuart`). "
+           "*Default baud* is the fastest rate that chip makes (FTDI's fractional divisor, "
+           "`base / (n + k/8)`) and the board's oscillator makes within 2 % (whole cycles per "
+           "bit, at least 4): `hetflow build` uses it unless given `--baud`, refuses a rate "
+           "the chip or the clock cannot make, and writes it to `report.json`, where "
+           "`hetflow.open('serial:PORT', board=DIR)` reads it. Another SoC clock (`--freq`) "
+           "has its own default.\n\n"
+           + _table(("board", "USB-UART", "max baud", "default baud", "what it is", "source"),
+                    links), written)
 
 
 def generate(srcdir):

@@ -40,7 +40,7 @@ import zlib
 from dataclasses import dataclass
 
 __all__ = ["SYNC", "HEADER", "TRAILER", "MAX_PAYLOAD", "OVERHEAD", "BOARD_FAILED",
-           "BRIDGE_MAX_PAYLOAD", "BRIDGE_CHUNK", "DEFAULT_BAUD",
+           "BRIDGE_MAX_PAYLOAD", "BRIDGE_CHUNK", "DEFAULT_BAUD", "DEFAULT_TURNAROUND_S",
            "encode_frame", "FrameDecoder", "Frame", "FrameError"]
 
 SYNC = 0x7E
@@ -61,9 +61,15 @@ MAX_PAYLOAD = (16 << 20) + 64
 BRIDGE_MAX_PAYLOAD = 1024 + 64
 #: Memory bytes per MEM_WRITE / MEM_READ request that a board bridge takes.
 BRIDGE_CHUNK = 1024
-#: Line speed (8N1) of a board's bridge unless built otherwise (``hetflow build --baud``),
-#: and the serial backend's default.
+#: Line speed (8N1) the serial backend uses when neither ``baudrate=`` nor a build
+#: (``board=``) names one.  A build defaults to its board's top rate instead
+#: (:func:`hetflow.boards.usbuart.default_baud`).
 DEFAULT_BAUD = 115200
+#: Seconds one request/response exchange waits in the USB-UART beyond its bytes: an
+#: FTDI chip sends a short response to the host only when its receive buffer timeout
+#: (the "latency timer") expires, 16 ms by default and 1 ms at its minimum (FT232R
+#: datasheet, 2.1.8 "Programmable Receive Buffer Timeout"); 1 ms assumes it is set low.
+DEFAULT_TURNAROUND_S = 1e-3
 
 #: Response status a bridge sends when the board behind it failed (died, hung)
 #: while executing the request; the payload is an ASCII message.  Outside the

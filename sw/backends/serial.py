@@ -97,8 +97,9 @@ class SerialLink:
     ----------
     stats : dict
         ``requests``, ``retries``, ``timeouts``, ``stale`` (responses to an
-        earlier request, dropped) and the decoder's ``frames``, ``crc``,
-        ``length``, ``truncated``, ``garbage``.
+        earlier request, dropped), ``bytes_out`` and ``bytes_in`` (bytes written
+        to and read from the port by requests) and the decoder's ``frames``,
+        ``crc``, ``length``, ``truncated``, ``garbage``.
     """
 
     def __init__(self, port, baudrate=DEFAULT_BAUDRATE, timeout=DEFAULT_TIMEOUT, retries=3,
@@ -146,7 +147,8 @@ class SerialLink:
         self._seq = int.from_bytes(os.urandom(1), "little")
         self._epoch = 0
         self._local = threading.local()
-        self._counts = {"requests": 0, "retries": 0, "timeouts": 0, "stale": 0}
+        self._counts = {"requests": 0, "retries": 0, "timeouts": 0, "stale": 0,
+                        "bytes_out": 0, "bytes_in": 0}
         self.closed = False
 
     @property
@@ -278,6 +280,7 @@ class SerialLink:
 
     def _write(self, frame):
         self._serial.write(frame)
+        self._counts["bytes_out"] += len(frame)
         return None
 
     def _receive(self, seq, request, limit, epoch, opname, fits):
@@ -295,6 +298,7 @@ class SerialLink:
             data = self._io(lambda: port.read(port.in_waiting or 1), opname)
             if not data:
                 continue
+            self._counts["bytes_in"] += len(data)
             for event in self._decoder.feed(data):
                 if isinstance(event, Frame):
                     if event.seq == seq and event.payload == request:
@@ -371,6 +375,19 @@ class SerialBoard(BoardClient):
                 return False, ran
 
 
+class _PortMeter:
+    """The bytes and exchanges that crossed a port, as a :class:`~hetflow.boardtime.LinkCount`."""
+
+    def __init__(self, link):
+        self.link = link
+
+    @property
+    def total(self):
+        from ..boardtime import LinkCount
+        s = self.link.stats
+        return LinkCount(s["requests"] + s["retries"], s["bytes_out"] + s["bytes_in"])
+
+
 class SerialDevice(Device):
     """A board on a serial port; see the module doc.
 
@@ -378,8 +395,14 @@ class SerialDevice(Device):
     ----------
     port : str
         Device path or pyserial URL.
-    baudrate : int
-        Line speed of the bridge (8N1).
+    baudrate : int, optional
+        Line speed of the bridge (8N1).  Default: the build's (``board``), else
+        :data:`DEFAULT_BAUDRATE`.
+    board : path, optional
+        The build directory of the bitstream on the board (``hetflow build
+        --out``): its ``report.json`` gives the baud rate, the kernel and its
+        parameters, so none of them has to be matched by hand.  An explicit
+        ``baudrate``, ``kernel`` or ``params`` still wins.
     timeout : float
         Seconds per attempt of a small request.
     retries : int
@@ -395,11 +418,22 @@ class SerialDevice(Device):
         Cycle budget of one job (see :meth:`BoardClient.run_job`).
     """
 
-    def __init__(self, port, baudrate=DEFAULT_BAUDRATE, timeout=DEFAULT_TIMEOUT, retries=3,
-                 kernel=None, params=None, chunk=DEFAULT_CHUNK, max_cycles=None):
+    def __init__(self, port, baudrate=None, timeout=DEFAULT_TIMEOUT, retries=3,
+                 kernel=None, params=None, chunk=DEFAULT_CHUNK, max_cycles=None, board=None):
         self.port = port
         self.name = f"serial:{port}"
         self.max_cycles = max_cycles
+        if board is not None:
+            from ..boardtime import read_build
+            report = read_build(board)
+            if baudrate is None:
+                baudrate = (report.get("bridge") or {}).get("baud")
+                if not isinstance(baudrate, int):
+                    raise HetflowError(f"{self.name}: {board}/report.json names no bridge "
+                                       f"baud rate (bridge.baud); pass baudrate=")
+            if kernel is None and params is None:
+                kernel, params = report["kernel"], dict(report["params"])
+        baudrate = DEFAULT_BAUDRATE if baudrate is None else baudrate
         if params is not None and not isinstance(params, dict):
             raise HetflowError(f"params must be a dict of elaboration parameters, "
                                f"not {params!r}")
@@ -477,6 +511,9 @@ class SerialDevice(Device):
 
     def _memory(self, handle):
         return self.board
+
+    def _link_meter(self, handle):
+        return _PortMeter(self.link)
 
     def _execute(self, handle, job):
         return self.board.run_job(job, max_cycles=self.max_cycles)

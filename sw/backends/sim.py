@@ -1,10 +1,25 @@
 """The simulated board: the kernel's RTL on the virtual board (Verilator + DMA model)."""
 
+from ..boardtime import LinkMeter
 from ..device import Device
 from ..hw.errors import HetflowError
 from ..hw.shell import Shell
+from ..sim.board.virtual import VirtualBoard
 
 __all__ = ["SimDevice"]
+
+
+class _MeteredBoard(VirtualBoard):
+    """A virtual board that counts its requests as a board's serial link would carry them."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.meter = LinkMeter()
+
+    def _call(self, opcode, *fields, data=b"", timeout=None):
+        response = super()._call(opcode, *fields, data=data, timeout=timeout)
+        self.meter.record(opcode, fields, len(data), response)
+        return response
 
 
 class SimDevice(Device):
@@ -38,17 +53,19 @@ class SimDevice(Device):
         super().__init__()
 
     def _load(self, kernel_cls, p):
-        from ..sim.board.virtual import VirtualBoard
         key = (kernel_cls, p)
         if key not in self._boards:
-            self._boards[key] = VirtualBoard(Shell(kernel_cls, **p), memory_size=self.memory_size,
-                                             status=self.status)
+            self._boards[key] = _MeteredBoard(Shell(kernel_cls, **p),
+                                              memory_size=self.memory_size, status=self.status)
 
     def _board(self, handle):
         return self._boards[(handle.kernel_cls, handle.params)]
 
     def _memory(self, handle):
         return self._board(handle)
+
+    def _link_meter(self, handle):
+        return self._board(handle).meter
 
     def _execute(self, handle, job):
         return self._board(handle).run_job(job, max_cycles=self.max_cycles)

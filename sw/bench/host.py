@@ -48,6 +48,8 @@ class HostRow:
     work_us: float
     cycles: int
     check: str
+    #: The call's serial link count (:class:`~hetflow.boardtime.LinkCount`; sim rows).
+    link: object = None
 
     @property
     def overhead_us(self):
@@ -128,7 +130,7 @@ def _rows_for(device, kernel_cls, p, sizes, calls, seed, status, raw_cycles_per_
                 (call_s,) = time_per_call((call,), calls)
                 work_s = handle.last_cycles / raw_cycles_per_s
             rows.append(HostRow(device, n, calls, call_s * 1e6, work_s * 1e6,
-                                handle.last_cycles, _same(got, want)))
+                                handle.last_cycles, _same(got, want), handle.last_link))
     return rows
 
 

@@ -11,7 +11,8 @@ the method and the time of each proof.
 """
 
 from ..hw.errors import HetflowError
-from .common import add_param_argument, parse_params, progress
+from .common import (add_board_timing_arguments, add_param_argument, board_timing, parse_params,
+                     predicted_line, progress)
 
 
 def add_arguments(parser):
@@ -39,6 +40,7 @@ def add_arguments(parser):
     host.add_argument("--calls", type=int, default=2000,
                       help="timed calls per size on the cpu; the sim gets a tenth, at least 20 "
                            "(default: 2000)")
+    add_board_timing_arguments(host)
     host.add_argument("--quiet", "-q", action="store_true", help="no progress messages")
     host.set_defaults(_bench=_run_host)
 
@@ -160,6 +162,7 @@ def _run_host(args):
     from ..bench.host import run_host_bench
 
     _positive("--calls", args.calls)
+    timing = board_timing(args)
     with progress(not args.quiet) as status:
         result = run_host_bench(calls=args.calls, status=status)
     table = Table(title="hetflow bench host: saxpy, per call")
@@ -178,6 +181,16 @@ def _run_host(args):
     print(f"cpu_overhead_us={result.cpu_overhead_us:.1f}")
     print(f"sim_call_us={result.sim_call_us:.1f}")
     print(f"sim_overhead_us={result.sim_overhead_us:.1f}")
+    if timing:
+        # Beside the measured sim calls: the same calls on the board, predicted.
+        print(f"predicted, not measured: {timing.describe()}")
+        if timing.kernel != "saxpy":
+            print(f"(saxpy: as if built for {timing.board} at the same clock and baud rate)")
+        for r in result.rows:
+            if r.device == "sim" and r.link is not None:
+                print(predicted_line(timing, f"saxpy n={r.elements}", r.cycles, r.link))
+                print(f"predicted_board_call_us_{r.elements}="
+                      f"{timing.seconds(r.cycles, r.link) * 1e6:.1f}")
     if not result.ok:
         print("FAIL bench host: outputs differ from the golden model (see the check column)")
         return 1

@@ -1,4 +1,11 @@
-"""List the boards hetflow builds for: part, resources, clock, memory, programming."""
+"""List the boards hetflow builds for: part, resources, clock, memory, USB-UART, programming.
+
+The USB-UART column names the chip the host reaches the board's serial bridge
+through (``ext.`` when the board has none and an external adapter is assumed)
+and its fastest rate; "default baud" is the fastest rate both that chip and
+the board's oscillator make (:func:`hetflow.boards.usbuart.default_baud`), the
+rate ``hetflow build`` uses unless given ``--baud``.
+"""
 
 import json
 
@@ -29,15 +36,19 @@ def run(args):
     from rich.table import Table
     table = Table(title="hetflow boards")
     for col in ("name", "device", "LUT", "FF", "BRAM", "DSP", "clock", "SoC memory",
-                "program (openFPGALoader)", "build tools"):
+                "USB-UART (max baud)", "default baud", "program (openFPGALoader)",
+                "build tools"):
         table.add_column(col)
     for b in infos:
         r = b["resources"]
         bram = f"{r['bram']} x {r['bram_kbits']} kbit"
         mem = f"{b['memory']['bytes'] // 1024} KiB {b['memory']['kind']}"
         status = b["toolchain"] if b["available"] else f"unavailable: {b['reason']}"
+        u = b["usb_uart"]
+        chip = f"{u['chip']}{'' if u['on_board'] else ' (ext.)'} ({u['max_baud']:,})"
         table.add_row(*cells(b["name"], f"{b['device']} ({b['package']})", r["lut"], r["ff"],
-                             bram, r["dsp"], f"{b['clock']['mhz']:g} MHz", mem,
+                             bram, r["dsp"], f"{b['clock']['mhz']:g} MHz", mem, chip,
+                             f"{u['default_baud']:,}",
                              " ".join(b["program"]["args"]), status))
     Console(width=200).print(table)
     return 0

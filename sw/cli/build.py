@@ -8,7 +8,6 @@ prints the report.  Unchanged builds come from the cache.
 import json
 
 from ..hw.errors import HetflowError
-from ..sim.board.framing import DEFAULT_BAUD
 from .common import add_param_argument, parse_params, progress
 
 
@@ -21,9 +20,11 @@ def add_arguments(parser):
                         help="SoC clock in MHz (default: the board oscillator; "
                              "another value adds a PLL)")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr seed (default: 1)")
-    parser.add_argument("--baud", type=int, default=DEFAULT_BAUD,
-                        help=f"line speed of the UART bridge, 8N1 (default: {DEFAULT_BAUD}); "
-                             f"open the board with hetflow.open('serial:PORT', baudrate=BAUD)")
+    parser.add_argument("--baud", type=int, default=None,
+                        help="line speed of the UART bridge, 8N1 (default: the fastest rate "
+                             "the board's USB-UART chip and the SoC clock both make, see "
+                             "'hetflow boards'); hetflow.open('serial:PORT', board=OUT) "
+                             "reads it from the build")
     parser.add_argument("--toolchain", default="yowasp", metavar="yowasp|native",
                         help="YoWASP tools from PyPI (default; a native tool on PATH stands "
                              "in for one that is missing) or native tools on PATH only")
@@ -76,6 +77,7 @@ def _dry_run(args, params):
     print(f"would build {plan['kernel']}({label}) for {plan['board']} into {plan['out_dir']}")
     for name, tool in plan["tools"].items():
         print(f"  {tool['env']:<20} {tool['path']}  ({tool['source']}; {tool['version']})")
+    print(f"  serial bridge at {plan['baud']:,} baud (8N1)")
     for note in plan["notes"]:
         print(f"  note: {note}")
     print(f"  cache key {plan['cache_key']}: "

@@ -4,12 +4,18 @@ Each kernel runs at each size once to warm up and then --repeats times, timed; e
 run (and its device cycles, on the simulated board) goes into this machine's models,
 shown by `hetflow models`.  Sizes are in each kernel's unit of work: samples (fir),
 elements (saxpy, dot), bytes (crc32), pixels (conv2d), multiply-accumulates (gemm).
+
+With --board DIR (a build directory) on the simulated board, each timed call's
+*predicted* time on that board (hetflow.boardtime: cycles at the build's clock, serial
+link bytes at its baud rate, a turnaround per request) is stored too, as the models of
+the board's device (--board-device, default serial:BOARD), so a plan can use the board
+before it is attached.
 """
 
 import sys
 
 from ..hw.errors import HetflowError
-from .common import check_device
+from .common import add_board_timing_arguments, board_timing, check_device
 
 
 def add_arguments(parser):
@@ -21,6 +27,11 @@ def add_arguments(parser):
                         help="sizes for every kernel (default: a range per kernel)")
     parser.add_argument("--repeats", "-r", type=int, default=3,
                         help="timed calls per size (default: 3)")
+    add_board_timing_arguments(parser)
+    parser.add_argument("--board-device", metavar="DEVICE",
+                        help="with --board: the device name the board's models are stored "
+                             "under, as the board will be opened (default: serial:BOARD, "
+                             "e.g. serial:icebreaker)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
@@ -43,6 +54,15 @@ def run(args):
     device = check_device(args.device)
     if args.repeats < 1:
         raise HetflowError(f"--repeats {args.repeats} is out of range; allowed 1 or more")
+    if args.board is not None and device != "sim":
+        raise HetflowError(f"--board predicts a board's time from simulated calls; use it "
+                           f"with --device sim, not {device}")
+    if args.board_device is not None and args.board is None:
+        raise HetflowError("--board-device names the models of --board DIR; give --board too")
+    timing = board_timing(args)
+    board_device = None
+    if timing is not None:
+        board_device = check_device(args.board_device or f"serial:{timing.board}")
     kernels = parse_kernels(args.kernels) if args.kernels else list(DEFAULT_KERNELS)
     sizes = _sizes(args.sizes) if args.sizes else None
     models = load_models("calibrate")
@@ -64,22 +84,30 @@ def run(args):
             bar.update(job, description=f"{device}: {msg}")
 
         options = {"status": status} if device == "sim" else {}
+        if timing is not None and timing.memory_size:
+            options["memory_size"] = timing.memory_size     # calls are cut as on the board
         with hetflow.open(device, **options) as dev:
             rows = calibrate(dev, models, kernels=kernels, sizes=sizes, repeats=args.repeats,
-                             on_step=step)
+                             on_step=step, timing=timing, board_device=board_device)
     models.save()
 
     from rich.table import Table
     table = Table(title=f"hetflow calibrate: {device}, median of {args.repeats} runs per size")
-    for col in ("model", "size", "time", "per unit", "cycles"):
+    columns = ("model", "size", "time", "per unit", "cycles") \
+        + ((f"{board_device} (predicted)",) if timing else ())
+    for col in columns:
         table.add_column(col, justify="left" if col == "model" else "right")
     for r in rows:
         per = r["seconds"] / r["n"] if r["n"] else 0.0
+        board = (f"{r['predicted'] * 1e3:,.3f} ms",) if timing else ()
         table.add_row(r["key"], f"{r['n']:,.0f} {r['unit']}" + (f" / {r['tiles']} tiles"
                                                                if r["tiles"] > 1 else ""),
                       f"{r['seconds'] * 1e3:,.3f} ms", f"{per * 1e9:,.2f} ns",
-                      "-" if r["cycles"] is None else f"{r['cycles']:,}")
-    Console(width=110).print(table)
+                      "-" if r["cycles"] is None else f"{r['cycles']:,}", *board)
+    Console(width=130).print(table)
     print(f"stored {len(kernels)} model(s) for {device} in {models.path}")
+    if timing is not None:
+        print(f"stored {len(kernels)} model(s) for {board_device}: predicted, not measured "
+              f"({timing.describe()})")
     sys.stdout.flush()
     return 0

@@ -81,3 +81,36 @@ def cells(*values):
     """Table cells shown as written: rich would take ``[boards]`` in a value for markup."""
     from rich.text import Text
     return [Text(str(v)) for v in values]
+
+
+def add_board_timing_arguments(parser):
+    """``--board DIR`` and ``--turnaround-ms MS``: predict board time from a build."""
+    from ..sim.board.framing import DEFAULT_TURNAROUND_S
+    parser.add_argument("--board", metavar="DIR",
+                        help="a build directory ('hetflow build --out'): also print each call's "
+                             "predicted time on that board (its clock, baud rate, link bytes)")
+    parser.add_argument("--turnaround-ms", type=float, default=DEFAULT_TURNAROUND_S * 1e3,
+                        metavar="MS",
+                        help=f"with --board: milliseconds each request/response exchange waits "
+                             f"in the USB-UART (default: {DEFAULT_TURNAROUND_S * 1e3:g}, an FTDI "
+                             f"latency timer at its minimum; 16 is the chips' default)")
+
+
+def board_timing(args):
+    """The :class:`~hetflow.boardtime.BoardTiming` of ``--board``, or None without it."""
+    if args.board is None:
+        return None
+    from ..boardtime import BoardTiming
+    if not args.turnaround_ms >= 0:
+        raise HetflowError(f"--turnaround-ms {args.turnaround_ms:g} is out of range; allowed "
+                           f"0 or more")
+    return BoardTiming.from_build(args.board, turnaround_s=args.turnaround_ms / 1e3)
+
+
+def predicted_line(timing, label, cycles, link):
+    """``predicted board time <label>: 2.1 ms = 0.1 compute + 1.2 link + 0.8 turnaround``."""
+    b = timing.breakdown(cycles, link)
+    return (f"predicted board time {label}: {b['total_s'] * 1e3:,.3f} ms = "
+            f"{b['compute_s'] * 1e3:,.3f} compute ({cycles or 0:,} cycles) + "
+            f"{b['link_s'] * 1e3:,.3f} link ({link.bytes:,} bytes) + "
+            f"{b['turnaround_s'] * 1e3:,.3f} turnaround ({link.requests} requests)")

@@ -3,10 +3,17 @@
 Checks that every device gives bit-identical results and prints, per kernel,
 the elements processed, device cycles, the time those cycles take at the
 nominal clock, and the wall time of the call on this host.
+
+With ``--board DIR`` (a build directory) the simulated board gets that board's
+memory (calls are cut as they would be there) and each call on it also shows
+its predicted time on the board (:mod:`hetflow.boardtime`): its cycles at the
+build's clock, its serial link bytes at the build's baud rate and a turnaround
+per request -- a prediction, labelled as such, beside the measured wall time.
 """
 
 from ..hw.errors import HetflowError
-from .common import check_device, progress
+from .common import (add_board_timing_arguments, board_timing, check_device, predicted_line,
+                     progress)
 
 NOMINAL_MHZ = 100.0
 
@@ -16,6 +23,7 @@ def add_arguments(parser):
                         help="comma-separated devices to compare (default: cpu,sim)")
     parser.add_argument("--samples", type=int, default=4096,
                         help="FIR input length, a multiple of 64 (default: 4096)")
+    add_board_timing_arguments(parser)
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress messages")
 
 
@@ -28,17 +36,23 @@ def run(args):
     if args.samples < 64 or args.samples % 64:
         raise HetflowError(f"--samples {args.samples} is out of range; allowed a positive "
                            f"multiple of 64")
+    timing = board_timing(args)
     results = {}
     with progress(not args.quiet) as status:
         for dev in devices:
-            results[dev] = run_pipeline(dev, samples=args.samples, status=status)
+            options = ({"memory_size": timing.memory_size}
+                       if timing is not None and timing.memory_size and dev == "sim" else None)
+            results[dev] = run_pipeline(dev, samples=args.samples, status=status,
+                                        options=options)
 
     reference = results[devices[0]]
     from rich.console import Console
     from rich.table import Table
     table = Table(title=f"hetflow demo: fir -> gemm -> crc32 ({args.samples} samples)")
-    for col in ("device", "kernel", "elements", "cycles", f"at {NOMINAL_MHZ:g} MHz",
-                "wall time", "check"):
+    predicted = f"{timing.board} (predicted)" if timing else None
+    columns = ("device", "kernel", "elements", "cycles", f"at {NOMINAL_MHZ:g} MHz") \
+        + (("link", predicted) if timing else ()) + ("wall time", "check")
+    for col in columns:
         table.add_column(col, justify="right" if col not in ("device", "kernel", "check") else "left")
     ok = True
     for dev in devices:
@@ -47,10 +61,27 @@ def run(args):
             ok &= same
             cycles = "-" if step.cycles is None else f"{step.cycles:,}"
             at_clock = "-" if step.cycles is None else f"{step.cycles / NOMINAL_MHZ:,.1f} µs"
-            table.add_row(dev, step.kernel, f"{step.elements:,}", cycles, at_clock,
+            board = ()
+            if timing:
+                link = step.link
+                board = ("-", "-") if link is None else (
+                    f"{link.bytes:,} B / {link.requests} req",
+                    f"{timing.seconds(step.cycles, link) * 1e3:,.1f} ms")
+            table.add_row(dev, step.kernel, f"{step.elements:,}", cycles, at_clock, *board,
                           f"{step.wall_s * 1e3:,.1f} ms",
                           ("reference" if dev == devices[0] else "equal") if same else "DIFFERS")
-    Console(width=120).print(table)
+    Console(width=140).print(table)
+    if timing:
+        print(f"predicted, not measured: {timing.describe()}")
+        others = sorted({s.kernel.split()[0] for s in reference} - {timing.kernel})
+        if others:
+            print(f"({', '.join(others)}: as if built for {timing.board} at the same clock "
+                  f"and baud rate)")
+        for dev in devices:
+            for step in results[dev]:
+                if step.link is not None:
+                    print(predicted_line(timing, f"{step.kernel} on {dev}", step.cycles,
+                                         step.link))
     crc = int(reference[-1].result[0])
     verdict = "PASS" if ok else "FAIL"
     print(f"{verdict} demo: {len(devices)} devices ({', '.join(devices)}) "

@@ -11,6 +11,12 @@ A size is the kernel's unit of work: samples for ``fir``, elements for
 ``max_width`` wide, at most 64), multiply-accumulates for ``gemm`` (the
 shape cycles through 1, 4 and 16 hardware tiles so that the per-tile cost
 and the per-MAC cost can both be fitted).
+
+A board that is not attached is calibrated from the simulated board and a build
+(``timing``, a :class:`~hetflow.boardtime.BoardTiming`): each timed call is
+also recorded under the board's device name (``board_device``) with its
+*predicted* board time (cycles at the build's clock + serial link time), so a
+plan can place tasks on that board before it is plugged in.
 """
 
 import time
@@ -66,7 +72,7 @@ def parse_kernels(items):
 
 
 def calibrate(device, models, kernels=DEFAULT_KERNELS, sizes=None, repeats=3, seed=0,
-              on_step=None):
+              on_step=None, timing=None, board_device=None):
     """Time each kernel at each size on ``device`` and record the runs in ``models``.
 
     Parameters
@@ -82,16 +88,25 @@ def calibrate(device, models, kernels=DEFAULT_KERNELS, sizes=None, repeats=3, se
         Timed calls per size (after one warm-up call).
     on_step : callable, optional
         ``on_step(kernel, n, done, total)`` after each size (progress bars).
+    timing : BoardTiming, optional
+        A build's time model: each timed call's predicted board time is
+        recorded too, under ``board_device`` (needs a device that counts
+        cycles and link bytes: ``sim``).
+    board_device : str, optional
+        Device name of the board's models (required with ``timing``).
 
     Returns
     -------
     list of dict
         One row per (kernel, size): ``key``, ``n``, ``unit``, ``seconds``
-        (median of the timed calls), ``cycles``.
+        (median of the timed calls), ``cycles``, and with ``timing``
+        ``predicted`` (the board's predicted seconds).
     """
     from ..hw.registry import get_kernel
     if repeats < 1:
         raise HetflowError(f"repeats {repeats} is out of range; allowed 1 or more")
+    if timing is not None and not board_device:
+        raise HetflowError("calibrating a board from its build needs the board's device name")
     rng = np.random.default_rng(seed)
     plan = [(name, params, list(sizes or calibration_sizes(name))) for name, params in kernels]
     total = sum(len(s) for _, _, s in plan)
@@ -105,7 +120,7 @@ def calibrate(device, models, kernels=DEFAULT_KERNELS, sizes=None, repeats=3, se
             args, kwargs = calibration_call(name, p, n, rng, index=i)
             work, unit, _ = kernel_work(cls, p, args, kwargs)
             handle(*args, **kwargs)                         # warm-up: caches, first-call costs
-            times = []
+            times, predicted = [], []
             for _ in range(repeats):
                 t0 = time.perf_counter()
                 handle(*args, **kwargs)
@@ -113,9 +128,18 @@ def calibrate(device, models, kernels=DEFAULT_KERNELS, sizes=None, repeats=3, se
                 times.append(seconds)
                 models.record(key, device.name, work, seconds, cycles=handle.last_cycles,
                               unit=unit)
+                if timing is not None:
+                    if handle.last_link is None or handle.last_cycles is None:
+                        raise HetflowError(f"device {device.name} counts no cycles or link "
+                                           f"bytes; calibrate a board from its build on sim")
+                    board_s = timing.seconds(handle.last_cycles, handle.last_link)
+                    predicted.append(board_s)
+                    models.record(key, board_device, work, board_s,
+                                  cycles=handle.last_cycles, unit=unit)
             done += 1
             rows.append({"key": key, "n": work.n, "tiles": work.tiles, "unit": unit,
-                         "seconds": float(np.median(times)), "cycles": handle.last_cycles})
+                         "seconds": float(np.median(times)), "cycles": handle.last_cycles,
+                         **({"predicted": float(np.median(predicted))} if predicted else {})})
             if on_step:
                 on_step(key, work.n, done, total)
     return rows

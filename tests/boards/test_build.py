@@ -65,10 +65,12 @@ def test_saxpy_icebreaker_report(saxpy_build):
     assert report["target_mhz"] == 12.0
     assert report["fmax_mhz"] > 12.0 and report["timing_met"] is True
     assert report["bitstream"] == "top.bin"
-    # The host reaches the SoC through the UART frame bridge at 12 MHz / 104 = 115385 baud.
-    assert report["bridge"] == {"kind": "uart-frame", "baud": 115200, "divisor": 104,
-                                "actual_baud": 115384.6, "max_payload": 1088,
-                                "open": "hetflow.open('serial:PORT', baudrate=115200)"}
+    # The host reaches the SoC through the UART frame bridge at the board's top rate: the
+    # FT2232H makes 3 MBaud (12 MHz / 4) and so does the 12 MHz SoC clock, 4 cycles per bit.
+    assert report["bridge"] == {"kind": "uart-frame", "baud": 3_000_000, "divisor": 4,
+                                "actual_baud": 3_000_000.0, "max_payload": 1088,
+                                "usb_uart": "FT2232H", "usb_uart_max_baud": 12_000_000,
+                                "open": "hetflow.open('serial:PORT', board='<this directory>')"}
     bit = out / "top.bin"
     assert bit.stat().st_size == 104090         # every UP5K bitstream has this size
     assert report["sha256"] == _sha(bit)
@@ -277,11 +279,46 @@ def test_baud_rate_the_clock_cannot_make(capsys, tmp_path):
                                "--out", str(out)]) == (
         "hetflow build: error: baud rate 2500000 from a 12 MHz clock: the nearest divisor 5 "
         "gives 2400000 baud, -4.00 % off (at most ±2 % is safe for 8N1); use a baud rate the "
-        "clock divides evenly, e.g. 3000000 or 2400000, or a lower baud rate")
+        "clock divides evenly, e.g. 3000000 or 2400000, or a lower baud rate; the default for "
+        "icebreaker at 12 MHz is 3000000")
     assert _cli_error(capsys, ["build", "saxpy", "--board", "icebreaker", "--baud", "0",
                                "--out", str(out)]) == (
         "hetflow build: error: --baud 0 is out of range; allowed a positive integer")
     assert not out.exists()
+
+
+def test_baud_rate_the_usb_uart_cannot_make(capsys, tmp_path):
+    out = tmp_path / "out"
+    assert _cli_error(capsys, ["build", "saxpy", "--board", "icebreaker", "--baud", "13000000",
+                               "--out", str(out)]) == (
+        "hetflow build: error: --baud 13000000 is above the 12,000,000-baud maximum of "
+        "icebreaker's FT2232H; use at most 12000000, e.g. the default 3000000")
+    assert _cli_error(capsys, ["build", "saxpy", "--board", "ulx3s-85f", "--baud", "2500000",
+                               "--out", str(out)]) == (
+        "hetflow build: error: --baud 2500000: ulx3s-85f's FT231X makes 3000000 baud instead, "
+        "+20.00 % off (at most ±2 %); use one of its rates (3000000 / (n + k/8)), e.g. the "
+        "default 1500000")
+    # 3 MBaud is the FT231X's own top rate, but 25 MHz is no multiple of it.
+    assert _cli_error(capsys, ["build", "saxpy", "--board", "ulx3s-85f", "--baud", "3000000",
+                               "--out", str(out)]) == (
+        "hetflow build: error: baud rate 3000000 from a 25 MHz clock: the nearest divisor 8 "
+        "gives 3125000 baud, +4.17 % off (at most ±2 % is safe for 8N1); use a baud rate the "
+        "clock divides evenly, e.g. 3125000 or 2777777.778, or a lower baud rate; the default "
+        "for ulx3s-85f at 25 MHz is 1500000")
+    assert not out.exists()
+
+
+def test_default_baud_is_the_boards_top_rate(tmp_path):
+    from hetflow.boards.build import default_out_dir, dry_run
+    # The default and the same rate given by hand are one build, in one directory.
+    assert cache_key("saxpy", "icebreaker") == cache_key("saxpy", "icebreaker", baud=3_000_000)
+    assert default_out_dir("saxpy", "icebreaker", baud=3_000_000) == \
+        default_out_dir("saxpy", "icebreaker") == Path("build/saxpy-lanes1-icebreaker")
+    # At another clock the default follows it: 24 MHz makes 6 MBaud in 4 cycles.
+    assert cache_key("saxpy", "icebreaker", freq_mhz=24) == \
+        cache_key("saxpy", "icebreaker", freq_mhz=24, baud=6_000_000)
+    assert dry_run("saxpy", "ulx3s-85f", baud=1_500_000)["out_dir"] == \
+        "build/saxpy-lanes1-ulx3s-85f"
 
 
 def test_baud_rate_is_part_of_the_build():

@@ -39,9 +39,18 @@ def test_cli_boards_json(capsys):
     assert by_name["icebreaker"]["program"]["args"] == ["-b", "ice40_generic"]
     assert by_name["ulx3s-85f"]["memory"] == {"kind": "bram", "bytes": 65536}
     assert by_name["icebreaker"]["toolchain"] == "yowasp: ok"
+    # The USB-UART the host reaches the bridge through, and the build's default baud rate.
+    assert {n: (b["usb_uart"]["chip"], b["usb_uart"]["max_baud"], b["usb_uart"]["on_board"],
+                b["usb_uart"]["default_baud"]) for n, b in by_name.items()} == {
+        "icebreaker": ("FT2232H", 12_000_000, True, 3_000_000),
+        "ulx3s-85f": ("FT231X", 3_000_000, True, 1_500_000),
+        "orangecrab": ("FT232R", 3_000_000, False, 3_000_000),
+        "tangnano9k": ("BL702", 3_000_000, True, 3_000_000)}
 
 
 def test_cli_boards_table(capsys):
     assert main(["boards"]) == 0
     out = capsys.readouterr().out
     assert "iCE40UP5K" in out and "LFE5U-85F" in out and "GW1NR" in out
+    assert "FT2232H (12,000,000)" in out and "FT232R (ext.) (3,000,000)" in out
+    assert "1,500,000" in out

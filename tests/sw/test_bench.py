@@ -32,7 +32,7 @@ def hetflow_cli(*args):
 def figures(stdout):
     """``name=value`` lines of the output as floats."""
     return {m.group(1): float(m.group(2))
-            for m in re.finditer(r"^([a-z_]+)=([0-9.eE+-]+)$", stdout, re.MULTILINE)}
+            for m in re.finditer(r"^([a-z0-9_]+)=([0-9.eE+-]+)$", stdout, re.MULTILINE)}
 
 
 def table_rows(stdout, first_cells):
@@ -120,6 +120,8 @@ def test_harness_main_is_checked():
      "saxpy of 2000000 elements needs 24010752 bytes of board memory but the sim device has "
      "16777216; use fewer elements"),
     (["bench", "host", "--calls", "0"], "--calls 0 is out of range; allowed a positive integer"),
+    (["bench", "host", "--board", "/nonexistent/build"],
+     "build directory /nonexistent/build does not exist"),
 ])
 def test_bench_bad_input_is_one_line(args, message):
     one_line_error(hetflow_cli(*args), message)
@@ -151,6 +153,31 @@ def test_bench_host_prints_table_and_figures():
     got = figures(proc.stdout)
     assert set(got) == {"cpu_overhead_us", "sim_call_us", "sim_overhead_us"}
     assert got["sim_call_us"] > 0 and got["sim_overhead_us"] < got["sim_call_us"]
+
+
+@needs_verilator
+def test_bench_host_with_a_build_prints_predicted_board_time(tmp_path):
+    from .test_boardtime import write_build
+    build = write_build(tmp_path / "b", kernel="saxpy", target_mhz=25.0, baud=1_500_000)
+    proc = hetflow_cli("bench", "host", "--calls", "20", "--board", build)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ("predicted, not measured: icebreaker build of saxpy: 25 MHz clock (Fmax 40 MHz), "
+            "1,500,000 baud 8N1, 1 ms turnaround per request") in proc.stdout
+    got = figures(proc.stdout)
+    for n in (1, 1024):
+        (line,) = [x for x in proc.stdout.splitlines()
+                   if x.startswith(f"predicted board time saxpy n={n}: ")]
+        m = re.fullmatch(r"predicted board time saxpy n=\d+: ([\d,.]+) ms = ([\d,.]+) compute "
+                         r"\(([\d,]+) cycles\) \+ ([\d,.]+) link \(([\d,]+) bytes\) \+ "
+                         r"([\d,.]+) turnaround \((\d+) requests\)", line)
+        total, compute, cycles, link, nbytes, turnaround, requests = (
+            float(v.replace(",", "")) for v in m.groups())
+        assert compute == pytest.approx(cycles / 25e3, abs=1e-3)
+        assert link == pytest.approx(nbytes * 10 / 1.5e6 * 1e3, abs=1e-3)
+        assert turnaround == pytest.approx(requests, abs=1e-3)
+        assert got[f"predicted_board_call_us_{n}"] == pytest.approx(total * 1e3, abs=1.0)
+    # 1024 elements move 8 KiB in and 4 KiB out: more bytes and requests than 1 element.
+    assert got["predicted_board_call_us_1024"] > got["predicted_board_call_us_1"]
 
 
 @pytest.mark.parametrize("kwargs, message", [

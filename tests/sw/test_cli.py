@@ -121,6 +121,10 @@ def test_run_script_on_cpu():
     (["run", "no_such_script.py"], "script no_such_script.py does not exist"),
     (["run", "examples/saxpy_host.py", "--device", "gpu"],
      "unknown device 'gpu'; choose one of: cpu, sim, pynq, serial:PORT"),
+    (["run", "examples/saxpy_host.py", "--device", "cpu", "--board", "build/x"],
+     "--board names the build on a serial board; use it with --device serial:PORT, not cpu"),
+    (["run", "examples/saxpy_host.py", "--device", "serial:/dev/null", "--board",
+      "/nonexistent/build"], "build directory /nonexistent/build does not exist"),
 ])
 def test_run_bad_input(args, message):
     one_line_error(hetflow(*args), message)

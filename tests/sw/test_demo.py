@@ -1,9 +1,13 @@
 """The README's first command: the demo pipeline on cpu and the simulated board."""
 
+import re
+
 import numpy as np
+import pytest
 
 from hetflow.demo import run_pipeline
 
+from .test_boardtime import write_build
 from .test_cli import hetflow, one_line_error
 
 
@@ -33,3 +37,40 @@ def test_demo_bad_input():
                    "--samples 100 is out of range; allowed a positive multiple of 64")
     one_line_error(hetflow("demo", "--devices", "cpu,gpu"),
                    "unknown device 'gpu'; choose one of: cpu, sim, pynq, serial:PORT")
+
+
+_PREDICTED = re.compile(r"^predicted board time (.+) on sim: ([\d,.]+) ms = ([\d,.]+) compute "
+                        r"\(([\d,]+) cycles\) \+ ([\d,.]+) link \(([\d,]+) bytes\) \+ "
+                        r"([\d,.]+) turnaround \((\d+) requests\)$")
+
+
+def _num(text):
+    return float(text.replace(",", ""))
+
+
+def test_demo_with_a_build_predicts_board_time(tmp_path):
+    build = write_build(tmp_path / "crc32-icebreaker")
+    proc = hetflow("demo", "--samples", "256", "-q", "--board", build, "--turnaround-ms", "2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert "icebreaker (predicted)" in proc.stdout
+    assert ("predicted, not measured: icebreaker build of crc32: 12 MHz clock (Fmax 40 MHz), "
+            "3,000,000 baud 8N1, 2 ms turnaround per request") in lines
+    assert "(fir, gemm: as if built for icebreaker at the same clock and baud rate)" in lines
+    found = [m.groups() for m in map(_PREDICTED.match, lines) if m]
+    assert [f[0] for f in found] == ["fir taps=16", "gemm 2x4 tiles", "crc32"]
+    for _, total, compute, cycles, link, nbytes, turnaround, requests in found:
+        # cycles at 12 MHz, ten bits a byte at 3 MBaud, 2 ms a request.
+        assert _num(compute) == pytest.approx(_num(cycles) / 12e3, abs=1e-3)
+        assert _num(link) == pytest.approx(_num(nbytes) * 10 / 3e6 * 1e3, abs=1e-3)
+        assert _num(turnaround) == pytest.approx(2 * int(requests), abs=1e-3)
+        assert _num(total) == pytest.approx(_num(compute) + _num(link) + _num(turnaround),
+                                            abs=2e-3)
+
+
+def test_demo_board_bad_input(tmp_path):
+    one_line_error(hetflow("demo", "--board", tmp_path / "nowhere"),
+                   f"hetflow demo: error: build directory {tmp_path / 'nowhere'} does not exist")
+    one_line_error(hetflow("demo", "--board", write_build(tmp_path / "b"), "--turnaround-ms",
+                           "-1"),
+                   "hetflow demo: error: --turnaround-ms -1 is out of range; allowed 0 or more")

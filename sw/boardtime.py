@@ -1,0 +1,204 @@
+"""Board time predicted from a build: what a call would take on the board it was built for.
+
+A call on the simulated board (or on ``hetflow serve``) knows its kernel
+cycles and its *link count*: the requests and bytes a serial link carries for
+it (:class:`LinkCount`, ``handle.last_link``).  With a build's ``report.json``
+(:class:`BoardTiming`) that becomes a prediction of the call on the board::
+
+    predicted = cycles / clock + link bytes * 10 / baud + exchanges * turnaround
+
+* ``clock`` is the SoC clock the bitstream runs at (``target_mhz``): a board
+  runs at its clock, not at the Fmax the design could reach (``fmax_mhz``,
+  shown beside it; a build whose Fmax is below its clock may not work at all,
+  and :attr:`BoardTiming.timing_met` says so);
+* ``baud`` is the build's bridge rate (``bridge.baud``), ten bits per byte
+  (8N1);
+* ``turnaround`` is what each request/response exchange waits beyond its bytes
+  (default :data:`~hetflow.sim.board.framing.DEFAULT_TURNAROUND_S`, an FTDI
+  latency timer at its 1 ms minimum).
+
+Link counts.  On the simulated board each request of the board protocol is
+counted as a board's serial bridge would carry it (:func:`request_cost`): in
+serial frames (:mod:`hetflow.sim.board.framing`), memory transfers cut into
+:data:`~hetflow.sim.board.framing.BRIDGE_CHUNK`-byte requests, ``RUN`` in the
+serial backend's slices.  On ``serial:`` the bytes are those that crossed the
+port, retries included.
+
+Not modelled: the host's own time per call (measured, shown beside the
+prediction), the bridge's cycles between bytes, pipelined requests.  The
+result is a prediction and is always labelled as one.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .hw.errors import HetflowError
+from .sim.board import protocol as P
+from .sim.board.framing import BRIDGE_CHUNK, DEFAULT_TURNAROUND_S, OVERHEAD
+
+__all__ = ["LinkCount", "LinkMeter", "BoardTiming", "request_cost", "read_build",
+           "BITS_PER_BYTE"]
+
+#: Bits on the line per byte: start, eight data bits, stop (8N1).
+BITS_PER_BYTE = 10
+
+
+@dataclass(frozen=True)
+class LinkCount:
+    """Request/response exchanges and the bytes of their serial frames, both directions."""
+
+    requests: int = 0
+    bytes: int = 0
+
+    def __add__(self, other):
+        return LinkCount(self.requests + other.requests, self.bytes + other.bytes)
+
+    def __sub__(self, other):
+        return LinkCount(self.requests - other.requests, self.bytes - other.bytes)
+
+
+def _frame(size):
+    """Bytes on the line of a serial frame carrying a protocol frame of ``size`` payload bytes."""
+    return OVERHEAD + P.HEADER.size + size
+
+
+def request_cost(opcode, fields, data_len, response, chunk=BRIDGE_CHUNK, run_slice=None):
+    """What one request of the board protocol costs on a board's serial link.
+
+    Parameters
+    ----------
+    opcode : Opcode
+        From :mod:`hetflow.sim.board.protocol`.
+    fields : tuple
+        The request's fields (``MEM_READ``: address, length).
+    data_len : int
+        Bytes of data the request carries (``MEM_WRITE``).
+    response : object
+        The decoded response (``RUN``: ``(reason, cycles)``).
+    chunk : int
+        Largest memory transfer per request on the serial link.
+    run_slice : int, optional
+        Cycles per ``RUN`` request (default: the serial backend's).
+
+    Returns
+    -------
+    LinkCount
+    """
+    if run_slice is None:
+        from .backends.serial import SerialBoard
+        run_slice = SerialBoard.run_slice
+    if opcode is P.MEM_WRITE:
+        pieces = max(1, -(-data_len // chunk))
+        return LinkCount(pieces, pieces * (_frame(P.MEM_WRITE.request_size)
+                                           + _frame(P.MEM_WRITE.response_size)) + data_len)
+    if opcode is P.MEM_READ:
+        length = fields[1]
+        pieces = max(1, -(-length // chunk))
+        return LinkCount(pieces, pieces * (_frame(P.MEM_READ.request_size)
+                                           + _frame(P.MEM_READ.response_size)) + length)
+    if opcode is P.RUN:
+        slices = max(1, -(-int(response[1]) // run_slice))
+        return LinkCount(slices, slices * (_frame(P.RUN.request_size)
+                                           + _frame(P.RUN.response_size)))
+    return LinkCount(1, _frame(opcode.request_size) + _frame(opcode.response_size))
+
+
+class LinkMeter:
+    """Adds up :func:`request_cost` of the requests a board client makes (``total``)."""
+
+    def __init__(self):
+        self.total = LinkCount()
+
+    def record(self, opcode, fields, data_len, response):
+        self.total += request_cost(opcode, fields, data_len, response)
+
+
+def read_build(board):
+    """The ``report.json`` of a build: ``board`` is its directory or the file itself."""
+    from .boards.report import load_report
+    path = Path(board)
+    return load_report(path.parent if path.name == "report.json" and path.is_file() else path)
+
+
+@dataclass(frozen=True)
+class BoardTiming:
+    """The time model of one build (see the module doc).
+
+    Attributes
+    ----------
+    board, kernel : str
+        What was built.
+    clock_hz : float
+        The SoC clock of the bitstream.
+    fmax_hz : float or None
+        What the placed design could run at.
+    baud : int
+        Line speed of the bridge.
+    turnaround_s : float
+        Seconds per request/response exchange beyond its bytes.
+    timing_met : bool
+        Whether Fmax reaches the clock.
+    memory_size : int or None
+        Bytes of SoC memory (a simulated board mimics it to cut calls alike).
+    """
+
+    board: str
+    kernel: str
+    clock_hz: float
+    fmax_hz: float
+    baud: int
+    turnaround_s: float = DEFAULT_TURNAROUND_S
+    timing_met: bool = True
+    memory_size: int = None
+
+    @classmethod
+    def from_report(cls, report, turnaround_s=DEFAULT_TURNAROUND_S, where="the build report"):
+        """The model of a report dict (as :func:`read_build` returns it)."""
+        if isinstance(turnaround_s, bool) or not isinstance(turnaround_s, (int, float)) \
+                or not turnaround_s >= 0:
+            raise HetflowError(f"turnaround {turnaround_s!r} s is out of range; allowed 0 "
+                               f"or more seconds")
+        bridge = report.get("bridge")
+        if not isinstance(bridge, dict) or not isinstance(bridge.get("baud"), int):
+            raise HetflowError(f"{where} has no serial bridge baud rate (bridge.baud); "
+                               f"rebuild it with 'hetflow build KERNEL --board BOARD'")
+        clock = report.get("target_mhz")
+        if not isinstance(clock, (int, float)) or not clock > 0:
+            raise HetflowError(f"{where} has no SoC clock (target_mhz)")
+        fmax = report.get("fmax_mhz")
+        memory = report.get("memory")
+        return cls(board=str(report.get("board")), kernel=str(report.get("kernel")),
+                   clock_hz=float(clock) * 1e6,
+                   fmax_hz=float(fmax) * 1e6 if isinstance(fmax, (int, float)) else None,
+                   baud=bridge["baud"], turnaround_s=float(turnaround_s),
+                   timing_met=bool(report.get("timing_met")),
+                   memory_size=memory.get("bytes") if isinstance(memory, dict) else None)
+
+    @classmethod
+    def from_build(cls, board, turnaround_s=DEFAULT_TURNAROUND_S):
+        """The model of the build in directory ``board`` (or of its ``report.json``)."""
+        return cls.from_report(read_build(board), turnaround_s,
+                               where=f"{board}/report.json")
+
+    def breakdown(self, cycles, link):
+        """``{"compute_s", "link_s", "turnaround_s", "total_s"}`` of a call.
+
+        ``cycles`` are the kernel's, ``link`` its :class:`LinkCount`.
+        """
+        compute = (cycles or 0) / self.clock_hz
+        line = link.bytes * BITS_PER_BYTE / self.baud
+        wait = link.requests * self.turnaround_s
+        return {"compute_s": compute, "link_s": line, "turnaround_s": wait,
+                "total_s": compute + line + wait}
+
+    def seconds(self, cycles, link):
+        """Predicted seconds of a call on the board: ``breakdown(...)["total_s"]``."""
+        return self.breakdown(cycles, link)["total_s"]
+
+    def describe(self):
+        """One line: the board, clock, Fmax, baud and turnaround the prediction assumes."""
+        fmax = f"Fmax {self.fmax_hz / 1e6:g} MHz" if self.fmax_hz else "Fmax unknown"
+        met = "" if self.timing_met else " (timing NOT met: the board may not work at all)"
+        return (f"{self.board} build of {self.kernel}: {self.clock_hz / 1e6:g} MHz clock "
+                f"({fmax}){met}, {self.baud:,} baud 8N1, "
+                f"{self.turnaround_s * 1e3:g} ms turnaround per request")
