@@ -167,11 +167,11 @@ class Pipeline:
     def pump(self, epoch, opname):
         """Read what the port has (waiting up to ~50 ms); match it to the frames on the line.
 
-        A damaged frame (bad CRC, cut short) makes the oldest request suspect
-        rather than lost at once: the decoder finds good frames inside bad
-        candidates, and an answer to a later request proves the loss anyway.
-        When the line has then been quiet for a read's wait, the suspect is
-        lost.
+        A damaged frame (bad CRC) makes the oldest request suspect rather than
+        lost at once: the decoder finds good frames inside bad candidates, and
+        an answer to a later request proves the loss anyway.  When the line has
+        then been quiet for a read's wait with nothing half-received, the
+        suspect is lost.
         """
         link = self.link
         link.check_session(epoch, opname)
@@ -182,15 +182,15 @@ class Pipeline:
                 self._lose(self._pop(), f"no response within {head.limit:.2g} s")
                 return
         data = link.read(opname)
-        quiet = not data
-        events = link.decoder.feed(data) if data else link.decoder.expire()
-        for event in events:
+        if not data:
+            if self.line and self.line[0].suspect and not link.decoder.pending:
+                self._lose(self._pop(), "the response was corrupted (CRC error)")
+            return
+        for event in link.decoder.feed(data):
             if isinstance(event, Frame):
                 self._match(event, opname)
-            elif event.kind in ("crc", "truncated") and self.line:
+            elif event.kind == "crc" and self.line:
                 self.line[0].suspect = True
-        if quiet and self.line and self.line[0].suspect:
-            self._lose(self._pop(), "the response was corrupted (CRC error)")
 
     def _match(self, frame, opname):
         link = self.link
