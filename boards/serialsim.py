@@ -9,7 +9,7 @@ pins as its ports.  :class:`SerialSocSimulation` compiles it with Verilator
 that drives those pins from the master side of a pty: bytes the host writes
 are shifted onto ``rx`` bit by bit, ``CLOCK_HZ / BAUD`` simulated cycles a
 bit, and the bits the UART sends on ``tx`` are assembled into bytes, held as
-a USB-UART chip holds them (:mod:`hetflow.boards.usbuart`) and passed to the
+a USB-UART chip holds them (:mod:`hetflow.boards.serialline`) and passed to the
 host.  ``hetflow.open("serial:" + sim.port)`` then drives the very RTL that
 goes onto the board, through the serial backend's real code path, and every
 timing the line shows is the board's: the simulation's cycle count is the
@@ -47,7 +47,7 @@ from .socclock import MAGIC, SocClock, create_clock_file
 from .soc import SoC
 from .top import IDLE_GAP_S
 from .uart import UART, divisor_for
-from .usbuart import DEFAULT_SERVED_BOARD, DEFAULT_TURNAROUND_MS, LineTiming, usb_uart_for
+from .serialline import DEFAULT_SERVED_BOARD, DEFAULT_TURNAROUND_MS, LineTiming, usb_packets_for
 
 __all__ = ["SerialSoC", "SerialSocSimulation", "SerialSimError", "build_serial_soc"]
 #: Seconds the process may take to come up and publish its clock.
@@ -162,7 +162,7 @@ class SerialSocSimulation:
     baud : int, optional
         The line rate (default: the board's default rate).
     turnaround_ms : float
-        The USB-UART's latency timer (:mod:`hetflow.boards.usbuart`); 0
+        The USB-UART's latency timer (:mod:`hetflow.boards.serialline`); 0
         passes every byte on at once, as a bare pty.
     status : callable, optional
         One-line progress messages (the first build takes a while).
@@ -194,7 +194,7 @@ class SerialSocSimulation:
         clock_hz = round(self.board.clock_mhz * 1e6)
         baud = DEFAULT_BAUD if baud is None else baud     # the board's default rate
         try:
-            self.line = LineTiming(clock_hz, baud, turnaround_ms, usb_uart_for(self.board))
+            self.line = LineTiming(clock_hz, baud, turnaround_ms, usb_packets_for(self.board))
             divisor_for(clock_hz, baud)
         except Exception:
             kernel._MustUse__silence = True    # refused before the design was made

@@ -23,7 +23,7 @@ from .common import add_param_argument, parse_params, progress
 
 
 def add_arguments(parser):
-    from ..boards.usbuart import DEFAULT_SERVED_BOARD, DEFAULT_TURNAROUND_MS
+    from ..boards.serialline import DEFAULT_SERVED_BOARD, DEFAULT_TURNAROUND_MS
     parser.add_argument("kernel", metavar="KERNEL", help="kernel name or module:Class")
     add_param_argument(parser)
     parser.add_argument("--board", "-b", default=DEFAULT_SERVED_BOARD, metavar="BOARD",

@@ -1,4 +1,4 @@
-"""The USB-UART chip between the host and a board's UART, as the served line models it.
+"""The served line's timing: the UART's bit time and the USB-UART's turnaround, in SoC cycles.
 
 A board's UART does not reach the host directly: a USB-UART chip sits in
 between (an FTDI FT2232H on the iCEBreaker, an FT231X on the ULX3S).  It adds
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 from ..hw.errors import ParamError
 
-__all__ = ["UsbUart", "LineTiming", "CHIPS", "usb_uart_for", "DEFAULT_TURNAROUND_MS",
+__all__ = ["UsbPackets", "LineTiming", "CHIPS", "usb_packets_for", "DEFAULT_TURNAROUND_MS",
            "MAX_TURNAROUND_MS", "DEFAULT_SERVED_BOARD"]
 
 #: The board a served design stands in for when none is named (``hetflow serve``).
@@ -53,28 +53,23 @@ STATUS_BYTES = 2
 
 
 @dataclass(frozen=True)
-class UsbUart:
-    """A USB-UART chip.
+class UsbPackets:
+    """What the served line needs of a USB-UART chip.
 
     Attributes
     ----------
     name : str
         Part name (``FT2232H``).
-    usb : str
-        USB speed of the chip.
     packet : int
-        Bytes of its USB bulk-in packets, :data:`STATUS_BYTES` of them status.
+        Bytes of its USB bulk-in packets, :data:`STATUS_BYTES` of them status:
+        512 on a high-speed chip, 64 on a full-speed one.
     max_baud : int
-        Fastest line rate the chip's baud generator makes.
-    note : str
-        Where the figures come from.
+        Fastest line rate the chip makes (its datasheet).
     """
 
     name: str
-    usb: str
     packet: int
     max_baud: int
-    note: str
 
     @property
     def packet_data(self):
@@ -82,24 +77,22 @@ class UsbUart:
         return self.packet - STATUS_BYTES
 
 
-CHIPS = {
-    "FT2232H": UsbUart("FT2232H", "high-speed", 512, 12_000_000,
-                       "FT2232H datasheet: USB 2.0 high speed, 4 KiB receive buffer per "
-                       "channel, up to 12 Mbaud"),
-    "FT231X": UsbUart("FT231X", "full-speed", 64, 3_000_000,
-                      "FT231X datasheet: USB full speed, 512-byte receive buffer, up to "
-                      "3 Mbaud"),
-}
+CHIPS = {chip.name: chip for chip in (
+    UsbPackets("FT2232H", 512, 12_000_000),     # USB 2.0 high speed
+    UsbPackets("FT231X", 64, 3_000_000),        # USB full speed
+    UsbPackets("FT232R", 64, 3_000_000),        # USB full speed
+    UsbPackets("BL702", 64, 3_000_000),         # USB full speed, answers as an FT2232C
+)}
 
-#: The chip each board carries; a board not listed here (a UART on header pins, a
-#: microcontroller emulating an FTDI chip) is modelled with a full-speed FT231X.
-_BOARD_CHIPS = {"icebreaker": "FT2232H", "ulx3s-85f": "FT231X"}
+#: The chip between the host and each board (OrangeCrab has none: an external adapter on
+#: its header pins, FT232R-class, is assumed).
+_BOARD_CHIPS = {"icebreaker": "FT2232H", "ulx3s-85f": "FT231X", "orangecrab": "FT232R",
+                "tangnano9k": "BL702"}
 
 
-def usb_uart_for(board):
-    """The :class:`UsbUart` between the host and ``board`` (a Board or its name)."""
-    name = getattr(board, "name", board)
-    return CHIPS[_BOARD_CHIPS.get(name, "FT231X")]
+def usb_packets_for(board):
+    """The :class:`UsbPackets` of the USB-UART between the host and ``board`` (a Board)."""
+    return CHIPS[_BOARD_CHIPS[board.name]]
 
 
 def _fmt(x):
@@ -125,14 +118,14 @@ class LineTiming:
         The line rate (8N1: 10 bits per byte).
     turnaround_ms : float
         The USB-UART's latency timer (0 delivers every byte at once, as a pty).
-    chip : UsbUart
-        The chip, for its packet size.
+    chip : UsbPackets
+        The USB-UART chip, for its packet size.
     """
 
     clock_hz: int
     baud: int
     turnaround_ms: float
-    chip: UsbUart
+    chip: UsbPackets
 
     def __post_init__(self):
         _check("baud rate", self.baud, 1, self.chip.max_baud,
