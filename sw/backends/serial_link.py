@@ -81,8 +81,9 @@ class SerialLink:
         (attempts after the first, of a request or a group), ``timeouts``,
         ``lost`` (requests skipped by a later answer), ``stale`` (responses to
         an earlier request, dropped), ``in_flight_peak`` (most requests
-        unanswered at once) and the decoder's ``frames``, ``crc``, ``length``,
-        ``truncated``, ``garbage``.
+        unanswered at once), ``bytes_out`` and ``bytes_in`` (bytes written to
+        and read from the port by requests) and the decoder's ``frames``,
+        ``crc``, ``length``, ``truncated``, ``garbage``.
     """
 
     def __init__(self, port, baudrate=DEFAULT_BAUD, timeout=DEFAULT_TIMEOUT, retries=3,
@@ -137,7 +138,7 @@ class SerialLink:
         self._epoch = 0
         self._local = threading.local()
         self._counts = {"requests": 0, "retries": 0, "timeouts": 0, "lost": 0, "stale": 0,
-                        "in_flight_peak": 0}
+                        "in_flight_peak": 0, "bytes_out": 0, "bytes_in": 0}
         self._pipeline = Pipeline(self)
         self.closed = False
 
@@ -297,12 +298,15 @@ class SerialLink:
         """Send ``frame``; None, or what went wrong (str)."""
         def send():
             self._serial.write(frame)
+            self._counts["bytes_out"] += len(frame)
         return self._io(send, opname)
 
     def read(self, opname):
         """What the port has (waiting up to ~50 ms for a first byte)."""
         port = self._serial
-        return self._io(lambda: port.read(port.in_waiting or 1), opname)
+        data = self._io(lambda: port.read(port.in_waiting or 1), opname)
+        self._counts["bytes_in"] += len(data)
+        return data
 
     def echo(self, opname):
         return BoardError(f"serial:{self.port}: the far end echoes {opname} back; it is a "
