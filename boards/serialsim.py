@@ -43,11 +43,11 @@ from ..sim.board.framing import DEFAULT_BAUD, Frame, FrameDecoder, encode_frame
 from ..sim.board.harness import build_executable
 from .bridge import FrameBridge
 from .registry import get_board
-from .socclock import MAGIC, SocClock, create_clock_file
+from .serialline import DEFAULT_SERVED_BOARD, DEFAULT_TURNAROUND_MS, LineTiming, usb_packets_for
 from .soc import SoC
+from .socclock import MAGIC, SocClock, create_clock_file
 from .top import IDLE_GAP_S
 from .uart import UART, divisor_for
-from .serialline import DEFAULT_SERVED_BOARD, DEFAULT_TURNAROUND_MS, LineTiming, usb_packets_for
 
 __all__ = ["SerialSoC", "SerialSocSimulation", "SerialSimError", "build_serial_soc"]
 #: Seconds the process may take to come up and publish its clock.

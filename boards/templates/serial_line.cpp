@@ -32,8 +32,8 @@ struct ClockFile {
     uint64_t seq, cycles, delivered, clock_hz, baud, turnaround, packet;
 };
 
-// Cycles clocked while the host is not reading before bytes for it are dropped (a
-// USB-UART whose host stopped reading overflows the same way).
+// Bytes held for a host that does not read before the oldest are dropped (a USB-UART
+// whose host stopped reading overflows the same way).
 const size_t OUT_LIMIT = 1 << 20;
 // Cycles between two looks at the host's side while the design is busy.
 const int BATCH = 1024;

@@ -55,7 +55,7 @@ from ..hw.registry import get_kernel, kernel_names
 from ..hw.regmap import kernel_id
 from ..hw.shell import Shell
 from ..sim.board import protocol as P
-from ..sim.board.client import BoardClient, BoardError, BoardRequestError
+from ..sim.board.client import BoardClient, BoardError
 from ..sim.board.framing import BRIDGE_CHUNK, DEFAULT_BAUD
 from ..sim.board.harness import channels
 from .serial_link import BRIDGE_WINDOW, DEFAULT_TIMEOUT, SerialLink
