@@ -1,19 +1,26 @@
-"""The board SoC and its UART-to-bus bridge in Verilator, behind a pty.
+"""The board's design in Verilator, its UART pins driven from a pty at the line rate.
 
 A board's bitstream holds :class:`~hetflow.boards.soc.SoC` (kernel + memory +
-DMA), the frame bridge of :mod:`hetflow.boards.bridge` and a UART.
-:class:`SerialSoC` is that design minus the UART: the bridge's byte streams
-are its ports.  :class:`SerialSocSimulation` compiles it with Verilator
-(cached like the virtual board) into a process that moves bytes between the
-master side of a pty and those streams, so ``hetflow.open("serial:" +
-sim.port)`` drives the very RTL that goes onto the board, through the serial
-backend's real code path (framing, retries, kernel discovery).
+DMA), the frame bridge of :mod:`hetflow.boards.bridge` and the UART of
+:mod:`hetflow.boards.uart`, as :class:`~hetflow.boards.top.BoardTop` joins
+them.  :class:`SerialSoC` is that design with the UART's ``rx`` and ``tx``
+pins as its ports.  :class:`SerialSocSimulation` compiles it with Verilator
+(cached like the virtual board) into a process (``templates/serial_line.cpp``)
+that drives those pins from the master side of a pty: bytes the host writes
+are shifted onto ``rx`` bit by bit, ``CLOCK_HZ / BAUD`` simulated cycles a
+bit, and the bits the UART sends on ``tx`` are assembled into bytes, held as
+a USB-UART chip holds them (:mod:`hetflow.boards.serialline`) and passed to the
+host.  ``hetflow.open("serial:" + sim.port)`` then drives the very RTL that
+goes onto the board, through the serial backend's real code path, and every
+timing the line shows is the board's: the simulation's cycle count is the
+clock, published for any process to read (:mod:`hetflow.boards.socclock`).
 
-The process clocks the design in batches while the bridge is busy or bytes
-are waiting, and sleeps in ``poll()`` when the line and the bridge are idle
-(a started kernel then pauses too; ``RUN`` clocks it again, so only the
-wall time changes).  It exits on ``SIGTERM`` or when its input is a pipe that
-reaches end of file.
+The process clocks the design while anything is under way (a byte on the
+line or held in the USB-UART, a frame in the bridge), and sleeps in
+``poll()`` while the line and the bridge are idle (a started kernel then
+pauses too; ``RUN`` clocks it again, so only the wall time changes).  It
+exits on ``SIGTERM``, when its parent process changes, or when its input is a
+pipe that reaches end of file.
 """
 
 import os
@@ -22,24 +29,29 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 import tty
+from importlib import resources
 
 from amaranth.hdl import Module
-from amaranth.lib import stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..hw.errors import HetflowError
 from ..hw.verilog import to_verilog
-from ..sim.board.framing import Frame, FrameDecoder, encode_frame
+from ..sim.board.framing import DEFAULT_BAUD, Frame, FrameDecoder, encode_frame
 from ..sim.board.harness import build_executable
 from .bridge import FrameBridge
+from .registry import get_board
+from .serialline import DEFAULT_SERVED_BOARD, DEFAULT_TURNAROUND_MS, LineTiming, usb_packets_for
 from .soc import SoC
+from .socclock import MAGIC, SocClock, create_clock_file
+from .top import IDLE_GAP_S
+from .uart import UART, divisor_for
 
-__all__ = ["SerialSoC", "SerialSocSimulation", "SIM_IDLE_CYCLES", "SerialSimError"]
-
-#: Idle gap (cycles) of the simulated bridge: short, since the process only
-#: clocks while something is happening.
-SIM_IDLE_CYCLES = 200_000
+__all__ = ["SerialSoC", "SerialSocSimulation", "SerialSimError", "build_serial_soc"]
+#: Seconds the process may take to come up and publish its clock.
+_START_TIMEOUT = 30.0
 
 
 class SerialSimError(HetflowError, RuntimeError):
@@ -47,7 +59,7 @@ class SerialSimError(HetflowError, RuntimeError):
 
 
 class SerialSoC(wiring.Component):
-    """SoC + frame bridge, with the bridge's byte streams as ports.
+    """SoC + frame bridge + UART, with the UART's pins as ports.
 
     Parameters
     ----------
@@ -55,31 +67,38 @@ class SerialSoC(wiring.Component):
         The kernel instance.
     memory_size : int
         Bytes of SoC memory (block RAM).
+    divisor : int
+        Clock cycles per bit of the UART (:func:`~hetflow.boards.uart.divisor_for`).
     idle_cycles : int
         The bridge's idle gap (see :class:`~hetflow.boards.bridge.FrameBridge`).
 
     Members
     -------
-    rx : In(stream.Signature(8))
-        Bytes from the host.
-    tx : Out(stream.Signature(8))
-        Bytes to the host.
+    rx : In(1)
+        The UART's receive pin (idles high).
+    tx : Out(1)
+        The UART's transmit pin (idles high).
     busy : Out(1)
-        The bridge is receiving, executing or answering a frame.
+        Something is under way: the bridge is receiving, executing or answering a
+        frame, or the UART holds a received byte or is sending one.
     """
 
-    def __init__(self, kernel, memory_size=64 * 1024, idle_cycles=SIM_IDLE_CYCLES):
+    def __init__(self, kernel, memory_size, divisor, idle_cycles):
         self.kernel = kernel
         try:
             self.soc = SoC(kernel, memory="bram", memory_size=memory_size)
             self.bridge = FrameBridge.for_soc(self.soc, idle_cycles=idle_cycles)
+            self.uart = UART(divisor)
         except Exception:
             # Refused: neither this design nor the kernel will be elaborated, on purpose.
             self._MustUse__silence = kernel._MustUse__silence = True
+            for part in ("soc", "bridge"):
+                if hasattr(self, part):
+                    getattr(self, part)._MustUse__silence = True
             raise
         super().__init__({
-            "rx": In(stream.Signature(8)),
-            "tx": Out(stream.Signature(8)),
+            "rx": In(1, init=1),
+            "tx": Out(1, init=1),
             "busy": Out(1),
         })
 
@@ -87,95 +106,42 @@ class SerialSoC(wiring.Component):
         m = Module()
         m.submodules.soc = self.soc
         m.submodules.bridge = bridge = self.bridge
+        m.submodules.uart = uart = self.uart
         wiring.connect(m, bridge.bus, self.soc.bus)
-        wiring.connect(m, wiring.flipped(self.rx), bridge.rx)
-        wiring.connect(m, bridge.tx, wiring.flipped(self.tx))
-        m.d.comb += self.busy.eq(bridge.busy)
+        wiring.connect(m, uart.out, bridge.rx)
+        wiring.connect(m, bridge.tx, uart.inp)
+        m.d.comb += [
+            uart.rx.eq(self.rx),
+            self.tx.eq(uart.tx),
+            self.busy.eq(bridge.busy | uart.out.valid | uart.inp.valid | ~uart.inp.ready),
+        ]
         return m
 
 
-_MAIN = r"""// Generated by hetflow.boards.serialsim: SerialSoC <-> byte stream on fd 0 / fd 1.
-#include "Vboard.h"
-#include "verilated.h"
-#include <cerrno>
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <fcntl.h>
-#include <poll.h>
-#include <unistd.h>
-#include <vector>
-
-int main(int argc, char** argv) {
-    Verilated::commandArgs(argc, argv);
-    Vboard* top = new Vboard;
-    fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
-    fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);
-    std::vector<uint8_t> in, out;
-    size_t in_pos = 0;
-    const size_t OUT_LIMIT = 1 << 16;   // host not reading: hold the bridge back
-
-    auto cycle = [&]() {
-        top->rx_valid = in_pos < in.size();
-        top->rx_data = top->rx_valid ? in[in_pos] : 0;
-        top->tx_ready = out.size() < OUT_LIMIT;
-        top->clk = 0;
-        top->eval();
-        // Handshakes as they are just before the rising edge.
-        const bool rx_fire = top->rx_valid && top->rx_ready;
-        const bool tx_fire = top->tx_valid && top->tx_ready;
-        const uint8_t tx_byte = top->tx_data;
-        top->clk = 1;
-        top->eval();
-        if (rx_fire) in_pos++;
-        if (tx_fire) out.push_back(tx_byte);
-    };
-
-    top->rst = 1;
-    for (int i = 0; i < 8; i++) cycle();
-    top->rst = 0;
-
-    // On a pty no end-of-file tells the board that its host process is gone (the pty's
-    // master is this process's own fd 0/1): it stops when its parent changes, checked every
-    // turn (a turn is at most ~5 ms when idle).  The parent passes its pid, so a parent
-    // that died before this line is noticed too.
-    const pid_t parent = argc > 1 ? (pid_t)std::atol(argv[1]) : getppid();
-    uint8_t chunk[1 << 16];
-    for (;;) {
-        if (getppid() != parent) break;
-        const bool busy = top->busy || in_pos < in.size();
-        struct pollfd p[2] = {{0, POLLIN, 0}, {1, (short)(out.empty() ? 0 : POLLOUT), 0}};
-        poll(p, 2, busy || !out.empty() ? 0 : 5);
-        ssize_t n = read(0, chunk, sizeof chunk);
-        if (n > 0) {
-            if (in_pos == in.size()) { in.clear(); in_pos = 0; }
-            in.insert(in.end(), chunk, chunk + n);
-        } else if (n == 0) {
-            break;                                   // a pipe closed: done
-        } else if (errno == EIO) {
-            usleep(5000);                            // pty with no host attached
-        }
-        if (!out.empty()) {
-            ssize_t w = write(1, out.data(), out.size());
-            if (w > 0) out.erase(out.begin(), out.begin() + w);
-        }
-        const int batch = (top->busy || in_pos < in.size()) ? 4096 : 16;
-        for (int i = 0; i < batch; i++) cycle();
-    }
-    top->final();
-    delete top;
-    return 0;
-}
-"""
+#: Builds this process has made or found, by design: the binary is cached by the hash of
+#: the design's Verilog, and converting the design to Verilog to find it takes seconds.
+_BUILT = {}
 
 
-def build_serial_soc(kernel, memory_size=64 * 1024, idle_cycles=SIM_IDLE_CYCLES, status=None):
-    """Build (or reuse) the Verilator binary of :class:`SerialSoC`; a ``BoardBuild``."""
-    design = SerialSoC(kernel, memory_size=memory_size, idle_cycles=idle_cycles)
+def build_serial_soc(kernel, memory_size, clock_hz, baud, status=None):
+    """Build (or reuse) the Verilator binary of :class:`SerialSoC`; a ``BoardBuild``.
+
+    The UART's divisor comes from ``clock_hz`` and ``baud``, the bridge's idle
+    gap is the board's (:data:`~hetflow.boards.top.IDLE_GAP_S`).
+    """
+    key = (kernel.kernel_cls, tuple(sorted(kernel.p.items())), memory_size, clock_hz, baud)
+    if key in _BUILT and _BUILT[key].executable.exists():
+        kernel._MustUse__silence = True     # the same design was converted before
+        return _BUILT[key]
+    design = SerialSoC(kernel, memory_size=memory_size, divisor=divisor_for(clock_hz, baud),
+                       idle_cycles=max(16, round(clock_hz * IDLE_GAP_S)))
     top = f"hetflow_serial_{kernel.name}"
     text = to_verilog(design, name=top)
-    return build_executable(name=f"serial-{kernel.name}", what=f"the serial SoC of {kernel.name}",
-                            top=top, verilog_text=text, cpp_text=_MAIN, status=status)
+    main = (resources.files(__package__) / "templates" / "serial_line.cpp").read_text()
+    _BUILT[key] = build = build_executable(
+        name=f"serial-{kernel.name}", what=f"the serial SoC of {kernel.name}", top=top,
+        verilog_text=text, cpp_text=main, status=status)
+    return build
 
 
 class SerialSocSimulation:
@@ -187,8 +153,16 @@ class SerialSocSimulation:
     ----------
     kernel : Kernel
         The kernel instance.
-    memory_size : int
-        Bytes of SoC memory.
+    board : str or Board
+        The board the design stands in for: its clock, its memory and its
+        USB-UART chip (default :data:`DEFAULT_SERVED_BOARD`).
+    memory_size : int, optional
+        Bytes of SoC memory (default: the board's).
+    baud : int, optional
+        The line rate (default: the board's default rate).
+    turnaround_ms : float
+        The USB-UART's latency timer (:mod:`hetflow.boards.serialline`); 0
+        passes every byte on at once, as a bare pty.
     status : callable, optional
         One-line progress messages (the first build takes a while).
     rx_filter, tx_filter : callable, optional
@@ -201,13 +175,31 @@ class SerialSocSimulation:
     ----------
     port : str
         The pty's path: open it with ``hetflow.open("serial:" + port)``.
+    line : LineTiming
+        Clock, baud rate, turnaround and USB-UART chip of the served line.
+    clock_path : str
+        The SoC clock file (:class:`~hetflow.boards.socclock.SocClock` reads it).
+    clock : SocClock
+        That file, open.
     """
 
-    def __init__(self, kernel, memory_size=64 * 1024, status=None, rx_filter=None,
+    def __init__(self, kernel, board=DEFAULT_SERVED_BOARD, memory_size=None, baud=None,
+                 turnaround_ms=DEFAULT_TURNAROUND_MS, status=None, rx_filter=None,
                  tx_filter=None):
         self.kernel = kernel
-        self.memory_size = memory_size
-        self.build = build_serial_soc(kernel, memory_size, status=status)
+        self._proc = self.clock = None
+        self.board = get_board(board)
+        self.memory_size = self.board.memory_size if memory_size is None else memory_size
+        clock_hz = round(self.board.clock_mhz * 1e6)
+        baud = DEFAULT_BAUD if baud is None else baud     # the board's default rate
+        try:
+            self.line = LineTiming(clock_hz, baud, turnaround_ms, usb_packets_for(self.board))
+            divisor_for(clock_hz, baud)
+        except Exception:
+            kernel._MustUse__silence = True    # refused before the design was made
+            raise
+        self.build = build_serial_soc(kernel, self.memory_size, clock_hz, baud, status=status)
+        self.clock_path = create_clock_file()
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)          # no echo, no CR/LF mangling: a byte line
         tty.setraw(self._master)
@@ -216,9 +208,12 @@ class SerialSocSimulation:
         relay = rx_filter is not None or tx_filter is not None
         self._relay = None
         self._stop = threading.Event()
+        line = self.line
         try:
             self._proc = subprocess.Popen(
-                [str(self.build.executable), str(os.getpid())],
+                [str(self.build.executable), str(os.getpid()), self.clock_path,
+                 str(line.clock_hz), str(line.baud), str(line.turnaround_cycles),
+                 str(line.chip.packet_data)],
                 stdin=subprocess.PIPE if relay else self._master,
                 stdout=subprocess.PIPE if relay else self._master,
                 stderr=self._log, start_new_session=True)
@@ -226,11 +221,33 @@ class SerialSocSimulation:
             self._close_fds()
             raise SerialSimError(f"serial SoC of {kernel.name}: cannot start "
                                  f"{self.build.executable}: {exc}") from None
+        try:
+            self.clock = self._wait_for_clock()
+        except BaseException:
+            self.close()
+            raise
         if relay:
             self._relay = threading.Thread(target=self._serve_relay,
                                            args=(rx_filter, tx_filter), daemon=True,
                                            name="hetflow-serial-soc-relay")
             self._relay.start()
+
+    def _wait_for_clock(self):
+        """The clock file once the process has published it (it is then out of reset)."""
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            with open(self.clock_path, "rb") as f:
+                if f.read(len(MAGIC)) == MAGIC:
+                    return SocClock(self.clock_path)
+            if self._proc.poll() is not None:
+                self._log.seek(0)
+                said = self._log.read().decode(errors="replace").strip()
+                raise SerialSimError(f"serial SoC of {self.kernel.name}: the simulation "
+                                     f"exited with status {self._proc.returncode} before it "
+                                     f"started" + (f": {said}" if said else ""))
+            time.sleep(0.01)
+        raise SerialSimError(f"serial SoC of {self.kernel.name}: the simulation did not start "
+                             f"within {_START_TIMEOUT:g} s")
 
     def _serve_relay(self, rx_filter, tx_filter):
         rx_filter = rx_filter or (lambda data: data)
@@ -271,6 +288,12 @@ class SerialSocSimulation:
                 pass
         self._master = self._slave = -1
         self._log.close()
+        if self.clock is not None:
+            self.clock.close()
+        try:
+            os.unlink(self.clock_path)
+        except OSError:
+            pass
 
     def close(self):
         """Stop the process and release the pty."""

@@ -7,9 +7,9 @@ What goes into a board's bitstream::
                                                     SoC (kernel + memory + DMA)
 
 The serial backend (``hetflow.open("serial:/dev/ttyUSB1")``) talks to it.
-Without the UART this is exactly :class:`~hetflow.boards.serialsim.SerialSoC`,
+With the UART's pins as ports this is :class:`~hetflow.boards.serialsim.SerialSoC`,
 which the tests run in Verilator behind a pty, so the protocol a board
-speaks is proven before a bitstream exists.
+speaks, and its timing, is proven before a bitstream exists.
 """
 
 from amaranth.hdl import ClockDomain, Elaboratable, Module

@@ -24,12 +24,17 @@ Which kernel is on the board
     ``dev.kernel(name)`` then returns the board's kernel; asking for another
     kernel or other parameters is an error naming what the board has.
 
-Retries
-    Every request is sent with a sequence number.  A response with a bad
-    CRC, or none within the timeout, makes the device send the *same* frame
-    again (the bridge answers a repeat from its cache without executing the
-    request twice), up to ``retries`` times; then :class:`BoardError` names
-    the port, the request and what went wrong.  Memory transfers are split
+Retries and pipelining
+    Every request is sent with a sequence number.  A single request whose
+    response has a bad CRC, or does not come within the timeout, is sent
+    again as the *same* frame (the bridge answers a repeat from its cache
+    without executing the request twice), up to ``retries`` times; then
+    :class:`BoardError` names the port, the request and what went wrong.
+    Bursts (a job's requests, a large memory transfer) keep several requests
+    in flight, within ``window`` bytes of unanswered request frames (the
+    bridge's receive buffer), and resend a whole burst, or a memory transfer's
+    lost chunk, with fresh sequence numbers
+    (:mod:`hetflow.backends.serial_pipeline`).  Memory transfers are split
     into requests of at most ``chunk`` bytes, so a corrupted frame costs one
     chunk, not the whole buffer; ``RUN`` is sent in slices of
     :attr:`SerialBoard.run_slice` cycles, so a lost answer is noticed in about
@@ -40,10 +45,9 @@ Retries
     executing (a ``RUN`` slice) still finishes first.
 """
 
-import errno
-import os
-import threading
 import time
+
+import numpy as np
 
 from ..device import Device
 from ..hw.errors import HetflowError
@@ -51,21 +55,18 @@ from ..hw.registry import get_kernel, kernel_names
 from ..hw.regmap import kernel_id
 from ..hw.shell import Shell
 from ..sim.board import protocol as P
-from ..sim.board.client import BoardClient, BoardError, BoardRequestError
-from ..sim.board.framing import (BOARD_FAILED, BRIDGE_CHUNK, DEFAULT_BAUD, MAX_PAYLOAD,
-                                 OVERHEAD, Frame, FrameDecoder, encode_frame)
+from ..sim.board.client import BoardClient, BoardError
+from ..sim.board.framing import BRIDGE_CHUNK, DEFAULT_BAUD
 from ..sim.board.harness import channels
+from .serial_link import BRIDGE_WINDOW, DEFAULT_TIMEOUT, SerialLink
 
-__all__ = ["SerialDevice", "SerialBoard", "SerialLink", "KernelMismatch", "DEFAULT_BAUDRATE"]
+__all__ = ["SerialDevice", "SerialBoard", "SerialLink", "KernelMismatch", "DEFAULT_BAUDRATE",
+           "BRIDGE_WINDOW"]
 
 DEFAULT_BAUDRATE = DEFAULT_BAUD
-#: Seconds a small request may take per attempt.
-DEFAULT_TIMEOUT = 1.0
 #: A board's bridge buffers a whole request before checking its CRC; it takes at most
 #: this many data bytes per MEM_WRITE (see hetflow.boards.bridge).
 DEFAULT_CHUNK = BRIDGE_CHUNK
-#: Seconds one read of the port may block: how quickly an abandoned call notices.
-_POLL = 0.05
 _ID_REGISTER = 0x14
 
 
@@ -75,253 +76,6 @@ class KernelMismatch(HetflowError, ValueError):
 
 def _params_text(p):
     return ", ".join(f"{k}={v}" for k, v in p.items())
-
-
-class SerialLink:
-    """Framed, retried request/response exchanges on one serial port.
-
-    Parameters
-    ----------
-    port : str
-        Device path (``/dev/ttyUSB1``, ``COM3``) or a pyserial URL.
-    baudrate : int
-    timeout : float
-        Seconds per attempt of a small request (large transfers and ``RUN``
-        get more, see :meth:`call`).
-    retries : int
-        Extra attempts after a timeout or a corrupted response.
-    chunk : int
-        Largest ``MEM_WRITE``/``MEM_READ`` data per request.
-
-    Attributes
-    ----------
-    stats : dict
-        ``requests``, ``retries``, ``timeouts``, ``stale`` (responses to an
-        earlier request, dropped), ``bytes_out`` and ``bytes_in`` (bytes written
-        to and read from the port by requests) and the decoder's ``frames``,
-        ``crc``, ``length``, ``truncated``, ``garbage``.
-    """
-
-    def __init__(self, port, baudrate=DEFAULT_BAUDRATE, timeout=DEFAULT_TIMEOUT, retries=3,
-                 chunk=DEFAULT_CHUNK):
-        if not isinstance(port, str) or not port:
-            raise HetflowError(f"serial port must be a non-empty string such as /dev/ttyUSB1, "
-                               f"not {port!r}")
-        if isinstance(baudrate, bool) or not isinstance(baudrate, int) or baudrate <= 0:
-            raise HetflowError(f"baudrate must be a positive integer, not {baudrate!r}")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise HetflowError(f"timeout must be a positive number of seconds, not {timeout!r}")
-        if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 100:
-            raise HetflowError(f"retries must be an integer 0..100, not {retries!r}")
-        limit = BRIDGE_CHUNK
-        if isinstance(chunk, bool) or not isinstance(chunk, int) or not 1 <= chunk <= limit:
-            raise HetflowError(f"chunk must be an integer 1..{limit} bytes (a board's bridge "
-                               f"takes at most {limit} data bytes per request), not {chunk!r}")
-        try:
-            import serial
-        except ImportError:
-            raise HetflowError("the serial device needs pyserial: pip install 'pyserial>=3.5'") \
-                from None
-        self._serial_module = serial
-        self.port = port
-        self.baudrate = baudrate
-        self.timeout = float(timeout)
-        self.retries = retries
-        self.chunk = chunk
-        #: Bytes per second the line moves (8N1: ten bits a byte).
-        self.rate = baudrate / 10
-        try:
-            self._serial = serial.serial_for_url(
-                port, baudrate=baudrate, timeout=_POLL, exclusive=True,
-                write_timeout=self.timeout + 2 * (chunk + OVERHEAD + 64) / self.rate)
-        except (serial.SerialException, OSError, ValueError) as exc:
-            code = getattr(exc, "errno", None)
-            reason = os.strerror(code) if isinstance(code, int) else str(exc)
-            if code == errno.EWOULDBLOCK:
-                reason = "it is in use by another program"
-            raise BoardError(f"serial:{port}: cannot open the port: {reason}") from None
-        self._decoder = FrameDecoder(MAX_PAYLOAD)
-        self._lock = threading.Lock()
-        # A random start, so a new session's first request is unlikely to look like a retry
-        # of the previous session's last one (the bridge compares payloads too).
-        self._seq = int.from_bytes(os.urandom(1), "little")
-        self._epoch = 0
-        self._local = threading.local()
-        self._counts = {"requests": 0, "retries": 0, "timeouts": 0, "stale": 0,
-                        "bytes_out": 0, "bytes_in": 0}
-        self.closed = False
-
-    @property
-    def stats(self):
-        return {**self._counts, **self._decoder.stats}
-
-    # ---- session control --------------------------------------------------------------
-
-    @property
-    def epoch(self):
-        """Session number; :meth:`abandon` starts a new one."""
-        return self._epoch
-
-    def bind(self, epoch):
-        """Tie the calling thread to session ``epoch``: its calls fail once it is abandoned."""
-        self._local.epoch = epoch
-
-    def abandon(self):
-        """Make calls of threads bound before now fail, the one in flight within ~50 ms."""
-        self._epoch += 1
-
-    def close(self):
-        if self.closed:
-            return
-        self.closed = True
-        self.abandon()
-        got = self._lock.acquire(timeout=2 * _POLL + 1.0)
-        try:
-            self._serial.close()
-        except Exception:
-            pass
-        finally:
-            if got:
-                self._lock.release()
-
-    # ---- exchanges --------------------------------------------------------------------
-
-    def _check_session(self, epoch, opname):
-        if self.closed:
-            raise BoardError(f"serial:{self.port}: the port was closed during {opname}")
-        if epoch != self._epoch:
-            raise BoardError(f"serial:{self.port}: {opname} abandoned (a wait on this device "
-                             f"timed out)")
-
-    def call(self, opcode, *fields, data=b"", timeout=None):
-        """Send one request; return its decoded response.
-
-        Raises
-        ------
-        BoardRequestError
-            The board rejected the request (bad register, address ...).
-        BoardError
-            No valid response after ``1 + retries`` attempts, the board
-            failed behind the bridge, or the call was abandoned.
-        """
-        request = P.encode_request(opcode, *fields, data=data)
-        timeout = self.timeout if timeout is None else float(timeout)
-        # Sequence numbers are 8 bits: a late answer to an older request may carry ours.
-        # An OK answer of the wrong size for this request is such an answer, not ours.
-        size = fields[1] if opcode is P.MEM_READ else opcode.response_size
-        status, body = self.transact(request, opcode.name, timeout,
-                                     lambda status, body: status != P.OK or len(body) == size)
-        if status == P.OK:
-            return P.decode_response(opcode, status, body)
-        message = body.decode("ascii", "replace")
-        if status == BOARD_FAILED:
-            raise BoardError(f"serial:{self.port}: the board failed during {opcode.name}: "
-                             f"{message}")
-        raise BoardRequestError(opcode, status, message, where=f"serial board on {self.port}")
-
-    def transact(self, request, opname, timeout, fits=None):
-        """Send one raw request frame; return ``(status, payload)`` of the response.
-
-        ``fits(status, payload)`` tells whether a response with the right
-        sequence number can be the answer to this request (default: any).
-        """
-        epoch = getattr(self._local, "epoch", self._epoch)
-        with self._lock:
-            self._check_session(epoch, opname)
-            self._seq = seq = (self._seq + 1) & 0xFF
-            frame = encode_frame(seq, request)
-            self._counts["requests"] += 1
-            attempts = 1 + self.retries
-            problems = []
-            for attempt in range(attempts):
-                if attempt:
-                    self._counts["retries"] += 1
-                    self._decoder.clear()          # whatever is half-received is useless now
-                    self._io(self._serial.reset_input_buffer, opname)
-                limit = timeout + len(frame) / self.rate
-                problem = self._io(lambda: self._write(frame), opname)
-                if problem is None:
-                    got = self._receive(seq, request, limit, epoch, opname, fits)
-                    if isinstance(got, tuple):
-                        return got
-                    problem = got
-                problems.append(problem)
-            summary = problems[0] if len(set(problems)) == 1 else "; ".join(problems)
-            raise BoardError(f"serial:{self.port}: {opname} failed after {attempts} attempt(s): "
-                             f"{summary}; is the board connected, running the hetflow bridge, "
-                             f"at {self.baudrate} baud?")
-
-    def settle(self, quiet=0.05, limit=None):
-        """Discard what the line still carries, until it has been quiet for ``quiet`` s.
-
-        A previous session may have left answers in flight; gives up after
-        ``limit`` seconds (default: the timeout) of continuous traffic.
-        """
-        with self._lock:
-            self._io(self._serial.reset_input_buffer, "opening")
-            self._decoder.clear()
-            end = time.monotonic() + (self.timeout if limit is None else limit)
-            last = time.monotonic()
-            while time.monotonic() < end and time.monotonic() - last < quiet:
-                if self._io(lambda: self._serial.read(self._serial.in_waiting or 1), "opening"):
-                    last = time.monotonic()
-
-    def _io(self, fn, opname):
-        try:
-            return fn()
-        except self._serial_module.SerialException as exc:
-            if isinstance(exc, self._serial_module.SerialTimeoutException):
-                return f"the request could not be sent within {self._serial.write_timeout:g} s"
-            self._check_session(self._epoch, opname)
-            raise BoardError(f"serial:{self.port}: {opname}: {exc}") from None
-        except (OSError, TypeError, AttributeError) as exc:   # the port closed under us
-            self._check_session(self._epoch, opname)
-            raise BoardError(f"serial:{self.port}: {opname}: {exc}") from None
-
-    def _write(self, frame):
-        self._serial.write(frame)
-        self._counts["bytes_out"] += len(frame)
-        return None
-
-    def _receive(self, seq, request, limit, epoch, opname, fits):
-        """``(status, payload)`` of the response numbered ``seq``, or what went wrong (str)."""
-        port = self._serial
-        deadline = time.monotonic() + limit
-        misfits = 0
-        while True:
-            self._check_session(epoch, opname)
-            if time.monotonic() >= deadline:
-                self._counts["timeouts"] += 1
-                extra = f" ({misfits} answer(s) with its sequence number did not fit " \
-                        f"{opname})" if misfits else ""
-                return f"no response within {limit:.2g} s{extra}"
-            data = self._io(lambda: port.read(port.in_waiting or 1), opname)
-            if not data:
-                continue
-            self._counts["bytes_in"] += len(data)
-            for event in self._decoder.feed(data):
-                if isinstance(event, Frame):
-                    if event.seq == seq and event.payload == request:
-                        # Our own frame came back: would otherwise read as an error status.
-                        raise BoardError(f"serial:{self.port}: the far end echoes {opname} back; "
-                                         f"it is a loopback or a terminal, not a hetflow bridge")
-                    response = self._split(event.payload) if event.seq == seq else None
-                    if response is not None and (fits is None or fits(*response)):
-                        return response
-                    misfits += event.seq == seq
-                    self._counts["stale"] += 1       # a late answer to an earlier request
-                elif event.kind == "crc":
-                    return "the response was corrupted (CRC error)"
-
-    @staticmethod
-    def _split(payload):
-        """``(status, body)`` of a protocol response frame, or None if it is not one."""
-        if len(payload) < P.HEADER.size:
-            return None
-        status, length = P.HEADER.unpack_from(payload)
-        if length != len(payload) - P.HEADER.size:
-            return None
-        return status, payload[P.HEADER.size:]
 
 
 class SerialBoard(BoardClient):
@@ -351,6 +105,70 @@ class SerialBoard(BoardClient):
 
     def _call(self, opcode, *fields, data=b"", timeout=None):
         return self.link.call(opcode, *fields, data=data, timeout=timeout)
+
+    def _call_many(self, requests):
+        """Send a burst of ``(opcode, fields, data, timeout)`` requests, pipelined.
+
+        Returns the decoded responses in order.  The burst is idempotent as a
+        whole: a loss resends all of it.  A ``RUN`` runs at most
+        :attr:`run_slice` cycles (the caller continues a ``RUN`` that is not
+        done), so its answer is due within a known time.  If the board
+        rejected a request, raises the :class:`BoardRequestError` of the first
+        rejected one once the whole burst is answered.
+        """
+        opcodes, built = [], []
+        for opcode, fields, data, timeout in requests:
+            fields = tuple(fields)
+            if opcode is P.RUN:
+                step = min(int(fields[0]), self.run_slice)
+                fields = (step,)
+                timeout = max(timeout or 0, self.timeout + step / self.min_clock)
+            opcodes.append(opcode)
+            built.append(self.link.request(opcode, *fields, data=data, timeout=timeout))
+        (responses,) = self.link.exchange([built])
+        return self._decode(opcodes, responses)
+
+    def _decode(self, opcodes, responses):
+        """Decoded responses; the first error a status means is raised after all are seen."""
+        decoded, error = [], None
+        for opcode, (status, body) in zip(opcodes, responses):
+            try:
+                decoded.append(self.link.decode(opcode, status, body))
+            except BoardError as exc:
+                decoded.append(None)
+                error = error or exc
+        if error is not None:
+            raise error
+        return decoded
+
+    def _chunks(self, length):
+        step = self.max_transfer
+        return [(at, min(step, length - at)) for at in range(0, max(1, length), step)]
+
+    def mem_write(self, address, data):
+        """Write ``data`` (bytes or an array, little-endian) at ``address``, in pipelined chunks.
+
+        Each chunk is its own group: a lost one is sent again alone.
+        """
+        if isinstance(data, np.ndarray):    # elements in memory order, little-endian
+            data = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("<")).tobytes()
+        view = memoryview(bytes(data) if not isinstance(data, bytes) else data)
+        self._check_memory(address, len(view))
+        link = self.link
+        chunks = self._chunks(len(view))
+        groups = [[link.request(P.MEM_WRITE, address + at, data=view[at:at + n],
+                                timeout=self._transfer_timeout(n))] for at, n in chunks]
+        self._decode([P.MEM_WRITE] * len(groups), [g[0] for g in link.exchange(groups)])
+
+    def mem_read(self, address, length):
+        """``length`` bytes of board memory from ``address``, read in pipelined chunks."""
+        self._check_memory(address, length)
+        link = self.link
+        chunks = self._chunks(length)
+        groups = [[link.request(P.MEM_READ, address + at, n,
+                                timeout=self._transfer_timeout(n))] for at, n in chunks]
+        return b"".join(self._decode([P.MEM_READ] * len(groups),
+                                     [g[0] for g in link.exchange(groups)]))
 
     def run(self, max_cycles, timeout=None):
         """Clock the kernel until it is done or ``max_cycles`` have passed; ``(done, cycles)``.
@@ -414,12 +232,17 @@ class SerialDevice(Device):
         kernel's defaults).
     chunk : int
         Largest memory transfer per request, in bytes.
+    window : int
+        Bytes of unanswered request frames a burst keeps on the line: the
+        bridge's receive buffer (default :data:`BRIDGE_WINDOW`; 0 sends one
+        request at a time).
     max_cycles : int, optional
         Cycle budget of one job (see :meth:`BoardClient.run_job`).
     """
 
     def __init__(self, port, baudrate=None, timeout=DEFAULT_TIMEOUT, retries=3,
-                 kernel=None, params=None, chunk=DEFAULT_CHUNK, max_cycles=None, board=None):
+                 kernel=None, params=None, chunk=DEFAULT_CHUNK, max_cycles=None, board=None,
+                 window=BRIDGE_WINDOW):
         self.port = port
         self.name = f"serial:{port}"
         self.max_cycles = max_cycles
@@ -437,7 +260,7 @@ class SerialDevice(Device):
         if params is not None and not isinstance(params, dict):
             raise HetflowError(f"params must be a dict of elaboration parameters, "
                                f"not {params!r}")
-        self.link = SerialLink(port, baudrate, timeout, retries, chunk)
+        self.link = SerialLink(port, baudrate, timeout, retries, chunk, window)
         try:
             self.link.settle()
             info = self.link.call(P.PING)

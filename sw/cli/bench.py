@@ -7,7 +7,8 @@ per-call host overhead of small calls on the cpu and sim devices.  'hetflow benc
 compares the scheduling policies on random DAGs and on a real workload on cpu + sim.
 'hetflow bench build' builds each kernel for icebreaker and ulx3s-85f and prints resources,
 Fmax and throughput bounds.  'hetflow bench prove' proves each kernel's contract and prints
-the method and the time of each proof.
+the method and the time of each proof.  'hetflow bench link' measures the served board's
+serial link (UART in the loop, USB-UART turnaround) in SoC time.
 """
 
 from ..hw.errors import HetflowError
@@ -101,11 +102,40 @@ def add_arguments(parser):
     prove.add_argument("--quiet", "-q", action="store_true", help="no progress messages")
     prove.set_defaults(_bench=_run_prove)
 
+    from ..bench import link as link_bench
+    link = sub.add_parser("link", help="the served serial link in SoC time: bulk and small "
+                                       "requests",
+                          description="Serve a board's design (as 'hetflow serve': the UART in "
+                                      "the loop at the line rate, the USB-UART's turnaround) "
+                                      "and measure bulk writes, bulk reads and register round "
+                                      "trips in SoC time (simulated cycles / clock).")
+    link.add_argument("--board", "-b", default="icebreaker",
+                      help="the board whose design is served (default: icebreaker)")
+    link.add_argument("--baud", type=int, default=None, metavar="N",
+                      help="line rate (default: the board's default rate)")
+    link.add_argument("--turnaround-ms", type=float, default=1.0, metavar="T",
+                      help="latency timer of the modelled USB-UART (default: 1)")
+    link.add_argument("--window", type=int, default=None, metavar="BYTES",
+                      help="bytes of unanswered request frames the host keeps on the line "
+                           "(default: the serial backend's, the bridge's receive buffer; "
+                           "0: one request at a time)")
+    link.add_argument("--bytes", type=int, default=link_bench.DEFAULT_BYTES, dest="nbytes",
+                      metavar="N",
+                      help=f"bytes of the bulk write and read (default: "
+                           f"{link_bench.DEFAULT_BYTES})")
+    link.add_argument("--round-trips", type=int, default=link_bench.DEFAULT_ROUND_TRIPS,
+                      metavar="N",
+                      help=f"register reads, one at a time and as a burst (default: "
+                           f"{link_bench.DEFAULT_ROUND_TRIPS})")
+    link.add_argument("--kernel", default="saxpy", help="the served kernel (default: saxpy)")
+    link.add_argument("--quiet", "-q", action="store_true", help="no progress messages")
+    link.set_defaults(_bench=_run_link)
+
 
 def run(args):
     if not getattr(args, "_bench", None):
-        raise HetflowError("choose a benchmark: 'hetflow bench sim', 'host', 'schedule', 'build' "
-                           "or 'prove'")
+        raise HetflowError("choose a benchmark: 'hetflow bench sim', 'host', 'schedule', 'build', "
+                           "'prove' or 'link'")
     return args._bench(args)
 
 
@@ -290,3 +320,51 @@ def _run_prove(args):
     print(f"prove_seconds_total={sum(r.seconds for r in rows):.1f}")
     print(f"prove_seconds_max={max(r.seconds for r in rows):.1f}")
     return 0 if passed == len(rows) else 1
+
+
+def _run_link(args):
+    from rich.table import Table
+
+    from ..bench.link import run_link_bench
+
+    with progress(not args.quiet) as status:
+        result = run_link_bench(board=args.board, baud=args.baud,
+                                turnaround_ms=args.turnaround_ms, window=args.window,
+                                nbytes=args.nbytes, round_trips=args.round_trips,
+                                kernel=args.kernel, status=status)
+    line = result.line
+    table = Table(title=f"hetflow bench link: {result.board}, {line.describe()}, window "
+                        f"{result.window} bytes")
+    for col in ("measurement", "requests", "data bytes", "SoC time", "bytes/s", "of line",
+                "requests/s", "wall"):
+        table.add_column(col, justify="left" if col == "measurement" else "right")
+    for r in result.rows:
+        table.add_row(r.name, f"{r.requests:,}", f"{r.data_bytes:,}", f"{r.seconds * 1e3:,.2f} ms",
+                      f"{r.bytes_per_s:,.0f}", f"{r.line_fraction:.3f}", f"{r.req_per_s:,.0f}",
+                      f"{r.wall_s:,.2f} s")
+    _console().print(table)
+    print(f"SoC time: simulated cycles at {line.clock_hz / 1e6:g} MHz, from the first request "
+          f"sent to the last answer's last byte at the host; line rate {line.baud} baud 8N1 = "
+          f"{line.bytes_per_s:,.0f} bytes/s")
+    write, read = result.row("write"), result.row("read")
+    trips, burst = result.row("register round trips"), result.row("register burst")
+    print(f"link_baud={line.baud}")
+    print(f"link_clock_hz={line.clock_hz}")
+    print(f"link_turnaround_ms={line.turnaround_ms:g}")
+    print(f"link_window_bytes={result.window}")
+    print(f"write_bytes_per_s={write.bytes_per_s:.0f}")
+    print(f"write_line_fraction={write.line_fraction:.4f}")
+    print(f"write_req_per_s={write.req_per_s:.1f}")
+    print(f"read_bytes_per_s={read.bytes_per_s:.0f}")
+    print(f"read_line_fraction={read.line_fraction:.4f}")
+    print(f"read_req_per_s={read.req_per_s:.1f}")
+    print(f"reg_round_trip_us={trips.seconds / trips.requests * 1e6:.1f}")
+    print(f"reg_round_trip_req_per_s={trips.req_per_s:.1f}")
+    print(f"reg_burst_req_per_s={burst.req_per_s:.1f}")
+    print(f"link_retries={result.link_stats['retries']}")
+    print(f"bulk_line_fraction={result.bulk_line_fraction:.4f}")
+    if not result.ok:
+        print("FAIL bench link: what was read back differs from what was written")
+        return 1
+    return 0
+

@@ -1,12 +1,15 @@
-"""Serve a kernel's board SoC RTL on a pty: a serial board without hardware.
+"""Serve a kernel's board design on a pty: a serial board without hardware.
 
-Builds (once, cached) the SoC that goes into the kernel's bitstream (kernel +
-memory + DMA + the UART-to-bus frame bridge, minus the UART) with Verilator
-and connects the bridge to a fresh pty.  Any host code can then use it as a
-board: hetflow.open("serial:PTY").  The SoC memory is the board's
-(``--board``, default icebreaker: 128 KiB), so a call that would not fit the
-board does not fit here either.  The first line printed is the pty path;
-Ctrl-C, SIGTERM or --seconds stops it (and the simulated board with it).
+Builds (once, cached) the design that goes into the kernel's bitstream (kernel
++ memory + DMA + the UART-to-bus frame bridge + the UART) with Verilator and
+drives the UART's pins from a fresh pty, bit by bit at the line rate in
+simulated SoC time, with the turnaround of the board's USB-UART chip.  Any
+host code can then use it as a board: hetflow.open("serial:PTY").  The SoC
+memory, clock and USB-UART chip are the board's (``--board``, default
+icebreaker: 128 KiB, 12 MHz, FT2232H).  The first line printed is the pty
+path; the second, on stderr, says what is served and names the file that
+holds its SoC cycle count.  Ctrl-C, SIGTERM or --seconds stops it (and the
+simulated board with it).
 """
 
 import signal
@@ -18,19 +21,27 @@ from ..hw.errors import HetflowError
 from ..hw.shell import Shell
 from .common import add_param_argument, parse_params, progress
 
-#: The board ``hetflow serve`` stands in for when none is named (128 KiB of SPRAM).
-DEFAULT_SERVED_BOARD = "icebreaker"
-
 
 def add_arguments(parser):
+    from ..boards.serialline import DEFAULT_SERVED_BOARD, DEFAULT_TURNAROUND_MS
     parser.add_argument("kernel", metavar="KERNEL", help="kernel name or module:Class")
     add_param_argument(parser)
     parser.add_argument("--board", "-b", default=DEFAULT_SERVED_BOARD, metavar="BOARD",
-                        help=f"the board whose SoC is served: its memory size (default: "
-                             f"{DEFAULT_SERVED_BOARD}; see 'hetflow boards')")
+                        help=f"the board whose design is served: its memory size, clock and "
+                             f"USB-UART chip (default: {DEFAULT_SERVED_BOARD}; see "
+                             f"'hetflow boards')")
     parser.add_argument("--memory", type=int, default=None, metavar="BYTES",
                         help="bytes of SoC memory, a power of two (default: the board's, "
                              "e.g. 131072 for icebreaker)")
+    parser.add_argument("--baud", type=int, default=None, metavar="N",
+                        help="line rate of the served UART, 8N1 (default: the board's default "
+                             "rate); the board clock must divide it within 2 %%")
+    parser.add_argument("--turnaround-ms", type=float, default=DEFAULT_TURNAROUND_MS,
+                        metavar="T",
+                        help=f"latency timer of the modelled USB-UART: bytes the board sends "
+                             f"reach the host when a USB packet is full or the line has been "
+                             f"quiet for T ms (default: {DEFAULT_TURNAROUND_MS:g}; FTDI chips "
+                             f"ship with 16; 0: at once)")
     parser.add_argument("--seconds", type=float, default=None, metavar="S",
                         help="stop after S seconds (default: until Ctrl-C)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress messages")
@@ -48,7 +59,9 @@ def run(args):
     cls = get_kernel(args.kernel)
     params = cls.bind(**parse_params(args.param))
     with progress(not args.quiet) as status:
-        sim = SerialSocSimulation(Shell(cls, **params), memory_size=memory, status=status)
+        sim = SerialSocSimulation(Shell(cls, **params), board=board, memory_size=memory,
+                                  baud=args.baud, turnaround_ms=args.turnaround_ms,
+                                  status=status)
     handling = threading.current_thread() is threading.main_thread()
     if handling:
         # Stopped by a service manager or Popen.terminate(): leave through the `with`, so
@@ -60,8 +73,9 @@ def run(args):
             mem = (f"{board.name}'s {memory // 1024} KiB {board.memory}" if args.memory is None
                    else f"{memory} bytes (--memory)")
             print(f"serving {cls.name}({', '.join(f'{k}={v}' for k, v in params.items())}) "
-                  f"on {sim.port} with {mem} of SoC memory: use "
-                  f"hetflow.open('serial:{sim.port}'); Ctrl-C stops",
+                  f"on {sim.port} with {mem} of SoC memory at {sim.line.clock_hz / 1e6:g} MHz, "
+                  f"{sim.line.describe()}; SoC cycles in {sim.clock_path}; use "
+                  f"hetflow.open('serial:{sim.port}', baudrate={sim.line.baud}); Ctrl-C stops",
                   file=sys.stderr, flush=True)
             deadline = None if args.seconds is None else time.monotonic() + args.seconds
             while deadline is None or time.monotonic() < deadline:

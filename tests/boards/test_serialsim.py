@@ -1,11 +1,17 @@
-"""The serial backend end to end against the board's own RTL.
+"""The serial backend end to end against the board's own RTL, its UART in the loop.
 
-SerialDevice -> real pty -> Verilator process running the SoC (kernel + memory + DMA)
-and the frame bridge gateware, exactly what goes into a bitstream minus the UART.
-Results are compared with the CPU's golden models; a noisy line and a lost response
-exercise the bridge's CRC checks and its response cache in gateware.
+SerialDevice -> real pty -> Verilator process running the SoC (kernel + memory + DMA),
+the frame bridge and the UART gateware, exactly what goes into a bitstream, with the
+UART's pins driven bit by bit at the line rate in simulated SoC time and the board's
+USB-UART turnaround modelled.  Results are compared with the CPU's golden models; the
+line's timing is checked in SoC cycles; a noisy line and a lost response exercise the
+bridge's CRC checks and its response cache in gateware.
+
+Every test here serves the same design (saxpy, icebreaker's memory, TEST_BAUD), so it is
+compiled once for the file; the turnaround is a run-time setting of the same binary.
 """
 
+import os
 import subprocess
 import sys
 import time
@@ -18,14 +24,32 @@ import pytest
 import hetflow
 from hetflow.backends.serial import KernelMismatch
 from hetflow.boards.serialsim import SerialSocSimulation
+from hetflow.boards.socclock import SocClock, SocClockError
+from hetflow.hw.errors import ParamError
 from hetflow.hw.kernels.crc32 import Crc32
 from hetflow.hw.kernels.saxpy import Saxpy
 from hetflow.hw.shell import Shell
+from hetflow.sim.board import framing as F
+from hetflow.sim.board import protocol as P
 from tests.sim.test_serial import DropFirstRunResponse, Noise, saxpy_calls
 
 from ..conftest import needs_verilator
 
 pytestmark = needs_verilator
+
+#: Line rate of the served design in these tests: 4 cycles a bit at icebreaker's 12 MHz.
+TEST_BAUD = 3_000_000
+#: SoC cycles of one byte on the line (8N1).
+BYTE = 10 * 4
+
+
+def served(**options):
+    """The file's one design, with ``options`` (turnaround, filters) of its run."""
+    return SerialSocSimulation(Shell(Saxpy), baud=TEST_BAUD, **options)
+
+
+def open_board(sim, **options):
+    return hetflow.open("serial:" + sim.port, timeout=1.0, baudrate=TEST_BAUD, **options)
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +60,13 @@ def cpu():
 
 @pytest.fixture(scope="module")
 def saxpy_soc():
-    with SerialSocSimulation(Shell(Saxpy), status=print) as sim:
+    with served(status=print) as sim:
         yield sim
 
 
 def test_saxpy_on_the_rtl_equals_cpu(saxpy_soc, cpu):
-    with hetflow.open("serial:" + saxpy_soc.port, timeout=1.0) as dev:
-        assert dev.board.info.memory_size == 64 * 1024
+    with open_board(saxpy_soc) as dev:
+        assert dev.board.info.memory_size == 128 * 1024
         saxpy_calls(dev, cpu, np.random.default_rng(1), [1, 7, 1000, 4000])
         assert dev.kernel("saxpy").last_cycles >= 4000
         stats = dev.link.stats
@@ -51,7 +75,7 @@ def test_saxpy_on_the_rtl_equals_cpu(saxpy_soc, cpu):
 
 def test_kernel_is_discovered_from_the_rtl(saxpy_soc):
     with pytest.raises(KernelMismatch) as exc:
-        hetflow.open("serial:" + saxpy_soc.port, kernel="crc32")
+        open_board(saxpy_soc, kernel="crc32")
     assert str(exc.value) == (f"serial:{saxpy_soc.port}: the board's kernel id is "
                               f"0x{zlib.crc32(b'saxpy'):08x} ('saxpy'), not crc32 "
                               f"(0x{zlib.crc32(b'crc32'):08x})")
@@ -59,19 +83,20 @@ def test_kernel_is_discovered_from_the_rtl(saxpy_soc):
 
 def test_a_call_larger_than_the_soc_memory_is_cut_on_the_host(saxpy_soc):
     from hetflow.fit import largest_call
-    with hetflow.open("serial:" + saxpy_soc.port, timeout=1.0) as dev:
+    with open_board(saxpy_soc) as dev:
         saxpy = dev.kernel("saxpy")
         n_max = largest_call(saxpy.kernel_cls, saxpy.params, dev.board)
-        assert n_max == 5120                 # three 20 KiB regions in the 64 KiB memory
-        x = np.arange(10_000, dtype=np.int32)
-        assert np.array_equal(saxpy(x, 7 - x, a=2), x + 7)    # 2 jobs of <= 5120 elements
-        assert saxpy.last_cycles >= 10_000
+        assert n_max == 10240                # three 40 KiB regions in the 128 KiB memory
+        x = np.arange(12_000, dtype=np.int32)
+        assert np.array_equal(saxpy(x, 7 - x, a=2), x + 7)    # 2 jobs of <= 10240 elements
+        assert saxpy.last_cycles >= 12_000
 
 
+@pytest.mark.slow
 def test_crc32_on_the_rtl_equals_zlib():
+    # A second design: compiled once more, so not in the quick suite.
     rng = np.random.default_rng(2)
-    with SerialSocSimulation(Shell(Crc32)) as sim, \
-            hetflow.open("serial:" + sim.port, timeout=1.0) as dev:
+    with SerialSocSimulation(Shell(Crc32), baud=TEST_BAUD) as sim, open_board(sim) as dev:
         for n in (1, 5, 3000):
             data = rng.integers(0, 256, n, dtype=np.uint8)
             assert int(dev.kernel("crc32")(data)[0]) == zlib.crc32(data.tobytes())
@@ -80,8 +105,9 @@ def test_crc32_on_the_rtl_equals_zlib():
 def test_noisy_line_into_the_rtl_bridge(cpu):
     tx, rx = Noise(seed=21, rate=0.15), Noise(seed=22, rate=0.1)
     start = time.monotonic()
-    with SerialSocSimulation(Shell(Saxpy), rx_filter=rx, tx_filter=tx) as sim, \
-            hetflow.open("serial:" + sim.port, timeout=0.3, retries=10) as dev:
+    with served(rx_filter=rx, tx_filter=tx) as sim, \
+            hetflow.open("serial:" + sim.port, timeout=0.3, retries=10,
+                         baudrate=TEST_BAUD) as dev:
         saxpy_calls(dev, cpu, np.random.default_rng(5), [10, 3000, 1])
         stats = dev.link.stats
     print(f"\nnoisy line into the RTL bridge: {tx.damaged} responses and {rx.damaged} request "
@@ -97,8 +123,8 @@ def test_lost_run_response_is_recovered(cpu):
     tests/boards/test_bridge.py, where the RUN is slow enough for a rerun to differ.)
     """
     lost = DropFirstRunResponse()
-    with SerialSocSimulation(Shell(Saxpy), tx_filter=lost) as sim, \
-            hetflow.open("serial:" + sim.port, timeout=0.3) as dev:
+    with served(tx_filter=lost) as sim, \
+            hetflow.open("serial:" + sim.port, timeout=0.3, baudrate=TEST_BAUD) as dev:
         saxpy_calls(dev, cpu, np.random.default_rng(6), [500])
         stats = dev.link.stats
     assert lost.dropped and stats["timeouts"] == 1 and stats["retries"] == 1
@@ -108,7 +134,8 @@ def test_lost_run_response_is_recovered(cpu):
 
 def _serve(*argv):
     proc = subprocess.Popen([sys.executable, "-m", "hetflow.cli", "serve", "saxpy", "-q",
-                             *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--baud", str(TEST_BAUD), *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     port = proc.stdout.readline().strip()
     assert port.startswith("/dev/"), proc.stderr.read()
     # The simulated board: the serve process's child.
@@ -133,16 +160,24 @@ def _gone(pid, within=5.0):
 def test_serve_command_is_a_board_for_any_host_script(cpu):
     proc, port, board = _serve("--seconds", "120")
     try:
-        with hetflow.open("serial:" + port, timeout=1.0) as dev:
+        with hetflow.open("serial:" + port, timeout=1.0, baudrate=TEST_BAUD) as dev:
             saxpy_calls(dev, cpu, np.random.default_rng(9), [100])
+        banner = proc.stderr.readline()
+        clock_path = banner.split("; SoC cycles in ")[1].split(";")[0]
+        with SocClock(clock_path) as clock:        # any process can read the board's time
+            assert clock.cycles > 100 * 12 * BYTE   # at least the call's bytes on the line
     finally:
         proc.terminate()
         proc.wait(10)
-    assert ("serving saxpy(lanes=1) on " + port + " with icebreaker's 128 KiB spram of SoC "
-            "memory") in proc.stderr.read()
-    # SIGTERM stops it cleanly, the simulated board with it.
+    assert banner.startswith(
+        f"serving saxpy(lanes=1) on {port} with icebreaker's 128 KiB spram of SoC memory at "
+        f"12 MHz, 3000000 baud 8N1 through a modelled FT2232H (510-byte packets, 1 ms latency "
+        f"timer); SoC cycles in {clock_path}; use hetflow.open('serial:{port}', "
+        f"baudrate=3000000); Ctrl-C stops")
+    # SIGTERM stops it cleanly, the simulated board with it, and removes the clock file.
     assert proc.returncode == 0
     assert _gone(board)
+    assert not os.path.exists(clock_path)
 
 
 def test_a_served_board_does_not_outlive_a_killed_server():
@@ -163,9 +198,71 @@ def test_a_served_board_does_not_outlive_a_killed_server():
                                    "icebreaker, ulx3s-85f, orangecrab, tangnano9k"),
     (["saxpy", "--param", "lanes=3"], "hetflow serve: error: saxpy: parameter 'lanes' = 3 is out "
                                       "of range; allowed one of 1, 2, 4, 8"),
+    (["saxpy", "--baud", "0"], "hetflow serve: error: baud rate 0 is out of range; allowed 1 to "
+                               "12000000 baud (the FT2232H's fastest)"),
+    (["saxpy", "--board", "ulx3s-85f", "--baud", "3000000"],
+     "hetflow serve: error: baud rate 3000000 from a 25 MHz clock: the nearest divisor 8 gives "
+     "3125000 baud, +4.17 % off (at most ±2 % is safe for 8N1); use a baud rate the clock "
+     "divides evenly, e.g. 3125000 or 2777777.778, or a lower baud rate"),
+    (["saxpy", "--turnaround-ms", "300"],
+     "hetflow serve: error: turnaround 300.0 is out of range; allowed 0 to 255 ms (an FTDI "
+     "latency timer is 1 to 255 ms; 0 delivers at once, as a pty)"),
 ])
 def test_serve_bad_input(argv, message, capsys):
     from hetflow.cli import main
     assert main(["serve", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1
+
+
+# ---- the line's timing is the board's --------------------------------------------------
+
+def round_trip(sim, dev, opcode, *fields):
+    """SoC cycles from sending one request until the last byte of its answer reached the host.
+
+    The board is idle before (its time stands still while it waits for the host), and the
+    clock file says when bytes last reached the host.
+    """
+    before = sim.clock.read()["cycles"]
+    dev.link.call(opcode, *fields)
+    return sim.clock.read()["delivered"] - before
+
+
+def test_round_trips_take_the_line_time_and_the_usb_uart_turnaround(saxpy_soc):
+    """Both frames at 4 cycles a bit, and the 1 ms latency timer (12000 cycles) when the
+    answer ends in a part-filled USB packet; the FT2232H sends a full 510-byte packet at once."""
+    with served(turnaround_ms=0) as bare, open_board(bare) as dev0, \
+            open_board(saxpy_soc) as dev1:
+        for n in (4, 495, 1024):
+            answer = F.OVERHEAD + P.HEADER.size + n
+            line = (len(F.encode_frame(0, P.encode_request(P.MEM_READ, 0, n))) + answer) * BYTE
+            at_once = round_trip(bare, dev0, P.MEM_READ, 0, n)
+            held = round_trip(saxpy_soc, dev1, P.MEM_READ, 0, n)
+            # The last byte counts from the middle of its stop bit; the bridge adds a few cycles.
+            assert line - BYTE <= at_once <= line + 20 * BYTE, (n, line, at_once)
+            assert held - at_once == (0 if answer % 510 == 0 else 12_000), (n, held, at_once)
+
+
+def test_soc_clock_file(saxpy_soc, tmp_path):
+    with SocClock(saxpy_soc.clock_path) as clock:
+        got = clock.read()
+        assert (got["clock_hz"], got["baud"], got["turnaround"], got["packet"]) == \
+            (12_000_000, TEST_BAUD, 12_000, 510)
+        assert got["delivered"] <= got["cycles"] and clock.seconds(12_000_000) == 1.0
+    with pytest.raises(SocClockError, match=r"^SoC clock file /nonexistent/clock: cannot read "
+                                            r"it: No such file or directory$"):
+        SocClock("/nonexistent/clock")
+    junk = tmp_path / "junk"
+    junk.write_bytes(bytes(64))
+    with pytest.raises(SocClockError) as exc:
+        SocClock(junk)
+    assert str(exc.value) == (f"SoC clock file {junk} is not one (it does not start with "
+                              f"b'HFSOCCLK'); pass the path 'hetflow serve' printed")
+
+
+def test_line_settings_are_checked_before_anything_is_built():
+    with pytest.raises(ParamError, match=r"^turnaround -1 is out of range; allowed 0 to 255 ms"):
+        served(turnaround_ms=-1)
+    with pytest.raises(ParamError, match=r"^baud rate 5000000 is out of range; allowed 1 to "
+                                         r"3000000 baud \(the FT231X's fastest\)$"):
+        SerialSocSimulation(Shell(Saxpy), board="ulx3s-85f", baud=5_000_000)
