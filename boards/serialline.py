@@ -36,63 +36,15 @@ import numbers
 from dataclasses import dataclass
 
 from ..hw.errors import ParamError
+from .usbuart import USBUART
 
-__all__ = ["UsbPackets", "LineTiming", "CHIPS", "usb_packets_for", "DEFAULT_TURNAROUND_MS",
-           "MAX_TURNAROUND_MS", "DEFAULT_SERVED_BOARD"]
+__all__ = ["LineTiming", "MAX_TURNAROUND_MS", "DEFAULT_SERVED_BOARD"]
 
 #: The board a served design stands in for when none is named (``hetflow serve``).
 DEFAULT_SERVED_BOARD = "icebreaker"
 
-#: Latency timer of the served line unless told otherwise: the usual tuned value (the
-#: chips' own default is 16 ms).
-DEFAULT_TURNAROUND_MS = 1.0
 #: The largest latency timer an FTDI chip takes (AN232B-04).
 MAX_TURNAROUND_MS = 255.0
-#: Status bytes that lead every USB packet an FTDI chip sends to the host.
-STATUS_BYTES = 2
-
-
-@dataclass(frozen=True)
-class UsbPackets:
-    """What the served line needs of a USB-UART chip.
-
-    Attributes
-    ----------
-    name : str
-        Part name (``FT2232H``).
-    packet : int
-        Bytes of its USB bulk-in packets, :data:`STATUS_BYTES` of them status:
-        512 on a high-speed chip, 64 on a full-speed one.
-    max_baud : int
-        Fastest line rate the chip makes (its datasheet).
-    """
-
-    name: str
-    packet: int
-    max_baud: int
-
-    @property
-    def packet_data(self):
-        """Data bytes per USB packet: what the chip holds before it sends without waiting."""
-        return self.packet - STATUS_BYTES
-
-
-CHIPS = {chip.name: chip for chip in (
-    UsbPackets("FT2232H", 512, 12_000_000),     # USB 2.0 high speed
-    UsbPackets("FT231X", 64, 3_000_000),        # USB full speed
-    UsbPackets("FT232R", 64, 3_000_000),        # USB full speed
-    UsbPackets("BL702", 64, 3_000_000),         # USB full speed, answers as an FT2232C
-)}
-
-#: The chip between the host and each board (OrangeCrab has none: an external adapter on
-#: its header pins, FT232R-class, is assumed).
-_BOARD_CHIPS = {"icebreaker": "FT2232H", "ulx3s-85f": "FT231X", "orangecrab": "FT232R",
-                "tangnano9k": "BL702"}
-
-
-def usb_packets_for(board):
-    """The :class:`UsbPackets` of the USB-UART between the host and ``board`` (a Board)."""
-    return CHIPS[_BOARD_CHIPS[board.name]]
 
 
 def _fmt(x):
@@ -118,14 +70,15 @@ class LineTiming:
         The line rate (8N1: 10 bits per byte).
     turnaround_ms : float
         The USB-UART's latency timer (0 delivers every byte at once, as a pty).
-    chip : UsbPackets
-        The USB-UART chip, for its packet size.
+    chip : USBUART
+        The board's USB-UART chip (:mod:`hetflow.boards.usbuart`), for its
+        packet size and fastest rate.
     """
 
     clock_hz: int
     baud: int
     turnaround_ms: float
-    chip: UsbPackets
+    chip: USBUART
 
     def __post_init__(self):
         _check("baud rate", self.baud, 1, self.chip.max_baud,

@@ -39,11 +39,13 @@ from amaranth.lib.wiring import In, Out
 
 from ..hw.errors import HetflowError
 from ..hw.verilog import to_verilog
-from ..sim.board.framing import DEFAULT_BAUD, Frame, FrameDecoder, encode_frame
+from ..sim.board.framing import Frame, FrameDecoder, encode_frame
 from ..sim.board.harness import build_executable
 from .bridge import FrameBridge
 from .registry import get_board
-from .serialline import DEFAULT_SERVED_BOARD, DEFAULT_TURNAROUND_MS, LineTiming, usb_packets_for
+from ..sim.board.framing import DEFAULT_TURNAROUND_S
+from .serialline import DEFAULT_SERVED_BOARD, LineTiming
+from .usbuart import default_baud
 from .soc import SoC
 from .socclock import MAGIC, SocClock, create_clock_file
 from .top import IDLE_GAP_S
@@ -184,16 +186,16 @@ class SerialSocSimulation:
     """
 
     def __init__(self, kernel, board=DEFAULT_SERVED_BOARD, memory_size=None, baud=None,
-                 turnaround_ms=DEFAULT_TURNAROUND_MS, status=None, rx_filter=None,
+                 turnaround_ms=DEFAULT_TURNAROUND_S * 1e3, status=None, rx_filter=None,
                  tx_filter=None):
         self.kernel = kernel
         self._proc = self.clock = None
         self.board = get_board(board)
         self.memory_size = self.board.memory_size if memory_size is None else memory_size
         clock_hz = round(self.board.clock_mhz * 1e6)
-        baud = DEFAULT_BAUD if baud is None else baud     # the board's default rate
+        baud = default_baud(self.board, clock_hz) if baud is None else baud
         try:
-            self.line = LineTiming(clock_hz, baud, turnaround_ms, usb_packets_for(self.board))
+            self.line = LineTiming(clock_hz, baud, turnaround_ms, self.board.usb_uart)
             divisor_for(clock_hz, baud)
         except Exception:
             kernel._MustUse__silence = True    # refused before the design was made

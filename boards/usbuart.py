@@ -48,6 +48,10 @@ class BaudError(HetflowError, ValueError):
     """A baud rate the board's USB-UART chip or its SoC clock cannot make."""
 
 
+#: Status bytes that lead every USB packet an FTDI chip sends to the host.
+STATUS_BYTES = 2
+
+
 @dataclass(frozen=True)
 class USBUART:
     """A USB-UART chip: what it is, where it sits and the rates it makes.
@@ -60,6 +64,11 @@ class USBUART:
         Reference of the fractional divisor: the rate of divisor 0.
     max_baud : int
         Fastest rate (``base_hz``).
+    packet : int
+        Bytes of its USB bulk-in packets, :data:`STATUS_BYTES` of them status:
+        512 on a high-speed chip, 64 on a full-speed one.  The chip holds
+        received bytes until a packet's data is full or its latency timer
+        expires (FTDI AN232B-04).
     on_board : bool
         False when the board has no USB-UART of its own and the chip is an
         assumed external adapter.
@@ -72,9 +81,15 @@ class USBUART:
     name: str
     base_hz: float
     max_baud: int
+    packet: int
     on_board: bool = True
     note: str = ""
     source: str = ""
+
+    @property
+    def packet_data(self):
+        """Data bytes per USB packet: what the chip holds before it sends without waiting."""
+        return self.packet - STATUS_BYTES
 
     def makes(self, baud):
         """The rate the chip makes when asked for ``baud``: its nearest divisor's."""
@@ -91,21 +106,21 @@ class USBUART:
 
 
 FT2232H = USBUART(
-    "FT2232H", 12e6, 12_000_000, note="FT2232H channel B, USB-UART",
+    "FT2232H", 12e6, 12_000_000, 512, note="FT2232H channel B, USB-UART",
     source="FTDI DS_FT2232H (FT_000061), "
            "https://ftdichip.com/wp-content/uploads/2020/07/DS_FT2232H.pdf")
 FT231X = USBUART(
-    "FT231X", 3e6, 3_000_000, note="FT231X USB-UART (also its JTAG)",
+    "FT231X", 3e6, 3_000_000, 64, note="FT231X USB-UART (also its JTAG)",
     source="FTDI DS_FT231X (FT_000565), "
            "https://ftdichip.com/wp-content/uploads/2020/08/DS_FT231X.pdf")
 FT232R = USBUART(
-    "FT232R", 3e6, 3_000_000, on_board=False,
+    "FT232R", 3e6, 3_000_000, 64, on_board=False,
     note="no USB-UART on the board (its USB goes to the FPGA): an external 3.3 V adapter "
          "on the header pins, assumed FT232R-class",
     source="FTDI DS_FT232R (FT_000053), "
            "https://ftdichip.com/wp-content/uploads/2020/08/DS_FT232R.pdf")
 BL702 = USBUART(
-    "BL702", 3e6, 3_000_000,
+    "BL702", 3e6, 3_000_000, 64,
     note="BL702 running Sipeed's USB-JTAG/UART firmware, seen as an FT2232C",
     source="Sipeed firmware, ftdi_set_baudrate in components/usb_stack/class/vendor/"
            "usbd_ftdi.c, https://github.com/sipeed/RV-Debugger-BL702")

@@ -23,7 +23,8 @@ from .common import add_param_argument, parse_params, progress
 
 
 def add_arguments(parser):
-    from ..boards.serialline import DEFAULT_SERVED_BOARD, DEFAULT_TURNAROUND_MS
+    from ..boards.serialline import DEFAULT_SERVED_BOARD
+    from ..sim.board.framing import DEFAULT_TURNAROUND_S
     parser.add_argument("kernel", metavar="KERNEL", help="kernel name or module:Class")
     add_param_argument(parser)
     parser.add_argument("--board", "-b", default=DEFAULT_SERVED_BOARD, metavar="BOARD",
@@ -36,11 +37,11 @@ def add_arguments(parser):
     parser.add_argument("--baud", type=int, default=None, metavar="N",
                         help="line rate of the served UART, 8N1 (default: the board's default "
                              "rate); the board clock must divide it within 2 %%")
-    parser.add_argument("--turnaround-ms", type=float, default=DEFAULT_TURNAROUND_MS,
+    parser.add_argument("--turnaround-ms", type=float, default=DEFAULT_TURNAROUND_S * 1e3,
                         metavar="T",
                         help=f"latency timer of the modelled USB-UART: bytes the board sends "
                              f"reach the host when a USB packet is full or the line has been "
-                             f"quiet for T ms (default: {DEFAULT_TURNAROUND_MS:g}; FTDI chips "
+                             f"quiet for T ms (default: {DEFAULT_TURNAROUND_S * 1e3:g}; FTDI chips "
                              f"ship with 16; 0: at once)")
     parser.add_argument("--seconds", type=float, default=None, metavar="S",
                         help="stop after S seconds (default: until Ctrl-C)")
