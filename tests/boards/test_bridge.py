@@ -211,7 +211,14 @@ def test_largest_frame_is_taken_and_one_byte_more_is_not():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"max_payload": 8}, r"^bridge max_payload = 8 is too small; allowed 9 bytes or more$"),
+    ({"max_payload": 8}, r"^bridge max_payload = 8 is not allowed; allowed 9\.\.65535 bytes$"),
+    ({"max_payload": 1 << 16},
+     r"^bridge max_payload = 65536 is not allowed; allowed 9\.\.65535 bytes$"),
+    ({"rx_buffer": 1000}, r"^bridge rx_buffer = 1000 is not allowed; use a power of two of "
+                          r"at least 1092 bytes \(one frame of max_payload\)$"),
+    ({"rx_buffer": 1024}, r"^bridge rx_buffer = 1024 is not allowed"),
+    ({"memory_size": 3000}, r"^bridge memory_size = 3000 is not allowed; use a power of two "
+                            r"of 4 bytes or more$"),
     ({"idle_cycles": 3}, r"^bridge idle_cycles = 3 is too small; allowed 16 or more$"),
     ({"strides": []}, r"^bridge: 0 DMA channels; allowed 1\.\.255$"),
 ])
