@@ -282,6 +282,8 @@ class RequestExecutor(wiring.Component):
                             m.next = "RESPOND"
                     with m.Case(_LOAD_START + 5):
                         m.d.sync += opcode.eq(byte)
+                        with m.If(nlen < P.HEADER.size):     # no request header: refused
+                            m.next = "DECODE"
                     with m.Case(24):
                         m.next = "DECODE"
 
