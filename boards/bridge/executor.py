@@ -186,21 +186,23 @@ class RequestExecutor(wiring.Component):
 
         # ---- checks on the loaded request ---------------------------------------------
         reg_ok = (a < self.register_size) & (a[:2] == 0)
-        range_len = Signal(40)
+        # memsize is 2**k: "a + n <= memsize" is no bits at or above k in either, and a
+        # (k+1)-bit sum; only the low k bits of the request's byte count are multiplexed.
+        range_len = Signal(k)
+        len_fits = Signal()                           # the byte count is below 2**k
         with m.Switch(opcode):
             with m.Case(P.MEM_WRITE.code):
-                m.d.comb += range_len.eq(size - 4)
+                m.d.comb += [range_len.eq(size - 4), len_fits.eq((size - 4) >> k == 0)]
             with m.Case(P.MEM_READ.code):
-                m.d.comb += range_len.eq(b)
+                m.d.comb += [range_len.eq(b), len_fits.eq(b[k:] == 0)]
             with m.Case(P.DMA_SETUP.code):
                 with m.Switch(channel):
                     for c, stride in enumerate(self.strides):
+                        shift = stride.bit_length() - 1
                         with m.Case(c):
-                            m.d.comb += range_len.eq(b << (stride.bit_length() - 1))
-        # memsize is 2**k: "a + n <= memsize" is no bits at or above k in either, and a
-        # (k+1)-bit sum.
-        in_memory = ((a[k:] == 0) & (range_len[k:] == 0)
-                     & (a[:k] + range_len[:k] <= memsize))
+                            m.d.comb += [range_len.eq(b << shift),
+                                         len_fits.eq(b[max(k - shift, 0):] == 0)]
+        in_memory = (a[k:] == 0) & len_fits & (a[:k] + range_len <= memsize)
         verdict = Signal(8)                           # status of the loaded request
         with m.If((nlen < P.HEADER.size) | bad_plen):
             m.d.comb += verdict.eq(_STATUS["BAD_LENGTH"])
@@ -231,14 +233,14 @@ class RequestExecutor(wiring.Component):
         # (sticky, so an equality does), unless its high word is set.
         polling = Signal()
         payload_len = Signal(self.length_bits)
-        m.d.comb += payload_len.eq(nfields + Mux(tail, b[:k + 1], 0))
+        m.d.comb += payload_len.eq(Mux(tail, b[:k + 1], nfields))    # a tail has no fields
         count_next = answer + 1
         with m.If(polling):
             m.d.sync += answer.eq(count_next)
             with m.If(count_next[:RUN_COUNTER_BITS] == a):
                 m.d.sync += spent.eq(1)
         over = ((spent | (count_next[:RUN_COUNTER_BITS] == a)) & (b == 0)
-                | (answer == (1 << RUN_COUNTER_BITS) - 1))
+                | count_next[RUN_COUNTER_BITS])          # the counter is full
 
         next_byte = Signal()                         # read the ring's next byte
         advance = Signal()                           # one memory byte moved
