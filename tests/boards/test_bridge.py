@@ -2,7 +2,9 @@
 
 Every request kind and every error status is checked against the protocol the host
 speaks (the same encoders and decoder the serial backend uses); damaged, oversized and
-truncated frames are dropped; a retried request is answered from the cache.
+truncated frames are dropped; a retried request is answered from the cache; frames sent
+back to back are all answered in order, and a frame that overruns the receive buffer is
+dropped without harm to the frames already in it.
 """
 
 import struct
