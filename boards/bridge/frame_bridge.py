@@ -161,7 +161,7 @@ class FrameBridge(wiring.Component):
         wiring.connect(m, executor.body, transmitter.body)
         wiring.connect(m, transmitter.tx, wiring.flipped(self.tx))
         m.d.comb += [
-            self.busy.eq(receiver.receiving | executor.busy | transmitter.busy),
+            self.busy.eq(receiver.busy | executor.busy | transmitter.busy),
             self.receiving.eq(receiver.receiving),
             self.overrun.eq(receiver.overrun),
         ]

@@ -24,7 +24,7 @@ re-scan the bytes of a bad candidate for a later sync byte; the host's retry
 covers that case.
 """
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
@@ -68,9 +68,11 @@ class FrameReceiver(wiring.Component):
         Start of the oldest frame the executor still needs; the receiver
         never writes from there on.
     receiving : Out(1)
-        A candidate frame is arriving (the receiver is not hunting).
+        A candidate frame is arriving (the receiver has taken its sync byte).
+    busy : Out(1)
+        Receiving, or judging the CRC of the frame just taken.
     overrun : Out(1)
-        Pulses at the end of a frame that had no room in the ring and is dropped.
+        Pulses on the last byte of a frame that had no room in the ring: it is dropped.
     """
 
     def __init__(self, *, depth, max_payload, idle_cycles):
@@ -86,6 +88,7 @@ class FrameReceiver(wiring.Component):
             "tail": Out(ptr),
             "head": In(ptr),
             "receiving": Out(1),
+            "busy": Out(1),
             "overrun": Out(1),
         })
 
@@ -187,18 +190,30 @@ class FrameReceiver(wiring.Component):
                     with m.If(count == 0):
                         m.d.sync += frame_crc.eq(crc.value)
                     with m.If(count == 3):
-                        m.next = "HUNT"
-                        # The register after this byte's step must reach the residue.
-                        with m.If(lost):
-                            m.d.comb += self.overrun.eq(1)
-                        with m.Elif(crc.next == RESIDUE):
-                            retry = have_last & (seq == last_seq) & (frame_crc == last_crc)
-                            m.d.comb += [write.addr.eq(self.tail[:self.addr_width]),
-                                         write.data.eq(Cat(retry, 0)), write.en.eq(1)]
-                            m.d.sync += [self.tail.eq(wp), last_seq.eq(seq),
-                                         last_crc.eq(frame_crc), have_last.eq(1)]
+                        m.d.comb += self.overrun.eq(lost)
+                        m.next = "CHECK"
 
-        m.d.comb += self.receiving.eq(~fsm.ongoing("HUNT"))
+            # The register has taken the CRC bytes: it holds the residue if they matched.
+            # Judged a cycle later, from the register, so the commit does not hang off the
+            # CRC's XOR network; the line may already bring the next sync byte.
+            with m.State("CHECK"):
+                m.d.comb += crc.clear.eq(1)
+                good = ~lost & (crc.value == RESIDUE)
+                with m.If(good):
+                    retry = have_last & (seq == last_seq) & (frame_crc == last_crc)
+                    m.d.comb += [write.addr.eq(self.tail[:self.addr_width]),
+                                 write.data.eq(Cat(retry, 0)), write.en.eq(1)]
+                    m.d.sync += [self.tail.eq(wp), last_seq.eq(seq),
+                                 last_crc.eq(frame_crc), have_last.eq(1)]
+                with m.If(took & (byte == SYNC)):
+                    m.d.sync += [wp.eq(Mux(good, wp, self.tail) + 1), lost.eq(0),
+                                 count.eq(0), too_long.eq(0)]
+                    m.next = "SEQ"
+                with m.Else():
+                    m.next = "HUNT"
+
+        m.d.comb += [self.receiving.eq(~fsm.ongoing("HUNT") & ~fsm.ongoing("CHECK")),
+                     self.busy.eq(~fsm.ongoing("HUNT"))]
         with m.If(took):
             m.d.sync += idle.eq(0)
         with m.Elif(idle != self.idle_cycles):

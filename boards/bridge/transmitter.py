@@ -69,21 +69,27 @@ class FrameTransmitter(wiring.Component):
         with m.If(tx.ready):
             m.d.sync += tx.valid.eq(0)
 
+        # A byte is folded into the CRC from the output register, the cycle after it was
+        # loaded or later (the receiver has the engine first); the next byte waits for it.
+        pending = Signal()
+        with m.If(pending):
+            m.d.comb += [crc.data.eq(tx.payload), crc.step.eq(1)]
+            with m.If(crc.ready):
+                m.d.sync += pending.eq(0)
+        go = Signal()
+        m.d.comb += go.eq(free & ~pending)
+
         def load(value, *, checked=True, then=None):
-            """Put ``value`` in the output register when it and the CRC engine are free."""
-            go = Signal()
-            m.d.comb += go.eq(free & (crc.ready | ~checked))
-            if checked:
-                m.d.comb += [crc.data.eq(value), crc.step.eq(go)]
+            """Put ``value`` in the output register when it is free and the CRC has caught up."""
             with m.If(go):
-                m.d.sync += [tx.payload.eq(value), tx.valid.eq(1)]
+                m.d.sync += [tx.payload.eq(value), tx.valid.eq(1), pending.eq(checked)]
                 if then is not None:
                     then()
 
         with m.FSM(name="transmitter") as fsm:
             with m.State("IDLE"):
-                m.d.comb += [self.response.ready.eq(free), crc.clear.eq(1)]
-                with m.If(self.response.valid & free):
+                m.d.comb += [self.response.ready.eq(go), crc.clear.eq(1)]
+                with m.If(self.response.valid & go):
                     m.d.sync += [seq.eq(self.response.payload.seq),
                                  length.eq(self.response.payload.length),
                                  left.eq(self.response.payload.length),
@@ -105,16 +111,14 @@ class FrameTransmitter(wiring.Component):
 
             with m.State("BODY"):
                 with m.If(left == 0):
-                    m.d.sync += count.eq(0)
-                    m.next = "CRC"
+                    with m.If(~pending):
+                        m.d.sync += count.eq(0)
+                        m.next = "CRC"
                 with m.Else():
-                    go = Signal()
-                    m.d.comb += [go.eq(free & crc.ready & self.body.valid),
-                                 self.body.ready.eq(go),
-                                 crc.data.eq(self.body.payload), crc.step.eq(go)]
-                    with m.If(go):
+                    m.d.comb += self.body.ready.eq(go)
+                    with m.If(go & self.body.valid):
                         m.d.sync += [tx.payload.eq(self.body.payload), tx.valid.eq(1),
-                                     left.eq(left - 1)]
+                                     pending.eq(1), left.eq(left - 1)]
 
             with m.State("CRC"):
                 def after_crc():

@@ -22,21 +22,21 @@ FRAME_LENGTHS = tuple(range(0, 13))
 #: Depth of the retry set's runs.
 RETRY_DEPTH = 90
 #: (label, property set, mode, depth, harness options, expected status).  Depths: the
-#: bridge stores a frame whole and then reads it back a byte a cycle, so a frame of L
-#: payload bytes is in at step 10 + L, its response begins ten cycles later when it has no
-#: request header (L < 5) and a request's bus access comes at step 33 + L; on a free line
-#: the CRC set is proven to step 21 (the first response any frame can get) and its covers
-#: reach the bus write of a 9-byte RESET at 42.  The retry set needs the shortest writing
+#: bridge stores a frame whole, judges its CRC a cycle later and then reads it back a byte
+#: a cycle, so a frame of L payload bytes is in at step 10 + L, its response begins eleven
+#: cycles later when it has no request header (L < 5) and a request's bus access comes at
+#: step 34 + L; on a free line the CRC set is proven to step 22 (the first response any
+#: frame can get is at 21) and its covers reach the bus write of a 9-byte RESET at 43.  The retry set needs the shortest writing
 #: request, its response and the retry's answer (its depth: see docs/formal.md); the
 #: oversize set's idle timeout (16 cycles) fits in 24.
 PLAN = (
-    ("crc: covers, free line", "crc", "cover", 43, {}, "PASS"),
-    ("crc: free line", "crc", "bmc", 21, {}, "PASS"),
-    ("crc: mutant forge_crc", "crc", "bmc", 21, {"mutation": "forge_crc"}, "FAIL"),
-    ("crc: covers, one 9-byte frame", "crc", "cover", 43, {"frame": 9}, "PASS"),
-    ("crc: mutant forge_crc, 9-byte frame", "crc", "bmc", 43,
+    ("crc: covers, free line", "crc", "cover", 44, {}, "PASS"),
+    ("crc: free line", "crc", "bmc", 22, {}, "PASS"),
+    ("crc: mutant forge_crc", "crc", "bmc", 22, {"mutation": "forge_crc"}, "FAIL"),
+    ("crc: covers, one 9-byte frame", "crc", "cover", 44, {"frame": 9}, "PASS"),
+    ("crc: mutant forge_crc, 9-byte frame", "crc", "bmc", 44,
      {"mutation": "forge_crc", "frame": 9}, "FAIL"),
-    *((f"crc: one {n}-byte frame", "crc", "bmc", 34 + n, {"frame": n}, "PASS")
+    *((f"crc: one {n}-byte frame", "crc", "bmc", 35 + n, {"frame": n}, "PASS")
       for n in FRAME_LENGTHS),
     ("retry: covers", "retry", "cover", RETRY_DEPTH, {}, "PASS"),
     ("retry: free line", "retry", "bmc", RETRY_DEPTH, {}, "PASS"),

@@ -34,16 +34,16 @@ def line_of(message):
 
 
 def test_a_forged_crc_is_caught(kept):
-    # A scripted empty frame: the bridge commits it on its last CRC byte (step 10) and
-    # begins the response (BAD_LENGTH: no request header) ten cycles later.
-    result = bmc(BridgeHarness("crc", mutation="forge_crc", frame=0), depth=21, solver=SOLVER)
+    # A scripted empty frame: its last CRC byte comes at step 10, the bridge commits it a
+    # cycle later and begins the response (BAD_LENGTH: no request header) at step 21.
+    result = bmc(BridgeHarness("crc", mutation="forge_crc", frame=0), depth=22, solver=SOLVER)
     kept(result)
     assert result.status == "FAIL", result.summary()
     (failed,) = result.failed
     message = "a response only to a frame whose CRC matched"
     assert failed.name == message
     assert failed.src == line_of(message)
-    assert failed.step == 20
+    assert failed.step == 21
     assert result.trace.is_file()
 
 
@@ -57,23 +57,23 @@ def test_an_oversized_length_must_be_dropped_at_once(kept):
 
 
 def test_an_empty_frame_is_answered_only_with_its_crc():
-    proof = bmc(BridgeHarness(properties="crc", frame=0), depth=21, solver=SOLVER)
+    proof = bmc(BridgeHarness(properties="crc", frame=0), depth=22, solver=SOLVER)
     assert proof.status == "PASS", proof.summary()
-    assert proof.method == "bounded, depth 21"
+    assert proof.method == "bounded, depth 22"
 
 
 @pytest.mark.slow
 def test_one_frame_reaches_the_bus_only_with_its_crc():
     harness = dict(properties="crc", frame=9)
-    covers = cover(BridgeHarness(**harness), depth=43, solver=SOLVER)
+    covers = cover(BridgeHarness(**harness), depth=44, solver=SOLVER)
     assert covers.status == "PASS", covers.summary()
     steps = {c.name: c.step for c in covers.covers}
-    # 19 bytes in, then the executor reads 18 stored bytes, decides and writes.
-    assert steps["a good frame writes to the bus"] == 42
+    # 19 bytes in, the CRC judged, then the executor reads 18 stored bytes, decides, writes.
+    assert steps["a good frame writes to the bus"] == 43
     assert steps["a bad-CRC frame is received whole and dropped"] == 20
-    proof = bmc(BridgeHarness(**harness), depth=43, solver=SOLVER)
+    proof = bmc(BridgeHarness(**harness), depth=44, solver=SOLVER)
     assert proof.status == "PASS", proof.summary()
-    assert proof.method == "bounded, depth 43"
+    assert proof.method == "bounded, depth 44"
 
 
 @pytest.mark.parametrize("kwargs, message", [
