@@ -23,6 +23,13 @@ What the bridge guarantees, and the host relies on:
   never loses step.
 * ``QUIT`` is answered ``OK`` and not forwarded: a bridge in gateware cannot
   quit; for the host it only ends a session.
+* Frames that arrive while a request executes are kept and answered in
+  arrival order, as long as the requests not yet answered fit in the
+  gateware's receive buffer (:data:`~hetflow.sim.board.framing.BRIDGE_RX_BUFFER`
+  bytes, a frame taking its payload plus 4): a frame that arrives when it is
+  full is dropped (counted as ``overrun``), never one already taken.  Here
+  the frames of one read from the line arrive together, before any of them
+  is answered.
 * A board that fails (dies, hangs past ``run_timeout``) is answered with
   status :data:`~hetflow.sim.board.framing.BOARD_FAILED` and its message; the
   virtual board restarts on the next request.
@@ -36,11 +43,14 @@ import time
 
 from . import protocol as P
 from .client import BoardError
-from .framing import BOARD_FAILED, BRIDGE_MAX_PAYLOAD, Frame, FrameDecoder, encode_frame
+from .framing import (BOARD_FAILED, BRIDGE_MAX_PAYLOAD, BRIDGE_RX_BUFFER, Frame, FrameDecoder,
+                      encode_frame)
 
 __all__ = ["SerialBridge"]
 
 _BAD_LENGTH = next(code for code, s in P.STATUS.items() if s.name == "BAD_LENGTH")
+#: Bytes a frame takes in the gateware's receive buffer besides its payload.
+_STORED_HEADER = 4
 
 
 class SerialBridge:
@@ -64,6 +74,9 @@ class SerialBridge:
     max_payload : int
         Longer frames are dropped as the gateware bridge drops them (default
         :data:`~hetflow.sim.board.framing.BRIDGE_MAX_PAYLOAD`).
+    rx_buffer : int
+        Bytes of frames not yet answered that the bridge keeps (default
+        :data:`~hetflow.sim.board.framing.BRIDGE_RX_BUFFER`).
     rx_filter, tx_filter : callable, optional
         ``bytes -> bytes`` applied to every chunk read and every framed
         response written: a noisy line, for tests.
@@ -72,13 +85,15 @@ class SerialBridge:
     ----------
     stats : dict
         ``requests`` executed, ``duplicates`` answered from the cache,
+        ``overrun`` frames dropped for want of buffer room,
         ``bad_requests`` (malformed protocol frames), ``board_errors``,
         ``dropped`` responses, ``errors`` (unexpected exceptions) and the
         decoder's ``frames``, ``crc``, ``length``, ``truncated`` and ``garbage``.
     """
 
     def __init__(self, port, board, *, run_timeout=300.0, idle_gap=0.1, write_timeout=10.0,
-                 max_payload=BRIDGE_MAX_PAYLOAD, rx_filter=None, tx_filter=None):
+                 max_payload=BRIDGE_MAX_PAYLOAD, rx_buffer=BRIDGE_RX_BUFFER, rx_filter=None,
+                 tx_filter=None):
         self._fd = port if isinstance(port, int) else port.fileno()
         self.board = board
         self.run_timeout = float(run_timeout)
@@ -86,9 +101,10 @@ class SerialBridge:
         self.write_timeout = float(write_timeout)
         self.rx_filter = rx_filter
         self.tx_filter = tx_filter
+        self.rx_buffer = int(rx_buffer)
         self._decoder = FrameDecoder(max_payload)
-        self._counts = {"requests": 0, "duplicates": 0, "bad_requests": 0, "board_errors": 0,
-                        "dropped": 0, "errors": 0}
+        self._counts = {"requests": 0, "duplicates": 0, "overrun": 0, "bad_requests": 0,
+                        "board_errors": 0, "dropped": 0, "errors": 0}
         self._last = None                  # (seq, request payload, framed response)
         self._stopping = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
@@ -180,8 +196,14 @@ class SerialBridge:
     # ---- requests ---------------------------------------------------------------------
 
     def _handle(self, events):
+        buffered = 0                    # bytes of this read's frames, none answered yet
         for event in events:
             if isinstance(event, Frame):
+                buffered += _STORED_HEADER + len(event.payload)
+                if buffered > self.rx_buffer:
+                    buffered -= _STORED_HEADER + len(event.payload)
+                    self._counts["overrun"] += 1
+                    continue
                 try:
                     self._answer(event)
                 except Exception as exc:     # a bug must not take the bridge down

@@ -40,7 +40,8 @@ import zlib
 from dataclasses import dataclass
 
 __all__ = ["SYNC", "HEADER", "TRAILER", "MAX_PAYLOAD", "OVERHEAD", "BOARD_FAILED",
-           "BRIDGE_MAX_PAYLOAD", "BRIDGE_CHUNK", "DEFAULT_BAUD", "DEFAULT_TURNAROUND_S",
+           "BRIDGE_MAX_PAYLOAD", "BRIDGE_RX_BUFFER", "BRIDGE_CHUNK", "DEFAULT_BAUD",
+           "DEFAULT_TURNAROUND_S",
            "encode_frame", "FrameDecoder", "Frame", "FrameError"]
 
 SYNC = 0x7E
@@ -59,6 +60,13 @@ MAX_PAYLOAD = (16 << 20) + 64
 #: The request header (5 bytes) and a MEM_WRITE address (4 bytes) plus
 #: :data:`BRIDGE_CHUNK` bytes of data fit, with room to spare.
 BRIDGE_MAX_PAYLOAD = 1024 + 64
+#: Bytes of the gateware bridge's receive buffer (block RAM): it keeps taking
+#: frames while it executes a request and answers it, and drops a frame that
+#: does not fit, so a host keeps at most this many bytes of requests sent but
+#: not yet answered.  Two frames of :data:`BRIDGE_MAX_PAYLOAD` fit (the bridge
+#: stores a frame in its payload plus 4 bytes); a power of two: 8 of the
+#: iCE40UP5K's 30 block RAMs.
+BRIDGE_RX_BUFFER = 4096
 #: Memory bytes per MEM_WRITE / MEM_READ request that a board bridge takes.
 BRIDGE_CHUNK = 1024
 #: Line speed (8N1) the serial backend uses when neither ``baudrate=`` nor a build

@@ -5,20 +5,33 @@ line (every cycle a byte arrives or not, any value: ``AnySeq``), a free
 transmit ``ready`` and free bus read data, and reads the line with *shadow
 logic* that knows only the frame format of :mod:`hetflow.sim.board.framing`:
 a candidate frame starts with the sync byte the bridge takes while it is
-hunting (``busy`` low), then come the sequence number, the 32-bit length,
-the payload and the CRC-32 (computed with the kernels' own
+hunting (``receiving`` low), then come the sequence number, the 32-bit
+length, the payload and the CRC-32 (computed with the kernels' own
 :func:`~hetflow.hw.kernels.crc32.crc32_byte_step`).  The bridge is seen only
-through its ports; the properties are about what it does on its host bus.
+through its ports; the properties are about what it does on its host bus
+and its transmit line.
+
+The bridge keeps taking frames while it executes and answers earlier ones,
+so the CRC set counts: the frames that arrived whole with a matching CRC
+(and were not dropped for want of buffer room, which the bridge's
+``overrun`` pulse tells), and the responses the bridge has begun to send (a
+second piece of shadow logic follows the frames on the transmit line).
+Each response answers one proven frame, in order, so a response may begin,
+and a bus write happen, only while more frames were proven than responses
+begun.
 
 Property sets (:data:`PROPERTY_SETS`), one per proof job:
 
 ``crc``
-    No host-bus read or write, and no byte sent, unless the bytes the bridge
-    took since it left hunting form a whole frame whose CRC matches.
+    No host-bus write and no response unless a frame not yet answered
+    arrived whole with a matching CRC; no bus read either, except while a
+    response is being sent (``MEM_READ``'s data).
 ``retry``
     A request equal to the last one answered (same sequence number, length
     and payload, good CRC) causes no bus write and reads no register; only
     a ``MEM_READ`` reads its memory data again, as the bridge documents.
+    The host is stop-and-wait here (no byte arrives while the bridge
+    executes or answers), so the frame on the line is the one executed.
 ``oversize``
     A candidate whose length exceeds ``max_payload`` is dropped on the cycle
     after its last length byte, and a partial frame never keeps the receiver
@@ -44,7 +57,8 @@ fail, naming its property:
 from types import SimpleNamespace
 
 from amaranth.asserts import AnySeq
-from amaranth.hdl import Array, Assert, Cat, Cover, Elaboratable, Module, ResetInserter, Signal
+from amaranth.hdl import (Array, Assert, Assume, Cat, Cover, Elaboratable, Module,
+                          ResetInserter, Signal)
 
 from ..boards.bridge import FrameBridge
 from ..boards.soc import SOC_MAP
@@ -99,8 +113,10 @@ class BridgeHarness(Elaboratable):
         self.max_payload = int(max_payload)
         self.idle_cycles = int(idle_cycles)
         lax = mutation == "lax_limits"
+        # The receive buffer holds two frames of max_payload (as BRIDGE_RX_BUFFER does).
+        rx_buffer = 1 << (2 * (self.max_payload + 4) - 1).bit_length()
         self.bridge = FrameBridge(strides=[4], memory_size=memory_size,
-                                  register_size=register_size,
+                                  register_size=register_size, rx_buffer=rx_buffer,
                                   max_payload=2 * self.max_payload if lax else self.max_payload,
                                   idle_cycles=self.idle_cycles + 8 if lax else self.idle_cycles)
 
@@ -116,7 +132,10 @@ class BridgeHarness(Elaboratable):
         m.d.comb += [bridge.rx.valid.eq(line_valid), bridge.rx.payload.eq(line_byte),
                      bridge.tx.ready.eq(AnySeq(1)), bridge.bus.r_data.eq(AnySeq(32))]
         line = SimpleNamespace(took=line_valid & bridge.rx.ready, byte=line_byte)
-        frame = self._shadow_receiver(m, line, bridge.busy)
+        frame = self._shadow_receiver(m, line, bridge.receiving)
+        if self.properties == "retry":
+            # Stop-and-wait: a byte arrives only while the bridge is idle or receiving.
+            m.d.comb += Assume(~line_valid | ~bridge.busy | bridge.receiving)
 
         # ---- mutations: the bridge broken from outside ---------------------------------
         if self.mutation == "forge_crc":
@@ -152,11 +171,11 @@ class BridgeHarness(Elaboratable):
                     m.d.comb += byte.eq((self.frame >> (8 * i)) & 0xFF)
         return valid, byte
 
-    def _shadow_receiver(self, m, line, busy):
+    def _shadow_receiver(self, m, line, receiving):
         """Follow the frame format on the line, from the sync byte the bridge hunted for."""
         maxp = self.max_payload
         f = SimpleNamespace(
-            start=line.took & ~busy & (line.byte == SYNC),
+            start=line.took & ~receiving & (line.byte == SYNC),
             cand=Signal(),                      # a candidate is arriving
             n=Signal(range(maxp + _HEAD + 5)),  # its bytes after the sync byte so far
             length=Signal(32),
@@ -164,6 +183,8 @@ class BridgeHarness(Elaboratable):
             got=Signal(32),                     # the CRC bytes, as they arrive
             done=Signal(),                      # a whole frame of an allowed length arrived
             good=Signal(),                      # ... and its CRC matched
+            last=Signal(),                      # this cycle takes a candidate's last byte
+            good_now=Signal(),                  # ... and the CRC matches
             over=Signal(),                      # its length field exceeds max_payload
         )
         size = f.length[:len(f.n)]              # the length, once known to be <= maxp
@@ -171,15 +192,15 @@ class BridgeHarness(Elaboratable):
         in_payload = ~in_head & (f.n < _HEAD + size)
         f.at_crc = f.cand & ~in_head & ~in_payload
         f.crc_index = (f.n - _HEAD - size)[:2]
-        f.took = busy & f.cand & line.took      # a byte of the candidate
+        f.took = receiving & f.cand & line.took     # a byte of the candidate
         got_next = Cat(f.got[8:], line.byte)
         full = Cat(f.length[8:], line.byte)
 
         with m.If(f.start):
             m.d.sync += [f.cand.eq(1), f.n.eq(0), f.crc.eq(0xFFFFFFFF), f.done.eq(0),
                          f.good.eq(0), f.over.eq(0)]
-        with m.Elif(~busy):                     # the bridge is hunting again, for any reason
-            m.d.sync += [f.cand.eq(0), f.done.eq(0)]
+        with m.Elif(~receiving):                # the bridge is hunting again, for any reason
+            m.d.sync += f.cand.eq(0)
         with m.Elif(f.took):
             m.d.sync += f.n.eq(f.n + 1)
             with m.If(in_head):
@@ -193,29 +214,55 @@ class BridgeHarness(Elaboratable):
         # Only the CRC set needs the CRC itself: the retry set compares a frame's CRC bytes
         # with those of the frame answered last, whose CRC matched (the CRC set proves that
         # the bridge answers no other), so it is spared the XOR chains.
+        m.d.comb += f.last.eq(f.took & f.at_crc & (f.crc_index == 3))
         if self.properties == "crc" or self.mutation == "forge_crc":
             crc_next = crc32_byte_step(m, f.crc, line.byte, "shadow_crc")
+            m.d.comb += f.good_now.eq(got_next == ~f.crc)
             with m.If(f.took):
                 with m.If(in_head | in_payload):
                     m.d.sync += f.crc.eq(crc_next)
-                with m.If(f.at_crc & (f.crc_index == 3)):
-                    m.d.sync += f.good.eq(got_next == ~f.crc)
+                with m.If(f.last):
+                    m.d.sync += f.good.eq(f.good_now)
         return f
 
+    def _shadow_transmitter(self, m):
+        """Follow the response frames on the transmit line: how many have begun, and
+        whether one is under way (every response here is shorter than 256 bytes)."""
+        tx = self.bridge.tx
+        sent = tx.valid & tx.ready
+        index = Signal(range(_HEAD + 256 + 5))  # bytes of the current response so far
+        length = Signal(8)
+        begun = Signal(8)
+        with m.If(sent):
+            m.d.sync += index.eq(index + 1)
+            with m.If(index == 0):
+                m.d.sync += begun.eq(begun + 1)
+            with m.If(index == 2):
+                m.d.sync += length.eq(tx.payload)
+            with m.If((index > _HEAD) & (index == _HEAD + length + 4)):
+                m.d.sync += index.eq(0)
+        return SimpleNamespace(begun=begun, under_way=index != 0)
+
     def _crc_properties(self, m, line, f):
-        """Nothing reaches the bus or the line unless the frame's CRC matched."""
+        """Nothing reaches the bus or the line unless a frame not yet answered was proven."""
         bridge, bus = self.bridge, self.bridge.bus
-        # Bus requests leave the bridge through a register: judge a strobe by the frame
-        # state of the cycle before.
-        verified = Signal()
-        m.d.sync += verified.eq(f.done & f.good)
+        tx = self._shadow_transmitter(m)
+        proven = Signal(8)                      # frames taken whole with a matching CRC
+        with m.If(f.last & f.good_now & ~bridge.overrun):
+            m.d.sync += proven.eq(proven + 1)
+        # Bus requests leave the bridge through a register: judge a strobe by the counts
+        # of the cycle before.
+        pending, responding = Signal(), Signal()
+        m.d.sync += [pending.eq(proven > tx.begun), responding.eq(tx.under_way)]
+        starting = bridge.tx.valid & ~tx.under_way
         m.d.comb += [
-            Assert(~(bus.w_stb | bus.r_stb) | verified,
-                   "bus access only for a frame whose CRC matched"),
-            Assert(~bridge.tx.valid | (f.done & f.good),
+            Assert(~bus.w_stb | pending, "bus access only for a frame whose CRC matched"),
+            Assert(~bus.r_stb | pending | responding,
+                   "bus read only for a frame whose CRC matched"),
+            Assert(~starting | (proven > tx.begun),
                    "a response only to a frame whose CRC matched"),
-            Cover(bus.w_stb & verified, "a good frame writes to the bus"),
-            Cover(~bridge.busy & f.done & ~f.good,
+            Cover(bus.w_stb & pending, "a good frame writes to the bus"),
+            Cover(~bridge.receiving & f.done & ~f.good,
                   "a bad-CRC frame is received whole and dropped"),
         ]
 
@@ -238,7 +285,7 @@ class BridgeHarness(Elaboratable):
             m.d.sync += frame[f.n].eq(line.byte)
             with m.If(line.byte != last[f.n]):
                 m.d.sync += same.eq(0)
-        with m.If(busy & f.done):
+        with m.If(f.done):
             with m.If(bridge.tx.valid & bridge.tx.ready):
                 m.d.sync += answered.eq(1)
             with m.If(bus.w_stb):
@@ -260,7 +307,7 @@ class BridgeHarness(Elaboratable):
 
     def _oversize_properties(self, m, line, f):
         """No length or silence keeps the receiver waiting beyond its limits."""
-        busy = self.bridge.busy
+        busy = self.bridge.receiving
         quiet = Signal(range(self.idle_cycles + 3))     # cycles since a byte was taken
         with m.If(line.took):
             m.d.sync += quiet.eq(0)

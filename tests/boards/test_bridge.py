@@ -2,7 +2,9 @@
 
 Every request kind and every error status is checked against the protocol the host
 speaks (the same encoders and decoder the serial backend uses); damaged, oversized and
-truncated frames are dropped; a retried request is answered from the cache.
+truncated frames are dropped; a retried request is answered from the cache; frames sent
+back to back are all answered in order, and a frame that overruns the receive buffer is
+dropped without harm to the frames already in it.
 """
 
 import struct
@@ -211,7 +213,14 @@ def test_largest_frame_is_taken_and_one_byte_more_is_not():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"max_payload": 8}, r"^bridge max_payload = 8 is too small; allowed 9 bytes or more$"),
+    ({"max_payload": 8}, r"^bridge max_payload = 8 is not allowed; allowed 9\.\.65535 bytes$"),
+    ({"max_payload": 1 << 16},
+     r"^bridge max_payload = 65536 is not allowed; allowed 9\.\.65535 bytes$"),
+    ({"rx_buffer": 1000}, r"^bridge rx_buffer = 1000 is not allowed; use a power of two of "
+                          r"at least 1092 bytes \(one frame of max_payload\)$"),
+    ({"rx_buffer": 1024}, r"^bridge rx_buffer = 1024 is not allowed"),
+    ({"memory_size": 3000}, r"^bridge memory_size = 3000 is not allowed; use a power of two "
+                            r"of 4 bytes or more$"),
     ({"idle_cycles": 3}, r"^bridge idle_cycles = 3 is too small; allowed 16 or more$"),
     ({"strides": []}, r"^bridge: 0 DMA channels; allowed 1\.\.255$"),
 ])
@@ -268,3 +277,103 @@ def test_frames_over_the_uart_line():
     assert [a and a.seq for a in answers] == [1, 2, 3]
     assert P.decode_response(P.PING, *response(answers[0])).magic == P.MAGIC
     assert P.decode_response(P.MEM_READ, *response(answers[2])) == b"\0\0uart\0\0"
+
+
+
+def stream_through(items, *, max_payload=F.BRIDGE_MAX_PAYLOAD, rx_buffer=F.BRIDGE_RX_BUFFER,
+                   hold_tx_until=0, max_cycles=20_000):
+    """Send ``items`` back to back, one byte a cycle, without waiting for answers.
+
+    An item is a frame's bytes, or a number of quiet cycles.  The line to the host is
+    not read for the first ``hold_tx_until`` cycles (the bridge's responses, and so
+    its executor, stall meanwhile).  Returns the frames answered, in the order they
+    came back, and the number of overrun pulses.
+    """
+    soc = SoC(Shell(Saxpy), memory="bram", memory_size=MEMORY)
+    bridge = FrameBridge.for_soc(soc, idle_cycles=IDLE, max_payload=max_payload,
+                                 rx_buffer=rx_buffer)
+    m = Module()
+    m.submodules.soc = soc
+    m.submodules.bridge = bridge
+    wiring.connect(m, bridge.bus, soc.bus)
+    line = []                               # a byte, or None for a quiet cycle
+    for item in items:
+        line += [None] * item if isinstance(item, int) else list(item)
+    answers, overruns = [], []
+
+    async def bench(ctx):
+        decoder = F.FrameDecoder()
+        sent = 0
+        for cycle in range(max_cycles):
+            byte = line[sent] if sent < len(line) else None
+            ctx.set(bridge.rx.valid, byte is not None)
+            ctx.set(bridge.rx.payload, byte or 0)
+            ctx.set(bridge.tx.ready, cycle >= hold_tx_until)
+            if sent < len(line):
+                assert ctx.get(bridge.rx.ready)     # the receiver never stalls the line
+                sent += 1
+            took = ctx.get(bridge.tx.valid) and cycle >= hold_tx_until
+            data = ctx.get(bridge.tx.payload)
+            overruns.append(ctx.get(bridge.overrun))
+            await ctx.tick()
+            if took:
+                answers.extend(e for e in decoder.feed(bytes([data])) if isinstance(e, F.Frame))
+            if sent == len(line) and cycle > hold_tx_until and not ctx.get(bridge.busy):
+                break
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return answers, sum(overruns)
+
+
+def test_frames_sent_back_to_back_are_all_answered_in_order():
+    data = bytes(range(40, 80))
+    burst = [
+        frame(1, P.MEM_WRITE, 0x10, data=data),
+        frame(2, P.REG_WRITE, 0x20, 0x1234),
+        frame(3, P.MEM_READ, 0x10, len(data)),
+        frame(4, P.PING),
+        frame(5, P.REG_READ, 0x20),
+        frame(6, P.REG_READ, 0x22),              # refused: the answer still comes in order
+        frame(7, P.MEM_READ, 0x14, 4),
+    ]
+    answers, overruns = stream_through(burst)
+    assert overruns == 0
+    assert [a.seq for a in answers] == [1, 2, 3, 4, 5, 6, 7]
+    got = [response(a) for a in answers]
+    assert got[0] == (P.OK, b"") and got[1] == (P.OK, b"")
+    assert P.decode_response(P.MEM_READ, *got[2]) == data
+    assert P.decode_response(P.PING, *got[3]).magic == P.MAGIC
+    assert P.decode_response(P.REG_READ, *got[4]) == (0x1234,)
+    assert got[5] == (status_code("BAD_REGISTER"), b"")
+    assert P.decode_response(P.MEM_READ, *got[6]) == data[4:8]
+
+
+def test_a_retry_in_a_burst_is_answered_from_the_cache():
+    write = frame(1, P.MEM_WRITE, 0x40, data=b"once")
+    answers, _ = stream_through([write, write, frame(2, P.MEM_READ, 0x40, 4)])
+    assert [a.seq for a in answers] == [1, 1, 2]
+    assert answers[0] == answers[1]
+    assert P.decode_response(P.MEM_READ, *response(answers[2])) == b"once"
+
+
+def test_an_overrun_drops_the_new_frame_but_not_a_buffered_one():
+    """A 256-byte ring, and the host does not read for a while: the first request's
+    answer stalls, so the first frame stays in the ring, the second waits behind it
+    and the third does not fit.  The third is dropped whole, the second is executed
+    intact, and frames sent once there is room again are taken.
+    """
+    first = frame(1, P.MEM_WRITE, 0x100, data=b"A" * 100)
+    second = frame(2, P.MEM_WRITE, 0x200, data=bytes(range(100)))
+    third = frame(3, P.MEM_WRITE, 0x300, data=b"C" * 100)
+    answers, overruns = stream_through(
+        [first, second, third, 1500, frame(4, P.MEM_READ, 0x200, 100),
+         frame(5, P.MEM_READ, 0x300, 4)],
+        max_payload=120, rx_buffer=256, hold_tx_until=1000)
+    assert overruns == 1
+    assert [a.seq for a in answers] == [1, 2, 4, 5]
+    assert response(answers[0]) == response(answers[1]) == (P.OK, b"")
+    assert P.decode_response(P.MEM_READ, *response(answers[2])) == bytes(range(100))
+    assert P.decode_response(P.MEM_READ, *response(answers[3])) == b"\0" * 4

@@ -1,0 +1,441 @@
+"""The bridge's executor: proven request frames from the receive buffer to the host bus.
+
+It takes the frames the receiver committed, oldest first, reads each one
+byte by byte from the ring (one byte a cycle), checks it as the virtual
+board does (payload length, register window, memory range, DMA channel,
+``RESET`` cycles; the same status codes, no message text), runs it on the
+SoC's host bus and streams the response payload to the transmitter.  A
+frame flagged as a retry is not executed: the response kept from the last
+one (status, fields, ``MEM_READ`` range) is streamed again; ``MEM_READ``
+re-reads memory for its data, which is harmless.
+
+The request's fixed fields pass through one 72-bit shift register, filled
+so that the fields every request uses sit at the same bits: ``A`` (offset,
+address or cycles), ``B`` (value, length or beats) and, for ``DMA_SETUP``,
+the channel below them.  Nothing else writes it, so it keeps ``MEM_READ``'s
+range for a retry; the one 32-bit value a response carries (``REG_READ``'s
+register, ``RUN``'s cycle count, which it counts in place) has a register of
+its own.
+
+``MEM_WRITE`` writes one byte per bus access (byte enables), ``MEM_READ``
+reads one word per byte it sends: the link is thousands of cycles per byte,
+and the logic to merge or split words costs more than it would save.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import enum
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import ReadPort
+from amaranth.lib.wiring import In, Out
+
+from ...sim.board import protocol as P
+from ..soc import ADDR_WIDTH, SOC_MAP, HostBusSignature
+from .receiver import STORED_HEADER
+from .transmitter import ResponseLayout
+
+__all__ = ["RequestExecutor", "RUN_COUNTER_BITS"]
+
+#: Width of the RUN cycle counter: a RUN with a larger budget ends with reason
+#: "budget" after 2**32 - 1 cycles (the host then sends another; its slices are
+#: 2**20 cycles, see hetflow.backends.serial).
+RUN_COUNTER_BITS = 32
+#: Largest RESET cycle count the virtual board takes.
+_RESET_MAX = 1_000_000
+_STATUS = {s.name: s.code for s in P.STATUS.values()}
+#: Stored frame bytes before the request's fixed fields: flag, seq, length,
+#: opcode, payload length.
+_FIELDS_AT = STORED_HEADER + P.HEADER.size
+#: Fixed-field bytes read into the shift register (DMA_SETUP's, the longest).
+_FIELD_BYTES = 9
+#: LOAD's count when it starts: the first field byte then arrives at 16.
+_LOAD_START = 16 - _FIELDS_AT - 1
+#: Response field bytes of PING (constants), RUN (reason, u64 cycles), REG_READ (u32).
+_PING_FIELDS, _RUN_FIELDS, _VALUE_FIELDS = 15, 9, 4
+
+
+class Access(enum.Enum, shape=4):
+    """The host-bus access the executor makes in a cycle."""
+
+    NONE = 0
+    RESET = 1
+    REG_WRITE = 2
+    REG_READ = 3
+    DMA_ADDRESS = 4
+    DMA_BEATS = 5
+    MEM_WRITE = 6
+    MEM_READ = 7
+    KERNEL_STATUS = 8
+    SOC_STATUS = 9
+
+
+class RequestExecutor(wiring.Component):
+    """Committed request frames to host-bus transactions and response payloads.
+
+    Parameters
+    ----------
+    addr_width : int
+        Address bits of the receive ring.
+    strides : list of int
+        Bytes per beat of each DMA channel.
+    memory_size : int
+        Bytes of SoC memory (a power of two).
+    register_size : int
+        Bytes of the kernel's register window.
+    max_payload : int
+        Largest request payload the receiver takes.
+
+    Members
+    -------
+    read : In(ReadPort.Signature(addr_width, shape=8))
+        The ring's read port (the memory's signature, hence In; data one cycle
+        after the address).
+    tail : In(addr_width + 1)
+        End of the committed frames.
+    head : Out(addr_width + 1)
+        Start of the frame being handled (the receiver keeps off it).
+    bus : Out(HostBusSignature())
+        The SoC's host bus; every output is registered.
+    response : Out(stream.Signature(ResponseLayout))
+        One beat per response (sequence number, payload length).
+    body : Out(stream.Signature(8))
+        The response payload bytes.
+    busy : Out(1)
+        A frame is waiting or being handled.
+    """
+
+    def __init__(self, *, addr_width, strides, memory_size, register_size, max_payload):
+        self.addr_width = int(addr_width)
+        self.strides = list(strides)
+        self.memory_size = int(memory_size)
+        self.register_size = int(register_size)
+        self.max_payload = int(max_payload)
+        #: Bits of a response payload length: 20 fixed bytes at most, or a memory range.
+        self.length_bits = (self.memory_size + 20).bit_length()
+        ptr = self.addr_width + 1
+        super().__init__({
+            "read": In(ReadPort.Signature(addr_width=self.addr_width, shape=8)),
+            "tail": In(ptr),
+            "head": Out(ptr),
+            "bus": Out(HostBusSignature()),
+            "response": Out(stream.Signature(ResponseLayout(self.length_bits))),
+            "body": Out(stream.Signature(8)),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        bus, read = self.bus, self.read
+        memsize = self.memory_size
+        k = memsize.bit_length() - 1                  # memory address bits
+        ptr = Signal.like(self.head)
+        m.d.comb += [read.addr.eq(ptr[:self.addr_width]), read.en.eq(1)]
+        byte = read.data
+
+        # ---- the frame being handled ----------------------------------------------
+        pos = Signal(5)                              # LOAD: cycles so far / BODY: byte index
+        retry = Signal()
+        seq = Signal(8)
+        nlen = Signal(range(self.max_payload + 1))   # request payload bytes (checked)
+        opcode = Signal(8)
+        bad_plen = Signal()
+        fields = Signal(8 * _FIELD_BYTES)
+        channel, a, b = fields[:8], fields[8:40], fields[40:72]
+        size = Signal(len(nlen))                     # payload after the request header
+        m.d.comb += size.eq(nlen - P.HEADER.size)
+
+        # ---- the response, kept for a retry -----------------------------------------
+        status = Signal(8)
+        nfields = Signal(range(16))                  # response fields after its header
+        tail = Signal()                              # a MEM_READ: memory bytes a..a+b follow
+
+        # ---- execution state ----------------------------------------------------------
+        at = Signal(k)                               # memory byte address
+        left = Signal(k + 1)                         # memory bytes still to move
+        answer = Signal(RUN_COUNTER_BITS)            # REG_READ's value / RUN's cycles
+        budget_out = Signal()                        # RUN's reason: 1 budget, 0 done
+        spent = Signal()
+        kernel_done = Signal()
+        out_byte = Signal(8)
+
+        def mem_word(byte_addr):
+            # Memory is at mem_base (aligned above its size): OR in the word offset.
+            return Const(SOC_MAP.mem_base >> 2, ADDR_WIDTH) | byte_addr[2:]
+
+        # ---- the bus: one access a cycle at most, its registers set in one place --------
+        access = Signal(Access)
+        dma_word = SOC_MAP.dma_base >> 2 | channel << 2
+        m.d.sync += [bus.w_stb.eq(0), bus.r_stb.eq(0)]
+        with m.Switch(access):
+            for kind, word_addr, w_data, w_sel in (
+                    (Access.RESET, (SOC_MAP.soc_base + SOC_MAP.CTRL) >> 2, 1, 0xF),
+                    (Access.REG_WRITE, a[2:], b, 0xF),
+                    (Access.DMA_ADDRESS, dma_word, a, 0xF),
+                    (Access.DMA_BEATS, dma_word + 1, b, 0xF),
+                    (Access.MEM_WRITE, mem_word(at), Cat(byte, byte, byte, byte),
+                     Const(1, 4) << at[:2])):
+                with m.Case(kind):
+                    m.d.sync += [bus.addr.eq(word_addr), bus.w_data.eq(w_data),
+                                 bus.w_sel.eq(w_sel), bus.w_stb.eq(1)]
+            for kind, word_addr in (
+                    (Access.REG_READ, a[2:]),
+                    (Access.KERNEL_STATUS, 0x04 >> 2),
+                    (Access.SOC_STATUS, (SOC_MAP.soc_base + SOC_MAP.STATUS) >> 2),
+                    (Access.MEM_READ, mem_word(at))):
+                with m.Case(kind):
+                    m.d.sync += [bus.addr.eq(word_addr), bus.r_stb.eq(1)]
+
+        # ---- checks on the loaded request ---------------------------------------------
+        reg_ok = (a < self.register_size) & (a[:2] == 0)
+        # memsize is 2**k: "a + n <= memsize" is no bits at or above k in either, and a
+        # (k+1)-bit sum; only the low k bits of the request's byte count are multiplexed.
+        range_len = Signal(k)
+        len_fits = Signal()                           # the byte count is below 2**k
+        with m.Switch(opcode):
+            with m.Case(P.MEM_WRITE.code):
+                m.d.comb += [range_len.eq(size - 4), len_fits.eq((size - 4) >> k == 0)]
+            with m.Case(P.MEM_READ.code):
+                m.d.comb += [range_len.eq(b), len_fits.eq(b[k:] == 0)]
+            with m.Case(P.DMA_SETUP.code):
+                with m.Switch(channel):
+                    for c, stride in enumerate(self.strides):
+                        shift = stride.bit_length() - 1
+                        with m.Case(c):
+                            m.d.comb += [range_len.eq(b << shift),
+                                         len_fits.eq(b[max(k - shift, 0):] == 0)]
+        in_memory = (a[k:] == 0) & len_fits & (a[:k] + range_len <= memsize)
+        verdict = Signal(8)                           # status of the loaded request
+        with m.If((nlen < P.HEADER.size) | bad_plen):
+            m.d.comb += verdict.eq(_STATUS["BAD_LENGTH"])
+        with m.Else():
+            with m.Switch(opcode):
+                for op, want, extra in (
+                        (P.PING, size == 0, []),
+                        (P.RESET, (size == 4) & (a != 0) & (a <= _RESET_MAX), []),
+                        (P.REG_WRITE, size == 8, [(~reg_ok, "BAD_REGISTER")]),
+                        (P.REG_READ, size == 4, [(~reg_ok, "BAD_REGISTER")]),
+                        (P.MEM_WRITE, size >= 4, [(~in_memory, "BAD_ADDRESS")]),
+                        (P.MEM_READ, size == 8, [(~in_memory, "BAD_ADDRESS")]),
+                        (P.DMA_SETUP, size == 9,
+                         [(channel >= len(self.strides), "BAD_CHANNEL"),
+                          (~in_memory, "BAD_ADDRESS")]),
+                        (P.RUN, size == 8, []),
+                        (P.QUIT, size == 0, [])):
+                    with m.Case(op.code):
+                        with m.If(~want):
+                            m.d.comb += verdict.eq(_STATUS["BAD_LENGTH"])
+                        for bad, name in extra:
+                            with m.Elif(bad):
+                                m.d.comb += verdict.eq(_STATUS[name])
+                with m.Default():
+                    m.d.comb += verdict.eq(_STATUS["BAD_OPCODE"])
+
+        # RUN: the budget is spent once the count of cycles has passed its low word
+        # (sticky, so an equality does), unless its high word is set.
+        polling = Signal()
+        payload_len = Signal(self.length_bits)
+        m.d.comb += payload_len.eq(Mux(tail, b[:k + 1], nfields))    # a tail has no fields
+        count_next = answer + 1
+        with m.If(polling):
+            m.d.sync += answer.eq(count_next)
+            with m.If(count_next[:RUN_COUNTER_BITS] == a):
+                m.d.sync += spent.eq(1)
+        over = ((spent | (count_next[:RUN_COUNTER_BITS] == a)) & (b == 0)
+                | count_next[RUN_COUNTER_BITS])          # the counter is full
+
+        next_byte = Signal()                         # read the ring's next byte
+        advance = Signal()                           # one memory byte moved
+        with m.If(next_byte):
+            m.d.sync += ptr.eq(ptr + 1)
+        with m.If(advance):
+            m.d.sync += [at.eq(at + 1), left.eq(left - 1)]
+
+        with m.FSM(name="executor") as fsm:
+            with m.State("IDLE"):
+                with m.If(self.head != self.tail):
+                    m.d.sync += [ptr.eq(self.head), pos.eq(_LOAD_START), bad_plen.eq(0)]
+                    m.next = "LOAD"
+
+            # One stored byte a cycle: the byte read at pos - 1 arrives at pos.  LOAD
+            # starts counting at _LOAD_START so that the payload length (pos 12..15) and
+            # the first eight field bytes (16..23) are told apart by a few bits of pos.
+            with m.State("LOAD"):
+                m.d.comb += next_byte.eq(1)
+                m.d.sync += pos.eq(pos + 1)
+                with m.If(pos[2:] == 0b011):
+                    # The payload length field against the frame's: byte by byte.
+                    want = Cat(size, Const(0, 32)).word_select(pos[:2], 8)
+                    with m.If(byte != want):
+                        m.d.sync += bad_plen.eq(1)
+                # Only DMA_SETUP has a ninth field byte (pos 24); the others' fields then
+                # sit where DMA_SETUP's address and beats do.
+                with m.If((pos[3:] == 0b10) | (pos == 24) & (opcode == P.DMA_SETUP.code)):
+                    m.d.sync += fields.eq(Cat(fields[8:], byte))
+                with m.Switch(pos):
+                    with m.Case(_LOAD_START + 1):
+                        m.d.sync += retry.eq(byte[0])
+                    with m.Case(_LOAD_START + 2):
+                        m.d.sync += seq.eq(byte)
+                    with m.Case(_LOAD_START + 3):
+                        m.d.sync += nlen.eq(byte)
+                    with m.Case(_LOAD_START + 4):
+                        if len(nlen) > 8:
+                            m.d.sync += nlen[8:].eq(byte)
+                        with m.If(retry):                 # answered from the cache
+                            m.next = "RESPOND"
+                    with m.Case(_LOAD_START + 5):
+                        m.d.sync += opcode.eq(byte)
+                        with m.If(nlen < P.HEADER.size):     # no request header: refused
+                            m.next = "DECODE"
+                    with m.Case(24):
+                        m.next = "DECODE"
+
+            # The verdict decides; the bus access of each request has a state of its
+            # own, so the bus registers see one flat choice of sources.
+            with m.State("DECODE"):
+                m.d.sync += [status.eq(verdict), nfields.eq(0), tail.eq(0)]
+                m.next = "RESPOND"
+                with m.If(verdict == P.OK):
+                    with m.Switch(opcode):
+                        with m.Case(P.PING.code):
+                            m.d.sync += nfields.eq(_PING_FIELDS)
+                        with m.Case(P.RESET.code):
+                            m.next = "RESET"
+                        with m.Case(P.REG_WRITE.code):
+                            m.next = "REG_WRITE"
+                        with m.Case(P.REG_READ.code):
+                            m.next = "REG_READ"
+                        with m.Case(P.MEM_WRITE.code):
+                            with m.If(size != 4):                   # else: no data
+                                m.d.sync += [at.eq(a), left.eq(size - 4),
+                                             ptr.eq(self.head + _FIELDS_AT + 4)]
+                                m.next = "WRITE_FETCH"
+                        with m.Case(P.MEM_READ.code):
+                            m.d.sync += tail.eq(1)
+                        with m.Case(P.DMA_SETUP.code):
+                            m.next = "DMA_ADDRESS"
+                        with m.Case(P.RUN.code):
+                            m.d.sync += [answer.eq(0), spent.eq(0)]
+                            with m.If((a == 0) & (b == 0)):
+                                m.d.sync += [budget_out.eq(P.RUN_BUDGET),
+                                             nfields.eq(_RUN_FIELDS)]
+                            with m.Else():
+                                m.next = "RUN_KERNEL"
+
+            with m.State("RESET"):
+                m.d.comb += access.eq(Access.RESET)
+                m.next = "RESPOND"
+            with m.State("REG_WRITE"):
+                m.d.comb += access.eq(Access.REG_WRITE)
+                m.next = "RESPOND"
+            with m.State("REG_READ"):
+                m.d.comb += access.eq(Access.REG_READ)
+                m.next = "REG_WAIT"
+            # Reads: the request leaves through a register, r_data is valid the cycle
+            # after the SoC sees it.
+            with m.State("REG_WAIT"):
+                m.next = "REG_DATA"
+            with m.State("REG_DATA"):
+                m.d.sync += [answer.eq(bus.r_data), nfields.eq(_VALUE_FIELDS)]
+                m.next = "RESPOND"
+
+            with m.State("DMA_ADDRESS"):
+                m.d.comb += access.eq(Access.DMA_ADDRESS)
+                m.next = "DMA_BEATS"
+            with m.State("DMA_BEATS"):
+                m.d.comb += access.eq(Access.DMA_BEATS)
+                m.next = "RESPOND"
+
+            # MEM_WRITE: one data byte every two cycles, one bus write each.
+            with m.State("WRITE_FETCH"):
+                m.d.comb += next_byte.eq(1)
+                m.next = "WRITE_STORE"
+            with m.State("WRITE_STORE"):
+                m.d.comb += [access.eq(Access.MEM_WRITE), advance.eq(1)]
+                with m.If(left == 1):
+                    m.next = "RESPOND"
+                with m.Else():
+                    m.next = "WRITE_FETCH"
+
+            # RUN: read the kernel's status, then the SoC's; four cycles per poll.
+            with m.State("RUN_KERNEL"):
+                m.d.comb += [polling.eq(1), access.eq(Access.KERNEL_STATUS)]
+                m.next = "RUN_SOC"
+            with m.State("RUN_SOC"):
+                m.d.comb += [polling.eq(1), access.eq(Access.SOC_STATUS)]
+                m.next = "RUN_WAIT"
+            with m.State("RUN_WAIT"):
+                m.d.comb += polling.eq(1)
+                m.d.sync += kernel_done.eq(bus.r_data[1])
+                m.next = "RUN_CHECK"
+            with m.State("RUN_CHECK"):
+                m.d.comb += polling.eq(1)
+                with m.If(kernel_done & bus.r_data[0] | over):
+                    m.d.sync += [budget_out.eq(~(kernel_done & bus.r_data[0])),
+                                 nfields.eq(_RUN_FIELDS)]
+                    m.next = "RESPOND"
+                with m.Else():
+                    m.next = "RUN_KERNEL"
+
+            # ---- the response ------------------------------------------------------------
+            with m.State("RESPOND"):
+                m.d.comb += [self.response.valid.eq(1), self.response.payload.seq.eq(seq),
+                             self.response.payload.length.eq(P.HEADER.size + payload_len)]
+                with m.If(self.response.ready):
+                    m.d.sync += pos.eq(0)
+                    m.next = "BODY"
+
+            with m.State("BODY"):
+                ping_info = Cat(Const(int.from_bytes(P.MAGIC, "little"), 32),
+                                Const(P.VERSION, 16), Const(len(self.strides), 8),
+                                Const(memsize, 32), Const(self.register_size, 32))
+                value = Signal(8)
+                with m.Switch(pos):
+                    with m.Case(0):
+                        m.d.comb += value.eq(status)
+                    with m.Case(1, 2, 3, 4):
+                        m.d.comb += value.eq(Cat(payload_len, Const(0, 32))
+                                             .word_select((pos - 1)[:2], 8))
+                    with m.Default():
+                        field = (pos - P.HEADER.size)[:4]
+                        run = nfields == _RUN_FIELDS
+                        with m.If(nfields == _PING_FIELDS):
+                            m.d.comb += value.eq(ping_info.word_select(field, 8))
+                        with m.Elif(run & (field == 0)):
+                            m.d.comb += value.eq(budget_out)
+                        with m.Else():       # RUN: u64 cycles after the reason byte
+                            m.d.comb += value.eq(Cat(answer, Const(0, 32)).word_select(
+                                (field - run)[:3], 8))
+                m.d.comb += [self.body.valid.eq(1), self.body.payload.eq(value)]
+                with m.If(self.body.ready):
+                    m.d.sync += pos.eq(pos + 1)
+                    with m.If(pos == P.HEADER.size - 1 + nfields):
+                        with m.If(tail & (b != 0)):
+                            m.d.sync += [at.eq(a), left.eq(b)]
+                            m.next = "READ_FETCH"
+                        with m.Else():
+                            m.next = "DONE"
+
+            # MEM_READ's data: one word read per byte sent.
+            with m.State("READ_FETCH"):
+                m.d.comb += access.eq(Access.MEM_READ)
+                m.next = "READ_WAIT"
+            with m.State("READ_WAIT"):
+                m.next = "READ_DATA"
+            with m.State("READ_DATA"):
+                m.d.sync += out_byte.eq(bus.r_data.word_select(at[:2], 8))
+                m.next = "READ_SEND"
+            with m.State("READ_SEND"):
+                m.d.comb += [self.body.valid.eq(1), self.body.payload.eq(out_byte)]
+                with m.If(self.body.ready):
+                    m.d.comb += advance.eq(1)
+                    with m.If(left == 1):
+                        m.next = "DONE"
+                    with m.Else():
+                        m.next = "READ_FETCH"
+
+            with m.State("DONE"):
+                m.d.sync += self.head.eq(self.head + STORED_HEADER + nlen)
+                m.next = "IDLE"
+
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE") | (self.head != self.tail))
+        return m

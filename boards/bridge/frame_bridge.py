@@ -1,0 +1,168 @@
+"""The UART-to-bus bridge: serial frames in, host-bus transactions, frames out.
+
+This is the gateware the serial backend (:mod:`hetflow.backends.serial`)
+talks to on a board.  It speaks the framing of
+:mod:`hetflow.sim.board.framing` (sync, sequence number, length, payload,
+CRC-32) around the requests of :mod:`hetflow.sim.board.protocol`, and
+executes each request as transactions on the SoC's host bus
+(:class:`~hetflow.boards.soc.HostBusSignature`).  Its byte side is a pair of
+8-bit streams, so the same bridge sits behind a UART on a board
+(:mod:`hetflow.boards.uart`) and behind a pty in simulation
+(:mod:`hetflow.boards.serialsim`).
+
+Three components, joined here, share one CRC-32 engine
+(:class:`~.crc.SharedCrc32`) and one receive buffer of
+:data:`~hetflow.sim.board.framing.BRIDGE_RX_BUFFER` bytes of block RAM:
+
+* :class:`~.receiver.FrameReceiver` takes frames off the line into the
+  buffer and commits those whose CRC matched (a length above ``max_payload``
+  drops the candidate at once; a partial frame is dropped after
+  ``idle_cycles`` of silence; a frame that finds the buffer full is dropped,
+  never a frame already in it).  It keeps taking bytes while requests
+  execute and responses go out, so a host may send several requests
+  without waiting (within ``BRIDGE_RX_BUFFER`` bytes unanswered).
+* :class:`~.executor.RequestExecutor` takes committed frames in arrival
+  order, checks each request as the virtual board checks it (payload
+  length, register window, memory range, DMA channel, ``RESET`` cycles; the
+  same status codes, without message text), runs it on the bus and streams
+  its response.  A frame whose sequence number and CRC equal those of the
+  frame answered last is a retry: its cached response goes out again and
+  the request is not executed twice (``MEM_READ`` re-reads memory for its
+  data, which is harmless).
+* :class:`~.transmitter.FrameTransmitter` frames each response with the
+  request's sequence number and its CRC.
+
+``PING`` answers from constants of the SoC the bridge was built for;
+``RESET`` pulses the SoC's soft reset; ``RUN`` polls the kernel's status and
+the SoC's DMA status until both say done, or the cycle budget is spent, and
+answers the cycles that passed (polled every 4 cycles, so up to 3 more than
+the budget; a budget above 2**32 - 1 ends there, which the host's loop of
+``RUN`` slices absorbs); ``QUIT`` is answered and ignored.
+"""
+
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ...hw.errors import ParamError
+from ...sim.board import protocol as P
+from ...sim.board.framing import BRIDGE_MAX_PAYLOAD, BRIDGE_RX_BUFFER
+from ..soc import HostBusSignature
+from .crc import SharedCrc32
+from .executor import RequestExecutor
+from .receiver import STORED_HEADER, FrameReceiver
+from .transmitter import FrameTransmitter
+
+__all__ = ["FrameBridge", "DEFAULT_IDLE_CYCLES"]
+
+#: Cycles of silence after which a partial frame is dropped (~40 ms at 12 MHz).
+DEFAULT_IDLE_CYCLES = 500_000
+
+
+class FrameBridge(wiring.Component):
+    """Serial frames on two byte streams to host-bus transactions (see the module doc).
+
+    Parameters
+    ----------
+    strides : list of int
+        Bytes per beat of each DMA channel, in channel order (from the SoC).
+    memory_size : int
+        Bytes of SoC memory (a power of two).
+    register_size : int
+        Bytes of the kernel's register window.
+    max_payload : int
+        Largest frame payload taken; longer frames are dropped.
+    rx_buffer : int
+        Bytes of the receive buffer, a power of two holding at least one
+        frame of ``max_payload``.
+    idle_cycles : int
+        Cycles of line silence after which a partial frame is dropped.
+
+    Members
+    -------
+    rx : In(stream.Signature(8))
+        Bytes from the line.  Always ready.
+    tx : Out(stream.Signature(8))
+        Bytes to the line.
+    bus : Out(HostBusSignature())
+        The SoC's host bus.
+    busy : Out(1)
+        High while a frame is being received, waits in the buffer, is executed
+        or answered.
+    receiving : Out(1)
+        The receiver has taken a sync byte and is inside a candidate frame.
+    overrun : Out(1)
+        Pulses when a frame that found the receive buffer full is dropped.
+    """
+
+    def __init__(self, *, strides, memory_size, register_size,
+                 max_payload=BRIDGE_MAX_PAYLOAD, rx_buffer=BRIDGE_RX_BUFFER,
+                 idle_cycles=DEFAULT_IDLE_CYCLES):
+        self.strides = [int(s) for s in strides]
+        self.memory_size = int(memory_size)
+        self.register_size = int(register_size)
+        self.max_payload = int(max_payload)
+        self.rx_buffer = int(rx_buffer)
+        self.idle_cycles = int(idle_cycles)
+        smallest = STORED_HEADER + self.max_payload
+        problem = None
+        if not P.HEADER.size + 4 <= self.max_payload < 1 << 16:
+            problem = (f"bridge max_payload = {max_payload} is not allowed; allowed "
+                       f"{P.HEADER.size + 4}..65535 bytes")
+        elif self.rx_buffer < smallest or self.rx_buffer & (self.rx_buffer - 1):
+            problem = (f"bridge rx_buffer = {rx_buffer} is not allowed; use a power of two "
+                       f"of at least {smallest} bytes (one frame of max_payload)")
+        elif self.idle_cycles < 16:
+            problem = f"bridge idle_cycles = {idle_cycles} is too small; allowed 16 or more"
+        elif not 0 < len(self.strides) < 256:
+            problem = f"bridge: {len(self.strides)} DMA channels; allowed 1..255"
+        elif self.memory_size < 4 or self.memory_size & (self.memory_size - 1):
+            problem = (f"bridge memory_size = {memory_size} is not allowed; use a power "
+                       f"of two of 4 bytes or more")
+        if problem:
+            self._MustUse__silence = True       # never finished: no "unused" warning
+            raise ParamError(problem)
+        super().__init__({
+            "rx": In(stream.Signature(8)),
+            "tx": Out(stream.Signature(8)),
+            "bus": Out(HostBusSignature()),
+            "busy": Out(1),
+            "receiving": Out(1),
+            "overrun": Out(1),
+        })
+
+    @classmethod
+    def for_soc(cls, soc, **kwargs):
+        """The bridge for :class:`~hetflow.boards.soc.SoC` ``soc``."""
+        return cls(strides=[ch.stride for ch in soc.chans], memory_size=soc.memory_size,
+                   register_size=soc.kernel.map.size, **kwargs)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.buffer = buffer = Memory(shape=8, depth=self.rx_buffer, init=[])
+        m.submodules.crc = crc = SharedCrc32()
+        m.submodules.receiver = receiver = FrameReceiver(
+            depth=self.rx_buffer, max_payload=self.max_payload, idle_cycles=self.idle_cycles)
+        m.submodules.executor = executor = RequestExecutor(
+            addr_width=receiver.addr_width, strides=self.strides,
+            memory_size=self.memory_size, register_size=self.register_size,
+            max_payload=self.max_payload)
+        m.submodules.transmitter = transmitter = FrameTransmitter(executor.length_bits)
+
+        wiring.connect(m, wiring.flipped(self.rx), receiver.rx)
+        wiring.connect(m, receiver.crc, crc.first)
+        wiring.connect(m, transmitter.crc, crc.second)
+        wiring.connect(m, receiver.write, buffer.write_port())
+        wiring.connect(m, executor.read, buffer.read_port())
+        m.d.comb += [receiver.head.eq(executor.head), executor.tail.eq(receiver.tail)]
+        wiring.connect(m, executor.bus, wiring.flipped(self.bus))
+        wiring.connect(m, executor.response, transmitter.response)
+        wiring.connect(m, executor.body, transmitter.body)
+        wiring.connect(m, transmitter.tx, wiring.flipped(self.tx))
+        m.d.comb += [
+            self.busy.eq(receiver.busy | executor.busy | transmitter.busy),
+            self.receiving.eq(receiver.receiving),
+            self.overrun.eq(receiver.overrun),
+        ]
+        return m

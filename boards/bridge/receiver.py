@@ -1,0 +1,221 @@
+"""The bridge's receive framer: serial frames from the line into the receive buffer.
+
+It hunts for the sync byte, takes the sequence number and the length,
+drops a candidate whose length exceeds ``max_payload`` on its last length
+byte, and runs the CRC over the rest as it arrives.  Bytes go into the
+receive buffer (a ring of block RAM shared with the executor) as they come,
+but a frame counts only once its CRC has matched: then the receiver
+*commits* it by moving :attr:`FrameReceiver.tail` past it.  A frame with a
+bad CRC, one the line abandons for ``idle_cycles`` (lost bytes), and one that
+finds no room left in the ring are simply not committed; the next candidate
+is written over them.  So the executor sees only proven frames, in arrival
+order, and never a byte of a frame still arriving.
+
+A committed frame is stored as::
+
+    flag | seq | length (2 bytes, little-endian) | payload
+
+``flag`` bit 0 says the frame is a *retry*: its sequence number and CRC
+equal those of the frame committed before it.  Every committed frame is
+answered, in order, so that frame is the last one answered by the time this
+one is taken: its response is sent again instead of executing it twice.
+Like the old bridge (and unlike the Python decoder), the receiver does not
+re-scan the bytes of a bad candidate for a later sync byte; the host's retry
+covers that case.
+"""
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import WritePort
+from amaranth.lib.wiring import In, Out
+
+from ...sim.board.framing import SYNC
+from .crc import RESIDUE, CrcSignature
+
+__all__ = ["FrameReceiver", "STORED_HEADER", "RETRY_FLAG"]
+
+#: Bytes a committed frame takes in the ring besides its payload: flag, seq, length.
+STORED_HEADER = 4
+#: Bit of the flag byte that marks a retry.
+RETRY_FLAG = 0x01
+
+
+class FrameReceiver(wiring.Component):
+    """Serial frames on a byte stream into a ring buffer, CRC-proven (see the module doc).
+
+    Parameters
+    ----------
+    depth : int
+        Bytes of the ring, a power of two.
+    max_payload : int
+        Largest payload taken (below 65536); a longer length field drops the
+        candidate at once.
+    idle_cycles : int
+        Cycles of line silence after which a partial frame is dropped.
+
+    Members
+    -------
+    rx : In(stream.Signature(8))
+        Bytes from the line.  Always ready.
+    crc : Out(CrcSignature())
+        The shared CRC engine (this user has priority).
+    write : In(WritePort.Signature(addr_width, shape=8))
+        The ring's write port (the signature is the memory's, hence In).
+    tail : Out(ptr_width)
+        End of the last committed frame (a ring pointer: one bit wider than
+        the address, so a full ring differs from an empty one).
+    head : In(ptr_width)
+        Start of the oldest frame the executor still needs; the receiver
+        never writes from there on.
+    receiving : Out(1)
+        A candidate frame is arriving (the receiver has taken its sync byte).
+    busy : Out(1)
+        Receiving, or judging the CRC of the frame just taken.
+    overrun : Out(1)
+        Pulses on the last byte of a frame that had no room in the ring: it is dropped.
+    """
+
+    def __init__(self, *, depth, max_payload, idle_cycles):
+        self.depth = int(depth)
+        self.max_payload = int(max_payload)
+        self.idle_cycles = int(idle_cycles)
+        self.addr_width = self.depth.bit_length() - 1
+        ptr = self.addr_width + 1
+        super().__init__({
+            "rx": In(stream.Signature(8)),
+            "crc": Out(CrcSignature()),
+            "write": In(WritePort.Signature(addr_width=self.addr_width, shape=8)),
+            "tail": Out(ptr),
+            "head": In(ptr),
+            "receiving": Out(1),
+            "busy": Out(1),
+            "overrun": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        rx, crc, write = self.rx, self.crc, self.write
+        ptr_width = self.addr_width + 1
+        took = rx.valid
+        byte = rx.payload
+        m.d.comb += rx.ready.eq(1)
+
+        wp = Signal(ptr_width)                  # where the next stored byte goes
+        room = Signal()
+        m.d.comb += room.eq(~(wp - self.head)[self.addr_width])
+        lost = Signal()                         # a byte of this frame found no room
+        left = Signal(range(max(self.max_payload, 0xFF) + 1))   # payload bytes to come
+        too_long = Signal()                     # a length byte above the low ones is nonzero
+        count = Signal(2)                       # length / CRC byte within its field
+        seq = Signal(8)
+        frame_crc = Signal(32)                  # the register before the CRC bytes
+        last_seq = Signal(8)
+        last_crc = Signal(32)
+        have_last = Signal()
+        idle = Signal(range(self.idle_cycles + 1))
+
+        def store(value):
+            m.d.comb += [write.addr.eq(wp[:self.addr_width]), write.data.eq(value),
+                         write.en.eq(room & ~lost)]
+            m.d.sync += wp.eq(wp + 1)
+            with m.If(~room):
+                m.d.sync += lost.eq(1)
+
+        def quiet_line():
+            # Mid-frame and the line has been quiet too long: drop the partial frame.
+            with m.If(~took & (idle == self.idle_cycles)):
+                m.next = "HUNT"
+
+        def crc_byte():
+            m.d.comb += [crc.data.eq(byte), crc.step.eq(took)]
+
+        low_bits = len(left) - 8                # length bits kept from the second length byte
+
+        with m.FSM(name="receiver") as fsm:
+            with m.State("HUNT"):
+                m.d.comb += crc.clear.eq(1)
+                with m.If(took & (byte == SYNC)):
+                    m.d.sync += [wp.eq(self.tail + 1), lost.eq(0), count.eq(0),
+                                 too_long.eq(0)]
+                    m.next = "SEQ"
+
+            with m.State("SEQ"):
+                quiet_line()
+                crc_byte()
+                with m.If(took):
+                    store(byte)
+                    m.d.sync += seq.eq(byte)
+                    m.next = "LENGTH"
+
+            with m.State("LENGTH"):
+                quiet_line()
+                crc_byte()
+                with m.If(took):
+                    m.d.sync += count.eq(count + 1)
+                    with m.Switch(count):
+                        with m.Case(0):
+                            store(byte)
+                            m.d.sync += left[:8].eq(byte)
+                        with m.Case(1):
+                            store(byte)
+                            if low_bits:
+                                m.d.sync += left[8:].eq(byte[:low_bits])
+                            with m.If(byte[low_bits:] != 0):
+                                m.d.sync += too_long.eq(1)
+                        with m.Default():
+                            with m.If(byte != 0):
+                                m.d.sync += too_long.eq(1)
+                    with m.If(count == 3):
+                        with m.If(too_long | (byte != 0) | (left > self.max_payload)):
+                            m.next = "HUNT"
+                        with m.Elif(left == 0):
+                            m.next = "CRC"
+                        with m.Else():
+                            m.next = "PAYLOAD"
+
+            with m.State("PAYLOAD"):
+                quiet_line()
+                crc_byte()
+                with m.If(took):
+                    store(byte)
+                    m.d.sync += left.eq(left - 1)
+                    with m.If(left == 1):
+                        m.next = "CRC"
+
+            with m.State("CRC"):
+                quiet_line()
+                crc_byte()
+                with m.If(took):
+                    m.d.sync += count.eq(count + 1)
+                    with m.If(count == 0):
+                        m.d.sync += frame_crc.eq(crc.value)
+                    with m.If(count == 3):
+                        m.d.comb += self.overrun.eq(lost)
+                        m.next = "CHECK"
+
+            # The register has taken the CRC bytes: it holds the residue if they matched.
+            # Judged a cycle later, from the register, so the commit does not hang off the
+            # CRC's XOR network; the line may already bring the next sync byte.
+            with m.State("CHECK"):
+                m.d.comb += crc.clear.eq(1)
+                good = ~lost & (crc.value == RESIDUE)
+                with m.If(good):
+                    retry = have_last & (seq == last_seq) & (frame_crc == last_crc)
+                    m.d.comb += [write.addr.eq(self.tail[:self.addr_width]),
+                                 write.data.eq(Cat(retry, 0)), write.en.eq(1)]
+                    m.d.sync += [self.tail.eq(wp), last_seq.eq(seq),
+                                 last_crc.eq(frame_crc), have_last.eq(1)]
+                with m.If(took & (byte == SYNC)):
+                    m.d.sync += [wp.eq(Mux(good, wp, self.tail) + 1), lost.eq(0),
+                                 count.eq(0), too_long.eq(0)]
+                    m.next = "SEQ"
+                with m.Else():
+                    m.next = "HUNT"
+
+        m.d.comb += [self.receiving.eq(~fsm.ongoing("HUNT") & ~fsm.ongoing("CHECK")),
+                     self.busy.eq(~fsm.ongoing("HUNT"))]
+        with m.If(took):
+            m.d.sync += idle.eq(0)
+        with m.Elif(idle != self.idle_cycles):
+            m.d.sync += idle.eq(idle + 1)
+        return m
