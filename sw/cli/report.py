@@ -50,7 +50,7 @@ _ORDER = ("kernel", "dma", "memory", "bridge", "uart", "glue", "packer")
 
 
 def component_rows(report):
-    """``[(component, lc, lut, ff, carry, bram, dsp)]`` of the report's split, kernel first.
+    """``[(component, lc, lut, ff, carry, bram, spram, dsp)]`` of the report's split, kernel first.
 
     Empty when the report has no split (an older build, or a family without one).
     """
@@ -60,7 +60,7 @@ def component_rows(report):
     for name in names:
         c = comps[name]
         out.append((name, c.get("lc"), c.get("lut"), c.get("ff"), c.get("carry", "-"),
-                    c.get("bram"), c.get("dsp")))
+                    c.get("bram"), c.get("spram", "-"), c.get("dsp")))
     return out
 
 
@@ -77,8 +77,9 @@ def print_report(report, title=None):
     split = component_rows(report)
     if not split:
         return
-    table = Table(title="cost per component (hierarchical synthesis; lc: packed logic cells)")
-    for col in ("component", "lc", "LUT4", "FF", "carry", "BRAM", "DSP"):
+    table = Table(title="cost per component", caption="lc: logic cells after packing; the rest: "
+                  "cells Yosys synthesised (hierarchy kept)")
+    for col in ("component", "lc", "LUT4", "FF", "carry", "BRAM", "SPRAM", "DSP"):
         table.add_column(col, justify="left" if col == "component" else "right")
     for row in split:
         table.add_row(*cells(*row))

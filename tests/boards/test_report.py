@@ -101,6 +101,6 @@ def test_component_rows_put_the_kernel_first():
     report = {"components": {"uart": comp, "packer": {**comp, "lut": 0}, "kernel": comp,
                              "bridge": {**comp, "carry": 4}, "dma": comp}}
     assert [r[0] for r in component_rows(report)] == ["kernel", "dma", "bridge", "uart", "packer"]
-    assert component_rows(report)[2] == ("bridge", 3, 1, 2, 4, 0, 0)
+    assert component_rows(report)[2] == ("bridge", 3, 1, 2, 4, 0, "-", 0)
     assert component_rows(report)[0][4] == "-"          # no carry count (ECP5)
     assert component_rows({"components": None}) == component_rows({}) == []
