@@ -32,22 +32,14 @@ Bandwidth: the memory port does one 32-bit access per cycle, shared by the
 host port (which always wins) and the channels (round-robin).  A beat of
 stride ``s`` costs ``max(1, s // 4)`` accesses, so a kernel moving ``B``
 memory words per result runs at most one result every ``B`` cycles.  An
-input channel keeps up to :func:`input_depth` beats fetched ahead: two where
-it may get every access (the only input channel: the memory answers a cycle
-after the request, and a place the kernel frees is offered to the next
-request in the same cycle), one where it shares the port with another input
-(it then gets at most every other access, and one beat fetched ahead keeps up
-with that).  An output channel holds one beat between the kernel and memory:
-it takes a beat every other cycle at most, which no kernel needs more of,
-since each output beat follows at least one input access.  So every built-in
-kernel runs at the port's bound: ``socsim.run_job`` counts 1.0 cycles per byte
-for crc32 (lanes=1), 3.0 per element for saxpy, 2.0 per sample for fir.  The
-price of offering a freed place at once: a kernel's input ``ready`` reaches the
-memory's request in the same cycle.  With saxpy (whose inputs' ``ready``
-follows its output's) that path is the iCEBreaker build's critical one:
-23.9 MHz (``hetflow build saxpy --board icebreaker``), against 24.9 MHz with
-registered credits and a place more per shared input (169 logic cells more),
-and 23.0 MHz for the shell before its rework for area.
+input channel keeps up to :func:`input_depth` beats fetched ahead: three
+where it may get every access (the only input channel, one-word beats: the
+memory answers a cycle after the request, and a free place is known a cycle
+after the kernel took a beat), two otherwise (it shares the port with another
+input, or its beats take several accesses).  An output channel holds one beat
+between the kernel and memory: it takes a beat every other cycle at most,
+which no kernel needs more of, since each output beat follows at least one
+input access.
 
 Area (the iCE40UP5K has 5,280 logic cells): each channel keeps its address
 as a beat index and its count in ``log2(memory / stride) + 1`` bits, the
@@ -70,7 +62,7 @@ __all__ = ["DMA", "Channel", "channels", "beat_stride", "input_depth", "REGS_PER
 REGS_PER_CHANNEL = 4
 #: Most beats an input channel holds (fetched or in flight) ahead of the kernel: enough
 #: for one beat per cycle with the memory's one-cycle read latency (see input_depth).
-INPUT_DEPTH = 2
+INPUT_DEPTH = 3
 
 
 def beat_stride(width):
@@ -126,7 +118,7 @@ def channels(kernel, p=None):
 def input_depth(chans, ch):
     """Beats input channel ``ch`` of ``chans`` keeps fetched ahead (see the module doc)."""
     inputs = [c for c in chans if not c.output]
-    return INPUT_DEPTH if len(inputs) == 1 else 1
+    return INPUT_DEPTH if len(inputs) == 1 and ch.words == 1 else 2
 
 
 class DMA(wiring.Component):
@@ -289,21 +281,19 @@ class _ChannelState:
         ch = self.ch
         i = ch.index
         depth = self.depth
-        # Free FIFO places not yet claimed by a beat being fetched.
+        # Free FIFO places not yet claimed by a beat being fetched: a register, so
+        # that the request (and the memory arbitration after it) starts from flops.
         credits = Signal(range(depth + 1), init=depth, name=f"ch{i}_credits")
         claimed = Signal(range(depth + 1), name=f"ch{i}_claimed")   # in the FIFO or in flight
         m.d.comb += claimed.eq(depth - credits)
         m.submodules[f"ch{i}_fifo"] = fifo = SyncFIFO(width=ch.width, depth=depth)
 
-        popped = Signal(name=f"ch{i}_popped")
-        # Beats not yet requested = left - claimed (both still count a beat popped this
-        # cycle).  A place is free if a credit is, or if the kernel takes a beat now.
-        # A beat once started is finished.
-        room = self.more_than(claimed) & ((credits != 0) | popped)
+        # Beats not yet requested = left - claimed.  A beat once started is finished.
         if ch.words > 1:
-            m.d.comb += self.req.eq((self.word != 0) | room)
+            m.d.comb += self.req.eq((self.word != 0)
+                                    | (self.more_than(claimed) & (credits != 0)))
         else:
-            m.d.comb += self.req.eq(room)
+            m.d.comb += self.req.eq(self.more_than(claimed) & (credits != 0))
 
         # The read issued this cycle returns next cycle: remember what it was.
         returning = Signal(name=f"ch{i}_returning")
@@ -328,7 +318,7 @@ class _ChannelState:
             beat = r_data
         m.d.comb += [fifo.w_data.eq(beat[:ch.width]), fifo.w_en.eq(push)]
 
-        m.d.comb += popped.eq(fifo.r_rdy & fifo.r_en)
+        popped = fifo.r_rdy & fifo.r_en
         m.d.comb += [port.valid.eq(fifo.r_rdy), port.payload.eq(fifo.r_data),
                      fifo.r_en.eq(port.ready)]
 
