@@ -39,7 +39,14 @@ after the kernel took a beat), two otherwise (it shares the port with another
 input, or its beats take several accesses).  An output channel holds one beat
 between the kernel and memory: it takes a beat every other cycle at most,
 which no kernel needs more of, since each output beat follows at least one
-input access.
+input access.  So every built-in kernel runs at the port's bound
+(``socsim.run_job``: 1.0 cycles per byte for crc32 lanes=1, 3.0 per element
+for saxpy, 2.0 per sample for fir).  Credits are registers, so a request
+never waits on the kernel's ``ready``: offering a place the kernel frees to a
+request in the same cycle would save one place per input (saxpy's DMA 669 ->
+500 logic cells on the iCEBreaker) but put the kernel's ready logic in front
+of the memory's request, the build's critical path then (saxpy 24.9 -> 23.9
+MHz, gemm 24.7 -> 22.4 MHz).
 
 Area (the iCE40UP5K has 5,280 logic cells): each channel keeps its address
 as a beat index and its count in ``log2(memory / stride) + 1`` bits, the
