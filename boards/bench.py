@@ -5,6 +5,8 @@ board SoC (through :func:`hetflow.boards.build.build`, so unchanged builds
 come from the cache) and prints one row:
 
 * LUT % and DSP % of the part, Fmax (nextpnr's achieved maximum);
+* the shell's logic cells (``shell_lc`` of the report: placed logic cells
+  minus the kernel's, :mod:`hetflow.boards.components`);
 * the kernel's throughput bound, ``elements per cycle x Fmax`` (the datapath
   without stalls: :func:`elements_per_cycle`);
 * the SoC's DMA bound: the SoC memory does one 32-bit access per cycle, so a
@@ -149,6 +151,7 @@ def run_build_bench(boards=DEFAULT_BOARDS, kernels=DEFAULT_KERNELS, params=None,
             "lut_used": r["lut_used"], "lut_total": r["lut_total"],
             "dsp_used": r["dsp_used"], "dsp_total": r["dsp_total"],
             "fmax_mhz": r["fmax_mhz"], "build_s": r["build_s"], "cached": result.cached,
+            "shell_lc": r.get("shell_lc"),
             "unit": unit, "elements_per_cycle": epc,
             "throughput": epc * fmax if epc and fmax else None,
             "dma_bound": (min(epc, 1.0 / words) * fmax) if epc and words and fmax else None,
@@ -159,13 +162,14 @@ def run_build_bench(boards=DEFAULT_BOARDS, kernels=DEFAULT_KERNELS, params=None,
         rows.append(row)
 
     table = Table(title="hetflow bench build")
-    for col in ("kernel", "board", "LUT %", "DSP %", "Fmax MHz", "bound /s", "DMA bound /s",
+    for col in ("kernel", "board", "LUT %", "shell LC", "DSP %", "Fmax MHz", "bound /s",
+                "DMA bound /s",
                 "DSP peak MAC/s", "of peak", "build"):
         table.add_column(col, justify="left" if col in ("kernel", "board") else "right")
     for row in rows:
         label = row["kernel"] + "".join(f" {a}={b}" for a, b in row["params"].items())
         if "error" in row:
-            table.add_row(label, row["board"], "-", "-", "-", "-", "-", "-", "-",
+            table.add_row(label, row["board"], "-", "-", "-", "-", "-", "-", "-", "-",
                           f"failed: {row['error']}")
             continue
         lut = f"{100.0 * row['lut_used'] / row['lut_total']:.1f}"
@@ -173,7 +177,8 @@ def run_build_bench(boards=DEFAULT_BOARDS, kernels=DEFAULT_KERNELS, params=None,
               f"({row['dsp_used'] or 0}/{row['dsp_total']})"
         unit = row["unit"]
         table.add_row(
-            label, row["board"], lut, dsp, f"{row['fmax_mhz']:.1f}",
+            label, row["board"], lut, "-" if row["shell_lc"] is None else str(row["shell_lc"]),
+            dsp, f"{row['fmax_mhz']:.1f}",
             f"{_fmt_rate(row['throughput'])} {unit}", f"{_fmt_rate(row['dma_bound'])} {unit}",
             _fmt_rate(row.get("peak_mac_s")) if "peak_mac_s" in row else "-",
             f"{100.0 * row['peak_ratio']:.1f}%" if "peak_ratio" in row else "-",

@@ -52,6 +52,7 @@ from ..hw.errors import HetflowError
 from ..hw.registry import get_kernel
 from ..hw.shell import Shell
 from .clocking import ecp5_pll, ice40_pll, soc_clock_mhz
+from .components import measure, shell_lc
 from .errors import BuildError, DoesNotFit, OutputDirError
 from .registry import get_board
 from .synthesis import yosys_overrides
@@ -68,7 +69,7 @@ __all__ = ["build", "BuildResult", "TOOLCHAINS", "resolve_tools", "cache_root", 
            "default_out_dir"]
 
 #: Bump when the SoC/top/build options change in a way the plan digest does not see.
-BUILD_ABI = "2"
+BUILD_ABI = "3"
 #: Seconds a whole build may take.
 BUILD_TIMEOUT = 3600.0
 NAME = "top"
@@ -292,7 +293,7 @@ def bridge_info(board, pll, baud):
 
 
 def _make_report(tmp, kernel, board, pll, requested, seed, toolchain, versions, notes,
-                 build_s, key, baud):
+                 build_s, key, baud, components=None):
     pnr_json = tmp / f"{NAME}.report.json"
     if pnr_json.exists():
         util, fmax = parse_nextpnr_report(pnr_json.read_text())
@@ -323,7 +324,12 @@ def _make_report(tmp, kernel, board, pll, requested, seed, toolchain, versions, 
         "build_s": round(build_s, 2), "seed": seed, "toolchain": toolchain, "tools": versions,
         "notes": notes, "utilization": {k: {"used": u, "available": a}
                                         for k, (u, a) in util.items()},
-        "yosys_cells": cells, "cache_key": key, "hetflow": hetflow_version,
+        "yosys_cells": cells,
+        # Per component: Yosys's synthesised cells and nextpnr's packed logic cells of a
+        # hierarchical synthesis; shell_lc is placed logic cells minus the kernel's
+        # (hetflow.boards.components).
+        "components": components, "shell_lc": shell_lc(res["lut_used"], components),
+        "cache_key": key, "hetflow": hetflow_version,
         "logs": {"yosys": f"{NAME}.rpt", "nextpnr": f"{NAME}.tim", "script": "build.log"},
     }
     return report
@@ -527,8 +533,15 @@ def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
         build_s = time.monotonic() - t0
         if code != 0:
             raise _failure(tmp, out, kernel_obj, board, code)
+        status("counting cells per component (hierarchical synthesis and packing)")
+        t1 = time.monotonic()
+        components, why = measure(tmp, board, setup.tools, NAME)
+        components_s = time.monotonic() - t1
+        if why:
+            notes = [*notes, f"no per-component split: {why}"]
         report = _make_report(tmp, kernel_obj, board, pll, freq_mhz, seed, toolchain,
-                              versions, notes, build_s, key, baud)
+                              versions, notes, build_s, key, baud, components)
+        report["components_s"] = round(components_s, 2)
         report["cached"] = False
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         # Trim the cache entry to what is installed; netlists are large.

@@ -118,6 +118,11 @@ class HostBusSignature(wiring.Signature):
         return "HostBusSignature()"
 
 
+def _window(word, base, bits):
+    """``word`` is in the ``2**bits``-word window at ``base`` (a multiple of ``2**bits``)."""
+    return word[bits:] == (base >> bits)
+
+
 class SoC(wiring.Component):
     """Kernel + memory + DMA behind a host bus.
 
@@ -194,39 +199,51 @@ class SoC(wiring.Component):
                 wiring.connect(m, getattr(dma, ch.port.name), getattr(self.kernel, ch.port.name))
 
         # ---- address decode (word addresses) ----------------------------------------
+        # Every region starts at a multiple of its own size, so each test is a few bits
+        # against a constant (no comparators: they cost carry chains on the iCE40).
         word = bus.addr
-        in_kernel = word < (self.kernel.map.size >> 2)
-        in_soc = (word >= (SOC_MAP.soc_base >> 2)) & (word < (SOC_MAP.dma_base >> 2))
-        in_dma = (word >= (SOC_MAP.dma_base >> 2)) & (word < (SOC_MAP.dma_limit >> 2))
-        in_mem = word >= (SOC_MAP.mem_base >> 2)
-
         csr = self.kernel.csr
+        in_kernel = _window(word, 0, min(len(csr.addr), 10))
+        in_soc = _window(word, SOC_MAP.soc_base >> 2, 4)
+        dma_base = SOC_MAP.dma_base >> 2
+        regs_width = len(dma.regs.addr)
+        if dma_base % (1 << regs_width) == 0:
+            in_dma = _window(word, dma_base, regs_width)
+            dma_addr = word[:regs_width]
+        else:                   # more channels than an aligned window holds
+            in_dma = (word >= dma_base) & (word < (SOC_MAP.dma_limit >> 2))
+            dma_addr = word - dma_base
+        in_mem = _window(word, SOC_MAP.mem_base >> 2, ADDR_WIDTH - 1)
+
         m.d.comb += [
             csr.addr.eq(word), csr.w_data.eq(bus.w_data),
             csr.w_stb.eq(bus.w_stb & in_kernel), csr.r_stb.eq(bus.r_stb & in_kernel),
-            dma.regs.addr.eq(word - (SOC_MAP.dma_base >> 2)), dma.regs.w_data.eq(bus.w_data),
+            dma.regs.addr.eq(dma_addr), dma.regs.w_data.eq(bus.w_data),
             dma.regs.w_stb.eq(bus.w_stb & in_dma), dma.regs.r_stb.eq(bus.r_stb & in_dma),
             dma.host.addr.eq(word), dma.host.w_data.eq(bus.w_data), dma.host.w_sel.eq(bus.w_sel),
             dma.host.w_en.eq(bus.w_stb & in_mem), dma.host.r_en.eq(bus.r_stb & in_mem),
         ]
 
         # ---- SoC registers ------------------------------------------------------------
-        soc_word = word - (SOC_MAP.soc_base >> 2)
+        soc_word = word[:4]
         with m.If(bus.w_stb & in_soc & (soc_word == SOC_MAP.CTRL >> 2) & bus.w_data[0]):
             m.d.sync += soft_rst.eq(1)
         with m.Else():
             m.d.sync += soft_rst.eq(0)
-        soc_rdata = Signal(32)
+        # Constants but STATUS: only the register's index and the idle flag are kept
+        # from the read, the value is looked up a cycle later.
+        soc_index = Signal(4)
+        idle = Signal()
+        with m.If(bus.r_stb):
+            m.d.sync += [soc_index.eq(soc_word), idle.eq(dma.idle)]
         values = {SOC_MAP.ID: SOC_ID, SOC_MAP.INFO: len(self.chans) | (SOC_VERSION << 8),
                   SOC_MAP.MEM_SIZE: size, SOC_MAP.MEM_BASE: SOC_MAP.mem_base,
-                  SOC_MAP.STATUS: dma.idle, SOC_MAP.REGSIZE: self.kernel.map.size}
-        with m.If(bus.r_stb & in_soc):
-            with m.Switch(soc_word):
-                for offset, value in values.items():
-                    with m.Case(offset >> 2):
-                        m.d.sync += soc_rdata.eq(value)
-                with m.Default():
-                    m.d.sync += soc_rdata.eq(0)
+                  SOC_MAP.STATUS: idle, SOC_MAP.REGSIZE: self.kernel.map.size}
+        soc_rdata = Signal(32)
+        with m.Switch(soc_index):
+            for offset, value in values.items():
+                with m.Case(offset >> 2):
+                    m.d.comb += soc_rdata.eq(value)
 
         # ---- read data: valid the cycle after r_stb, held until the next read ------------
         pending = Signal()

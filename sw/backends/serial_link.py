@@ -23,16 +23,16 @@ from dataclasses import dataclass
 from ..hw.errors import HetflowError
 from ..sim.board import protocol as P
 from ..sim.board.client import BoardError, BoardRequestError
-from ..sim.board.framing import (BOARD_FAILED, BRIDGE_CHUNK, BRIDGE_MAX_PAYLOAD, DEFAULT_BAUD,
-                                 OVERHEAD, Frame, FrameDecoder, encode_frame)
+from ..sim.board.framing import (BOARD_FAILED, BRIDGE_CHUNK, BRIDGE_MAX_PAYLOAD,
+                                 BRIDGE_RX_BUFFER, DEFAULT_BAUD, OVERHEAD, Frame, FrameDecoder,
+                                 encode_frame)
 from .serial_pipeline import Pipeline
 
 __all__ = ["SerialLink", "LinkRequest", "BRIDGE_WINDOW", "DEFAULT_TIMEOUT"]
 
-#: Bytes of unanswered request frames the host may have on the line: what the board's
-#: bridge receives while it executes.  The bridge of this version drops what arrives while
-#: it executes or answers, so its window is a single frame: stop-and-wait.
-BRIDGE_WINDOW = 0
+#: Bytes of unanswered request frames the host may have on the line: the board's bridge
+#: buffers that much while it executes and answers, so it can never overflow.
+BRIDGE_WINDOW = BRIDGE_RX_BUFFER
 #: Seconds a small request may take per attempt.
 DEFAULT_TIMEOUT = 1.0
 #: Seconds one read of the port may block: how quickly an abandoned call notices.

@@ -290,8 +290,24 @@ def _run_build(args):
         rows = run_build_bench(boards=boards, kernels=kernels, toolchain=args.toolchain,
                                seed=args.seed, out_root=args.out,
                                fill_gemm=not args.no_fill_gemm, status=status, console=_console())
+    for line in shell_lc_lines(rows):
+        print(line)
     # A kernel that does not fit a part is a row of the table, not a failure of the benchmark.
     return 0 if rows else 1
+
+
+def shell_lc_lines(rows):
+    """``key=value`` lines of the shell's logic cells: per build, and the largest per board."""
+    lines, largest = [], {}
+    for row in rows:
+        if row.get("shell_lc") is None:
+            continue
+        tag = "_".join([row["board"], row["kernel"]]
+                       + [f"{k}{v}" for k, v in row["params"].items()])
+        lines.append(f"shell_lc_{tag}={row['shell_lc']}")
+        largest[row["board"]] = max(largest.get(row["board"], 0), row["shell_lc"])
+    lines += [f"shell_lc_{board}={n}" for board, n in largest.items()]
+    return lines
 
 
 def _run_prove(args):

@@ -45,6 +45,25 @@ def rows(report):
     return out
 
 
+#: Order of the components in the split; kernel instances first, the rest is the shell.
+_ORDER = ("kernel", "dma", "memory", "bridge", "uart", "glue", "packer")
+
+
+def component_rows(report):
+    """``[(component, lc, lut, ff, carry, bram, spram, dsp)]`` of the report's split, kernel first.
+
+    Empty when the report has no split (an older build, or a family without one).
+    """
+    comps = report.get("components") or {}
+    names = sorted(comps, key=lambda c: (_ORDER.index(c) if c in _ORDER else len(_ORDER), c))
+    out = []
+    for name in names:
+        c = comps[name]
+        out.append((name, c.get("lc"), c.get("lut"), c.get("ff"), c.get("carry", "-"),
+                    c.get("bram"), c.get("spram", "-"), c.get("dsp")))
+    return out
+
+
 def print_report(report, title=None):
     from rich.console import Console
     from rich.table import Table
@@ -53,7 +72,20 @@ def print_report(report, title=None):
     table.add_column("value")
     for field, value in rows(report):
         table.add_row(*cells(field, value))
-    Console(width=120).print(table)
+    console = Console(width=120)
+    console.print(table)
+    split = component_rows(report)
+    if not split:
+        return
+    table = Table(title="cost per component", caption="lc: logic cells after packing; the rest: "
+                  "cells Yosys synthesised (hierarchy kept)")
+    for col in ("component", "lc", "LUT4", "FF", "carry", "BRAM", "SPRAM", "DSP"):
+        table.add_column(col, justify="left" if col == "component" else "right")
+    for row in split:
+        table.add_row(*cells(*row))
+    console.print(table)
+    print(f"shell_lc={report['shell_lc']}  (logic cells of the placed design, "
+          f"{report['lut_used']}, minus the kernel's packed ones)")
 
 
 def run(args):

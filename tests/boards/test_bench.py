@@ -39,3 +39,15 @@ def test_bench_table(tmp_path):
                            out_root=tmp_path)
     (row,) = rows
     assert row["dsp_used"] == 0 and row["throughput"] == 4 * row["fmax_mhz"] * 1e6
+
+
+def test_shell_lc_lines_per_build_and_largest_per_board():
+    from hetflow.cli.bench import shell_lc_lines
+    rows = [{"kernel": "crc32", "board": "icebreaker", "params": {"lanes": 1}, "shell_lc": 900},
+            {"kernel": "saxpy", "board": "icebreaker", "params": {"lanes": 1}, "shell_lc": 950},
+            {"kernel": "gemm", "board": "ulx3s-85f", "params": {}, "error": "failed"},
+            {"kernel": "fir", "board": "ulx3s-85f", "params": {"taps": 16}, "shell_lc": 700}]
+    assert shell_lc_lines(rows) == ["shell_lc_icebreaker_crc32_lanes1=900",
+                                    "shell_lc_icebreaker_saxpy_lanes1=950",
+                                    "shell_lc_ulx3s-85f_fir_taps16=700",
+                                    "shell_lc_icebreaker=950", "shell_lc_ulx3s-85f=700"]

@@ -71,6 +71,13 @@ def test_saxpy_icebreaker_report(saxpy_build):
                                 "actual_baud": 3_000_000.0, "max_payload": 1088,
                                 "usb_uart": "FT2232H", "usb_uart_max_baud": 12_000_000,
                                 "open": "hetflow.open('serial:PORT', board='<this directory>')"}
+    # The split: every component of the SoC, the kernel's DSPs and the SoC's SPRAM where
+    # they belong, and the shell's logic cells as the placed total minus the kernel's.
+    comps = report["components"]
+    assert {"kernel", "dma", "memory", "bridge", "uart", "glue"} <= set(comps)
+    assert comps["kernel"]["dsp"] == 3 and comps["memory"]["spram"] == 4
+    assert all(c["lc"] > 0 for c in comps.values())
+    assert report["shell_lc"] == report["lut_used"] - comps["kernel"]["lc"]
     bit = out / "top.bin"
     assert bit.stat().st_size == 104090         # every UP5K bitstream has this size
     assert report["sha256"] == _sha(bit)
@@ -183,11 +190,12 @@ def test_plan_key_sees_every_change_but_paths():
 
 
 def test_report_cli(saxpy_build, capsys):
-    _, out, _ = saxpy_build
+    result, out, _ = saxpy_build
     assert main(["report", str(out)]) == 0
     text = capsys.readouterr().out
     assert "saxpy (lanes=1)" in text and "icebreaker (iCE40UP5K)" in text
     assert "3/8 (37.5%)" in text
+    assert "cost per component" in text and f"shell_lc={result.report['shell_lc']}" in text
     assert main(["report", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["sha256"] == _sha(out / "top.bin")
 

@@ -93,3 +93,14 @@ def test_load_report_errors(tmp_path):
         load_report(tmp_path)
     assert str(e.value) == (f"{tmp_path / 'report.json'} lacks fmax_mhz, sha256; not a "
                             f"hetflow build report")
+
+
+def test_component_rows_put_the_kernel_first():
+    from hetflow.cli.report import component_rows
+    comp = {"lut": 1, "ff": 2, "bram": 0, "dsp": 0, "lc": 3}
+    report = {"components": {"uart": comp, "packer": {**comp, "lut": 0}, "kernel": comp,
+                             "bridge": {**comp, "carry": 4}, "dma": comp}}
+    assert [r[0] for r in component_rows(report)] == ["kernel", "dma", "bridge", "uart", "packer"]
+    assert component_rows(report)[2] == ("bridge", 3, 1, 2, 4, 0, "-", 0)
+    assert component_rows(report)[0][4] == "-"          # no carry count (ECP5)
+    assert component_rows({"components": None}) == component_rows({}) == []

@@ -8,7 +8,7 @@ outputs are compared with the golden model.
 import numpy as np
 import pytest
 
-from hetflow.boards.dma import INPUT_DEPTH, beat_stride, channels
+from hetflow.boards.dma import INPUT_DEPTH, beat_stride, channels, input_depth
 from hetflow.boards.soc import SOC_ID, SOC_MAP, SoC
 from hetflow.boards.socsim import SocSimulation, run_job
 from hetflow.hw.errors import ParamError
@@ -94,6 +94,17 @@ def test_host_memory_reads_while_the_dma_runs():
     """The host port wins the memory; the DMA waits and still moves every beat."""
     _check("saxpy", {}, cases=2, host_noise=True)
     _check("gemm", {}, cases=2, host_noise=True)
+
+
+def test_input_depth_is_three_only_where_a_channel_may_take_every_access():
+    def depths(name, **params):
+        k = get_kernel(name)
+        chans = channels(k, k.bind(**params))
+        return [input_depth(chans, ch) for ch in chans if not ch.output]
+    assert depths("crc32", lanes=1) == [INPUT_DEPTH] == [3]   # alone, one word per beat
+    assert depths("crc32", lanes=8) == [2]                    # two words per beat
+    assert depths("saxpy") == [2, 2]                          # x and y share the port
+    assert depths("fir") == [3]
 
 
 def test_beat_stride_matches_the_virtual_board():
