@@ -318,17 +318,30 @@ def test_fuzzed_rtl_bridge_answers_only_proven_frames_in_order(saxpy_soc, cpu, c
     start = time.monotonic()
     for data in slices:
         os.write(fd, data)
-    # The line goes quiet (a cut frame times out), then one PING must be answered.
+    # The served line shifts the queued bytes in at its rate, long after the writes
+    # returned: wait until nothing more comes back, then one PING must be answered last
+    # (a fuzzed frame can be a PING too, so only the last answer on a quiet line counts).
     ping, info = F.encode_frame(0xFF, P.encode_request(P.PING)), None
-    deadline = time.monotonic() + 60
-    while info is None and time.monotonic() < deadline:
-        time.sleep(0.5)
+
+    def quiet(seconds=1.5, limit=120):
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            seen = len(drained)
+            time.sleep(seconds)
+            if len(drained) == seen:
+                return
+        raise AssertionError(f"the line did not go quiet within {limit} s")
+
+    for _ in range(3):
+        quiet()
         os.write(fd, ping)
-        time.sleep(0.5)
-        for event in F.FrameDecoder().feed(bytes(drained)):
-            if isinstance(event, F.Frame) and event.seq == 0xFF \
-                    and event.payload[:1] == bytes([P.OK]) and len(event.payload) == 20:
-                info = P.decode_response(P.PING, P.OK, event.payload[5:])
+        quiet()
+        events = [e for e in F.FrameDecoder().feed(bytes(drained)) if isinstance(e, F.Frame)]
+        last = events[-1] if events else None
+        if last is not None and last.seq == 0xFF and last.payload[:1] == bytes([P.OK]) \
+                and len(last.payload) == 20:
+            info = P.decode_response(P.PING, P.OK, last.payload[5:])
+            break
     elapsed = time.monotonic() - start
     stop.set()
     reader.join(5)
