@@ -91,6 +91,9 @@ class BoardClient:
     """
 
     max_transfer = None
+    #: Cycles of the ``RUN`` in a job's burst (None: the whole budget); the rest follows
+    #: with :meth:`run` when the board answers "not done" before the budget is spent.
+    run_slice = None
     transfer_rate = 50e6
     memory_hint = "pass a larger memory_size"
     where = "virtual board"
@@ -102,6 +105,38 @@ class BoardClient:
     def _call(self, opcode, *fields, data=b"", timeout=None):
         """Send one request; return its decoded response (see :func:`protocol.decode_response`)."""
         raise NotImplementedError
+
+    def _call_many(self, requests):
+        """Send a burst of requests; return their decoded responses in order.
+
+        ``requests`` is a list of ``(opcode, fields, data, timeout)`` tuples
+        (``fields`` a tuple, ``data`` bytes, ``timeout`` seconds or None), each
+        answered as :meth:`_call` answers it.  If the board rejects any of
+        them, the :class:`BoardRequestError` of the first rejected one is
+        raised, after the whole burst has been answered.  The caller makes a
+        burst idempotent as a whole, so a transport may resend all of it.
+
+        This default sends the requests one after another with :meth:`_call`;
+        a transport that can keep several requests in flight overrides it.
+        """
+        responses, rejected = [], None
+        for opcode, fields, data, timeout in requests:
+            try:
+                responses.append(self._call(opcode, *fields, data=data, timeout=timeout))
+            except BoardRequestError as exc:
+                responses.append(None)
+                rejected = rejected or exc
+        if rejected is not None:
+            raise rejected
+        return responses
+
+    def _run_timeout(self, cycles, deadline):
+        """Seconds the ``RUN`` of ``cycles`` cycles in a job's burst may take.
+
+        Default: what is left of the job's wall-time budget (``deadline``, a
+        :func:`time.monotonic` time), at least one second.
+        """
+        return max(1.0, deadline - time.monotonic())
 
     def _transfer_timeout(self, nbytes):
         return self.timeout + nbytes / self.transfer_rate
@@ -139,26 +174,32 @@ class BoardClient:
         self._check_register(offset)
         return self._call(P.REG_READ, offset)[0]
 
+    def _write_requests(self, address, data):
+        """``MEM_WRITE`` requests of ``data`` at ``address``, split by :attr:`max_transfer`."""
+        view = memoryview(data).cast("B")
+        step = self.max_transfer or max(1, len(view))
+        return [(P.MEM_WRITE, (address + at,), view[at:at + step],
+                 self._transfer_timeout(min(step, len(view) - at)))
+                for at in range(0, max(1, len(view)), step)]
+
+    def _read_requests(self, address, length):
+        """``MEM_READ`` requests of ``length`` bytes at ``address``, split by :attr:`max_transfer`."""
+        step = self.max_transfer or max(1, length)
+        return [(P.MEM_READ, (address + at, min(step, length - at)), b"",
+                 self._transfer_timeout(min(step, length - at)))
+                for at in range(0, max(1, length), step)]
+
     def mem_write(self, address, data):
         if isinstance(data, np.ndarray):    # elements in memory order, little-endian
             data = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("<")).tobytes()
-        view = memoryview(bytes(data) if not isinstance(data, bytes) else data)
-        self._check_memory(address, len(view))
-        step = self.max_transfer or max(1, len(view))
-        for at in range(0, max(1, len(view)), step):
-            piece = view[at:at + step]
-            self._call(P.MEM_WRITE, address + at, data=piece,
-                       timeout=self._transfer_timeout(len(piece)))
+        data = bytes(data) if not isinstance(data, (bytes, bytearray, memoryview)) else data
+        self._check_memory(address, memoryview(data).nbytes)
+        self._call_many(self._write_requests(address, data))
 
     def mem_read(self, address, length):
         self._check_memory(address, length)
-        step = self.max_transfer or max(1, length)
-        if length <= step:
-            return self._call(P.MEM_READ, address, length,
-                              timeout=self._transfer_timeout(length))
-        return b"".join(self._call(P.MEM_READ, address + at, min(step, length - at),
-                                   timeout=self._transfer_timeout(min(step, length - at)))
-                        for at in range(0, length, step))
+        pieces = self._call_many(self._read_requests(address, length))
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def dma_setup(self, channel, address, beats):
         self._call(P.DMA_SETUP, channel, address, beats)
@@ -196,11 +237,61 @@ class BoardClient:
                              f"{self.memory_hint}")
         return out
 
+
+    def _register_writes(self, job):
+        """``REG_WRITE`` requests of a job's registers, then the start (``ctrl = 1``)."""
+        regmap = self.kernel.map
+        requests = []
+        for name, value in job.registers.items():
+            reg = regmap[name]
+            if reg.array or np.ndim(value):
+                values = np.asarray(value).reshape(-1).tolist()
+                if len(values) > reg.count:
+                    raise BoardError(f"{self.kernel.name}: register '{name}' has {reg.count} "
+                                     f"word(s) but the job gives {len(values)} values")
+            else:
+                values = (value,)
+            for i, v in enumerate(values):
+                offset = reg.offset + 4 * i
+                self._check_register(offset)
+                requests.append((P.REG_WRITE, (offset, int(v) & 0xFFFFFFFF), b"", None))
+        requests.append((P.REG_WRITE, (regmap["ctrl"].offset, 1), b"", None))
+        return requests
+
+    def _output_reads(self, layout):
+        """``(requests, [(port, channel, first, count)])``: the read-back of a job's outputs
+        and of its cycle counter."""
+        regmap = self.kernel.map
+        requests, spans = [], []
+        for name, (ch, address, beats) in layout.items():
+            if ch.output:
+                reads = self._read_requests(address, beats * ch.stride) if beats else []
+                spans.append((name, ch, len(requests), len(reads)))
+                requests += reads
+        requests += [(P.REG_READ, (regmap["cycles_lo"].offset,), b"", None),
+                     (P.REG_READ, (regmap["cycles_hi"].offset,), b"", None)]
+        return requests, spans
+
+    @staticmethod
+    def _collect(job, spans, responses):
+        """``(outputs, cycles)`` from the responses to :meth:`_output_reads`' requests."""
+        outputs = {}
+        for name, ch, first, count in spans:
+            raw = responses[first] if count == 1 else b"".join(responses[first:first + count])
+            outputs[name] = from_memory_image(ch.port, raw, ch.stride, job.expect[name])
+        lo, hi = responses[-2][0], responses[-1][0]
+        return outputs, (hi << 32) | lo
+
     def run_job(self, job, timeout=300.0, max_cycles=None):
         """Execute a :class:`~hetflow.hw.job.Job` end to end.
 
         Writes the input streams to board memory, sets up every DMA channel,
-        writes the job's registers, starts the kernel and runs it until done.
+        writes the job's registers, starts the kernel, runs it until done and
+        reads the outputs and the cycle counter back: all as one burst of
+        requests (:meth:`_call_many`), which a pipelining transport answers in
+        one round trip.  If the board's ``RUN`` stops before the cycle budget
+        is spent (a board with :attr:`run_slice`), the job goes on with
+        :meth:`run` and the outputs are read again after it.
 
         Returns ``(outputs, cycles)``: ``outputs`` maps each output port to a
         1-D element array of its dtype, trimmed to ``job.expect``; ``cycles``
@@ -210,39 +301,37 @@ class BoardClient:
         not answer within ``timeout`` seconds.
         """
         deadline = time.monotonic() + timeout
-        regmap = self.kernel.map
         layout = self.layout(job)
-        self.reset()
+        requests = [(P.RESET, (4,), b"", None)]
         total_beats = 0
         for name, (ch, address, beats) in layout.items():
             total_beats += beats
             if not ch.output and beats:
-                self.mem_write(address, memory_image(ch.port, job.streams[name], ch.stride))
-            self.dma_setup(ch.index, address, beats)
-        for name, value in job.registers.items():
-            reg = regmap[name]
-            values = list(np.asarray(value).reshape(-1)) if reg.array \
-                or np.ndim(value) else [value]
-            if len(values) > reg.count:
-                raise BoardError(f"{self.kernel.name}: register '{name}' has {reg.count} "
-                                 f"word(s) but the job gives {len(values)} values")
-            for i, v in enumerate(values):
-                self.reg_write(reg.offset + 4 * i, int(v) & 0xFFFFFFFF)
-        self.reg_write(regmap["ctrl"].offset, 1)
+                image = memory_image(ch.port, job.streams[name], ch.stride)
+                requests += self._write_requests(address, image)
+        requests += [(P.DMA_SETUP, (ch.index, address, beats), b"", None)
+                     for ch, address, beats in layout.values()]
+        requests += self._register_writes(job)
         budget = cycle_budget(total_beats, max_cycles)
-        done, ran = self.run(budget, timeout=max(1.0, deadline - time.monotonic()))
+        step = budget if self.run_slice is None else min(budget, self.run_slice)
+        run_at = len(requests)
+        requests.append((P.RUN, (step,), b"", self._run_timeout(step, deadline)))
+        reads, spans = self._output_reads(layout)
+        status = self.kernel.map["status"].offset
+        responses = self._call_many(requests + reads + [(P.REG_READ, (status,), b"", None)])
+        reason, ran = responses[run_at]
+        done = reason == P.RUN_DONE
+        if not done and ran < budget:
+            done, more = self.run(budget - ran, timeout=max(1.0, deadline - time.monotonic()))
+            ran += more
+            responses = self._call_many(reads + [(P.REG_READ, (status,), b"", None)])
+        else:
+            responses = responses[run_at + 1:]
         if not done:
-            status = self.reg_read(regmap["status"].offset)
             how = ("max_cycles" if max_cycles is not None
                    else f"64 per beat moved ({total_beats}) + 100000")
             raise KernelTimeout(f"{self.kernel.name} on the {self.where} is not done after "
                                 f"{ran} cycles, its cycle budget ({how}; pass max_cycles= "
-                                f"to hetflow.open to change it); status=0x{status:x}")
-        outputs = {}
-        for name, (ch, address, beats) in layout.items():
-            if ch.output:
-                raw = self.mem_read(address, beats * ch.stride) if beats else b""
-                outputs[name] = from_memory_image(ch.port, raw, ch.stride, job.expect[name])
-        lo = self.reg_read(regmap["cycles_lo"].offset)
-        hi = self.reg_read(regmap["cycles_hi"].offset)
-        return outputs, (hi << 32) | lo
+                                f"to hetflow.open to change it); "
+                                f"status=0x{responses[-1][0]:x}")
+        return self._collect(job, spans, responses[:-1])

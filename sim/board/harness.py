@@ -244,18 +244,14 @@ static uint64_t mem_size;
 static Chan ch[@NCHAN1@];
 static int out_fd = 1;
 
-// ---- pipes --------------------------------------------------------------------------
+// ---- pipes ------------------------------------------------------------------------
+// Both ways buffered: a burst of requests arrives in a few reads, and its responses
+// leave together when the input runs dry (or before a RUN, which may take long), so
+// a client that pipelines requests wakes once per burst, not once per request.
 
-static bool read_all(void* buf, size_t n) {
-    uint8_t* p = static_cast<uint8_t*>(buf);
-    while (n) {
-        ssize_t r = ::read(0, p, n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return false;
-        p += r; n -= (size_t)r;
-    }
-    return true;
-}
+static uint8_t in_buf[1 << 16];
+static size_t in_pos = 0, in_len = 0;
+static std::vector<uint8_t> out_buf;
 
 static void write_all(const void* buf, size_t n) {
     const uint8_t* p = static_cast<const uint8_t*>(buf);
@@ -267,6 +263,39 @@ static void write_all(const void* buf, size_t n) {
     }
 }
 
+static void flush_out() {
+    if (out_buf.empty()) return;
+    write_all(out_buf.data(), out_buf.size());
+    out_buf.clear();
+}
+
+// Blocks only after the answers so far have gone out: the client may wait for them.
+static ssize_t read_some(void* buf, size_t n) {
+    flush_out();
+    for (;;) {
+        ssize_t r = ::read(0, buf, n);
+        if (r < 0 && errno == EINTR) continue;
+        return r;
+    }
+}
+
+static bool read_all(void* buf, size_t n) {
+    uint8_t* p = static_cast<uint8_t*>(buf);
+    while (n) {
+        if (in_pos == in_len) {
+            // A large payload goes straight to its place; small frames through the buffer.
+            ssize_t r = n >= sizeof in_buf ? read_some(p, n) : read_some(in_buf, sizeof in_buf);
+            if (r <= 0) return false;
+            if (n >= sizeof in_buf) { p += r; n -= (size_t)r; continue; }
+            in_pos = 0; in_len = (size_t)r;
+        }
+        size_t k = in_len - in_pos < n ? in_len - in_pos : n;
+        std::memcpy(p, in_buf + in_pos, k);
+        in_pos += k; p += k; n -= k;
+    }
+    return true;
+}
+
 static void put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 static void put64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
 static uint32_t get32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
@@ -276,8 +305,11 @@ static void respond(uint8_t status, const void* payload, uint32_t n) {
     uint8_t hdr[5];
     hdr[0] = status;
     put32(hdr + 1, n);
-    write_all(hdr, 5);
-    if (n) write_all(payload, n);
+    out_buf.insert(out_buf.end(), hdr, hdr + 5);
+    const uint8_t* p = static_cast<const uint8_t*>(payload);
+    if (n < sizeof in_buf) { out_buf.insert(out_buf.end(), p, p + n); return; }
+    flush_out();                  // a large payload straight from memory
+    write_all(p, n);
 }
 
 static void error(uint8_t status, const std::string& msg) {
@@ -367,6 +399,17 @@ static bool check_mem(uint64_t addr, uint64_t len) {
     return true;
 }
 
+// Reads and drops ``n`` payload bytes, to stay in step with the client.
+static bool discard(uint64_t n) {
+    uint8_t sink[65536];
+    while (n) {
+        size_t k = n < sizeof sink ? (size_t)n : sizeof sink;
+        if (!read_all(sink, k)) return false;
+        n -= k;
+    }
+    return true;
+}
+
 int main(int argc, char** argv) {
     // Keep the protocol on a private descriptor; anything the model prints goes to stderr.
     out_fd = ::dup(1);
@@ -392,14 +435,21 @@ int main(int argc, char** argv) {
         uint64_t limit = mem_size + 64;
         if (len > limit || len > MAX_PAYLOAD) {
             // Too large to hold: discard it to stay in step with the client.
-            uint8_t sink[65536];
-            uint64_t left = len;
-            while (left) {
-                size_t n = left < sizeof sink ? (size_t)left : sizeof sink;
-                if (!read_all(sink, n)) return 0;
-                left -= n;
-            }
+            if (!discard(len)) break;
             error(ST_TOO_LARGE, "payload of " + std::to_string(len) + " bytes is larger than the memory");
+            continue;
+        }
+        if (op == OP_MEM_WRITE && len >= 4) {
+            // The data goes straight into memory (or is discarded when out of range).
+            uint8_t a[4];
+            if (!read_all(a, 4)) break;
+            const uint32_t addr = get32(a);
+            if (check_mem(addr, len - 4)) {
+                if (!read_all(mem + addr, len - 4)) break;
+                respond(ST_OK, nullptr, 0);
+            } else if (!discard(len - 4)) {
+                break;
+            }
             continue;
         }
         buf.resize(len);
@@ -449,12 +499,8 @@ int main(int argc, char** argv) {
             respond(ST_OK, r, 4);
             break;
         }
-        case OP_MEM_WRITE: {
-            if (len < 4) { check_len(len, 4, "MEM_WRITE"); break; }
-            uint32_t addr = get32(p);
-            if (!check_mem(addr, len - 4)) break;
-            std::memcpy(mem + addr, p + 4, len - 4);
-            respond(ST_OK, nullptr, 0);
+        case OP_MEM_WRITE: {     // shorter than its address (longer ones are done above)
+            check_len(len, 4, "MEM_WRITE");
             break;
         }
         case OP_MEM_READ: {
@@ -478,6 +524,7 @@ int main(int argc, char** argv) {
         case OP_RUN: {
             if (!check_len(len, 8, "RUN")) break;
             const uint64_t budget = get64(p);
+            flush_out();                   // the answers so far need not wait for the run
             // Poll the status register every cycle, as a host would (reads have no side effects).
             top->csr_addr = STATUS_WORD;
             top->csr_r_stb = 1;
@@ -499,6 +546,7 @@ int main(int argc, char** argv) {
         case OP_QUIT: {
             if (!check_len(len, 0, "QUIT")) break;
             respond(ST_OK, nullptr, 0);
+            flush_out();
             top->final();
             delete top;
             return 0;
@@ -507,6 +555,7 @@ int main(int argc, char** argv) {
             error(ST_BAD_OPCODE, "unknown opcode " + hex(op));
         }
     }
+    flush_out();
     top->final();
     delete top;
     return 0;

@@ -16,9 +16,11 @@ from :class:`~hetflow.sim.board.client.BoardClient`, shared with the serial
 backend; this module only moves frames to and from the process.
 """
 
+import fcntl
 import os
-import selectors
+import select
 import signal
+import struct
 import subprocess
 import tempfile
 import threading
@@ -33,6 +35,10 @@ __all__ = ["VirtualBoard", "BoardError", "BoardRequestError", "DEFAULT_MEMORY", 
 DEFAULT_MEMORY = 16 << 20
 #: Seconds a request other than RUN may take.
 DEFAULT_TIMEOUT = 30.0
+#: Bytes asked for each pipe's buffer: fewer wake-ups of either side per large transfer.
+PIPE_SIZE = 1 << 20
+_READ_CHUNK = 1 << 16
+_IOV_MAX = 512
 
 
 def _describe_exit(code):
@@ -93,8 +99,12 @@ class VirtualBoard(BoardClient):
             self._log = None
             raise BoardError(f"virtual board of {self.kernel.name}: cannot start "
                              f"{self.build.executable}: {exc}") from None
-        os.set_blocking(self._proc.stdin.fileno(), False)
-        os.set_blocking(self._proc.stdout.fileno(), False)
+        for pipe in (self._proc.stdin, self._proc.stdout):
+            os.set_blocking(pipe.fileno(), False)
+            try:
+                fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+            except OSError:
+                pass        # above /proc/sys/fs/pipe-max-size: the default size works too
         info = self._request(P.PING)
         if info.magic != P.MAGIC or info.version != P.VERSION \
                 or info.channels != len(self.channels):
@@ -162,72 +172,141 @@ class VirtualBoard(BoardClient):
 
     # ---- frames -----------------------------------------------------------------------
 
-    def _write(self, data, deadline, opcode):
-        fd = self._proc.stdin.fileno()
-        view = memoryview(data)
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_WRITE)
-            while view:
+    def _exchange(self, buffers, expected):
+        """Write the request frames in ``buffers``; read one response per ``expected``.
+
+        ``expected`` is one ``(opcode, timeout)`` per request.  Writing and
+        reading interleave (the process answers while it is still being fed,
+        and blocks when its output pipe is full), so neither side can wait
+        for the other however large the frames are.  Each response must come
+        within its request's ``timeout`` of the one before.  Returns
+        ``[(status, body)]`` in order.
+        """
+        wfd, rfd = self._proc.stdin.fileno(), self._proc.stdout.fileno()
+        out = [m for m in (memoryview(b).cast("B") for b in buffers) if m.nbytes]
+        answers, pending = [], bytearray()
+        body, got = None, 0                 # a large body being read in place
+        opcode, timeout = expected[0]
+        deadline = time.monotonic() + timeout
+        while len(answers) < len(expected):
+            progress = False
+            if out:
                 try:
-                    n = os.write(fd, view[:1 << 20])
-                    view = view[n:]
-                    continue
+                    n = os.writev(wfd, out[:_IOV_MAX])
                 except BlockingIOError:
-                    pass
+                    n = 0
                 except (BrokenPipeError, ConnectionResetError):
                     self._fail("the process closed its input", opcode)
-                left = deadline - time.monotonic()
-                if left <= 0 or not sel.select(left):
-                    if self._proc.poll() is not None:
-                        self._fail("the process died", opcode)
-                    self._fail("no response (input not taken) within the timeout", opcode)
-
-    def _read(self, n, deadline, opcode):
-        fd = self._proc.stdout.fileno()
-        buf = bytearray()
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            while len(buf) < n:
-                try:
-                    chunk = os.read(fd, min(n - len(buf), 1 << 22))
-                except BlockingIOError:
+                progress = n > 0
+                while n:
+                    if n >= len(out[0]):
+                        n -= len(out.pop(0))
+                    else:
+                        out[0], n = out[0][n:], 0
+            try:
+                if body is not None:
+                    n = os.readv(rfd, [memoryview(body)[got:]])
                     chunk = None
-                if chunk == b"":
+                else:
+                    chunk = os.read(rfd, _READ_CHUNK)
+                    n = len(chunk)
+                if n == 0:
                     self._fail("the process died (its output closed)", opcode)
-                if chunk:
-                    buf += chunk
-                    continue
-                left = deadline - time.monotonic()
-                if left <= 0 or not sel.select(left):
-                    self._fail(f"no response within {self._last_timeout:g} s", opcode)
-        return bytes(buf)
+            except BlockingIOError:
+                n = 0
+            if n:
+                progress, before = True, len(answers)
+                if body is not None:
+                    got += n
+                    if got == len(body):
+                        answers.append((status, bytes(body)))
+                        body = None
+                else:
+                    pending += chunk
+                # Whole responses in what has arrived; a large body is read in place.
+                while body is None and len(pending) >= P.HEADER.size \
+                        and len(answers) < len(expected):
+                    status, length = P.HEADER.unpack_from(pending)
+                    end = P.HEADER.size + length
+                    if len(pending) >= end:
+                        answers.append((status, bytes(pending[P.HEADER.size:end])))
+                        del pending[:end]
+                    elif length > _READ_CHUNK:
+                        body = bytearray(length)
+                        got = len(pending) - P.HEADER.size
+                        body[:got] = pending[P.HEADER.size:]
+                        pending.clear()
+                    else:
+                        break
+                if len(answers) != before and len(answers) < len(expected):
+                    opcode, timeout = expected[len(answers)]
+                    deadline = time.monotonic() + timeout
+            if progress:
+                continue
+            left = deadline - time.monotonic()
+            ready = select.select([rfd], [wfd] if out else [], [], max(left, 0))
+            if not any(ready) and time.monotonic() >= deadline:
+                if self._proc.poll() is not None:
+                    self._fail("the process died", opcode)
+                self._fail(f"no response within {timeout:g} s", opcode)
+        if pending or out:
+            self._fail("malformed response (more bytes than the requests' responses)", opcode)
+        return answers
+
+    def _burst(self, requests):
+        """Send requests (the process is running, the lock held); decoded responses."""
+        buffers, expected = [], []
+        for opcode, fields, data, timeout in requests:
+            try:
+                head = struct.pack(opcode.request, *fields)
+            except struct.error as exc:
+                raise P.ProtocolError(f"{opcode.name}: bad fields {fields!r}: {exc}") from None
+            size = memoryview(data).nbytes
+            if size and not opcode.request_tail:
+                raise P.ProtocolError(f"{opcode.name} carries no data")
+            buffers.append(P.HEADER.pack(opcode.code, len(head) + size) + head)
+            if size:
+                buffers.append(data)
+            expected.append((opcode, self.timeout if timeout is None else float(timeout)))
+        answers = self._exchange(buffers, expected)
+        responses, rejected = [], None
+        for (opcode, _), (status, body) in zip(expected, answers):
+            if status != P.OK:
+                responses.append(None)
+                rejected = rejected or BoardRequestError(opcode, status,
+                                                         body.decode("ascii", "replace"))
+                continue
+            try:
+                responses.append(body if opcode.response_tail and not opcode.response_size
+                                 else P.decode_response(opcode, status, body))
+            except P.ProtocolError as exc:
+                self._fail(f"malformed response ({exc})", opcode)
+        if rejected is not None:
+            raise rejected
+        return responses
 
     def _transact(self, code, payload=b"", timeout=None, opcode=None):
         """Send one raw request frame; return ``(status, payload)`` of the response."""
         opcode = opcode or P.OPCODES.get(code) or P.Opcode(code, f"opcode 0x{code:02x}", "<", "<")
         timeout = self.timeout if timeout is None else float(timeout)
-        self._last_timeout = timeout
-        deadline = time.monotonic() + timeout
         frame = P.encode_header(code, len(payload)) + bytes(payload)
-        self._write(frame, deadline, opcode)
-        status, length = P.decode_header(self._read(P.HEADER.size, deadline, opcode))
-        body = self._read(length, deadline, opcode) if length else b""
-        return status, body
+        return self._exchange([frame], [(opcode, timeout)])[0]
 
     def _request(self, opcode, *fields, data=b"", timeout=None):
-        frame = P.encode_request(opcode, *fields, data=data)
-        status, body = self._transact(opcode.code, frame[P.HEADER.size:], timeout, opcode)
-        if status != P.OK:
-            raise BoardRequestError(opcode, status, body.decode("ascii", "replace"))
-        try:
-            return P.decode_response(opcode, status, body)
-        except P.ProtocolError as exc:
-            self._fail(f"malformed response ({exc})", opcode)
+        return self._burst([(opcode, fields, data, timeout)])[0]
 
     def _call(self, opcode, *fields, data=b"", timeout=None):
         with self._lock:
             self._ensure(opcode)
             return self._request(opcode, *fields, data=data, timeout=timeout)
+
+    def _call_many(self, requests):
+        """Send the whole burst at once and read every response: one round trip."""
+        if not requests:
+            return []
+        with self._lock:
+            self._ensure(requests[0][0])
+            return self._burst(requests)
 
     # ---- the board API (the rest comes from BoardClient) -----------------------------
 
