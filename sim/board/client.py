@@ -4,7 +4,9 @@
 timeout)`` (send a request of :mod:`hetflow.sim.board.protocol`, return its
 decoded response), into the board API (``reg_read``, ``mem_write``,
 ``dma_setup``, ``run`` ...) and into :meth:`BoardClient.run_job`, which
-executes a whole :class:`~hetflow.hw.job.Job`.  The virtual board (a pipe to
+executes a whole :class:`~hetflow.hw.job.Job` as one burst of requests
+(:meth:`BoardClient._call_many`: one by one by default, in flight together
+on a transport that pipelines them).  The virtual board (a pipe to
 a Verilator process, :mod:`hetflow.sim.board.virtual`) and a real board
 behind a UART bridge (:mod:`hetflow.backends.serial`) are both a
 ``BoardClient``, so a job runs through exactly the same steps on each.
@@ -19,6 +21,7 @@ Memory layout of :meth:`BoardClient.run_job`
 """
 
 import time
+from functools import cached_property
 
 import numpy as np
 
@@ -35,6 +38,21 @@ REGION_ALIGN = 4096
 def _region(channel, elements):
     """Bytes of the memory region of ``elements`` elements on ``channel``."""
     return -(-channel.port.beats(elements) * channel.stride // REGION_ALIGN) * REGION_ALIGN
+
+
+def _image(channel, elements):
+    """The memory image of a stream (:func:`~hetflow.hw.job.memory_image`), as a buffer.
+
+    When beats fill their stride and the last beat is whole, that is the
+    element array itself, little-endian: then it is used as it is, not copied.
+    """
+    port = channel.port
+    dtype = port.np_dtype.newbyteorder("<")
+    if isinstance(elements, np.ndarray) and elements.dtype == dtype and elements.ndim == 1 \
+            and elements.flags.c_contiguous and len(elements) % port.lanes == 0 \
+            and channel.stride == port.lanes * dtype.itemsize:
+        return memoryview(elements).cast("B")
+    return memory_image(port, elements, channel.stride)
 
 
 class BoardError(HetflowError, RuntimeError):
@@ -77,14 +95,16 @@ class BoardRequestError(BoardError, ValueError):
 
 
 class BoardClient:
-    """Board API and job execution on top of :meth:`_call`.
+    """Board API and job execution on top of :meth:`_call` and :meth:`_call_many`.
 
     A subclass provides ``_call`` and these attributes: ``kernel`` (the
     kernel instance on the board), ``channels`` (its DMA channels,
     :func:`~hetflow.sim.board.harness.channels`), ``memory_size`` (bytes) and
     ``timeout`` (seconds a request other than ``run`` may take).  It may set
     ``max_transfer`` (bytes per ``MEM_WRITE``/``MEM_READ`` request; larger
-    transfers are split), ``transfer_rate`` (bytes per second assumed when a
+    transfers are split), ``run_slice`` and ``min_clock`` (a ``RUN`` that
+    stops after a slice of cycles, and the clock its timeouts allow for),
+    ``transfer_rate`` (bytes per second assumed when a
     transfer's timeout is stretched), ``description`` (how errors name the
     board in messages: ``where`` is the kind, ``description`` names the
     kernel too) and ``memory_hint`` (what to do when a job does not fit).
@@ -94,6 +114,8 @@ class BoardClient:
     #: Cycles of the ``RUN`` in a job's burst (None: the whole budget); the rest follows
     #: with :meth:`run` when the board answers "not done" before the budget is spent.
     run_slice = None
+    #: Slowest kernel clock (Hz) a ``RUN``'s timeout allows for (None: the job's timeout).
+    min_clock = None
     transfer_rate = 50e6
     memory_hint = "pass a larger memory_size"
     where = "virtual board"
@@ -133,10 +155,15 @@ class BoardClient:
     def _run_timeout(self, cycles, deadline):
         """Seconds the ``RUN`` of ``cycles`` cycles in a job's burst may take.
 
-        Default: what is left of the job's wall-time budget (``deadline``, a
-        :func:`time.monotonic` time), at least one second.
+        What is left of the job's wall-time budget (``deadline``, a
+        :func:`time.monotonic` time), at least one second; on a board with a
+        :attr:`min_clock`, no more than :attr:`timeout` plus the cycles at
+        that clock, so that a lost response is noticed soon.
         """
-        return max(1.0, deadline - time.monotonic())
+        left = max(1.0, deadline - time.monotonic())
+        if self.min_clock is None:
+            return left
+        return min(left, self.timeout + cycles / self.min_clock)
 
     def _transfer_timeout(self, nbytes):
         return self.timeout + nbytes / self.transfer_rate
@@ -153,8 +180,22 @@ class BoardClient:
     # Host access is confined to the kernel's register window and the board memory: a bad
     # offset is refused here, before a request goes to the board (whose bridge checks too).
 
+    @cached_property
+    def _layouts(self):
+        """:meth:`layout` by stream lengths (a host makes calls of a few sizes, again and again)."""
+        return {}
+
+    @cached_property
+    def _reads(self):
+        """:meth:`_output_reads` of the layouts in :attr:`_layouts`, by their ``id``."""
+        return {}
+
+    @cached_property
+    def _register_window(self):
+        return self.kernel.map.size
+
     def _check_register(self, offset):
-        window = self.kernel.map.size
+        window = self._register_window
         if not isinstance(offset, int) or offset < 0 or offset >= window or offset % 4:
             raise BoardAccessError(f"{self.description}: register offset {offset!r} is outside "
                                    f"the register window; allowed 0x0..0x{window - 4:x}, "
@@ -225,18 +266,24 @@ class BoardClient:
 
     def layout(self, job):
         """``{port: (channel, address, beats)}`` of a job's streams (see the module doc)."""
+        key = tuple(job.expect[ch.port.name] if ch.output else len(job.streams[ch.port.name])
+                    for ch in self.channels)
+        layouts = self._layouts
+        out = layouts.get(key)
+        if out is not None:
+            return out
         out, address = {}, 0
-        for ch in self.channels:
-            port = ch.port
-            n = job.expect[port.name] if ch.output else len(job.streams[port.name])
-            out[port.name] = (ch, address, port.beats(n))
+        for ch, n in zip(self.channels, key):
+            out[ch.port.name] = (ch, address, ch.port.beats(n))
             address += _region(ch, n)
         if address > self.memory_size:
             raise BoardError(f"{self.description}: the job needs {address} bytes "
                              f"of board memory but it has {self.memory_size}; "
                              f"{self.memory_hint}")
+        if len(layouts) >= 256:         # calls of many sizes: keep the cache small
+            layouts.clear()
+        layouts[key] = out
         return out
-
 
     def _register_writes(self, job):
         """``REG_WRITE`` requests of a job's registers, then the start (``ctrl = 1``)."""
@@ -244,7 +291,9 @@ class BoardClient:
         requests = []
         for name, value in job.registers.items():
             reg = regmap[name]
-            if reg.array or np.ndim(value):
+            if isinstance(value, (int, np.integer)) and not reg.array:
+                values = (value,)
+            elif reg.array or np.ndim(value):
                 values = np.asarray(value).reshape(-1).tolist()
                 if len(values) > reg.count:
                     raise BoardError(f"{self.kernel.name}: register '{name}' has {reg.count} "
@@ -261,6 +310,9 @@ class BoardClient:
     def _output_reads(self, layout):
         """``(requests, [(port, channel, first, count)])``: the read-back of a job's outputs
         and of its cycle counter."""
+        cached = self._reads.get(id(layout))
+        if cached is not None and cached[0] is layout:
+            return cached[1]
         regmap = self.kernel.map
         requests, spans = [], []
         for name, (ch, address, beats) in layout.items():
@@ -270,6 +322,9 @@ class BoardClient:
                 requests += reads
         requests += [(P.REG_READ, (regmap["cycles_lo"].offset,), b"", None),
                      (P.REG_READ, (regmap["cycles_hi"].offset,), b"", None)]
+        if len(self._reads) >= 256:
+            self._reads.clear()
+        self._reads[id(layout)] = (layout, (requests, spans))
         return requests, spans
 
     @staticmethod
@@ -307,8 +362,7 @@ class BoardClient:
         for name, (ch, address, beats) in layout.items():
             total_beats += beats
             if not ch.output and beats:
-                image = memory_image(ch.port, job.streams[name], ch.stride)
-                requests += self._write_requests(address, image)
+                requests += self._write_requests(address, _image(ch, job.streams[name]))
         requests += [(P.DMA_SETUP, (ch.index, address, beats), b"", None)
                      for ch, address, beats in layout.values()]
         requests += self._register_writes(job)

@@ -35,6 +35,7 @@ import struct
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from ...hw.errors import HetflowError
@@ -70,15 +71,16 @@ class Channel:
     port: object
     output: bool
 
-    @property
+    # Cached: a job's layout asks for them on every call.
+    @cached_property
     def width(self):
         return self.port.width
 
-    @property
+    @cached_property
     def nbytes(self):
         return -(-self.port.width // 8)
 
-    @property
+    @cached_property
     def stride(self):
         return P.beat_stride(self.port.width)
 

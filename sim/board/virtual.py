@@ -4,7 +4,11 @@
 binary (:mod:`hetflow.sim.board.harness`), starts it, and talks to it with
 the frames of :mod:`hetflow.sim.board.protocol`.  One Python call moves a
 whole buffer or runs the clock until the kernel is done; Python never runs
-per cycle.
+per cycle.  A burst of requests (:meth:`VirtualBoard._call_many`, a whole
+job in :meth:`~hetflow.sim.board.client.BoardClient.run_job`) is written at
+once and its responses read as they come, writing and reading interleaved so
+that large transfers both ways cannot block each other; the process answers a
+burst together when its input runs dry, so a job costs one round trip.
 
 Every read from the process has a deadline.  If the process dies or does
 not answer in time, the call raises :class:`BoardError` saying what
@@ -39,6 +43,35 @@ DEFAULT_TIMEOUT = 30.0
 PIPE_SIZE = 1 << 20
 _READ_CHUNK = 1 << 16
 _IOV_MAX = 512
+
+
+#: Encoded request heads (header and fixed fields) by ``(code, fields, data size)``: a
+#: job repeats most of its requests call after call.
+_HEADS = {}
+_HEADS_MAX = 4096
+
+
+def _encode_head(opcode, fields, size):
+    if size and not opcode.request_tail:
+        raise P.ProtocolError(f"{opcode.name} carries no data")
+    try:
+        fixed = struct.pack(opcode.request, *fields)
+    except struct.error as exc:
+        raise P.ProtocolError(f"{opcode.name}: bad fields {fields!r}: {exc}") from None
+    head = P.HEADER.pack(opcode.code, len(fixed) + size) + fixed
+    if len(_HEADS) >= _HEADS_MAX:
+        _HEADS.clear()
+    _HEADS[(opcode.code, fields, size)] = head
+    return head
+
+
+#: Per opcode code: its fixed-size OK response.
+_RESPONSES = {}
+
+
+def _response_struct(opcode):
+    _RESPONSES[opcode.code] = response = struct.Struct(opcode.response)
+    return response
 
 
 def _describe_exit(code):
@@ -255,19 +288,18 @@ class VirtualBoard(BoardClient):
 
     def _burst(self, requests):
         """Send requests (the process is running, the lock held); decoded responses."""
-        buffers, expected = [], []
-        for opcode, fields, data, timeout in requests:
-            try:
-                head = struct.pack(opcode.request, *fields)
-            except struct.error as exc:
-                raise P.ProtocolError(f"{opcode.name}: bad fields {fields!r}: {exc}") from None
-            size = memoryview(data).nbytes
-            if size and not opcode.request_tail:
-                raise P.ProtocolError(f"{opcode.name} carries no data")
-            buffers.append(P.HEADER.pack(opcode.code, len(head) + size) + head)
+        buffers = []
+        for opcode, fields, data, _ in requests:
+            size = len(data)
+            key = (opcode.code, fields, size)
+            head = _HEADS.get(key)
+            if head is None:
+                head = _encode_head(opcode, fields, size)
+            buffers.append(head)
             if size:
                 buffers.append(data)
-            expected.append((opcode, self.timeout if timeout is None else float(timeout)))
+        expected = [(op, self.timeout if timeout is None else timeout)
+                    for op, _, _, timeout in requests]
         answers = self._exchange(buffers, expected)
         responses, rejected = [], None
         for (opcode, _), (status, body) in zip(expected, answers):
@@ -275,12 +307,20 @@ class VirtualBoard(BoardClient):
                 responses.append(None)
                 rejected = rejected or BoardRequestError(opcode, status,
                                                          body.decode("ascii", "replace"))
-                continue
-            try:
-                responses.append(body if opcode.response_tail and not opcode.response_size
-                                 else P.decode_response(opcode, status, body))
-            except P.ProtocolError as exc:
-                self._fail(f"malformed response ({exc})", opcode)
+            elif opcode.response_tail and not opcode.response_size:
+                responses.append(body)
+            elif opcode is P.PING:
+                try:
+                    responses.append(P.decode_response(opcode, status, body))
+                except P.ProtocolError as exc:
+                    self._fail(f"malformed response ({exc})", opcode)
+            else:
+                unpack = _RESPONSES.get(opcode.code) or _response_struct(opcode)
+                try:
+                    responses.append(unpack.unpack(body))
+                except struct.error:
+                    self._fail(f"malformed response ({opcode.name}: response of {len(body)} "
+                               f"bytes; expected {unpack.size})", opcode)
         if rejected is not None:
             raise rejected
         return responses
