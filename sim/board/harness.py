@@ -46,7 +46,8 @@ from ..toolchain import find_simulator
 from . import protocol as P
 
 __all__ = ["generate", "build_board", "build_executable", "BoardBuild", "BoardBuildError", "channels",
-           "VERILATOR_ARGS", "BUILD_TIMEOUT", "MAINS", "encode_bench_job"]
+           "VERILATOR_ARGS", "BUILD_TIMEOUT", "MAINS", "encode_bench_job", "STAGE_WRITE",
+           "STAGE_READ"]
 
 #: Bump when the harness or the build changes incompatibly.
 HARNESS_ABI = "1"
@@ -56,6 +57,13 @@ BUILD_TIMEOUT = 900
 BINARY = "board"
 #: What the generated ``main`` does: serve the protocol, or run one job as a raw benchmark.
 MAINS = ("protocol", "bench")
+
+#: The virtual board's own requests, beyond the protocol: a memory transfer through a
+#: staging area the host shares with the process (``u32 address, u32 offset, u32 length``;
+#: empty response), so that large transfers skip the pipes.  Executed in order with the
+#: other requests, like the ``MEM_WRITE`` / ``MEM_READ`` they stand for.
+STAGE_WRITE = P.Opcode(0x41, "STAGE_WRITE", "<III", "<")
+STAGE_READ = P.Opcode(0x42, "STAGE_READ", "<III", "<")
 
 
 
@@ -203,6 +211,8 @@ def generate(kernel, main="protocol"):
         "@SAMPLE@": "\n".join(sample),
         "@ADVANCE@": "\n".join(advance),
         "@MAXPAYLOAD@": str(P.MAX_PAYLOAD),
+        "@STAGE_OPCODES@": "\n".join(f"static const uint8_t OP_{op.name} = {op.code};"
+                                     for op in (STAGE_WRITE, STAGE_READ)),
     }.items():
         src = src.replace(key, value)
     return src
@@ -373,6 +383,24 @@ static void start_model() {
 
 _PROTOCOL_MAIN = r"""// ---- requests ---------------------------------------------------------------------
 
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+@STAGE_OPCODES@
+
+// The staging area shared with the host (a file descriptor on the command line), or none.
+static uint8_t* stage = nullptr;
+static uint64_t stage_size = 0;
+
+static bool check_stage(uint64_t off, uint64_t len) {
+    if (!stage || off > stage_size || len > stage_size - off) {
+        error(ST_BAD_ADDRESS, "staging range " + hex(off) + "+" + hex(len)
+              + " is outside the staging area (" + hex(stage_size) + " bytes)");
+        return false;
+    }
+    return true;
+}
+
 static bool check_len(uint32_t len, uint32_t want, const char* name) {
     if (len == want) return true;
     error(ST_BAD_LENGTH, std::string(name) + ": payload of " + std::to_string(len)
@@ -424,6 +452,19 @@ int main(int argc, char** argv) {
     }
     mem = static_cast<uint8_t*>(std::calloc(mem_size, 1));
     if (!mem) { std::fprintf(stderr, "cannot allocate %llu bytes\n", (unsigned long long)mem_size); return 2; }
+    if (argc > 2) {
+        const int fd = std::atoi(argv[2]);
+        struct stat st;
+        void* area = MAP_FAILED;
+        if (::fstat(fd, &st) == 0 && st.st_size > 0)
+            area = ::mmap(nullptr, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (area == MAP_FAILED) {
+            std::fprintf(stderr, "cannot map the staging area (descriptor %s): %s\n", argv[2], std::strerror(errno));
+            return 2;
+        }
+        stage = static_cast<uint8_t*>(area);
+        stage_size = (uint64_t)st.st_size;
+    }
 
     start_model();
 
@@ -543,6 +584,16 @@ int main(int argc, char** argv) {
             r[0] = reason;
             put64(r + 1, n);
             respond(ST_OK, r, 9);
+            break;
+        }
+        case OP_STAGE_WRITE:
+        case OP_STAGE_READ: {
+            if (!check_len(len, 12, op == OP_STAGE_WRITE ? "STAGE_WRITE" : "STAGE_READ")) break;
+            const uint32_t addr = get32(p), off = get32(p + 4), n = get32(p + 8);
+            if (!check_mem(addr, n) || !check_stage(off, n)) break;
+            if (op == OP_STAGE_WRITE) std::memcpy(mem + addr, stage + off, n);
+            else std::memcpy(stage + off, mem + addr, n);
+            respond(ST_OK, nullptr, 0);
             break;
         }
         case OP_QUIT: {

@@ -21,6 +21,7 @@ backend; this module only moves frames to and from the process.
 """
 
 import fcntl
+import mmap
 import os
 import select
 import signal
@@ -32,7 +33,7 @@ import time
 
 from . import protocol as P
 from .client import REGION_ALIGN, BoardClient, BoardError, BoardRequestError
-from .harness import build_board, channels
+from .harness import STAGE_READ, STAGE_WRITE, build_board, channels
 
 __all__ = ["VirtualBoard", "BoardError", "BoardRequestError", "DEFAULT_MEMORY", "REGION_ALIGN"]
 
@@ -42,6 +43,8 @@ DEFAULT_TIMEOUT = 30.0
 #: Bytes asked for each pipe's buffer: fewer wake-ups of either side per large transfer.
 PIPE_SIZE = 1 << 20
 _READ_CHUNK = 1 << 16
+#: Transfers of at least this many bytes go through the staging area, not the pipes.
+STAGE_MIN = 1 << 16
 _IOV_MAX = 512
 
 
@@ -72,6 +75,21 @@ _RESPONSES = {}
 def _response_struct(opcode):
     _RESPONSES[opcode.code] = response = struct.Struct(opcode.response)
     return response
+
+
+def _staging_area(size):
+    """``(descriptor, mmap)`` of an anonymous shared file of ``size`` bytes, or
+    ``(None, None)`` where the system has no ``memfd_create`` (then every transfer
+    goes through the pipes).  Pages are only allocated where a transfer touches them."""
+    if not hasattr(os, "memfd_create"):
+        return None, None
+    fd = os.memfd_create("hetflow-board-stage", os.MFD_CLOEXEC)
+    try:
+        os.ftruncate(fd, size)
+        return fd, mmap.mmap(fd, size)
+    except OSError:
+        os.close(fd)
+        return None, None
 
 
 def _describe_exit(code):
@@ -114,6 +132,7 @@ class VirtualBoard(BoardClient):
         self._log = None
         self.info = None
         self.restarts = 0
+        self._stage_fd, self._stage = _staging_area(self.memory_size)
         self._lock = threading.Lock()      # one request at a time
         with self._lock:
             self._start()
@@ -123,10 +142,11 @@ class VirtualBoard(BoardClient):
     def _start(self):
         self._log = tempfile.TemporaryFile(prefix="hetflow-board-")
         try:
+            stage = () if self._stage is None else (self._stage_fd,)
             self._proc = subprocess.Popen(
-                [str(self.build.executable), str(self.memory_size)],
+                [str(self.build.executable), str(self.memory_size), *map(str, stage)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, bufsize=0,
-                start_new_session=True)
+                start_new_session=True, pass_fds=stage)
         except OSError as exc:
             self._log.close()
             self._log = None
@@ -287,10 +307,24 @@ class VirtualBoard(BoardClient):
         return answers
 
     def _burst(self, requests):
-        """Send requests (the process is running, the lock held); decoded responses."""
-        buffers = []
-        for opcode, fields, data, _ in requests:
+        """Send requests (the process is running, the lock held); decoded responses.
+
+        A large ``MEM_WRITE`` or ``MEM_READ`` goes through the staging area: its
+        data is copied there (by the host before the burst, by the process in
+        its turn) and the request becomes a ``STAGE_WRITE`` / ``STAGE_READ``.
+        """
+        buffers, staged, cursor = [], {}, 0
+        room = 0 if self._stage is None else len(self._stage)
+        for index, (opcode, fields, data, _) in enumerate(requests):
             size = len(data)
+            if opcode is P.MEM_WRITE and size >= STAGE_MIN and cursor + size <= room:
+                self._stage[cursor:cursor + size] = data
+                opcode, fields, size = STAGE_WRITE, (fields[0], cursor, size), 0
+                cursor += fields[2]
+            elif opcode is P.MEM_READ and fields[1] >= STAGE_MIN and cursor + fields[1] <= room:
+                staged[index] = (cursor, fields[1])
+                opcode, fields = STAGE_READ, (fields[0], cursor, fields[1])
+                cursor += fields[2]
             key = (opcode.code, fields, size)
             head = _HEADS.get(key)
             if head is None:
@@ -307,6 +341,9 @@ class VirtualBoard(BoardClient):
                 responses.append(None)
                 rejected = rejected or BoardRequestError(opcode, status,
                                                          body.decode("ascii", "replace"))
+            elif staged and len(responses) in staged:     # the data is in the area now
+                at, length = staged[len(responses)]
+                responses.append(self._stage[at:at + length])
             elif opcode.response_tail and not opcode.response_size:
                 responses.append(body)
             elif opcode is P.PING:
@@ -409,5 +446,8 @@ class VirtualBoard(BoardClient):
         try:
             if getattr(self, "_lock", None) is not None:
                 self.close()
+            if getattr(self, "_stage", None) is not None:
+                self._stage.close()
+                os.close(self._stage_fd)
         except Exception:
             pass
