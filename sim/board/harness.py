@@ -440,6 +440,25 @@ static bool discard(uint64_t n) {
     return true;
 }
 
+// The clocking of RUN, the loop of the raw benchmark, in a function of its own: compiled
+// apart from the request loop, it is optimised as tightly as the benchmark's.
+static __attribute__((noinline)) bool clock_until_done(const uint64_t budget, uint64_t* ran) {
+    // Poll the status register every cycle, as a host would (reads have no side effects).
+    top->csr_addr = STATUS_WORD;
+    top->csr_r_stb = 1;
+    top->csr_w_stb = 0;
+    uint64_t n = 0;
+    bool done = false;
+    while (n < budget) {
+        cycle();
+        n++;
+        if ((top->csr_r_data & 2) && channels_done()) { done = true; break; }
+    }
+    csr_idle();
+    *ran = n;
+    return done;
+}
+
 int main(int argc, char** argv) {
     // Keep the protocol on a private descriptor; anything the model prints goes to stderr.
     out_fd = ::dup(1);
@@ -568,18 +587,8 @@ int main(int argc, char** argv) {
             if (!check_len(len, 8, "RUN")) break;
             const uint64_t budget = get64(p);
             flush_out();                   // the answers so far need not wait for the run
-            // Poll the status register every cycle, as a host would (reads have no side effects).
-            top->csr_addr = STATUS_WORD;
-            top->csr_r_stb = 1;
-            top->csr_w_stb = 0;
             uint64_t n = 0;
-            uint8_t reason = 1;
-            while (n < budget) {
-                cycle();
-                n++;
-                if ((top->csr_r_data & 2) && channels_done()) { reason = 0; break; }
-            }
-            csr_idle();
+            const uint8_t reason = clock_until_done(budget, &n) ? 0 : 1;
             uint8_t r[9];
             r[0] = reason;
             put64(r + 1, n);
