@@ -224,7 +224,8 @@ class BoardClient:
                 for at in range(0, max(1, len(view)), step)]
 
     def _read_requests(self, address, length):
-        """``MEM_READ`` requests of ``length`` bytes at ``address``, split by :attr:`max_transfer`."""
+        """``MEM_READ`` requests of ``length`` bytes at ``address``, split by
+        :attr:`max_transfer`."""
         step = self.max_transfer or max(1, length)
         return [(P.MEM_READ, (address + at, min(step, length - at)), b"",
                  self._transfer_timeout(min(step, length - at)))

@@ -5,7 +5,10 @@ memory model (a byte array, size given on the command line) and one DMA engine
 per stream port, and serves the transaction protocol of
 :mod:`hetflow.sim.board.protocol` on stdin/stdout.  Python is never on the
 per-cycle path: one ``RUN`` request clocks the model until the kernel is done
-or the cycle budget is spent.
+or the cycle budget is spent.  Its pipes are buffered both ways: the responses
+to a burst of requests leave together when the input runs dry (or before a
+``RUN``).  Given a file descriptor after the memory size, it maps that file as
+a staging area shared with the host, for :data:`STAGE_WRITE` / :data:`STAGE_READ`.
 
 ``generate(kernel, main="bench")`` gives the same memory, DMA channels and
 clock with a different ``main``: a raw benchmark that loads one job from a

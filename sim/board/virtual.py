@@ -8,7 +8,11 @@ per cycle.  A burst of requests (:meth:`VirtualBoard._call_many`, a whole
 job in :meth:`~hetflow.sim.board.client.BoardClient.run_job`) is written at
 once and its responses read as they come, writing and reading interleaved so
 that large transfers both ways cannot block each other; the process answers a
-burst together when its input runs dry, so a job costs one round trip.
+burst together when its input runs dry, so a job costs one round trip.  Large
+transfers skip the pipes: their data goes through a staging area the process
+shares with the host (an anonymous ``memfd``), as ``STAGE_WRITE`` /
+``STAGE_READ`` requests executed in their turn (see
+:data:`~hetflow.sim.board.harness.STAGE_WRITE`).
 
 Every read from the process has a deadline.  If the process dies or does
 not answer in time, the call raises :class:`BoardError` saying what
@@ -43,8 +47,6 @@ DEFAULT_TIMEOUT = 30.0
 #: Bytes asked for each pipe's buffer: fewer wake-ups of either side per large transfer.
 PIPE_SIZE = 1 << 20
 _READ_CHUNK = 1 << 16
-#: Transfers of at least this many bytes go through the staging area, not the pipes.
-STAGE_MIN = 1 << 16
 _IOV_MAX = 512
 
 
@@ -118,6 +120,10 @@ class VirtualBoard(BoardClient):
         Seconds any request except ``run`` may take before the process is
         declared hung.
     """
+
+    #: Transfers of at least this many bytes go through the staging area shared with the
+    #: process, smaller ones through the pipes (None: every one through the pipes).
+    stage_min = 1 << 16
 
     def __init__(self, kernel, memory_size=DEFAULT_MEMORY, status=None, timeout=DEFAULT_TIMEOUT):
         if not 1 <= int(memory_size) <= 0xFFFFFFFF:
@@ -314,14 +320,16 @@ class VirtualBoard(BoardClient):
         its turn) and the request becomes a ``STAGE_WRITE`` / ``STAGE_READ``.
         """
         buffers, staged, cursor = [], {}, 0
-        room = 0 if self._stage is None else len(self._stage)
+        room = 0 if self._stage is None or self.stage_min is None else len(self._stage)
         for index, (opcode, fields, data, _) in enumerate(requests):
             size = len(data)
-            if opcode is P.MEM_WRITE and size >= STAGE_MIN and cursor + size <= room:
+            if room and opcode is P.MEM_WRITE and size >= self.stage_min \
+                    and cursor + size <= room:
                 self._stage[cursor:cursor + size] = data
                 opcode, fields, size = STAGE_WRITE, (fields[0], cursor, size), 0
                 cursor += fields[2]
-            elif opcode is P.MEM_READ and fields[1] >= STAGE_MIN and cursor + fields[1] <= room:
+            elif room and opcode is P.MEM_READ and fields[1] >= self.stage_min \
+                    and cursor + fields[1] <= room:
                 staged[index] = (cursor, fields[1])
                 opcode, fields = STAGE_READ, (fields[0], cursor, fields[1])
                 cursor += fields[2]
