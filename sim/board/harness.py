@@ -487,6 +487,12 @@ int main(int argc, char** argv) {
         stage = static_cast<uint8_t*>(area);
         stage_size = (uint64_t)st.st_size;
     }
+    // Fault in the memory (and map the staging area's pages, which the host has touched)
+    // now, not during the first job's transfers; at most PREFAULT bytes of each.
+    const uint64_t PREFAULT = 64ull << 20;
+    std::memset(mem, 0, mem_size < PREFAULT ? mem_size : PREFAULT);
+    for (uint64_t at = 0; stage && at < stage_size && at < PREFAULT; at += 4096)
+        (void)*(volatile uint8_t*)(stage + at);
 
     start_model();
 

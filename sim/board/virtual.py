@@ -47,6 +47,9 @@ DEFAULT_TIMEOUT = 30.0
 #: Bytes asked for each pipe's buffer: fewer wake-ups of either side per large transfer.
 PIPE_SIZE = 1 << 20
 _READ_CHUNK = 1 << 16
+#: Bytes of the staging area allocated when a board starts (the process does the same to
+#: its memory): the first job does not pay for page faults, a large board not for pages.
+_PREFAULT = 64 << 20
 _IOV_MAX = 512
 
 
@@ -88,10 +91,16 @@ def _staging_area(size):
     fd = os.memfd_create("hetflow-board-stage", os.MFD_CLOEXEC)
     try:
         os.ftruncate(fd, size)
-        return fd, mmap.mmap(fd, size)
+        area = mmap.mmap(fd, size)
     except OSError:
         os.close(fd)
         return None, None
+    # Allocate the first pages now, not during the first job's transfers (the process
+    # maps the same prefix when it starts).
+    zeros = bytes(1 << 20)
+    for at in range(0, min(size, _PREFAULT), len(zeros)):
+        area[at:at + len(zeros)] = zeros[:min(len(zeros), size - at)]
+    return fd, area
 
 
 def _describe_exit(code):
