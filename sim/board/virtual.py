@@ -329,21 +329,22 @@ class VirtualBoard(BoardClient):
         its turn) and the request becomes a ``STAGE_WRITE`` / ``STAGE_READ``.
         """
         buffers, staged, cursor = [], {}, 0
-        room = 0 if self._stage is None or self.stage_min is None else len(self._stage)
+        stage, threshold = self._stage, self.stage_min
+        room = 0 if stage is None or threshold is None else len(stage)
+        heads, mem_write, mem_read = _HEADS, P.MEM_WRITE, P.MEM_READ
         for index, (opcode, fields, data, _) in enumerate(requests):
             size = len(data)
-            if room and opcode is P.MEM_WRITE and size >= self.stage_min \
-                    and cursor + size <= room:
-                self._stage[cursor:cursor + size] = data
+            if not room or size < threshold and opcode is not mem_read:
+                pass
+            elif opcode is mem_write and cursor + size <= room:
+                stage[cursor:cursor + size] = data
                 opcode, fields, size = STAGE_WRITE, (fields[0], cursor, size), 0
                 cursor += fields[2]
-            elif room and opcode is P.MEM_READ and fields[1] >= self.stage_min \
-                    and cursor + fields[1] <= room:
+            elif opcode is mem_read and fields[1] >= threshold and cursor + fields[1] <= room:
                 staged[index] = (cursor, fields[1])
                 opcode, fields = STAGE_READ, (fields[0], cursor, fields[1])
                 cursor += fields[2]
-            key = (opcode.code, fields, size)
-            head = _HEADS.get(key)
+            head = heads.get((opcode.code, fields, size))
             if head is None:
                 head = _encode_head(opcode, fields, size)
             buffers.append(head)
