@@ -15,10 +15,11 @@ whole call at once, which the CPU does with the golden model).
 
 Calls run on one worker thread per device, so a wait can time out while the
 device is still busy.  Handing a call to a thread and back costs tens of
-microseconds, which dominates small calls on the CPU; a device that sets
-:attr:`Device.inline_calls` therefore runs a blocking call in the caller's
-thread once that handle has shown that calls of that size finish within
-:data:`INLINE_SECONDS` (see :meth:`KernelHandle.__call__`).
+microseconds, which dominates small calls on the CPU and on the simulated
+board; a device that sets :attr:`Device.inline_calls` therefore runs a
+blocking call in the caller's thread once that handle has shown that calls of
+that size finish within :data:`INLINE_SECONDS`, and while the worker has
+nothing to do (see :meth:`KernelHandle.__call__`).
 """
 
 import os
@@ -172,17 +173,19 @@ class KernelHandle:
     def __call__(self, *args, timeout=60.0, **kwargs):
         """Run the call and return its outputs; raise ``TimeoutError`` after ``timeout`` s.
 
-        On a device with ``inline_calls`` (the CPU), a call runs in the caller's
-        thread when this handle already ran a call with at least as many input
-        bytes within :data:`INLINE_SECONDS`: such a call cannot be abandoned,
-        so if it does take longer than ``timeout`` the ``TimeoutError`` comes
-        when it returns.  Every other call goes through the device's worker.
+        On a device with ``inline_calls`` (the CPU, the simulated board), a call
+        runs in the caller's thread when this handle already ran a call with at
+        least as many input bytes within :data:`INLINE_SECONDS` and no started
+        call is still running or queued on the device: such a call cannot be
+        abandoned, so if it does take longer than ``timeout`` the
+        ``TimeoutError`` comes when it returns.  Every other call goes through
+        the device's worker.
         """
         if not self.device.inline_calls:
             return self.start(*args, **kwargs).wait(timeout=timeout)
         _check_timeout(timeout)
         plan, nbytes = self._checked(args, kwargs)
-        if nbytes > self._inline_bytes:
+        if nbytes > self._inline_bytes or self.device._pending:
             return self._start(plan, nbytes).wait(timeout=timeout)
         self.device._check_open()
         outputs, elapsed = self._timed(plan, nbytes)
@@ -196,7 +199,8 @@ class Device:
 
     name = "device"
     #: Whether blocking calls may run in the caller's thread (see KernelHandle.__call__);
-    #: only for devices whose calls touch no shared device state.
+    #: only for devices whose calls touch no shared device state, or hold it for a whole
+    #: job (so that a call in the caller's thread and one in the worker cannot interleave).
     inline_calls = False
     #: Whether the device runs overlays (several instances, chains; :mod:`hetflow.overlays`).
     runs_overlays = False
@@ -206,6 +210,10 @@ class Device:
     def __init__(self):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"hetflow-{self.name}")
         self._lock = threading.Lock()
+        #: Calls handed to the worker and not finished yet (own lock: a future cancelled
+        #: under ``_lock`` runs its done callback at once).
+        self._pending = 0
+        self._pending_lock = threading.Lock()
         self._kernels = {}
         #: The overlay's instances and chains by name (empty without an overlay).
         self.kernels = {}
@@ -333,7 +341,19 @@ class Device:
 
     def _submit(self, fn):
         self._check_open()
-        return self._executor.submit(fn)
+        with self._pending_lock:
+            self._pending += 1
+        try:
+            future = self._executor.submit(fn)
+        except BaseException:
+            self._finished(None)
+            raise
+        future.add_done_callback(self._finished)
+        return future
+
+    def _finished(self, future):
+        with self._pending_lock:
+            self._pending -= 1
 
     def _abandon(self, run):
         """A wait timed out: make the device usable again.

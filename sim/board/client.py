@@ -4,7 +4,9 @@
 timeout)`` (send a request of :mod:`hetflow.sim.board.protocol`, return its
 decoded response), into the board API (``reg_read``, ``mem_write``,
 ``dma_setup``, ``run`` ...) and into :meth:`BoardClient.run_job`, which
-executes a whole :class:`~hetflow.hw.job.Job`.  The virtual board (a pipe to
+executes a whole :class:`~hetflow.hw.job.Job` as one burst of requests
+(:meth:`BoardClient._call_many`: one by one by default, in flight together
+on a transport that pipelines them).  The virtual board (a pipe to
 a Verilator process, :mod:`hetflow.sim.board.virtual`) and a real board
 behind a UART bridge (:mod:`hetflow.backends.serial`) are both a
 ``BoardClient``, so a job runs through exactly the same steps on each.
@@ -19,6 +21,7 @@ Memory layout of :meth:`BoardClient.run_job`
 """
 
 import time
+from functools import cached_property
 
 import numpy as np
 
@@ -35,6 +38,21 @@ REGION_ALIGN = 4096
 def _region(channel, elements):
     """Bytes of the memory region of ``elements`` elements on ``channel``."""
     return -(-channel.port.beats(elements) * channel.stride // REGION_ALIGN) * REGION_ALIGN
+
+
+def _image(channel, elements):
+    """The memory image of a stream (:func:`~hetflow.hw.job.memory_image`), as a buffer.
+
+    When beats fill their stride and the last beat is whole, that is the
+    element array itself, little-endian: then it is used as it is, not copied.
+    """
+    port = channel.port
+    dtype = port.np_dtype.newbyteorder("<")
+    if isinstance(elements, np.ndarray) and elements.dtype == dtype and elements.ndim == 1 \
+            and elements.flags.c_contiguous and len(elements) % port.lanes == 0 \
+            and channel.stride == port.lanes * dtype.itemsize:
+        return memoryview(elements).cast("B")
+    return memory_image(port, elements, channel.stride)
 
 
 class BoardError(HetflowError, RuntimeError):
@@ -77,20 +95,27 @@ class BoardRequestError(BoardError, ValueError):
 
 
 class BoardClient:
-    """Board API and job execution on top of :meth:`_call`.
+    """Board API and job execution on top of :meth:`_call` and :meth:`_call_many`.
 
     A subclass provides ``_call`` and these attributes: ``kernel`` (the
     kernel instance on the board), ``channels`` (its DMA channels,
     :func:`~hetflow.sim.board.harness.channels`), ``memory_size`` (bytes) and
     ``timeout`` (seconds a request other than ``run`` may take).  It may set
     ``max_transfer`` (bytes per ``MEM_WRITE``/``MEM_READ`` request; larger
-    transfers are split), ``transfer_rate`` (bytes per second assumed when a
+    transfers are split), ``run_slice`` and ``min_clock`` (a ``RUN`` that
+    stops after a slice of cycles, and the clock its timeouts allow for),
+    ``transfer_rate`` (bytes per second assumed when a
     transfer's timeout is stretched), ``description`` (how errors name the
     board in messages: ``where`` is the kind, ``description`` names the
     kernel too) and ``memory_hint`` (what to do when a job does not fit).
     """
 
     max_transfer = None
+    #: Cycles of the ``RUN`` in a job's burst (None: the whole budget); the rest follows
+    #: with :meth:`run` when the board answers "not done" before the budget is spent.
+    run_slice = None
+    #: Slowest kernel clock (Hz) a ``RUN``'s timeout allows for (None: the job's timeout).
+    min_clock = None
     transfer_rate = 50e6
     memory_hint = "pass a larger memory_size"
     where = "virtual board"
@@ -102,6 +127,43 @@ class BoardClient:
     def _call(self, opcode, *fields, data=b"", timeout=None):
         """Send one request; return its decoded response (see :func:`protocol.decode_response`)."""
         raise NotImplementedError
+
+    def _call_many(self, requests):
+        """Send a burst of requests; return their decoded responses in order.
+
+        ``requests`` is a list of ``(opcode, fields, data, timeout)`` tuples
+        (``fields`` a tuple, ``data`` bytes, ``timeout`` seconds or None), each
+        answered as :meth:`_call` answers it.  If the board rejects any of
+        them, the :class:`BoardRequestError` of the first rejected one is
+        raised, after the whole burst has been answered.  The caller makes a
+        burst idempotent as a whole, so a transport may resend all of it.
+
+        This default sends the requests one after another with :meth:`_call`;
+        a transport that can keep several requests in flight overrides it.
+        """
+        responses, rejected = [], None
+        for opcode, fields, data, timeout in requests:
+            try:
+                responses.append(self._call(opcode, *fields, data=data, timeout=timeout))
+            except BoardRequestError as exc:
+                responses.append(None)
+                rejected = rejected or exc
+        if rejected is not None:
+            raise rejected
+        return responses
+
+    def _run_timeout(self, cycles, deadline):
+        """Seconds the ``RUN`` of ``cycles`` cycles in a job's burst may take.
+
+        What is left of the job's wall-time budget (``deadline``, a
+        :func:`time.monotonic` time), at least one second; on a board with a
+        :attr:`min_clock`, no more than :attr:`timeout` plus the cycles at
+        that clock, so that a lost response is noticed soon.
+        """
+        left = max(1.0, deadline - time.monotonic())
+        if self.min_clock is None:
+            return left
+        return min(left, self.timeout + cycles / self.min_clock)
 
     def _transfer_timeout(self, nbytes):
         return self.timeout + nbytes / self.transfer_rate
@@ -118,8 +180,22 @@ class BoardClient:
     # Host access is confined to the kernel's register window and the board memory: a bad
     # offset is refused here, before a request goes to the board (whose bridge checks too).
 
+    @cached_property
+    def _layouts(self):
+        """:meth:`layout` by stream lengths (a host makes calls of a few sizes, again and again)."""
+        return {}
+
+    @cached_property
+    def _reads(self):
+        """:meth:`_output_reads` of the layouts in :attr:`_layouts`, by their ``id``."""
+        return {}
+
+    @cached_property
+    def _register_window(self):
+        return self.kernel.map.size
+
     def _check_register(self, offset):
-        window = self.kernel.map.size
+        window = self._register_window
         if not isinstance(offset, int) or offset < 0 or offset >= window or offset % 4:
             raise BoardAccessError(f"{self.description}: register offset {offset!r} is outside "
                                    f"the register window; allowed 0x0..0x{window - 4:x}, "
@@ -139,26 +215,33 @@ class BoardClient:
         self._check_register(offset)
         return self._call(P.REG_READ, offset)[0]
 
+    def _write_requests(self, address, data):
+        """``MEM_WRITE`` requests of ``data`` at ``address``, split by :attr:`max_transfer`."""
+        view = memoryview(data).cast("B")
+        step = self.max_transfer or max(1, len(view))
+        return [(P.MEM_WRITE, (address + at,), view[at:at + step],
+                 self._transfer_timeout(min(step, len(view) - at)))
+                for at in range(0, max(1, len(view)), step)]
+
+    def _read_requests(self, address, length):
+        """``MEM_READ`` requests of ``length`` bytes at ``address``, split by
+        :attr:`max_transfer`."""
+        step = self.max_transfer or max(1, length)
+        return [(P.MEM_READ, (address + at, min(step, length - at)), b"",
+                 self._transfer_timeout(min(step, length - at)))
+                for at in range(0, max(1, length), step)]
+
     def mem_write(self, address, data):
         if isinstance(data, np.ndarray):    # elements in memory order, little-endian
             data = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("<")).tobytes()
-        view = memoryview(bytes(data) if not isinstance(data, bytes) else data)
-        self._check_memory(address, len(view))
-        step = self.max_transfer or max(1, len(view))
-        for at in range(0, max(1, len(view)), step):
-            piece = view[at:at + step]
-            self._call(P.MEM_WRITE, address + at, data=piece,
-                       timeout=self._transfer_timeout(len(piece)))
+        data = bytes(data) if not isinstance(data, (bytes, bytearray, memoryview)) else data
+        self._check_memory(address, memoryview(data).nbytes)
+        self._call_many(self._write_requests(address, data))
 
     def mem_read(self, address, length):
         self._check_memory(address, length)
-        step = self.max_transfer or max(1, length)
-        if length <= step:
-            return self._call(P.MEM_READ, address, length,
-                              timeout=self._transfer_timeout(length))
-        return b"".join(self._call(P.MEM_READ, address + at, min(step, length - at),
-                                   timeout=self._transfer_timeout(min(step, length - at)))
-                        for at in range(0, length, step))
+        pieces = self._call_many(self._read_requests(address, length))
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def dma_setup(self, channel, address, beats):
         self._call(P.DMA_SETUP, channel, address, beats)
@@ -184,23 +267,87 @@ class BoardClient:
 
     def layout(self, job):
         """``{port: (channel, address, beats)}`` of a job's streams (see the module doc)."""
+        key = tuple(job.expect[ch.port.name] if ch.output else len(job.streams[ch.port.name])
+                    for ch in self.channels)
+        layouts = self._layouts
+        out = layouts.get(key)
+        if out is not None:
+            return out
         out, address = {}, 0
-        for ch in self.channels:
-            port = ch.port
-            n = job.expect[port.name] if ch.output else len(job.streams[port.name])
-            out[port.name] = (ch, address, port.beats(n))
+        for ch, n in zip(self.channels, key):
+            out[ch.port.name] = (ch, address, ch.port.beats(n))
             address += _region(ch, n)
         if address > self.memory_size:
             raise BoardError(f"{self.description}: the job needs {address} bytes "
                              f"of board memory but it has {self.memory_size}; "
                              f"{self.memory_hint}")
+        if len(layouts) >= 256:         # calls of many sizes: keep the cache small
+            layouts.clear()
+        layouts[key] = out
         return out
+
+    def _register_writes(self, job):
+        """``REG_WRITE`` requests of a job's registers, then the start (``ctrl = 1``)."""
+        regmap = self.kernel.map
+        requests = []
+        for name, value in job.registers.items():
+            reg = regmap[name]
+            if isinstance(value, (int, np.integer)) and not reg.array:
+                values = (value,)
+            elif reg.array or np.ndim(value):
+                values = np.asarray(value).reshape(-1).tolist()
+                if len(values) > reg.count:
+                    raise BoardError(f"{self.kernel.name}: register '{name}' has {reg.count} "
+                                     f"word(s) but the job gives {len(values)} values")
+            else:
+                values = (value,)
+            for i, v in enumerate(values):
+                offset = reg.offset + 4 * i
+                self._check_register(offset)
+                requests.append((P.REG_WRITE, (offset, int(v) & 0xFFFFFFFF), b"", None))
+        requests.append((P.REG_WRITE, (regmap["ctrl"].offset, 1), b"", None))
+        return requests
+
+    def _output_reads(self, layout):
+        """``(requests, [(port, channel, first, count)])``: the read-back of a job's outputs
+        and of its cycle counter."""
+        cached = self._reads.get(id(layout))
+        if cached is not None and cached[0] is layout:
+            return cached[1]
+        regmap = self.kernel.map
+        requests, spans = [], []
+        for name, (ch, address, beats) in layout.items():
+            if ch.output:
+                reads = self._read_requests(address, beats * ch.stride) if beats else []
+                spans.append((name, ch, len(requests), len(reads)))
+                requests += reads
+        requests += [(P.REG_READ, (regmap["cycles_lo"].offset,), b"", None),
+                     (P.REG_READ, (regmap["cycles_hi"].offset,), b"", None)]
+        if len(self._reads) >= 256:
+            self._reads.clear()
+        self._reads[id(layout)] = (layout, (requests, spans))
+        return requests, spans
+
+    @staticmethod
+    def _collect(job, spans, responses):
+        """``(outputs, cycles)`` from the responses to :meth:`_output_reads`' requests."""
+        outputs = {}
+        for name, ch, first, count in spans:
+            raw = responses[first] if count == 1 else b"".join(responses[first:first + count])
+            outputs[name] = from_memory_image(ch.port, raw, ch.stride, job.expect[name])
+        lo, hi = responses[-2][0], responses[-1][0]
+        return outputs, (hi << 32) | lo
 
     def run_job(self, job, timeout=300.0, max_cycles=None):
         """Execute a :class:`~hetflow.hw.job.Job` end to end.
 
         Writes the input streams to board memory, sets up every DMA channel,
-        writes the job's registers, starts the kernel and runs it until done.
+        writes the job's registers, starts the kernel, runs it until done and
+        reads the outputs and the cycle counter back: all as one burst of
+        requests (:meth:`_call_many`), which a pipelining transport answers in
+        one round trip.  If the board's ``RUN`` stops before the cycle budget
+        is spent (a board with :attr:`run_slice`), the job goes on with
+        :meth:`run` and the outputs are read again after it.
 
         Returns ``(outputs, cycles)``: ``outputs`` maps each output port to a
         1-D element array of its dtype, trimmed to ``job.expect``; ``cycles``
@@ -210,39 +357,36 @@ class BoardClient:
         not answer within ``timeout`` seconds.
         """
         deadline = time.monotonic() + timeout
-        regmap = self.kernel.map
         layout = self.layout(job)
-        self.reset()
+        requests = [(P.RESET, (4,), b"", None)]
         total_beats = 0
         for name, (ch, address, beats) in layout.items():
             total_beats += beats
             if not ch.output and beats:
-                self.mem_write(address, memory_image(ch.port, job.streams[name], ch.stride))
-            self.dma_setup(ch.index, address, beats)
-        for name, value in job.registers.items():
-            reg = regmap[name]
-            values = list(np.asarray(value).reshape(-1)) if reg.array \
-                or np.ndim(value) else [value]
-            if len(values) > reg.count:
-                raise BoardError(f"{self.kernel.name}: register '{name}' has {reg.count} "
-                                 f"word(s) but the job gives {len(values)} values")
-            for i, v in enumerate(values):
-                self.reg_write(reg.offset + 4 * i, int(v) & 0xFFFFFFFF)
-        self.reg_write(regmap["ctrl"].offset, 1)
+                requests += self._write_requests(address, _image(ch, job.streams[name]))
+        requests += [(P.DMA_SETUP, (ch.index, address, beats), b"", None)
+                     for ch, address, beats in layout.values()]
+        requests += self._register_writes(job)
         budget = cycle_budget(total_beats, max_cycles)
-        done, ran = self.run(budget, timeout=max(1.0, deadline - time.monotonic()))
+        step = budget if self.run_slice is None else min(budget, self.run_slice)
+        run_at = len(requests)
+        requests.append((P.RUN, (step,), b"", self._run_timeout(step, deadline)))
+        reads, spans = self._output_reads(layout)
+        status = self.kernel.map["status"].offset
+        responses = self._call_many(requests + reads + [(P.REG_READ, (status,), b"", None)])
+        reason, ran = responses[run_at]
+        done = reason == P.RUN_DONE
+        if not done and ran < budget:
+            done, more = self.run(budget - ran, timeout=max(1.0, deadline - time.monotonic()))
+            ran += more
+            responses = self._call_many(reads + [(P.REG_READ, (status,), b"", None)])
+        else:
+            responses = responses[run_at + 1:]
         if not done:
-            status = self.reg_read(regmap["status"].offset)
             how = ("max_cycles" if max_cycles is not None
                    else f"64 per beat moved ({total_beats}) + 100000")
             raise KernelTimeout(f"{self.kernel.name} on the {self.where} is not done after "
                                 f"{ran} cycles, its cycle budget ({how}; pass max_cycles= "
-                                f"to hetflow.open to change it); status=0x{status:x}")
-        outputs = {}
-        for name, (ch, address, beats) in layout.items():
-            if ch.output:
-                raw = self.mem_read(address, beats * ch.stride) if beats else b""
-                outputs[name] = from_memory_image(ch.port, raw, ch.stride, job.expect[name])
-        lo = self.reg_read(regmap["cycles_lo"].offset)
-        hi = self.reg_read(regmap["cycles_hi"].offset)
-        return outputs, (hi << 32) | lo
+                                f"to hetflow.open to change it); "
+                                f"status=0x{responses[-1][0]:x}")
+        return self._collect(job, spans, responses[:-1])

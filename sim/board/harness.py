@@ -5,7 +5,10 @@ memory model (a byte array, size given on the command line) and one DMA engine
 per stream port, and serves the transaction protocol of
 :mod:`hetflow.sim.board.protocol` on stdin/stdout.  Python is never on the
 per-cycle path: one ``RUN`` request clocks the model until the kernel is done
-or the cycle budget is spent.
+or the cycle budget is spent.  Its pipes are buffered both ways: the responses
+to a burst of requests leave together when the input runs dry (or before a
+``RUN``).  Given a file descriptor after the memory size, it maps that file as
+a staging area shared with the host, for :data:`STAGE_WRITE` / :data:`STAGE_READ`.
 
 ``generate(kernel, main="bench")`` gives the same memory, DMA channels and
 clock with a different ``main``: a raw benchmark that loads one job from a
@@ -35,6 +38,7 @@ import struct
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from ...hw.errors import HetflowError
@@ -45,7 +49,8 @@ from ..toolchain import find_simulator
 from . import protocol as P
 
 __all__ = ["generate", "build_board", "build_executable", "BoardBuild", "BoardBuildError", "channels",
-           "VERILATOR_ARGS", "BUILD_TIMEOUT", "MAINS", "encode_bench_job"]
+           "VERILATOR_ARGS", "BUILD_TIMEOUT", "MAINS", "encode_bench_job", "STAGE_WRITE",
+           "STAGE_READ"]
 
 #: Bump when the harness or the build changes incompatibly.
 HARNESS_ABI = "1"
@@ -55,6 +60,13 @@ BUILD_TIMEOUT = 900
 BINARY = "board"
 #: What the generated ``main`` does: serve the protocol, or run one job as a raw benchmark.
 MAINS = ("protocol", "bench")
+
+#: The virtual board's own requests, beyond the protocol: a memory transfer through a
+#: staging area the host shares with the process (``u32 address, u32 offset, u32 length``;
+#: empty response), so that large transfers skip the pipes.  Executed in order with the
+#: other requests, like the ``MEM_WRITE`` / ``MEM_READ`` they stand for.
+STAGE_WRITE = P.Opcode(0x41, "STAGE_WRITE", "<III", "<")
+STAGE_READ = P.Opcode(0x42, "STAGE_READ", "<III", "<")
 
 
 
@@ -70,15 +82,16 @@ class Channel:
     port: object
     output: bool
 
-    @property
+    # Cached: a job's layout asks for them on every call.
+    @cached_property
     def width(self):
         return self.port.width
 
-    @property
+    @cached_property
     def nbytes(self):
         return -(-self.port.width // 8)
 
-    @property
+    @cached_property
     def stride(self):
         return P.beat_stride(self.port.width)
 
@@ -201,6 +214,8 @@ def generate(kernel, main="protocol"):
         "@SAMPLE@": "\n".join(sample),
         "@ADVANCE@": "\n".join(advance),
         "@MAXPAYLOAD@": str(P.MAX_PAYLOAD),
+        "@STAGE_OPCODES@": "\n".join(f"static const uint8_t OP_{op.name} = {op.code};"
+                                     for op in (STAGE_WRITE, STAGE_READ)),
     }.items():
         src = src.replace(key, value)
     return src
@@ -244,18 +259,14 @@ static uint64_t mem_size;
 static Chan ch[@NCHAN1@];
 static int out_fd = 1;
 
-// ---- pipes --------------------------------------------------------------------------
+// ---- pipes ------------------------------------------------------------------------
+// Both ways buffered: a burst of requests arrives in a few reads, and its responses
+// leave together when the input runs dry (or before a RUN, which may take long), so
+// a client that pipelines requests wakes once per burst, not once per request.
 
-static bool read_all(void* buf, size_t n) {
-    uint8_t* p = static_cast<uint8_t*>(buf);
-    while (n) {
-        ssize_t r = ::read(0, p, n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return false;
-        p += r; n -= (size_t)r;
-    }
-    return true;
-}
+static uint8_t in_buf[1 << 16];
+static size_t in_pos = 0, in_len = 0;
+static std::vector<uint8_t> out_buf;
 
 static void write_all(const void* buf, size_t n) {
     const uint8_t* p = static_cast<const uint8_t*>(buf);
@@ -267,6 +278,39 @@ static void write_all(const void* buf, size_t n) {
     }
 }
 
+static void flush_out() {
+    if (out_buf.empty()) return;
+    write_all(out_buf.data(), out_buf.size());
+    out_buf.clear();
+}
+
+// Blocks only after the answers so far have gone out: the client may wait for them.
+static ssize_t read_some(void* buf, size_t n) {
+    flush_out();
+    for (;;) {
+        ssize_t r = ::read(0, buf, n);
+        if (r < 0 && errno == EINTR) continue;
+        return r;
+    }
+}
+
+static bool read_all(void* buf, size_t n) {
+    uint8_t* p = static_cast<uint8_t*>(buf);
+    while (n) {
+        if (in_pos == in_len) {
+            // A large payload goes straight to its place; small frames through the buffer.
+            ssize_t r = n >= sizeof in_buf ? read_some(p, n) : read_some(in_buf, sizeof in_buf);
+            if (r <= 0) return false;
+            if (n >= sizeof in_buf) { p += r; n -= (size_t)r; continue; }
+            in_pos = 0; in_len = (size_t)r;
+        }
+        size_t k = in_len - in_pos < n ? in_len - in_pos : n;
+        std::memcpy(p, in_buf + in_pos, k);
+        in_pos += k; p += k; n -= k;
+    }
+    return true;
+}
+
 static void put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 static void put64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
 static uint32_t get32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
@@ -276,8 +320,11 @@ static void respond(uint8_t status, const void* payload, uint32_t n) {
     uint8_t hdr[5];
     hdr[0] = status;
     put32(hdr + 1, n);
-    write_all(hdr, 5);
-    if (n) write_all(payload, n);
+    out_buf.insert(out_buf.end(), hdr, hdr + 5);
+    const uint8_t* p = static_cast<const uint8_t*>(payload);
+    if (n < sizeof in_buf) { out_buf.insert(out_buf.end(), p, p + n); return; }
+    flush_out();                  // a large payload straight from memory
+    write_all(p, n);
 }
 
 static void error(uint8_t status, const std::string& msg) {
@@ -339,6 +386,24 @@ static void start_model() {
 
 _PROTOCOL_MAIN = r"""// ---- requests ---------------------------------------------------------------------
 
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+@STAGE_OPCODES@
+
+// The staging area shared with the host (a file descriptor on the command line), or none.
+static uint8_t* stage = nullptr;
+static uint64_t stage_size = 0;
+
+static bool check_stage(uint64_t off, uint64_t len) {
+    if (!stage || off > stage_size || len > stage_size - off) {
+        error(ST_BAD_ADDRESS, "staging range " + hex(off) + "+" + hex(len)
+              + " is outside the staging area (" + hex(stage_size) + " bytes)");
+        return false;
+    }
+    return true;
+}
+
 static bool check_len(uint32_t len, uint32_t want, const char* name) {
     if (len == want) return true;
     error(ST_BAD_LENGTH, std::string(name) + ": payload of " + std::to_string(len)
@@ -367,6 +432,36 @@ static bool check_mem(uint64_t addr, uint64_t len) {
     return true;
 }
 
+// Reads and drops ``n`` payload bytes, to stay in step with the client.
+static bool discard(uint64_t n) {
+    uint8_t sink[65536];
+    while (n) {
+        size_t k = n < sizeof sink ? (size_t)n : sizeof sink;
+        if (!read_all(sink, k)) return false;
+        n -= k;
+    }
+    return true;
+}
+
+// The clocking of RUN, the loop of the raw benchmark, in a function of its own: compiled
+// apart from the request loop, it is optimised as tightly as the benchmark's.
+static __attribute__((noinline)) bool clock_until_done(const uint64_t budget, uint64_t* ran) {
+    // Poll the status register every cycle, as a host would (reads have no side effects).
+    top->csr_addr = STATUS_WORD;
+    top->csr_r_stb = 1;
+    top->csr_w_stb = 0;
+    uint64_t n = 0;
+    bool done = false;
+    while (n < budget) {
+        cycle();
+        n++;
+        if ((top->csr_r_data & 2) && channels_done()) { done = true; break; }
+    }
+    csr_idle();
+    *ran = n;
+    return done;
+}
+
 int main(int argc, char** argv) {
     // Keep the protocol on a private descriptor; anything the model prints goes to stderr.
     out_fd = ::dup(1);
@@ -379,6 +474,25 @@ int main(int argc, char** argv) {
     }
     mem = static_cast<uint8_t*>(std::calloc(mem_size, 1));
     if (!mem) { std::fprintf(stderr, "cannot allocate %llu bytes\n", (unsigned long long)mem_size); return 2; }
+    if (argc > 2) {
+        const int fd = std::atoi(argv[2]);
+        struct stat st;
+        void* area = MAP_FAILED;
+        if (::fstat(fd, &st) == 0 && st.st_size > 0)
+            area = ::mmap(nullptr, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (area == MAP_FAILED) {
+            std::fprintf(stderr, "cannot map the staging area (descriptor %s): %s\n", argv[2], std::strerror(errno));
+            return 2;
+        }
+        stage = static_cast<uint8_t*>(area);
+        stage_size = (uint64_t)st.st_size;
+    }
+    // Fault in the memory (and map the staging area's pages, which the host has touched)
+    // now, not during the first job's transfers; at most PREFAULT bytes of each.
+    const uint64_t PREFAULT = 64ull << 20;
+    std::memset(mem, 0, mem_size < PREFAULT ? mem_size : PREFAULT);
+    for (uint64_t at = 0; stage && at < stage_size && at < PREFAULT; at += 4096)
+        (void)*(volatile uint8_t*)(stage + at);
 
     start_model();
 
@@ -392,14 +506,21 @@ int main(int argc, char** argv) {
         uint64_t limit = mem_size + 64;
         if (len > limit || len > MAX_PAYLOAD) {
             // Too large to hold: discard it to stay in step with the client.
-            uint8_t sink[65536];
-            uint64_t left = len;
-            while (left) {
-                size_t n = left < sizeof sink ? (size_t)left : sizeof sink;
-                if (!read_all(sink, n)) return 0;
-                left -= n;
-            }
+            if (!discard(len)) break;
             error(ST_TOO_LARGE, "payload of " + std::to_string(len) + " bytes is larger than the memory");
+            continue;
+        }
+        if (op == OP_MEM_WRITE && len >= 4) {
+            // The data goes straight into memory (or is discarded when out of range).
+            uint8_t a[4];
+            if (!read_all(a, 4)) break;
+            const uint32_t addr = get32(a);
+            if (check_mem(addr, len - 4)) {
+                if (!read_all(mem + addr, len - 4)) break;
+                respond(ST_OK, nullptr, 0);
+            } else if (!discard(len - 4)) {
+                break;
+            }
             continue;
         }
         buf.resize(len);
@@ -449,12 +570,8 @@ int main(int argc, char** argv) {
             respond(ST_OK, r, 4);
             break;
         }
-        case OP_MEM_WRITE: {
-            if (len < 4) { check_len(len, 4, "MEM_WRITE"); break; }
-            uint32_t addr = get32(p);
-            if (!check_mem(addr, len - 4)) break;
-            std::memcpy(mem + addr, p + 4, len - 4);
-            respond(ST_OK, nullptr, 0);
+        case OP_MEM_WRITE: {     // shorter than its address (longer ones are done above)
+            check_len(len, 4, "MEM_WRITE");
             break;
         }
         case OP_MEM_READ: {
@@ -478,27 +595,29 @@ int main(int argc, char** argv) {
         case OP_RUN: {
             if (!check_len(len, 8, "RUN")) break;
             const uint64_t budget = get64(p);
-            // Poll the status register every cycle, as a host would (reads have no side effects).
-            top->csr_addr = STATUS_WORD;
-            top->csr_r_stb = 1;
-            top->csr_w_stb = 0;
+            flush_out();                   // the answers so far need not wait for the run
             uint64_t n = 0;
-            uint8_t reason = 1;
-            while (n < budget) {
-                cycle();
-                n++;
-                if ((top->csr_r_data & 2) && channels_done()) { reason = 0; break; }
-            }
-            csr_idle();
+            const uint8_t reason = clock_until_done(budget, &n) ? 0 : 1;
             uint8_t r[9];
             r[0] = reason;
             put64(r + 1, n);
             respond(ST_OK, r, 9);
             break;
         }
+        case OP_STAGE_WRITE:
+        case OP_STAGE_READ: {
+            if (!check_len(len, 12, op == OP_STAGE_WRITE ? "STAGE_WRITE" : "STAGE_READ")) break;
+            const uint32_t addr = get32(p), off = get32(p + 4), n = get32(p + 8);
+            if (!check_mem(addr, n) || !check_stage(off, n)) break;
+            if (op == OP_STAGE_WRITE) std::memcpy(mem + addr, stage + off, n);
+            else std::memcpy(stage + off, mem + addr, n);
+            respond(ST_OK, nullptr, 0);
+            break;
+        }
         case OP_QUIT: {
             if (!check_len(len, 0, "QUIT")) break;
             respond(ST_OK, nullptr, 0);
+            flush_out();
             top->final();
             delete top;
             return 0;
@@ -507,6 +626,7 @@ int main(int argc, char** argv) {
             error(ST_BAD_OPCODE, "unknown opcode " + hex(op));
         }
     }
+    flush_out();
     top->final();
     delete top;
     return 0;

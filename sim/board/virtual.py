@@ -4,7 +4,15 @@
 binary (:mod:`hetflow.sim.board.harness`), starts it, and talks to it with
 the frames of :mod:`hetflow.sim.board.protocol`.  One Python call moves a
 whole buffer or runs the clock until the kernel is done; Python never runs
-per cycle.
+per cycle.  A burst of requests (:meth:`VirtualBoard._call_many`, a whole
+job in :meth:`~hetflow.sim.board.client.BoardClient.run_job`) is written at
+once and its responses read as they come, writing and reading interleaved so
+that large transfers both ways cannot block each other; the process answers a
+burst together when its input runs dry, so a job costs one round trip.  Large
+transfers skip the pipes: their data goes through a staging area the process
+shares with the host (an anonymous ``memfd``), as ``STAGE_WRITE`` /
+``STAGE_READ`` requests executed in their turn (see
+:data:`~hetflow.sim.board.harness.STAGE_WRITE`).
 
 Every read from the process has a deadline.  If the process dies or does
 not answer in time, the call raises :class:`BoardError` saying what
@@ -16,9 +24,12 @@ from :class:`~hetflow.sim.board.client.BoardClient`, shared with the serial
 backend; this module only moves frames to and from the process.
 """
 
+import fcntl
+import mmap
 import os
-import selectors
+import select
 import signal
+import struct
 import subprocess
 import tempfile
 import threading
@@ -26,13 +37,70 @@ import time
 
 from . import protocol as P
 from .client import REGION_ALIGN, BoardClient, BoardError, BoardRequestError
-from .harness import build_board, channels
+from .harness import STAGE_READ, STAGE_WRITE, build_board, channels
 
 __all__ = ["VirtualBoard", "BoardError", "BoardRequestError", "DEFAULT_MEMORY", "REGION_ALIGN"]
 
 DEFAULT_MEMORY = 16 << 20
 #: Seconds a request other than RUN may take.
 DEFAULT_TIMEOUT = 30.0
+#: Bytes asked for each pipe's buffer: fewer wake-ups of either side per large transfer.
+PIPE_SIZE = 1 << 20
+_READ_CHUNK = 1 << 16
+#: Bytes of the staging area allocated when a board starts (the process does the same to
+#: its memory): the first job does not pay for page faults, a large board not for pages.
+_PREFAULT = 64 << 20
+_IOV_MAX = 512
+
+
+#: Encoded request heads (header and fixed fields) by ``(code, fields, data size)``: a
+#: job repeats most of its requests call after call.
+_HEADS = {}
+_HEADS_MAX = 4096
+
+
+def _encode_head(opcode, fields, size):
+    if size and not opcode.request_tail:
+        raise P.ProtocolError(f"{opcode.name} carries no data")
+    try:
+        fixed = struct.pack(opcode.request, *fields)
+    except struct.error as exc:
+        raise P.ProtocolError(f"{opcode.name}: bad fields {fields!r}: {exc}") from None
+    head = P.HEADER.pack(opcode.code, len(fixed) + size) + fixed
+    if len(_HEADS) >= _HEADS_MAX:
+        _HEADS.clear()
+    _HEADS[(opcode.code, fields, size)] = head
+    return head
+
+
+#: Per opcode code: its fixed-size OK response.
+_RESPONSES = {}
+
+
+def _response_struct(opcode):
+    _RESPONSES[opcode.code] = response = struct.Struct(opcode.response)
+    return response
+
+
+def _staging_area(size):
+    """``(descriptor, mmap)`` of an anonymous shared file of ``size`` bytes, or
+    ``(None, None)`` where the system has no ``memfd_create`` (then every transfer
+    goes through the pipes).  Pages are only allocated where a transfer touches them."""
+    if not hasattr(os, "memfd_create"):
+        return None, None
+    fd = os.memfd_create("hetflow-board-stage", os.MFD_CLOEXEC)
+    try:
+        os.ftruncate(fd, size)
+        area = mmap.mmap(fd, size)
+    except OSError:
+        os.close(fd)
+        return None, None
+    # Allocate the first pages now, not during the first job's transfers (the process
+    # maps the same prefix when it starts).
+    zeros = bytes(1 << 20)
+    for at in range(0, min(size, _PREFAULT), len(zeros)):
+        area[at:at + len(zeros)] = zeros[:min(len(zeros), size - at)]
+    return fd, area
 
 
 def _describe_exit(code):
@@ -62,6 +130,10 @@ class VirtualBoard(BoardClient):
         declared hung.
     """
 
+    #: Transfers of at least this many bytes go through the staging area shared with the
+    #: process, smaller ones through the pipes (None: every one through the pipes).
+    stage_min = 1 << 16
+
     def __init__(self, kernel, memory_size=DEFAULT_MEMORY, status=None, timeout=DEFAULT_TIMEOUT):
         if not 1 <= int(memory_size) <= 0xFFFFFFFF:
             raise ValueError(f"memory_size must be 1..0xffffffff bytes, not {memory_size}")
@@ -75,6 +147,7 @@ class VirtualBoard(BoardClient):
         self._log = None
         self.info = None
         self.restarts = 0
+        self._stage_fd, self._stage = _staging_area(self.memory_size)
         self._lock = threading.Lock()      # one request at a time
         with self._lock:
             self._start()
@@ -84,17 +157,22 @@ class VirtualBoard(BoardClient):
     def _start(self):
         self._log = tempfile.TemporaryFile(prefix="hetflow-board-")
         try:
+            stage = () if self._stage is None else (self._stage_fd,)
             self._proc = subprocess.Popen(
-                [str(self.build.executable), str(self.memory_size)],
+                [str(self.build.executable), str(self.memory_size), *map(str, stage)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, bufsize=0,
-                start_new_session=True)
+                start_new_session=True, pass_fds=stage)
         except OSError as exc:
             self._log.close()
             self._log = None
             raise BoardError(f"virtual board of {self.kernel.name}: cannot start "
                              f"{self.build.executable}: {exc}") from None
-        os.set_blocking(self._proc.stdin.fileno(), False)
-        os.set_blocking(self._proc.stdout.fileno(), False)
+        for pipe in (self._proc.stdin, self._proc.stdout):
+            os.set_blocking(pipe.fileno(), False)
+            try:
+                fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+            except OSError:
+                pass        # above /proc/sys/fs/pipe-max-size: the default size works too
         info = self._request(P.PING)
         if info.magic != P.MAGIC or info.version != P.VERSION \
                 or info.channels != len(self.channels):
@@ -162,72 +240,168 @@ class VirtualBoard(BoardClient):
 
     # ---- frames -----------------------------------------------------------------------
 
-    def _write(self, data, deadline, opcode):
-        fd = self._proc.stdin.fileno()
-        view = memoryview(data)
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_WRITE)
-            while view:
+    def _exchange(self, buffers, expected):
+        """Write the request frames in ``buffers``; read one response per ``expected``.
+
+        ``expected`` is one ``(opcode, timeout)`` per request.  Writing and
+        reading interleave (the process answers while it is still being fed,
+        and blocks when its output pipe is full), so neither side can wait
+        for the other however large the frames are.  Each response must come
+        within its request's ``timeout`` of the one before.  Returns
+        ``[(status, body)]`` in order.
+        """
+        wfd, rfd = self._proc.stdin.fileno(), self._proc.stdout.fileno()
+        out = [m for m in (memoryview(b).cast("B") for b in buffers) if m.nbytes]
+        answers, pending = [], bytearray()
+        body, got = None, 0                 # a large body being read in place
+        opcode, timeout = expected[0]
+        deadline = time.monotonic() + timeout
+        while len(answers) < len(expected):
+            progress = False
+            if out:
                 try:
-                    n = os.write(fd, view[:1 << 20])
-                    view = view[n:]
-                    continue
+                    n = os.writev(wfd, out[:_IOV_MAX])
                 except BlockingIOError:
-                    pass
+                    n = 0
                 except (BrokenPipeError, ConnectionResetError):
                     self._fail("the process closed its input", opcode)
-                left = deadline - time.monotonic()
-                if left <= 0 or not sel.select(left):
-                    if self._proc.poll() is not None:
-                        self._fail("the process died", opcode)
-                    self._fail("no response (input not taken) within the timeout", opcode)
-
-    def _read(self, n, deadline, opcode):
-        fd = self._proc.stdout.fileno()
-        buf = bytearray()
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            while len(buf) < n:
-                try:
-                    chunk = os.read(fd, min(n - len(buf), 1 << 22))
-                except BlockingIOError:
+                progress = n > 0
+                while n:
+                    if n >= len(out[0]):
+                        n -= len(out.pop(0))
+                    else:
+                        out[0], n = out[0][n:], 0
+            try:
+                if body is not None:
+                    n = os.readv(rfd, [memoryview(body)[got:]])
                     chunk = None
-                if chunk == b"":
+                else:
+                    chunk = os.read(rfd, _READ_CHUNK)
+                    n = len(chunk)
+                if n == 0:
                     self._fail("the process died (its output closed)", opcode)
-                if chunk:
-                    buf += chunk
-                    continue
-                left = deadline - time.monotonic()
-                if left <= 0 or not sel.select(left):
-                    self._fail(f"no response within {self._last_timeout:g} s", opcode)
-        return bytes(buf)
+            except BlockingIOError:
+                n = 0
+            if n:
+                progress, before = True, len(answers)
+                if body is not None:
+                    got += n
+                    if got == len(body):
+                        answers.append((status, bytes(body)))
+                        body = None
+                else:
+                    pending += chunk
+                # Whole responses in what has arrived; a large body is read in place.
+                while body is None and len(pending) >= P.HEADER.size \
+                        and len(answers) < len(expected):
+                    status, length = P.HEADER.unpack_from(pending)
+                    end = P.HEADER.size + length
+                    if len(pending) >= end:
+                        answers.append((status, bytes(pending[P.HEADER.size:end])))
+                        del pending[:end]
+                    elif length > _READ_CHUNK:
+                        body = bytearray(length)
+                        got = len(pending) - P.HEADER.size
+                        body[:got] = pending[P.HEADER.size:]
+                        pending.clear()
+                    else:
+                        break
+                if len(answers) != before and len(answers) < len(expected):
+                    opcode, timeout = expected[len(answers)]
+                    deadline = time.monotonic() + timeout
+            if progress:
+                continue
+            left = deadline - time.monotonic()
+            ready = select.select([rfd], [wfd] if out else [], [], max(left, 0))
+            if not any(ready) and time.monotonic() >= deadline:
+                if self._proc.poll() is not None:
+                    self._fail("the process died", opcode)
+                self._fail(f"no response within {timeout:g} s", opcode)
+        if pending or out:
+            self._fail("malformed response (more bytes than the requests' responses)", opcode)
+        return answers
+
+    def _burst(self, requests):
+        """Send requests (the process is running, the lock held); decoded responses.
+
+        A large ``MEM_WRITE`` or ``MEM_READ`` goes through the staging area: its
+        data is copied there (by the host before the burst, by the process in
+        its turn) and the request becomes a ``STAGE_WRITE`` / ``STAGE_READ``.
+        """
+        buffers, staged, cursor = [], {}, 0
+        stage, threshold = self._stage, self.stage_min
+        room = 0 if stage is None or threshold is None else len(stage)
+        heads, mem_write, mem_read = _HEADS, P.MEM_WRITE, P.MEM_READ
+        for index, (opcode, fields, data, _) in enumerate(requests):
+            size = len(data)
+            if not room or size < threshold and opcode is not mem_read:
+                pass
+            elif opcode is mem_write and cursor + size <= room:
+                stage[cursor:cursor + size] = data
+                opcode, fields, size = STAGE_WRITE, (fields[0], cursor, size), 0
+                cursor += fields[2]
+            elif opcode is mem_read and fields[1] >= threshold and cursor + fields[1] <= room:
+                staged[index] = (cursor, fields[1])
+                opcode, fields = STAGE_READ, (fields[0], cursor, fields[1])
+                cursor += fields[2]
+            head = heads.get((opcode.code, fields, size))
+            if head is None:
+                head = _encode_head(opcode, fields, size)
+            buffers.append(head)
+            if size:
+                buffers.append(data)
+        expected = [(op, self.timeout if timeout is None else timeout)
+                    for op, _, _, timeout in requests]
+        answers = self._exchange(buffers, expected)
+        responses, rejected = [], None
+        for (opcode, _), (status, body) in zip(expected, answers):
+            if status != P.OK:
+                responses.append(None)
+                rejected = rejected or BoardRequestError(opcode, status,
+                                                         body.decode("ascii", "replace"))
+            elif staged and len(responses) in staged:     # the data is in the area now
+                at, length = staged[len(responses)]
+                responses.append(self._stage[at:at + length])
+            elif opcode.response_tail and not opcode.response_size:
+                responses.append(body)
+            elif opcode is P.PING:
+                try:
+                    responses.append(P.decode_response(opcode, status, body))
+                except P.ProtocolError as exc:
+                    self._fail(f"malformed response ({exc})", opcode)
+            else:
+                unpack = _RESPONSES.get(opcode.code) or _response_struct(opcode)
+                try:
+                    responses.append(unpack.unpack(body))
+                except struct.error:
+                    self._fail(f"malformed response ({opcode.name}: response of {len(body)} "
+                               f"bytes; expected {unpack.size})", opcode)
+        if rejected is not None:
+            raise rejected
+        return responses
 
     def _transact(self, code, payload=b"", timeout=None, opcode=None):
         """Send one raw request frame; return ``(status, payload)`` of the response."""
         opcode = opcode or P.OPCODES.get(code) or P.Opcode(code, f"opcode 0x{code:02x}", "<", "<")
         timeout = self.timeout if timeout is None else float(timeout)
-        self._last_timeout = timeout
-        deadline = time.monotonic() + timeout
         frame = P.encode_header(code, len(payload)) + bytes(payload)
-        self._write(frame, deadline, opcode)
-        status, length = P.decode_header(self._read(P.HEADER.size, deadline, opcode))
-        body = self._read(length, deadline, opcode) if length else b""
-        return status, body
+        return self._exchange([frame], [(opcode, timeout)])[0]
 
     def _request(self, opcode, *fields, data=b"", timeout=None):
-        frame = P.encode_request(opcode, *fields, data=data)
-        status, body = self._transact(opcode.code, frame[P.HEADER.size:], timeout, opcode)
-        if status != P.OK:
-            raise BoardRequestError(opcode, status, body.decode("ascii", "replace"))
-        try:
-            return P.decode_response(opcode, status, body)
-        except P.ProtocolError as exc:
-            self._fail(f"malformed response ({exc})", opcode)
+        return self._burst([(opcode, fields, data, timeout)])[0]
 
     def _call(self, opcode, *fields, data=b"", timeout=None):
         with self._lock:
             self._ensure(opcode)
             return self._request(opcode, *fields, data=data, timeout=timeout)
+
+    def _call_many(self, requests):
+        """Send the whole burst at once and read every response: one round trip."""
+        if not requests:
+            return []
+        with self._lock:
+            self._ensure(requests[0][0])
+            return self._burst(requests)
 
     # ---- the board API (the rest comes from BoardClient) -----------------------------
 
@@ -290,5 +464,8 @@ class VirtualBoard(BoardClient):
         try:
             if getattr(self, "_lock", None) is not None:
                 self.close()
+            if getattr(self, "_stage", None) is not None:
+                self._stage.close()
+                os.close(self._stage_fd)
         except Exception:
             pass

@@ -38,6 +38,9 @@ class SimDevice(Device):
     """
 
     name = "sim"
+    # A job holds its board for its whole burst (VirtualBoard.run_job), so a small call
+    # may run in the caller's thread next to the worker's.
+    inline_calls = True
 
     def __init__(self, max_cycles=None, status=None, memory_size=None):
         from ..sim.board.virtual import DEFAULT_MEMORY, REGION_ALIGN
@@ -50,6 +53,7 @@ class SimDevice(Device):
         self.status = status
         self.memory_size = memory_size
         self._boards = {}
+        self._by_handle = {}
         super().__init__()
 
     def _load(self, kernel_cls, p):
@@ -59,7 +63,10 @@ class SimDevice(Device):
                                               memory_size=self.memory_size, status=self.status)
 
     def _board(self, handle):
-        return self._boards[(handle.kernel_cls, handle.params)]
+        board = self._by_handle.get(handle)
+        if board is None:       # (hashing the params on every call costs more than a job)
+            board = self._by_handle[handle] = self._boards[(handle.kernel_cls, handle.params)]
+        return board
 
     def _memory(self, handle):
         return self._board(handle)

@@ -16,8 +16,9 @@ sim
     time of the call's kernel cycles at the raw Verilator speed (cycles divided
     by the cycles/s of the raw harness, measured here on a large job, see
     :mod:`hetflow.bench.sim`); ``overhead_us = call_us - work_us`` is everything
-    else: the protocol round trips (reset, memory writes, DMA set-up, register
-    writes, run, read-back), their pipes and Python.
+    else: the job's burst of requests (reset, memory writes, DMA set-up,
+    register writes, run, read-back) in its one round trip to the board
+    process, and Python.
 """
 
 import time

@@ -5,8 +5,8 @@ One call of one kernel on the same data, three ways, all on the same Verilog
 
 virtual board
     ``hetflow.open("sim")`` and one blocking kernel call: argument checks,
-    the input arrays sent to the board process over its pipes, the clocking in
-    C++, the outputs read back.  Timed with ``time.perf_counter`` around the
+    the input arrays sent to the board process (through the staging area it
+    shares with the host), the clocking in C++, the outputs read back.  Timed with ``time.perf_counter`` around the
     call; the one-time build and process start are not in it.
 raw Verilator
     The same harness C++ (memory, DMA channels, clock) with a ``main`` that

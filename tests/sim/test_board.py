@@ -325,3 +325,142 @@ def test_close_from_another_thread_stops_a_long_run():
     assert not t.is_alive()
     assert errors and "during RUN" in errors[0] and "SIGKILL" in errors[0]
     assert board.reg_read(0x14) == zlib.crc32(b"saxpy")   # restarted
+
+
+# ---- bursts: several requests in flight (BoardClient._call_many) -----------------------
+
+@needs_verilator
+def test_burst_answers_in_order_in_one_round_trip():
+    board = board_for(Saxpy, lanes=1)
+    data = bytes(range(256)) * 4
+    exchanges = []
+    real = board._exchange
+    board._exchange = lambda *args: exchanges.append(1) or real(*args)
+    try:
+        got = board._call_many([
+            (P.REG_WRITE, (0x20, 0x1234), b"", None),
+            (P.REG_READ, (0x20,), b"", None),
+            (P.MEM_WRITE, (0x100,), data, None),
+            (P.MEM_READ, (0x100 + 5, 7), b"", None),
+            (P.REG_READ, (0x14,), b"", None),
+            (P.PING, (), b"", None),
+        ])
+    finally:
+        del board._exchange
+    assert got[:5] == [(), (0x1234,), (), data[5:12], (zlib.crc32(b"saxpy"),)]
+    assert got[5].magic == P.MAGIC
+    assert exchanges == [1]                               # the whole burst at once
+    assert board._call_many([]) == []
+
+
+@needs_verilator
+def test_burst_raises_its_first_rejection_after_every_request_is_answered():
+    from hetflow.sim.board.virtual import BoardRequestError
+    board = board_for(Saxpy, lanes=1)
+    with pytest.raises(BoardRequestError) as exc:
+        board._call_many([
+            (P.REG_WRITE, (0x20, 7), b"", None),
+            (P.REG_READ, (0x40,), b"", None),             # rejected first
+            (P.MEM_READ, ((16 << 20) - 4, 8), b"", None),  # rejected too
+            (P.REG_WRITE, (0x20, 9), b"", None),           # still executed
+        ])
+    assert str(exc.value) == ("virtual board rejected REG_READ (BAD_REGISTER): register offset "
+                              "0x40 is outside the register window (0x40 bytes)")
+    assert board.reg_read(0x20) == 9
+    assert board.ping().magic == P.MAGIC                  # still in step
+
+
+@needs_verilator
+def test_burst_of_large_writes_and_reads_crossing_does_not_deadlock():
+    # Each transfer is several times the pipes' buffers: the process answers a MEM_READ
+    # while the host is still writing the next MEM_WRITE, so both pipes are full at once.
+    board = board_for(Saxpy, lanes=1)
+    rng = np.random.default_rng(3)
+    size = 3 << 20
+    blocks = [rng.integers(0, 256, size, dtype=np.uint8).tobytes() for _ in range(3)]
+    requests = []
+    for i, block in enumerate(blocks):
+        requests += [(P.MEM_WRITE, (i * size,), block, None),
+                     (P.MEM_READ, (i * size, size), b"", None)]
+    board.stage_min = None                                # every byte through the pipes
+    try:
+        start = time.monotonic()
+        got = board._call_many(requests)
+    finally:
+        del board.stage_min
+    assert time.monotonic() - start < 20
+    assert got[1::2] == blocks and got[0::2] == [(), (), ()]
+
+
+@needs_verilator
+def test_staged_transfers_keep_the_order_of_the_burst():
+    # Large transfers go through the shared staging area, still executed in their turn:
+    # the first read sees the first write, not the second one to the same address.
+    from hetflow.sim.board.virtual import BoardRequestError
+    board = board_for(Saxpy, lanes=1)
+    size = 4 * board.stage_min
+    first, second = bytes([1]) * size, bytes(range(256)) * (size // 256)
+    got = board._call_many([(P.MEM_WRITE, (0x1000,), first, None),
+                            (P.MEM_READ, (0x1000, size), b"", None),
+                            (P.MEM_WRITE, (0x1000,), second, None),
+                            (P.MEM_READ, (0x1000 + 1, size - 2), b"", None)])
+    assert got == [(), first, (), second[1:-1]]
+    assert board.mem_read(0x1000, size) == second         # a staged read alone
+    with pytest.raises(BoardRequestError) as exc:
+        board._call_many([(P.MEM_WRITE, ((16 << 20) - size + 4,), second, None)])
+    assert str(exc.value) == ("virtual board rejected MEM_WRITE (BAD_ADDRESS): memory range "
+                              "0xfc0004+0x40000 is outside the memory (0x1000000 bytes)")
+
+
+class SlicedBoard:
+    """The virtual board seen through BoardClient's defaults: one request per ``_call``
+    and a RUN that stops after ``run_slice`` cycles, as a serial bridge's RUN does."""
+
+    def __new__(cls, board, run_slice, max_transfer=None):
+        from hetflow.sim.board.client import BoardClient
+
+        class Sliced(BoardClient):
+            def _call(self, opcode, *fields, data=b"", timeout=None):
+                self.calls.append(opcode.name)
+                return board._call(opcode, *fields, data=data, timeout=timeout)
+
+        sliced = Sliced()
+        sliced.kernel, sliced.channels = board.kernel, board.channels
+        sliced.memory_size, sliced.timeout = board.memory_size, board.timeout
+        sliced.run_slice, sliced.max_transfer, sliced.calls = run_slice, max_transfer, []
+        return sliced
+
+
+@needs_verilator
+def test_run_job_continues_when_run_stops_before_the_budget():
+    board = board_for(Saxpy, lanes=1)
+    x = np.arange(1000, dtype=np.int32)
+    job = Saxpy.prepare(board.kernel.p, {"x": x, "y": 2 * x}, {"a": 3})
+    want, cycles = board.run_job(job)
+    sliced = SlicedBoard(board, run_slice=100, max_transfer=1500)
+    got, sliced_cycles = sliced.run_job(job)
+    np.testing.assert_array_equal(got["z"], want["z"])
+    np.testing.assert_array_equal(got["z"], 5 * x)
+    assert sliced_cycles == cycles                        # the kernel's own count
+    burst = (["RESET"] + ["MEM_WRITE"] * 6 + ["DMA_SETUP"] * 3 + ["REG_WRITE"] * 3
+             + ["RUN"] + ["MEM_READ"] * 3 + ["REG_READ"] * 3)
+    # The burst's RUN stopped after 100 cycles: run() clocks the rest, the outputs and
+    # the counter are read again.
+    assert sliced.calls == burst + ["RUN"] + ["MEM_READ"] * 3 + ["REG_READ"] * 3
+
+
+@needs_verilator
+def test_run_job_spends_the_budget_across_slices_then_times_out():
+    from hetflow.sim.board.client import KernelTimeout
+    board = board_for(Saxpy, lanes=1)
+    x = np.arange(1000, dtype=np.int32)
+    job = Saxpy.prepare(board.kernel.p, {"x": x, "y": x}, {"a": 1})
+    sliced = SlicedBoard(board, run_slice=100)
+    with pytest.raises(KernelTimeout, match=r"^saxpy on the virtual board is not done after "
+                                            r"250 cycles, its cycle budget \(max_cycles; pass "
+                                            r"max_cycles= to hetflow.open to change it\); "
+                                            r"status=0x1$"):
+        sliced.run_job(job, max_cycles=250)
+    assert sliced.calls.count("RUN") == 2                # 100 in the burst, then 150
+    with pytest.raises(KernelTimeout, match=r"not done after 100 cycles"):
+        board.run_job(job, max_cycles=100)               # one burst, budget spent at once
