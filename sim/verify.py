@@ -26,7 +26,7 @@ from ..cache import cache_dir
 from .toolchain import find_simulator
 
 __all__ = ["verify", "VerifyResult", "Mismatch", "SimulationError", "check_golden", "run_plan",
-           "compare_outputs", "bench_unit", "new_run_dir",
+           "compare_outputs", "bench_plan", "bench_unit", "new_run_dir",
            "GoldenModelMismatch"]
 
 #: Probability of a gap before each input beat and of ready low on each output cycle.
@@ -113,7 +113,8 @@ class VerifyResult:
                 f"{self.simulator}{perf}, {self.wall_s:.1f} s")
 
 
-def _plan(kernel_cls, p, regmap, jobs, seed, pause):
+def bench_plan(kernel_cls, p, regmap, jobs, seed, pause):
+    """The cocotb bench's plan of ``jobs`` of one kernel (one unit: its shell's ``csr``)."""
     planned = []
     for job in jobs:
         writes = []
@@ -296,7 +297,7 @@ def verify(kernel, params=None, *, sim="verilator", seed=1, count=20, waves=Fals
     instance = Shell(kernel_cls, **p)
     regmap = instance.map
 
-    plan = _plan(kernel_cls, p, regmap, jobs, seed, pause)
+    plan = bench_plan(kernel_cls, p, regmap, jobs, seed, pause)
     # One more run of the largest job with no gaps and no back-pressure gives the
     # kernel's own throughput.
     work = [kernel_cls.work(p, job) for job in jobs]

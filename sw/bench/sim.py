@@ -147,8 +147,8 @@ class SimBench:
 
 
 def _mismatches(expected, got):
-    from ..sim.verify import _compare
-    return _compare(0, expected, got)[0]
+    from ..sim.verify import compare_outputs
+    return compare_outputs(0, expected, got)[0]
 
 
 # ---- memory layout (as the virtual board's run_job lays a job out) --------------------
@@ -261,11 +261,11 @@ def measure_raw(kernel_cls, p, inputs, scalars, expected, status=None):
 def measure_cocotb(kernel_cls, p, inputs, scalars, expected, seed=1, status=None):
     """Run the generic cocotb bench on one call (no gaps); returns a :class:`Measurement`."""
     import importlib.util
-    if importlib.util.find_spec("cocotb_tools") is None:    # the runner _run needs
+    if importlib.util.find_spec("cocotb_tools") is None:    # the runner run_plan needs
         from ..tools import install_command
         raise HetflowError(f"cocotb is not installed; install it with: "
                            f"{install_command('sim')}")
-    from ..sim.verify import _plan, _run
+    from ..sim.verify import bench_plan, run_plan
     from ..hw.job import unpack_beats
     from ..sim.build import build
     from ..cache import cache_dir
@@ -275,12 +275,12 @@ def measure_cocotb(kernel_cls, p, inputs, scalars, expected, seed=1, status=None
     kernel = Shell(kernel_cls, **p)
     sim_build = build(kernel, simulator, waves=False, status=say)
     job = kernel_cls.prepare(p, dict(inputs), dict(scalars))
-    plan = _plan(kernel_cls, p, kernel.map, [job], seed, 0.0)
+    plan = bench_plan(kernel_cls, p, kernel.map, [job], seed, 0.0)
     n = len(next(iter(inputs.values())))
     workdir = cache_dir() / "bench" / f"cocotb-{kernel_cls.name}"
     say(f"cocotb: {n:,} elements, cycle by cycle")
     t0 = time.perf_counter()
-    results, _, log = _run(sim_build, plan, workdir, False, "job")
+    results, _, log = run_plan(sim_build, plan, workdir, False, "job")
     total = time.perf_counter() - t0
     test_seconds = _cocotb_test_seconds(workdir / "results-job.xml")
     if not results or results[0]["error"] or not results[0]["cycles"]:
