@@ -13,9 +13,11 @@ it (:class:`LinkCount`, ``handle.last_link``).  With a build's ``report.json``
   and :attr:`BoardTiming.timing_met` says so);
 * ``baud`` is the build's bridge rate (``bridge.baud``), ten bits per byte
   (8N1);
-* ``turnaround`` is what each request/response exchange waits beyond its bytes
-  (default :data:`~hetflow.sim.board.framing.DEFAULT_TURNAROUND_S`, an FTDI
-  latency timer at its 1 ms minimum).
+* ``turnaround`` is what each exchange waits beyond its bytes (default
+  :data:`~hetflow.sim.board.framing.DEFAULT_TURNAROUND_S`, an FTDI latency
+  timer at its 1 ms minimum); an exchange is a request sent alone or a burst
+  of pipelined requests (a job is one), whose line stays busy until its last
+  answer.
 
 Link counts.  On the simulated board each request of the board protocol is
 counted as a board's serial bridge would carry it (:func:`request_cost`): in
@@ -25,8 +27,10 @@ serial backend's slices.  On ``serial:`` the bytes are those that crossed the
 port, retries included.
 
 Not modelled: the host's own time per call (measured, shown beside the
-prediction), the bridge's cycles between bytes, pipelined requests.  The
-result is a prediction and is always labelled as one.
+prediction), the bridge's cycles between bytes, and the overlap of the two
+directions within a burst (its request and answer bytes are added up, as if
+the line were half duplex).  The result is a prediction and is always
+labelled as one.
 """
 
 from dataclasses import dataclass
@@ -45,16 +49,22 @@ BITS_PER_BYTE = 10
 
 @dataclass(frozen=True)
 class LinkCount:
-    """Request/response exchanges and the bytes of their serial frames, both directions."""
+    """What a call puts on a serial link: its requests, the bytes of their frames (both
+    directions) and its *exchanges*, the times the host waits for answers (one per request
+    sent alone, one per burst of pipelined requests: the USB-UART's turnaround is paid
+    once per exchange, since within a burst the line stays busy)."""
 
     requests: int = 0
     bytes: int = 0
+    exchanges: int = 0
 
     def __add__(self, other):
-        return LinkCount(self.requests + other.requests, self.bytes + other.bytes)
+        return LinkCount(self.requests + other.requests, self.bytes + other.bytes,
+                         self.exchanges + other.exchanges)
 
     def __sub__(self, other):
-        return LinkCount(self.requests - other.requests, self.bytes - other.bytes)
+        return LinkCount(self.requests - other.requests, self.bytes - other.bytes,
+                         self.exchanges - other.exchanges)
 
 
 def _frame(size):
@@ -109,8 +119,17 @@ class LinkMeter:
     def __init__(self):
         self.total = LinkCount()
 
-    def record(self, opcode, fields, data_len, response):
-        self.total += request_cost(opcode, fields, data_len, response)
+    def record(self, opcode, fields, data_len, response, alone=True):
+        """Count one request; ``alone``: sent by itself (an exchange of its own), else
+        part of a burst the caller counts with :meth:`burst`."""
+        cost = request_cost(opcode, fields, data_len, response)
+        # A RUN longer than a slice continues with one request per slice, each waited for.
+        extra = cost.requests - 1 if opcode is P.RUN else 0
+        self.total += LinkCount(cost.requests, cost.bytes, int(alone) + extra)
+
+    def burst(self):
+        """Count one exchange: a burst of requests sent together."""
+        self.total += LinkCount(0, 0, 1)
 
 
 def read_build(board):
@@ -187,7 +206,7 @@ class BoardTiming:
         """
         compute = (cycles or 0) / self.clock_hz
         line = link.bytes * BITS_PER_BYTE / self.baud
-        wait = link.requests * self.turnaround_s
+        wait = link.exchanges * self.turnaround_s
         return {"compute_s": compute, "link_s": line, "turnaround_s": wait,
                 "total_s": compute + line + wait}
 
@@ -201,4 +220,4 @@ class BoardTiming:
         met = "" if self.timing_met else " (timing NOT met: the board may not work at all)"
         return (f"{self.board} build of {self.kernel}: {self.clock_hz / 1e6:g} MHz clock "
                 f"({fmax}){met}, {self.baud:,} baud 8N1, "
-                f"{self.turnaround_s * 1e3:g} ms turnaround per request")
+                f"{self.turnaround_s * 1e3:g} ms turnaround per exchange")

@@ -203,7 +203,8 @@ class _PortMeter:
     def total(self):
         from ..boardtime import LinkCount
         s = self.link.stats
-        return LinkCount(s["requests"] + s["retries"], s["bytes_out"] + s["bytes_in"])
+        return LinkCount(s["requests"] + s["retries"], s["bytes_out"] + s["bytes_in"],
+                         s["exchanges"])
 
 
 class SerialDevice(Device):

@@ -82,8 +82,10 @@ class SerialLink:
         ``lost`` (requests skipped by a later answer), ``stale`` (responses to
         an earlier request, dropped), ``in_flight_peak`` (most requests
         unanswered at once), ``bytes_out`` and ``bytes_in`` (bytes written to
-        and read from the port by requests) and the decoder's ``frames``,
-        ``crc``, ``length``, ``truncated``, ``garbage``.
+        and read from the port by requests), ``exchanges`` (waits for answers:
+        each attempt of a single request, each pipelined :meth:`exchange`) and
+        the decoder's ``frames``, ``crc``, ``length``, ``truncated``,
+        ``garbage``.
     """
 
     def __init__(self, port, baudrate=DEFAULT_BAUD, timeout=DEFAULT_TIMEOUT, retries=3,
@@ -138,7 +140,7 @@ class SerialLink:
         self._epoch = 0
         self._local = threading.local()
         self._counts = {"requests": 0, "retries": 0, "timeouts": 0, "lost": 0, "stale": 0,
-                        "in_flight_peak": 0, "bytes_out": 0, "bytes_in": 0}
+                        "in_flight_peak": 0, "bytes_out": 0, "bytes_in": 0, "exchanges": 0}
         self._pipeline = Pipeline(self)
         self.closed = False
 
@@ -240,6 +242,7 @@ class SerialLink:
             attempts = 1 + self.retries
             problems = []
             for attempt in range(attempts):
+                self._counts["exchanges"] += 1
                 if attempt:
                     self._counts["retries"] += 1
                     self.decoder.clear()          # whatever is half-received is useless now
@@ -368,4 +371,5 @@ class SerialLink:
         epoch = getattr(self._local, "epoch", self._epoch)
         with self._lock:
             self.check_session(epoch, first)
+            self._counts["exchanges"] += 1
             return self._pipeline.exchange(groups, epoch, first)

@@ -21,6 +21,14 @@ class _MeteredBoard(VirtualBoard):
         self.meter.record(opcode, fields, len(data), response)
         return response
 
+    def _call_many(self, requests):
+        responses = super()._call_many(requests)
+        if requests:
+            self.meter.burst()
+        for (opcode, fields, data, _), response in zip(requests, responses):
+            self.meter.record(opcode, fields, len(data), response, alone=False)
+        return responses
+
 
 class SimDevice(Device):
     """Runs each job on a :class:`~hetflow.sim.board.virtual.VirtualBoard`, one per kernel.

@@ -51,7 +51,13 @@ def test_request_cost_counts_serial_frames():
     meter = LinkMeter()
     meter.record(P.RESET, (4,), 0, ())
     meter.record(P.REG_READ, (0x14,), 0, (1,))
-    assert meter.total == LinkCount(2, (10 + 5 + 4) + (10 + 5) + 38)
+    assert meter.total == LinkCount(2, (10 + 5 + 4) + (10 + 5) + 38, 2)
+    # A burst is one exchange however many requests it has; a RUN beyond one slice
+    # continues with one exchange per further slice.
+    meter.burst()
+    meter.record(P.RESET, (4,), 0, (), alone=False)
+    meter.record(P.RUN, (10**7,), 0, (0, 2 * 2**20), alone=False)
+    assert (meter.total.requests, meter.total.exchanges) == (2 + 1 + 2, 2 + 1 + 1)
 
 
 # ---- the model of a build ---------------------------------------------------------------
@@ -62,16 +68,16 @@ def test_board_timing_from_a_build(tmp_path):
         ("icebreaker", "crc32", 12e6, 40e6, 3_000_000)
     assert timing.turnaround_s == DEFAULT_TURNAROUND_S == 1e-3
     assert timing.memory_size == 128 * 1024
-    # cycles at the clock (not at Fmax) + 10 bits a byte at the baud rate + 1 ms a request.
-    b = timing.breakdown(12_000, LinkCount(10, 30_000))
+    # cycles at the clock (not at Fmax) + 10 bits a byte at the baud rate + 1 ms an exchange.
+    b = timing.breakdown(12_000, LinkCount(20, 30_000, 10))
     assert b == {"compute_s": pytest.approx(1e-3), "link_s": pytest.approx(0.1),
                  "turnaround_s": pytest.approx(10e-3), "total_s": pytest.approx(0.111)}
-    assert timing.seconds(12_000, LinkCount(10, 30_000)) == pytest.approx(0.111)
+    assert timing.seconds(12_000, LinkCount(20, 30_000, 10)) == pytest.approx(0.111)
     assert timing.describe() == ("icebreaker build of crc32: 12 MHz clock (Fmax 40 MHz), "
-                                 "3,000,000 baud 8N1, 1 ms turnaround per request")
+                                 "3,000,000 baud 8N1, 1 ms turnaround per exchange")
     # report.json itself works too, and another turnaround.
     slow = BoardTiming.from_build(tmp_path / "b" / "report.json", turnaround_s=16e-3)
-    assert slow.seconds(0, LinkCount(2, 0)) == pytest.approx(32e-3)
+    assert slow.seconds(0, LinkCount(2, 0, 2)) == pytest.approx(32e-3)
     late = BoardTiming.from_build(write_build(tmp_path / "late", fmax_mhz=10.0))
     assert "(timing NOT met: the board may not work at all)" in late.describe()
 
