@@ -110,7 +110,11 @@ class SerialBoard(BoardClient):
         """Send a burst of ``(opcode, fields, data, timeout)`` requests, pipelined.
 
         Returns the decoded responses in order.  The burst is idempotent as a
-        whole: a loss resends all of it.  A ``RUN`` runs at most
+        whole (a job's starts with RESET), so a loss may resend all of it; but
+        on a lossy line a long burst rarely gets through whole, so after one
+        failed attempt its requests go one at a time instead, each retried as
+        the same frame (the bridge answers a repeat from its cache).  A ``RUN``
+        runs at most
         :attr:`run_slice` cycles (the caller continues a ``RUN`` that is not
         done), so its answer is due within a known time.  If the board
         rejected a request, raises the :class:`BoardRequestError` of the first
@@ -125,7 +129,14 @@ class SerialBoard(BoardClient):
                 timeout = max(timeout or 0, self.timeout + step / self.min_clock)
             opcodes.append(opcode)
             built.append(self.link.request(opcode, *fields, data=data, timeout=timeout))
-        (responses,) = self.link.exchange([built])
+        try:
+            (responses,) = self.link.exchange([built], retries=0)
+        except BoardError:
+            if self.link.closed:
+                raise
+            # One at a time from the start: the burst may have run in part.
+            responses = [self.link.transact(r.payload, r.name, r.timeout, r.fits)
+                         for r in built]
         return self._decode(opcodes, responses)
 
     def _decode(self, opcodes, responses):

@@ -30,9 +30,10 @@ from .serial_pipeline import Pipeline
 
 __all__ = ["SerialLink", "LinkRequest", "BRIDGE_WINDOW", "DEFAULT_TIMEOUT"]
 
-#: Bytes of unanswered request frames the host may have on the line: the board's bridge
-#: buffers that much while it executes and answers, so it can never overflow.
-BRIDGE_WINDOW = BRIDGE_RX_BUFFER
+#: Bytes of unanswered request frames the host may have on the line: half the bridge's
+#: receive buffer.  The other half is room for what the host does not count: a damaged
+#: candidate frame or line noise the bridge holds until it is rejected.
+BRIDGE_WINDOW = BRIDGE_RX_BUFFER // 2
 #: Seconds a small request may take per attempt.
 DEFAULT_TIMEOUT = 1.0
 #: Seconds one read of the port may block: how quickly an abandoned call notices.
@@ -354,12 +355,13 @@ class SerialLink:
 
     # ---- several requests in flight ---------------------------------------------------
 
-    def exchange(self, groups):
+    def exchange(self, groups, retries=None):
         """Send groups of :class:`LinkRequest`, pipelined; return their ``(status, body)``.
 
         Each group is idempotent as a whole: a loss anywhere in it resends all
-        of it (fresh sequence numbers), up to ``retries`` times.  Returns one
-        list of ``(status, body)`` per group, in request order.
+        of it (fresh sequence numbers), up to ``retries`` times (default: the
+        link's).  Returns one list of ``(status, body)`` per group, in request
+        order.
 
         Raises
         ------
@@ -372,4 +374,4 @@ class SerialLink:
         with self._lock:
             self.check_session(epoch, first)
             self._counts["exchanges"] += 1
-            return self._pipeline.exchange(groups, epoch, first)
+            return self._pipeline.exchange(groups, epoch, first, retries)

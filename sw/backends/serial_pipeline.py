@@ -80,8 +80,12 @@ class Pipeline:
         self.in_flight = 0               # their bytes
         self._head_since = 0.0           # when the oldest became the oldest
 
-    def exchange(self, requests_per_group, epoch, opname):
-        """Send every group, pipelined; return one list of ``(status, body)`` per group."""
+    def exchange(self, requests_per_group, epoch, opname, retries=None):
+        """Send every group, pipelined; return one list of ``(status, body)`` per group.
+
+        A group is resent up to ``retries`` times (default: the link's).
+        """
+        retries = self.link.retries if retries is None else retries
         groups = [_Group(g) for g in requests_per_group]
         waiting = deque()
         for g in groups:
@@ -97,7 +101,7 @@ class Pipeline:
                     sending = None
                 for g in groups:
                     if g.failed and g not in waiting:
-                        if g.attempts >= 1 + self.link.retries:
+                        if g.attempts >= 1 + retries:
                             raise self.link.failure(g.requests[g.failed_index].name,
                                                     g.attempts, g.problems)
                         self.link.count("retries")

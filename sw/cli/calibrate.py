@@ -7,7 +7,7 @@ elements (saxpy, dot), bytes (crc32), pixels (conv2d), multiply-accumulates (gem
 
 With --board DIR (a build directory) on the simulated board, each timed call's
 *predicted* time on that board (hetflow.boardtime: cycles at the build's clock, serial
-link bytes at its baud rate, a turnaround per request) is stored too, as the models of
+link bytes at its baud rate, a turnaround per exchange) is stored too, as the models of
 the board's device (--board-device, default serial:BOARD), so a plan can use the board
 before it is attached.
 """

@@ -113,5 +113,5 @@ def predicted_line(timing, label, cycles, link):
     return (f"predicted board time {label}: {b['total_s'] * 1e3:,.3f} ms = "
             f"{b['compute_s'] * 1e3:,.3f} compute ({cycles or 0:,} cycles) + "
             f"{b['link_s'] * 1e3:,.3f} link ({link.bytes:,} bytes) + "
-            f"{b['turnaround_s'] * 1e3:,.3f} turnaround ({link.exchanges} exchanges, "
+            f"{b['turnaround_s'] * 1e3:,.3f} turnaround ({link.exchanges} exchange(s), "
             f"{link.requests} requests)")

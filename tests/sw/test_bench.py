@@ -205,19 +205,19 @@ def test_bench_host_with_a_build_prints_predicted_board_time(tmp_path):
     proc = hetflow_cli("bench", "host", "--calls", "20", "--board", build)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert ("predicted, not measured: icebreaker build of saxpy: 25 MHz clock (Fmax 40 MHz), "
-            "1,500,000 baud 8N1, 1 ms turnaround per request") in proc.stdout
+            "1,500,000 baud 8N1, 1 ms turnaround per exchange") in proc.stdout
     got = figures(proc.stdout)
     for n in (1, 1024):
         (line,) = [x for x in proc.stdout.splitlines()
                    if x.startswith(f"predicted board time saxpy n={n}: ")]
         m = re.fullmatch(r"predicted board time saxpy n=\d+: ([\d,.]+) ms = ([\d,.]+) compute "
                          r"\(([\d,]+) cycles\) \+ ([\d,.]+) link \(([\d,]+) bytes\) \+ "
-                         r"([\d,.]+) turnaround \((\d+) requests\)", line)
-        total, compute, cycles, link, nbytes, turnaround, requests = (
+                         r"([\d,.]+) turnaround \((\d+) exchange\(s\), \d+ requests\)", line)
+        total, compute, cycles, link, nbytes, turnaround, exchanges = (
             float(v.replace(",", "")) for v in m.groups())
         assert compute == pytest.approx(cycles / 25e3, abs=1e-3)
         assert link == pytest.approx(nbytes * 10 / 1.5e6 * 1e3, abs=1e-3)
-        assert turnaround == pytest.approx(requests, abs=1e-3)
+        assert turnaround == pytest.approx(exchanges, abs=1e-3)
         assert got[f"predicted_board_call_us_{n}"] == pytest.approx(total * 1e3, abs=1.0)
     # 1024 elements move 8 KiB in and 4 KiB out: more bytes and requests than 1 element.
     assert got["predicted_board_call_us_1024"] > got["predicted_board_call_us_1"]

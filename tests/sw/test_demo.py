@@ -41,7 +41,7 @@ def test_demo_bad_input():
 
 _PREDICTED = re.compile(r"^predicted board time (.+) on sim: ([\d,.]+) ms = ([\d,.]+) compute "
                         r"\(([\d,]+) cycles\) \+ ([\d,.]+) link \(([\d,]+) bytes\) \+ "
-                        r"([\d,.]+) turnaround \((\d+) requests\)$")
+                        r"([\d,.]+) turnaround \((\d+) exchange\(s\), \d+ requests\)$")
 
 
 def _num(text):
@@ -55,15 +55,15 @@ def test_demo_with_a_build_predicts_board_time(tmp_path):
     lines = proc.stdout.strip().splitlines()
     assert "icebreaker (predicted)" in proc.stdout
     assert ("predicted, not measured: icebreaker build of crc32: 12 MHz clock (Fmax 40 MHz), "
-            "3,000,000 baud 8N1, 2 ms turnaround per request") in lines
+            "3,000,000 baud 8N1, 2 ms turnaround per exchange") in lines
     assert "(fir, gemm: as if built for icebreaker at the same clock and baud rate)" in lines
     found = [m.groups() for m in map(_PREDICTED.match, lines) if m]
     assert [f[0] for f in found] == ["fir taps=16", "gemm 2x4 tiles", "crc32"]
-    for _, total, compute, cycles, link, nbytes, turnaround, requests in found:
-        # cycles at 12 MHz, ten bits a byte at 3 MBaud, 2 ms a request.
+    for _, total, compute, cycles, link, nbytes, turnaround, exchanges in found:
+        # cycles at 12 MHz, ten bits a byte at 3 MBaud, 2 ms an exchange.
         assert _num(compute) == pytest.approx(_num(cycles) / 12e3, abs=1e-3)
         assert _num(link) == pytest.approx(_num(nbytes) * 10 / 3e6 * 1e3, abs=1e-3)
-        assert _num(turnaround) == pytest.approx(2 * int(requests), abs=1e-3)
+        assert _num(turnaround) == pytest.approx(2 * int(exchanges), abs=1e-3)
         assert _num(total) == pytest.approx(_num(compute) + _num(link) + _num(turnaround),
                                             abs=2e-3)
 

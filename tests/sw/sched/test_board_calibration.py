@@ -65,7 +65,7 @@ def test_calibrate_cli_with_a_build(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert ("stored 1 model(s) for serial:icebreaker: predicted, not measured (icebreaker "
             "build of crc32: 12 MHz clock (Fmax 40 MHz), 3,000,000 baud 8N1, 1 ms turnaround "
-            "per request)") in proc.stdout
+            "per exchange)") in proc.stdout
     saved = json.loads((tmp_path / "pm.json").read_text())
     (models,) = saved["machines"].values()
     assert set(models["models"]["crc32(lanes=4)"]) == {"sim", "serial:icebreaker"}
