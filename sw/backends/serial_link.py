@@ -30,10 +30,11 @@ from .serial_pipeline import Pipeline
 
 __all__ = ["SerialLink", "LinkRequest", "BRIDGE_WINDOW", "DEFAULT_TIMEOUT"]
 
-#: Bytes of unanswered request frames the host may have on the line: half the bridge's
-#: receive buffer.  The other half is room for what the host does not count: a damaged
-#: candidate frame or line noise the bridge holds until it is rejected.
-BRIDGE_WINDOW = BRIDGE_RX_BUFFER // 2
+#: Bytes of unanswered request frames the host may have on the line: the bridge's receive
+#: buffer less room for one more frame of the largest size, which the host does not count
+#: and the bridge holds until it is rejected: a damaged candidate, or noise read as one.
+#: Two 1 KiB chunks fit, enough to keep the line busy across a 1 ms turnaround.
+BRIDGE_WINDOW = BRIDGE_RX_BUFFER - (BRIDGE_MAX_PAYLOAD + 4)
 #: Seconds a small request may take per attempt.
 DEFAULT_TIMEOUT = 1.0
 #: Seconds one read of the port may block: how quickly an abandoned call notices.
