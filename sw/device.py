@@ -204,8 +204,9 @@ class Device:
     inline_calls = False
     #: Whether the device runs overlays (several instances, chains; :mod:`hetflow.overlays`).
     runs_overlays = False
-    #: The overlay the device runs (``hetflow.open(..., overlay=...)``), else None.
-    overlay = None
+    #: The design the device runs (``hetflow.open(..., overlay=...)``), a
+    #: :class:`~hetflow.hw.overlay.Overlay`, else None.
+    design = None
 
     def __init__(self):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"hetflow-{self.name}")
@@ -243,7 +244,7 @@ class Device:
         self._check_open()
         kernel_cls = get_kernel(name)
         p = kernel_cls.bind(**params)
-        if self.overlay is not None:
+        if self.design is not None:
             return self._instance_of(kernel_cls, p)
         # Params hash by value, so equal configurations share one handle.
         key = (kernel_cls, p)
@@ -257,7 +258,7 @@ class Device:
         if len(found) != 1:
             params = ", ".join(f"{k}={v}" for k, v in p.items())
             what = "no instance" if not found else f"{len(found)} instances"
-            raise HetflowError(f"overlay '{self.overlay.name}' has {what} of "
+            raise HetflowError(f"overlay '{self.design.name}' has {what} of "
                                f"{kernel_cls.name}({params}); call an instance by name: "
                                f"{', '.join(f'dev.{n}' for n in self.kernels)}")
         return found[0]
@@ -397,9 +398,13 @@ def open(spec=None, **options):
     (a ``TimeoutError``); default 64 cycles per beat moved plus 100000.
     ``overlay=`` (an :class:`~hetflow.hw.overlay.Overlay` or the path of its
     TOML file) runs a design of several instances and chains; see
-    :mod:`hetflow.overlays`.
+    :mod:`hetflow.overlays`.  For ``pynq``, ``overlay=`` may instead be a
+    loaded ``pynq.Overlay`` (or :func:`hetflow.pynq_sim.overlay`), which the
+    PYNQ backend drives.
     """
     overlay = options.pop("overlay", None)
+    if spec == "pynq" and overlay is not None and not _is_design(overlay):
+        options["overlay"], overlay = overlay, None      # PYNQ's own overlay object
     device = _open(spec, options)
     if overlay is not None:
         from .overlays import attach
@@ -409,6 +414,12 @@ def open(spec=None, **options):
             device.close()
             raise
     return device
+
+
+def _is_design(value):
+    """Whether ``value`` describes a hetflow design (an Overlay or the path of its file)."""
+    from .hw.overlay import Overlay
+    return isinstance(value, (Overlay, str)) or hasattr(value, "__fspath__")
 
 
 def _open(spec, options):

@@ -138,7 +138,7 @@ def attach(device, overlay):
             f"(hetflow.open('cpu', overlay=...)), or call one kernel with dev.kernel(...)")
     chains = overlay.chains
     member = {name: chain for chain in chains.values() for name in chain.order}
-    device.overlay = overlay
+    device.design = overlay
     device.kernels = {name: InstanceHandle(device, inst, member.get(name))
                       for name, inst in overlay.instances.items()}
     device.chains = {name: ChainHandle(device, overlay, chain) for name, chain in chains.items()}
