@@ -111,6 +111,17 @@ class RegisterMap:
                              f"element(s); index {index} is out of range")
         return reg.offset + 4 * index
 
+    def word_writes(self, registers):
+        """``[(word address, 32-bit value)]`` that write a job's ``registers``
+        (name to an int, or a sequence for an array register), in their order."""
+        writes = []
+        for name, value in registers.items():
+            values = value if isinstance(value, (list, tuple)) or hasattr(value, "ndim") \
+                and value.ndim else [value]
+            writes += [(self.offset(name, i) >> 2, int(v) & 0xFFFFFFFF)
+                       for i, v in enumerate(values)]
+        return writes
+
     def to_dict(self):
         return {
             "kernel": self.kernel,

@@ -128,11 +128,7 @@ def _plan(fabric, units, count, seed, pause):
         for calls in units.values():
             jobs = calls[k % len(calls)][0]
             for inst, inst_job in jobs.items():
-                regmap = fabric.shells[inst].map
-                writes = [(regmap.offset(reg, i) >> 2, int(v) & 0xFFFFFFFF)
-                          for reg, value in inst_job.registers.items()
-                          for i, v in enumerate(value if isinstance(value, (list, tuple))
-                                                else [value])]
+                writes = fabric.shells[inst].map.word_writes(inst_job.registers)
                 job["units"].append((index[inst], writes))
                 ins, outs = fabric.host_ports(inst)
                 for port in ins:

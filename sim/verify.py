@@ -117,11 +117,7 @@ def bench_plan(kernel_cls, p, regmap, jobs, seed, pause):
     """The cocotb bench's plan of ``jobs`` of one kernel (one unit: its shell's ``csr``)."""
     planned = []
     for job in jobs:
-        writes = []
-        for name, value in job.registers.items():
-            values = value if isinstance(value, (list, tuple)) else [value]
-            for i, v in enumerate(values):
-                writes.append((regmap.offset(name, i) >> 2, int(v) & 0xFFFFFFFF))
+        writes = regmap.word_writes(job.registers)
         in_ports = {port.name: port for port in kernel_cls.inputs(p)}
         out_ports = {port.name: port for port in kernel_cls.outputs(p)}
         beats = {name: pack_beats(in_ports[name], arr) for name, arr in job.streams.items()}

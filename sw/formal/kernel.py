@@ -87,11 +87,7 @@ def cycle_bound(kernel_cls, p, job, out_beats):
 def _formal_job(kernel_cls, p, job):
     regmap = kernel_cls.memo("regmap", p)
     ports = {q.name: q for q in (*kernel_cls.memo("inputs", p), *kernel_cls.memo("outputs", p))}
-    writes = []
-    for name, value in job.registers.items():
-        values = value if isinstance(value, (list, tuple, np.ndarray)) else [value]
-        writes += [(regmap.offset(name, i) >> 2, int(v) & 0xFFFFFFFF)
-                   for i, v in enumerate(values)]
+    writes = regmap.word_writes(job.registers)
     in_beats = {name: _beats(len(v), ports[name].lanes) for name, v in job.streams.items()}
     out_beats = {name: _beats(n, ports[name].lanes) for name, n in job.expect.items()}
     shape = ", ".join(f"{k}={v}" for k, v in job.registers.items() if not isinstance(v, list)

@@ -36,8 +36,8 @@ def test_stream_fifo_refuses_unequal_widths():
         StreamFIFO(32, 8, 4)
 
 
-async def write(ctx, csr, offset, value):
-    ctx.set(csr.addr, offset >> 2)
+async def write(ctx, csr, word, value):
+    ctx.set(csr.addr, word)
     ctx.set(csr.w_data, int(value) & 0xFFFFFFFF)
     ctx.set(csr.w_stb, 1)
     await ctx.tick()
@@ -45,10 +45,9 @@ async def write(ctx, csr, offset, value):
 
 
 async def program(ctx, fabric, name, job):
-    regmap, csr = fabric.shells[name].map, getattr(fabric, name).csr
-    for reg, value in job.registers.items():
-        for i, v in enumerate(value if isinstance(value, (list, tuple, np.ndarray)) else [value]):
-            await write(ctx, csr, regmap.offset(reg, i), v)
+    csr = getattr(fabric, name).csr
+    for word, value in fabric.shells[name].map.word_writes(job.registers):
+        await write(ctx, csr, word, value)
 
 
 def test_chain_and_instance_equal_the_golden_models():
