@@ -38,7 +38,6 @@ import struct
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 from ...hw.errors import HetflowError
@@ -47,8 +46,9 @@ from ..build import install_build
 from ...cache import cache_dir
 from ..toolchain import find_simulator
 from . import protocol as P
+from .boardmap import Channel, channels
 
-__all__ = ["generate", "build_board", "build_executable", "BoardBuild", "BoardBuildError", "channels",
+__all__ = ["generate", "build_board", "build_executable", "BoardBuild", "BoardBuildError", "channels", "Channel",
            "VERILATOR_ARGS", "BUILD_TIMEOUT", "MAINS", "encode_bench_job", "STAGE_WRITE",
            "STAGE_READ"]
 
@@ -72,35 +72,6 @@ STAGE_READ = P.Opcode(0x42, "STAGE_READ", "<III", "<")
 
 class BoardBuildError(HetflowError, RuntimeError):
     """Verilator failed to build the virtual board of a kernel."""
-
-
-@dataclass(frozen=True)
-class Channel:
-    """One DMA channel: ``index``, port, direction, payload ``width`` and memory ``stride``."""
-
-    index: int
-    port: object
-    output: bool
-
-    # Cached: a job's layout asks for them on every call.
-    @cached_property
-    def width(self):
-        return self.port.width
-
-    @cached_property
-    def nbytes(self):
-        return -(-self.port.width // 8)
-
-    @cached_property
-    def stride(self):
-        return P.beat_stride(self.port.width)
-
-
-def channels(kernel):
-    """DMA channels of a kernel instance: inputs first in port order, then outputs."""
-    out = [Channel(i, port, False) for i, port in enumerate(kernel.in_ports)]
-    out += [Channel(len(out) + i, port, True) for i, port in enumerate(kernel.out_ports)]
-    return out
 
 
 def _load(ch):

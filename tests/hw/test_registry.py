@@ -37,6 +37,7 @@ def test_broken_plugin_is_one_clear_error(installed_plugin):
         get_kernel("broken")
 
 
+@pytest.mark.slow   # a verify/cut of the same kind stays in CI
 def test_example_kernel_verifies_by_module_path(monkeypatch):
     monkeypatch.syspath_prepend(str(EXAMPLE))
     result = verify("my_kernels:Clamp", {"lanes": 2}, count=5, seed=1)

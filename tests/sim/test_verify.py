@@ -51,6 +51,7 @@ def test_a_golden_model_that_cannot_match_is_caught_before_simulating(fixtures_o
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow   # a verify/cut of the same kind stays in CI
 def test_a_core_that_never_finishes_is_reported_with_its_cause(fixtures_on_path, tmp_path):
     result = verify("faulty_kernels:NeverFinishingSaxpy", count=2, seed=1, workdir=tmp_path)
     assert not result.passed

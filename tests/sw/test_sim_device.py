@@ -127,6 +127,7 @@ def test_an_element_wise_call_larger_than_the_memory_is_cut_on_the_host(small_bo
     assert saxpy.last_cycles >= 20000
 
 
+@pytest.mark.slow   # a verify/cut of the same kind stays in CI
 def test_a_sum_and_a_filter_are_cut_too(small_board):
     sim, cpu = small_board
     x, y = ints(np.int16, 40000), ints(np.int16, 40000)
