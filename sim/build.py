@@ -7,6 +7,7 @@ succeeded, so a failed or interrupted build is never taken for a good one.
 """
 
 import hashlib
+from importlib.metadata import version as dist_version
 import os
 import shutil
 import tempfile
@@ -16,6 +17,7 @@ from pathlib import Path
 from ..hw.errors import BuildError
 from ..hw.verilog import to_verilog, top_name
 from ..cache import cache_dir
+from .runtime import RuntimeLibrary
 
 __all__ = ["SimBuild", "build", "build_verilog", "install_build", "BuildError", "RTL"]
 
@@ -24,6 +26,12 @@ BENCH_ABI = "1"
 
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL",
                   "-Wno-PINCONNECTEMPTY", "-Wno-UNOPTFLAT"]
+
+
+def cocotb_version():
+    """The installed cocotb's version: its runner's build flags and main are part of a
+    model's runtime flavour."""
+    return dist_version("cocotb")
 
 
 @dataclass(frozen=True)
@@ -150,7 +158,11 @@ def build_verilog(name, top, verilog_text, simulator, *, waves=True, status=None
             status(f"compiling {what or name} with {simulator.name} (first time for these parameters)")
         build_args = args + ["-O3"] if simulator.name == "verilator" else []
         saved_makeflags = os.environ.get("MAKEFLAGS")
-        makeflags = " ".join(filter(None, [simulator.makeflags(saved_makeflags), *make_vars]))
+        runtime = (RuntimeLibrary(simulator, "cocotb", cocotb_version(), waves, *build_args,
+                                  *make_vars)
+                   if simulator.name == "verilator" else None)
+        makeflags = " ".join(filter(None, [simulator.makeflags(saved_makeflags), *make_vars,
+                                           *(runtime.make_vars() if runtime else [])]))
         if makeflags:
             # cocotb's runner runs make with this process's environment.
             os.environ["MAKEFLAGS"] = makeflags
@@ -170,6 +182,8 @@ def build_verilog(name, top, verilog_text, simulator, *, waves=True, status=None
                 os.environ.pop("MAKEFLAGS", None)
             else:
                 os.environ["MAKEFLAGS"] = saved_makeflags
+        if runtime is not None:
+            runtime.harvest(tmp)
         install_build(tmp, final, key)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

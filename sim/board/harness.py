@@ -44,6 +44,7 @@ from ...hw.errors import HetflowError
 from ...hw.verilog import to_verilog, top_name
 from ..build import install_build
 from ...cache import cache_dir
+from ..runtime import RuntimeLibrary
 from ..toolchain import find_simulator
 from . import protocol as P
 from .boardmap import Channel, channels
@@ -792,7 +793,9 @@ def build_executable(*, name, what, top, verilog_text, cpp_text, status=None,
         sim.apply()
         env = dict(os.environ)
         env.update(sim.env)
-        env["MAKEFLAGS"] = sim.makeflags(os.environ.get("MAKEFLAGS"))
+        runtime = RuntimeLibrary(sim, "board", *VERILATOR_ARGS)
+        env["MAKEFLAGS"] = " ".join([sim.makeflags(os.environ.get("MAKEFLAGS")),
+                                     *runtime.make_vars()])
         argv = [sim.executable, *VERILATOR_ARGS, "--top-module", top, "--prefix", "Vboard",
                 "--Mdir", "obj_dir", "-o", BINARY, "-j", str(os.cpu_count() or 1),
                 f"{top}.v", "harness.cpp"]
@@ -818,6 +821,7 @@ def build_executable(*, name, what, top, verilog_text, cpp_text, status=None,
             raise BoardBuildError(f"verilator failed to build {what} "
                                   f"({failed or 'no binary'}); log: {kept}"
                                   + ("\n" + "\n".join(tail) if tail else ""))
+        runtime.harvest(tmp / "obj_dir")
         shutil.move(str(built), str(tmp / BINARY))
         shutil.rmtree(tmp / "obj_dir", ignore_errors=True)
         install_build(tmp, final, key)
