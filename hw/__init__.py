@@ -1,6 +1,9 @@
-"""hetflow.hw: the kernel contract and the built-in kernels (Amaranth HDL).
+"""hetflow.hw (folder ``hw/``): the kernel contract, the shell, overlays, the built-in kernels.
 
-This package imports no other part of hetflow.
+First in the flow hw -> sim -> boards -> hetflow: what the hardware *is*
+(Amaranth components, their golden models, register maps, overlay
+descriptions).  This package imports no other part of hetflow; every other
+package builds on it.
 """
 
 from .errors import HetflowError, KernelNotFound, ParamError, StimulusError

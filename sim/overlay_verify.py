@@ -25,7 +25,7 @@ import numpy as np
 
 from ..hw.errors import HetflowError
 from ..hw.job import pack_beats, unpack_beats
-from ..hw.overlay import compose, derive_jobs
+from ..hw.overlay import as_overlay, compose, derive_jobs
 from ..hw.overlay.chain import stream_length
 from ..hw.overlay.fabric import OverlayFabric
 from ..hw.stimuli import random_ints
@@ -150,8 +150,6 @@ def verify_overlay(overlay, *, sim="verilator", seed=1, count=10, pause=DEFAULT_
     bad arguments and :class:`~hetflow.sim.verify.SimulationError` when the
     simulator produces nothing.
     """
-    from ..overlays import as_overlay
-
     t0 = time.monotonic()
     say = status or (lambda msg: None)
     overlay = as_overlay(overlay)

@@ -1,5 +1,12 @@
 """hetflow: hardware/software co-design for FPGA acceleration in Python.
 
+The host side, last in the flow hw -> sim -> boards -> hetflow (folder
+``sw/``): devices (``hetflow.open``: cpu, sim, serial, pynq) and their
+backends, buffers, overlays on a device, scheduling (:mod:`hetflow.sched`),
+formal proofs, benchmarks (:mod:`hetflow.bench`), the demo and the CLI.  It
+may import every other package; none of them imports it, except for the
+cache and tool lookup (:mod:`hetflow.cache`, :mod:`hetflow.tools`).
+
     import hetflow
     with hetflow.open("sim") as dev:
         z = dev.kernel("saxpy")(x, y, a=7)

@@ -7,7 +7,7 @@ instances computes (the jobs the host programs, the composed golden models).
 
 from .chain import compose, derive_jobs
 from .description import DEFAULT_DEPTH, Chain, Instance, Overlay, OverlayError, Stream
-from .tomlfile import load_overlay, parse_overlay
+from .tomlfile import as_overlay, load_overlay, parse_overlay
 
 __all__ = ["Overlay", "Instance", "Stream", "Chain", "OverlayError", "DEFAULT_DEPTH",
-           "load_overlay", "parse_overlay", "compose", "derive_jobs"]
+           "load_overlay", "parse_overlay", "as_overlay", "compose", "derive_jobs"]

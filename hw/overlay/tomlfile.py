@@ -31,7 +31,7 @@ from pathlib import Path
 from ..errors import OverlayError
 from .description import DEFAULT_DEPTH, Overlay
 
-__all__ = ["load_overlay", "parse_overlay", "key_lines"]
+__all__ = ["load_overlay", "parse_overlay", "key_lines", "as_overlay"]
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=")
@@ -147,3 +147,13 @@ def parse_overlay(text, source="<overlay>", default_name="overlay"):
         return overlay.check()
     except OverlayError as exc:
         raise where.error(("instances",), str(exc)) from None
+
+
+def as_overlay(overlay):
+    """A checked :class:`Overlay` from one, or from the path of its TOML file."""
+    if isinstance(overlay, Overlay):
+        return overlay.check()
+    if isinstance(overlay, str) or hasattr(overlay, "__fspath__"):
+        return load_overlay(overlay)
+    raise OverlayError(f"overlay must be a hetflow.Overlay or the path of a TOML file, "
+                       f"not {overlay!r}")
