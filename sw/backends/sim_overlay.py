@@ -16,7 +16,7 @@ import threading
 
 import numpy as np
 
-from ..fit import fit_call
+from ..fit import MemoryTooSmall, fit_call
 from ..hw.overlay import derive_jobs
 
 __all__ = ["OverlayCall", "OverlayRunner"]
@@ -65,6 +65,15 @@ class OverlayRunner:
         """The run function of a chain call: one step, its last instance started first."""
         overlay, chain = handle.overlay, handle.chain
         jobs = derive_jobs(overlay, chain, inputs, scalars)
+        need = 0
+        for name, job in jobs.items():
+            lengths = {port: len(array) for port, array in job.streams.items()}
+            need += self.board.unit_view(name).memory_needed({**lengths, **job.expect})
+        if need > self.board.memory_size:
+            raise MemoryTooSmall(f"{chain.name} on the {self.board.where}: the call needs {need} "
+                                 f"bytes of board memory but the board has "
+                                 f"{self.board.memory_size}, and a chain is not cut on the "
+                                 f"host; make the call smaller or pass a larger memory_size")
 
         def finish(results):
             ((outputs, cycles),) = results

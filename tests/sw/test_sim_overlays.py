@@ -11,6 +11,7 @@ import pytest
 import hetflow
 from hetflow.backends.sim_overlay import OverlayRunner
 from hetflow.demo import demo_overlay
+from hetflow.fit import MemoryTooSmall
 from hetflow.hw.errors import HetflowError, StimulusError
 
 from ..conftest import needs_verilator
@@ -126,3 +127,18 @@ def test_errors_are_one_line():
             dev.fir0_crc0(np.zeros(4, np.int32), h=H)
         # The device is usable after refusals.
         assert dev.fir0_crc0(X, h=H)[0] == zlib.crc32(fir(X, H).tobytes())
+
+
+@needs_verilator
+def test_instance_calls_are_cut_to_the_board_memory_and_a_chain_that_does_not_fit_says_so():
+    x = RNG.integers(-2**15, 2**15, 4096, dtype=np.int16)
+    with hetflow.open("sim", overlay=demo_overlay(chained=False), memory_size=8192) as dev:
+        np.testing.assert_array_equal(dev.fir0(x, h=H).astype("<u4"), fir(x, H))
+    with hetflow.open("sim", overlay=demo_overlay(), memory_size=8192) as dev:
+        with pytest.raises(MemoryTooSmall, match=r"^fir0_crc0 on the virtual board: the call "
+                                                 r"needs 12288 bytes of board memory but the "
+                                                 r"board has 8192, and a chain is not cut on "
+                                                 r"the host; make the call smaller or pass a "
+                                                 r"larger memory_size$"):
+            dev.fir0_crc0(x, h=H)
+        assert dev.fir0_crc0(x[:1000], h=H)[0] == zlib.crc32(fir(x[:1000], H).tobytes())
