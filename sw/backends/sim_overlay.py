@@ -9,7 +9,8 @@ one ``RUN``).  Calls started on independent instances before the board gets
 to them are *gathered*: their steps run side by side in the same bursts, so
 the instances run on the board at the same time, as they would on the
 fabric.  Every call's link count (``last_link``) is that of the bursts it took
-part in (shared by the calls gathered with it).
+part in (shared by the calls gathered with it), and a failure of a burst (a
+kernel timeout, a dead simulator) is raised by every call gathered into it.
 """
 
 import threading
