@@ -142,3 +142,13 @@ def test_instance_calls_are_cut_to_the_board_memory_and_a_chain_that_does_not_fi
                                                  r"larger memory_size$"):
             dev.fir0_crc0(x, h=H)
         assert dev.fir0_crc0(x[:1000], h=H)[0] == zlib.crc32(fir(x[:1000], H).tobytes())
+
+
+@needs_verilator
+def test_a_cycle_budget_that_runs_out_is_a_timeout_of_the_call():
+    with hetflow.open("sim", overlay=demo_overlay(), max_cycles=50) as dev:
+        with pytest.raises(TimeoutError, match=r"^fir0 and crc0 on the virtual board not done "
+                                               r"after 50 cycles"):
+            dev.fir0_crc0(X, h=H)
+        np.testing.assert_array_equal(dev.gemm0(A[:2, :5], B[:5, :4]),
+                                      A[:2, :5].astype(np.int32) @ B[:5, :4].astype(np.int32))
