@@ -292,6 +292,9 @@ class Device:
     def _load(self, kernel_cls, p):
         """Prepare the device to run this kernel (build, program…)."""
 
+    def _load_design(self, overlay):
+        """Prepare the device to run ``overlay`` (a checked Overlay): build, program..."""
+
     def _plan(self, handle, inputs, scalars):
         """Validate a call and return a function that runs it and returns its outputs.
 

@@ -65,7 +65,9 @@ class ChainHandle:
         self.overlay = overlay
         self.chain = chain
         self.name = chain.name
+        #: Device cycles and link count of the last finished call (as a kernel handle's).
         self.last_cycles = None
+        self.last_link = None
         inputs = [port for _, port in chain.inputs]
         self.input_names = [port if inputs.count(port) == 1 else f"{inst}_{port}"
                             for inst, port in chain.inputs]
@@ -134,10 +136,12 @@ def attach(device, overlay):
     overlay = as_overlay(overlay)
     if not device.runs_overlays:
         raise HetflowError(
-            f"device {device.name} cannot run an overlay yet; overlays run on the cpu device "
-            f"(hetflow.open('cpu', overlay=...)), or call one kernel with dev.kernel(...)")
+            f"device {device.name} cannot run an overlay yet; overlays run on the cpu and sim "
+            f"devices (hetflow.open('sim', overlay=...)), or call one kernel with "
+            f"dev.kernel(...)")
     chains = overlay.chains
     member = {name: chain for chain in chains.values() for name in chain.order}
+    device._load_design(overlay)
     device.design = overlay
     device.kernels = {name: InstanceHandle(device, inst, member.get(name))
                       for name, inst in overlay.instances.items()}

@@ -191,8 +191,15 @@ class BoardClient:
         return {}
 
     @cached_property
+    def boardmap(self):
+        """The design on the board, a :class:`~hetflow.sim.board.boardmap.BoardMap` (a
+        subclass that sets only ``kernel`` carries that one kernel)."""
+        from .boardmap import BoardMap
+        return BoardMap(self.kernel)
+
+    @cached_property
     def _register_window(self):
-        return self.kernel.map.size
+        return self.boardmap.register_space
 
     def _check_register(self, offset):
         window = self._register_window

@@ -1,6 +1,6 @@
-"""The virtual board: a kernel's RTL in a persistent Verilator process.
+"""The virtual board: a design's RTL (a kernel, or an overlay) in a persistent Verilator process.
 
-:class:`VirtualBoard` builds (or takes from the cache) the kernel's harness
+:class:`VirtualBoard` builds (or takes from the cache) the design's harness
 binary (:mod:`hetflow.sim.board.harness`), starts it, and talks to it with
 the frames of :mod:`hetflow.sim.board.protocol`.  One Python call moves a
 whole buffer or runs the clock until the kernel is done; Python never runs
@@ -21,7 +21,9 @@ one (board memory and registers are then back to their reset state).
 
 The board API and :meth:`VirtualBoard.run_job` (with its memory layout) come
 from :class:`~hetflow.sim.board.client.BoardClient`, shared with the serial
-backend; this module only moves frames to and from the process.
+backend, and the jobs of an overlay's instances and chains from
+:class:`~hetflow.sim.board.design_client.DesignClient`; this module only moves
+frames to and from the process.
 """
 
 import fcntl
@@ -36,8 +38,9 @@ import threading
 import time
 
 from . import protocol as P
-from .client import REGION_ALIGN, BoardClient, BoardError, BoardRequestError
-from .harness import STAGE_READ, STAGE_WRITE, build_board, channels
+from .client import REGION_ALIGN, BoardError, BoardRequestError
+from .design_client import DesignClient
+from .harness import STAGE_READ, STAGE_WRITE, build_board
 
 __all__ = ["VirtualBoard", "BoardError", "BoardRequestError", "DEFAULT_MEMORY", "REGION_ALIGN"]
 
@@ -114,13 +117,16 @@ def _describe_exit(code):
     return f"exited with status {code}"
 
 
-class VirtualBoard(BoardClient):
-    """A kernel instance on the virtual board.
+class VirtualBoard(DesignClient):
+    """A design on the virtual board: one kernel, or an overlay of several instances.
 
     Parameters
     ----------
-    kernel : Kernel
-        The kernel instance (``Shell(Saxpy, lanes=4)``).
+    kernel : Shell, Overlay or BoardMap
+        The design: a kernel instance (``Shell(Saxpy, lanes=4)``), an
+        :class:`~hetflow.hw.overlay.Overlay` or its
+        :class:`~hetflow.sim.board.boardmap.BoardMap`.  ``kernel`` is then
+        the single kernel (None for an overlay) and ``boardmap`` the design.
     memory_size : int
         Bytes of board memory (at most 4 GiB - 1; addresses are 32-bit).
     status : callable, optional
@@ -137,12 +143,13 @@ class VirtualBoard(BoardClient):
     def __init__(self, kernel, memory_size=DEFAULT_MEMORY, status=None, timeout=DEFAULT_TIMEOUT):
         if not 1 <= int(memory_size) <= 0xFFFFFFFF:
             raise ValueError(f"memory_size must be 1..0xffffffff bytes, not {memory_size}")
-        self.kernel = kernel
         self.memory_size = int(memory_size)
         self.timeout = float(timeout)
-        self.channels = channels(kernel)
         self._status = status
         self.build = build_board(kernel, status=status)
+        self.boardmap = board = self.build.board
+        self.kernel = next(iter(board.units.values())).kernel if board.overlay is None else None
+        self.channels = list(board.channels)
         self._proc = None
         self._log = None
         self.info = None
@@ -151,6 +158,10 @@ class VirtualBoard(BoardClient):
         self._lock = threading.Lock()      # one request at a time
         with self._lock:
             self._start()
+
+    @property
+    def description(self):
+        return f"virtual board of {self.boardmap.name}"
 
     # ---- process management -----------------------------------------------------------
 
@@ -165,7 +176,7 @@ class VirtualBoard(BoardClient):
         except OSError as exc:
             self._log.close()
             self._log = None
-            raise BoardError(f"virtual board of {self.kernel.name}: cannot start "
+            raise BoardError(f"virtual board of {self.boardmap.name}: cannot start "
                              f"{self.build.executable}: {exc}") from None
         for pipe in (self._proc.stdin, self._proc.stdout):
             os.set_blocking(pipe.fileno(), False)
@@ -177,7 +188,7 @@ class VirtualBoard(BoardClient):
         if info.magic != P.MAGIC or info.version != P.VERSION \
                 or info.channels != len(self.channels):
             self._kill()
-            raise BoardError(f"virtual board of {self.kernel.name} answered PING with {info}; "
+            raise BoardError(f"virtual board of {self.boardmap.name} answered PING with {info}; "
                              f"expected protocol {P.VERSION} with {len(self.channels)} channels")
         self.info = info
 
@@ -222,7 +233,7 @@ class VirtualBoard(BoardClient):
         tail = self._stderr_tail()
         self._kill()
         how = "" if code is None else f"the process {_describe_exit(code)}; "
-        raise BoardError(f"virtual board of {self.kernel.name}: {what} during {opcode.name}; "
+        raise BoardError(f"virtual board of {self.boardmap.name}: {what} during {opcode.name}; "
                          f"{how}board state is lost; the next call restarts it{tail}") from None
 
     def _ensure(self, opcode):
@@ -231,7 +242,7 @@ class VirtualBoard(BoardClient):
             code = self._proc.returncode
             tail = self._stderr_tail()
             self._kill()
-            raise BoardError(f"virtual board of {self.kernel.name}: the process "
+            raise BoardError(f"virtual board of {self.boardmap.name}: the process "
                              f"{_describe_exit(code)} before {opcode.name}; board state is "
                              f"lost; the next call restarts it{tail}")
         if self._proc is None:

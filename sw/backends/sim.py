@@ -33,6 +33,11 @@ class _MeteredBoard(VirtualBoard):
 class SimDevice(Device):
     """Runs each job on a :class:`~hetflow.sim.board.virtual.VirtualBoard`, one per kernel.
 
+    Opened with an overlay, the device runs the whole design on one virtual
+    board (:mod:`hetflow.backends.sim_overlay`): instances alone, chains as one
+    call whose intermediate data stays on the fabric, independent instances at
+    the same time.
+
     Parameters
     ----------
     max_cycles : int, optional
@@ -46,6 +51,7 @@ class SimDevice(Device):
     """
 
     name = "sim"
+    runs_overlays = True
     # A job holds its board for its whole burst (VirtualBoard.run_job), so a small call
     # may run in the caller's thread next to the worker's.
     inline_calls = True
@@ -62,7 +68,21 @@ class SimDevice(Device):
         self.memory_size = memory_size
         self._boards = {}
         self._by_handle = {}
+        self._overlay = None        # the OverlayRunner of a design, if one is loaded
         super().__init__()
+
+    def _load_design(self, overlay):
+        from .sim_overlay import OverlayRunner
+        board = _MeteredBoard(overlay, memory_size=self.memory_size, status=self.status)
+        self._overlay = OverlayRunner(board, self.max_cycles)
+
+    def _plan(self, handle, inputs, scalars):
+        if self._overlay is None:
+            return super()._plan(handle, inputs, scalars)
+        return self._overlay.plan_instance(handle, inputs, scalars)
+
+    def _plan_chain(self, handle, inputs, scalars):
+        return self._overlay.plan_chain(handle, inputs, scalars)
 
     def _load(self, kernel_cls, p):
         key = (kernel_cls, p)
@@ -85,13 +105,18 @@ class SimDevice(Device):
     def _execute(self, handle, job):
         return self._board(handle).run_job(job, max_cycles=self.max_cycles)
 
+    def _all_boards(self):
+        return [*self._boards.values(), *([self._overlay.board] if self._overlay else [])]
+
     def _abandon(self, run):
         # The job may still be running in the simulator: stop the processes so the
         # next call restarts them from a clean state.
-        for board in self._boards.values():
+        for board in self._all_boards():
             board.close()
+        if self._overlay is not None:
+            self._overlay.close()
         super()._abandon(run)
 
     def _close(self):
-        for board in self._boards.values():
+        for board in self._all_boards():
             board.close()

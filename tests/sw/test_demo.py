@@ -5,10 +5,16 @@ import re
 import numpy as np
 import pytest
 
-from hetflow.demo import run_pipeline
+from hetflow.demo import link_summary, run_pipeline
 
 from .test_boardtime import write_build
 from .test_cli import hetflow, one_line_error
+
+
+CALLS = ["fir0 -> crc0 chained", "gemm0 2x4 tiles", "fir0 separate", "crc0 separate"]
+_LINK = re.compile(r"^link bytes on sim: fir0 -> crc0 chained ([\d,]+) B, the same steps as "
+                   r"separate calls ([\d,]+) B \((\d\.\d\d)x\); goal chained <= 0.5x "
+                   r"separate: (met|NOT met)$")
 
 
 def test_demo_cli_agrees_on_cpu_and_sim():
@@ -17,19 +23,30 @@ def test_demo_cli_agrees_on_cpu_and_sim():
     lines = proc.stdout.strip().splitlines()
     assert lines[-1].startswith("PASS demo: 2 devices (cpu, sim) agree; crc32 0x")
     table = "\n".join(lines)
-    for kernel in ("fir taps=16", "gemm 2x4 tiles", "crc32"):
-        assert kernel in table
-    assert "DIFFERS" not in table and table.count("equal") == 3
+    for call in CALLS:
+        assert call in table
+    assert "DIFFERS" not in table and table.count("equal") == 4
+    (found,) = [m.groups() for m in map(_LINK.match, lines) if m]
+    chained, separate, ratio, met = found
+    assert f"{_num(chained) / _num(separate):.2f}" == ratio
+    assert met == ("met" if 2 * _num(chained) <= _num(separate) else "NOT met")
 
 
-def test_pipeline_steps_report_cycles_on_sim():
+def test_pipeline_steps_report_cycles_and_link_bytes_on_sim():
     steps = run_pipeline("sim", samples=512)
-    assert [s.kernel for s in steps] == ["fir taps=16", "gemm 2x4 tiles", "crc32"]
-    fir, gemm, crc = steps
-    assert fir.cycles >= 512 and gemm.cycles > 0 and crc.cycles > 0
+    assert [s.kernel for s in steps] == CALLS
+    chain, gemm, fir, crc = steps
+    assert chain.cycles >= 512 and gemm.cycles > 0 and fir.cycles >= 512 and crc.cycles >= 512
+    assert chain.kernels == ("fir", "crc32") and gemm.kernels == ("gemm",)
+    # The separate calls carry the filtered signal (512 int32) out and back in; the chain not.
+    chained, separate = link_summary(steps)
+    assert chained == chain.link.bytes and separate == fir.link.bytes + crc.link.bytes
+    assert separate - chained > 2 * 512 * 4
     cpu = run_pipeline("cpu", samples=512)
+    assert link_summary(cpu) is None
     for a, b in zip(steps, cpu):
         assert np.array_equal(a.result, b.result)
+    assert chain.result[0] == crc.result[0]
 
 
 def test_demo_bad_input():
@@ -58,7 +75,7 @@ def test_demo_with_a_build_predicts_board_time(tmp_path):
             "3,000,000 baud 8N1, 2 ms turnaround per exchange") in lines
     assert "(fir, gemm: as if built for icebreaker at the same clock and baud rate)" in lines
     found = [m.groups() for m in map(_PREDICTED.match, lines) if m]
-    assert [f[0] for f in found] == ["fir taps=16", "gemm 2x4 tiles", "crc32"]
+    assert [f[0] for f in found] == CALLS
     for _, total, compute, cycles, link, nbytes, turnaround, exchanges in found:
         # cycles at 12 MHz, ten bits a byte at 3 MBaud, 2 ms an exchange.
         assert _num(compute) == pytest.approx(_num(cycles) / 12e3, abs=1e-3)

@@ -89,9 +89,21 @@ def test_chained_instance_is_not_called_alone(pipeline):
 
 
 def test_devices_without_overlays_say_so(pipeline):
-    with pytest.raises(HetflowError, match=r"^device sim cannot run an overlay yet; overlays "
-                                           r"run on the cpu device"):
-        hetflow.open("sim", overlay=pipeline)
+    from hetflow.device import Device
+    from hetflow.overlays import attach
+
+    class OneKernelDevice(Device):          # a device that leaves runs_overlays unset
+        name = "one-kernel"
+
+    device = OneKernelDevice()
+    try:
+        with pytest.raises(HetflowError, match=r"^device one-kernel cannot run an overlay yet; "
+                                               r"overlays run on the cpu and sim devices "
+                                               r"\(hetflow.open\('sim', overlay=...\)\), or "
+                                               r"call one kernel with dev.kernel\(...\)$"):
+            attach(device, pipeline)
+    finally:
+        device.close()
 
 
 def test_bad_overlay_argument(tmp_path):
