@@ -31,7 +31,7 @@ from ...hw.errors import HetflowError
 from ...hw.overlay.manifest import encode_manifest
 from .protocol import beat_stride
 
-__all__ = ["BoardMap", "Channel", "Unit", "INSTANCE_STRIDE", "MANIFEST_BASE", "MAX_INSTANCES",
+__all__ = ["BoardMap", "Channel", "Unit", "KernelView", "INSTANCE_STRIDE", "MANIFEST_BASE", "MAX_INSTANCES",
            "channels"]
 
 #: Bytes between two instances' register windows (a kernel's window is at most this).
@@ -82,6 +82,25 @@ def channels(kernel, unit=None, first=0, inputs=None, outputs=None):
 
 
 @dataclass(frozen=True)
+class KernelView:
+    """What the host sees of a kernel instance -- name, parameters, register map, ports --
+    without its hardware (a :class:`~hetflow.hw.Shell` is an elaboratable, which Amaranth
+    expects to be elaborated)."""
+
+    name: str
+    p: object
+    map: object
+    in_ports: tuple
+    out_ports: tuple
+
+    @classmethod
+    def of(cls, kernel_cls, params):
+        p = kernel_cls.bind(**params)
+        return cls(kernel_cls.name, p, kernel_cls.memo("regmap", p),
+                   kernel_cls.memo("inputs", p), kernel_cls.memo("outputs", p))
+
+
+@dataclass(frozen=True)
 class Unit:
     """One instance as the host sees it: its shell, register ``base`` and DMA channels."""
 
@@ -110,7 +129,7 @@ class BoardMap:
     shells : dict of str to Shell, optional
         The overlay's shells by instance name, when the caller has made them
         already (an :class:`~hetflow.hw.overlay.fabric.OverlayFabric`'s);
-        otherwise they are made here.
+        otherwise each unit holds a :class:`KernelView` (no hardware is made).
 
     Attributes
     ----------
@@ -124,7 +143,6 @@ class BoardMap:
 
     def __init__(self, design, shells=None):
         from ...hw.overlay import Overlay
-        from ...hw.shell import Shell
 
         if isinstance(design, Overlay):
             overlay = design.check()
@@ -132,7 +150,7 @@ class BoardMap:
                 raise HetflowError(f"{overlay.name}: {len(overlay.instances)} instances; a "
                                    f"board has register windows for at most {MAX_INSTANCES}")
             if shells is None:
-                shells = {name: Shell(inst.kernel_cls, **inst.params)
+                shells = {name: KernelView.of(inst.kernel_cls, inst.params)
                           for name, inst in overlay.instances.items()}
             chained = ({s.source for s in overlay.streams}
                        | {s.sink for s in overlay.streams})
