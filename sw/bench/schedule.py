@@ -36,7 +36,7 @@ from ..sched.policies import POLICIES, lower_bounds, schedule
 from .randomdag import DEFAULT_DEVICES, random_dag
 
 __all__ = ["random_dag_bench", "real_workload_bench", "contended_bound", "run_schedule_bench",
-           "ScheduleBench", "DEFAULTS"]
+           "gantt_schedules", "ScheduleBench", "DEFAULTS"]
 
 DEFAULTS = {"sizes": (20, 50, 100), "out_degrees": (1, 2, 4), "ccrs": (0.1, 1.0, 5.0),
             "betas": (0.1, 0.5, 1.0), "graphs": 2, "repeats": 11, "warmup": 2, "seed": 1}
@@ -252,7 +252,7 @@ class ScheduleBench:
     real: dict = None
     repeats: int = 0
     warmup: int = 0
-    plot: str = None
+    seed: int = DEFAULTS["seed"]
 
     @property
     def ok(self):
@@ -263,31 +263,29 @@ class ScheduleBench:
 def run_schedule_bench(sizes=DEFAULTS["sizes"], out_degrees=DEFAULTS["out_degrees"],
                        ccrs=DEFAULTS["ccrs"], betas=DEFAULTS["betas"], graphs=DEFAULTS["graphs"],
                        real=True, repeats=DEFAULTS["repeats"], warmup=DEFAULTS["warmup"],
-                       seed=DEFAULTS["seed"], models=None, plot=None, status=None):
-    """Run the random DAGs and (``real``) the mixed workload; returns a :class:`ScheduleBench`.
-
-    ``plot``: a PNG Gantt chart of heft's predicted and measured run of the
-    workload (or of heft on one random DAG without ``real``).
-    """
+                       seed=DEFAULTS["seed"], models=None, status=None):
+    """Run the random DAGs and (``real``) the mixed workload; returns a :class:`ScheduleBench`."""
     say = status or (lambda msg: None)
     say("random DAGs")
     t0 = time.perf_counter()
     dags = random_dag_bench(sizes, out_degrees, ccrs, betas, graphs=graphs, seed=seed)
     result = ScheduleBench(sizes, out_degrees, ccrs, betas, dags, time.perf_counter() - t0,
-                           repeats=repeats, warmup=warmup, plot=plot)
+                           repeats=repeats, warmup=warmup, seed=seed)
     if real:
         result.real = real_workload_bench(repeats=repeats, warmup=warmup, models=models,
                                           status=say)
-    if plot:
-        from ..sched.gantt import plot_gantt
-        if real:
-            heft = result.real["reports"]["heft"]
-            plot_gantt([heft.predicted, heft.as_schedule()], plot,
-                       title="mixed workload, heft: predicted and measured")
-        else:
-            g = random_dag(sizes[0], out_degrees[0], ccrs[0], betas[0], seed=seed)
-            plot_gantt([schedule(g, "heft")], plot, title=f"heft on {g.source}")
     return result
+
+
+def gantt_schedules(result):
+    """``(schedules, title)`` of a Gantt chart of ``result``: heft's predicted and measured
+    run of the workload, or without it heft on the first random DAG."""
+    if result.real is not None:
+        heft = result.real["reports"]["heft"]
+        return [heft.predicted, heft.as_schedule()], "mixed workload, heft: predicted and measured"
+    g = random_dag(result.sizes[0], result.out_degrees[0], result.ccrs[0], result.betas[0],
+                   seed=result.seed)
+    return [schedule(g, "heft")], f"heft on {g.source}"
 
 
 def _ms(seconds):
@@ -355,5 +353,3 @@ def print_report(result, console):
                   f"mixed_results_equal_numpy={'yes' if result.ok else 'NO'}"]
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
-    if result.plot:
-        console.print(f"Gantt chart: {result.plot}", highlight=False, soft_wrap=True)

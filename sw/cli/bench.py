@@ -244,7 +244,7 @@ def _numbers(text, kind, flag, least, most=None):
 def _run_schedule(args):
     from pathlib import Path
 
-    from ..bench.schedule import print_report, run_schedule_bench
+    from ..bench.schedule import gantt_schedules, print_report, run_schedule_bench
 
     sizes = _numbers(args.sizes, int, "--sizes", 1)
     degrees = _numbers(args.out_degree, int, "--out-degree", 1)
@@ -269,10 +269,16 @@ def _run_schedule(args):
         result = run_schedule_bench(sizes=sizes, out_degrees=degrees, ccrs=ccrs, betas=betas,
                                     graphs=args.graphs, real=not args.no_real,
                                     repeats=args.repeats, warmup=args.warmup, seed=args.seed,
-                                    models=models, plot=args.plot, status=status)
+                                    models=models, status=status)
     if models is not None:
         models.save()
-    print_report(result, _console())
+    console = _console()
+    print_report(result, console)
+    if args.plot:
+        from .gantt import plot_gantt
+        schedules, title = gantt_schedules(result)
+        plot_gantt(schedules, args.plot, title=title)
+        console.print(f"Gantt chart: {args.plot}", highlight=False, soft_wrap=True)
     if not result.ok:
         print("FAIL bench schedule: a policy's results differ from the NumPy computation")
         return 1

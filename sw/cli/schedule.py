@@ -59,7 +59,7 @@ def run(args):
               + (f", split work {_fmt(bounds['area'])} s" if len(graph.devices) == 2 else "")
               + f"); schedule length ratio {sched.slr():.3f}")
     if args.plot:
-        from ..sched.gantt import plot_gantt
+        from .gantt import plot_gantt
         plot_gantt(sched, args.plot, title=f"{graph.source}: {args.policy}")
         print(f"Gantt chart: {args.plot}", file=sys.stderr if args.json else sys.stdout)
     return 0
