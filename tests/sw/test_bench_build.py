@@ -2,7 +2,7 @@
 
 import pytest
 
-from hetflow.boards.bench import (dma_words_per_element, elements_per_cycle, filling_gemm,
+from hetflow.bench.build import (dma_words_per_element, elements_per_cycle, filling_gemm,
                                   run_build_bench)
 from hetflow.hw.registry import get_kernel
 
@@ -42,7 +42,7 @@ def test_bench_table(tmp_path):
 
 
 def test_shell_lc_lines_per_build_and_largest_per_board():
-    from hetflow.cli.bench import shell_lc_lines
+    from hetflow.bench.build import shell_lc_lines
     rows = [{"kernel": "crc32", "board": "icebreaker", "params": {"lanes": 1}, "shell_lc": 900},
             {"kernel": "saxpy", "board": "icebreaker", "params": {"lanes": 1}, "shell_lc": 950},
             {"kernel": "gemm", "board": "ulx3s-85f", "params": {}, "error": "failed"},
