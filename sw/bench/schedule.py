@@ -19,7 +19,8 @@ its error, the plan that ran (a policy's own, or the baseline it chose) and
 whether the results equal a NumPy-only computation.  Beside them, the lower
 bound of this host: the larger of the critical path and
 :func:`contended_bound`, the least time in which both devices do the work
-when sharing the host slows each task down by its measured slowdown.
+when sharing the host slows each task down by its measured slowdown
+(:mod:`~hetflow.bench.bounds`).
 """
 
 import os
@@ -32,11 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..sched.policies import POLICIES, lower_bounds, schedule
+from ..sched.policies import POLICIES, schedule
+from .bounds import contended_bound, lower_bounds
 from .randomdag import DEFAULT_DEVICES, random_dag
 
-__all__ = ["random_dag_bench", "real_workload_bench", "contended_bound", "run_schedule_bench",
-           "gantt_schedules", "ScheduleBench", "DEFAULTS"]
+__all__ = ["random_dag_bench", "real_workload_bench", "run_schedule_bench", "gantt_schedules",
+           "ScheduleBench", "DEFAULTS"]
 
 DEFAULTS = {"sizes": (20, 50, 100), "out_degrees": (1, 2, 4), "ccrs": (0.1, 1.0, 5.0),
             "betas": (0.1, 0.5, 1.0), "graphs": 2, "repeats": 11, "warmup": 2, "seed": 1}
@@ -85,50 +87,6 @@ def random_dag_bench(sizes, out_degrees, ccrs, betas, graphs=2, seed=1):
     return {"graphs": count, "policies": summary}
 
 
-def contended_bound(g, slowdown):
-    """A lower bound on the makespan of any plan of two-device cost graph ``g`` under contention.
-
-    In the replay model of :func:`hetflow.sched.contention.simulate`, at every
-    instant either one device works alone (its task progresses at rate 1) or
-    both work (each task at ``1 / slowdown``).  The makespan is at least the
-    time spent alone plus the time spent sharing; this is the least such time
-    when every task may be split at will between four modes -- alone on
-    either device, or sharing on either device -- a linear program: minimise
-    ``A + S``, ``A`` the work done alone (each part at that device's cost)
-    and ``S`` the shared time, at least the work each device does while
-    sharing (each part at its cost times its slowdown).  Dependencies are
-    ignored (the critical path is a separate bound).  Without slowdowns it is
-    the two-device area bound of :func:`~hetflow.sched.policies.lower_bounds`.
-    """
-    from scipy.optimize import linprog
-    from scipy.sparse import lil_array
-
-    if len(g.devices) != 2:
-        raise ValueError(f"contended_bound: the graph has {len(g.devices)} devices; the "
-                         f"bound is for two")
-    tasks = list(g.tasks)
-    n = len(tasks)
-    # Columns: per task, alone on each device then sharing on each device; last: S.
-    objective = np.zeros(4 * n + 1)
-    objective[-1] = 1.0
-    bounds = [(0.0, None)] * (4 * n + 1)
-    once, shared = lil_array((n, 4 * n + 1)), lil_array((2, 4 * n + 1))
-    shared[:, -1] = -1.0
-    for i, t in enumerate(tasks):
-        for k, d in enumerate(g.device_names):
-            once[i, 4 * i + k] = once[i, 4 * i + 2 + k] = 1.0
-            if d not in g.cost[t]:
-                bounds[4 * i + k] = bounds[4 * i + 2 + k] = (0.0, 0.0)
-                continue
-            objective[4 * i + k] = g.cost[t][d]
-            shared[k, 4 * i + 2 + k] = g.cost[t][d] * slowdown.get(t, {}).get(d, 1.0)
-    result = linprog(objective, A_ub=shared.tocsr(), b_ub=np.zeros(2), A_eq=once.tocsr(),
-                     b_eq=np.ones(n), bounds=bounds, method="highs")
-    if result.status != 0:
-        raise RuntimeError(f"contended_bound: the linear program failed: {result.message}")
-    return float(result.fun)
-
-
 def _spread(values):
     """(median, min, max, half the interquartile range / median) of a list of seconds."""
     q1, med, q3 = np.percentile(values, (25, 50, 75))
@@ -151,7 +109,7 @@ def real_workload_bench(repeats=3, warmup=DEFAULTS["warmup"], models=None, seed=
         ``best`` (the faster single device); ``alone``: per task kind and
         device, ``(seconds alone summed over its tasks, median slowdown)``;
         ``bounds`` (of heft's plan's costs with the final models:
-        :func:`~hetflow.sched.policies.lower_bounds` plus ``contended`` and
+        :func:`~hetflow.bench.bounds.lower_bounds` plus ``contended`` and
         ``lower_bound``), ``load``, ``calibration_s``,
         ``tasks`` and ``reports`` (the median run's report per policy).
     """

@@ -30,10 +30,10 @@
 
 from .costgraph import CostGraph, GraphError, load_graph
 from .graph import Graph, TaskRef
-from .policies import POLICIES, Schedule, lower_bounds, schedule
+from .policies import POLICIES, Schedule, schedule
 
 __all__ = ["CostGraph", "Graph", "GraphError", "TaskRef", "load_graph", "POLICIES", "Schedule",
-           "lower_bounds", "schedule", "Executor", "PerfModels"]
+           "schedule", "Executor", "PerfModels"]
 
 
 def __getattr__(name):

@@ -41,24 +41,17 @@ def kernel_key(name, params):
     return f"{name}({', '.join(f'{k}={v}' for k, v in sorted(params.items()))})"
 
 
+def _arrays(value):
+    """Every NumPy array in ``value``, also inside lists, tuples and dicts."""
+    if isinstance(value, np.ndarray):
+        yield value
+    elif isinstance(value, (list, tuple, dict)):
+        for v in (value.values() if isinstance(value, dict) else value):
+            yield from _arrays(v)
+
+
 def _nbytes(value):
-    if isinstance(value, np.ndarray):
-        return value.nbytes
-    if isinstance(value, dict):
-        return sum(_nbytes(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return sum(_nbytes(v) for v in value)
-    return 0
-
-
-def _elements(value):
-    if isinstance(value, np.ndarray):
-        return value.size
-    if isinstance(value, dict):
-        return sum(_elements(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return sum(_elements(v) for v in value)
-    return 0
+    return sum(a.nbytes for a in _arrays(value))
 
 
 def kernel_work(kernel_cls, params, args, kwargs):
@@ -103,4 +96,5 @@ def kernel_work(kernel_cls, params, args, kwargs):
 def function_work(args, kwargs, result):
     """Size of a function call: the elements of its array arguments."""
     values = list(args) + list(kwargs.values())
-    return Work(max(_elements(values), 1), 1, _nbytes(values) + _nbytes(result)), "element"
+    return Work(max(sum(a.size for a in _arrays(values)), 1), 1,
+                _nbytes(values) + _nbytes(result)), "element"
