@@ -8,7 +8,7 @@ busy; by how much is measured, not assumed:
 
 * every recorded run carries its *overlap*, the fraction of its duration
   during which some other device of the run was busy (:func:`overlaps`);
-* a model's *slowdown* ``s`` (:meth:`hetflow.sched.perfmodel.Model.slowdown`)
+* a model's *slowdown* ``s`` (:meth:`hetflow.sched.taskmodel.Model.slowdown`)
   is fitted from its overlapped runs, a run that overlapped a fraction ``f``
   of its time taking ``base * (1 + (s - 1) * f)`` seconds.
 

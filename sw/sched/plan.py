@@ -66,7 +66,7 @@ class Plan:
     slowdown : dict
         Task name to ``{device: factor}`` (1.0 with one device).
     work, units, sources : dict
-        Task name to its :class:`~hetflow.sched.perfmodel.Work`, to what
+        Task name to its :class:`~hetflow.sched.work.Work`, to what
         ``work.n`` counts, to ``{device: "history" | "fit" | "guess"}``.
     """
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from hetflow.cli.models import spread
-from hetflow.sched.perfmodel import Model
+from hetflow.sched.taskmodel import Model
 from hetflow.sched.work import Work
 
 from ...conftest import ROOT, one_line_error

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from hetflow.hw.registry import get_kernel
-from hetflow.sched.perfmodel import QUIET, Fit, Model, PerfModels, PerfModelWarning
+from hetflow.sched.perfmodel import PerfModels, PerfModelWarning
+from hetflow.sched.taskmodel import QUIET, Fit, Model
 from hetflow.sched.work import Work, function_work, kernel_work
 
 
