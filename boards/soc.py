@@ -142,15 +142,20 @@ class SoC(wiring.Component):
         Driven by the host bridge.
     """
 
+    def __new__(cls, kernel, memory="bram", memory_size=64 * 1024):
+        # Checked before the object exists, so a refused SoC leaves no unused elaboratable.
+        cls._check(kernel, memory, memory_size)
+        return super().__new__(cls, src_loc_at=1)
+
     def __init__(self, kernel, memory="bram", memory_size=64 * 1024):
-        try:
-            self._check(kernel, memory, memory_size)
-        except ParamError:
-            self._MustUse__silence = True       # refused, never to be elaborated
-            raise
+        self.kernel = kernel
+        self.chans = channels(kernel)
+        self.memory_kind = memory
+        self.memory_size = int(memory_size)
         super().__init__({"bus": In(HostBusSignature())})
 
-    def _check(self, kernel, memory, memory_size):
+    @staticmethod
+    def _check(kernel, memory, memory_size):
         if memory not in MEMORY_KINDS:
             raise ParamError(f"SoC memory must be one of {', '.join(MEMORY_KINDS)}, "
                              f"not {memory!r}")
@@ -162,14 +167,11 @@ class SoC(wiring.Component):
         if kernel.map.size > SOC_MAP.kernel_limit - SOC_MAP.kernel_base:
             raise ParamError(f"{kernel.name}: register window of {kernel.map.size} bytes does "
                              f"not fit the SoC's {SOC_MAP.kernel_limit:#x}-byte kernel region")
-        self.kernel = kernel
-        self.chans = channels(kernel)
+        chans = channels(kernel)
         max_chans = (SOC_MAP.dma_limit - SOC_MAP.dma_base) // (4 * REGS_PER_CHANNEL)
-        if len(self.chans) > max_chans:
-            raise ParamError(f"{kernel.name}: {len(self.chans)} streams; the SoC has room for "
+        if len(chans) > max_chans:
+            raise ParamError(f"{kernel.name}: {len(chans)} streams; the SoC has room for "
                              f"{max_chans} DMA channels")
-        self.memory_kind = memory
-        self.memory_size = size
         if memory == "spram" and size not in SPRAM.SIZES:
             raise ParamError(f"SPRAM memory_size = {size} is not available; allowed "
                              f"{' or '.join(str(s) for s in SPRAM.SIZES)} bytes")

@@ -96,6 +96,26 @@ class FrameBridge(wiring.Component):
         Pulses when a frame that found the receive buffer full is dropped.
     """
 
+    def __new__(cls, *, strides, memory_size, max_payload=BRIDGE_MAX_PAYLOAD,
+                rx_buffer=BRIDGE_RX_BUFFER, idle_cycles=DEFAULT_IDLE_CYCLES, **params):
+        # Checked before the object exists, so a refused bridge leaves no unused elaboratable.
+        smallest = STORED_HEADER + int(max_payload)
+        if not P.HEADER.size + 4 <= int(max_payload) < 1 << 16:
+            raise ParamError(f"bridge max_payload = {max_payload} is not allowed; allowed "
+                             f"{P.HEADER.size + 4}..65535 bytes")
+        if int(rx_buffer) < smallest or int(rx_buffer) & (int(rx_buffer) - 1):
+            raise ParamError(f"bridge rx_buffer = {rx_buffer} is not allowed; use a power of "
+                             f"two of at least {smallest} bytes (one frame of max_payload)")
+        if int(idle_cycles) < 16:
+            raise ParamError(f"bridge idle_cycles = {idle_cycles} is too small; allowed 16 or "
+                             f"more")
+        if not 0 < len(strides) < 256:
+            raise ParamError(f"bridge: {len(strides)} DMA channels; allowed 1..255")
+        if int(memory_size) < 4 or int(memory_size) & (int(memory_size) - 1):
+            raise ParamError(f"bridge memory_size = {memory_size} is not allowed; use a power "
+                             f"of two of 4 bytes or more")
+        return super().__new__(cls, src_loc_at=1)
+
     def __init__(self, *, strides, memory_size, register_size,
                  max_payload=BRIDGE_MAX_PAYLOAD, rx_buffer=BRIDGE_RX_BUFFER,
                  idle_cycles=DEFAULT_IDLE_CYCLES):
@@ -105,24 +125,6 @@ class FrameBridge(wiring.Component):
         self.max_payload = int(max_payload)
         self.rx_buffer = int(rx_buffer)
         self.idle_cycles = int(idle_cycles)
-        smallest = STORED_HEADER + self.max_payload
-        problem = None
-        if not P.HEADER.size + 4 <= self.max_payload < 1 << 16:
-            problem = (f"bridge max_payload = {max_payload} is not allowed; allowed "
-                       f"{P.HEADER.size + 4}..65535 bytes")
-        elif self.rx_buffer < smallest or self.rx_buffer & (self.rx_buffer - 1):
-            problem = (f"bridge rx_buffer = {rx_buffer} is not allowed; use a power of two "
-                       f"of at least {smallest} bytes (one frame of max_payload)")
-        elif self.idle_cycles < 16:
-            problem = f"bridge idle_cycles = {idle_cycles} is too small; allowed 16 or more"
-        elif not 0 < len(self.strides) < 256:
-            problem = f"bridge: {len(self.strides)} DMA channels; allowed 1..255"
-        elif self.memory_size < 4 or self.memory_size & (self.memory_size - 1):
-            problem = (f"bridge memory_size = {memory_size} is not allowed; use a power "
-                       f"of two of 4 bytes or more")
-        if problem:
-            self._MustUse__silence = True       # never finished: no "unused" warning
-            raise ParamError(problem)
         super().__init__({
             "rx": In(stream.Signature(8)),
             "tx": Out(stream.Signature(8)),

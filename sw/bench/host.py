@@ -29,7 +29,8 @@ import numpy as np
 from ..hw.errors import HetflowError
 from ..hw.registry import get_kernel
 
-__all__ = ["HostRow", "HostBench", "run_host_bench", "time_per_call", "DEFAULT_SIZES"]
+__all__ = ["HostRow", "HostBench", "run_host_bench", "time_per_call", "DEFAULT_SIZES",
+           "print_report"]
 
 DEFAULT_SIZES = (1, 1024)
 #: Batches each timing is split into; the best batch counts.
@@ -171,3 +172,25 @@ def run_host_bench(calls=2000, sizes=DEFAULT_SIZES, kernel="saxpy", seed=1, stat
     rows += _rows_for("sim", kernel_cls, p, sizes, max(20, calls // 10), seed, status,
                       raw.cycles_per_s)
     return HostBench(rows, raw.cycles_per_s)
+
+
+def print_report(result, console):
+    """Print ``result``'s table, its notes and its figures as ``key=value`` lines."""
+    from rich.table import Table
+
+    table = Table(title="hetflow bench host: saxpy, per call")
+    for col in ("device", "elements", "calls", "call", "work", "overhead", "check"):
+        table.add_column(col, justify="left" if col in ("device", "check") else "right")
+    for r in result.rows:
+        table.add_row(r.device, f"{r.elements:,}", f"{r.calls:,}", f"{r.call_us:,.1f} µs",
+                      f"{r.work_us:,.1f} µs", f"{r.overhead_us:,.1f} µs", r.check)
+    console.print(table)
+    print("call: wall time of one blocking call (best of 10 batches)")
+    print("work: cpu: the golden model called directly on the same arrays; "
+          "sim: the call's kernel cycles at the raw Verilator speed "
+          f"({result.raw_cycles_per_s / 1e6:.2f} M cycles/s)")
+    print("overhead: call - work (cpu_overhead_us: the largest over the sizes; "
+          "sim_*: the smallest call)")
+    print(f"cpu_overhead_us={result.cpu_overhead_us:.1f}")
+    print(f"sim_call_us={result.sim_call_us:.1f}")
+    print(f"sim_overhead_us={result.sim_overhead_us:.1f}")

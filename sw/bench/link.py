@@ -37,7 +37,8 @@ from ..hw.errors import HetflowError
 from ..hw.registry import get_kernel
 from ..hw.shell import Shell
 
-__all__ = ["LinkRow", "LinkBench", "run_link_bench", "DEFAULT_BYTES", "DEFAULT_ROUND_TRIPS"]
+__all__ = ["LinkRow", "LinkBench", "run_link_bench", "print_report", "DEFAULT_BYTES",
+           "DEFAULT_ROUND_TRIPS"]
 
 #: Bytes of the bulk transfers (capped to the board's memory).
 DEFAULT_BYTES = 32 * 1024
@@ -160,3 +161,40 @@ def run_link_bench(board="icebreaker", baud=None, turnaround_ms=1.0, window=None
                 and burst_ids == [expected] * round_trips
             stats = dev.link.stats
     return LinkBench(board.name, cls.name, line, window, rows, ok, stats)
+
+
+def print_report(result, console):
+    """Print ``result``'s table, the line it ran on and its figures as ``key=value`` lines."""
+    from rich.table import Table
+
+    line = result.line
+    table = Table(title=f"hetflow bench link: {result.board}, {line.describe()}, window "
+                        f"{result.window} bytes")
+    for col in ("measurement", "requests", "data bytes", "SoC time", "bytes/s", "of line",
+                "requests/s", "wall"):
+        table.add_column(col, justify="left" if col == "measurement" else "right")
+    for r in result.rows:
+        table.add_row(r.name, f"{r.requests:,}", f"{r.data_bytes:,}", f"{r.seconds * 1e3:,.2f} ms",
+                      f"{r.bytes_per_s:,.0f}", f"{r.line_fraction:.3f}", f"{r.req_per_s:,.0f}",
+                      f"{r.wall_s:,.2f} s")
+    console.print(table)
+    print(f"SoC time: simulated cycles at {line.clock_hz / 1e6:g} MHz, from the first request "
+          f"sent to the last answer's last byte at the host; line rate {line.baud} baud 8N1 = "
+          f"{line.bytes_per_s:,.0f} bytes/s")
+    write, read = result.row("write"), result.row("read")
+    trips, burst = result.row("register round trips"), result.row("register burst")
+    print(f"link_baud={line.baud}")
+    print(f"link_clock_hz={line.clock_hz}")
+    print(f"link_turnaround_ms={line.turnaround_ms:g}")
+    print(f"link_window_bytes={result.window}")
+    print(f"write_bytes_per_s={write.bytes_per_s:.0f}")
+    print(f"write_line_fraction={write.line_fraction:.4f}")
+    print(f"write_req_per_s={write.req_per_s:.1f}")
+    print(f"read_bytes_per_s={read.bytes_per_s:.0f}")
+    print(f"read_line_fraction={read.line_fraction:.4f}")
+    print(f"read_req_per_s={read.req_per_s:.1f}")
+    print(f"reg_round_trip_us={trips.seconds / trips.requests * 1e6:.1f}")
+    print(f"reg_round_trip_req_per_s={trips.req_per_s:.1f}")
+    print(f"reg_burst_req_per_s={burst.req_per_s:.1f}")
+    print(f"link_retries={result.link_stats['retries']}")
+    print(f"bulk_line_fraction={result.bulk_line_fraction:.4f}")

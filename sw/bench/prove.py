@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ..formal.proof import prove_kernel
 from ..hw.registry import get_kernel
 
-__all__ = ["STRUCTURAL", "ProofRow", "run_prove_bench"]
+__all__ = ["STRUCTURAL", "ProofRow", "run_prove_bench", "print_report"]
 
 #: The second configuration of each built-in: one that changes the core's structure.
 STRUCTURAL = {
@@ -58,3 +58,23 @@ def run_prove_bench(names, *, solver=None, status=None):
                              proof.jobs, proof.cover.seconds, proof.check.seconds,
                              time.monotonic() - started, proof.summary()))
     return rows
+
+
+def print_report(rows, console):
+    """Print the table of the proofs, each failure's summary and the ``key=value`` totals."""
+    from rich.table import Table
+
+    table = Table(title="hetflow bench prove: the shell's contract, per kernel")
+    for col in ("kernel", "params", "method", "jobs", "cover", "check", "total", "result"):
+        table.add_column(col, justify="right" if col in ("cover", "check", "total") else "left")
+    for r in rows:
+        table.add_row(r.kernel, " ".join(f"{k}={v}" for k, v in r.params.items()), r.method,
+                      ", ".join(r.jobs), f"{r.cover_s:.1f} s", f"{r.check_s:.1f} s",
+                      f"{r.seconds:.1f} s", "PASS" if r.passed else "FAIL")
+    console.print(table)
+    for r in rows:
+        if not r.passed:
+            print(r.summary)
+    print(f"proofs_passed={sum(r.passed for r in rows)}/{len(rows)}")
+    print(f"prove_seconds_total={sum(r.seconds for r in rows):.1f}")
+    print(f"prove_seconds_max={max(r.seconds for r in rows):.1f}")

@@ -19,7 +19,8 @@ its error, the plan that ran (a policy's own, or the baseline it chose) and
 whether the results equal a NumPy-only computation.  Beside them, the lower
 bound of this host: the larger of the critical path and
 :func:`contended_bound`, the least time in which both devices do the work
-when sharing the host slows each task down by its measured slowdown.
+when sharing the host slows each task down by its measured slowdown
+(:mod:`~hetflow.bench.bounds`).
 """
 
 import os
@@ -32,10 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..sched.policies import POLICIES, lower_bounds, schedule
+from ..sched.policies import POLICIES, schedule
+from .bounds import contended_bound, lower_bounds
 from .randomdag import DEFAULT_DEVICES, random_dag
 
-__all__ = ["random_dag_bench", "real_workload_bench", "contended_bound", "run_schedule_bench",
+__all__ = ["random_dag_bench", "real_workload_bench", "run_schedule_bench", "gantt_schedules",
            "ScheduleBench", "DEFAULTS"]
 
 DEFAULTS = {"sizes": (20, 50, 100), "out_degrees": (1, 2, 4), "ccrs": (0.1, 1.0, 5.0),
@@ -85,50 +87,6 @@ def random_dag_bench(sizes, out_degrees, ccrs, betas, graphs=2, seed=1):
     return {"graphs": count, "policies": summary}
 
 
-def contended_bound(g, slowdown):
-    """A lower bound on the makespan of any plan of two-device cost graph ``g`` under contention.
-
-    In the replay model of :func:`hetflow.sched.contention.simulate`, at every
-    instant either one device works alone (its task progresses at rate 1) or
-    both work (each task at ``1 / slowdown``).  The makespan is at least the
-    time spent alone plus the time spent sharing; this is the least such time
-    when every task may be split at will between four modes -- alone on
-    either device, or sharing on either device -- a linear program: minimise
-    ``A + S``, ``A`` the work done alone (each part at that device's cost)
-    and ``S`` the shared time, at least the work each device does while
-    sharing (each part at its cost times its slowdown).  Dependencies are
-    ignored (the critical path is a separate bound).  Without slowdowns it is
-    the two-device area bound of :func:`~hetflow.sched.policies.lower_bounds`.
-    """
-    from scipy.optimize import linprog
-    from scipy.sparse import lil_array
-
-    if len(g.devices) != 2:
-        raise ValueError(f"contended_bound: the graph has {len(g.devices)} devices; the "
-                         f"bound is for two")
-    tasks = list(g.tasks)
-    n = len(tasks)
-    # Columns: per task, alone on each device then sharing on each device; last: S.
-    objective = np.zeros(4 * n + 1)
-    objective[-1] = 1.0
-    bounds = [(0.0, None)] * (4 * n + 1)
-    once, shared = lil_array((n, 4 * n + 1)), lil_array((2, 4 * n + 1))
-    shared[:, -1] = -1.0
-    for i, t in enumerate(tasks):
-        for k, d in enumerate(g.device_names):
-            once[i, 4 * i + k] = once[i, 4 * i + 2 + k] = 1.0
-            if d not in g.cost[t]:
-                bounds[4 * i + k] = bounds[4 * i + 2 + k] = (0.0, 0.0)
-                continue
-            objective[4 * i + k] = g.cost[t][d]
-            shared[k, 4 * i + 2 + k] = g.cost[t][d] * slowdown.get(t, {}).get(d, 1.0)
-    result = linprog(objective, A_ub=shared.tocsr(), b_ub=np.zeros(2), A_eq=once.tocsr(),
-                     b_eq=np.ones(n), bounds=bounds, method="highs")
-    if result.status != 0:
-        raise RuntimeError(f"contended_bound: the linear program failed: {result.message}")
-    return float(result.fun)
-
-
 def _spread(values):
     """(median, min, max, half the interquartile range / median) of a list of seconds."""
     q1, med, q3 = np.percentile(values, (25, 50, 75))
@@ -151,7 +109,7 @@ def real_workload_bench(repeats=3, warmup=DEFAULTS["warmup"], models=None, seed=
         ``best`` (the faster single device); ``alone``: per task kind and
         device, ``(seconds alone summed over its tasks, median slowdown)``;
         ``bounds`` (of heft's plan's costs with the final models:
-        :func:`~hetflow.sched.policies.lower_bounds` plus ``contended`` and
+        :func:`~hetflow.bench.bounds.lower_bounds` plus ``contended`` and
         ``lower_bound``), ``load``, ``calibration_s``,
         ``tasks`` and ``reports`` (the median run's report per policy).
     """
@@ -252,7 +210,7 @@ class ScheduleBench:
     real: dict = None
     repeats: int = 0
     warmup: int = 0
-    plot: str = None
+    seed: int = DEFAULTS["seed"]
 
     @property
     def ok(self):
@@ -263,31 +221,29 @@ class ScheduleBench:
 def run_schedule_bench(sizes=DEFAULTS["sizes"], out_degrees=DEFAULTS["out_degrees"],
                        ccrs=DEFAULTS["ccrs"], betas=DEFAULTS["betas"], graphs=DEFAULTS["graphs"],
                        real=True, repeats=DEFAULTS["repeats"], warmup=DEFAULTS["warmup"],
-                       seed=DEFAULTS["seed"], models=None, plot=None, status=None):
-    """Run the random DAGs and (``real``) the mixed workload; returns a :class:`ScheduleBench`.
-
-    ``plot``: a PNG Gantt chart of heft's predicted and measured run of the
-    workload (or of heft on one random DAG without ``real``).
-    """
+                       seed=DEFAULTS["seed"], models=None, status=None):
+    """Run the random DAGs and (``real``) the mixed workload; returns a :class:`ScheduleBench`."""
     say = status or (lambda msg: None)
     say("random DAGs")
     t0 = time.perf_counter()
     dags = random_dag_bench(sizes, out_degrees, ccrs, betas, graphs=graphs, seed=seed)
     result = ScheduleBench(sizes, out_degrees, ccrs, betas, dags, time.perf_counter() - t0,
-                           repeats=repeats, warmup=warmup, plot=plot)
+                           repeats=repeats, warmup=warmup, seed=seed)
     if real:
         result.real = real_workload_bench(repeats=repeats, warmup=warmup, models=models,
                                           status=say)
-    if plot:
-        from ..sched.gantt import plot_gantt
-        if real:
-            heft = result.real["reports"]["heft"]
-            plot_gantt([heft.predicted, heft.as_schedule()], plot,
-                       title="mixed workload, heft: predicted and measured")
-        else:
-            g = random_dag(sizes[0], out_degrees[0], ccrs[0], betas[0], seed=seed)
-            plot_gantt([schedule(g, "heft")], plot, title=f"heft on {g.source}")
     return result
+
+
+def gantt_schedules(result):
+    """``(schedules, title)`` of a Gantt chart of ``result``: heft's predicted and measured
+    run of the workload, or without it heft on the first random DAG."""
+    if result.real is not None:
+        heft = result.real["reports"]["heft"]
+        return [heft.predicted, heft.as_schedule()], "mixed workload, heft: predicted and measured"
+    g = random_dag(result.sizes[0], result.out_degrees[0], result.ccrs[0], result.betas[0],
+                   seed=result.seed)
+    return [schedule(g, "heft")], f"heft on {g.source}"
 
 
 def _ms(seconds):
@@ -355,5 +311,3 @@ def print_report(result, console):
                   f"mixed_results_equal_numpy={'yes' if result.ok else 'NO'}"]
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
-    if result.plot:
-        console.print(f"Gantt chart: {result.plot}", highlight=False, soft_wrap=True)

@@ -41,7 +41,8 @@ from ..hw.stimuli import random_ints
 from ..hw.shell import Shell
 
 __all__ = ["Measurement", "SimBench", "BenchError", "STIMULI", "make_call", "run_sim_bench",
-           "measure_board", "measure_raw", "measure_cocotb", "board_memory_needed"]
+           "measure_board", "measure_raw", "measure_cocotb", "board_memory_needed",
+           "print_report"]
 
 #: Seconds the raw harness or a virtual-board call may take before it counts as hung.
 RUN_TIMEOUT = 600.0
@@ -354,3 +355,27 @@ def run_sim_bench(kernel="saxpy", params=None, elements=1_000_000, cocotb_elemen
     s_expected = kernel_cls.golden(p, dict(s_inputs), dict(scalars))
     cocotb = measure_cocotb(kernel_cls, p, s_inputs, scalars, s_expected, seed, status)
     return SimBench(kernel_cls.name, dict(p), board, raw, cocotb)
+
+
+def print_report(result, console):
+    """Print ``result``'s table, its notes and its figures as ``key=value`` lines."""
+    from rich.table import Table
+
+    described = " ".join(f"{k}={v}" for k, v in result.params.items())
+    table = Table(title=f"hetflow bench sim: {result.kernel} {described}".rstrip())
+    for col in ("bench", "elements", "kernel cycles", "time", "cycles/s", "check"):
+        table.add_column(col, justify="left" if col in ("bench", "check") else "right")
+    rows = (("virtual board", result.board), ("raw Verilator", result.raw),
+            ("cocotb", result.cocotb))
+    for i, (name, m) in enumerate(rows, 1):
+        table.add_row(f"({'abc'[i - 1]}) {name}", f"{m.elements:,}", f"{m.cycles:,}",
+                      f"{m.seconds * 1e3:,.1f} ms", f"{m.cycles_per_s / 1e6:,.3f} M", m.check)
+    console.print(table)
+    print("(a) one blocking call on hetflow.open('sim'), wall time (build and start not timed)")
+    print("(b) same harness C++ with a raw main: register writes + clocking, timed in C++")
+    print(f"(c) cocotb bench, no gaps or back-pressure: {result.cocotb.note}")
+    print(f"sim_cycles_per_s={result.board.cycles_per_s:.0f}")
+    print(f"raw_cycles_per_s={result.raw.cycles_per_s:.0f}")
+    print(f"cocotb_cycles_per_s={result.cocotb.cycles_per_s:.0f}")
+    print(f"ratio_vs_raw_verilator={result.ratio_vs_raw:.3f}")
+    print(f"speedup_vs_cocotb={result.speedup_vs_cocotb:.1f}")

@@ -150,9 +150,7 @@ def _console():
 
 
 def _run_sim(args):
-    from rich.table import Table
-
-    from ..bench.sim import run_sim_bench
+    from ..bench.sim import print_report, run_sim_bench
 
     _positive("--elements", args.elements)
     _positive("--cocotb-elements", args.cocotb_elements)
@@ -161,25 +159,7 @@ def _run_sim(args):
         result = run_sim_bench(args.kernel, params, elements=args.elements,
                                cocotb_elements=args.cocotb_elements, seed=args.seed,
                                status=status)
-    described = " ".join(f"{k}={v}" for k, v in result.params.items())
-    table = Table(title=f"hetflow bench sim: {result.kernel} {described}".rstrip())
-    for col in ("bench", "elements", "kernel cycles", "time", "cycles/s", "check"):
-        table.add_column(col, justify="left" if col in ("bench", "check") else "right")
-    rows = (("virtual board", result.board), ("raw Verilator", result.raw),
-            ("cocotb", result.cocotb))
-    for i, (name, m) in enumerate(rows, 1):
-        table.add_row(f"({'abc'[i - 1]}) {name}", f"{m.elements:,}", f"{m.cycles:,}",
-                      f"{m.seconds * 1e3:,.1f} ms", f"{m.cycles_per_s / 1e6:,.3f} M", m.check)
-    console = _console()
-    console.print(table)
-    print("(a) one blocking call on hetflow.open('sim'), wall time (build and start not timed)")
-    print("(b) same harness C++ with a raw main: register writes + clocking, timed in C++")
-    print(f"(c) cocotb bench, no gaps or back-pressure: {result.cocotb.note}")
-    print(f"sim_cycles_per_s={result.board.cycles_per_s:.0f}")
-    print(f"raw_cycles_per_s={result.raw.cycles_per_s:.0f}")
-    print(f"cocotb_cycles_per_s={result.cocotb.cycles_per_s:.0f}")
-    print(f"ratio_vs_raw_verilator={result.ratio_vs_raw:.3f}")
-    print(f"speedup_vs_cocotb={result.speedup_vs_cocotb:.1f}")
+    print_report(result, _console())
     if not result.ok:
         print("FAIL bench sim: outputs differ from the golden model (see the check column)")
         return 1
@@ -187,30 +167,13 @@ def _run_sim(args):
 
 
 def _run_host(args):
-    from rich.table import Table
-
-    from ..bench.host import run_host_bench
+    from ..bench.host import print_report, run_host_bench
 
     _positive("--calls", args.calls)
     timing = board_timing(args)
     with progress(not args.quiet) as status:
         result = run_host_bench(calls=args.calls, status=status)
-    table = Table(title="hetflow bench host: saxpy, per call")
-    for col in ("device", "elements", "calls", "call", "work", "overhead", "check"):
-        table.add_column(col, justify="left" if col in ("device", "check") else "right")
-    for r in result.rows:
-        table.add_row(r.device, f"{r.elements:,}", f"{r.calls:,}", f"{r.call_us:,.1f} µs",
-                      f"{r.work_us:,.1f} µs", f"{r.overhead_us:,.1f} µs", r.check)
-    _console().print(table)
-    print("call: wall time of one blocking call (best of 10 batches)")
-    print("work: cpu: the golden model called directly on the same arrays; "
-          "sim: the call's kernel cycles at the raw Verilator speed "
-          f"({result.raw_cycles_per_s / 1e6:.2f} M cycles/s)")
-    print("overhead: call - work (cpu_overhead_us: the largest over the sizes; "
-          "sim_*: the smallest call)")
-    print(f"cpu_overhead_us={result.cpu_overhead_us:.1f}")
-    print(f"sim_call_us={result.sim_call_us:.1f}")
-    print(f"sim_overhead_us={result.sim_overhead_us:.1f}")
+    print_report(result, _console())
     if timing:
         # Beside the measured sim calls: the same calls on the board, predicted.
         print(f"predicted, not measured: {timing.describe()}")
@@ -244,7 +207,7 @@ def _numbers(text, kind, flag, least, most=None):
 def _run_schedule(args):
     from pathlib import Path
 
-    from ..bench.schedule import print_report, run_schedule_bench
+    from ..bench.schedule import gantt_schedules, print_report, run_schedule_bench
 
     sizes = _numbers(args.sizes, int, "--sizes", 1)
     degrees = _numbers(args.out_degree, int, "--out-degree", 1)
@@ -269,10 +232,16 @@ def _run_schedule(args):
         result = run_schedule_bench(sizes=sizes, out_degrees=degrees, ccrs=ccrs, betas=betas,
                                     graphs=args.graphs, real=not args.no_real,
                                     repeats=args.repeats, warmup=args.warmup, seed=args.seed,
-                                    models=models, plot=args.plot, status=status)
+                                    models=models, status=status)
     if models is not None:
         models.save()
-    print_report(result, _console())
+    console = _console()
+    print_report(result, console)
+    if args.plot:
+        from .gantt import plot_gantt
+        schedules, title = gantt_schedules(result)
+        plot_gantt(schedules, args.plot, title=title)
+        console.print(f"Gantt chart: {args.plot}", highlight=False, soft_wrap=True)
     if not result.ok:
         print("FAIL bench schedule: a policy's results differ from the NumPy computation")
         return 1
@@ -280,7 +249,7 @@ def _run_schedule(args):
 
 
 def _run_build(args):
-    from ..boards.bench import run_build_bench
+    from ..bench.build import print_report, run_build_bench
 
     boards = [b for b in args.boards.split(",") if b]
     kernels = [k for k in args.kernels.split(",") if k]
@@ -289,98 +258,34 @@ def _run_build(args):
     with progress(not args.quiet) as status:
         rows = run_build_bench(boards=boards, kernels=kernels, toolchain=args.toolchain,
                                seed=args.seed, out_root=args.out,
-                               fill_gemm=not args.no_fill_gemm, status=status, console=_console())
-    for line in shell_lc_lines(rows):
-        print(line)
+                               fill_gemm=not args.no_fill_gemm, status=status)
+    print_report(rows, _console())
     # A kernel that does not fit a part is a row of the table, not a failure of the benchmark.
     return 0 if rows else 1
 
 
-def shell_lc_lines(rows):
-    """``key=value`` lines of the shell's logic cells: per build, and the largest per board."""
-    lines, largest = [], {}
-    for row in rows:
-        if row.get("shell_lc") is None:
-            continue
-        tag = "_".join([row["board"], row["kernel"]]
-                       + [f"{k}{v}" for k, v in row["params"].items()])
-        lines.append(f"shell_lc_{tag}={row['shell_lc']}")
-        largest[row["board"]] = max(largest.get(row["board"], 0), row["shell_lc"])
-    lines += [f"shell_lc_{board}={n}" for board, n in largest.items()]
-    return lines
-
-
 def _run_prove(args):
-    from rich.table import Table
-
-    from ..bench.prove import run_prove_bench
+    from ..bench.prove import print_report, run_prove_bench
 
     kernels = [k for k in args.kernels.split(",") if k]
     if not kernels:
         raise HetflowError("--kernels must name at least one kernel")
     with progress(not args.quiet) as status:
         rows = run_prove_bench(kernels, solver=args.solver, status=status)
-    table = Table(title="hetflow bench prove: the shell's contract, per kernel")
-    for col in ("kernel", "params", "method", "jobs", "cover", "check", "total", "result"):
-        table.add_column(col, justify="right" if col in ("cover", "check", "total") else "left")
-    for r in rows:
-        table.add_row(r.kernel, " ".join(f"{k}={v}" for k, v in r.params.items()), r.method,
-                      ", ".join(r.jobs), f"{r.cover_s:.1f} s", f"{r.check_s:.1f} s",
-                      f"{r.seconds:.1f} s", "PASS" if r.passed else "FAIL")
-    _console().print(table)
-    for r in rows:
-        if not r.passed:
-            print(r.summary)
-    passed = sum(r.passed for r in rows)
-    print(f"proofs_passed={passed}/{len(rows)}")
-    print(f"prove_seconds_total={sum(r.seconds for r in rows):.1f}")
-    print(f"prove_seconds_max={max(r.seconds for r in rows):.1f}")
-    return 0 if passed == len(rows) else 1
+    print_report(rows, _console())
+    return 0 if all(r.passed for r in rows) else 1
 
 
 def _run_link(args):
-    from rich.table import Table
-
-    from ..bench.link import run_link_bench
+    from ..bench.link import print_report, run_link_bench
 
     with progress(not args.quiet) as status:
         result = run_link_bench(board=args.board, baud=args.baud,
                                 turnaround_ms=args.turnaround_ms, window=args.window,
                                 nbytes=args.nbytes, round_trips=args.round_trips,
                                 kernel=args.kernel, status=status)
-    line = result.line
-    table = Table(title=f"hetflow bench link: {result.board}, {line.describe()}, window "
-                        f"{result.window} bytes")
-    for col in ("measurement", "requests", "data bytes", "SoC time", "bytes/s", "of line",
-                "requests/s", "wall"):
-        table.add_column(col, justify="left" if col == "measurement" else "right")
-    for r in result.rows:
-        table.add_row(r.name, f"{r.requests:,}", f"{r.data_bytes:,}", f"{r.seconds * 1e3:,.2f} ms",
-                      f"{r.bytes_per_s:,.0f}", f"{r.line_fraction:.3f}", f"{r.req_per_s:,.0f}",
-                      f"{r.wall_s:,.2f} s")
-    _console().print(table)
-    print(f"SoC time: simulated cycles at {line.clock_hz / 1e6:g} MHz, from the first request "
-          f"sent to the last answer's last byte at the host; line rate {line.baud} baud 8N1 = "
-          f"{line.bytes_per_s:,.0f} bytes/s")
-    write, read = result.row("write"), result.row("read")
-    trips, burst = result.row("register round trips"), result.row("register burst")
-    print(f"link_baud={line.baud}")
-    print(f"link_clock_hz={line.clock_hz}")
-    print(f"link_turnaround_ms={line.turnaround_ms:g}")
-    print(f"link_window_bytes={result.window}")
-    print(f"write_bytes_per_s={write.bytes_per_s:.0f}")
-    print(f"write_line_fraction={write.line_fraction:.4f}")
-    print(f"write_req_per_s={write.req_per_s:.1f}")
-    print(f"read_bytes_per_s={read.bytes_per_s:.0f}")
-    print(f"read_line_fraction={read.line_fraction:.4f}")
-    print(f"read_req_per_s={read.req_per_s:.1f}")
-    print(f"reg_round_trip_us={trips.seconds / trips.requests * 1e6:.1f}")
-    print(f"reg_round_trip_req_per_s={trips.req_per_s:.1f}")
-    print(f"reg_burst_req_per_s={burst.req_per_s:.1f}")
-    print(f"link_retries={result.link_stats['retries']}")
-    print(f"bulk_line_fraction={result.bulk_line_fraction:.4f}")
+    print_report(result, _console())
     if not result.ok:
         print("FAIL bench link: what was read back differs from what was written")
         return 1
     return 0
-

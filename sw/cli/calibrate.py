@@ -46,9 +46,28 @@ def _sizes(text):
     return sizes
 
 
+def parse_kernels(items):
+    """``["fir:taps=16", "gemm"]`` -> ``[("fir", {"taps": 16}), ("gemm", {...})]`` (validated)."""
+    from ..hw.registry import get_kernel
+    out = []
+    for item in items:
+        name, _, rest = item.partition(":")
+        params = {}
+        for part in filter(None, rest.split(",")):
+            key, sep, value = part.partition("=")
+            if not sep or not key.strip() or not value.strip():
+                raise HetflowError(f"--kernels {item!r}: '{part}' is not NAME=VALUE "
+                                   f"(e.g. fir:taps=16)")
+            params[key.strip()] = value.strip()
+        # The name as given: a plug-in kernel may be a module:Class path.
+        cls = get_kernel(name.strip())
+        out.append((name.strip(), dict(cls.bind(**params))))
+    return out
+
+
 def run(args):
     import hetflow
-    from ..sched.calibrate import DEFAULT_KERNELS, calibrate, calibration_sizes, parse_kernels
+    from ..sched.calibrate import DEFAULT_KERNELS, calibrate, calibration_sizes
     from .models import load_models
 
     device = check_device(args.device)

@@ -26,6 +26,23 @@ def _fmt(seconds):
     return f"{seconds:.6g}"
 
 
+def as_json(sched):
+    """What --json prints: makespan, placement, start, finish, per-device order and bounds."""
+    from ..bench.bounds import lower_bounds, slr
+    bounds = lower_bounds(sched.graph)
+    return {"policy": sched.policy,
+            "makespan": sched.makespan,
+            "placement": dict(sched.placement),
+            "start": dict(sched.start),
+            "finish": dict(sched.finish),
+            "order": sched.order(),
+            "lower_bound": bounds["lower_bound"],
+            "critical_path": bounds["critical_path"],
+            "work_bound": bounds["work"],
+            "area_bound": bounds["area"],
+            "slr": slr(sched)}
+
+
 def run(args):
     from ..sched.costgraph import load_graph
     from ..sched.policies import POLICIES, schedule
@@ -39,7 +56,7 @@ def run(args):
     graph = load_graph(args.graph)
     sched = schedule(graph, args.policy)
     if args.json:
-        print(json.dumps(sched.to_dict(), indent=2))
+        print(json.dumps(as_json(sched), indent=2))
     else:
         from rich.console import Console
         from rich.table import Table
@@ -52,14 +69,15 @@ def run(args):
                           _fmt(sched.finish[t] - sched.start[t]))
         console = Console(width=100)
         console.print(table)
-        bounds = sched.bounds()
+        from ..bench.bounds import lower_bounds, slr
+        bounds = lower_bounds(graph)
         print(f"makespan {_fmt(sched.makespan)} s; lower bound {_fmt(bounds['lower_bound'])} s "
               f"(critical path at minimum costs {_fmt(bounds['critical_path'])} s, work / "
               f"devices {_fmt(bounds['work'])} s"
               + (f", split work {_fmt(bounds['area'])} s" if len(graph.devices) == 2 else "")
-              + f"); schedule length ratio {sched.slr():.3f}")
+              + f"); schedule length ratio {slr(sched):.3f}")
     if args.plot:
-        from ..sched.gantt import plot_gantt
+        from .gantt import plot_gantt
         plot_gantt(sched, args.plot, title=f"{graph.source}: {args.policy}")
         print(f"Gantt chart: {args.plot}", file=sys.stderr if args.json else sys.stdout)
     return 0

@@ -6,14 +6,16 @@
   device (:class:`CostGraph`, JSON);
 * :mod:`~hetflow.sched.policies` -- HEFT, dmda, eager, cpu-only, fpga-only and the
   :class:`Schedule` they return;
-* :mod:`~hetflow.sched.perfmodel` -- per (kernel, device) performance models,
+* :mod:`~hetflow.sched.work` -- the size of a call; :mod:`~hetflow.sched.taskmodel` -- what
+  is known about one task on one device; :mod:`~hetflow.sched.perfmodel` -- those models,
   calibrated (:mod:`~hetflow.sched.calibrate`), refined from real runs, stored per machine;
 * :mod:`~hetflow.sched.contention` -- devices sharing the host slow each other down:
   the measured slowdowns and the replay of a plan with them;
 * :mod:`~hetflow.sched.plan` and :mod:`~hetflow.sched.executor` -- a :class:`Graph`
   planned by a policy and run on real devices concurrently.
 
-``hetflow bench schedule`` (:mod:`hetflow.bench.schedule`) compares the policies.
+``hetflow bench schedule`` (:mod:`hetflow.bench.schedule`) compares the policies against
+the bounds of :mod:`hetflow.bench.bounds`.
 
 ::
 
@@ -30,10 +32,10 @@
 
 from .costgraph import CostGraph, GraphError, load_graph
 from .graph import Graph, TaskRef
-from .policies import POLICIES, Schedule, lower_bounds, schedule
+from .policies import POLICIES, Schedule, schedule
 
 __all__ = ["CostGraph", "Graph", "GraphError", "TaskRef", "load_graph", "POLICIES", "Schedule",
-           "lower_bounds", "schedule", "Executor", "PerfModels"]
+           "schedule", "Executor", "PerfModels"]
 
 
 def __getattr__(name):

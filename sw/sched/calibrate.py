@@ -24,10 +24,9 @@ import time
 import numpy as np
 
 from ..hw.errors import HetflowError
-from .perfmodel import kernel_key, kernel_work
+from .work import kernel_key, kernel_work
 
-__all__ = ["DEFAULT_KERNELS", "calibration_sizes", "calibration_call", "calibrate",
-           "parse_kernels"]
+__all__ = ["DEFAULT_KERNELS", "calibration_sizes", "calibration_call", "calibrate"]
 
 #: Kernels and parameters calibrated by default (those of the demo and the benchmark).
 DEFAULT_KERNELS = (("fir", {"taps": 16}), ("gemm", {}), ("crc32", {}))
@@ -50,25 +49,6 @@ def calibration_call(name, params, n, rng, index=0):
     p = cls.bind(**params)
     inputs, scalars = cls.sample_call(p, rng, n, index=index)
     return tuple(inputs[port.name] for port in cls.memo("inputs", p)), dict(scalars)
-
-
-def parse_kernels(items):
-    """``["fir:taps=16", "gemm"]`` -> ``[("fir", {"taps": 16}), ("gemm", {...})]`` (validated)."""
-    from ..hw.registry import get_kernel
-    out = []
-    for item in items:
-        name, _, rest = item.partition(":")
-        params = {}
-        for part in filter(None, rest.split(",")):
-            key, sep, value = part.partition("=")
-            if not sep or not key.strip() or not value.strip():
-                raise HetflowError(f"--kernels {item!r}: '{part}' is not NAME=VALUE "
-                                   f"(e.g. fir:taps=16)")
-            params[key.strip()] = value.strip()
-        # The name as given: a plug-in kernel may be a module:Class path.
-        cls = get_kernel(name.strip())
-        out.append((name.strip(), dict(cls.bind(**params))))
-    return out
 
 
 def calibrate(device, models, kernels=DEFAULT_KERNELS, sizes=None, repeats=3, seed=0,

@@ -8,20 +8,19 @@ busy; by how much is measured, not assumed:
 
 * every recorded run carries its *overlap*, the fraction of its duration
   during which some other device of the run was busy (:func:`overlaps`);
-* a model's *slowdown* ``s`` (:meth:`hetflow.sched.perfmodel.Model.slowdown`)
+* a model's *slowdown* ``s`` (:meth:`hetflow.sched.taskmodel.Model.slowdown`)
   is fitted from its overlapped runs, a run that overlapped a fraction ``f``
   of its time taking ``base * (1 + (s - 1) * f)`` seconds.
 
 :func:`simulate` replays a plan with those slowdowns (a task progresses at
 rate ``1 / s`` while another device is busy, at rate 1 alone): the
-executor's prediction of a run.  :func:`contended` is a cost graph with
-every cost stretched by its slowdown, which heft also schedules.
+executor's prediction of a run.
 """
 
 from .costgraph import CostGraph
 from .policies import Schedule
 
-__all__ = ["overlaps", "contended", "simulate"]
+__all__ = ["overlaps", "simulate"]
 
 #: Relative slack of time comparisons.
 _EPS = 1e-12
@@ -62,17 +61,6 @@ def overlaps(placement, start, finish):
                 end = b
         result[t] = min(covered / (f - s), 1.0)
     return result
-
-
-def contended(g, slowdown):
-    """A copy of cost graph ``g`` with every cost multiplied by its slowdown.
-
-    ``slowdown`` maps task -> device -> factor (missing: 1).
-    """
-    tasks = {t: {d: c * slowdown.get(t, {}).get(d, 1.0) for d, c in g.cost[t].items()}
-             for t in g.tasks}
-    return CostGraph(g.devices, tasks, [[a, b, c] for (a, b), c in g.edges.items()],
-                     source=g.source)
 
 
 def simulate(sched, slowdown, name=None, reorder=True):

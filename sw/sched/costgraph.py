@@ -306,17 +306,6 @@ class CostGraph:
         return cls(data["devices"], data["tasks"], data.get("edges", []), source=source,
                    _json=True)
 
-    def to_dict(self):
-        """The JSON form (kinds spelled out, so a round trip keeps them)."""
-        tasks = {}
-        for t in self.tasks:
-            tasks[t] = {"cost": dict(self.cost[t])}
-            if self.kernel[t]:
-                tasks[t]["kernel"] = self.kernel[t]
-        return {"devices": [{"name": d.name, "kind": d.kind} for d in self.devices],
-                "tasks": tasks,
-                "edges": [[a, b, c] for (a, b), c in self.edges.items()]}
-
     def restricted(self, allowed):
         """A copy where task ``t`` may only run on the devices in ``allowed[t]``."""
         tasks = {t: {d: c for d, c in self.cost[t].items() if d in allowed[t]}

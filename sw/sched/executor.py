@@ -82,12 +82,6 @@ class RunReport:
         """Measured seconds from the first start to the last finish."""
         return max(self.finish.values(), default=0.0)
 
-    @property
-    def prediction_error(self):
-        """(predicted - measured) / measured makespan."""
-        m = self.makespan
-        return (self.predicted.makespan - m) / m if m > 0 else 0.0
-
     def describe(self):
         """Which plan ran and who made it (:meth:`Plan.describe`)."""
         own = self.predicted.makespan if self.own_makespan is None else self.own_makespan
@@ -101,14 +95,6 @@ class RunReport:
         s = Schedule(f"{self.choice or self.policy} (measured)", self.predicted.graph)
         s.placement, s.start, s.finish = dict(self.placement), dict(self.start), dict(self.finish)
         return s
-
-    def to_dict(self):
-        return {"policy": self.policy, "choice": self.choice, "plan": self.describe(),
-                "makespan": self.makespan, "predicted_makespan": self.predicted.makespan,
-                "own_predicted_makespan": self.own_makespan,
-                "prediction_error": self.prediction_error,
-                "placement": dict(self.placement), "start": dict(self.start),
-                "finish": dict(self.finish)}
 
 
 class Executor:

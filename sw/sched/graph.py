@@ -83,7 +83,7 @@ class Task:
     def key(self):
         """Name of this task's performance model: ``fir(taps=16)`` or ``py:module.func``."""
         if self.kind == "kernel":
-            from .perfmodel import kernel_key
+            from .work import kernel_key
             return kernel_key(self.kernel, self.params)
         fn = self.fn
         module = getattr(fn, "__module__", None) or type(fn).__module__

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .contention import contended, simulate
+from .contention import simulate
 from .costgraph import CostGraph, DeviceSpec, GraphError
 from .graph import substitute
-from .perfmodel import function_work, kernel_work
+from .work import function_work, kernel_work
 from .policies import Schedule, schedule as make_schedule
 
 __all__ = ["Plan", "choose", "make_plan", "GUESS", "MARGIN", "BASELINES", "GUARDED", "ONLINE"]
@@ -39,8 +39,6 @@ BASELINES = ("cpu-only", "fpga-only")
 GUARDED = ("heft", "dmda")
 #: Policies whose placements are decided while the graph runs.
 ONLINE = ("dmda", "eager")
-#: heft's plan of the costs stretched by their slowdowns, a candidate beside its own.
-CONTENDED = "heft-contended"
 
 
 @dataclass
@@ -58,8 +56,7 @@ class Plan:
         The plan that runs; its ``policy`` names the policy that made it
         (``"cpu-only"`` when heft chose that baseline).
     choice : str
-        The candidate that runs: the policy's name, a baseline's or
-        ``"heft-contended"`` (heft's plan of the costs stretched by their slowdowns).
+        The candidate that runs: the policy's name or a baseline's.
     predicted : Schedule
         ``schedule`` replayed with the slowdowns: the predicted run.
     own : Schedule
@@ -69,8 +66,8 @@ class Plan:
     slowdown : dict
         Task name to ``{device: factor}`` (1.0 with one device).
     work, units, sources : dict
-        Task name to its :class:`~hetflow.sched.perfmodel.Work`, to what
-        ``work.n`` counts, to ``{device: "history" | "fit" | "board" | "guess"}``.
+        Task name to its :class:`~hetflow.sched.work.Work`, to what
+        ``work.n`` counts, to ``{device: "history" | "fit" | "guess"}``.
     """
 
     graph: object
@@ -100,17 +97,14 @@ def describe(policy, choice, own_makespan):
     """Words for a plan: ``policy`` when it runs its own plan, else what it chose instead."""
     if choice == policy:
         return policy
-    what = f"the {choice} baseline" if choice in BASELINES else "its plan of the contended costs"
-    return f"{policy} chose {what} (its own plan: {own_makespan:.4g} s predicted)"
+    return f"{policy} chose the {choice} baseline (its own plan: {own_makespan:.4g} s predicted)"
 
 
 def choose(g, policy, slowdown, reorder=True, margin=MARGIN):
     """The plan ``policy`` runs on cost graph ``g``, and every candidate's predicted run.
 
-    The candidates are the policy's own schedule, for ``heft`` (with a
-    slowdown above 1) its schedule of the :func:`~hetflow.sched.contention.contended`
-    costs, and for the :data:`GUARDED` policies the baselines the graph has
-    devices for.  The shortest predicted run wins, but one that uses several
+    The candidates are the policy's own schedule and, for the :data:`GUARDED`
+    policies, the baselines the graph has devices for.  The shortest predicted run wins, but one that uses several
     devices must beat the best single-device one by more than ``margin``
     (relative); ties go to the policy's own plan.
 
@@ -122,11 +116,6 @@ def choose(g, policy, slowdown, reorder=True, margin=MARGIN):
         its predicted run, by name; the policy's own is under its name.
     """
     plans = {policy: make_schedule(g, policy)}
-    if policy == "heft" and any(f > 1.0 for per in slowdown.values() for f in per.values()):
-        alt = make_schedule(contended(g, slowdown), "heft")
-        # Its placement and order on the plain costs: the replay applies the slowdowns.
-        plans[CONTENDED] = Schedule("heft", g, dict(alt.placement), dict(alt.start),
-                                    dict(alt.finish))
     if policy in GUARDED:
         kinds = {d.kind for d in g.devices}
         plans.update({base: make_schedule(g, base) for base in BASELINES
@@ -179,7 +168,7 @@ def make_plan(graph, devices, kinds, models, policy="heft", reorder=True):
         stand_in[name], work[name], units[name] = result, w, unit
         costs[name], sources[name] = {}, {}
         for label in labels:
-            seconds, source = models.predict(task.key, devices[label].name, w, kind=kinds[label])
+            seconds, source = models.predict(task.key, devices[label].name, w)
             if seconds is None:
                 fixed, per_unit = GUESS.get(kinds[label], GUESS["other"])
                 seconds, source = fixed + per_unit * w.n, "guess"

@@ -20,7 +20,7 @@ overlap with computation and with each other.
     Baselines: HEFT on the CPU devices / on the FPGA devices (host steps that
     no FPGA can run still run on a CPU).
 
-:func:`lower_bounds` gives the classic bounds on any schedule's length.
+Bounds on any schedule's length are in :mod:`hetflow.bench.bounds`.
 """
 
 import heapq
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from .costgraph import CostGraph, GraphError
 
 __all__ = ["Schedule", "POLICIES", "schedule", "heft", "dmda", "dmda_order", "eager",
-           "cpu_only", "fpga_only", "lower_bounds", "upward_ranks"]
+           "cpu_only", "fpga_only", "upward_ranks"]
 
 #: Relative slack for comparing times computed in floating point.
 _EPS = 1e-9
@@ -70,74 +70,6 @@ class Schedule:
                                                       position[t])):
             out[self.placement[t]].append(t)
         return out
-
-    def bounds(self):
-        """:func:`lower_bounds` of the graph."""
-        return lower_bounds(self.graph)
-
-    def slr(self):
-        """Schedule length ratio: makespan / CP_MIN (1.0 is the best possible)."""
-        cp = self.bounds()["critical_path"]
-        return self.makespan / cp if cp > 0 else 1.0
-
-    def to_dict(self):
-        """JSON-able: makespan, placement, start, finish, per-device order and bounds."""
-        bounds = self.bounds()
-        return {"policy": self.policy,
-                "makespan": self.makespan,
-                "placement": dict(self.placement),
-                "start": dict(self.start),
-                "finish": dict(self.finish),
-                "order": self.order(),
-                "lower_bound": bounds["lower_bound"],
-                "critical_path": bounds["critical_path"],
-                "work_bound": bounds["work"],
-                "area_bound": bounds["area"],
-                "slr": self.slr()}
-
-
-def lower_bounds(g):
-    """Lower bounds on the makespan of any schedule of ``g``.
-
-    Returns
-    -------
-    dict
-        ``critical_path``: the longest path with every task at its minimum
-        cost and no transfer (CP_MIN); ``work``: the sum of minimum costs
-        over the number of devices; ``area``: with two devices, the least
-        time in which they can do every task's work when a task may be split
-        between them, each part at that device's cost (the optimum of that
-        linear program, found by taking tasks onto the first device in order
-        of their cost ratio); with other device counts, ``work``;
-        ``lower_bound``: the largest of these.
-    """
-    longest = {}
-    for t in g.order:
-        longest[t] = g.min_cost(t) + max((longest[p] for p in g.pred[t]), default=0.0)
-    cp = max(longest.values(), default=0.0)
-    work = sum(g.min_cost(t) for t in g.tasks) / len(g.devices)
-    area = _area_two(g) if len(g.devices) == 2 else work
-    return {"critical_path": cp, "work": work, "area": area,
-            "lower_bound": max(cp, work, area)}
-
-
-def _area_two(g):
-    """The area bound of a two-device graph (see :func:`lower_bounds`)."""
-    a, b = g.device_names
-    load_a = sum(g.cost[t][a] for t in g.tasks if b not in g.cost[t])
-    load_b = sum(g.cost[t][b] for t in g.tasks if a not in g.cost[t])
-    both = [(g.cost[t][a], g.cost[t][b]) for t in g.tasks if a in g.cost[t] and b in g.cost[t]]
-    # Start with every shared task on b; move them to a, cheapest per unit of b saved first.
-    both.sort(key=lambda ab: ab[0] / ab[1] if ab[1] > 0 else float("inf"))
-    load_b += sum(cb for _, cb in both)
-    for ca, cb in both:
-        if load_a >= load_b:
-            break
-        if load_a + ca >= load_b - cb:
-            # The loads meet inside this task: split it there.
-            return load_a + ca * (load_b - load_a) / (ca + cb)
-        load_a, load_b = load_a + ca, load_b - cb
-    return max(load_a, load_b)
 
 
 def upward_ranks(g):
@@ -301,7 +233,7 @@ def _only(g, kind, policy, fallback=None):
             raise GraphError(f"{g.source}: {policy}: task '{t}' has no cost on {where} "
                              f"({', '.join(devices)}); it cannot run there")
     sched = heft(g.restricted(allowed), name=policy)
-    sched.graph = g         # bounds and ratios are those of the whole graph
+    sched.graph = g         # a schedule of the whole graph, bounds and ratios too
     return sched
 
 

@@ -5,9 +5,15 @@ writes, DMA set-up, kernel registers, start, polling, memory reads; the
 outputs are compared with the golden model.
 """
 
+import gc
+import sys
+import warnings
+
 import numpy as np
 import pytest
+from amaranth.hdl import Fragment
 
+from hetflow.boards.bridge import FrameBridge
 from hetflow.boards.dma import INPUT_DEPTH, beat_stride, channels, input_depth
 from hetflow.boards.soc import SOC_ID, SOC_MAP, SoC
 from hetflow.boards.socsim import SocSimulation, run_job
@@ -114,7 +120,6 @@ def test_beat_stride_matches_the_virtual_board():
 
 def test_soc_rejects_bad_memory():
     kernel = Shell(get_kernel("saxpy"))
-    kernel._MustUse__silence = True         # only handed to SoCs that refuse it
     with pytest.raises(ParamError) as e:
         SoC(kernel, memory="dram")
     assert str(e.value) == "SoC memory must be one of bram, spram, not 'dram'"
@@ -125,6 +130,29 @@ def test_soc_rejects_bad_memory():
     with pytest.raises(ParamError) as e:
         SoC(kernel, memory="spram", memory_size=32 * 1024)
     assert str(e.value) == "SPRAM memory_size = 32768 is not available; allowed 65536 or 131072 bytes"
+    Fragment.get(kernel, None)              # refused by every SoC, the kernel is still ours
+
+
+def test_refused_soc_and_bridge_leave_no_unused_elaboratable():
+    """Both check their parameters in ``__new__``, before Amaranth tracks the object, so a
+    caught ParamError leaves no "created but never used" warning behind; an unused valid
+    one still warns, at the caller's line."""
+    kernel = Shell(get_kernel("saxpy"))
+    soc = SoC(kernel)
+    Fragment.get(soc, None)                 # Amaranth warns about unused objects only after this
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ParamError):
+            SoC(kernel, memory_size=3000)
+        with pytest.raises(ParamError):
+            FrameBridge(strides=[], memory_size=4096, register_size=64)
+        with pytest.raises(ParamError):
+            FrameBridge.for_soc(soc, idle_cycles=3)
+        line = sys._getframe().f_lineno + 1
+        SoC(kernel)
+        gc.collect()
+    unused = [w for w in caught if "created but never used" in str(w.message)]
+    assert [(w.filename, w.lineno) for w in unused] == [(__file__, line)]
 
 
 def test_soc_map_addresses():

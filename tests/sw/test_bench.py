@@ -300,3 +300,17 @@ def test_inline_call_keeps_checks(thread_saxpy):
     thread_saxpy.device.close()
     with pytest.raises(HetflowError, match=r"^device cpu is closed$"):
         thread_saxpy(x, x, a=1)
+
+
+def test_bench_prove_report_figures(capsys):
+    from rich.console import Console
+
+    from hetflow.bench.prove import ProofRow, print_report
+    rows = [ProofRow("saxpy", {}, True, "k-induction", ("contract",), 1.0, 2.5, 3.6, "ok"),
+            ProofRow("fir", {"taps": 3}, False, "bmc", ("contract",), 0.5, 1.0, 1.6,
+                     "FAIL fir: counterexample")]
+    print_report(rows, Console(width=110))
+    out = capsys.readouterr().out.splitlines()
+    assert "FAIL fir: counterexample" in out
+    assert out[-3:] == ["proofs_passed=1/2", "prove_seconds_total=5.2",
+                        "prove_seconds_max=3.6"]

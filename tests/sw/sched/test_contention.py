@@ -3,7 +3,7 @@
 import pytest
 
 from hetflow.sched import CostGraph, schedule
-from hetflow.sched.contention import contended, overlaps, simulate
+from hetflow.sched.contention import overlaps, simulate
 from hetflow.sched.policies import Schedule
 
 from .test_policies import problems
@@ -70,10 +70,3 @@ def test_simulate_follows_transfers_and_the_device_order():
     assert loose.start["c"] == 0.0 and loose.finish["c"] == pytest.approx(3.0)
     assert loose.finish["a"] == pytest.approx(3.0)
     assert loose.start["b"] == pytest.approx(3.5) and loose.makespan == pytest.approx(4.5)
-
-
-def test_contended_costs_are_scaled():
-    g = _two_chains()
-    c = contended(g, {"a": {"sim": 2.0}})
-    assert c.cost["a"] == {"cpu": 2.0, "sim": 6.0} and c.cost["b"] == g.cost["b"]
-    assert c.edges == g.edges

@@ -71,14 +71,12 @@ def test_bad_graph_is_one_line(data, message):
         assert text == message
 
 
-def test_good_graph_and_round_trip():
+def test_good_graph():
     g = CostGraph.from_dict(base(), source="g.json")
     assert g.tasks == ["t1", "t2", "t3"] and g.order == ["t1", "t2", "t3"]
     assert g.transfer("t1", "t2") == 0.5 and g.transfer("t2", "t3") == 0.0
     assert g.feasible("t2") == ["cpu"] and g.min_cost("t1") == 1.0
     assert [d.kind for d in g.devices] == ["cpu", "fpga"]
-    again = CostGraph.from_dict(g.to_dict())
-    assert again.cost == g.cost and again.edges == g.edges and again.devices == g.devices
 
 
 def test_device_kinds_from_names_and_explicit():

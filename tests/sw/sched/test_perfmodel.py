@@ -1,4 +1,4 @@
-"""Performance models: fitting, history, board projection, persistence."""
+"""Performance models: fitting, history, persistence; sizing a call."""
 
 import json
 import os
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from hetflow.hw.registry import get_kernel
-from hetflow.sched.perfmodel import (DEFAULT_CLOCK_HZ, QUIET, Fit, Model, PerfModels,
-                                     PerfModelWarning, TransferModel, Work, clock_from_report,
-                                     function_work, kernel_work)
+from hetflow.sched.perfmodel import PerfModels, PerfModelWarning
+from hetflow.sched.taskmodel import QUIET, Fit, Model
+from hetflow.sched.work import Work, function_work, kernel_work
 
 
 def test_fit_recovers_a_linear_law():
@@ -60,43 +60,6 @@ def test_history_buckets_take_precedence_and_follow_the_machine():
     assert source == "history" and seconds < scaled < seconds * 1.02
     assert m.runs() == 9
     assert Model("k", "cpu").predict(Work(1)) == (None, None)
-
-
-def test_board_projection_uses_cycles_clock_and_transfers():
-    m = Model("fir(taps=16)", "sim")
-    for n in (1024, 4096, 16384):
-        m.record(Work(n, 1, 6 * n), seconds=1e-3 + 1e-6 * n, cycles=n + 2)
-    t = TransferModel(latency_s=10e-6, bandwidth=100e6, overhead_s=30e-6)
-    work = Work(8192, 1, 6 * 8192)
-    expected = (8192 + 2) / 50e6 + (2 * 10e-6 + 30e-6) + 6 * 8192 / 100e6
-    assert m.board_seconds(work, clock_hz=50e6, transfer=t) == pytest.approx(expected, rel=1e-6)
-    assert Model("x", "cpu").board_seconds(work) is None
-
-
-def test_clock_from_report(tmp_path):
-    assert clock_from_report({"fmax_mhz": 48.2}) == pytest.approx(48.2e6)
-    assert clock_from_report({"fmax": {"achieved_mhz": 31}}) == pytest.approx(31e6)
-    path = tmp_path / "report.json"
-    path.write_text(json.dumps({"fmax_hz": 12e6}))
-    assert clock_from_report(path) == 12e6
-    assert clock_from_report({"luts": 3}) is None and clock_from_report(None) is None
-    assert PerfModels(tmp_path / "m.json").clock_hz == DEFAULT_CLOCK_HZ
-    models = PerfModels(tmp_path / "m.json", report={"fmax_mhz": 40})
-    assert models.clock_hz == 40e6 and models.clock_source == "build report"
-
-
-def test_a_board_without_runs_is_predicted_from_the_sim_cycles(tmp_path):
-    models = PerfModels(tmp_path / "m.json")
-    for n in (1000, 10000, 100000):
-        models.record("crc32(lanes=4)", "sim", Work(n, 1, n + 4), 5e-3, cycles=n // 4 + 3)
-    seconds, source = models.predict("crc32(lanes=4)", "pynq", Work(40000, 1, 40004),
-                                      kind="fpga")
-    assert source == "board"
-    assert seconds == pytest.approx((10003 / 100e6) + 2 * 20e-6 + 50e-6 + 40004 / 400e6,
-                                    rel=1e-3)
-    # The sim itself is predicted from its own (wall-time) runs.
-    assert models.predict("crc32(lanes=4)", "sim", Work(10000, 1, 10004))[1] == "history"
-    assert models.predict("crc32(lanes=4)", "cpu", Work(10)) == (None, "none")
 
 
 def test_persistence_round_trip_keeps_other_machines(tmp_path):
@@ -207,32 +170,6 @@ def test_shared_runs_give_the_slowdown_and_leave_the_time_alone():
     assert fast.slowdown() == (1.0, 1)
     with pytest.raises(ValueError, match=r"overlap 1\.5 is out of range; allowed 0\.\.1"):
         fast.record(Work(10), 1.0, overlap=1.5)
-
-
-def test_spread_is_how_far_runs_stray_from_the_model():
-    m = Model("k", "cpu")
-    m.record(Work(100), 1.0)
-    m.record(Work(100), 1.0)
-    assert m.spread() is None                          # too few runs to tell
-    # Runs alone at 0.9, 1.0, 1.0, 1.1, 1.2 s: the bucket's mean is 1.04 s; deviations
-    # 0.135, 0.038, 0.038, 0.058, 0.154 -> median 0.058, doubled.
-    for seconds in (0.9, 1.1, 1.2):
-        m.record(Work(100), seconds)
-    assert m.spread() == pytest.approx(2 * (1.1 / 1.04 - 1))
-    # A shared run is compared with the time alone stretched by the slowdown: here it is
-    # its own slowdown (1.5 = 1.56 / 1.04), so it deviates by 0: the median of six is now
-    # between 0.038 and 0.058, doubled: 0.1 / 1.04.
-    m.record(Work(100), 1.56, overlap=1.0)
-    assert m.slowdown()[0] == pytest.approx(1.5)
-    assert m.spread() == pytest.approx(0.1 / 1.04)
-
-
-def test_models_spread(tmp_path):
-    models = PerfModels(tmp_path / "m.json")
-    assert models.spread("k", "cpu") is None
-    for seconds in (1.0, 1.0, 1.0):
-        models.record("k", "cpu", Work(10), seconds)
-    assert models.spread("k", "cpu") == pytest.approx(0.0)
 
 
 def test_only_shared_runs_still_predict_from_their_times():

@@ -1,4 +1,5 @@
-"""Gantt charts of schedules (PNG, matplotlib with the Agg backend)."""
+"""Gantt charts of schedules (PNG, matplotlib with the Agg backend): ``--plot`` of
+``hetflow schedule`` and ``hetflow bench schedule``."""
 
 import os
 import tempfile

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hetflow.boards.bench import (dma_words_per_element, elements_per_cycle, filling_gemm,
+from hetflow.bench.build import (dma_words_per_element, elements_per_cycle, filling_gemm,
                                   run_build_bench)
 from hetflow.hw.registry import get_kernel
 
@@ -42,7 +42,7 @@ def test_bench_table(tmp_path):
 
 
 def test_shell_lc_lines_per_build_and_largest_per_board():
-    from hetflow.cli.bench import shell_lc_lines
+    from hetflow.bench.build import shell_lc_lines
     rows = [{"kernel": "crc32", "board": "icebreaker", "params": {"lanes": 1}, "shell_lc": 900},
             {"kernel": "saxpy", "board": "icebreaker", "params": {"lanes": 1}, "shell_lc": 950},
             {"kernel": "gemm", "board": "ulx3s-85f", "params": {}, "error": "failed"},
@@ -51,3 +51,19 @@ def test_shell_lc_lines_per_build_and_largest_per_board():
                                     "shell_lc_icebreaker_saxpy_lanes1=950",
                                     "shell_lc_ulx3s-85f_fir_taps16=700",
                                     "shell_lc_icebreaker=950", "shell_lc_ulx3s-85f=700"]
+
+
+def test_report_is_the_table_then_the_shell_lines(capsys):
+    from rich.console import Console
+
+    from hetflow.bench.build import print_report
+    rows = [{"kernel": "crc32", "board": "icebreaker", "params": {"lanes": 1}, "lut_used": 2883,
+             "lut_total": 5280, "dsp_used": 0, "dsp_total": 8, "fmax_mhz": 21.09, "build_s": 95.0,
+             "cached": False, "shell_lc": 2550, "unit": "byte", "elements_per_cycle": 1,
+             "throughput": 21.09e6, "dma_bound": 21.09e6},
+            {"kernel": "gemm", "board": "icebreaker", "params": {}, "error": "failed"}]
+    print_report(rows, Console(width=150))
+    out = capsys.readouterr().out
+    assert "hetflow bench build" in out and "crc32 lanes=1" in out and "failed: failed" in out
+    assert out.splitlines()[-2:] == ["shell_lc_icebreaker_crc32_lanes1=2550",
+                                     "shell_lc_icebreaker=2550"]

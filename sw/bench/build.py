@@ -20,12 +20,12 @@ default tile uses, with ``rows x cols`` chosen to fill the part
 (:func:`filling_gemm`).
 """
 
-from .build import build
-from .dma import channels
-from .registry import get_board
+from ..boards.build import build
+from ..boards.dma import channels
+from ..boards.registry import get_board
 
-__all__ = ["run_build_bench", "elements_per_cycle", "dma_words_per_element", "filling_gemm",
-           "DEFAULT_BOARDS", "DEFAULT_KERNELS"]
+__all__ = ["run_build_bench", "print_report", "shell_lc_lines", "elements_per_cycle",
+           "dma_words_per_element", "filling_gemm", "DEFAULT_BOARDS", "DEFAULT_KERNELS"]
 
 DEFAULT_BOARDS = ("icebreaker", "ulx3s-85f")
 DEFAULT_KERNELS = ("saxpy", "dot", "fir", "gemm", "conv2d", "crc32")
@@ -84,8 +84,8 @@ def _fmt_rate(value):
 
 def run_build_bench(boards=DEFAULT_BOARDS, kernels=DEFAULT_KERNELS, params=None,
                     fill_gemm=True, out_root="build/bench", toolchain="yowasp", seed=1,
-                    status=None, console=None):
-    """Build every kernel for every board, print the table, return its rows.
+                    status=None):
+    """Build every kernel for every board; the rows of :func:`print_report`.
 
     Parameters
     ----------
@@ -101,8 +101,6 @@ def run_build_bench(boards=DEFAULT_BOARDS, kernels=DEFAULT_KERNELS, params=None,
     seed : int
     status : callable, optional
         Progress messages.
-    console : rich.console.Console, optional
-        Where the table goes (default: stdout).
 
     Returns
     -------
@@ -112,8 +110,6 @@ def run_build_bench(boards=DEFAULT_BOARDS, kernels=DEFAULT_KERNELS, params=None,
     """
     from ..hw.errors import HetflowError
     from ..hw.registry import get_kernel
-    from rich.console import Console
-    from rich.table import Table
 
     status = status or (lambda msg: None)
     params = params or {}
@@ -160,6 +156,26 @@ def run_build_bench(boards=DEFAULT_BOARDS, kernels=DEFAULT_KERNELS, params=None,
             row["peak_mac_s"] = r["dsp_total"] * fmax
             row["peak_ratio"] = row["throughput"] / row["peak_mac_s"]
         rows.append(row)
+    return rows
+
+
+def shell_lc_lines(rows):
+    """``key=value`` lines of the shell's logic cells: per build, and the largest per board."""
+    lines, largest = [], {}
+    for row in rows:
+        if row.get("shell_lc") is None:
+            continue
+        tag = "_".join([row["board"], row["kernel"]]
+                       + [f"{k}{v}" for k, v in row["params"].items()])
+        lines.append(f"shell_lc_{tag}={row['shell_lc']}")
+        largest[row["board"]] = max(largest.get(row["board"], 0), row["shell_lc"])
+    lines += [f"shell_lc_{board}={n}" for board, n in largest.items()]
+    return lines
+
+
+def print_report(rows, console):
+    """Print the table of :func:`run_build_bench`'s rows, then :func:`shell_lc_lines`."""
+    from rich.table import Table
 
     table = Table(title="hetflow bench build")
     for col in ("kernel", "board", "LUT %", "shell LC", "DSP %", "Fmax MHz", "bound /s",
@@ -183,5 +199,6 @@ def run_build_bench(boards=DEFAULT_BOARDS, kernels=DEFAULT_KERNELS, params=None,
             _fmt_rate(row.get("peak_mac_s")) if "peak_mac_s" in row else "-",
             f"{100.0 * row['peak_ratio']:.1f}%" if "peak_ratio" in row else "-",
             "cached" if row["cached"] else f"{row['build_s']:.0f} s")
-    (console or Console(width=150)).print(table)
-    return rows
+    console.print(table)
+    for line in shell_lc_lines(rows):
+        print(line)
