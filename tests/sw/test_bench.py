@@ -146,6 +146,7 @@ def test_bench_bad_input_is_one_line(args, message):
 @pytest.mark.parametrize("kwargs, message", [
     ({"elements": 0}, r"^elements must be a positive integer, not 0$"),
     ({"cocotb_elements": 1.5}, r"^cocotb_elements must be a positive integer, not 1.5$"),
+    ({"repeats": 0}, r"^repeats must be a positive integer, not 0$"),
     ({"kernel": "conv2d"}, r"^kernel 'conv2d' has no benchmark stimulus; allowed: saxpy, dot, "
                            r"fir, crc32$"),
 ])
