@@ -288,6 +288,20 @@ def test_slow_inline_call_times_out_and_goes_back_to_the_worker(thread_saxpy):
     assert time.monotonic() - t0 < 0.45
 
 
+def test_one_call_slowed_by_a_busy_machine_keeps_calls_inline(thread_saxpy):
+    main = threading.current_thread()
+    x = np.arange(4, dtype=np.int32)
+    thread_saxpy(x, x, a=1)
+    thread_saxpy(x, x, a=1)                            # now inline
+    ThreadSaxpy.delay = 0.01                           # above INLINE_SECONDS, a hiccup
+    thread_saxpy(x, x, a=1)
+    thread_saxpy(x, x, a=1)                            # still inline: one slow call is no trend
+    assert ThreadSaxpy.threads[-2:] == [main, main]
+    ThreadSaxpy.delay = 0.0
+    thread_saxpy(x, x, a=1)                            # a second slow call in a row was: worker
+    assert ThreadSaxpy.threads[-1] is not main
+
+
 def test_inline_call_keeps_checks(thread_saxpy):
     x = np.arange(4, dtype=np.int32)
     thread_saxpy(x, x, a=1)
