@@ -85,11 +85,21 @@ def memory_image(port, elements, stride):
 
 
 def from_memory_image(port, raw, stride, elements):
-    """The first ``elements`` elements of a stream laid out by :func:`memory_image`."""
-    nbytes = port.lanes * port.np_dtype.itemsize
-    arr = np.frombuffer(raw, dtype=np.uint8).reshape(-1, stride)[:, :nbytes]
-    arr = np.ascontiguousarray(arr).view(port.np_dtype.newbyteorder("<")).reshape(-1)
-    return arr.astype(port.np_dtype)[:elements]
+    """The first ``elements`` elements of a stream laid out by :func:`memory_image`.
+
+    A new array, except that a writable ``raw`` (a ``bytearray``) whose beats fill
+    their stride is used as it is when the port's dtype is little-endian.
+    """
+    dtype = port.np_dtype
+    little = dtype.newbyteorder("<")
+    nbytes = port.lanes * dtype.itemsize
+    if stride == nbytes:
+        # Beats fill their stride: the elements are the image's first bytes.
+        arr = np.frombuffer(raw, dtype=little, count=elements)
+    else:
+        arr = np.frombuffer(raw, dtype=np.uint8).reshape(-1, stride)[:, :nbytes]
+        arr = np.ascontiguousarray(arr).view(little).reshape(-1)[:elements]
+    return arr.astype(dtype, copy=not arr.flags.writeable)
 
 
 def split_elementwise(inputs, scalars, n, outputs):

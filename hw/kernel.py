@@ -42,7 +42,13 @@ class Params(dict):
 
     def __hash__(self):
         # Sorted, so that insertion order (which dict equality ignores) cannot change it.
-        return hash(tuple(sorted(self.items())))
+        # Kept once computed: the runtime hashes the same Params on every call (memo keys),
+        # and they cannot change.
+        try:
+            return self.__dict__["_hash"]
+        except KeyError:
+            value = self.__dict__["_hash"] = hash(tuple(sorted(self.items())))
+            return value
 
     def __reduce__(self):
         # dict subclasses pickle and copy by filling an empty instance through
@@ -190,7 +196,7 @@ class Kernel:
         registers = {"len": n}
         registers.update(scalars)
         return Job(registers=registers,
-                   streams=dict(inputs),
+                   streams=inputs,                  # check_call's own dict
                    expect={port.name: cls.output_length(p, n) for port in cls.memo("outputs", p)})
 
     @classmethod
@@ -243,15 +249,17 @@ class Kernel:
 
         Returns the inputs as NumPy arrays and the scalars as register values.
         """
-        ports = {port.name: port for port in cls.memo("inputs", p)}
-        missing = [name for name in ports if name not in inputs]
-        extra = [name for name in inputs if name not in ports]
-        if missing or extra:
+        ports = cls.memo("inputs", p)
+        if len(inputs) != len(ports) or any(port.name not in inputs for port in ports):
+            names = [port.name for port in ports]
+            missing = [name for name in names if name not in inputs]
+            extra = [name for name in inputs if name not in names]
             raise StimulusError(
-                f"{cls.name}: inputs are {', '.join(ports)}; "
+                f"{cls.name}: inputs are {', '.join(names)}; "
                 + (f"missing {', '.join(missing)}" if missing else f"unexpected {', '.join(extra)}"))
         checked = {}
-        for name, port in ports.items():
+        for port in ports:
+            name = port.name
             arr = inputs[name]
             if not isinstance(arr, np.ndarray):
                 what = f"a NumPy scalar ({arr.dtype})" if isinstance(arr, np.generic) \
@@ -264,9 +272,9 @@ class Kernel:
                     f"{cls.name}: input '{name}' has dtype {arr.dtype}; expected {port.dtype} "
                     f"(convert with .astype(np.{port.dtype}))")
             checked[name] = arr
-        missing = [s for s in cls.scalars if s not in scalars]
-        extra = [s for s in scalars if s not in cls.scalars]
-        if missing or extra:
+        if len(scalars) != len(cls.scalars) or any(s not in scalars for s in cls.scalars):
+            missing = [s for s in cls.scalars if s not in scalars]
+            extra = [s for s in scalars if s not in cls.scalars]
             allowed = ", ".join(cls.scalars) if cls.scalars else "none"
             raise StimulusError(
                 f"{cls.name}: runtime scalars are: {allowed}; "
@@ -281,6 +289,8 @@ class Kernel:
     @classmethod
     def _check_scalar(cls, reg, value):
         lo, hi = reg.limits
+        if type(value) is int and not reg.array and lo <= value <= hi:
+            return value                      # the usual case: a Python int that fits
         kind = f"int{reg.bits}" if reg.signed else f"uint{reg.bits}"
         arr = np.asarray(value)
         if arr.dtype.kind not in "iu" and arr.dtype != np.bool_:

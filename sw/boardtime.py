@@ -34,6 +34,7 @@ labelled as one.
 """
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from .hw.errors import HetflowError
@@ -72,6 +73,13 @@ def _frame(size):
     return OVERHEAD + P.HEADER.size + size
 
 
+@cache
+def _run_slice():
+    """Cycles per ``RUN`` request of the serial backend (imported when first needed)."""
+    from .backends.serial import SerialBoard
+    return SerialBoard.run_slice
+
+
 def request_cost(opcode, fields, data_len, response, chunk=BRIDGE_CHUNK, run_slice=None):
     """What one request of the board protocol costs on a board's serial link.
 
@@ -94,9 +102,6 @@ def request_cost(opcode, fields, data_len, response, chunk=BRIDGE_CHUNK, run_sli
     -------
     LinkCount
     """
-    if run_slice is None:
-        from .backends.serial import SerialBoard
-        run_slice = SerialBoard.run_slice
     if opcode is P.MEM_WRITE:
         pieces = max(1, -(-data_len // chunk))
         return LinkCount(pieces, pieces * (_frame(P.MEM_WRITE.request_size)
@@ -107,29 +112,87 @@ def request_cost(opcode, fields, data_len, response, chunk=BRIDGE_CHUNK, run_sli
         return LinkCount(pieces, pieces * (_frame(P.MEM_READ.request_size)
                                            + _frame(P.MEM_READ.response_size)) + length)
     if opcode is P.RUN:
-        slices = max(1, -(-int(response[1]) // run_slice))
+        slices = max(1, -(-int(response[1]) // (run_slice or _run_slice())))
         return LinkCount(slices, slices * (_frame(P.RUN.request_size)
                                            + _frame(P.RUN.response_size)))
     return LinkCount(1, _frame(opcode.request_size) + _frame(opcode.response_size))
 
 
 class LinkMeter:
-    """Adds up :func:`request_cost` of the requests a board client makes (``total``)."""
+    """Adds up :func:`request_cost` of the requests a board client makes (``total``).
+
+    A job repeats the same requests call after call, so the cost of a request
+    is computed once per kind and size (every request but ``RUN`` costs what
+    its opcode and transfer length say; a ``RUN`` what its cycles say) and the
+    counts are kept as plain integers.
+    """
 
     def __init__(self):
-        self.total = LinkCount()
+        self._requests = self._bytes = self._exchanges = 0
+        #: ``(requests, bytes)`` of a request other than RUN, by (opcode code, data
+        #: bytes, MEM_READ length).
+        self._costs = {}
+
+    @property
+    def total(self):
+        """Everything counted so far, a :class:`LinkCount`."""
+        return LinkCount(self._requests, self._bytes, self._exchanges)
+
+    def _cost(self, opcode, fields, data_len):
+        key = (opcode.code, data_len, fields[1] if opcode is P.MEM_READ else 0)
+        cost = self._costs.get(key)
+        if cost is None:
+            if len(self._costs) >= 1024:       # transfers of many sizes: keep it small
+                self._costs.clear()
+            found = request_cost(opcode, fields, data_len, None)
+            cost = self._costs[key] = (found.requests, found.bytes)
+        return cost
 
     def record(self, opcode, fields, data_len, response, alone=True):
         """Count one request; ``alone``: sent by itself (an exchange of its own), else
         part of a burst the caller counts with :meth:`burst`."""
-        cost = request_cost(opcode, fields, data_len, response)
-        # A RUN longer than a slice continues with one request per slice, each waited for.
-        extra = cost.requests - 1 if opcode is P.RUN else 0
-        self.total += LinkCount(cost.requests, cost.bytes, int(alone) + extra)
+        if opcode is P.RUN:
+            cost = request_cost(opcode, fields, data_len, response)
+            requests, nbytes = cost.requests, cost.bytes
+            # A RUN longer than a slice continues with one request per slice, each waited for.
+            extra = requests - 1
+        else:
+            (requests, nbytes), extra = self._cost(opcode, fields, data_len), 0
+        self._requests += requests
+        self._bytes += nbytes
+        self._exchanges += int(alone) + extra
 
     def burst(self):
         """Count one exchange: a burst of requests sent together."""
-        self.total += LinkCount(0, 0, 1)
+        self._exchanges += 1
+
+    def record_burst(self, requests, responses):
+        """Count a burst of requests sent together and their responses: one exchange,
+        and each request as :meth:`record` with ``alone=False`` counts it.
+
+        ``requests`` are ``(opcode, fields, data, timeout)`` tuples, as
+        :meth:`~hetflow.sim.board.client.BoardClient._call_many` takes them.
+        """
+        if not requests:
+            return
+        costs, run, mem_read = self._costs, P.RUN, P.MEM_READ
+        count = nbytes = 0
+        exchanges = 1
+        for (opcode, fields, data, _), response in zip(requests, responses):
+            if opcode is run:
+                cost = request_cost(opcode, fields, 0, response)
+                count += cost.requests
+                nbytes += cost.bytes
+                exchanges += cost.requests - 1
+                continue
+            size = len(data)
+            cost = costs.get((opcode.code, size, fields[1] if opcode is mem_read else 0)) \
+                or self._cost(opcode, fields, size)
+            count += cost[0]
+            nbytes += cost[1]
+        self._requests += count
+        self._bytes += nbytes
+        self._exchanges += exchanges
 
 
 def read_build(board):

@@ -19,7 +19,10 @@ microseconds, which dominates small calls on the CPU and on the simulated
 board; a device that sets :attr:`Device.inline_calls` therefore runs a
 blocking call in the caller's thread once that handle has shown that calls of
 that size finish within :data:`INLINE_SECONDS`, and while the worker has
-nothing to do (see :meth:`KernelHandle.__call__`).
+nothing to do (see :meth:`KernelHandle.__call__`).  One call slower than that
+but within :data:`HICCUP_SECONDS` is taken for a busy machine (the process was
+not scheduled for a while): only a second one in a row, or one slower still,
+sends the handle's calls back to the worker.
 """
 
 import os
@@ -34,11 +37,15 @@ from .buffer import Buffer
 from .hw.errors import HetflowError, StimulusError
 from .hw.registry import get_kernel
 
-__all__ = ["Device", "KernelHandle", "Run", "open", "BACKENDS", "INLINE_SECONDS"]
+__all__ = ["Device", "KernelHandle", "Run", "open", "BACKENDS", "INLINE_SECONDS",
+           "HICCUP_SECONDS"]
 
 #: A call whose run took at most this long lets later calls of the same handle, with no
 #: more input bytes, run inline (in the caller's thread) on devices with ``inline_calls``.
 INLINE_SECONDS = 0.002
+#: A call slower than INLINE_SECONDS but within this, alone, does not stop inlining: on a
+#: busy machine a fast call is now and then delayed by a few ms of other processes' time.
+HICCUP_SECONDS = 0.05
 
 
 def _check_timeout(timeout):
@@ -107,6 +114,8 @@ class KernelHandle:
         # Largest input size (bytes) of a call that ran within INLINE_SECONDS; -1: none yet
         # or a later call was slow.  Only used by devices with inline_calls.
         self._inline_bytes = -1
+        # Whether the last call took more than INLINE_SECONDS (but within HICCUP_SECONDS).
+        self._slow = False
 
     def __repr__(self):
         params = ", ".join(f"{k}={v}" for k, v in self.params.items())
@@ -145,8 +154,11 @@ class KernelHandle:
         if seconds <= INLINE_SECONDS:
             if nbytes > self._inline_bytes:
                 self._inline_bytes = nbytes
-        else:
+            self._slow = False
+        elif self._slow or seconds > HICCUP_SECONDS:
             self._inline_bytes = -1
+        else:
+            self._slow = True       # a busy spell, or the first of slow calls: see the next
 
     def _timed(self, plan, nbytes):
         """Run ``plan``, let its duration decide later inlining; ``(outputs, seconds)``."""

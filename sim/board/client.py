@@ -248,7 +248,8 @@ class BoardClient:
     def mem_read(self, address, length):
         self._check_memory(address, length)
         pieces = self._call_many(self._read_requests(address, length))
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        # bytes, whatever buffer a transport answers with (bytes() of bytes is no copy)
+        return bytes(pieces[0]) if len(pieces) == 1 else b"".join(pieces)
 
     def dma_setup(self, channel, address, beats):
         self._call(P.DMA_SETUP, channel, address, beats)

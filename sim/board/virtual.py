@@ -76,12 +76,15 @@ def _encode_head(opcode, fields, size):
     return head
 
 
-#: Per opcode code: its fixed-size OK response.
+#: Per opcode code: ``None`` when an OK response is the data itself (``MEM_READ``), else
+#: the :class:`struct.Struct` of its fixed-size OK response.
 _RESPONSES = {}
 
 
 def _response_struct(opcode):
-    _RESPONSES[opcode.code] = response = struct.Struct(opcode.response)
+    response = None if opcode.response_tail and not opcode.response_size \
+        else struct.Struct(opcode.response)
+    _RESPONSES[opcode.code] = response
     return response
 
 
@@ -237,17 +240,28 @@ class VirtualBoard(DesignClient):
                          f"{how}board state is lost; the next call restarts it{tail}") from None
 
     def _ensure(self, opcode):
-        """Restart the process after a failure; report one that died since the last call."""
-        if self._proc is not None and self._proc.poll() is not None:
-            code = self._proc.returncode
-            tail = self._stderr_tail()
-            self._kill()
-            raise BoardError(f"virtual board of {self.boardmap.name}: the process "
-                             f"{_describe_exit(code)} before {opcode.name}; board state is "
-                             f"lost; the next call restarts it{tail}")
+        """Restart the process after a failure.
+
+        A process that died since the last call is found by the next request
+        itself, without a system call of its own: its input is closed, so the
+        first write fails (:meth:`_died_before`).
+        """
         if self._proc is None:
             self.restarts += 1
             self._start()
+
+    def _died_before(self, opcode):
+        """Report a process that died before a request reached it (and reap it)."""
+        proc = self._proc
+        try:
+            code = proc.wait(timeout=1.0)       # its input is closed: it is dead or dying
+        except subprocess.TimeoutExpired:
+            code = None
+        tail = self._stderr_tail()
+        self._kill()
+        raise BoardError(f"virtual board of {self.boardmap.name}: the process "
+                         f"{_describe_exit(code)} before {opcode.name}; board state is "
+                         f"lost; the next call restarts it{tail}")
 
     # ---- frames -----------------------------------------------------------------------
 
@@ -260,28 +274,52 @@ class VirtualBoard(DesignClient):
         for the other however large the frames are.  Each response must come
         within its request's ``timeout`` of the one before.  Returns
         ``[(status, body)]`` in order.
+
+        Every system call costs microseconds, as much as a small job's work:
+        a burst's frames usually leave in one ``writev``, the answers are read
+        at once when they are already there (the process often answers a small
+        burst before ``writev`` returns), and otherwise only once ``select``
+        says they have come.
         """
         wfd, rfd = self._proc.stdin.fileno(), self._proc.stdout.fileno()
-        out = [m for m in (memoryview(b).cast("B") for b in buffers) if m.nbytes]
-        answers, pending = [], bytearray()
+        out = [b if type(b) is bytes else memoryview(b).cast("B") for b in buffers]
+        out = [b for b in out if len(b)]
+        count = len(expected)
+        answers, pending = [], b""
         body, got = None, 0                 # a large body being read in place
         opcode, timeout = expected[0]
         deadline = time.monotonic() + timeout
-        while len(answers) < len(expected):
-            progress = False
+        header, hsize = P.HEADER, P.HEADER.size
+        ready = True                        # read without asking select first
+        sent = False                        # whether any byte reached the process
+        while len(answers) < count:
             if out:
                 try:
                     n = os.writev(wfd, out[:_IOV_MAX])
                 except BlockingIOError:
                     n = 0
                 except (BrokenPipeError, ConnectionResetError):
+                    if not sent:
+                        self._died_before(opcode)
                     self._fail("the process closed its input", opcode)
-                progress = n > 0
+                sent = sent or n > 0
                 while n:
                     if n >= len(out[0]):
                         n -= len(out.pop(0))
                     else:
                         out[0], n = out[0][n:], 0
+                ready = ready and not out
+            if not ready:
+                left = deadline - time.monotonic()
+                readable, writable, _ = select.select([rfd], [wfd] if out else [], [],
+                                                      max(left, 0))
+                if not readable:
+                    if not writable and time.monotonic() >= deadline:
+                        if self._proc.poll() is not None:
+                            self._fail("the process died", opcode)
+                        self._fail(f"no response within {timeout:g} s", opcode)
+                    continue
+            ready = False
             try:
                 if body is not None:
                     n = os.readv(rfd, [memoryview(body)[got:]])
@@ -289,45 +327,37 @@ class VirtualBoard(DesignClient):
                 else:
                     chunk = os.read(rfd, _READ_CHUNK)
                     n = len(chunk)
-                if n == 0:
-                    self._fail("the process died (its output closed)", opcode)
             except BlockingIOError:
-                n = 0
-            if n:
-                progress, before = True, len(answers)
-                if body is not None:
-                    got += n
-                    if got == len(body):
-                        answers.append((status, bytes(body)))
-                        body = None
-                else:
-                    pending += chunk
+                continue
+            if n == 0:
+                self._fail("the process died (its output closed)", opcode)
+            before = len(answers)
+            if body is not None:
+                got += n
+                if got == len(body):
+                    answers.append((status, bytes(body)))
+                    body = None
+            else:
                 # Whole responses in what has arrived; a large body is read in place.
-                while body is None and len(pending) >= P.HEADER.size \
-                        and len(answers) < len(expected):
-                    status, length = P.HEADER.unpack_from(pending)
-                    end = P.HEADER.size + length
-                    if len(pending) >= end:
-                        answers.append((status, bytes(pending[P.HEADER.size:end])))
-                        del pending[:end]
+                data, at = (pending + chunk if pending else chunk), 0
+                while len(answers) < count and len(data) - at >= hsize:
+                    status, length = header.unpack_from(data, at)
+                    end = at + hsize + length
+                    if len(data) >= end:
+                        answers.append((status, data[at + hsize:end]))
+                        at = end
                     elif length > _READ_CHUNK:
                         body = bytearray(length)
-                        got = len(pending) - P.HEADER.size
-                        body[:got] = pending[P.HEADER.size:]
-                        pending.clear()
+                        got = len(data) - at - hsize
+                        body[:got] = data[at + hsize:]
+                        at = len(data)
+                        break
                     else:
                         break
-                if len(answers) != before and len(answers) < len(expected):
-                    opcode, timeout = expected[len(answers)]
-                    deadline = time.monotonic() + timeout
-            if progress:
-                continue
-            left = deadline - time.monotonic()
-            ready = select.select([rfd], [wfd] if out else [], [], max(left, 0))
-            if not any(ready) and time.monotonic() >= deadline:
-                if self._proc.poll() is not None:
-                    self._fail("the process died", opcode)
-                self._fail(f"no response within {timeout:g} s", opcode)
+                pending = data[at:] if at else data
+            if len(answers) != before and len(answers) < count:
+                opcode, timeout = expected[len(answers)]
+                deadline = time.monotonic() + timeout
         if pending or out:
             self._fail("malformed response (more bytes than the requests' responses)", opcode)
         return answers
@@ -339,11 +369,12 @@ class VirtualBoard(DesignClient):
         data is copied there (by the host before the burst, by the process in
         its turn) and the request becomes a ``STAGE_WRITE`` / ``STAGE_READ``.
         """
-        buffers, staged, cursor = [], {}, 0
-        stage, threshold = self._stage, self.stage_min
+        buffers, expected, staged, cursor = [], [], {}, 0
+        stage, threshold, default = self._stage, self.stage_min, self.timeout
         room = 0 if stage is None or threshold is None else len(stage)
         heads, mem_write, mem_read = _HEADS, P.MEM_WRITE, P.MEM_READ
-        for index, (opcode, fields, data, _) in enumerate(requests):
+        for opcode, fields, data, timeout in requests:
+            expected.append((opcode, default if timeout is None else timeout))
             size = len(data)
             if not room or size < threshold and opcode is not mem_read:
                 pass
@@ -352,7 +383,7 @@ class VirtualBoard(DesignClient):
                 opcode, fields, size = STAGE_WRITE, (fields[0], cursor, size), 0
                 cursor += fields[2]
             elif opcode is mem_read and fields[1] >= threshold and cursor + fields[1] <= room:
-                staged[index] = (cursor, fields[1])
+                staged[len(expected) - 1] = (cursor, fields[1])
                 opcode, fields = STAGE_READ, (fields[0], cursor, fields[1])
                 cursor += fields[2]
             head = heads.get((opcode.code, fields, size))
@@ -361,27 +392,32 @@ class VirtualBoard(DesignClient):
             buffers.append(head)
             if size:
                 buffers.append(data)
-        expected = [(op, self.timeout if timeout is None else timeout)
-                    for op, _, _, timeout in requests]
         answers = self._exchange(buffers, expected)
         responses, rejected = [], None
+        structs, ok, ping = _RESPONSES, P.OK, P.PING
         for (opcode, _), (status, body) in zip(expected, answers):
-            if status != P.OK:
+            if status != ok:
                 responses.append(None)
                 rejected = rejected or BoardRequestError(opcode, status,
                                                          body.decode("ascii", "replace"))
-            elif staged and len(responses) in staged:     # the data is in the area now
+                continue
+            if staged and len(responses) in staged:     # the data is in the area now
                 at, length = staged[len(responses)]
-                responses.append(self._stage[at:at + length])
-            elif opcode.response_tail and not opcode.response_size:
+                # One copy, into a writable buffer its reader may keep as it is
+                # (from_memory_image makes the output array of it without copying again).
+                with memoryview(stage) as area:
+                    responses.append(bytearray(area[at:at + length]))
+                continue
+            unpack = structs[opcode.code] if opcode.code in structs \
+                else _response_struct(opcode)
+            if unpack is None:
                 responses.append(body)
-            elif opcode is P.PING:
+            elif opcode is ping:
                 try:
                     responses.append(P.decode_response(opcode, status, body))
                 except P.ProtocolError as exc:
                     self._fail(f"malformed response ({exc})", opcode)
             else:
-                unpack = _RESPONSES.get(opcode.code) or _response_struct(opcode)
                 try:
                     responses.append(unpack.unpack(body))
                 except struct.error:

@@ -23,10 +23,7 @@ class _MeteredBoard(VirtualBoard):
 
     def _call_many(self, requests):
         responses = super()._call_many(requests)
-        if requests:
-            self.meter.burst()
-        for (opcode, fields, data, _), response in zip(requests, responses):
-            self.meter.record(opcode, fields, len(data), response, alone=False)
+        self.meter.record_burst(requests, responses)
         return responses
 
 

@@ -406,10 +406,25 @@ def test_staged_transfers_keep_the_order_of_the_burst():
                             (P.MEM_READ, (0x1000 + 1, size - 2), b"", None)])
     assert got == [(), first, (), second[1:-1]]
     assert board.mem_read(0x1000, size) == second         # a staged read alone
+    assert type(board.mem_read(0x1000, size)) is bytes
     with pytest.raises(BoardRequestError) as exc:
         board._call_many([(P.MEM_WRITE, ((16 << 20) - size + 4,), second, None)])
     assert str(exc.value) == ("virtual board rejected MEM_WRITE (BAD_ADDRESS): memory range "
                               "0xfc0004+0x40000 is outside the memory (0x1000000 bytes)")
+
+
+@needs_verilator
+def test_staged_outputs_are_the_callers_own_arrays():
+    # A large output comes back through the staging area with one copy: the array is
+    # writable, and a later job, which reuses the area, does not change it.
+    board = board_for(Saxpy, lanes=1)
+    x = np.arange(board.stage_min, dtype=np.int32)     # 4 bytes an element: staged
+    first, _ = board.run_job(Saxpy.prepare(board.kernel.p, {"x": x, "y": x}, {"a": 1}))
+    second, _ = board.run_job(Saxpy.prepare(board.kernel.p, {"x": x, "y": x}, {"a": 2}))
+    np.testing.assert_array_equal(first["z"], 2 * x)
+    np.testing.assert_array_equal(second["z"], 3 * x)
+    first["z"][:] = 0
+    np.testing.assert_array_equal(second["z"], 3 * x)
 
 
 class SlicedBoard:

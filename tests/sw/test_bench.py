@@ -146,6 +146,7 @@ def test_bench_bad_input_is_one_line(args, message):
 @pytest.mark.parametrize("kwargs, message", [
     ({"elements": 0}, r"^elements must be a positive integer, not 0$"),
     ({"cocotb_elements": 1.5}, r"^cocotb_elements must be a positive integer, not 1.5$"),
+    ({"repeats": 0}, r"^repeats must be a positive integer, not 0$"),
     ({"kernel": "conv2d"}, r"^kernel 'conv2d' has no benchmark stimulus; allowed: saxpy, dot, "
                            r"fir, crc32$"),
 ])
@@ -285,6 +286,20 @@ def test_slow_inline_call_times_out_and_goes_back_to_the_worker(thread_saxpy):
     with pytest.raises(TimeoutError, match=r"did not finish within 0.1 s"):
         thread_saxpy(x, x, a=1, timeout=0.1)          # slow seen: the worker, abandoned in time
     assert time.monotonic() - t0 < 0.45
+
+
+def test_one_call_slowed_by_a_busy_machine_keeps_calls_inline(thread_saxpy):
+    main = threading.current_thread()
+    x = np.arange(4, dtype=np.int32)
+    thread_saxpy(x, x, a=1)
+    thread_saxpy(x, x, a=1)                            # now inline
+    ThreadSaxpy.delay = 0.01                           # above INLINE_SECONDS, a hiccup
+    thread_saxpy(x, x, a=1)
+    thread_saxpy(x, x, a=1)                            # still inline: one slow call is no trend
+    assert ThreadSaxpy.threads[-2:] == [main, main]
+    ThreadSaxpy.delay = 0.0
+    thread_saxpy(x, x, a=1)                            # a second slow call in a row was: worker
+    assert ThreadSaxpy.threads[-1] is not main
 
 
 def test_inline_call_keeps_checks(thread_saxpy):

@@ -60,6 +60,29 @@ def test_request_cost_counts_serial_frames():
     assert (meter.total.requests, meter.total.exchanges) == (2 + 1 + 2, 2 + 1 + 1)
 
 
+def test_record_burst_counts_as_burst_and_records_do():
+    # A job's burst counted at once is what burst() and one record() per request count,
+    # also when its requests repeat (their costs are kept by kind and size).
+    burst = [(P.RESET, (4,), b"", None), (P.MEM_WRITE, (0,), bytes(2500), None),
+             (P.REG_WRITE, (0x20, 5), b"", None), (P.RUN, (10**7,), b"", 1.0),
+             (P.MEM_READ, (0x1000, 3000), b"", None), (P.REG_READ, (0x0c,), b"", None)]
+    responses = [(), (), (), (0, 3 * 2**20 + 1), bytes(3000), (7,)]
+    one_by_one, at_once = LinkMeter(), LinkMeter()
+    for _ in range(2):
+        one_by_one.burst()
+        for (opcode, fields, data, _), response in zip(burst, responses):
+            one_by_one.record(opcode, fields, len(data), response, alone=False)
+        at_once.record_burst(burst, responses)
+    assert at_once.total == one_by_one.total
+    assert at_once.total == LinkCount(
+        2 * (1 + 3 + 1 + 4 + 3 + 1),
+        2 * sum(request_cost(op, f, len(d), r).bytes
+                for (op, f, d, _), r in zip(burst, responses)),
+        2 * (1 + 3))                    # one exchange per burst, one per further RUN slice
+    at_once.record_burst([], [])        # nothing sent: no exchange
+    assert at_once.total.exchanges == 2 * (1 + 3)
+
+
 # ---- the model of a build ---------------------------------------------------------------
 
 def test_board_timing_from_a_build(tmp_path):
