@@ -4,9 +4,10 @@
 the hardware handoff through ``pynq.Clocks``, which programs the dividers in
 the Zynq's System Level Control Registers (SLCR, UG585 appendix B.28) at
 :data:`SLCR_BASE`.  :class:`Slcr` keeps those words: the PLL and clock
-control registers start at the values of a PYNQ-Z2's PS preset (50 MHz
-PS_CLK, ARM PLL 1300 MHz, DDR PLL 1050 MHz, IO PLL 1000 MHz, CPU 650 MHz,
-FCLK_CLK0 100 MHz), so ``pynq.Clocks.fclk0_mhz`` reads back what the
+control registers start at values a PYNQ board's PS runs at, read the way
+``pynq.Clocks`` reads them (a 50 MHz reference: IO PLL 1600 MHz as in
+Vivado's PYNQ presets, ARM PLL 1300 MHz for a 650 MHz CPU, DDR PLL 1050 MHz,
+FCLK_CLK0 = 1600 / (4 x 4) = 100 MHz), so ``pynq.Clocks.fclk0_mhz`` reads back what the
 overlay asked for.  The clocks change nothing in the simulation, which
 counts kernel cycles, not time; every other SLCR word reads 0 and keeps
 what is written.
@@ -32,12 +33,12 @@ def _clock(srcsel, div0, div1=None):
 RESET_WORDS = {
     0x100: _pll(26),                        # ARM_PLL_CTRL: 1300 MHz
     0x104: _pll(21),                        # DDR_PLL_CTRL: 1050 MHz
-    0x108: _pll(20),                        # IO_PLL_CTRL: 1000 MHz
+    0x108: _pll(32),                        # IO_PLL_CTRL: 1600 MHz
     0x120: _clock(0, 2),                    # ARM_CLK_CTRL: ARM PLL / 2 = 650 MHz
-    0x170: _clock(0, 10, 1),                # FPGA0_CLK_CTRL: 100 MHz
-    0x180: _clock(0, 10, 1),                # FPGA1_CLK_CTRL
-    0x190: _clock(0, 10, 1),                # FPGA2_CLK_CTRL
-    0x1A0: _clock(0, 10, 1),                # FPGA3_CLK_CTRL
+    0x170: _clock(0, 4, 4),                 # FPGA0_CLK_CTRL: 100 MHz
+    0x180: _clock(0, 4, 4),                 # FPGA1_CLK_CTRL
+    0x190: _clock(0, 4, 4),                 # FPGA2_CLK_CTRL
+    0x1A0: _clock(0, 4, 4),                 # FPGA3_CLK_CTRL
 }
 
 

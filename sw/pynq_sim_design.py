@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from xml.etree import ElementTree
 
 from .backends.pynq import dma_plan, out_beats_offsets, wrapper_window
+from .boards.zynq.hwh import pynq_registers
 from .hw.errors import HetflowError
 from .hw.registry import get_kernel
 from .hw.shell import Shell
@@ -39,9 +40,6 @@ DMA_TYPE = "xilinx.com:ip:axi_dma:7.1"
 #: VLNV of a kernel's AXI wrapper, as ``hetflow.boards.zynq`` packages it.
 KERNEL_TYPE = "hetflow:hetflow:hetflow_{kernel}_axi:1.0"
 _KERNEL_PREFIX, _KERNEL_SUFFIX = "hetflow:hetflow:hetflow_", "_axi:"
-
-_ACCESS = {"rw": "read-write", "ro": "read-only", "wo": "write-only"}
-
 
 class WindowError(HetflowError, ValueError):
     """A host access outside the simulated design's windows, or with no design loaded."""
@@ -174,41 +172,6 @@ def stream_wiring(hwh_text):
         if len(pair) == 2:
             out[pair[0]] = pair[1]
             out[pair[1]] = pair[0]
-    return out
-
-
-def pynq_registers(regmap):
-    """PYNQ's ``ip_dict[...]["registers"]`` for a hetflow register map.
-
-    Parameters
-    ----------
-    regmap : dict
-        ``RegisterMap.to_dict()`` (what ``hetflow export --format
-        regmap-json`` writes).
-
-    Returns
-    -------
-    dict
-        ``{name: {"address_offset", "size", "access", "description",
-        "fields"}}`` as PYNQ's hwh parser makes them, so that
-        ``pynq.registers.RegisterMap.create_subclass`` (``register_map``)
-        accepts it.  Array registers become ``name_0``, ``name_1``, ...
-    """
-    out = {}
-    for reg in regmap["registers"]:
-        names = [f"{reg['name']}_{i}" for i in range(reg["count"])] if reg["array"] \
-            else [reg["name"]]
-        for i, name in enumerate(names):
-            out[name] = {
-                "address_offset": reg["offset"] + 4 * i,
-                "size": 32,
-                "access": _ACCESS[reg["access"]],
-                "description": reg["doc"] + (f" ({'signed ' if reg['signed'] else ''}"
-                                             f"{reg['bits']} bits)" if reg["bits"] < 32 else ""),
-                "fields": {f["name"]: {"bit_offset": f["lsb"], "bit_width": f["width"],
-                                       "access": _ACCESS[reg["access"]], "description": ""}
-                           for f in reg["fields"]},
-            }
     return out
 
 

@@ -93,11 +93,31 @@ def read_handoff(bitfile_name):
     except Exception as exc:            # whatever PYNQ's parser raises on a bad file
         raise HetflowError(f"{hwh}: PYNQ's hwh parser cannot read it: "
                            f"{type(exc).__name__}: {exc}") from None
+    _zynq7_clock_frequencies(parser)
     for desc in parser.ip_dict.values():
         vlnv = desc.get("type") or ""
         if vlnv.startswith(_KERNEL_VENDOR):
             kernel_driver(vlnv)
     return parser
+
+
+def _zynq7_clock_frequencies(parser):
+    """Fill in the FCLK frequencies PYNQ's parser leaves out for a Zynq-7000.
+
+    pynq 4.0's ``clock_dict`` takes each PL clock's achieved rate from the
+    parameter ``PSU__CRL_APB__PL<i>_REF_CTRL__ACT_FREQMHZ``, which only a Zynq
+    UltraScale+ PS has; for a Zynq-7000 PS7 it finds none and gives
+    ``frequency: None``, and ``Overlay.download`` then fails in
+    ``Clocks.set_pl_clk(i, clk_mhz=None)`` (a TypeError) for every enabled
+    clock -- with Vivado's own .hwh, and on a board too.  The PS7 records the
+    same rate as ``PCW_ACT_FPGA<i>_PERIPHERAL_FREQMHZ``; it is taken from there.
+    """
+    ps = parser.ip_dict.get(getattr(parser, "ps_name", None)) or {}
+    params = ps.get("parameters") or {}
+    for i, clock in parser.clock_dict.items():
+        actual = params.get(f"PCW_ACT_FPGA{i}_PERIPHERAL_FREQMHZ")
+        if clock.get("frequency") is None and actual is not None:
+            clock["frequency"] = float(actual)
 
 
 def handoff_design(bitfile_name, parser):

@@ -96,6 +96,18 @@ class AxiLayout:
         self.addr_width = max(MIN_ADDR_WIDTH, (end - 1).bit_length())
         self.window = 1 << self.addr_width
 
+    def ip_parameters(self):
+        """The wrapper's IP parameters, ``{name: value string}``.
+
+        ``package_ip.tcl`` gives the IP these (fixed), so they reach the
+        ``.hwh``: ``HETFLOW_KERNEL`` (the kernel's name), ``HETFLOW_ID`` (its
+        ``id`` register) and ``HETFLOW_<PARAM>`` per elaboration parameter,
+        which the ``pynq`` backend checks against the kernel a script asks for.
+        """
+        params = {"HETFLOW_KERNEL": self.name, "HETFLOW_ID": f"0x{self.regmap.kernel_id:08x}"}
+        params.update({f"HETFLOW_{k.upper()}": str(v) for k, v in self.params.items()})
+        return params
+
     @property
     def inputs(self):
         return tuple(s for s in self.streams if s.direction == "in")

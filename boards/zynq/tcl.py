@@ -47,13 +47,15 @@ def package_ip_tcl(layout, board, params):
              f"with AXI4-Lite control and AXI4-Stream data}} $core",
              "set_property supported_families {zynq Production} $core",
              "",
-             "# The elaboration parameters, fixed, as IP parameters: they reach the .hwh, where",
-             "# the pynq backend checks them against the kernel a script asks for.",
-             "foreach {name value} {"
-             + " ".join(f"HETFLOW_{k.upper()} {v}" for k, v in params.items()) + "} {",
+             "# The kernel's name, id and elaboration parameters, fixed, as IP parameters: they",
+             "# reach the .hwh, where the pynq backend checks them against the kernel a script",
+             "# asks for.",
+             "foreach {name value format} {"
+             + " ".join(f"{k} {v} {'string' if k in ('HETFLOW_KERNEL', 'HETFLOW_ID') else 'long'}"
+                        for k, v in layout.ip_parameters().items()) + "} {",
              "    set up [ipx::add_user_parameter $name $core]",
              "    set_property value_resolve_type user $up",
-             "    set_property value_format long $up",
+             "    set_property value_format $format $up",
              "    set_property value $value $up",
              "    set_property enablement_value false $up",
              "}",

@@ -70,7 +70,8 @@ def test_export_files_and_register_map(tmp_path, kernel, params):
     p = cls.bind(**params)
     top = f"hetflow_{kernel}_axi"
     assert sorted(f.name for f in files) == sorted(
-        [f"{top}.v", "package_ip.tcl", "build_overlay.tcl", "hetflow_driver.json", "README.md"])
+        [f"{top}.v", "package_ip.tcl", "build_overlay.tcl", "hetflow_driver.json", "README.md",
+         f"hetflow_{kernel}.hwh", f"hetflow_{kernel}.bit"])
     assert sorted(os.listdir(out)) == sorted(f.name for f in files)
 
     meta = json.loads((out / "hetflow_driver.json").read_text())
@@ -148,6 +149,54 @@ def test_tdata_width_padding():
         [8, 16, 32, 32, 64, 64, 128, 512]
     with pytest.raises(zynq.ExportError, match="wider than the AXI DMA allows"):
         zynq.tdata_width(1025)
+
+
+@pytest.mark.parametrize("kernel,params", [("saxpy", {"lanes": 2}), ("crc32", {})])
+def test_handoff_describes_the_block_design(tmp_path, kernel, params):
+    """The .hwh: address map, registers, parameters, stream wiring, FCLK (what PYNQ reads)."""
+    from xml.etree import ElementTree
+    out, _ = export(tmp_path, kernel, params, freq_mhz=125)
+    root = ElementTree.parse(out / f"hetflow_{kernel}.hwh").getroot()
+    meta = json.loads((out / "hetflow_driver.json").read_text())
+    modules = {m.get("INSTANCE"): m for m in root.iter("MODULE")}
+    ip = meta["ip"]["instance"]
+    assert set(modules) == {"processing_system7_0", ip, *(d["name"] for d in meta["dmas"])}
+    assert root.find("SYSTEMINFO").attrib == {"ARCH": "zynq", "DEVICE": "7z020",
+                                              "NAME": f"hetflow_{kernel}",
+                                              "PACKAGE": "clg400", "SPEEDGRADE": "-1"}
+    ps_params = {p.get("NAME"): p.get("VALUE") for p in modules["processing_system7_0"]
+                 .iter("PARAMETER")}
+    assert ps_params["PCW_FPGA_FCLK0_ENABLE"] == "1"
+    assert ps_params["PCW_FPGA0_PERIPHERAL_FREQMHZ"] == "125"
+    assert ps_params["PCW_ACT_FPGA0_PERIPHERAL_FREQMHZ"] == "123.076923"     # 1600 MHz / 13
+    ranges = {(r.get("INSTANCE"), r.get("SLAVEBUSINTERFACE")): (r.get("BASEVALUE"),
+                                                                 r.get("HIGHVALUE"))
+              for r in modules["processing_system7_0"].iter("MEMRANGE")}
+    assert ranges[(ip, "s_axi_control")] == ("0x40000000", f"0x{0x40000000 + 0xFFF:08X}")
+    for i, d in enumerate(meta["dmas"]):
+        base = 0x40400000 + 0x10000 * i
+        assert ranges[(d["name"], "S_AXI_LITE")] == (f"0x{base:08X}", f"0x{base + 0xFFFF:08X}")
+    params_ = {p.get("NAME"): p.get("VALUE") for p in modules[ip].iter("PARAMETER")}
+    p = get_kernel(kernel).bind(**params)
+    assert params_["HETFLOW_KERNEL"] == kernel
+    assert all(params_[f"HETFLOW_{k.upper()}"] == str(v) for k, v in p.items())
+    offsets = {r.get("NAME"): int(next(q.get("VALUE") for q in r.iter("PROPERTY")
+                                       if q.get("NAME") == "ADDRESS_OFFSET"), 16)
+               for r in modules[ip].iter("REGISTER")}
+    regmap = get_kernel(kernel).regmap(p)
+    assert offsets["id"] == regmap.offset("id") and offsets["ctrl"] == 0
+    for s in meta["streams"]:
+        if s["direction"] == "out":
+            assert offsets[s["out_beats_register"]] == s["out_beats_offset"]
+    # Each stream's two ends carry one BUSNAME: the kernel's port and its DMA channel.
+    buses = {}
+    for m in root.iter("MODULE"):
+        for b in m.iter("BUSINTERFACE"):
+            if b.get("VLNV") == "xilinx.com:interface:axis:1.0":
+                buses.setdefault(b.get("BUSNAME"), set()).add((m.get("INSTANCE"), b.get("NAME")))
+    for s in meta["streams"]:
+        end = "M_AXIS_MM2S" if s["direction"] == "in" else "S_AXIS_S2MM"
+        assert {(ip, s["interface"]), (s["dma"], end)} in buses.values()
 
 
 # ---- the Tcl, in a real Tcl interpreter against a model of Vivado's commands -----------
@@ -577,10 +626,12 @@ def test_tcl_runs_against_the_vivado_model(tmp_path, kernel, params):
     assert (out / "ip" / "component.xml").read_text().strip() == f"hetflow:hetflow:{top}:1.0"
     p = get_kernel(kernel).bind(**params)
     assert tcl.eval("lsort [dict keys $vm::user_params]").split() == \
-        sorted(f"HETFLOW_{k.upper()}" for k in p)
+        sorted(["HETFLOW_KERNEL", "HETFLOW_ID", *(f"HETFLOW_{k.upper()}" for k in p)])
 
     tcl = run_tcl(out / "build_overlay.tcl", ports)
-    assert (out / f"hetflow_{kernel}.bit").exists() and (out / f"hetflow_{kernel}.hwh").exists()
+    # Vivado's .bit and .hwh (the model writes them empty) replace the export's own.
+    assert (out / f"hetflow_{kernel}.bit").read_bytes() == b""
+    assert (out / f"hetflow_{kernel}.hwh").read_bytes() == b""
     # The block design: the cells the metadata names, and FCLK_CLK0 as asked.
     meta = json.loads((out / "hetflow_driver.json").read_text())
     cells = set(tcl.eval("dict keys $vm::cells").split())
@@ -685,7 +736,8 @@ def test_cli_pynq_ip(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert sorted(os.listdir(out)) == sorted(["hetflow_saxpy_axi.v", "package_ip.tcl",
                                               "build_overlay.tcl", "hetflow_driver.json",
-                                              "README.md"])
+                                              "README.md", "hetflow_saxpy.hwh",
+                                              "hetflow_saxpy.bit"])
     assert "Vivado does not run here" in proc.stdout
     meta = json.loads((out / "hetflow_driver.json").read_text())
     assert meta["params"] == {"lanes": 2} and meta["fclk0_mhz"] == 142.5
