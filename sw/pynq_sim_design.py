@@ -112,9 +112,12 @@ class SimDesign:
         if len(kernels) != 1:
             found = ", ".join(kernels) or "none"
             raise HetflowError(f"{name}: the simulated Zynq runs a design with one hetflow "
-                               f"kernel IP; this one has {len(kernels)} ({found})")
+                               f"kernel IP (its virtual board runs one kernel); this one has "
+                               f"{len(kernels)} ({found})")
         ip, desc = next(iter(kernels.items()))
-        kernel_name = desc["type"][len(_KERNEL_PREFIX):].split(_KERNEL_SUFFIX)[0]
+        # HETFLOW_KERNEL names the kernel (an overlay's IPs are named after the instance).
+        kernel_name = desc.get("parameters", {}).get("HETFLOW_KERNEL") or \
+            desc["type"][len(_KERNEL_PREFIX):].split(_KERNEL_SUFFIX)[0]
         kernel_cls = get_kernel(kernel_name)
         params = {p.name: desc.get("parameters", {}).get(f"HETFLOW_{p.name.upper()}")
                   for p in kernel_cls.params}

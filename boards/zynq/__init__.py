@@ -76,6 +76,11 @@ The package
     :mod:`.errors` because the layout raises it too.
 :mod:`.verify`
     :func:`verify_axi`, :class:`AxiVerifyResult`, :class:`AxiSimulationError`.
+:mod:`.overlay`, :mod:`.overlay_export`, :mod:`.overlay_verify`, :mod:`.overlay_bench`
+    An overlay: one IP per instance, DMAs for the unchained ports
+    (:class:`~.overlay.OverlayLayout`), its export
+    (:func:`~.overlay_export.export_overlay_pynq_ip`, ``hetflow export --overlay``)
+    and its verification in cocotb (:func:`~.overlay_verify.verify_overlay_axi`).
 """
 
 from ...hw.errors import HetflowError

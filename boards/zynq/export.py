@@ -278,6 +278,16 @@ def export_pynq_ip(kernel, params, out, *, board, freq_mhz=DEFAULT_MHZ, force=Fa
         f"{layout.overlay}.hwh": handoff_text(layout, board, freq_mhz),
         f"{layout.overlay}.bit": placeholder_bit(layout.overlay, ZYNQ_BOARDS[board]["part"]),
     }
+    return write_export(out, parent, files)
+
+
+def write_export(out, parent, files):
+    """Write ``files`` (name -> text or bytes) as directory ``out``, atomically.
+
+    Everything is written to a temporary directory in ``parent`` and renamed
+    into place; a previous export in ``out`` is kept until the new one is
+    there, and put back if anything fails.  Returns the paths written.
+    """
     out = Path(out)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=parent))

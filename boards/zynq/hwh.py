@@ -287,7 +287,8 @@ def _streams(ports, busifs, instance, streams, links):
 def _dma(modules, cell, clk_hz, links):
     module = _module(modules, cell.instance, "xilinx.com:ip:axi_dma:7.1", "axi_dma")
     params = {"Component_Name": cell.instance, "EDK_IPTYPE": "PERIPHERAL",
-              "C_BASEADDR": f"0x{cell.base:08X}", "C_HIGHADDR": f"0x{cell.base + DMA_RANGE - 1:08X}",
+              "C_BASEADDR": f"0x{cell.base:08X}",
+              "C_HIGHADDR": f"0x{cell.base + DMA_RANGE - 1:08X}",
               "c_include_sg": "0", "c_sg_length_width": str(DMA_LENGTH_WIDTH),
               "c_micro_dma": "0", "c_include_mm2s": "1" if cell.mm2s else "0",
               "c_include_s2mm": "1" if cell.s2mm else "0",

@@ -216,6 +216,8 @@ namespace eval vm {
     variable wrapper ""
     variable files {}
     variable core_ports {}
+    # Ports by IP top (several IPs, an overlay's); core_ports for any other.
+    variable ip_ports [dict create]
     variable core_vlnv ""
     variable core_props [dict create]
     variable user_params [dict create]
@@ -320,10 +322,15 @@ proc ipx::package_project {args} {
     return core
 }
 proc ipx::current_core {} { return core }
-proc vm::core_busifs {} {
+proc vm::ports_of {top} {
+    if {[dict exists $vm::ip_ports $top]} { return [dict get $vm::ip_ports $top] }
+    return $vm::core_ports
+}
+proc vm::core_busifs {{top ""}} {
     # What the packager infers from the port names of the top module.
+    if {$top eq ""} { set top $vm::top }
     set out [dict create]
-    foreach {name dw} $vm::core_ports {
+    foreach {name dw} [vm::ports_of $top] {
         if {[regexp {^(s_axi_control)_[a-z]+$} $name -> busif]
             || [regexp {^([sm]_axis_.+)_(tdata|tvalid|tready|tlast)$} $name -> busif]} {
             dict set out $busif 1
@@ -456,10 +463,11 @@ proc vm::cell_pins {cell} {
             foreach p [vm::indexed M [vm::cfg $cell NUM_MI 1] _AXI] { lappend intf [list $p master aximm 0] }
         }
         default {
-            # The kernel IP: interfaces from its port names.
+            # A kernel IP: interfaces from its port names.
+            set top [lindex [split $vlnv :] 2]
             set widths [dict create]
-            foreach {name dw} $vm::core_ports { dict set widths $name [lindex $dw 1] }
-            foreach b [vm::core_busifs] {
+            foreach {name dw} [vm::ports_of $top] { dict set widths $name [lindex $dw 1] }
+            foreach b [vm::core_busifs $top] {
                 if {$b in {ap_clk ap_rst_n}} { lappend pins $b; continue }
                 if {$b eq "s_axi_control"} { lappend intf {s_axi_control slave aximm 0}; continue }
                 set mode [expr {[string match s_* $b] ? "slave" : "master"}]
@@ -592,12 +600,19 @@ proc unknown {args} { vm::fail "command not modelled: [lindex $args 0]" }
 """
 
 
-def run_tcl(script, ports, env=None):
-    """Source ``script`` in a fresh Tcl interpreter with the Vivado model loaded."""
+def run_tcl(script, ports, env=None, ip_ports=None):
+    """Source ``script`` in a fresh Tcl interpreter with the Vivado model loaded.
+
+    ``ports`` are the kernel IP's; ``ip_ports`` ({top: ports}) those of several IPs.
+    """
     tcl = tkinter.Tcl()
     tcl.eval(VIVADO_MODEL)
-    flat = " ".join(f"{name} {{{d} {w}}}" for name, (d, w) in ports.items())
-    tcl.eval(f"set vm::core_ports {{{flat}}}")
+
+    def flat(ports):
+        return " ".join(f"{name} {{{d} {w}}}" for name, (d, w) in ports.items())
+    tcl.eval(f"set vm::core_ports {{{flat(ports)}}}")
+    for top, tports in (ip_ports or {}).items():
+        tcl.eval(f"dict set vm::ip_ports {top} {{{flat(tports)}}}")
     for k, v in (env or {}).items():
         tcl.eval(f"set ::env({k}) {{{v}}}")
     tcl.eval(f"source {{{script}}}")

@@ -141,7 +141,8 @@ def test_handoff_without_a_hetflow_kernel_is_refused(sim, tmp_path):
     with pytest.raises(HetflowError) as info:
         pynq.Overlay(str(bit))
     assert str(info.value) == ("hetflow_crc32.hwh: the simulated Zynq runs a design with one "
-                               "hetflow kernel IP; this one has 0 (none)")
+                               "hetflow kernel IP (its virtual board runs one kernel); this one "
+                               "has 0 (none)")
 
 
 def test_placeholder_bit_is_a_bit_file_without_configuration_data(tmp_path):
