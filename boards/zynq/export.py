@@ -78,14 +78,8 @@ def driver_metadata(layout, board, params, freq_mhz):
 
 
 def layout_registers(layout):
-    """PYNQ register descriptions of a wrapper: the kernel's map and its out_beats registers."""
-    registers = pynq_registers(layout.regmap.to_dict())
-    for s in layout.outputs:
-        registers[s.out_beats_register] = {
-            "address_offset": s.out_beats_offset, "size": 32, "access": "read-write",
-            "fields": {}, "description": f"beats the next job produces on '{s.port.name}'; "
-                                         f"TLAST marks the last (AXI wrapper)"}
-    return registers
+    """PYNQ register descriptions of a wrapper (:meth:`AxiLayout.register_descriptions`)."""
+    return layout.register_descriptions()
 
 
 def handoff_text(layout, board, freq_mhz):

@@ -18,7 +18,8 @@ What it holds, each as Vivado writes it and PYNQ's parser reads it:
   gets ``phys_addr`` and ``addr_range``;
 * each kernel wrapper: its VLNV, the ``HETFLOW_*`` parameters
   ``package_ip.tcl`` gives it, its register window as an address block
-  with every register and field, its AXI-Lite and AXI-Stream interfaces;
+  with every register and field (which ``package_ip.tcl`` declares too),
+  its AXI-Lite and AXI-Stream interfaces;
 * each AXI DMA (``xilinx.com:ip:axi_dma:7.1``): its configuration, its
   ``S_AXI_LITE`` slave and the HP0 memory its masters reach;
 * every AXI-Stream connection, as one ``BUSNAME`` on both ends and

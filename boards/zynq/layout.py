@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from .constants import DMA_STREAM_WIDTHS, IP_LIBRARY, IP_VENDOR, IP_VERSION, MIN_ADDR_WIDTH
 from .errors import ExportError
+from .hwh import pynq_registers
 
 
 def tdata_width(bits):
@@ -156,6 +157,18 @@ class AxiLayout:
     def outputs(self):
         """Output streams a DMA reads (the unchained ones), each with an ``out_beats`` register."""
         return tuple(s for s in self.streams if s.direction == "out" and not s.chained)
+
+    def register_descriptions(self):
+        """Every register of the wrapper as PYNQ describes it (name -> ``address_offset``,
+        ``size``, ``access``, ``description``, ``fields``): the kernel's and the
+        ``out_beats`` ones.  ``package_ip.tcl`` declares them, so they reach the ``.hwh``."""
+        registers = pynq_registers(self.regmap.to_dict())
+        for s in self.outputs:
+            registers[s.out_beats_register] = {
+                "address_offset": s.out_beats_offset, "size": 32, "access": "read-write",
+                "fields": {}, "description": f"beats the next job produces on "
+                                             f"'{s.port.name}'; TLAST marks the last"}
+        return registers
 
     def stream(self, port):
         """The :class:`Stream` of port ``port``."""

@@ -149,6 +149,10 @@ def package_ip_tcl(layout, board, params, ip_subdir=None):
              f"set_property range {layout.window} $block",
              "set_property width 32 $block",
              "",
+             "# Every register and field, so that Vivado's .hwh describes them for PYNQ's",
+             "# register_map (as the .hwh hetflow writes does).",
+             *_register_lines(layout),
+             "",
              "ipx::create_xgui_files $core",
              "ipx::update_checksums $core",
              "ipx::check_integrity $core",
@@ -157,6 +161,27 @@ def package_ip_tcl(layout, board, params, ip_subdir=None):
              f"puts \"hetflow: packaged {layout.vlnv} in $ip_dir\"",
              ""]
     return "\n".join(lines)
+
+
+def _tcl_text(text):
+    """``text`` as a braced Tcl word (braces and backslashes dropped)."""
+    return "{" + "".join(c for c in text if c not in "{}\\") + "}"
+
+
+def _register_lines(layout):
+    lines = []
+    for name, reg in layout.register_descriptions().items():
+        lines += [f"set reg [ipx::add_register {name} $block]",
+                  f"set_property address_offset 0x{reg['address_offset']:x} $reg",
+                  f"set_property size {reg['size']} $reg",
+                  f"set_property access {reg['access']} $reg",
+                  f"set_property description {_tcl_text(reg['description'])} $reg"]
+        for fname, f in reg["fields"].items():
+            lines += [f"set field [ipx::add_field {fname} $reg]",
+                      f"set_property bit_offset {f['bit_offset']} $field",
+                      f"set_property bit_width {f['bit_width']} $field",
+                      f"set_property access {f['access']} $field"]
+    return lines
 
 
 def _dma_config(mm2s, s2mm):

@@ -221,6 +221,7 @@ namespace eval vm {
     variable core_vlnv ""
     variable core_props [dict create]
     variable user_params [dict create]
+    variable registers {}
     variable board_parts {tul.com.tw:pynq-z2:part0:1.0 www.digilentinc.com:pynq-z1:part0:1.0}
     variable log {}
     # Set by the test: kernel IP ports {name {dir width}}, and its component.xml path.
@@ -361,6 +362,15 @@ proc ipx::get_address_blocks {args} { return "" }
 proc ipx::add_address_block {name mmap} {
     if {$mmap eq ""} { vm::fail "address block on no memory map" }
     return "$mmap/$name"
+}
+proc ipx::add_register {name block} {
+    if {$block eq ""} { vm::fail "register $name on no address block" }
+    lappend vm::registers $name
+    return "$block/register/$name"
+}
+proc ipx::add_field {name reg} {
+    if {[string first /register/ $reg] < 0} { vm::fail "field $name on no register" }
+    return "$reg/field/$name"
 }
 proc ipx::create_xgui_files {core} {}
 proc ipx::update_checksums {core} {}
@@ -640,6 +650,13 @@ def test_tcl_runs_against_the_vivado_model(tmp_path, kernel, params):
     tcl = run_tcl(out / "package_ip.tcl", ports)
     assert (out / "ip" / "component.xml").read_text().strip() == f"hetflow:hetflow:{top}:1.0"
     p = get_kernel(kernel).bind(**params)
+    # Every register the .hwh describes is declared on the IP, at the same offset.
+    layout = AxiLayout(get_kernel(kernel), get_kernel(kernel).bind(**params))
+    regs = layout.register_descriptions()
+    assert tcl.eval("set vm::registers").split() == list(regs)
+    for name, reg in regs.items():
+        assert int(tcl.eval(f"dict get $vm::props mmap/s_axi_control/reg0/register/{name} "
+                            f"address_offset"), 16) == reg["address_offset"]
     assert tcl.eval("lsort [dict keys $vm::user_params]").split() == \
         sorted(["HETFLOW_KERNEL", "HETFLOW_ID", *(f"HETFLOW_{k.upper()}" for k in p)])
 
