@@ -23,13 +23,15 @@ from xml.etree import ElementTree
 
 from .backends.pynq import dma_plan, out_beats_offsets, wrapper_window
 from .boards.zynq.hwh import pynq_registers
+from .boards.zynq.layout import AxiLayout
 from .hw.errors import HetflowError
 from .hw.registry import get_kernel
 from .hw.shell import Shell
 from .pynq_sim_dma import REGISTER_SPACE
 from .sim.board.protocol import beat_stride
 
-__all__ = ["SimDesign", "Engine", "WindowError", "ip_dict", "pynq_registers", "stream_wiring",
+__all__ = ["SimDesign", "Engine", "WindowError", "ip_dict", "pynq_registers",
+           "stream_wiring",
            "DDR_BASE", "KERNEL_BASE", "DMA_BASE", "DMA_STRIDE", "DMA_TYPE", "KERNEL_TYPE"]
 
 DDR_BASE = 0x1000_0000
@@ -178,22 +180,13 @@ def stream_wiring(hwh_text):
     return out
 
 
-def out_beats_registers(kernel):
-    """PYNQ register descriptions of the wrapper's ``out_beats_<port>`` registers."""
-    return {f"out_beats_{port}": {
-        "address_offset": offset, "size": 32, "access": "read-write", "fields": {},
-        "description": f"beats the next job produces on '{port}'; TLAST marks the last "
-                       f"(AXI wrapper)"}
-        for port, offset in out_beats_offsets(kernel.map, kernel.out_ports).items()}
-
-
 def ip_dict(design, device, kernel_driver, dma_driver):
     """PYNQ's ``ip_dict`` of ``design`` on ``device``, with the drivers to bind."""
     kernel = design.kernel
     params = {"HETFLOW_KERNEL": kernel.name, "HETFLOW_ID": f"0x{kernel.map.kernel_id:08x}"}
     params.update({f"HETFLOW_{k.upper()}": str(v) for k, v in kernel.p.items()})
-    registers = pynq_registers(kernel.map.to_dict())
-    registers.update(out_beats_registers(kernel))
+    # The wrapper's registers exactly as the export describes them (and its .hwh carries).
+    registers = AxiLayout(kernel.kernel_cls, kernel.p).register_descriptions()
     out = {design.ip: {
         "type": KERNEL_TYPE.format(kernel=kernel.name), "fullpath": design.ip,
         "mem_id": "s_axi_control", "memtype": "REGISTER", "phys_addr": design.base,
