@@ -184,3 +184,8 @@ def test_overlay_handoff_is_refused_on_the_one_kernel_simulated_zynq(tmp_path, p
     assert str(info.value) == ("hetflow_pipeline.hwh: the simulated Zynq runs a design with "
                                "one hetflow kernel IP (its virtual board runs one kernel); "
                                "this one has 3 (fir0, crc0, gemm0)")
+
+
+def test_cli_other_formats_need_a_kernel():
+    one_line_error(hetflow("export", "--format", "c-header"),
+                   "--format c-header needs a KERNEL")
