@@ -21,6 +21,15 @@
     stream -> DMA channel, widths, the ``out_beats`` registers.
 ``README.md``
     How to run the scripts, and the job protocol.
+``hetflow_<kernel>.hwh``
+    The block design's hardware handoff in Vivado's XML form, as PYNQ's
+    parser reads it (:mod:`.hwh`): written by hetflow, so that
+    ``pynq.Overlay("hetflow_<kernel>.bit")`` loads on the simulated Zynq
+    (:mod:`hetflow.pynq_sim`) before Vivado ran.
+``hetflow_<kernel>.bit``
+    A placeholder: Xilinx's ``.bit`` header with no configuration data, where
+    Vivado's bitstream goes.  ``build_overlay.tcl`` replaces both files with
+    Vivado's.
 
 Vivado is proprietary and does not run where hetflow is developed and
 tested.  Everything up to Vivado is tested here: the AXI wrapper is verified
@@ -59,12 +68,19 @@ The package
     :class:`AxiKernel` (the wrapper RTL) and :func:`verilog_text`.
 :mod:`.tcl`
     :func:`package_ip_tcl` and :func:`build_overlay_tcl`.
+:mod:`.hwh`
+    :func:`~.hwh.handoff_xml`: the ``.hwh`` of a block design.
 :mod:`.export`
     :func:`export_pynq_ip`, :func:`driver_metadata`, the README,
     :func:`check_board` and :func:`check_freq`; :class:`ExportError` lives in
     :mod:`.errors` because the layout raises it too.
 :mod:`.verify`
     :func:`verify_axi`, :class:`AxiVerifyResult`, :class:`AxiSimulationError`.
+:mod:`.overlay`, :mod:`.overlay_export`, :mod:`.overlay_verify`, :mod:`.overlay_bench`
+    An overlay: one IP per instance, DMAs for the unchained ports
+    (:class:`~.overlay.OverlayLayout`), its export
+    (:func:`~.overlay_export.export_overlay_pynq_ip`, ``hetflow export --overlay``)
+    and its verification in cocotb (:func:`~.overlay_verify.verify_overlay_axi`).
 """
 
 from ...hw.errors import HetflowError

@@ -11,6 +11,7 @@ from ...hw.shell import Shell
 from .constants import (DEFAULT_MHZ, DMA_LENGTH_WIDTH, DRIVER_FORMAT, DRIVER_VERSION, MHZ_RANGE,
                         VIVADO_NOTE, ZYNQ_BOARDS)
 from .errors import ExportError
+from .hwh import DMA_BASE, DMA_RANGE, KERNEL_BASE, DmaCell, KernelCell, handoff_xml, pynq_registers
 from .layout import AxiLayout
 from .tcl import build_overlay_tcl, package_ip_tcl
 from .wrapper import verilog_text
@@ -73,6 +74,56 @@ def driver_metadata(layout, board, params, freq_mhz):
     }
 
 
+# ---- what PYNQ loads: the hardware handoff and the placeholder bitstream --------------------
+
+
+def layout_registers(layout):
+    """PYNQ register descriptions of a wrapper (:meth:`AxiLayout.register_descriptions`)."""
+    return layout.register_descriptions()
+
+
+def handoff_text(layout, board, freq_mhz):
+    """The ``.hwh`` of the single-kernel block design ``build_overlay.tcl`` builds."""
+    kernel = KernelCell(layout.instance, layout.vlnv, KERNEL_BASE, layout.window,
+                        layout.addr_width, layout.ip_parameters(), layout_registers(layout),
+                        tuple((s.axis, s.direction, s.tdata_width) for s in layout.streams))
+    dmas, streams = [], []
+    for i, dma in enumerate(layout.dmas):
+        mm2s, s2mm = layout.dma_channels(dma)
+        dmas.append(DmaCell(dma, DMA_BASE + i * DMA_RANGE, mm2s.tdata_width if mm2s else None,
+                            s2mm.tdata_width if s2mm else None))
+        if mm2s is not None:
+            streams.append(((dma, "M_AXIS_MM2S"), (layout.instance, mm2s.axis)))
+        if s2mm is not None:
+            streams.append(((layout.instance, s2mm.axis), (dma, "S_AXIS_S2MM")))
+    return handoff_xml(layout.overlay, ZYNQ_BOARDS[board]["part"], freq_mhz, [kernel], dmas,
+                       streams)
+
+
+#: Xilinx .bit header: the 9-byte field (length first), then the two bytes 0x0001.
+_BIT_MAGIC = b"\x00\x09\x0f\xf0\x0f\xf0\x0f\xf0\x0f\xf0\x00\x00\x01"
+
+
+def placeholder_bit(design, part):
+    """A ``.bit`` with Xilinx's header and no configuration data.
+
+    It stands where Vivado's bitstream goes, so that ``pynq.Overlay("design.bit")``
+    finds a file and the ``.hwh`` beside it; the simulated Zynq reads only the
+    ``.hwh``.  ``build_overlay.tcl`` replaces it with the real bitstream; a board
+    cannot be configured from it (it holds no configuration frames).
+    """
+    def field(key, text):
+        data = text.encode("ascii") + b"\0"
+        return key + len(data).to_bytes(2, "big") + data
+
+    return (_BIT_MAGIC
+            + field(b"a", f"{design};hetflow placeholder: no configuration data, replaced "
+                          f"by build_overlay.tcl;Version=none")
+            + field(b"b", part.removeprefix("xc").split("-")[0])
+            + field(b"c", "none") + field(b"d", "none")
+            + b"e" + (0).to_bytes(4, "big"))
+
+
 def _readme(layout, board, params, freq_mhz):
     ps = " ".join(f"{k}={v}" for k, v in params.items()) or "default parameters"
     flags = "".join(f" --param {k}={v}" for k, v in params.items())
@@ -101,6 +152,11 @@ the golden model, and the Tcl's syntax and block-design names.
 - `build_overlay.tcl`: Zynq PS7 + AXI DMA(s) + the IP, bitstream; copies
   `{layout.overlay}.bit` and `{layout.overlay}.hwh` here.
 - `hetflow_driver.json`: register map, streams, DMA names for the host driver.
+- `{layout.overlay}.hwh`: the block design's hardware handoff as PYNQ reads it, written by
+  hetflow (addresses it chose, no interconnect cells); `{layout.overlay}.bit`: a placeholder,
+  a `.bit` header with **no configuration data**. With them `pynq.Overlay("{layout.overlay}.bit")`
+  loads on hetflow's simulated Zynq (`import hetflow.pynq_sim`); a board cannot be configured
+  from them. `build_overlay.tcl` replaces both with Vivado's.
 
 ```sh
 vivado -mode batch -source package_ip.tcl
@@ -213,7 +269,19 @@ def export_pynq_ip(kernel, params, out, *, board, freq_mhz=DEFAULT_MHZ, force=Fa
         "hetflow_driver.json": json.dumps(driver_metadata(layout, board, p, freq_mhz),
                                           indent=2) + "\n",
         "README.md": _readme(layout, board, p, freq_mhz),
+        f"{layout.overlay}.hwh": handoff_text(layout, board, freq_mhz),
+        f"{layout.overlay}.bit": placeholder_bit(layout.overlay, ZYNQ_BOARDS[board]["part"]),
     }
+    return write_export(out, parent, files)
+
+
+def write_export(out, parent, files):
+    """Write ``files`` (name -> text or bytes) as directory ``out``, atomically.
+
+    Everything is written to a temporary directory in ``parent`` and renamed
+    into place; a previous export in ``out`` is kept until the new one is
+    there, and put back if anything fails.  Returns the paths written.
+    """
     out = Path(out)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=parent))
@@ -222,8 +290,11 @@ def export_pynq_ip(kernel, params, out, *, board, freq_mhz=DEFAULT_MHZ, force=Fa
                           f"({exc.strerror})") from None
     old = None
     try:
-        for name, text in files.items():
-            (tmp / name).write_text(text)
+        for name, content in files.items():
+            if isinstance(content, bytes):
+                (tmp / name).write_bytes(content)
+            else:
+                (tmp / name).write_text(content)
         # mkdtemp makes the directory private (0700); an export gets the usual mode.
         os.chmod(tmp, 0o777 & ~_umask())
         if out.exists():

@@ -5,6 +5,7 @@ from amaranth.hdl import ClockDomain, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ...hw.overlay.fabric import StreamFIFO
 from .constants import AXI_OKAY, AXI_SLVERR
 from .layout import AxiLayout
 
@@ -29,15 +30,22 @@ class AxiKernel(wiring.Component):
     handshakes are the kernel's own (a kernel's TREADY may depend on TVALID,
     which AXI4-Stream allows).
 
+    A chained output of an overlay instance (``layout.chained``) goes through
+    the stream's FIFO (:class:`~hetflow.hw.overlay.fabric.StreamFIFO`, the
+    overlay's depth) to ``m_axis_<port>``, with TLAST low: it feeds another
+    instance's ``s_axis_<port>``, which ignores TLAST, as every input does.
+
     Parameters
     ----------
     kernel : Kernel
         The kernel instance to wrap.
+    layout : AxiLayout, optional
+        The wrapper's layout; default a single kernel's (``AxiLayout(kernel_cls, p)``).
     """
 
-    def __init__(self, kernel):
+    def __init__(self, kernel, layout=None):
         self.kernel = kernel
-        self.layout = layout = AxiLayout(kernel.kernel_cls, kernel.p)
+        self.layout = layout = layout or AxiLayout(kernel.kernel_cls, kernel.p)
         a = layout.addr_width
         members = {
             "ap_clk": In(1), "ap_rst_n": In(1),
@@ -86,7 +94,7 @@ class AxiKernel(wiring.Component):
 
         # The sync domain is this IP's: clocked by ap_clk, reset (synchronously) by
         # ap_rst_n low, as Vivado's proc_sys_reset delivers it.
-        m.domains.sync = cd = ClockDomain("sync")
+        m.domains.sync = cd = ClockDomain("sync", local=True)
         m.d.comb += [cd.clk.eq(self.ap_clk), cd.rst.eq(~self.ap_rst_n)]
 
         m.submodules.kernel = kernel = self.kernel
@@ -167,8 +175,8 @@ class AxiKernel(wiring.Component):
             m.d.sync += [rd_wait.eq(0), ar_full.eq(0), r_valid.eq(1), r_resp.eq(rd_resp),
                          r_data.eq(Mux(rd_kernel, csr.r_data, rd_local))]
 
-        # ---- AXI4-Stream inputs ----
-        for s in layout.inputs:
+        # ---- AXI4-Stream inputs (a DMA's or a chained instance's) ----
+        for s in (s for s in layout.streams if s.direction == "in"):
             k = getattr(kernel, s.port.name)
             m.d.comb += [k.payload.eq(p(f"{s.axis}_tdata")[:s.port.width]),
                          k.valid.eq(p(f"{s.axis}_tvalid")),
@@ -190,13 +198,24 @@ class AxiKernel(wiring.Component):
             # A host write of out_beats starts a new count (takes precedence).
             with m.If(do_write & aw_local[i] & full_word):
                 m.d.sync += [out_beats.eq(w_data), count.eq(0)]
+
+        # ---- chained outputs: the stream's FIFO, then the next instance ----
+        for s in (s for s in layout.streams if s.direction == "out" and s.chained):
+            k = getattr(kernel, s.port.name)
+            fifo = StreamFIFO(k.payload.shape(), k.payload.shape(), s.fifo_depth)
+            m.submodules[f"fifo_{s.port.name}"] = fifo
+            wiring.connect(m, k, fifo.w)
+            m.d.comb += [p(f"{s.axis}_tdata").eq(fifo.r.payload.as_value()),
+                         p(f"{s.axis}_tvalid").eq(fifo.r.valid),
+                         p(f"{s.axis}_tlast").eq(0),
+                         fifo.r.ready.eq(p(f"{s.axis}_tready"))]
         return m
 
     def _out_beats(self, i):
         return self._out_beats_regs[i]
 
 
-def verilog_text(kernel):
+def verilog_text(kernel, layout=None):
     """Verilog of ``kernel`` (an instance) wrapped in :class:`AxiKernel`."""
-    wrapper = AxiKernel(kernel)
+    wrapper = AxiKernel(kernel, layout)
     return verilog.convert(wrapper, name=wrapper.layout.top, emit_src=False)

@@ -70,7 +70,8 @@ def test_export_files_and_register_map(tmp_path, kernel, params):
     p = cls.bind(**params)
     top = f"hetflow_{kernel}_axi"
     assert sorted(f.name for f in files) == sorted(
-        [f"{top}.v", "package_ip.tcl", "build_overlay.tcl", "hetflow_driver.json", "README.md"])
+        [f"{top}.v", "package_ip.tcl", "build_overlay.tcl", "hetflow_driver.json", "README.md",
+         f"hetflow_{kernel}.hwh", f"hetflow_{kernel}.bit"])
     assert sorted(os.listdir(out)) == sorted(f.name for f in files)
 
     meta = json.loads((out / "hetflow_driver.json").read_text())
@@ -150,6 +151,54 @@ def test_tdata_width_padding():
         zynq.tdata_width(1025)
 
 
+@pytest.mark.parametrize("kernel,params", [("saxpy", {"lanes": 2}), ("crc32", {})])
+def test_handoff_describes_the_block_design(tmp_path, kernel, params):
+    """The .hwh: address map, registers, parameters, stream wiring, FCLK (what PYNQ reads)."""
+    from xml.etree import ElementTree
+    out, _ = export(tmp_path, kernel, params, freq_mhz=125)
+    root = ElementTree.parse(out / f"hetflow_{kernel}.hwh").getroot()
+    meta = json.loads((out / "hetflow_driver.json").read_text())
+    modules = {m.get("INSTANCE"): m for m in root.iter("MODULE")}
+    ip = meta["ip"]["instance"]
+    assert set(modules) == {"processing_system7_0", ip, *(d["name"] for d in meta["dmas"])}
+    assert root.find("SYSTEMINFO").attrib == {"ARCH": "zynq", "DEVICE": "7z020",
+                                              "NAME": f"hetflow_{kernel}",
+                                              "PACKAGE": "clg400", "SPEEDGRADE": "-1"}
+    ps_params = {p.get("NAME"): p.get("VALUE") for p in modules["processing_system7_0"]
+                 .iter("PARAMETER")}
+    assert ps_params["PCW_FPGA_FCLK0_ENABLE"] == "1"
+    assert ps_params["PCW_FPGA0_PERIPHERAL_FREQMHZ"] == "125"
+    assert ps_params["PCW_ACT_FPGA0_PERIPHERAL_FREQMHZ"] == "123.076923"     # 1600 MHz / 13
+    ranges = {(r.get("INSTANCE"), r.get("SLAVEBUSINTERFACE")): (r.get("BASEVALUE"),
+                                                                 r.get("HIGHVALUE"))
+              for r in modules["processing_system7_0"].iter("MEMRANGE")}
+    assert ranges[(ip, "s_axi_control")] == ("0x40000000", f"0x{0x40000000 + 0xFFF:08X}")
+    for i, d in enumerate(meta["dmas"]):
+        base = 0x40400000 + 0x10000 * i
+        assert ranges[(d["name"], "S_AXI_LITE")] == (f"0x{base:08X}", f"0x{base + 0xFFFF:08X}")
+    params_ = {p.get("NAME"): p.get("VALUE") for p in modules[ip].iter("PARAMETER")}
+    p = get_kernel(kernel).bind(**params)
+    assert params_["HETFLOW_KERNEL"] == kernel
+    assert all(params_[f"HETFLOW_{k.upper()}"] == str(v) for k, v in p.items())
+    offsets = {r.get("NAME"): int(next(q.get("VALUE") for q in r.iter("PROPERTY")
+                                       if q.get("NAME") == "ADDRESS_OFFSET"), 16)
+               for r in modules[ip].iter("REGISTER")}
+    regmap = get_kernel(kernel).regmap(p)
+    assert offsets["id"] == regmap.offset("id") and offsets["ctrl"] == 0
+    for s in meta["streams"]:
+        if s["direction"] == "out":
+            assert offsets[s["out_beats_register"]] == s["out_beats_offset"]
+    # Each stream's two ends carry one BUSNAME: the kernel's port and its DMA channel.
+    buses = {}
+    for m in root.iter("MODULE"):
+        for b in m.iter("BUSINTERFACE"):
+            if b.get("VLNV") == "xilinx.com:interface:axis:1.0":
+                buses.setdefault(b.get("BUSNAME"), set()).add((m.get("INSTANCE"), b.get("NAME")))
+    for s in meta["streams"]:
+        end = "M_AXIS_MM2S" if s["direction"] == "in" else "S_AXIS_S2MM"
+        assert {(ip, s["interface"]), (s["dma"], end)} in buses.values()
+
+
 # ---- the Tcl, in a real Tcl interpreter against a model of Vivado's commands -----------
 
 VIVADO_MODEL = r"""
@@ -167,9 +216,12 @@ namespace eval vm {
     variable wrapper ""
     variable files {}
     variable core_ports {}
+    # Ports by IP top (several IPs, an overlay's); core_ports for any other.
+    variable ip_ports [dict create]
     variable core_vlnv ""
     variable core_props [dict create]
     variable user_params [dict create]
+    variable registers {}
     variable board_parts {tul.com.tw:pynq-z2:part0:1.0 www.digilentinc.com:pynq-z1:part0:1.0}
     variable log {}
     # Set by the test: kernel IP ports {name {dir width}}, and its component.xml path.
@@ -271,10 +323,15 @@ proc ipx::package_project {args} {
     return core
 }
 proc ipx::current_core {} { return core }
-proc vm::core_busifs {} {
+proc vm::ports_of {top} {
+    if {[dict exists $vm::ip_ports $top]} { return [dict get $vm::ip_ports $top] }
+    return $vm::core_ports
+}
+proc vm::core_busifs {{top ""}} {
     # What the packager infers from the port names of the top module.
+    if {$top eq ""} { set top $vm::top }
     set out [dict create]
-    foreach {name dw} $vm::core_ports {
+    foreach {name dw} [vm::ports_of $top] {
         if {[regexp {^(s_axi_control)_[a-z]+$} $name -> busif]
             || [regexp {^([sm]_axis_.+)_(tdata|tvalid|tready|tlast)$} $name -> busif]} {
             dict set out $busif 1
@@ -305,6 +362,15 @@ proc ipx::get_address_blocks {args} { return "" }
 proc ipx::add_address_block {name mmap} {
     if {$mmap eq ""} { vm::fail "address block on no memory map" }
     return "$mmap/$name"
+}
+proc ipx::add_register {name block} {
+    if {$block eq ""} { vm::fail "register $name on no address block" }
+    lappend vm::registers $name
+    return "$block/register/$name"
+}
+proc ipx::add_field {name reg} {
+    if {[string first /register/ $reg] < 0} { vm::fail "field $name on no register" }
+    return "$reg/field/$name"
 }
 proc ipx::create_xgui_files {core} {}
 proc ipx::update_checksums {core} {}
@@ -407,10 +473,11 @@ proc vm::cell_pins {cell} {
             foreach p [vm::indexed M [vm::cfg $cell NUM_MI 1] _AXI] { lappend intf [list $p master aximm 0] }
         }
         default {
-            # The kernel IP: interfaces from its port names.
+            # A kernel IP: interfaces from its port names.
+            set top [lindex [split $vlnv :] 2]
             set widths [dict create]
-            foreach {name dw} $vm::core_ports { dict set widths $name [lindex $dw 1] }
-            foreach b [vm::core_busifs] {
+            foreach {name dw} [vm::ports_of $top] { dict set widths $name [lindex $dw 1] }
+            foreach b [vm::core_busifs $top] {
                 if {$b in {ap_clk ap_rst_n}} { lappend pins $b; continue }
                 if {$b eq "s_axi_control"} { lappend intf {s_axi_control slave aximm 0}; continue }
                 set mode [expr {[string match s_* $b] ? "slave" : "master"}]
@@ -543,12 +610,19 @@ proc unknown {args} { vm::fail "command not modelled: [lindex $args 0]" }
 """
 
 
-def run_tcl(script, ports, env=None):
-    """Source ``script`` in a fresh Tcl interpreter with the Vivado model loaded."""
+def run_tcl(script, ports, env=None, ip_ports=None):
+    """Source ``script`` in a fresh Tcl interpreter with the Vivado model loaded.
+
+    ``ports`` are the kernel IP's; ``ip_ports`` ({top: ports}) those of several IPs.
+    """
     tcl = tkinter.Tcl()
     tcl.eval(VIVADO_MODEL)
-    flat = " ".join(f"{name} {{{d} {w}}}" for name, (d, w) in ports.items())
-    tcl.eval(f"set vm::core_ports {{{flat}}}")
+
+    def flat(ports):
+        return " ".join(f"{name} {{{d} {w}}}" for name, (d, w) in ports.items())
+    tcl.eval(f"set vm::core_ports {{{flat(ports)}}}")
+    for top, tports in (ip_ports or {}).items():
+        tcl.eval(f"dict set vm::ip_ports {top} {{{flat(tports)}}}")
     for k, v in (env or {}).items():
         tcl.eval(f"set ::env({k}) {{{v}}}")
     tcl.eval(f"source {{{script}}}")
@@ -576,11 +650,20 @@ def test_tcl_runs_against_the_vivado_model(tmp_path, kernel, params):
     tcl = run_tcl(out / "package_ip.tcl", ports)
     assert (out / "ip" / "component.xml").read_text().strip() == f"hetflow:hetflow:{top}:1.0"
     p = get_kernel(kernel).bind(**params)
+    # Every register the .hwh describes is declared on the IP, at the same offset.
+    layout = AxiLayout(get_kernel(kernel), get_kernel(kernel).bind(**params))
+    regs = layout.register_descriptions()
+    assert tcl.eval("set vm::registers").split() == list(regs)
+    for name, reg in regs.items():
+        assert int(tcl.eval(f"dict get $vm::props mmap/s_axi_control/reg0/register/{name} "
+                            f"address_offset"), 16) == reg["address_offset"]
     assert tcl.eval("lsort [dict keys $vm::user_params]").split() == \
-        sorted(f"HETFLOW_{k.upper()}" for k in p)
+        sorted(["HETFLOW_KERNEL", "HETFLOW_ID", *(f"HETFLOW_{k.upper()}" for k in p)])
 
     tcl = run_tcl(out / "build_overlay.tcl", ports)
-    assert (out / f"hetflow_{kernel}.bit").exists() and (out / f"hetflow_{kernel}.hwh").exists()
+    # Vivado's .bit and .hwh (the model writes them empty) replace the export's own.
+    assert (out / f"hetflow_{kernel}.bit").read_bytes() == b""
+    assert (out / f"hetflow_{kernel}.hwh").read_bytes() == b""
     # The block design: the cells the metadata names, and FCLK_CLK0 as asked.
     meta = json.loads((out / "hetflow_driver.json").read_text())
     cells = set(tcl.eval("dict keys $vm::cells").split())
@@ -685,7 +768,8 @@ def test_cli_pynq_ip(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert sorted(os.listdir(out)) == sorted(["hetflow_saxpy_axi.v", "package_ip.tcl",
                                               "build_overlay.tcl", "hetflow_driver.json",
-                                              "README.md"])
+                                              "README.md", "hetflow_saxpy.hwh",
+                                              "hetflow_saxpy.bit"])
     assert "Vivado does not run here" in proc.stdout
     meta = json.loads((out / "hetflow_driver.json").read_text())
     assert meta["params"] == {"lanes": 2} and meta["fclk0_mhz"] == 142.5
