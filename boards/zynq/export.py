@@ -11,7 +11,7 @@ from ...hw.shell import Shell
 from .constants import (DEFAULT_MHZ, DMA_LENGTH_WIDTH, DRIVER_FORMAT, DRIVER_VERSION, MHZ_RANGE,
                         VIVADO_NOTE, ZYNQ_BOARDS)
 from .errors import ExportError
-from .hwh import DMA_BASE, DMA_RANGE, KERNEL_BASE, DmaCell, KernelCell, handoff_xml, pynq_registers
+from .hwh import DMA_BASE, DMA_RANGE, KERNEL_BASE, DmaCell, KernelCell, handoff_xml
 from .layout import AxiLayout
 from .tcl import build_overlay_tcl, package_ip_tcl
 from .wrapper import verilog_text
