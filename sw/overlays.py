@@ -136,8 +136,8 @@ def attach(device, overlay):
     overlay = as_overlay(overlay)
     if not device.runs_overlays:
         raise HetflowError(
-            f"device {device.name} cannot run an overlay yet; overlays run on the cpu and sim "
-            f"devices (hetflow.open('sim', overlay=...)), or call one kernel with "
+            f"device {device.name} cannot run an overlay yet; overlays run on the cpu, sim "
+            f"and serial devices (hetflow.open('sim', overlay=...)), or call one kernel with "
             f"dev.kernel(...)")
     chains = overlay.chains
     member = {name: chain for chain in chains.values() for name in chain.order}

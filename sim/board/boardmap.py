@@ -31,7 +31,7 @@ from ...hw.errors import HetflowError
 from ...hw.overlay.manifest import encode_manifest
 from .protocol import beat_stride
 
-__all__ = ["BoardMap", "Channel", "Unit", "KernelView", "INSTANCE_STRIDE", "MANIFEST_BASE", "MAX_INSTANCES",
+__all__ = ["BoardMap", "Channel", "Unit", "KernelView", "design_of", "INSTANCE_STRIDE", "MANIFEST_BASE", "MAX_INSTANCES",
            "channels"]
 
 #: Bytes between two instances' register windows (a kernel's window is at most this).
@@ -81,6 +81,29 @@ def channels(kernel, unit=None, first=0, inputs=None, outputs=None):
     return out
 
 
+def design_of(content):
+    """The :class:`~hetflow.hw.overlay.Overlay` a manifest describes (``content`` as
+    :meth:`BoardMap.describe` gives it): what a host rebuilds from the board alone.
+
+    A kernel the manifest names must be importable here (a built-in or an
+    installed plug-in); otherwise the error says which.
+    """
+    from ...hw.overlay import Overlay
+
+    try:
+        overlay = Overlay(content["design"])
+        for inst in content["instances"]:
+            overlay.add(inst["name"], inst["kernel"], **inst["params"])
+        for stream in content["streams"]:
+            overlay.connect(stream["from"], stream["to"], depth=stream["depth"],
+                            reinterpret=stream["reinterpret"])
+    except (KeyError, TypeError) as exc:
+        raise HetflowError(f"the board's manifest does not describe a design ({exc!r} is "
+                           f"missing or malformed); rebuild the bitstream with this "
+                           f"hetflow") from None
+    return overlay.check()
+
+
 @dataclass(frozen=True)
 class KernelView:
     """What the host sees of a kernel instance -- name, parameters, register map, ports --
@@ -88,6 +111,7 @@ class KernelView:
     expects to be elaborated)."""
 
     name: str
+    kernel_cls: type
     p: object
     map: object
     in_ports: tuple
@@ -96,7 +120,7 @@ class KernelView:
     @classmethod
     def of(cls, kernel_cls, params):
         p = kernel_cls.bind(**params)
-        return cls(kernel_cls.name, p, kernel_cls.memo("regmap", p),
+        return cls(kernel_cls.name, kernel_cls, p, kernel_cls.memo("regmap", p),
                    kernel_cls.memo("inputs", p), kernel_cls.memo("outputs", p))
 
 

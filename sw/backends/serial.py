@@ -6,8 +6,17 @@ frames (:mod:`hetflow.sim.board.framing`) to the bridge in the gateware
 (modelled by :mod:`hetflow.sim.board.bridge`).  Jobs run through the same
 steps as on the virtual board (:class:`~hetflow.sim.board.client.BoardClient`).
 
-Which kernel is on the board
-    A serial board carries one kernel, the bitstream's.  On open the device
+Which design is on the board
+    A board built from an overlay carries its manifest
+    (:mod:`hetflow.hw.overlay.manifest`): ``PING``'s register window reaches
+    past :data:`~hetflow.sim.board.boardmap.MANIFEST_BASE`.  On open the
+    device then reads the manifest, rebuilds the overlay from it and runs it
+    as the sim device does (:mod:`hetflow.backends.sim_overlay`):
+    ``dev.kernels`` lists the instances, ``dev.fir0(...)`` calls one,
+    ``dev.fir0_crc0(...)`` a chain, with no ``params=`` to give.  Opening with
+    ``overlay=`` checks that the board carries that design.
+
+    A board built from a single kernel carries that kernel.  On open the device
     sends ``PING`` (protocol version, DMA channels, memory and register
     window sizes) and reads the kernel's ``id`` register (0x14, the CRC-32
     of the kernel name), and looks the id up among the registered kernels.
@@ -49,15 +58,16 @@ import time
 
 import numpy as np
 
+from ..boardtime import LinkCount
 from ..device import Device
 from ..hw.errors import HetflowError
 from ..hw.registry import get_kernel, kernel_names
 from ..hw.regmap import kernel_id
-from ..hw.shell import Shell
 from ..sim.board import protocol as P
-from ..sim.board.client import BoardClient, BoardError
+from ..sim.board.boardmap import MANIFEST_BASE, BoardMap, KernelView, channels, design_of
+from ..sim.board.client import BoardError
+from ..sim.board.design_client import DesignClient
 from ..sim.board.framing import BRIDGE_CHUNK, DEFAULT_BAUD
-from ..sim.board.harness import channels
 from .serial_link import BRIDGE_WINDOW, DEFAULT_TIMEOUT, SerialLink
 
 __all__ = ["SerialDevice", "SerialBoard", "SerialLink", "KernelMismatch", "DEFAULT_BAUDRATE",
@@ -78,8 +88,13 @@ def _params_text(p):
     return ", ".join(f"{k}={v}" for k, v in p.items())
 
 
-class SerialBoard(BoardClient):
-    """The board API and :meth:`run_job` over a :class:`SerialLink`."""
+class SerialBoard(DesignClient):
+    """The board API, :meth:`run_job` and the jobs of a design's instances
+    (:class:`~hetflow.sim.board.design_client.DesignClient`) over a :class:`SerialLink`.
+
+    ``kernel`` is the board's single kernel, or None with ``boardmap`` the
+    design it carries.
+    """
 
     memory_hint = "make the call smaller (a board's memory is fixed)"
     #: Cycles per RUN request.
@@ -87,11 +102,17 @@ class SerialBoard(BoardClient):
     #: Slowest kernel clock (Hz) the RUN timeouts allow for.
     min_clock = 1e6
 
-    def __init__(self, link, kernel, info):
+    def __init__(self, link, kernel, info, boardmap=None):
         self.link = link
         self.kernel = kernel
-        self.channels = channels(kernel)
+        if boardmap is not None:
+            self.boardmap = boardmap
+        # Neither yet: a board whose manifest is about to be read (read_manifest only).
+        known = kernel is not None or boardmap is not None
+        self.channels = list(self.boardmap.channels) if known else []
+        self._name = self.boardmap.name if known else None
         self.info = info
+        self.meter = _PortMeter(link)
         self.memory_size = info.memory_size
         self.timeout = link.timeout
         self.max_transfer = link.chunk
@@ -101,7 +122,7 @@ class SerialBoard(BoardClient):
 
     @property
     def description(self):
-        return f"serial:{self.link.port} ({self.kernel.name})"
+        return f"serial:{self.link.port}" + (f" ({self._name})" if self._name else "")
 
     def _call(self, opcode, *fields, data=b"", timeout=None):
         return self.link.call(opcode, *fields, data=data, timeout=timeout)
@@ -212,7 +233,6 @@ class _PortMeter:
 
     @property
     def total(self):
-        from ..boardtime import LinkCount
         s = self.link.stats
         return LinkCount(s["requests"] + s["retries"], s["bytes_out"] + s["bytes_in"],
                          s["exchanges"])
@@ -252,6 +272,8 @@ class SerialDevice(Device):
         Cycle budget of one job (see :meth:`BoardClient.run_job`).
     """
 
+    runs_overlays = True
+
     def __init__(self, port, baudrate=None, timeout=DEFAULT_TIMEOUT, retries=3,
                  kernel=None, params=None, chunk=DEFAULT_CHUNK, max_cycles=None, board=None,
                  window=BRIDGE_WINDOW):
@@ -280,20 +302,61 @@ class SerialDevice(Device):
                 raise BoardError(f"{self.name}: the far end answered PING with magic "
                                  f"{info.magic!r} version {info.version}; expected a hetflow "
                                  f"bridge ({P.MAGIC!r} version {P.VERSION})")
-            found = self.link.call(P.REG_READ, _ID_REGISTER)[0]
-            kernel_obj = self._identify(found, kernel, params or {})
-            want = len(channels(kernel_obj))
-            if info.channels != want or info.register_size != kernel_obj.map.size:
-                raise KernelMismatch(
-                    f"{self.name}: the board's {kernel_obj.name} has {info.channels} DMA "
-                    f"channel(s) and a 0x{info.register_size:x}-byte register window, but "
-                    f"{kernel_obj.name}({_params_text(kernel_obj.p)}) has {want} and "
-                    f"0x{kernel_obj.map.size:x}; pass params= as the bitstream was built")
-            self.board = SerialBoard(self.link, kernel_obj, info)
+            if info.register_size > MANIFEST_BASE:
+                self.board = self._design_board(info)
+            else:
+                found = self.link.call(P.REG_READ, _ID_REGISTER)[0]
+                kernel_obj = self._identify(found, kernel, params or {})
+                want = len(channels(kernel_obj))
+                if info.channels != want or info.register_size != kernel_obj.map.size:
+                    raise KernelMismatch(
+                        f"{self.name}: the board's {kernel_obj.name} has {info.channels} DMA "
+                        f"channel(s) and a 0x{info.register_size:x}-byte register window, but "
+                        f"{kernel_obj.name}({_params_text(kernel_obj.p)}) has {want} and "
+                        f"0x{kernel_obj.map.size:x}; pass params= as the bitstream was built")
+                self.board = SerialBoard(self.link, kernel_obj, info)
         except BaseException:
             self.link.close()
             raise
         super().__init__()
+        self._overlay = None
+        if self.board.kernel is None:           # the board's own design, as its manifest says
+            from ..overlays import attach
+            attach(self, self.board.boardmap.overlay)
+
+    def _design_board(self, info):
+        """The board of a design that carries its manifest: read it, rebuild the overlay."""
+        overlay = design_of(SerialBoard(self.link, None, info).read_manifest())
+        boardmap = BoardMap(overlay)
+        if info.channels != len(boardmap.channels) \
+                or info.register_size != boardmap.register_space:
+            raise KernelMismatch(f"{self.name}: the board's manifest describes {overlay.name} "
+                                 f"with {len(boardmap.channels)} DMA channel(s) and a "
+                                 f"0x{boardmap.register_space:x}-byte register space, but the "
+                                 f"board has {info.channels} and 0x{info.register_size:x}; the "
+                                 f"bitstream is not the one its manifest describes")
+        return SerialBoard(self.link, None, info, boardmap)
+
+    def _load_design(self, overlay):
+        board = self.board.boardmap
+        carries = (f"the design {board.name} ({', '.join(board.units)})" if board.overlay
+                   else f"the single kernel {board.name}")
+        if board.overlay is None or \
+                BoardMap(overlay).describe() != board.describe():
+            raise KernelMismatch(f"{self.name} carries {carries}, not the overlay "
+                                 f"{overlay.name} ({', '.join(overlay.instances)}); open it "
+                                 f"without overlay= to use what the board carries")
+        from .sim_overlay import OverlayRunner
+        if self._overlay is None:
+            self._overlay = OverlayRunner(self.board, self.max_cycles)
+
+    def _plan(self, handle, inputs, scalars):
+        if self._overlay is None:
+            return super()._plan(handle, inputs, scalars)
+        return self._overlay.plan_instance(handle, inputs, scalars)
+
+    def _plan_chain(self, handle, inputs, scalars):
+        return self._overlay.plan_chain(handle, inputs, scalars)
 
     def _identify(self, found, kernel, params):
         names = [n for n in kernel_names() if kernel_id(n) == found]
@@ -310,11 +373,8 @@ class SerialDevice(Device):
                                  f"or pass kernel='module:Class'")
         else:
             cls = get_kernel(names[0])
-        kernel_obj = Shell(cls, **params)
-        # The instance only describes the bitstream's kernel (ports, register map); it is
-        # never elaborated here, which Amaranth would otherwise warn about.
-        kernel_obj._MustUse__used = True
-        return kernel_obj
+        # What the host needs of the bitstream's kernel (ports, register map): no hardware.
+        return KernelView.of(cls, params)
 
     def kernel(self, name, **params):
         """The board's kernel; ``params`` default to the board's and must equal them.
@@ -325,6 +385,8 @@ class SerialDevice(Device):
             For another kernel or other parameters, naming what the board has.
         """
         self._check_open()
+        if self.board.kernel is None:
+            return super().kernel(name, **params)
         cls = get_kernel(name)
         have = self.board.kernel
         p = cls.bind(**params) if params or cls is not have.kernel_cls else have.p
@@ -359,4 +421,6 @@ class SerialDevice(Device):
         super()._abandon(run)
 
     def _close(self):
+        if self._overlay is not None:
+            self._overlay.close()
         self.link.close()

@@ -98,7 +98,7 @@ def test_devices_without_overlays_say_so(pipeline):
     device = OneKernelDevice()
     try:
         with pytest.raises(HetflowError, match=r"^device one-kernel cannot run an overlay yet; "
-                                               r"overlays run on the cpu and sim devices "
+                                               r"overlays run on the cpu, sim and serial devices "
                                                r"\(hetflow.open\('sim', overlay=...\)\), or "
                                                r"call one kernel with dev.kernel\(...\)$"):
             attach(device, pipeline)
