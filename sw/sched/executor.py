@@ -105,7 +105,10 @@ class Executor:
     devices : list of Device or dict of str to Device
         The devices (``hetflow.open(...)``), opened and closed by the
         caller.  In a list, each is labelled by its name, with ``2``, ``3``
-        ... appended to repeats (``sim``, ``sim2``).
+        ... appended to repeats (``sim``, ``sim2``).  A board opened with an
+        overlay offers its instances and chains as units of their own,
+        ``sim:gemm0``, ``sim:fir0_crc0`` (:func:`hetflow.overlays.compute_units`);
+        tasks are placed on units (:attr:`units`).
     models : PerfModels, optional
         The performance models (default: this machine's stored models).
     record : bool
@@ -133,8 +136,11 @@ class Executor:
             raise HetflowError("Executor needs at least one device")
         if not timeout or timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        from ..overlays import compute_units
         self.devices = labelled
-        self.kinds = {label: device_kind(dev.name) for label, dev in labelled.items()}
+        self.units = {unit.label: unit for label, dev in labelled.items()
+                      for unit in compute_units(label, dev)}
+        self.kinds = {label: device_kind(unit.device.name) for label, unit in self.units.items()}
         self.models = models if models is not None else PerfModels()
         self.record = record
         self.save = save
@@ -142,8 +148,8 @@ class Executor:
         self.reorder = reorder
 
     def plan(self, graph, policy="heft"):
-        """Size every task, predict its time on each device and schedule (:class:`Plan`)."""
-        return make_plan(graph, self.devices, self.kinds, self.models, policy, self.reorder)
+        """Size every task, predict its time on each unit and schedule (:class:`Plan`)."""
+        return make_plan(graph, self.units, self.kinds, self.models, policy, self.reorder)
 
     def run(self, graph, policy="heft", plan=None, online=None):
         """Plan (unless ``plan`` is given), execute, record; returns a :class:`RunReport`.
@@ -167,7 +173,7 @@ class Executor:
 
     def _call(self, task, handle, results, deadline):
         args, kwargs = substitute(task.args, results), substitute(task.kwargs, results)
-        if task.kind == "kernel":
+        if task.kind != "function":
             return handle(*args, timeout=max(deadline - time.monotonic(), 0.001), **kwargs)
         return task.fn(*args, **kwargs)
 
@@ -186,13 +192,13 @@ class Executor:
         if online is None:
             online = plan.policy in ONLINE and plan.choice == plan.policy
         graph, costs = plan.graph, plan.costs
-        labels = list(self.devices)
+        labels = list(self.units)
         handles = {}                # loaded before the clock starts (builds happen here)
         for name, label in plan.schedule.placement.items():
             task = graph.tasks[name]
-            if task.kind == "kernel":
+            if task.kind != "function":
                 for lab in (costs.feasible(name) if online else [label]):
-                    handles[(name, lab)] = self.devices[lab].kernel(task.kernel, **task.params)
+                    handles[(name, lab)] = self.units[lab].handle_for(task)
         inbox = {label: queue.Queue() for label in labels}
         events = queue.Queue()
         deadline = time.monotonic() + self.timeout
@@ -309,14 +315,14 @@ class Executor:
         if missing:
             raise GraphError(f"learn: the report has no measured run of task '{missing[0]}' "
                              f"of the plan; pass the report of this plan's run")
-        unknown = sorted(set(report.placement.values()) - set(self.devices))
+        unknown = sorted(set(report.placement.values()) - set(self.units))
         if unknown:
-            raise GraphError(f"learn: the report places tasks on '{unknown[0]}', not a device "
-                             f"of this executor ({', '.join(self.devices)})")
+            raise GraphError(f"learn: the report places tasks on '{unknown[0]}', not a unit "
+                             f"of this executor ({', '.join(self.units)})")
         shared = overlaps(report.placement, report.start, report.finish)
         for name, task in plan.graph.tasks.items():
             label = report.placement[name]
-            self.models.record(task.key, self.devices[label].name, plan.work[name],
+            self.models.record(task.key, self.units[label].device.name, plan.work[name],
                                report.finish[name] - report.start[name],
                                cycles=report.cycles.get(name), unit=plan.units[name],
                                overlap=shared[name])
