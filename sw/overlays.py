@@ -18,6 +18,7 @@ whose ports are chained cannot be called alone, on any device, because on
 the fabric its chained ports have no path to the host.
 """
 
+import threading
 import time
 
 import numpy as np
@@ -30,7 +31,7 @@ from .sched.costgraph import device_kind
 from .sched.work import Work, kernel_key
 
 __all__ = ["InstanceHandle", "ChainHandle", "ChainCall", "ComputeUnit", "as_overlay",
-           "compute_units"]
+           "compute_units", "start_together"]
 
 
 def as_overlay(overlay):
@@ -286,3 +287,25 @@ def compute_units(label, device):
              for name, handle in device.kernels.items() if handle.chain is None]
     return units + [ComputeUnit(f"{label}:{name}", device, handle)
                     for name, handle in device.chains.items()]
+
+
+def start_together(device, calls):
+    """Start ``calls`` (``(handle, args, kwargs)``) so that ``device`` sees them all at once.
+
+    The device's worker is held until every call is started, so an overlay on
+    the simulated board runs calls on independent units in the same bursts
+    (:mod:`hetflow.backends.sim_overlay`).  Returns each call's
+    :class:`~hetflow.Run`, or the exception its start raised (bad input).
+    """
+    gate = threading.Event()
+    device._submit(gate.wait)
+    started = []
+    try:
+        for handle, args, kwargs in calls:
+            try:
+                started.append(handle.start(*args, **kwargs))
+            except Exception as exc:
+                started.append(exc)
+    finally:
+        gate.set()
+    return started

@@ -23,6 +23,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from ..hw.errors import HetflowError
+from ..overlays import start_together
 from .contention import overlaps
 from .costgraph import GraphError, device_kind
 from .graph import TaskRef, substitute
@@ -206,11 +207,15 @@ class Executor:
         origin = time.perf_counter()
 
         def worker(label):
-            while (name := inbox[label].get()) is not None:
+            while (item := inbox[label].get()) is not None:
+                name, run, t0 = item                 # run: started with others (gang)
                 handle = handles.get((name, label))
-                t0 = time.perf_counter()
+                t0 = t0 or time.perf_counter()
                 try:
-                    value = self._call(graph.tasks[name], handle, results, deadline)
+                    if isinstance(run, BaseException):
+                        raise run
+                    value = run.wait(max(deadline - time.monotonic(), 0.001)) if run \
+                        else self._call(graph.tasks[name], handle, results, deadline)
                 except BaseException as exc:       # reported by the main thread
                     events.put((name, label, t0, 0.0, None, None, exc))
                     continue
@@ -227,6 +232,7 @@ class Executor:
             for dep in task.deps:
                 users[dep].append(n)
         ready = [n for n in graph.tasks if waiting[n] == 0]       # inputs there, not handed out
+        handed = []                                                # in this dispatch
         idle = set(labels)
         todo = plan.schedule.order()                               # static: the planned order
         order = dmda_order(costs)
@@ -237,9 +243,30 @@ class Executor:
             ready.remove(name)
             idle.discard(label)
             placement[name] = label
-            inbox[label].put(name)
+            handed.append((name, label))
 
         def dispatch(now):
+            handed.clear()
+            choose_tasks(now)
+            # Calls handed at once to units of one overlay are started together, so that
+            # the board runs them at the same time; any other call starts in its worker.
+            gangs = {}
+            for name, label in handed:
+                if self.units[label].handle is not None:
+                    gangs.setdefault(id(self.units[label].device), []).append((name, label))
+            runs = {}
+            for gang in gangs.values():
+                if len(gang) > 1:
+                    t0 = time.perf_counter()
+                    calls = [(handles[(n, lab)], substitute(graph.tasks[n].args, results),
+                              substitute(graph.tasks[n].kwargs, results)) for n, lab in gang]
+                    started = start_together(self.units[gang[0][1]].device, calls)
+                    runs.update({n: (run, t0) for (n, _), run in zip(gang, started)})
+            for name, label in handed:
+                run, t0 = runs.get(name, (None, None))
+                inbox[label].put((name, run, t0))
+
+        def choose_tasks(now):
             if online and plan.policy == "dmda":
                 for n in order(ready):
                     best = min(costs.feasible(n), key=lambda lab: (

@@ -87,6 +87,9 @@ def test_two_units_of_one_board_run_side_by_side(devices, tmp_path):
     assert report[refs["s"]] == fir(X, H).sum()
     assert np.array_equal(report[refs["t"]], c.T)
     assert report.cycles["fir"] > 0 and report.cycles["gemm"] > 0
+    # Started together, the two calls ran in the same bursts of the board.
+    assert report.start["fir"] == report.start["gemm"]
+    assert separate.fir0.last_link is separate.gemm0.last_link
 
 
 def test_a_chain_is_one_task_on_its_unit_or_the_cpu(devices, tmp_path):
