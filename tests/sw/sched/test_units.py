@@ -149,3 +149,15 @@ def test_chain_errors():
         Graph().chain(demo_overlay(chained=False), "fir0_crc0")
     assert str(info.value) == ("overlay 'pipeline_separate' has no chain 'fir0_crc0'; its "
                                "chains are: none")
+
+
+def test_calibrate_an_overlay_device_times_its_units(devices, tmp_path):
+    from hetflow.sched.calibrate import calibrate
+    _, separate, chained = devices
+    models = PerfModels(tmp_path / "m.json")
+    rows = calibrate(chained, models, sizes=[256], repeats=1)
+    assert [r["key"] for r in rows] == ["gemm(cols=4, rows=2)"]
+    rows = calibrate(separate, models, sizes=[256], repeats=1)
+    assert [r["key"] for r in rows] == ["fir(taps=16)", "crc32(lanes=4)", "gemm(cols=4, rows=2)"]
+    assert sorted(device for _, device in models.models) == ["sim"] * 3
+    assert models.model("gemm(cols=4, rows=2)", "sim").runs() == 2
