@@ -241,19 +241,21 @@ class Executor:
 
         def hand(label, name):
             ready.remove(name)
+            handed.append((name, label, label in idle))
             idle.discard(label)
             placement[name] = label
-            handed.append((name, label))
 
         def dispatch(now):
             handed.clear()
             choose_tasks(now)
-            # Calls handed at once to units of one overlay are started together, so that
-            # the board runs them at the same time; any other call starts in its worker.
+            # Calls handed at once to idle units of one overlay are started together, so
+            # that the board runs them at the same time; any other call starts in its worker.
             gangs = {}
-            for name, label in handed:
-                if self.units[label].handle is not None:
-                    gangs.setdefault(id(self.units[label].device), []).append((name, label))
+            for name, label, was_idle in handed:
+                gang = gangs.setdefault(id(self.units[label].device), [])
+                if was_idle and self.units[label].handle is not None \
+                        and label not in {lab for _, lab in gang}:
+                    gang.append((name, label))
             runs = {}
             for gang in gangs.values():
                 if len(gang) > 1:
@@ -262,7 +264,7 @@ class Executor:
                               substitute(graph.tasks[n].kwargs, results)) for n, lab in gang]
                     started = start_together(self.units[gang[0][1]].device, calls)
                     runs.update({n: (run, t0) for (n, _), run in zip(gang, started)})
-            for name, label in handed:
+            for name, label, _ in handed:
                 run, t0 = runs.get(name, (None, None))
                 inbox[label].put((name, run, t0))
 
