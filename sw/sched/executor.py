@@ -10,7 +10,7 @@
 
 A run is: **plan** (:func:`~hetflow.sched.plan.make_plan`), **execute** (every
 kernel the plan needs is loaded first, so a simulator build is not part of
-the makespan; then one worker thread per device runs the tasks this thread
+the makespan; then one worker thread per compute unit runs the tasks this thread
 hands it) and **learn** (every task's measured time, cycles and overlap with
 the other devices' work are recorded in its model).  The plan is data: another
 executor (:mod:`hetflow.distributed`) can run the same plan and call :meth:`Executor.learn`.
@@ -179,16 +179,17 @@ class Executor:
         return task.fn(*args, **kwargs)
 
     def execute(self, plan, online=None):
-        """Run ``plan``: one worker thread per device, fed by this thread.
+        """Run ``plan``: one worker thread per unit, fed by this thread.
 
-        Static (heft, the baselines, a baseline dmda chose): each device runs
+        Static (heft, the baselines, a baseline dmda chose): each unit runs
         its planned tasks in the planned order, or (``reorder``) its first
         planned task whose inputs are there.  Online (dmda, eager): a task is
         placed when it really becomes ready -- dmda (tasks ready together in
         :func:`~hetflow.sched.policies.dmda_order`) on the device of the
         smallest expected completion (queue end, re-based on real finishes,
         plus the predicted cost), eager on the first idle device that can run
-        the oldest ready task.
+        the oldest ready task.  Calls handed out at once to idle units of one
+        board are started together (:func:`hetflow.overlays.start_together`).
         """
         if online is None:
             online = plan.policy in ONLINE and plan.choice == plan.policy
