@@ -51,7 +51,7 @@ def calibration_call(name, params, n, rng, index=0):
     return tuple(inputs[port.name] for port in cls.memo("inputs", p)), dict(scalars)
 
 
-def calibrate(device, models, kernels=DEFAULT_KERNELS, sizes=None, repeats=3, seed=0,
+def calibrate(device, models, kernels=None, sizes=None, repeats=3, seed=0,
               on_step=None, timing=None, board_device=None):
     """Time each kernel at each size on ``device`` and record the runs in ``models``.
 
@@ -61,7 +61,10 @@ def calibrate(device, models, kernels=DEFAULT_KERNELS, sizes=None, repeats=3, se
         An opened hetflow device.
     models : PerfModels
         Where the runs are recorded (not saved here: call ``models.save()``).
-    kernels : sequence of (name, params)
+    kernels : sequence of (name, params), optional
+        Default: the instances of the device's overlay that are compute units
+        (no stream touches them), else :data:`DEFAULT_KERNELS`.  Their models
+        are the device's, which the units share; chains are not calibrated.
     sizes : sequence of int, optional
         Sizes for every kernel (default: each kernel's ``calibration_sizes``).
     repeats : int
@@ -87,6 +90,10 @@ def calibrate(device, models, kernels=DEFAULT_KERNELS, sizes=None, repeats=3, se
         raise HetflowError(f"repeats {repeats} is out of range; allowed 1 or more")
     if timing is not None and not board_device:
         raise HetflowError("calibrating a board from its build needs the board's device name")
+    if kernels is None:
+        units = [h for h in getattr(device, "kernels", {}).values() if h.chain is None]
+        kernels = [(h.name, dict(h.params)) for h in units] if device.design is not None \
+            else DEFAULT_KERNELS
     rng = np.random.default_rng(seed)
     plan = [(name, params, list(sizes or calibration_sizes(name))) for name, params in kernels]
     total = sum(len(s) for _, _, s in plan)

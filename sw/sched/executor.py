@@ -10,7 +10,7 @@
 
 A run is: **plan** (:func:`~hetflow.sched.plan.make_plan`), **execute** (every
 kernel the plan needs is loaded first, so a simulator build is not part of
-the makespan; then one worker thread per device runs the tasks this thread
+the makespan; then one worker thread per compute unit runs the tasks this thread
 hands it) and **learn** (every task's measured time, cycles and overlap with
 the other devices' work are recorded in its model).  The plan is data: another
 executor (:mod:`hetflow.distributed`) can run the same plan and call :meth:`Executor.learn`.
@@ -23,6 +23,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from ..hw.errors import HetflowError
+from ..overlays import start_together
 from .contention import overlaps
 from .costgraph import GraphError, device_kind
 from .graph import TaskRef, substitute
@@ -105,7 +106,10 @@ class Executor:
     devices : list of Device or dict of str to Device
         The devices (``hetflow.open(...)``), opened and closed by the
         caller.  In a list, each is labelled by its name, with ``2``, ``3``
-        ... appended to repeats (``sim``, ``sim2``).
+        ... appended to repeats (``sim``, ``sim2``).  A board opened with an
+        overlay offers its instances and chains as units of their own,
+        ``sim:gemm0``, ``sim:fir0_crc0`` (:func:`hetflow.overlays.compute_units`);
+        tasks are placed on units (:attr:`units`).
     models : PerfModels, optional
         The performance models (default: this machine's stored models).
     record : bool
@@ -133,8 +137,11 @@ class Executor:
             raise HetflowError("Executor needs at least one device")
         if not timeout or timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        from ..overlays import compute_units
         self.devices = labelled
-        self.kinds = {label: device_kind(dev.name) for label, dev in labelled.items()}
+        self.units = {unit.label: unit for label, dev in labelled.items()
+                      for unit in compute_units(label, dev)}
+        self.kinds = {label: device_kind(unit.device.name) for label, unit in self.units.items()}
         self.models = models if models is not None else PerfModels()
         self.record = record
         self.save = save
@@ -142,8 +149,8 @@ class Executor:
         self.reorder = reorder
 
     def plan(self, graph, policy="heft"):
-        """Size every task, predict its time on each device and schedule (:class:`Plan`)."""
-        return make_plan(graph, self.devices, self.kinds, self.models, policy, self.reorder)
+        """Size every task, predict its time on each unit and schedule (:class:`Plan`)."""
+        return make_plan(graph, self.units, self.kinds, self.models, policy, self.reorder)
 
     def run(self, graph, policy="heft", plan=None, online=None):
         """Plan (unless ``plan`` is given), execute, record; returns a :class:`RunReport`.
@@ -167,32 +174,33 @@ class Executor:
 
     def _call(self, task, handle, results, deadline):
         args, kwargs = substitute(task.args, results), substitute(task.kwargs, results)
-        if task.kind == "kernel":
+        if task.kind != "function":
             return handle(*args, timeout=max(deadline - time.monotonic(), 0.001), **kwargs)
         return task.fn(*args, **kwargs)
 
     def execute(self, plan, online=None):
-        """Run ``plan``: one worker thread per device, fed by this thread.
+        """Run ``plan``: one worker thread per unit, fed by this thread.
 
-        Static (heft, the baselines, a baseline dmda chose): each device runs
+        Static (heft, the baselines, a baseline dmda chose): each unit runs
         its planned tasks in the planned order, or (``reorder``) its first
         planned task whose inputs are there.  Online (dmda, eager): a task is
         placed when it really becomes ready -- dmda (tasks ready together in
         :func:`~hetflow.sched.policies.dmda_order`) on the device of the
         smallest expected completion (queue end, re-based on real finishes,
         plus the predicted cost), eager on the first idle device that can run
-        the oldest ready task.
+        the oldest ready task.  Calls handed out at once to idle units of one
+        board are started together (:func:`hetflow.overlays.start_together`).
         """
         if online is None:
             online = plan.policy in ONLINE and plan.choice == plan.policy
         graph, costs = plan.graph, plan.costs
-        labels = list(self.devices)
+        labels = list(self.units)
         handles = {}                # loaded before the clock starts (builds happen here)
         for name, label in plan.schedule.placement.items():
             task = graph.tasks[name]
-            if task.kind == "kernel":
+            if task.kind != "function":
                 for lab in (costs.feasible(name) if online else [label]):
-                    handles[(name, lab)] = self.devices[lab].kernel(task.kernel, **task.params)
+                    handles[(name, lab)] = self.units[lab].handle_for(task)
         inbox = {label: queue.Queue() for label in labels}
         events = queue.Queue()
         deadline = time.monotonic() + self.timeout
@@ -200,11 +208,15 @@ class Executor:
         origin = time.perf_counter()
 
         def worker(label):
-            while (name := inbox[label].get()) is not None:
+            while (item := inbox[label].get()) is not None:
+                name, run, t0 = item                 # run: started with others (gang)
                 handle = handles.get((name, label))
-                t0 = time.perf_counter()
+                t0 = t0 or time.perf_counter()
                 try:
-                    value = self._call(graph.tasks[name], handle, results, deadline)
+                    if isinstance(run, BaseException):
+                        raise run
+                    value = run.wait(max(deadline - time.monotonic(), 0.001)) if run \
+                        else self._call(graph.tasks[name], handle, results, deadline)
                 except BaseException as exc:       # reported by the main thread
                     events.put((name, label, t0, 0.0, None, None, exc))
                     continue
@@ -221,6 +233,7 @@ class Executor:
             for dep in task.deps:
                 users[dep].append(n)
         ready = [n for n in graph.tasks if waiting[n] == 0]       # inputs there, not handed out
+        handed = []                                                # in this dispatch
         idle = set(labels)
         todo = plan.schedule.order()                               # static: the planned order
         order = dmda_order(costs)
@@ -229,11 +242,34 @@ class Executor:
 
         def hand(label, name):
             ready.remove(name)
+            handed.append((name, label, label in idle))
             idle.discard(label)
             placement[name] = label
-            inbox[label].put(name)
 
         def dispatch(now):
+            handed.clear()
+            choose_tasks(now)
+            # Calls handed at once to idle units of one overlay are started together, so
+            # that the board runs them at the same time; any other call starts in its worker.
+            gangs = {}
+            for name, label, was_idle in handed:
+                gang = gangs.setdefault(id(self.units[label].device), [])
+                if was_idle and self.units[label].handle is not None \
+                        and label not in {lab for _, lab in gang}:
+                    gang.append((name, label))
+            runs = {}
+            for gang in gangs.values():
+                if len(gang) > 1:
+                    t0 = time.perf_counter()
+                    calls = [(handles[(n, lab)], substitute(graph.tasks[n].args, results),
+                              substitute(graph.tasks[n].kwargs, results)) for n, lab in gang]
+                    started = start_together(self.units[gang[0][1]].device, calls)
+                    runs.update({n: (run, t0) for (n, _), run in zip(gang, started)})
+            for name, label, _ in handed:
+                run, t0 = runs.get(name, (None, None))
+                inbox[label].put((name, run, t0))
+
+        def choose_tasks(now):
             if online and plan.policy == "dmda":
                 for n in order(ready):
                     best = min(costs.feasible(n), key=lambda lab: (
@@ -309,14 +345,14 @@ class Executor:
         if missing:
             raise GraphError(f"learn: the report has no measured run of task '{missing[0]}' "
                              f"of the plan; pass the report of this plan's run")
-        unknown = sorted(set(report.placement.values()) - set(self.devices))
+        unknown = sorted(set(report.placement.values()) - set(self.units))
         if unknown:
-            raise GraphError(f"learn: the report places tasks on '{unknown[0]}', not a device "
-                             f"of this executor ({', '.join(self.devices)})")
+            raise GraphError(f"learn: the report places tasks on '{unknown[0]}', not a unit "
+                             f"of this executor ({', '.join(self.units)})")
         shared = overlaps(report.placement, report.start, report.finish)
         for name, task in plan.graph.tasks.items():
             label = report.placement[name]
-            self.models.record(task.key, self.devices[label].name, plan.work[name],
+            self.models.record(task.key, self.units[label].device.name, plan.work[name],
                                report.finish[name] - report.start[name],
                                cycles=report.cycles.get(name), unit=plan.units[name],
                                overlap=shared[name])

@@ -7,6 +7,7 @@ future-like handle); :class:`~hetflow.sched.executor.Executor` runs it::
     g = Graph()
     y = g.kernel("fir", taps=16)(x, h=h)        # a kernel call
     q = g.task(np.right_shift, y, 8)            # a NumPy step on its result
+    crc = g.chain("pipeline.toml", "fir0_crc0")(x, h=h)   # an overlay's chain: one task
 
     @g.task
     def frames(y):
@@ -56,7 +57,8 @@ class Task:
     name : str
         Unique within the graph.
     kind : str
-        ``"kernel"`` (runs on any device) or ``"function"`` (runs on a CPU).
+        ``"kernel"``, ``"chain"`` (an overlay's chain, :class:`~hetflow.overlays.ChainCall`)
+        or ``"function"`` (runs on a CPU).
     kernel : str or None
         Registry name of the kernel.
     params : dict
@@ -68,6 +70,8 @@ class Task:
         dicts) are replaced by the results of those tasks.
     deps : list of str
         Names of the tasks whose results this one needs, in first-use order.
+    chain : ChainCall or None
+        The chain of a chain task.
     """
 
     name: str
@@ -78,10 +82,14 @@ class Task:
     args: tuple
     kwargs: dict
     deps: list
+    chain: object = None
 
     @property
     def key(self):
-        """Name of this task's performance model: ``fir(taps=16)`` or ``py:module.func``."""
+        """Name of this task's performance model: ``fir(taps=16)``, ``py:module.func`` or
+        the chain's (:attr:`~hetflow.overlays.ChainCall.key`)."""
+        if self.kind == "chain":
+            return self.chain.key
         if self.kind == "kernel":
             from .work import kernel_key
             return kernel_key(self.kernel, self.params)
@@ -135,6 +143,18 @@ class _KernelCaller:
         return f"<kernel {self.kernel_cls.name} of {self.graph!r}>"
 
 
+class _ChainCaller:
+    """``graph.chain(overlay, "fir0_crc0")``: calling it adds a chain task."""
+
+    def __init__(self, graph, chain):
+        self.graph = graph
+        self.chain = chain
+
+    def __call__(self, *args, name=None, **kwargs):
+        return self.graph._add("chain", name or self.chain.name, None, {}, None, args, kwargs,
+                               explicit=name is not None, chain=self.chain)
+
+
 class _TaskFunction:
     """A function wrapped by ``@graph.task``: calling it adds a function task."""
 
@@ -184,6 +204,16 @@ class Graph:
         kernel_cls = get_kernel(name)                  # one-line error if unknown
         return _KernelCaller(self, kernel_cls, kernel_cls.bind(**params))
 
+    def chain(self, overlay, name):
+        """A chain of an overlay (an Overlay or its TOML file); call it to add one task.
+
+        ``graph.chain("pipeline.toml", "fir0_crc0")(x, h=h)`` takes the arguments of
+        ``dev.fir0_crc0(x, h=h)`` and runs as one task, on a device unit that
+        carries the chain or on the cpu (the composed golden models).
+        """
+        from ..overlays import ChainCall
+        return _ChainCaller(self, ChainCall(overlay, name))
+
     def task(self, fn=None, /, *args, name=None, **kwargs):
         """Add a function task, or wrap a function so that calling it adds one.
 
@@ -203,7 +233,7 @@ class Graph:
         return self._add("function", name or _fn_name(fn), None, {}, fn, args, kwargs,
                          explicit=name is not None)
 
-    def _add(self, kind, base, kernel, params, fn, args, kwargs, explicit):
+    def _add(self, kind, base, kernel, params, fn, args, kwargs, explicit, chain=None):
         if explicit:
             if not isinstance(base, str) or not base:
                 raise GraphError(f"task name {base!r} must be a non-empty string")
@@ -219,7 +249,8 @@ class Graph:
                 if name not in self.tasks:
                     break
         deps = _find_refs(list(args) + list(kwargs.values()), self, [])
-        self.tasks[name] = Task(name, kind, kernel, params, fn, tuple(args), dict(kwargs), deps)
+        self.tasks[name] = Task(name, kind, kernel, params, fn, tuple(args), dict(kwargs), deps,
+                                chain)
         return TaskRef(self, name)
 
     def ref(self, name):

@@ -2,10 +2,13 @@
 
 :func:`make_plan` sizes every task without running it (kernel calls are split
 and prepared as a device would; functions are called on zero-filled arrays
-of the right shapes), predicts its time on each device that can run it
+of the right shapes), predicts its time on each compute unit that can run it
 (:class:`~hetflow.sched.perfmodel.PerfModels`) and schedules the resulting
-:class:`~hetflow.sched.costgraph.CostGraph`.  Kernel tasks can run on any
-device, functions on CPU devices; edges cost 0 (results stay NumPy arrays in
+:class:`~hetflow.sched.costgraph.CostGraph`.  The units are the devices, and
+the instances and chains of a board's overlay (:func:`hetflow.overlays.compute_units`):
+kernel tasks run on a device or on an instance of their kernel and
+parameters, chain tasks on a unit with the chain or on a CPU, functions on a
+CPU; edges cost 0 (results stay NumPy arrays in
 this process; moving them to a board is part of the kernel call's time).
 
 Each candidate plan is predicted by replaying it with the measured slowdowns
@@ -131,11 +134,13 @@ def choose(g, policy, slowdown, reorder=True, margin=MARGIN):
     return best, plans, runs
 
 
-def make_plan(graph, devices, kinds, models, policy="heft", reorder=True):
-    """The :class:`Plan` of ``graph`` with ``policy`` on ``devices`` (label to device).
+def make_plan(graph, units, kinds, models, policy="heft", reorder=True):
+    """The :class:`Plan` of ``graph`` with ``policy`` on ``units`` (label to
+    :class:`~hetflow.overlays.ComputeUnit`).
 
     ``kinds`` maps each label to its device kind; ``reorder`` is the
     executor's (the replay runs a later planned task first as it does).
+    A unit's models are those of its device (``unit.device.name``).
     """
     from ..hw.registry import get_kernel
     from .graph import Graph
@@ -143,19 +148,23 @@ def make_plan(graph, devices, kinds, models, policy="heft", reorder=True):
         raise GraphError(f"Executor.plan takes a Graph, not {type(graph).__name__}")
     if not graph.tasks:
         raise GraphError("the graph has no tasks")
-    stand_in, work, units, costs, sources = {}, {}, {}, {}, {}
-    cpus = [label for label, kind in kinds.items() if kind == "cpu"]
+    stand_in, work, units_of, costs, sources = {}, {}, {}, {}, {}
     for name, task in graph.tasks.items():
         args, kwargs = substitute(task.args, stand_in), substitute(task.kwargs, stand_in)
+        labels = [label for label, unit in units.items() if unit.runs(task)]
+        if not labels and task.kind == "function":
+            raise GraphError(f"task '{name}' is a Python function and needs a cpu "
+                             f"device; devices are: {', '.join(units)}")
+        if not labels:
+            raise GraphError(f"task '{name}' ({task.key}) can run on no unit; units are: "
+                             + "; ".join(f"{u.label} ({u.offers()})" for u in units.values()))
         # What a function task sees while its result's shape is being found.
         zeros = lambda v: np.zeros_like(v) if isinstance(v, np.ndarray) else v
         if task.kind == "kernel":
             w, unit, result = kernel_work(get_kernel(task.kernel), task.params, args, kwargs)
-            labels = list(devices)
+        elif task.kind == "chain":
+            w, unit, result = task.chain.work(args, kwargs)
         else:
-            if not cpus:
-                raise GraphError(f"task '{name}' is a Python function and needs a cpu "
-                                 f"device; devices are: {', '.join(devices)}")
             try:
                 result = task.fn(*map(zeros, args), **{k: zeros(v) for k, v in kwargs.items()})
             except Exception as exc:
@@ -164,21 +173,20 @@ def make_plan(graph, devices, kinds, models, policy="heft", reorder=True):
                                  f"shape is found before a run: {type(exc).__name__}: "
                                  f"{exc}") from None
             w, unit = function_work(args, kwargs, result)
-            labels = cpus
-        stand_in[name], work[name], units[name] = result, w, unit
+        stand_in[name], work[name], units_of[name] = result, w, unit
         costs[name], sources[name] = {}, {}
         for label in labels:
-            seconds, source = models.predict(task.key, devices[label].name, w)
+            seconds, source = models.predict(task.key, units[label].device.name, w)
             if seconds is None:
                 fixed, per_unit = GUESS.get(kinds[label], GUESS["other"])
                 seconds, source = fixed + per_unit * w.n, "guess"
             costs[name][label], sources[name][label] = max(seconds, 0.0), source
     edges = [[dep, name, 0.0] for name, task in graph.tasks.items() for dep in task.deps]
-    cost_graph = CostGraph([DeviceSpec(label, kinds[label]) for label in devices], costs, edges,
+    cost_graph = CostGraph([DeviceSpec(label, kinds[label]) for label in units], costs, edges,
                            source="graph")
-    slowdown = {name: {label: (models.slowdown(graph.tasks[name].key, devices[label].name)[0]
-                               if len(devices) > 1 else 1.0) for label in costs[name]}
+    slowdown = {name: {label: (models.slowdown(graph.tasks[name].key, units[label].device.name)[0]
+                               if len(units) > 1 else 1.0) for label in costs[name]}
                 for name in graph.tasks}
     choice, plans, runs = choose(cost_graph, policy, slowdown, reorder=reorder)
     return Plan(graph, policy, cost_graph, plans[choice], choice, runs[choice], runs[policy],
-                {name: r.makespan for name, r in runs.items()}, slowdown, work, units, sources)
+                {name: r.makespan for name, r in runs.items()}, slowdown, work, units_of, sources)

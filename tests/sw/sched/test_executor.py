@@ -293,5 +293,5 @@ def test_learn_rejects_a_report_of_another_plan(devices, tmp_path):
     report.placement["fir"] = "gpu"
     with pytest.raises(GraphError) as info:
         ex.learn(plan, report)
-    assert str(info.value) == ("learn: the report places tasks on 'gpu', not a device of this "
+    assert str(info.value) == ("learn: the report places tasks on 'gpu', not a unit of this "
                                "executor (cpu, sim)")
