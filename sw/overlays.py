@@ -25,23 +25,13 @@ import numpy as np
 
 from .device import KernelHandle, Run, _check_timeout
 from .hw.errors import HetflowError, StimulusError
-from .hw.overlay import Overlay, OverlayError, derive_jobs, load_overlay
+from .hw.overlay import OverlayError, as_overlay, derive_jobs
 from .hw.registry import get_kernel
 from .sched.costgraph import device_kind
 from .sched.work import Work, kernel_key
 
 __all__ = ["InstanceHandle", "ChainHandle", "ChainCall", "ComputeUnit", "as_overlay",
            "compute_units", "start_together"]
-
-
-def as_overlay(overlay):
-    """An :class:`~hetflow.hw.overlay.Overlay` from one, or from the path of its TOML file."""
-    if isinstance(overlay, Overlay):
-        return overlay.check()
-    if isinstance(overlay, str) or hasattr(overlay, "__fspath__"):
-        return load_overlay(overlay)
-    raise OverlayError(f"overlay must be a hetflow.Overlay or the path of a TOML file, "
-                       f"not {overlay!r}")
 
 
 class InstanceHandle(KernelHandle):

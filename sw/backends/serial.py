@@ -60,6 +60,7 @@ import numpy as np
 
 from ..boardtime import LinkCount
 from ..device import Device
+from .sim_overlay import OverlayRunner, RunsOverlays
 from ..hw.errors import HetflowError
 from ..hw.registry import get_kernel, kernel_names
 from ..hw.regmap import kernel_id
@@ -238,7 +239,7 @@ class _PortMeter:
                          s["exchanges"])
 
 
-class SerialDevice(Device):
+class SerialDevice(RunsOverlays, Device):
     """A board on a serial port; see the module doc.
 
     Parameters
@@ -272,7 +273,6 @@ class SerialDevice(Device):
         Cycle budget of one job (see :meth:`BoardClient.run_job`).
     """
 
-    runs_overlays = True
 
     def __init__(self, port, baudrate=None, timeout=DEFAULT_TIMEOUT, retries=3,
                  kernel=None, params=None, chunk=DEFAULT_CHUNK, max_cycles=None, board=None,
@@ -319,7 +319,6 @@ class SerialDevice(Device):
             self.link.close()
             raise
         super().__init__()
-        self._overlay = None
         if self.board.kernel is None:           # the board's own design, as its manifest says
             from ..overlays import attach
             attach(self, self.board.boardmap.overlay)
@@ -346,17 +345,8 @@ class SerialDevice(Device):
             raise KernelMismatch(f"{self.name} carries {carries}, not the overlay "
                                  f"{overlay.name} ({', '.join(overlay.instances)}); open it "
                                  f"without overlay= to use what the board carries")
-        from .sim_overlay import OverlayRunner
         if self._overlay is None:
             self._overlay = OverlayRunner(self.board, self.max_cycles)
-
-    def _plan(self, handle, inputs, scalars):
-        if self._overlay is None:
-            return super()._plan(handle, inputs, scalars)
-        return self._overlay.plan_instance(handle, inputs, scalars)
-
-    def _plan_chain(self, handle, inputs, scalars):
-        return self._overlay.plan_chain(handle, inputs, scalars)
 
     def _identify(self, found, kernel, params):
         names = [n for n in kernel_names() if kernel_id(n) == found]

@@ -2,6 +2,7 @@
 
 from ..boardtime import LinkMeter
 from ..device import Device
+from .sim_overlay import OverlayRunner, RunsOverlays
 from ..hw.errors import HetflowError
 from ..hw.shell import Shell
 from ..sim.board.virtual import VirtualBoard
@@ -27,7 +28,7 @@ class _MeteredBoard(VirtualBoard):
         return responses
 
 
-class SimDevice(Device):
+class SimDevice(RunsOverlays, Device):
     """Runs each job on a :class:`~hetflow.sim.board.virtual.VirtualBoard`, one per kernel.
 
     Opened with an overlay, the device runs the whole design on one virtual
@@ -48,7 +49,6 @@ class SimDevice(Device):
     """
 
     name = "sim"
-    runs_overlays = True
     # A job holds its board for its whole burst (VirtualBoard.run_job), so a small call
     # may run in the caller's thread next to the worker's.
     inline_calls = True
@@ -65,21 +65,11 @@ class SimDevice(Device):
         self.memory_size = memory_size
         self._boards = {}
         self._by_handle = {}
-        self._overlay = None        # the OverlayRunner of a design, if one is loaded
         super().__init__()
 
     def _load_design(self, overlay):
-        from .sim_overlay import OverlayRunner
         board = _MeteredBoard(overlay, memory_size=self.memory_size, status=self.status)
         self._overlay = OverlayRunner(board, self.max_cycles)
-
-    def _plan(self, handle, inputs, scalars):
-        if self._overlay is None:
-            return super()._plan(handle, inputs, scalars)
-        return self._overlay.plan_instance(handle, inputs, scalars)
-
-    def _plan_chain(self, handle, inputs, scalars):
-        return self._overlay.plan_chain(handle, inputs, scalars)
 
     def _load(self, kernel_cls, p):
         key = (kernel_cls, p)

@@ -20,7 +20,7 @@ import numpy as np
 from ..fit import MemoryTooSmall, fit_call
 from ..hw.overlay import derive_jobs
 
-__all__ = ["OverlayCall", "OverlayRunner"]
+__all__ = ["OverlayCall", "OverlayRunner", "RunsOverlays"]
 
 
 class OverlayCall:
@@ -147,3 +147,23 @@ class OverlayRunner:
     def close(self):
         with self._lock:
             self._waiting = []
+
+
+class RunsOverlays:
+    """What a board device needs to run an overlay through an :class:`OverlayRunner`.
+
+    Mixed in before :class:`~hetflow.device.Device`: the device sets
+    ``_overlay`` (the runner) when it loads a design; until then, its calls
+    are single-kernel calls as before.
+    """
+
+    runs_overlays = True
+    _overlay = None
+
+    def _plan(self, handle, inputs, scalars):
+        if self._overlay is None:
+            return super()._plan(handle, inputs, scalars)
+        return self._overlay.plan_instance(handle, inputs, scalars)
+
+    def _plan_chain(self, handle, inputs, scalars):
+        return self._overlay.plan_chain(handle, inputs, scalars)
