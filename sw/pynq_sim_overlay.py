@@ -43,17 +43,17 @@ def ip_kernel(name, ip, desc):
     """
     params = desc.get("parameters") or {}
     kernel_cls = get_kernel(params.get("HETFLOW_KERNEL") or _ip_name(desc))
-    out = {}
-    for p in kernel_cls.params:
-        value = params.get(f"HETFLOW_{p.name.upper()}")
-        if value is None:
-            continue
-        try:
-            out[p.name] = int(value)
-        except ValueError:
-            raise HetflowError(f"{name}: {ip}'s parameter HETFLOW_{p.name.upper()} = "
-                               f"{value!r} is no whole number") from None
-    return kernel_cls, out
+    return kernel_cls, {p.name: _whole(name, ip, f"HETFLOW_{p.name.upper()}", params)
+                        for p in kernel_cls.params if f"HETFLOW_{p.name.upper()}" in params}
+
+
+def _whole(name, ip, parameter, params):
+    value = params[parameter]
+    try:
+        return int(value)
+    except ValueError:
+        raise HetflowError(f"{name}: {ip}'s IP parameter {parameter} = {value!r} is no whole "
+                           f"number") from None
 
 
 def _overlay_name(name, kernels):
@@ -108,8 +108,8 @@ def handoff_overlay(name, kernels, wiring):
                     raise HetflowError(f"{name}: {ip}/m_axis_{port.name} is wired to "
                                        f"{peer[0]}/{peer[1]}, which is no stream input of "
                                        f"{peer[0]}")
-                depth = (kernels[ip].get("parameters") or {}).get(fifo_parameter(port.name))
-                if depth is None:
+                params = kernels[ip].get("parameters") or {}
+                if fifo_parameter(port.name) not in params:
                     raise HetflowError(f"{name}: {ip}/m_axis_{port.name} streams to "
                                        f"{peer[0]}/{peer[1]}, but {ip} has no IP parameter "
                                        f"{fifo_parameter(port.name)} (the stream's FIFO "
@@ -117,7 +117,8 @@ def handoff_overlay(name, kernels, wiring):
                                        f"--overlay")
                 sink = found[1]
                 overlay.connect(f"{ip}.{port.name}", f"{peer[0]}.{sink.name}",
-                                depth=int(depth), reinterpret=port.dtype != sink.dtype)
+                                depth=_whole(name, ip, fifo_parameter(port.name), params),
+                                reinterpret=port.dtype != sink.dtype)
         return overlay.check()
     except OverlayError as exc:
         raise HetflowError(f"{name}: {exc}") from None

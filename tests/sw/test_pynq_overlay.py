@@ -272,5 +272,28 @@ def test_kernel_ips_of_two_overlays_are_one_line(sim, pipeline_export, tmp_path)
                                "one overlay")
 
 
+
+@pytest.mark.parametrize("old,new,message", [
+    ("hetflow_pipeline_gemm0_axi:", "hetflow_pipeline_gemm1_axi:",
+     "IP gemm0 is of type hetflow:hetflow:hetflow_pipeline_gemm1_axi:1.0, not "
+     "hetflow:hetflow:hetflow_<overlay>_gemm0_axi:...; the simulated Zynq runs several kernel "
+     "IPs as one overlay exported by hetflow export --overlay, each cell named after its "
+     "instance"),
+    ('NAME="HETFLOW_TAPS" VALUE="16"', 'NAME="HETFLOW_TAPS" VALUE="sixteen"',
+     "fir0's IP parameter HETFLOW_TAPS = 'sixteen' is no whole number"),
+    ('NAME="HETFLOW_FIFO_Y" VALUE="32"', 'NAME="HETFLOW_FIFO_Y" VALUE="0"',
+     "stream fir0.y -> crc0.data: depth = 0 must be a whole number of beats from 1 to 4096"),
+    ('NAME="s_axis_data"', 'NAME="s_axis_date"',
+     "fir0/m_axis_y is wired to crc0/s_axis_date, which is no stream input of crc0"),
+    ('HIGHVALUE="0x40010FFF"', 'HIGHVALUE="0x4001003F"',
+     "crc0 has a 64-byte window; the AXI wrapper of crc32 needs 4096"),
+])
+def test_handoff_the_overlay_cannot_be_rebuilt_from_is_one_line(sim, pipeline_export, tmp_path,
+                                                                old, new, message):
+    bit = _edit_handoff(pipeline_export, tmp_path, old, new)
+    with pytest.raises(HetflowError) as info:
+        pynq.Overlay(str(bit))
+    assert str(info.value) == f"hetflow_pipeline.hwh: {message}"
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
