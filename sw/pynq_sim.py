@@ -72,9 +72,9 @@ When the simulation runs
     a kernel's ``status``, after the host started kernels (``ctrl`` bit 0),
     clocks the board (``VirtualBoard.run``, budget 64 cycles per beat of
     every active transfer + 100000) until every started kernel is done;
-    every transfer then completes
-    (``Idle`` and ``IOC_Irq`` set) and ``S2MM_LENGTH`` reads back the bytes
-    received (up to TLAST).  A kernel never started never moves data, so
+    every transfer of a started kernel then completes (``Idle`` and
+    ``IOC_Irq`` set; those of kernels not started stay queued) and
+    ``S2MM_LENGTH`` reads back the bytes received (up to TLAST).  A kernel never started never moves data, so
     PYNQ's ``wait()`` spins forever, exactly as on a board.  Unlike the
     board, no transfer completes before the kernel is done (the virtual
     board reports no progress per channel): an S2MM transfer ended early by

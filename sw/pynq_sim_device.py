@@ -317,8 +317,12 @@ class SimulatedPynqDevice(pynq.Device):
             if not all(self.board.reg_read(w.spec.offset + w.status) & STATUS_DONE
                        for w in self._started):
                 return                     # still busy: the next poll runs on
-            # Done with transfers not complete (more was sent than the job takes, or
-            # out_beats exceeds what it produces): end them.
+            # Every started kernel is done.  Transfers of kernels not started stay queued
+            # (they run when the host starts them); those of the started ones that did
+            # not complete (more was sent than the job takes, or out_beats exceeds what
+            # it produces) are ended.
+            units = {w.spec.unit for w in self._started}
+            active = [c for c in active if self.board.channels[c.board_channel].unit in units]
             for c in active:
                 self.board.dma_setup(c.board_channel, 0, 0)
         for c in active:

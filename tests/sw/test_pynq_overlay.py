@@ -198,19 +198,22 @@ def pipeline_script(bitfile):
     ol.axi_dma_2.recvchannel.transfer(c)
     ol.axi_dma_1.sendchannel.transfer(a)
     ol.axi_dma_2.sendchannel.transfer(b)
-    ol.crc0.write(0x00, 1)                   # the chain's last instance first
-    ol.fir0.write(0x00, 1)
-    ol.gemm0.write(0x00, 1)
-    for channel in (ol.axi_dma_0.sendchannel, ol.axi_dma_0.recvchannel,
-                    ol.axi_dma_1.sendchannel, ol.axi_dma_2.sendchannel,
+    ol.gemm0.write(0x00, 1)                  # the GEMM first, alone
+    for channel in (ol.axi_dma_1.sendchannel, ol.axi_dma_2.sendchannel,
                     ol.axi_dma_2.recvchannel):
         channel.wait()
-    return ol, int(crc[0]), np.asarray(c).copy()
+    queued = not ol.axi_dma_0.sendchannel.idle and not ol.axi_dma_0.recvchannel.idle
+    ol.crc0.write(0x00, 1)                   # then the chain, its last instance first
+    ol.fir0.write(0x00, 1)
+    ol.axi_dma_0.sendchannel.wait()
+    ol.axi_dma_0.recvchannel.wait()
+    return ol, int(crc[0]), np.asarray(c).copy(), queued
 
 
 def test_pynq_script_drives_the_chain_and_gemm_of_an_overlay_export(sim, pipeline_export):
-    ol, crc, c = pipeline_script(pipeline_export / "hetflow_pipeline.bit")
+    ol, crc, c, queued = pipeline_script(pipeline_export / "hetflow_pipeline.bit")
     assert type(ol) is pynq.Overlay and ol.is_loaded()
+    assert queued                   # the chain's transfers waited for the chain's start
     overlay = demo_overlay()
     chain = overlay.chains["fir0_crc0"]
     golden = compose(overlay, chain, {("fir0", "x"): X}, {"fir0": {"h": H}})
