@@ -2,11 +2,11 @@
 
 :class:`SimulatedPynqDevice` is a ``pynq.Device`` (registered in PYNQ's
 device registry by being defined) whose register space is the design's
-address map (:mod:`hetflow.pynq_sim_design`): the kernel's AXI wrapper, the
+address map (:mod:`hetflow.pynq_sim_design`): each kernel IP's AXI wrapper, the
 AXI DMA engines (:mod:`hetflow.pynq_sim_dma`), the PS clock registers
 (:mod:`hetflow.pynq_sim_clocks`) and the DDR buffers ``pynq.allocate`` gave
-out (:mod:`hetflow.pynq_sim_ddr`), with the kernel's RTL on the virtual
-board behind them.  See :mod:`hetflow.pynq_sim` for how it is used and when
+out (:mod:`hetflow.pynq_sim_ddr`), with the design's RTL (a kernel, or an
+overlay of several) on the virtual board behind them.  See :mod:`hetflow.pynq_sim` for how it is used and when
 the simulation runs.
 """
 
@@ -37,7 +37,7 @@ ZYNQ_ARCH = "armv7l"
 
 
 class SimulatedPynqDevice(pynq.Device):
-    """A Zynq whose PL holds one hetflow kernel on the virtual board.
+    """A Zynq whose PL holds a hetflow design (a kernel or an overlay) on the virtual board.
 
     Registered with PYNQ at priority :data:`PROBE_PRIORITY` (probed last).
     :func:`overlay` or ``pynq.Overlay("design.bit")`` loads a design; until
