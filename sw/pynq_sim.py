@@ -74,8 +74,9 @@ When the simulation runs
     every active transfer + 100000) until every started kernel is done;
     every transfer of a started kernel then completes (``Idle`` and
     ``IOC_Irq`` set; those of kernels not started stay queued) and
-    ``S2MM_LENGTH`` reads back the bytes received (up to TLAST).  A kernel never started never moves data, so
-    PYNQ's ``wait()`` spins forever, exactly as on a board.  Unlike the
+    ``S2MM_LENGTH`` reads back the bytes received (up to TLAST).  A kernel
+    never started never moves data, so PYNQ's ``wait()`` spins forever,
+    exactly as on a board.  Unlike the
     board, no transfer completes before the kernel is done (the virtual
     board reports no progress per channel): an S2MM transfer ended early by
     TLAST, with the kernel stalled behind it, shows as a transfer that never

@@ -6,8 +6,8 @@ address map (:mod:`hetflow.pynq_sim_design`): each kernel IP's AXI wrapper, the
 AXI DMA engines (:mod:`hetflow.pynq_sim_dma`), the PS clock registers
 (:mod:`hetflow.pynq_sim_clocks`) and the DDR buffers ``pynq.allocate`` gave
 out (:mod:`hetflow.pynq_sim_ddr`), with the design's RTL (a kernel, or an
-overlay of several) on the virtual board behind them.  See :mod:`hetflow.pynq_sim` for how it is used and when
-the simulation runs.
+overlay of several) on the virtual board behind them.  See
+:mod:`hetflow.pynq_sim` for how it is used and when the simulation runs.
 """
 
 import ctypes
