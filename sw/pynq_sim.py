@@ -12,7 +12,11 @@ DMA model (:mod:`hetflow.pynq_sim_dma`).
   writes beside the bitstream (or Vivado's own): PYNQ's own ``Overlay``
   class and hwh parser read it (:mod:`hetflow.pynq_sim_handoff`), and the
   device loads the kernel it names, at the addresses and with the DMA
-  wiring it gives.
+  wiring it gives.  The ``.hwh`` of an overlay export (``hetflow export
+  --overlay``: one IP per instance) loads the same way: the device rebuilds
+  the overlay from it (:mod:`hetflow.pynq_sim_overlay`), each IP's window
+  is its instance's registers on the virtual board, each DMA channel the
+  board's channel of the port it is wired to.
 * :func:`overlay` -- a kernel by name, no files::
 
     import numpy as np, pynq
@@ -65,12 +69,14 @@ The kernel's AXI wrapper (what ``hetflow.boards.zynq`` exports for Vivado)
 
 When the simulation runs
     Only while the host waits: a read of a busy channel's ``DMASR`` or of
-    the kernel's ``status``, after the host started the kernel (``ctrl`` bit
-    0), clocks the board (``VirtualBoard.run``, budget 64 cycles per beat +
-    100000) until the kernel is done; every transfer then completes
-    (``Idle`` and ``IOC_Irq`` set) and ``S2MM_LENGTH`` reads back the bytes
-    received (up to TLAST).  A kernel never started never moves data, so
-    PYNQ's ``wait()`` spins forever, exactly as on a board.  Unlike the
+    a kernel's ``status``, after the host started kernels (``ctrl`` bit 0),
+    clocks the board (``VirtualBoard.run``, budget 64 cycles per beat of
+    every active transfer + 100000) until every started kernel is done;
+    every transfer of a started kernel then completes (``Idle`` and
+    ``IOC_Irq`` set; those of kernels not started stay queued) and
+    ``S2MM_LENGTH`` reads back the bytes received (up to TLAST).  A kernel
+    never started never moves data, so PYNQ's ``wait()`` spins forever,
+    exactly as on a board.  Unlike the
     board, no transfer completes before the kernel is done (the virtual
     board reports no progress per channel): an S2MM transfer ended early by
     TLAST, with the kernel stalled behind it, shows as a transfer that never

@@ -1,8 +1,9 @@
 """What the simulated Zynq's PL holds: the address map, and PYNQ's description of it.
 
-A :class:`SimDesign` is one hetflow kernel in its AXI wrapper and the AXI DMA
-engines that feed it, each at a physical address.  It comes from one of two
-places:
+A :class:`SimDesign` is what the virtual board runs (one kernel, or an
+overlay), its hetflow kernel IPs (:class:`KernelWindow`: an AXI wrapper's
+window at a physical address, and where its registers sit on the board) and
+the AXI DMA engines that feed them.  It comes from one of two places:
 
 * :meth:`SimDesign.default` -- the layout ``hetflow.pynq_sim.overlay(kernel)``
   uses: the kernel at :data:`KERNEL_BASE`, engine ``i`` at
@@ -11,7 +12,8 @@ places:
 * :meth:`SimDesign.from_handoff` -- a hardware handoff (``design.hwh``) as
   PYNQ's own parser read it (its ``ip_dict``) plus the stream wiring read
   from the same file (:func:`stream_wiring`): whatever addresses and DMA
-  wiring the handoff says, which is how ``pynq.Overlay("design.bit")`` loads.
+  wiring the handoff says, which is how ``pynq.Overlay("design.bit")`` loads;
+  several kernel IPs are an overlay's (:mod:`hetflow.pynq_sim_overlay`).
 
 :func:`ip_dict` describes a design the way PYNQ's hwh parser does
 (``type``, ``phys_addr``, ``addr_range``, ``parameters``, ``registers``, ...),
@@ -25,12 +27,14 @@ from .backends.pynq import dma_plan, out_beats_offsets, wrapper_window
 from .boards.zynq.hwh import pynq_registers
 from .boards.zynq.layout import AxiLayout
 from .hw.errors import HetflowError
-from .hw.registry import get_kernel
+from .hw.overlay import Overlay
 from .hw.shell import Shell
 from .pynq_sim_dma import REGISTER_SPACE
+from .pynq_sim_overlay import KERNEL_PREFIX, KERNEL_SUFFIX, handoff_overlay, ip_kernel
+from .sim.board.boardmap import INSTANCE_STRIDE, BoardMap
 from .sim.board.protocol import beat_stride
 
-__all__ = ["SimDesign", "Engine", "WindowError", "ip_dict", "pynq_registers",
+__all__ = ["SimDesign", "Engine", "KernelWindow", "WindowError", "ip_dict", "pynq_registers",
            "stream_wiring",
            "DDR_BASE", "KERNEL_BASE", "DMA_BASE", "DMA_STRIDE", "DMA_TYPE", "KERNEL_TYPE"]
 
@@ -41,7 +45,6 @@ DMA_STRIDE = REGISTER_SPACE
 DMA_TYPE = "xilinx.com:ip:axi_dma:7.1"
 #: VLNV of a kernel's AXI wrapper, as ``hetflow.boards.zynq`` packages it.
 KERNEL_TYPE = "hetflow:hetflow:hetflow_{kernel}_axi:1.0"
-_KERNEL_PREFIX, _KERNEL_SUFFIX = "hetflow:hetflow:hetflow_", "_axi:"
 
 class WindowError(HetflowError, ValueError):
     """A host access outside the simulated design's windows, or with no design loaded."""
@@ -49,49 +52,93 @@ class WindowError(HetflowError, ValueError):
 
 @dataclass(frozen=True)
 class Engine:
-    """One AXI DMA engine: instance name, physical base, MM2S and S2MM port names (or None)."""
+    """One AXI DMA engine: instance name, physical base, and the ``(unit, port)`` its MM2S
+    feeds and its S2MM reads (or None); ``unit`` is the instance's name on the virtual board
+    (:class:`~hetflow.sim.board.boardmap.BoardMap`)."""
 
     name: str
     base: int
-    mm2s: str = None
-    s2mm: str = None
+    mm2s: tuple = None
+    s2mm: tuple = None
+
+
+@dataclass(frozen=True)
+class KernelWindow:
+    """One hetflow kernel IP: its AXI-Lite window and where it sits on the virtual board.
+
+    Attributes
+    ----------
+    ip : str
+        Block-design instance name (``hetflow_saxpy_0``, or an overlay's ``fir0``).
+    kernel : Shell or KernelView
+        The kernel instance (name, parameters, register map, ports).
+    unit : str
+        Its instance name on the virtual board (the BoardMap's unit).
+    base, window : int
+        Physical address and bytes of the wrapper's register window.
+    offset : int
+        Board register offset of the kernel's register 0 (``k * INSTANCE_STRIDE``).
+    outputs : tuple of str
+        The outputs a DMA reads, each with an ``out_beats_<port>`` register.
+    """
+
+    ip: str
+    kernel: object
+    unit: str
+    base: int
+    window: int
+    offset: int
+    outputs: tuple
+
+    def out_beats(self):
+        """``{byte offset: output port name}`` of the wrapper's ``out_beats`` registers."""
+        ports = [p for p in self.kernel.out_ports if p.name in self.outputs]
+        return {offset: name for name, offset in out_beats_offsets(self.kernel.map,
+                                                                   ports).items()}
 
 
 @dataclass(frozen=True)
 class SimDesign:
-    """One kernel (a :class:`~hetflow.hw.Shell`) in its AXI wrapper, and its DMA engines.
+    """What the PL holds: the virtual board's design, its kernel IPs and its DMA engines.
 
     Attributes
     ----------
-    kernel : Shell
-    ip : str
-        Block-design instance name of the kernel's wrapper (``hetflow_saxpy_0``).
-    base : int
-        Physical address of the wrapper's register window.
-    window : int
-        Bytes of that window.
+    design : Shell or Overlay
+        What the virtual board runs: one kernel, or an overlay of instances.
+    windows : tuple of KernelWindow
+        The kernel IPs, in the design's order.
     engines : tuple of Engine
     """
 
-    kernel: object
-    ip: str
-    base: int
-    window: int
+    design: object
+    windows: tuple
     engines: tuple
+
+    @property
+    def kernel(self):
+        """The single kernel's Shell, or None for an overlay."""
+        return None if isinstance(self.design, Overlay) else self.design
 
     @classmethod
     def default(cls, kernel):
         """The layout of :func:`hetflow.pynq_sim.overlay` for ``kernel`` (a Shell)."""
         plan = dma_plan(kernel.in_ports, kernel.out_ports)
         engines = tuple(Engine(f"axi_dma_{i}", DMA_BASE + i * DMA_STRIDE,
-                               src.name if src else None, dst.name if dst else None)
+                               (kernel.name, src.name) if src else None,
+                               (kernel.name, dst.name) if dst else None)
                         for i, (src, dst) in enumerate(plan))
-        return cls(kernel, f"hetflow_{kernel.name}_0", KERNEL_BASE,
-                   wrapper_window(kernel.map, kernel.out_ports), engines)
+        outputs = tuple(p.name for p in kernel.out_ports)
+        window = KernelWindow(f"hetflow_{kernel.name}_0", kernel, kernel.name, KERNEL_BASE,
+                              wrapper_window(kernel.map, kernel.out_ports), 0, outputs)
+        return cls(kernel, (window,), engines)
 
     @classmethod
     def from_handoff(cls, name, ips, wiring):
-        """The design a hardware handoff describes.
+        """The design a hardware handoff describes (see :mod:`hetflow.pynq_sim_handoff`).
+
+        One kernel IP exported alone (``hetflow_<kernel>_axi``) is that
+        kernel; otherwise the IPs are an overlay's instances, rebuilt from
+        their ``HETFLOW_*`` parameters and the streams wired IP to IP.
 
         Parameters
         ----------
@@ -105,30 +152,44 @@ class SimDesign:
         Raises
         ------
         HetflowError
-            No hetflow kernel, more than one, or a DMA stream wired to
-            something the simulated Zynq does not have.
+            No hetflow kernel, an IP without its parameters, a window too
+            small, or a stream wired to something the simulated Zynq lacks.
         """
         kernels = {ip: desc for ip, desc in ips.items()
-                   if (desc.get("type") or "").startswith(_KERNEL_PREFIX)
-                   and _KERNEL_SUFFIX in desc["type"]}
-        if len(kernels) != 1:
-            found = ", ".join(kernels) or "none"
-            raise HetflowError(f"{name}: the simulated Zynq runs a design with one hetflow "
-                               f"kernel IP (its virtual board runs one kernel); this one has "
-                               f"{len(kernels)} ({found})")
-        ip, desc = next(iter(kernels.items()))
-        # HETFLOW_KERNEL names the kernel (an overlay's IPs are named after the instance).
-        kernel_name = desc.get("parameters", {}).get("HETFLOW_KERNEL") or \
-            desc["type"][len(_KERNEL_PREFIX):].split(_KERNEL_SUFFIX)[0]
-        kernel_cls = get_kernel(kernel_name)
-        params = {p.name: desc.get("parameters", {}).get(f"HETFLOW_{p.name.upper()}")
-                  for p in kernel_cls.params}
-        params = {k: int(v) for k, v in params.items() if v is not None}
-        kernel = Shell(kernel_cls, **params)
-        need = wrapper_window(kernel.map, kernel.out_ports)
-        if (desc.get("addr_range") or 0) < need:
-            raise HetflowError(f"{name}: {ip} has a {desc.get('addr_range')}-byte window; "
-                               f"the AXI wrapper of {kernel.name} needs {need}")
+                   if (desc.get("type") or "").startswith(KERNEL_PREFIX)
+                   and KERNEL_SUFFIX in desc["type"]}
+        if not kernels:
+            raise HetflowError(f"{name}: the simulated Zynq runs designs of hetflow kernel "
+                               f"IPs; this one has none")
+        if len(kernels) == 1:
+            ip, desc = next(iter(kernels.items()))
+            kernel_cls, params = ip_kernel(name, ip, desc)
+            if desc["type"].rsplit(":", 1)[0] == \
+                    KERNEL_TYPE.format(kernel=kernel_cls.name).rsplit(":", 1)[0]:
+                kernel = Shell(kernel_cls, **params)
+                return cls._of(name, kernel, {ip: (kernel.name, kernel)}, kernels, ips, wiring)
+        overlay = handoff_overlay(name, kernels, wiring)
+        board = BoardMap(overlay)
+        units = {ip: (ip, board.units[ip].kernel) for ip in overlay.instances}
+        return cls._of(name, overlay, units, kernels, ips, wiring)
+
+    @classmethod
+    def _of(cls, name, design, units, kernels, ips, wiring):
+        """``units``: ``{ip: (unit name, kernel)}`` in the board's order."""
+        chained = {key for key, peer in wiring.items() if key[0] in kernels
+                   and peer[0] in kernels}
+        windows = []
+        for k, (ip, (unit, kernel)) in enumerate(units.items()):
+            desc = kernels[ip]
+            outputs = tuple(p.name for p in kernel.out_ports
+                            if (ip, f"m_axis_{p.name}") not in chained)
+            need = wrapper_window(kernel.map, [p for p in kernel.out_ports
+                                               if p.name in outputs])
+            if (desc.get("addr_range") or 0) < need:
+                raise HetflowError(f"{name}: {ip} has a {desc.get('addr_range')}-byte window; "
+                                   f"the AXI wrapper of {kernel.name} needs {need}")
+            windows.append(KernelWindow(ip, kernel, unit, desc["phys_addr"], desc["addr_range"],
+                                        k * INSTANCE_STRIDE, outputs))
         engines = []
         for dma, ddesc in ips.items():
             if not (ddesc.get("type") or "").startswith("xilinx.com:ip:axi_dma:"):
@@ -139,24 +200,23 @@ class SimDesign:
                 if peer is None:
                     ports[busif] = None
                     continue
-                if peer[0] != ip or not peer[1].startswith(prefix):
+                if peer[0] not in units or not peer[1].startswith(prefix):
                     raise HetflowError(f"{name}: {dma}/{busif} is wired to "
                                        f"{peer[0]}/{peer[1]}; the simulated Zynq wires DMA "
-                                       f"streams only to {ip}'s AXI-Stream ports")
-                ports[busif] = peer[1][len(prefix):]
+                                       f"streams only to the {prefix}<port> interfaces of "
+                                       f"{', '.join(units)}")
+                ports[busif] = (units[peer[0]][0], peer[1][len(prefix):])
             engines.append(Engine(dma, ddesc["phys_addr"], ports["M_AXIS_MM2S"],
                                   ports["S_AXIS_S2MM"]))
-        served = [e.mm2s for e in engines if e.mm2s] + [e.s2mm for e in engines if e.s2mm]
-        missing = [p.name for p in (*kernel.in_ports, *kernel.out_ports) if p.name not in served]
-        if missing:
-            raise HetflowError(f"{name}: no AXI DMA serves {ip}'s stream(s) "
-                               f"{', '.join(missing)}")
-        return cls(kernel, ip, desc["phys_addr"], desc["addr_range"], tuple(engines))
-
-    def out_beats(self):
-        """``{byte offset: output port name}`` of the wrapper's ``out_beats`` registers."""
-        return {offset: name for name, offset in
-                out_beats_offsets(self.kernel.map, self.kernel.out_ports).items()}
+        served = {e.mm2s for e in engines} | {e.s2mm for e in engines}
+        for w in windows:
+            inputs = [p.name for p in w.kernel.in_ports
+                      if (w.ip, f"s_axis_{p.name}") not in chained]
+            missing = [p for p in (*inputs, *w.outputs) if (w.unit, p) not in served]
+            if missing:
+                raise HetflowError(f"{name}: no AXI DMA serves {w.ip}'s stream(s) "
+                                   f"{', '.join(missing)}")
+        return cls(design, tuple(windows), tuple(engines))
 
 
 def stream_wiring(hwh_text):
@@ -182,15 +242,16 @@ def stream_wiring(hwh_text):
 
 def ip_dict(design, device, kernel_driver, dma_driver):
     """PYNQ's ``ip_dict`` of ``design`` on ``device``, with the drivers to bind."""
-    kernel = design.kernel
+    window = design.windows[0]
+    kernel = window.kernel
     params = {"HETFLOW_KERNEL": kernel.name, "HETFLOW_ID": f"0x{kernel.map.kernel_id:08x}"}
     params.update({f"HETFLOW_{k.upper()}": str(v) for k, v in kernel.p.items()})
     # The wrapper's registers exactly as the export describes them (and its .hwh carries).
     registers = AxiLayout(kernel.kernel_cls, kernel.p).register_descriptions()
-    out = {design.ip: {
-        "type": KERNEL_TYPE.format(kernel=kernel.name), "fullpath": design.ip,
-        "mem_id": "s_axi_control", "memtype": "REGISTER", "phys_addr": design.base,
-        "addr_range": design.window, "gpio": {}, "interrupts": {}, "parameters": params,
+    out = {window.ip: {
+        "type": KERNEL_TYPE.format(kernel=kernel.name), "fullpath": window.ip,
+        "mem_id": "s_axi_control", "memtype": "REGISTER", "phys_addr": window.base,
+        "addr_range": window.window, "gpio": {}, "interrupts": {}, "parameters": params,
         "registers": registers, "state": None, "bdtype": None, "device": device,
         "driver": kernel_driver,
     }}
@@ -199,7 +260,8 @@ def ip_dict(design, device, kernel_driver, dma_driver):
         p = {"C_INCLUDE_SG": "0", "c_include_sg": "0", "c_micro_dma": "0",
              "c_sg_length_width": "26", "C_BASEADDR": f"0x{engine.base:08X}",
              "C_HIGHADDR": f"0x{engine.base + DMA_STRIDE - 1:08X}"}
-        for key, port in (("mm2s", engine.mm2s), ("s2mm", engine.s2mm)):
+        for key, end in (("mm2s", engine.mm2s), ("s2mm", engine.s2mm)):
+            port = end[1] if end else None
             width = 8 * (beat_stride(ports[port].width) if port else 1)
             p[f"c_include_{key}"] = "1" if port else "0"
             p[f"c_include_{key}_dre"] = "0"

@@ -2,12 +2,12 @@
 
 :class:`SimulatedPynqDevice` is a ``pynq.Device`` (registered in PYNQ's
 device registry by being defined) whose register space is the design's
-address map (:mod:`hetflow.pynq_sim_design`): the kernel's AXI wrapper, the
+address map (:mod:`hetflow.pynq_sim_design`): each kernel IP's AXI wrapper, the
 AXI DMA engines (:mod:`hetflow.pynq_sim_dma`), the PS clock registers
 (:mod:`hetflow.pynq_sim_clocks`) and the DDR buffers ``pynq.allocate`` gave
-out (:mod:`hetflow.pynq_sim_ddr`), with the kernel's RTL on the virtual
-board behind them.  See :mod:`hetflow.pynq_sim` for how it is used and when
-the simulation runs.
+out (:mod:`hetflow.pynq_sim_ddr`), with the design's RTL (a kernel, or an
+overlay of several) on the virtual board behind them.  See
+:mod:`hetflow.pynq_sim` for how it is used and when the simulation runs.
 """
 
 import ctypes
@@ -37,7 +37,7 @@ ZYNQ_ARCH = "armv7l"
 
 
 class SimulatedPynqDevice(pynq.Device):
-    """A Zynq whose PL holds one hetflow kernel on the virtual board.
+    """A Zynq whose PL holds a hetflow design (a kernel or an overlay) on the virtual board.
 
     Registered with PYNQ at priority :data:`PROBE_PRIORITY` (probed last).
     :func:`overlay` or ``pynq.Overlay("design.bit")`` loads a design; until
@@ -68,9 +68,8 @@ class SimulatedPynqDevice(pynq.Device):
         self.timestamp = ""
         self.bitfile_name = None
         self._engines = []
-        self._words = set()                     # word offsets of the kernel's registers
-        self._out_beats = {}                    # wrapper offset -> [port name, value]
-        self._started = False
+        self._windows = []                      # a _Window per kernel IP
+        self._started = set()                   # units started since the last completed job
         self._ddr = DdrAllocator(self.memory_size, WindowError)
         self._slcr = Slcr()
         self._lock = threading.RLock()
@@ -78,7 +77,7 @@ class SimulatedPynqDevice(pynq.Device):
         self.last_cycles = None
 
     def __repr__(self):
-        what = f"{self.kernel.name}" if self.kernel is not None else "no overlay"
+        what = self.board.boardmap.name if self.board is not None else "no overlay"
         return f"<SimulatedPynqDevice {self.tag}: {what}>"
 
     # ---- loading ------------------------------------------------------------------------
@@ -97,7 +96,7 @@ class SimulatedPynqDevice(pynq.Device):
 
     def _install(self, design, status=None):
         from .sim.board.virtual import VirtualBoard
-        board = VirtualBoard(design.kernel, memory_size=self.memory_size, status=status)
+        board = VirtualBoard(design.design, memory_size=self.memory_size, status=status)
         with self._lock:
             old, self.board = self.board, board
             if old is not None:
@@ -107,17 +106,15 @@ class SimulatedPynqDevice(pynq.Device):
                     except HetflowError:
                         break          # the old board died: contents are lost, as on a crash
                 old.close()
-            kernel = design.kernel
-            self.design, self.kernel = design, kernel
-            self._started = False
-            self._words = {(r.offset >> 2) + i for r in kernel.map for i in range(r.count)}
-            self._out_beats = {offset: [name, 0] for offset, name in design.out_beats().items()}
-            by_port = {c.port.name: c for c in board.channels}
+            self.design, self.kernel = design, design.kernel
+            self._started = set()
+            self._windows = [_Window(w) for w in design.windows]
+            by_port = {(c.unit, c.port.name): c for c in board.channels}
 
-            def channel(port, s2mm):
-                if port is None:
+            def channel(end, s2mm):
+                if end is None:
                     return DmaChannel(None, 1, s2mm)
-                return DmaChannel(by_port[port].index, by_port[port].stride, s2mm)
+                return DmaChannel(by_port[end].index, by_port[end].stride, s2mm)
             self._engines = [AxiDma(e.name, e.base, channel(e.mm2s, False), channel(e.s2mm, True),
                                     DDR_BASE, self.memory_size) for e in design.engines]
 
@@ -211,9 +208,8 @@ class SimulatedPynqDevice(pynq.Device):
 
     # ---- register access (pynq.MMIO with REGISTER_RW) -----------------------------------
 
-    def _windows(self):
-        design = self.design
-        out = [(design.ip, design.base, design.window)]
+    def _address_map(self):
+        out = [(w.ip, w.base, w.window) for w in self.design.windows]
         out += [(e.name, e.base, DMA_STRIDE) for e in self._engines]
         out += [("slcr", SLCR_BASE, SLCR_SIZE)]
         return out
@@ -226,23 +222,26 @@ class SimulatedPynqDevice(pynq.Device):
         if Slcr.contains(address, length):
             return "slcr", None, address - SLCR_BASE
         self._need_board(f"register access at 0x{address:08x}")
-        design, end = self.design, address + length
-        if design.base <= address and end <= design.base + design.window:
-            for word in range((address - design.base) >> 2, (end - design.base) >> 2):
-                if word not in self._words and 4 * word not in self._out_beats:
+        end = address + length
+        for window in self._windows:
+            base = window.spec.base
+            if not (base <= address and end <= base + window.spec.window):
+                continue
+            for word in range((address - base) >> 2, (end - base) >> 2):
+                if word not in window.words and 4 * word not in window.out_beats:
                     raise WindowError(
-                        f"address 0x{design.base + 4 * word:08x} (offset 0x{4 * word:x} of "
-                        f"{design.ip}) is no register of the kernel's AXI wrapper, "
+                        f"address 0x{base + 4 * word:08x} (offset 0x{4 * word:x} of "
+                        f"{window.spec.ip}) is no register of the kernel's AXI wrapper, "
                         f"which answers SLVERR there; registers: "
-                        f"{', '.join(self.register_names())}")
-            return "kernel", None, address - design.base
+                        f"{', '.join(window.register_names())}")
+            return "kernel", window, address - base
         for engine in self._engines:
             if engine.base <= address and end <= engine.base + DMA_STRIDE:
                 return "dma", engine, address - engine.base
         if self._ddr.find(address - DDR_BASE, length) is not None:
             return "ddr", None, address - DDR_BASE
         windows = ", ".join(f"{name} 0x{base:08x}+0x{size:x}" for name, base, size in
-                            self._windows())
+                            self._address_map())
         raise WindowError(f"address 0x{address:08x} ({length} bytes) is outside the simulated "
                           f"design's windows: {windows}, and DDR buffers from pynq.allocate "
                           f"in 0x{DDR_BASE:08x}+0x{self.memory_size:x}")
@@ -266,60 +265,86 @@ class SimulatedPynqDevice(pynq.Device):
                 value = int.from_bytes(data[i:i + 4], "little")
                 self._write_word(kind, engine, offset + i, value)
 
-    def register_names(self):
-        """Names of the registers in the kernel's window, in address order."""
-        names = [r.name for r in self.kernel.map]
-        return names + [f"out_beats_{port}" for port, _ in self._out_beats.values()]
+    def register_names(self, ip=None):
+        """Names of the registers in kernel IP ``ip``'s window (default: the first), in
+        address order."""
+        window = next((w for w in self._windows if ip in (None, w.spec.ip)), None)
+        return window.register_names() if window is not None else []
 
-    def _read_word(self, kind, engine, offset):
+    def _read_word(self, kind, target, offset):
         if kind == "slcr":
             return self._slcr.read(offset)
         if kind == "dma":
-            return engine.read(offset, self._advance)
-        if offset in self._out_beats:
-            return self._out_beats[offset][1]
-        if offset == self.kernel.map["status"].offset:
+            return target.read(offset, self._advance)
+        if offset in target.out_beats:
+            return target.out_beats[offset][1]
+        if offset == target.status:
             self._advance()
-        return self.board.reg_read(offset)
+        return self.board.reg_read(target.spec.offset + offset)
 
-    def _write_word(self, kind, engine, offset, value):
+    def _write_word(self, kind, target, offset, value):
         if kind == "slcr":
             self._slcr.write(offset, value)
         elif kind == "dma":
-            engine.write(offset, value, self.board)
-        elif offset in self._out_beats:
-            self._out_beats[offset][1] = value
+            target.write(offset, value, self.board)
+        elif offset in target.out_beats:
+            target.out_beats[offset][1] = value
         else:
-            self.board.reg_write(offset, value)
-            if offset == self.kernel.map["ctrl"].offset and value & 1:
-                self._started = True
+            self.board.reg_write(target.spec.offset + offset, value)
+            if offset == target.ctrl and value & 1:
+                self._started.add(target)
 
     def _advance(self):
-        """Clock the board until the started kernel is done (see the module doc)."""
+        """Clock the board until every started kernel is done (see :mod:`hetflow.pynq_sim`)."""
         if not self._started:
             return
         active = [c for e in self._engines for c in e.channels if c.active]
-        tlast = {name: max(1, value) for name, value in self._out_beats.values()}
+        tlast = {(w.spec.unit, name): max(1, value)
+                 for w in self._windows for name, value in w.out_beats.values()}
         for engine in self._engines:
             chan = engine.s2mm
             if chan.active and not chan.armed:
                 # Armed only now, with the out_beats the host has set by the time it
                 # waits; until then the kernel's output stalls, as behind an idle S2MM.
-                port = self.board.channels[chan.board_channel].port.name
-                chan.arm(self.board, min(chan.beats, tlast[port]))
+                ch = self.board.channels[chan.board_channel]
+                chan.arm(self.board, min(chan.beats, tlast[(ch.unit, ch.port.name)]))
+        # Every channel of every engine in the budget: a chain's intermediate beats are
+        # as many as its DMA'd ones give or take a kernel's ratio, well inside 64 a beat.
         budget = 64 * sum(c.beats for c in active) + 100_000
         done, cycles = self.board.run(budget)
         self.last_cycles = cycles
         if not done:
-            if not self.board.reg_read(self.kernel.map["status"].offset) & STATUS_DONE:
+            if not all(self.board.reg_read(w.spec.offset + w.status) & STATUS_DONE
+                       for w in self._started):
                 return                     # still busy: the next poll runs on
-            # Done with transfers not complete (more was sent than the job takes, or
-            # out_beats exceeds what it produces): end them.
+            # Every started kernel is done.  Transfers of kernels not started stay queued
+            # (they run when the host starts them); those of the started ones that did
+            # not complete (more was sent than the job takes, or out_beats exceeds what
+            # it produces) are ended.
+            units = {w.spec.unit for w in self._started}
+            active = [c for c in active if self.board.channels[c.board_channel].unit in units]
             for c in active:
                 self.board.dma_setup(c.board_channel, 0, 0)
         for c in active:
             c.complete()
-        self._started = False
+        self._started = set()
+
+
+class _Window:
+    """A kernel IP's registers as the device keeps them: the kernel's words, and the
+    wrapper's ``out_beats`` values (``{offset: [port, value]}``), which stay here."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        kernel = spec.kernel
+        self.words = {(r.offset >> 2) + i for r in kernel.map for i in range(r.count)}
+        self.out_beats = {offset: [name, 0] for offset, name in spec.out_beats().items()}
+        self.status = kernel.map["status"].offset
+        self.ctrl = kernel.map["ctrl"].offset
+
+    def register_names(self):
+        names = [r.name for r in self.spec.kernel.map]
+        return names + [f"out_beats_{port}" for port, _ in self.out_beats.values()]
 
 
 _DEVICE = None

@@ -7,6 +7,11 @@ from .errors import ExportError
 from .hwh import pynq_registers
 
 
+def fifo_parameter(port):
+    """Name of the IP parameter holding the FIFO depth of chained output ``port``."""
+    return f"HETFLOW_FIFO_{port.upper()}"
+
+
 def tdata_width(bits):
     """Width of the TDATA that carries a ``bits``-wide payload.
 
@@ -142,10 +147,14 @@ class AxiLayout:
         ``package_ip.tcl`` gives the IP these (fixed), so they reach the
         ``.hwh``: ``HETFLOW_KERNEL`` (the kernel's name), ``HETFLOW_ID`` (its
         ``id`` register) and ``HETFLOW_<PARAM>`` per elaboration parameter,
-        which the ``pynq`` backend checks against the kernel a script asks for.
+        which the ``pynq`` backend checks against the kernel a script asks for;
+        and ``HETFLOW_FIFO_<PORT>`` per chained output, the depth of the stream's
+        FIFO inside the wrapper, so that a handoff describes the whole overlay.
         """
         params = {"HETFLOW_KERNEL": self.name, "HETFLOW_ID": f"0x{self.regmap.kernel_id:08x}"}
         params.update({f"HETFLOW_{k.upper()}": str(v) for k, v in self.params.items()})
+        params.update({fifo_parameter(s.port.name): str(s.fifo_depth) for s in self.streams
+                       if s.chained and s.fifo_depth is not None})
         return params
 
     @property

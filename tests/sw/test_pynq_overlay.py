@@ -3,9 +3,12 @@
 The export writes the design's hardware handoff (``.hwh``) and a placeholder
 ``.bit``; PYNQ's own ``Overlay`` class and hwh parser load them, and a PYNQ
 script (allocate, DMA transfers, register map) runs against the golden
-models.  Runs in the PYNQ venv (pynq pins numpy<2).
+models: a kernel's export, and an overlay's (the demo's ``pipeline``, FIR ->
+CRC-32 chained and GEMM alone, so the virtual board's build is shared with
+the other overlay tests).  Runs in the PYNQ venv (pynq pins numpy<2).
 """
 
+import shutil
 import sys
 import zlib
 
@@ -14,7 +17,10 @@ import pytest
 
 import hetflow
 from hetflow.boards.zynq import export_pynq_ip
+from hetflow.boards.zynq.overlay_export import export_overlay_pynq_ip
+from hetflow.demo import demo_overlay
 from hetflow.hw.errors import HetflowError
+from hetflow.hw.overlay import compose
 from hetflow.hw.registry import get_kernel
 
 pynq = pytest.importorskip("pynq", reason="pynq needs numpy<2: run in the PYNQ venv "
@@ -140,9 +146,8 @@ def test_handoff_without_a_hetflow_kernel_is_refused(sim, tmp_path):
                                            "acme.com:ip:mystery:1.0"))
     with pytest.raises(HetflowError) as info:
         pynq.Overlay(str(bit))
-    assert str(info.value) == ("hetflow_crc32.hwh: the simulated Zynq runs a design with one "
-                               "hetflow kernel IP (its virtual board runs one kernel); this one "
-                               "has 0 (none)")
+    assert str(info.value) == ("hetflow_crc32.hwh: the simulated Zynq runs designs of hetflow "
+                               "kernel IPs; this one has none")
 
 
 def test_placeholder_bit_is_a_bit_file_without_configuration_data(tmp_path):
@@ -151,6 +156,147 @@ def test_placeholder_bit_is_a_bit_file_without_configuration_data(tmp_path):
     assert header["design"] == "hetflow_saxpy" and header["part"] == "7z020clg400"
     assert header["length"] == "0" and header["data"] == b""
 
+
+# ---- an overlay export: one IP per instance, DMAs for the unchained ports --------------
+
+RNG = np.random.default_rng(11)
+X = RNG.integers(-2**15, 2**15, 301, dtype=np.int16)
+H = RNG.integers(-2**15, 2**15, 16, dtype=np.int16)
+A = RNG.integers(-128, 128, (2, 9), dtype=np.int8)
+B = RNG.integers(-128, 128, (9, 4), dtype=np.int8)
+
+
+@pytest.fixture(scope="module")
+def pipeline_export(tmp_path_factory):
+    """The export of the pipeline, made once (its three IPs take seconds); tests that
+    edit it edit a copy."""
+    out = tmp_path_factory.mktemp("pipeline") / "ov"
+    export_overlay_pynq_ip(demo_overlay(), out, board="pynq-z2", freq_mhz=100)
+    return out
+
+
+def pipeline_script(bitfile):
+    """A PYNQ board script for the pipeline overlay, as a PYNQ-Z2 would run it."""
+    ol = pynq.Overlay(str(bitfile))
+    n, k = len(X), A.shape[1]
+    x = pynq.allocate(shape=(n,), dtype=np.int16)
+    crc = pynq.allocate(shape=(1,), dtype=np.uint32)
+    a = pynq.allocate(shape=(k, 2), dtype=np.int8)           # gemm streams A by columns
+    b = pynq.allocate(shape=(k, 4), dtype=np.int8)
+    c = pynq.allocate(shape=(2, 4), dtype=np.int32)
+    x[:], a[:], b[:] = X, A.T, B
+    # The chain: FIR's taps and length, CRC-32 of the FIR's int32 output bytes.
+    ol.fir0.register_map.len = n
+    for i, tap in enumerate(H):
+        ol.fir0.write(0x20 + 4 * i, int(tap) & 0xFFFFFFFF)
+    ol.crc0.register_map.len = 4 * n
+    ol.crc0.register_map.out_beats_crc = 1
+    ol.gemm0.register_map.len = k
+    ol.gemm0.register_map.out_beats_c = 2
+    ol.axi_dma_0.recvchannel.transfer(crc)
+    ol.axi_dma_0.sendchannel.transfer(x)
+    ol.axi_dma_2.recvchannel.transfer(c)
+    ol.axi_dma_1.sendchannel.transfer(a)
+    ol.axi_dma_2.sendchannel.transfer(b)
+    ol.gemm0.write(0x00, 1)                  # the GEMM first, alone
+    for channel in (ol.axi_dma_1.sendchannel, ol.axi_dma_2.sendchannel,
+                    ol.axi_dma_2.recvchannel):
+        channel.wait()
+    queued = not ol.axi_dma_0.sendchannel.idle and not ol.axi_dma_0.recvchannel.idle
+    ol.crc0.write(0x00, 1)                   # then the chain, its last instance first
+    ol.fir0.write(0x00, 1)
+    ol.axi_dma_0.sendchannel.wait()
+    ol.axi_dma_0.recvchannel.wait()
+    return ol, int(crc[0]), np.asarray(c).copy(), queued
+
+
+def test_pynq_script_drives_the_chain_and_gemm_of_an_overlay_export(sim, pipeline_export):
+    ol, crc, c, queued = pipeline_script(pipeline_export / "hetflow_pipeline.bit")
+    assert type(ol) is pynq.Overlay and ol.is_loaded()
+    assert queued                   # the chain's transfers waited for the chain's start
+    overlay = demo_overlay()
+    chain = overlay.chains["fir0_crc0"]
+    golden = compose(overlay, chain, {("fir0", "x"): X}, {"fir0": {"h": H}})
+    y = (np.convolve(X.astype(np.int64), H.astype(np.int64))[:len(X)]
+         & 0xFFFFFFFF).astype("<u4")
+    assert crc == int(golden[("crc0", "crc")][0]) == zlib.crc32(y.tobytes())
+    assert np.array_equal(c, A.astype(np.int32) @ B.astype(np.int32))
+    for ip in ("fir0", "crc0", "gemm0"):
+        assert getattr(ol, ip).register_map.status.done == 1
+        assert isinstance(getattr(ol, ip), sim.HetflowIP)
+    assert ol.crc0.kernel_id == zlib.crc32(b"crc32")
+    assert ol.axi_dma_0.recvchannel.transferred == 4 and ol.axi_dma_2.recvchannel.transferred == 32
+    dev = sim.device()
+    assert dev.kernel is None and dev.design.design.describe() == overlay.describe()
+    assert dev.board.boardmap.name == "pipeline"
+
+
+def test_the_overlay_is_rebuilt_from_the_handoff(sim, pipeline_export):
+    from hetflow.pynq_sim_handoff import handoff_design, read_handoff
+    bit = pipeline_export / "hetflow_pipeline.bit"
+    design = handoff_design(bit, read_handoff(bit))
+    assert design.design.describe() == demo_overlay().describe()    # depth 32, reinterpret
+    assert [(w.ip, w.base, w.offset, w.outputs) for w in design.windows] == [
+        ("fir0", 0x4000_0000, 0x0000, ()), ("crc0", 0x4001_0000, 0x1000, ("crc",)),
+        ("gemm0", 0x4002_0000, 0x2000, ("c",))]
+    assert [(e.name, e.mm2s, e.s2mm) for e in design.engines] == [
+        ("axi_dma_0", ("fir0", "x"), ("crc0", "crc")), ("axi_dma_1", ("gemm0", "a"), None),
+        ("axi_dma_2", ("gemm0", "b"), ("gemm0", "c"))]
+
+
+def _edit_handoff(export, tmp_path, old, new):
+    """A copy of ``export`` in ``tmp_path`` with ``old`` replaced by ``new`` in its .hwh."""
+    copy = tmp_path / "ov"
+    shutil.copytree(export, copy)
+    hwh = copy / "hetflow_pipeline.hwh"
+    text = hwh.read_text()
+    assert old in text
+    hwh.write_text(text.replace(old, new))
+    return copy / "hetflow_pipeline.bit"
+
+
+def test_chained_stream_without_its_fifo_depth_is_one_line(sim, pipeline_export, tmp_path):
+    bit = _edit_handoff(pipeline_export, tmp_path, 'NAME="HETFLOW_FIFO_Y"', 'NAME="HETFLOW_FIFO_Z"')
+    with pytest.raises(HetflowError) as info:
+        pynq.Overlay(str(bit))
+    assert str(info.value) == (
+        "hetflow_pipeline.hwh: fir0/m_axis_y streams to crc0/s_axis_data, but fir0 has no IP "
+        "parameter HETFLOW_FIFO_Y (the stream's FIFO depth); export the overlay again with "
+        "hetflow export --overlay")
+
+
+def test_kernel_ips_of_two_overlays_are_one_line(sim, pipeline_export, tmp_path):
+    bit = _edit_handoff(pipeline_export, tmp_path, "hetflow_pipeline_gemm0_axi:",
+                        "hetflow_other_gemm0_axi:")
+    with pytest.raises(HetflowError) as info:
+        pynq.Overlay(str(bit))
+    assert str(info.value) == ("hetflow_pipeline.hwh: the kernel IPs come from 2 overlays "
+                               "(pipeline: fir0, crc0; other: gemm0); the simulated Zynq runs "
+                               "one overlay")
+
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("hetflow_pipeline_gemm0_axi:", "hetflow_pipeline_gemm1_axi:",
+     "IP gemm0 is of type hetflow:hetflow:hetflow_pipeline_gemm1_axi:1.0, not "
+     "hetflow:hetflow:hetflow_<overlay>_gemm0_axi:...; the simulated Zynq runs several kernel "
+     "IPs as one overlay exported by hetflow export --overlay, each cell named after its "
+     "instance"),
+    ('NAME="HETFLOW_TAPS" VALUE="16"', 'NAME="HETFLOW_TAPS" VALUE="sixteen"',
+     "fir0's IP parameter HETFLOW_TAPS = 'sixteen' is no whole number"),
+    ('NAME="HETFLOW_FIFO_Y" VALUE="32"', 'NAME="HETFLOW_FIFO_Y" VALUE="0"',
+     "stream fir0.y -> crc0.data: depth = 0 must be a whole number of beats from 1 to 4096"),
+    ('NAME="s_axis_data"', 'NAME="s_axis_date"',
+     "fir0/m_axis_y is wired to crc0/s_axis_date, which is no stream input of crc0"),
+    ('HIGHVALUE="0x40010FFF"', 'HIGHVALUE="0x4001003F"',
+     "crc0 has a 64-byte window; the AXI wrapper of crc32 needs 4096"),
+])
+def test_handoff_the_overlay_cannot_be_rebuilt_from_is_one_line(sim, pipeline_export, tmp_path,
+                                                                old, new, message):
+    bit = _edit_handoff(pipeline_export, tmp_path, old, new)
+    with pytest.raises(HetflowError) as info:
+        pynq.Overlay(str(bit))
+    assert str(info.value) == f"hetflow_pipeline.hwh: {message}"
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
