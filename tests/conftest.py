@@ -5,12 +5,37 @@ import pytest
 ROOT = Path(__file__).parents[1]
 FIXTURES = Path(__file__).parent / "sim" / "fixtures"
 
+#: The overlay of docs/overlays.md and of the demo (hetflow.demo.demo_overlay): FIR -> CRC-32
+#: chained on the fabric, plus a GEMM; its builds are shared by the tests that use it.
+PIPELINE_TOML = """\
+name = "pipeline"
+
+[instances]
+fir0 = { kernel = "fir", taps = 16 }
+crc0 = { kernel = "crc32", lanes = 4 }
+gemm0 = { kernel = "gemm", rows = 2, cols = 4 }
+
+[[stream]]
+from = "fir0.y"
+to = "crc0.data"
+depth = 32
+reinterpret = true
+"""
+
 
 @pytest.fixture
 def fixtures_on_path(monkeypatch):
     """Make the test-only kernel modules importable as ``faulty_kernels:...``."""
     monkeypatch.syspath_prepend(str(FIXTURES))
     return FIXTURES
+
+
+@pytest.fixture
+def pipeline_toml(tmp_path):
+    """:data:`PIPELINE_TOML` as the file ``pipeline.toml``."""
+    path = tmp_path / "pipeline.toml"
+    path.write_text(PIPELINE_TOML)
+    return path
 
 
 def have_verilator():

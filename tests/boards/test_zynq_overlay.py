@@ -17,24 +17,8 @@ from hetflow.boards.zynq.overlay_export import export_overlay_pynq_ip
 from hetflow.boards.zynq.overlay_verify import verify_overlay_axi
 from hetflow.hw.overlay import Overlay, load_overlay
 
-from ..conftest import one_line_error
+from ..conftest import PIPELINE_TOML as PIPELINE, one_line_error
 from .test_zynq import hetflow, leftovers, needs_tcl, run_tcl, verilog_ports
-
-PIPELINE = """\
-name = "pipeline"
-
-[instances]
-fir0 = { kernel = "fir", taps = 16 }
-crc0 = { kernel = "crc32", lanes = 4 }
-gemm0 = { kernel = "gemm", rows = 2, cols = 4 }
-
-[[stream]]
-from = "fir0.y"
-to = "crc0.data"
-depth = 32
-reinterpret = true
-"""
-
 
 def small():
     """A chain FIR -> CRC-32 and an independent saxpy: small enough to build in CI."""
@@ -47,10 +31,8 @@ def small():
 
 
 @pytest.fixture
-def pipeline(tmp_path):
-    path = tmp_path / "pipeline.toml"
-    path.write_text(PIPELINE)
-    return path
+def pipeline(pipeline_toml):
+    return pipeline_toml
 
 
 # ---- the design ------------------------------------------------------------------------

@@ -9,20 +9,7 @@ from hetflow.hw.overlay import Overlay, OverlayError, compose, derive_jobs, load
     parse_overlay
 from hetflow.hw.overlay.tomlfile import key_lines
 
-PIPELINE = """\
-name = "pipeline"
-
-[instances]
-fir0 = { kernel = "fir", taps = 16 }
-crc0 = { kernel = "crc32", lanes = 4 }
-gemm0 = { kernel = "gemm", rows = 2, cols = 4 }
-
-[[stream]]
-from = "fir0.y"
-to = "crc0.data"
-depth = 32
-reinterpret = true
-"""
+from ..conftest import PIPELINE_TOML as PIPELINE
 
 HEAD = """\
 [instances]

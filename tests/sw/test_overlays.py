@@ -9,24 +9,11 @@ import hetflow
 from hetflow.hw.errors import HetflowError, StimulusError
 from hetflow.hw.overlay import Overlay, OverlayError
 
-PIPELINE = """\
-[instances]
-fir0 = { kernel = "fir", taps = 16 }
-crc0 = { kernel = "crc32", lanes = 4 }
-gemm0 = { kernel = "gemm", rows = 2, cols = 4 }
-
-[[stream]]
-from = "fir0.y"
-to = "crc0.data"
-reinterpret = true
-"""
 
 
 @pytest.fixture
-def pipeline(tmp_path):
-    path = tmp_path / "pipeline.toml"
-    path.write_text(PIPELINE)
-    return path
+def pipeline(pipeline_toml):
+    return pipeline_toml
 
 
 def fir_crc(x, h):

@@ -14,22 +14,7 @@ from hetflow.demo import demo_overlay
 from hetflow.fit import MemoryTooSmall
 from hetflow.hw.errors import HetflowError, StimulusError
 
-from ..conftest import needs_verilator
-
-PIPELINE = """\
-name = "pipeline"
-
-[instances]
-fir0 = { kernel = "fir", taps = 16 }
-crc0 = { kernel = "crc32", lanes = 4 }
-gemm0 = { kernel = "gemm", rows = 2, cols = 4 }
-
-[[stream]]
-from = "fir0.y"
-to = "crc0.data"
-depth = 32
-reinterpret = true
-"""
+from ..conftest import PIPELINE_TOML as PIPELINE, needs_verilator
 
 RNG = np.random.default_rng(5)
 X = RNG.integers(-2**15, 2**15, 777, dtype=np.int16)
