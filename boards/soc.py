@@ -22,7 +22,7 @@ byte address    what         notes
 For an overlay (:data:`OVERLAY_SOC_MAP`), instance ``k`` has its window at
 ``k * 0x1000`` and the manifest ROM's words are at ``0x80000``
 (:data:`~hetflow.sim.board.boardmap.MANIFEST_BASE`); the SoC's own
-registers move out of their way, to ``0xC0000`` (DMA at ``0xC0040``).
+registers move out of their way, to ``0xC0000`` (DMA at ``0xC0800``).
 Reads of holes (past an instance's window, between the last window and the
 manifest) give 0 and writes there are ignored.
 
@@ -122,8 +122,10 @@ class SocMap:
 #: A single kernel's SoC.
 SOC_MAP = SocMap()
 #: An overlay's SoC: instance windows below the manifest, the SoC's registers above it.
+#: The DMA window is aligned to its size, so a channel's registers are its base OR'd with
+#: the channel number (the bridge forms them so) for every one of its 128 channels.
 OVERLAY_SOC_MAP = replace(SOC_MAP, kernel_limit=MANIFEST_BASE, soc_base=0x0C0000,
-                          dma_base=0x0C0040, dma_limit=0x0C1000)
+                          dma_base=0x0C0800, dma_limit=0x0C1000)
 
 
 class HostBusSignature(wiring.Signature):

@@ -173,3 +173,12 @@ def test_bad_memory_is_refused_before_the_fabric_is_made():
     with pytest.raises(ParamError, match=r"^SoC memory_size = 1000 is out of range; allowed a "
                                          r"power of two from 1024 to 1048576 bytes$"):
         SoC(pipeline(), memory_size=1000)
+
+
+def test_every_overlay_dma_channel_is_its_base_ored_with_the_channel():
+    # The bridge forms a channel's register address as base | channel << 2 (no adder).
+    smap = OVERLAY_SOC_MAP
+    most = (smap.dma_limit - smap.dma_base) // 16
+    assert most == 128
+    for c in range(most):
+        assert (smap.dma_base >> 2 | c << 2) == smap.dma_reg(c, "ADDR") >> 2
