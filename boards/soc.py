@@ -208,7 +208,16 @@ class SoC(wiring.Component):
         _check_memory(memory, memory_size)
         if isinstance(design, BoardMap) and design.overlay is None:
             design = next(iter(design.units.values())).kernel
-        if not isinstance(design, (Overlay, BoardMap)):
+        if isinstance(design, BoardMap):
+            design = design.overlay
+        if isinstance(design, Overlay):
+            overlay = design.check()
+            chained = {s.source for s in overlay.streams} | {s.sink for s in overlay.streams}
+            count = sum((name, port.name) not in chained for name, inst in
+                        overlay.instances.items() for port in (*inst.ports("in"),
+                                                               *inst.ports("out")))
+            _check_channels(overlay.name, count, OVERLAY_SOC_MAP)
+        else:
             if design.map.size > SOC_MAP.kernel_limit - SOC_MAP.kernel_base:
                 raise ParamError(f"{design.name}: register window of {design.map.size} bytes "
                                  f"does not fit the SoC's {SOC_MAP.kernel_limit:#x}-byte "
@@ -226,7 +235,6 @@ class SoC(wiring.Component):
             self.kernel = None
             self.fabric = OverlayFabric(design)
             self.boardmap = BoardMap(design, shells=self.fabric.shells)
-            _check_channels(design.name, len(self.boardmap.channels), OVERLAY_SOC_MAP)
         else:
             self.kernel, self.fabric = design, None
             self.boardmap = BoardMap(design)

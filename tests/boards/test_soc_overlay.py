@@ -182,3 +182,12 @@ def test_every_overlay_dma_channel_is_its_base_ored_with_the_channel():
     assert most == 128
     for c in range(most):
         assert (smap.dma_base >> 2 | c << 2) == smap.dma_reg(c, "ADDR") >> 2
+
+
+def test_more_streams_than_dma_channels_are_refused():
+    overlay = Overlay("wide")
+    for i in range(43):                       # three streams each: 129 channels
+        overlay.add(f"s{i}", "saxpy")
+    with pytest.raises(ParamError, match=r"^wide: 129 streams; the SoC has room for 128 DMA "
+                                         r"channels$"):
+        SoC(overlay)
