@@ -6,6 +6,7 @@ takes seconds (dry runs and made-up netlists).
 
 import json
 import os
+import re
 
 import pytest
 
@@ -142,6 +143,22 @@ def test_demo_overlay_on_ulx3s(tmp_path):
     comps = r["components"]
     assert set(INSTANCES) <= set(comps)
     assert {"dma", "memory", "bridge", "uart", "glue"} <= set(comps)
-    assert comps["gemm0"]["dsp"] == 8 and comps["fir0"]["dsp"] >= 1
+    assert comps["gemm0"]["dsp"] == 8 and comps["fir0"]["dsp"] == 16
     assert r["shell_lc"] == r["lut_used"] - sum(comps[n]["lc"] for n in INSTANCES)
     assert r["timing_met"]
+
+
+@pytest.mark.slow
+def test_demo_overlay_does_not_fit_the_icebreaker(tmp_path, capsys):
+    out = tmp_path / "out"
+    err = _cli_error(capsys, ["build", "--overlay", str(_overlay(tmp_path)), "--board",
+                              "icebreaker", "--out", str(out), "-q"])
+    # fir taps=16 takes 16 SB_MAC16 and gemm 2x4 eight: the UP5K has 8.  Cell counts move
+    # with the toolchain's version; the DSPs do not.
+    assert re.fullmatch(
+        r"hetflow build: error: overlay pipeline does not fit icebreaker \(iCE40UP5K\): "
+        r"(it needs \d+ logic cells, the part has 5280 \(fir0 [\d,]+, crc0 [\d,]+, gemm0 "
+        r"[\d,]+, the shell [\d,]+\); )?(it needs )?24 DSPs \(SB_MAC16\), the part has 8 "
+        r"\(fir0 16, gemm0 8, the shell 0\) \(log: " + re.escape(str(out / "top.tim")) + r"\)",
+        err), err
+    assert not (out / "report.json").exists() and not (out / "top.bin").exists()
