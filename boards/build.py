@@ -1,4 +1,4 @@
-"""Bitstream builds of a kernel in its board SoC, with open toolchains.
+"""Bitstream builds of a kernel, or an overlay, in its board SoC, with open toolchains.
 
 :func:`build` elaborates :class:`~hetflow.boards.top.BoardTop` for the board,
 lets the board's amaranth-boards platform write its build plan (Yosys script,
@@ -49,15 +49,14 @@ from types import SimpleNamespace
 
 from ..cache import cache_dir, tool_environment
 from ..hw.errors import HetflowError
-from ..hw.registry import get_kernel
-from ..hw.shell import Shell
 from .clocking import ecp5_pll, ice40_pll, soc_clock_mhz
 from .components import measure, shell_lc
+from .design import BuildDesign, fitting_phrase
 from .errors import BuildError, DoesNotFit, OutputDirError
 from .registry import get_board
 from .synthesis import yosys_overrides
-from .report import (describe_overuse, first_error, parse_nextpnr_log, parse_nextpnr_report,
-                     parse_yosys_stat, pick_fmax, resources)
+from .report import (describe_overuse, first_error, overused, parse_nextpnr_log,
+                     parse_nextpnr_report, parse_yosys_stat, pick_fmax, resources)
 from ..sim.board.framing import BRIDGE_MAX_PAYLOAD
 from .toolchain import (TOOLCHAINS, openfpgaloader_path, resolve_board_tools, resolve_tools,
                         script_environment)
@@ -93,7 +92,8 @@ class BuildResult:
     def __repr__(self):
         r = self.report
         how = "cached" if self.cached else f"{r['build_s']} s"
-        return (f"BuildResult({r['kernel']} on {r['board']}: {r['lut_used']}/{r['lut_total']} "
+        what = r["kernel"] or r["overlay"]["name"]
+        return (f"BuildResult({what} on {r['board']}: {r['lut_used']}/{r['lut_total']} "
                 f"LUT, {r['dsp_used']}/{r['dsp_total']} DSP, {r['fmax_mhz']} MHz, {how})")
 
 
@@ -133,9 +133,9 @@ def _pll_for(board, freq_mhz):
                        f"{board.clock_mhz:g} MHz")
 
 
-def _plan(kernel, board, pll, seed, baud=None):
+def _plan(design, board, pll, seed, baud=None):
     platform = board.make_platform()
-    top = BoardTop(kernel, board, pll=pll, baud=baud)
+    top = BoardTop(design, board, pll=pll, baud=baud)
     # verbose: the tools print to the script's output, which build.log captures; quiet,
     # a good build's output would be only in top.rpt and top.tim.
     overrides = {"nextpnr_opts": ["--seed", str(int(seed)), "--report", f"{NAME}.report.json",
@@ -232,8 +232,12 @@ def _read(path):
         return ""
 
 
-def _failure(tmp, out, kernel, board, code):
-    """Move the logs of a failed build to ``out`` and return the error to raise."""
+def _failure(tmp, out, design, board, code, tools):
+    """Move the logs of a failed build to ``out`` and return the error to raise.
+
+    An overlay that does not fit names the instances that take the most of each
+    resource it overuses (from the per-component split of the same netlist).
+    """
     for stale in ("report.json", f"{NAME}.{board.bitstream}"):
         try:
             (out / stale).unlink()
@@ -244,8 +248,14 @@ def _failure(tmp, out, kernel, board, code):
             shutil.copyfile(tmp / name, out / name)
     pnr_log = _read(tmp / f"{NAME}.tim")
     util, _ = parse_nextpnr_log(pnr_log)
-    what = _kernel_label(kernel)
+    what = design.label
     over = describe_overuse(util)
+    if over and design.overlay is not None:
+        components, _ = measure(tmp, board, tools, NAME, instances=design.instances)
+        for i, (resource, _, _) in enumerate(overused(util)):
+            who = fitting_phrase(resource, components, design.instances)
+            if who:
+                over[i] += f" ({who})"
     if over:
         return DoesNotFit(f"{what} does not fit {board.name} ({board.device}): it needs "
                           + "; ".join(over) + f" (log: {out / (NAME + '.tim')})")
@@ -261,11 +271,6 @@ def _failure(tmp, out, kernel, board, code):
     tail = _read(tmp / "build.log").strip().splitlines()[-1:] or ["no output"]
     return BuildError(f"building {what} for {board.name} failed (exit {code}): {tail[0]} "
                       f"(log: {out / 'build.log'})")
-
-
-def _kernel_label(kernel):
-    params = ", ".join(f"{k}={v}" for k, v in kernel.p.items())
-    return f"{kernel.name}({params})" if params else kernel.name
 
 
 def sha256_file(path):
@@ -292,7 +297,7 @@ def bridge_info(board, pll, baud):
             "open": "hetflow.open('serial:PORT', board='<this directory>')"}
 
 
-def _make_report(tmp, kernel, board, pll, requested, seed, toolchain, versions, notes,
+def _make_report(tmp, design, board, pll, requested, seed, toolchain, versions, notes,
                  build_s, key, baud, components=None):
     pnr_json = tmp / f"{NAME}.report.json"
     if pnr_json.exists():
@@ -305,12 +310,12 @@ def _make_report(tmp, kernel, board, pll, requested, seed, toolchain, versions, 
     target = soc_clock_mhz(board, pll)
     bitstream = f"{NAME}.{board.bitstream}"
     if not (tmp / bitstream).is_file():
-        raise BuildError(f"the build of {kernel.name} for {board.name} wrote no {bitstream}")
+        raise BuildError(f"the build of {design.label} for {board.name} wrote no {bitstream}")
     from .. import __version__ as hetflow_version
     report = {
         "hetflow_report": 1,
         "board": board.name, "device": board.device, "package": board.package,
-        "family": board.family, "kernel": kernel.name, "params": dict(kernel.p),
+        "family": board.family, **design.report_fields(),
         **res,
         "fmax_mhz": round(achieved, 2) if achieved is not None else None,
         "target_mhz": round(target, 4),
@@ -326,9 +331,10 @@ def _make_report(tmp, kernel, board, pll, requested, seed, toolchain, versions, 
                                         for k, (u, a) in util.items()},
         "yosys_cells": cells,
         # Per component: Yosys's synthesised cells and nextpnr's packed logic cells of a
-        # hierarchical synthesis; shell_lc is placed logic cells minus the kernel's
-        # (hetflow.boards.components).
-        "components": components, "shell_lc": shell_lc(res["lut_used"], components),
+        # hierarchical synthesis; shell_lc is placed logic cells minus the kernel
+        # instances' (hetflow.boards.components).
+        "components": components,
+        "shell_lc": shell_lc(res["lut_used"], components, design.instances),
         "cache_key": key, "hetflow": hetflow_version,
         "logs": {"yosys": f"{NAME}.rpt", "nextpnr": f"{NAME}.tim", "script": "build.log"},
     }
@@ -359,7 +365,7 @@ def _install(src, out, report):
 
 
 def _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir=None,
-           baud=None):
+           baud=None, overlay=None):
     """Check the arguments of a build and decide it, before any tool runs.
 
     Checks run in the order the user meets them (``out_dir`` only when given),
@@ -369,8 +375,7 @@ def _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir=Non
     if not board.available:
         from .errors import BoardUnavailable
         raise BoardUnavailable(f"board '{board.name}' is not available: {board.reason}")
-    kernel_cls = get_kernel(kernel)
-    p = kernel_cls.bind(**(params or {}))
+    design = BuildDesign(kernel, params, overlay)
     if not isinstance(seed, int) or seed < 0:
         raise HetflowError(f"--seed {seed!r} is out of range; allowed 0 or more")
     tools = resolve_board_tools(board, toolchain)
@@ -380,12 +385,11 @@ def _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir=Non
     # Last: nothing is created for a build that bad arguments would stop.
     out = None if out_dir is None else _check_out_dir(out_dir)
 
-    status(f"elaborating {kernel_cls.name} for {board.name}")
-    kernel_obj = Shell(kernel_cls, **p)
-    plan, _ = _plan(kernel_obj, board, pll, seed, baud)
+    status(f"elaborating {design.label} for {board.name}")
+    plan, _ = _plan(design.make(), board, pll, seed, baud)
     identity = json.dumps({"abi": BUILD_ABI, "toolchain": toolchain, "tools": versions,
                            "env": sorted(env)}, sort_keys=True)
-    return SimpleNamespace(board=board, kernel_cls=kernel_cls, kernel=kernel_obj, pll=pll,
+    return SimpleNamespace(board=board, design=design, pll=pll,
                            baud=baud, tools=tools, env=env, versions=versions, notes=notes,
                            out=out, plan=plan, key=plan_key(plan, identity))
 
@@ -400,19 +404,18 @@ def _resolve_baud(board, pll, baud):
     return baud
 
 
-def default_out_dir(kernel, board, params=None, freq_mhz=None, baud=None):
+def default_out_dir(kernel, board, params=None, freq_mhz=None, baud=None, overlay=None):
     """The directory ``hetflow build`` writes to without ``--out``.
 
     Named by the kernel, every elaboration parameter (defaults included, so
     ``-p lanes=1`` and no ``-p`` share a directory), a clock or baud rate
     other than the default, and the board: ``build/saxpy-lanes4-icebreaker``,
     ``build/fir-taps16-ulx3s-85f-48mhz``.  Two different builds never share
-    a directory.
+    a directory.  An overlay's directory is named by the overlay
+    (``build/pipeline-ulx3s-85f``).
     """
     board = get_board(board)
-    kernel_cls = get_kernel(kernel)
-    p = kernel_cls.bind(**(params or {}))
-    parts = [kernel_cls.name] + [f"{k}{v}" for k, v in p.items()] + [board.name]
+    parts = BuildDesign(kernel, params, overlay).dir_parts + [board.name]
     if freq_mhz is not None and abs(float(freq_mhz) - board.clock_mhz) > 1e-9:
         parts.append(f"{float(freq_mhz):g}mhz")
     if baud is not None and baud != default_baud(
@@ -422,7 +425,7 @@ def default_out_dir(kernel, board, params=None, freq_mhz=None, baud=None):
 
 
 def dry_run(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
-            baud=None, out_dir=None):
+            baud=None, out_dir=None, overlay=None):
     """Decide a build as :func:`build` would, and say what it would run; write nothing.
 
     Returns
@@ -434,21 +437,21 @@ def dry_run(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp
         build is in the cache), ``out_dir`` and ``baud`` (the bridge's rate).
     """
     setup = _setup(kernel, board, params, freq_mhz, seed, toolchain, lambda msg: None,
-                   baud=baud)
+                   baud=baud, overlay=overlay)
     tools = {t.name: {"env": t.env, "path": t.path, "source": t.source, "version": t.version}
              for t in setup.tools}
-    cached = (cache_root() / f"{setup.board.name}-{setup.kernel_cls.name}-{setup.key}"
+    cached = (cache_root() / f"{setup.board.name}-{setup.design.name}-{setup.key}"
               / "report.json").is_file()
     out = out_dir if out_dir is not None else default_out_dir(
-        setup.kernel_cls, setup.board, params, freq_mhz, baud)
-    return {"kernel": setup.kernel_cls.name, "params": dict(setup.kernel.p),
+        kernel, setup.board, params, freq_mhz, baud, overlay)
+    return {**setup.design.report_fields(), "label": setup.design.label,
             "board": setup.board.name, "toolchain": toolchain, "tools": tools,
             "notes": setup.notes, "cache_key": setup.key, "cached": cached,
             "out_dir": str(out), "baud": setup.baud}
 
 
 def cache_key(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
-              baud=None):
+              baud=None, overlay=None):
     """The key :func:`build` files this build under in the cache, without building.
 
     Elaborates the design and writes the build plan in memory (about a second);
@@ -460,18 +463,19 @@ def cache_key(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowa
         32 hex digits; :func:`build` puts it in ``report.json`` as ``cache_key``.
     """
     return _setup(kernel, board, params, freq_mhz, seed, toolchain, lambda msg: None,
-                  baud=baud).key
+                  baud=baud, overlay=overlay).key
 
 
 def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
           out_dir=None, status=None, timeout=BUILD_TIMEOUT, use_cache=True,
-          baud=None):
-    """Build ``kernel`` for ``board`` and write the bitstream and report.json to ``out_dir``.
+          baud=None, overlay=None):
+    """Build ``kernel`` (or ``overlay``) for ``board``; write the bitstream and report.json
+    to ``out_dir``.
 
     Parameters
     ----------
     kernel : str or Kernel subclass
-        Registry name or class.
+        Registry name or class; None with ``overlay``.
     board : str or Board
     params : dict, optional
         Elaboration parameters (strings are parsed).
@@ -495,6 +499,11 @@ def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
         the board's USB-UART chip and the SoC clock both make
         (:func:`~hetflow.boards.usbuart.default_baud`).  Refused when the chip
         cannot make it or the SoC clock cannot make it within 2 %.
+    overlay : Overlay or path, optional
+        Build this overlay (a TOML file's path or an Overlay) instead of one
+        kernel: its instances, the FIFOs of its streams and its manifest ROM.
+        ``report.json`` then has ``overlay`` (instances, streams) and a
+        component per instance; ``shell_lc`` is everything but the instances.
 
     Returns
     -------
@@ -502,14 +511,15 @@ def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
     """
     status = status or (lambda msg: None)
     if out_dir is None:
-        out_dir = default_out_dir(kernel, board, params, freq_mhz, baud)
-    setup = _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir, baud)
-    board, kernel_cls, kernel_obj, pll = setup.board, setup.kernel_cls, setup.kernel, setup.pll
+        out_dir = default_out_dir(kernel, board, params, freq_mhz, baud, overlay)
+    setup = _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir, baud,
+                   overlay)
+    board, design, pll = setup.board, setup.design, setup.pll
     baud = setup.baud
     env, versions, notes, plan, key = setup.env, setup.versions, setup.notes, setup.plan, setup.key
     out = setup.out
     root = cache_root()
-    cached_dir = root / f"{board.name}-{kernel_cls.name}-{key}"
+    cached_dir = root / f"{board.name}-{design.name}-{key}"
     if use_cache and (cached_dir / "report.json").is_file():
         report = json.loads((cached_dir / "report.json").read_text())
         bit = cached_dir / report["bitstream"]
@@ -527,19 +537,20 @@ def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
                              f"{exc.strerror or exc}") from None
     try:
         plan.extract(tmp)
-        status(f"building {kernel_cls.name} for {board.name} ({toolchain})")
+        status(f"building {design.label} for {board.name} ({toolchain})")
         t0 = time.monotonic()
         code = _run_script(tmp, env, timeout, status)
         build_s = time.monotonic() - t0
         if code != 0:
-            raise _failure(tmp, out, kernel_obj, board, code)
+            raise _failure(tmp, out, design, board, code, setup.tools)
         status("counting cells per component (hierarchical synthesis and packing)")
         t1 = time.monotonic()
-        components, why = measure(tmp, board, setup.tools, NAME)
+        components, why = measure(tmp, board, setup.tools, NAME,
+                                  instances=design.instances if design.overlay else ())
         components_s = time.monotonic() - t1
         if why:
             notes = [*notes, f"no per-component split: {why}"]
-        report = _make_report(tmp, kernel_obj, board, pll, freq_mhz, seed, toolchain,
+        report = _make_report(tmp, design, board, pll, freq_mhz, seed, toolchain,
                               versions, notes, build_s, key, baud, components)
         report["components_s"] = round(components_s, 2)
         report["cached"] = False

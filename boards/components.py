@@ -22,16 +22,18 @@ the same design, after the build:
    belong to no instance and are counted as ``packer``.
 
 Component of an instance path (under ``top``): ``soc.kernel`` is the kernel
-instance; ``soc.dma``, ``soc.memory``, ``bridge`` and ``uart`` are what their
-names say; everything else (``soc`` itself: address decode, read mux, SoC
-registers; ``cd_sync``/``clocking``: reset and PLL) is ``glue``.
+instance; in an overlay's SoC, ``soc.fabric.NAME`` is instance ``NAME`` (a
+component of that name); ``soc.dma``, ``soc.memory``, ``bridge`` and
+``uart`` are what their names say; everything else (``soc`` itself: address
+decode, read mux, SoC registers, an overlay's manifest ROM and the FIFOs of
+its streams; ``cd_sync``/``clocking``: reset and PLL) is ``glue``.
 
 Synthesised without flattening, no optimisation crosses a module boundary, so
 the hierarchical counts add up to a little more than the real build (crc32 on
 the iCEBreaker: 3,219 packed logic cells against 3,044 placed).  ``shell_lc``
 is therefore taken from the real build: **the logic cells the placed design
 uses (nextpnr's report) minus the kernel instances' packed logic cells** --
-everything the kernel does not account for, the packer's own cells included.
+everything the kernels do not account for, the packer's own cells included.
 """
 
 import json
@@ -67,8 +69,15 @@ _YOSYS_FIELDS = {
 MEASURE_TIMEOUT = 900.0
 
 
-def component_of(path):
-    """The component an instance path below ``top`` belongs to (``"soc.dma.ch0_fifo"``: dma)."""
+def component_of(path, instances=()):
+    """The component an instance path below ``top`` belongs to (``"soc.dma.ch0_fifo"``: dma).
+
+    ``instances`` are an overlay's instance names (``soc.fabric.fir0...``: fir0).
+    """
+    for name in instances:
+        prefix = f"soc.fabric.{name}"
+        if path == prefix or path.startswith(prefix + "."):
+            return name
     for prefix, name in COMPONENTS:
         if path == prefix or path.startswith(prefix + "."):
             return name
@@ -81,18 +90,19 @@ def _ff(cell_type, family):
     return False
 
 
-def yosys_counts(netlist, family, top="top"):
+def yosys_counts(netlist, family, top="top", instances=()):
     """``{component: {lut, ff, bram, dsp, ...}}`` from a hierarchical Yosys JSON netlist.
 
     ``netlist`` is the parsed ``write_json`` of a design synthesised with
-    ``-noflatten``; each module ``top.<path>`` is one instance.
+    ``-noflatten``; each module ``top.<path>`` is one instance.  ``instances``
+    as for :func:`component_of`.
     """
     fields = _YOSYS_FIELDS[family]
     out = defaultdict(Counter)
     for name, module in netlist["modules"].items():
         if name != top and not name.startswith(top + "."):
             continue                       # a cell library module, not an instance
-        comp = "glue" if name == top else component_of(name[len(top) + 1:])
+        comp = "glue" if name == top else component_of(name[len(top) + 1:], instances)
         counts = out[comp]
         for cell in module.get("cells", {}).values():
             kind = cell["type"]
@@ -108,7 +118,7 @@ def _fields(family):
     return list(dict.fromkeys(("lut", "ff", "bram", "dsp", *_YOSYS_FIELDS[family])))
 
 
-def packed_lcs(packed, family):
+def packed_lcs(packed, family, instances=()):
     """``{component: logic cells}`` from nextpnr's ``--write`` JSON of a packed design."""
     lc_type = COMPONENT_FAMILIES[family]
     out = Counter()
@@ -119,7 +129,7 @@ def packed_lcs(packed, family):
             if name.startswith("$"):
                 out["packer"] += 1
             else:
-                out[component_of(name)] += 1
+                out[component_of(name, instances)] += 1
     return dict(out)
 
 
@@ -159,7 +169,7 @@ def _run(argv, cwd, timeout, log):
             return None
 
 
-def measure(build_dir, board, tools, top="top", timeout=MEASURE_TIMEOUT):
+def measure(build_dir, board, tools, top="top", timeout=MEASURE_TIMEOUT, instances=()):
     """Per-component costs of the build in ``build_dir`` (it holds ``top.il``, ``build_top.sh``).
 
     Parameters
@@ -168,6 +178,8 @@ def measure(build_dir, board, tools, top="top", timeout=MEASURE_TIMEOUT):
     board : Board
     tools : list of BoardTool
         The build's resolved tools (the same Yosys and nextpnr run here).
+    instances : tuple of str
+        An overlay's instance names: each is a component of its own.
 
     Returns
     -------
@@ -193,7 +205,7 @@ def measure(build_dir, board, tools, top="top", timeout=MEASURE_TIMEOUT):
                                               or f"exit {code}")
         return None, f"hierarchical synthesis failed: {why}"
     netlist = json.loads((d / "components.json").read_text())
-    counts = yosys_counts(netlist, board.family, top)
+    counts = yosys_counts(netlist, board.family, top, instances)
     argv = [path[pnr_env], *pack_command(_read(d / f"build_{top}.sh"), "components.json",
                                          "components.packed.json")]
     code = _run(argv, d, timeout, "components.pack.log")
@@ -201,7 +213,8 @@ def measure(build_dir, board, tools, top="top", timeout=MEASURE_TIMEOUT):
         why = "timeout" if code is None else (first_error(_read(d / "components.pack.log"))
                                               or f"exit {code}")
         return None, f"packing the hierarchical netlist failed: {why}"
-    lcs = packed_lcs(json.loads((d / "components.packed.json").read_text()), board.family)
+    lcs = packed_lcs(json.loads((d / "components.packed.json").read_text()), board.family,
+                     instances)
     empty = {f: 0 for f in _fields(board.family)}
     out = {}
     for comp in sorted(set(counts) | set(lcs)):
@@ -216,11 +229,12 @@ def _read(path):
         return ""
 
 
-def shell_lc(lc_used, components):
+def shell_lc(lc_used, components, kernels=KERNEL_COMPONENTS):
     """Logic cells of the placed design that are not the kernel instances' (see the module doc).
 
-    ``None`` when either number is unknown.
+    ``kernels`` are the components that are kernel instances (an overlay's
+    instance names).  ``None`` when either number is unknown.
     """
     if lc_used is None or not components:
         return None
-    return lc_used - sum(components[c]["lc"] for c in KERNEL_COMPONENTS if c in components)
+    return lc_used - sum(components[c]["lc"] for c in kernels if c in components)

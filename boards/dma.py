@@ -61,6 +61,8 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from ..hw.csr import CSRSignature
+from ..sim.board.boardmap import Channel, channels as boardmap_channels
+from ..sim.board.protocol import beat_stride
 from .memory import MemBusSignature
 
 __all__ = ["DMA", "Channel", "channels", "beat_stride", "input_depth", "REGS_PER_CHANNEL",
@@ -72,54 +74,16 @@ REGS_PER_CHANNEL = 4
 INPUT_DEPTH = 3
 
 
-def beat_stride(width):
-    """Bytes one beat of a ``width``-bit payload occupies in memory.
-
-    ``ceil(width / 8)`` rounded up to a power of two; the same rule as
-    :func:`hetflow.sim.board.protocol.beat_stride` (a test keeps them equal).
-    """
-    nbytes = max(1, -(-int(width) // 8))
-    stride = 1
-    while stride < nbytes:
-        stride *= 2
-    return stride
-
-
-class Channel:
-    """One DMA channel: ``index``, kernel ``port``, direction, ``stride`` and ``words``."""
-
-    def __init__(self, index, port, output):
-        self.index = index
-        self.port = port
-        self.output = output
-        self.width = port.width
-        self.stride = beat_stride(port.width)
-        #: Memory words per beat (a sub-word beat still costs one access).
-        self.words = max(1, self.stride // 4)
-
-    @property
-    def info(self):
-        """Value of the channel's INFO register."""
-        return int(self.output) | (self.stride << 8) | (self.width << 16)
-
-    def __repr__(self):
-        kind = "output" if self.output else "input"
-        return f"Channel({self.index}, {self.port.name!r}, {kind}, stride={self.stride})"
-
-
 def channels(kernel, p=None):
-    """DMA channels: inputs first in port order, then outputs.
+    """DMA channels of a single kernel: inputs first in port order, then outputs.
 
     ``kernel`` is a kernel instance, or a kernel class with its parameters ``p``
     (no hardware is elaborated then).
     """
     if p is None:
-        ins, outs = kernel.in_ports, kernel.out_ports
-    else:
-        ins, outs = kernel.inputs(p), kernel.outputs(p)
-    out = [Channel(i, port, False) for i, port in enumerate(ins)]
-    out += [Channel(len(out) + i, port, True) for i, port in enumerate(outs)]
-    return out
+        return boardmap_channels(kernel, kernel.name)
+    return boardmap_channels(kernel, kernel.name, inputs=kernel.inputs(p),
+                             outputs=kernel.outputs(p))
 
 
 def input_depth(chans, ch):
@@ -139,15 +103,19 @@ class DMA(wiring.Component):
         Memory accesses of the host bus; served in the cycle they arrive.
     mem : Out(MemBusSignature)
         To the memory.
-    <port name> : stream
-        ``Out`` for input channels (towards the kernel), ``In`` for outputs.
+    <stream name> : stream
+        One per channel, named by ``names`` (default: the channel's port
+        name): ``Out`` for input channels (towards the kernel), ``In`` for
+        outputs.
     idle : Out(1)
         Every channel has moved all its beats.
     """
 
-    def __init__(self, chans, mem_addr_width):
+    def __init__(self, chans, mem_addr_width, names=None):
         self.chans = list(chans)
         self.mem_addr_width = mem_addr_width
+        #: The stream member of each channel (two instances of a design may share port names).
+        self.names = [ch.port.name for ch in self.chans] if names is None else list(names)
         n = len(self.chans)
         regs_width = max(1, (REGS_PER_CHANNEL * max(n, 1) - 1).bit_length())
         members = {
@@ -156,9 +124,9 @@ class DMA(wiring.Component):
             "mem": Out(MemBusSignature(mem_addr_width)),
             "idle": Out(1),
         }
-        for ch in self.chans:
+        for ch, name in zip(self.chans, self.names):
             sig = stream.Signature(ch.width)
-            members[ch.port.name] = In(sig) if ch.output else Out(sig)
+            members[name] = In(sig) if ch.output else Out(sig)
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -202,7 +170,7 @@ class DMA(wiring.Component):
 
         # ---- channel datapaths -------------------------------------------------------
         for i, s in enumerate(st):
-            s.elaborate(m, grant[i], mem.r_data, getattr(self, s.ch.port.name))
+            s.elaborate(m, grant[i], mem.r_data, getattr(self, self.names[i]))
 
         # ---- registers ---------------------------------------------------------------
         for i, s in enumerate(st):

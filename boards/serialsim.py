@@ -1,7 +1,7 @@
 """The board's design in Verilator, its UART pins driven from a pty at the line rate.
 
-A board's bitstream holds :class:`~hetflow.boards.soc.SoC` (kernel + memory +
-DMA), the frame bridge of :mod:`hetflow.boards.bridge` and the UART of
+A board's bitstream holds :class:`~hetflow.boards.soc.SoC` (a kernel or an
+overlay + memory + DMA), the frame bridge of :mod:`hetflow.boards.bridge` and the UART of
 :mod:`hetflow.boards.uart`, as :class:`~hetflow.boards.top.BoardTop` joins
 them.  :class:`SerialSoC` is that design with the UART's ``rx`` and ``tx``
 pins as its ports.  :class:`SerialSocSimulation` compiles it with Verilator
@@ -33,11 +33,12 @@ import time
 import tty
 from importlib import resources
 
-from amaranth.hdl import Module
+from amaranth.hdl import Elaboratable, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..hw.errors import HetflowError
+from ..hw.overlay import Overlay
 from ..hw.verilog import to_verilog
 from ..sim.board.framing import Frame, FrameDecoder, encode_frame
 from ..sim.board.harness import build_executable
@@ -65,8 +66,8 @@ class SerialSoC(wiring.Component):
 
     Parameters
     ----------
-    kernel : Kernel
-        The kernel instance.
+    design : Shell or Overlay
+        The kernel instance, or an overlay.
     memory_size : int
         Bytes of SoC memory (block RAM).
     divisor : int
@@ -85,15 +86,17 @@ class SerialSoC(wiring.Component):
         frame, or the UART holds a received byte or is sending one.
     """
 
-    def __init__(self, kernel, memory_size, divisor, idle_cycles):
-        self.kernel = kernel
+    def __init__(self, design, memory_size, divisor, idle_cycles):
+        self.design = design
         try:
-            self.soc = SoC(kernel, memory="bram", memory_size=memory_size)
+            self.soc = SoC(design, memory="bram", memory_size=memory_size)
             self.bridge = FrameBridge.for_soc(self.soc, idle_cycles=idle_cycles)
             self.uart = UART(divisor)
         except Exception:
             # Refused: neither this design nor the kernel will be elaborated, on purpose.
-            self._MustUse__silence = kernel._MustUse__silence = True
+            self._MustUse__silence = True
+            if isinstance(design, Elaboratable):
+                design._MustUse__silence = True
             for part in ("soc", "bridge"):
                 if hasattr(self, part):
                     getattr(self, part)._MustUse__silence = True
@@ -125,36 +128,50 @@ class SerialSoC(wiring.Component):
 _BUILT = {}
 
 
-def build_serial_soc(kernel, memory_size, clock_hz, baud, status=None):
+def design_key(design):
+    """What identifies ``design`` (a Shell or an Overlay) among the designs of this process."""
+    if isinstance(design, Overlay):
+        return ("overlay", design.name,
+                tuple((name, inst.kernel_cls, tuple(sorted(inst.params.items())))
+                      for name, inst in design.instances.items()),
+                tuple((s.source, s.sink, s.depth, bool(s.reinterpret)) for s in design.streams))
+    return (design.kernel_cls, tuple(sorted(design.p.items())))
+
+
+def build_serial_soc(design, memory_size, clock_hz, baud, status=None):
     """Build (or reuse) the Verilator binary of :class:`SerialSoC`; a ``BoardBuild``.
 
-    The UART's divisor comes from ``clock_hz`` and ``baud``, the bridge's idle
-    gap is the board's (:data:`~hetflow.boards.top.IDLE_GAP_S`).
+    ``design`` is a kernel's Shell or an Overlay.  The UART's divisor comes
+    from ``clock_hz`` and ``baud``, the bridge's idle gap is the board's
+    (:data:`~hetflow.boards.top.IDLE_GAP_S`).
     """
-    key = (kernel.kernel_cls, tuple(sorted(kernel.p.items())), memory_size, clock_hz, baud)
+    key = (design_key(design), memory_size, clock_hz, baud)
     if key in _BUILT and _BUILT[key].executable.exists():
-        kernel._MustUse__silence = True     # the same design was converted before
+        if isinstance(design, Elaboratable):
+            design._MustUse__silence = True     # the same design was converted before
         return _BUILT[key]
-    design = SerialSoC(kernel, memory_size=memory_size, divisor=divisor_for(clock_hz, baud),
-                       idle_cycles=max(16, round(clock_hz * IDLE_GAP_S)))
-    top = f"hetflow_serial_{kernel.name}"
-    text = to_verilog(design, name=top)
+    soc = SerialSoC(design, memory_size=memory_size, divisor=divisor_for(clock_hz, baud),
+                    idle_cycles=max(16, round(clock_hz * IDLE_GAP_S)))
+    top = f"hetflow_serial_{design.name}"
+    text = to_verilog(soc, name=top)
     main = (resources.files(__package__) / "templates" / "serial_line.cpp").read_text()
     _BUILT[key] = build = build_executable(
-        name=f"serial-{kernel.name}", what=f"the serial SoC of {kernel.name}", top=top,
+        name=f"serial-{design.name}", what=f"the serial SoC of {design.name}", top=top,
         verilog_text=text, cpp_text=main, status=status)
     return build
 
 
 class SerialSocSimulation:
-    """:class:`SerialSoC` of ``kernel`` running in Verilator behind a fresh pty.
+    """:class:`SerialSoC` of ``design`` running in Verilator behind a fresh pty.
 
     Use as a context manager, or call :meth:`close`.
 
     Parameters
     ----------
-    kernel : Kernel
-        The kernel instance.
+    design : Shell or Overlay
+        The kernel instance, or an overlay (its instances' windows, DMA
+        channels and manifest as :class:`~hetflow.sim.board.boardmap.BoardMap`
+        says).
     board : str or Board
         The board the design stands in for: its clock, its memory and its
         USB-UART chip (default :data:`DEFAULT_SERVED_BOARD`).
@@ -185,10 +202,10 @@ class SerialSocSimulation:
         That file, open.
     """
 
-    def __init__(self, kernel, board=DEFAULT_SERVED_BOARD, memory_size=None, baud=None,
+    def __init__(self, design, board=DEFAULT_SERVED_BOARD, memory_size=None, baud=None,
                  turnaround_ms=DEFAULT_TURNAROUND_S * 1e3, status=None, rx_filter=None,
                  tx_filter=None):
-        self.kernel = kernel
+        self.design = design
         self._proc = self.clock = None
         self.board = get_board(board)
         self.memory_size = self.board.memory_size if memory_size is None else memory_size
@@ -198,9 +215,10 @@ class SerialSocSimulation:
             self.line = LineTiming(clock_hz, baud, turnaround_ms, self.board.usb_uart)
             divisor_for(clock_hz, baud)
         except Exception:
-            kernel._MustUse__silence = True    # refused before the design was made
+            if isinstance(design, Elaboratable):
+                design._MustUse__silence = True    # refused before the design was made
             raise
-        self.build = build_serial_soc(kernel, self.memory_size, clock_hz, baud, status=status)
+        self.build = build_serial_soc(design, self.memory_size, clock_hz, baud, status=status)
         self.clock_path = create_clock_file()
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)          # no echo, no CR/LF mangling: a byte line
@@ -221,7 +239,7 @@ class SerialSocSimulation:
                 stderr=self._log, start_new_session=True)
         except OSError as exc:
             self._close_fds()
-            raise SerialSimError(f"serial SoC of {kernel.name}: cannot start "
+            raise SerialSimError(f"serial SoC of {design.name}: cannot start "
                                  f"{self.build.executable}: {exc}") from None
         try:
             self.clock = self._wait_for_clock()
@@ -244,11 +262,11 @@ class SerialSocSimulation:
             if self._proc.poll() is not None:
                 self._log.seek(0)
                 said = self._log.read().decode(errors="replace").strip()
-                raise SerialSimError(f"serial SoC of {self.kernel.name}: the simulation "
+                raise SerialSimError(f"serial SoC of {self.design.name}: the simulation "
                                      f"exited with status {self._proc.returncode} before it "
                                      f"started" + (f": {said}" if said else ""))
             time.sleep(0.01)
-        raise SerialSimError(f"serial SoC of {self.kernel.name}: the simulation did not start "
+        raise SerialSimError(f"serial SoC of {self.design.name}: the simulation did not start "
                              f"within {_START_TIMEOUT:g} s")
 
     def _serve_relay(self, rx_filter, tx_filter):

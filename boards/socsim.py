@@ -15,7 +15,7 @@ from ..hw.errors import HetflowError
 from ..hw.job import from_memory_image, memory_image
 from .soc import SOC_ID, SOC_MAP, SoC
 
-__all__ = ["SocSimulation", "run_job", "REGION_ALIGN", "SocSimError"]
+__all__ = ["SocSimulation", "HostBus", "run_job", "REGION_ALIGN", "SocSimError"]
 
 REGION_ALIGN = 4096
 
@@ -24,12 +24,18 @@ class SocSimError(HetflowError, RuntimeError):
     """The simulated SoC did not finish a job within its cycle budget."""
 
 
-class _Bus:
-    """Host-bus transactions inside an ``amaranth.sim`` testbench."""
+class HostBus:
+    """Host-bus transactions inside an ``amaranth.sim`` testbench.
 
-    def __init__(self, ctx, bus):
+    ``soc_map`` says where memory is (``SoC.map``); addresses of :meth:`read`
+    and :meth:`write` are byte addresses on the bus, those of
+    :meth:`write_bytes` and :meth:`read_bytes` memory-relative.
+    """
+
+    def __init__(self, ctx, bus, soc_map=SOC_MAP):
         self.ctx = ctx
         self.bus = bus
+        self.map = soc_map
 
     async def write(self, byte_addr, value, sel=0xF):
         ctx, bus = self.ctx, self.bus
@@ -58,7 +64,7 @@ class _Bus:
             chunk = data[pos:pos + 4 - lane]
             word = int.from_bytes(chunk, "little") << (8 * lane)
             sel = ((1 << len(chunk)) - 1) << lane
-            await self.write(SOC_MAP.mem_base + (addr & ~3), word, sel)
+            await self.write(self.map.mem_base + (addr & ~3), word, sel)
             pos += len(chunk)
 
     async def read_bytes(self, byte_addr, length):
@@ -66,7 +72,7 @@ class _Bus:
         start = byte_addr & ~3
         end = byte_addr + length
         for addr in range(start, end, 4):
-            out += (await self.read(SOC_MAP.mem_base + addr)).to_bytes(4, "little")
+            out += (await self.read(self.map.mem_base + addr)).to_bytes(4, "little")
         skip = byte_addr - start
         return bytes(out[skip:skip + length])
 
@@ -115,7 +121,7 @@ class SocSimulation:
         result = {}
 
         async def bench(ctx):
-            bus = _Bus(ctx, self.soc.bus)
+            bus = HostBus(ctx, self.soc.bus)
             info = {
                 "id": await bus.read(SOC_MAP.soc_base + SOC_MAP.ID),
                 "channels": (await bus.read(SOC_MAP.soc_base + SOC_MAP.INFO)) & 0xFF,

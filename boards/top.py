@@ -4,7 +4,7 @@ What goes into a board's bitstream::
 
     uart pins <-> UART (hetflow.boards.uart) <-> FrameBridge (hetflow.boards.bridge)
                                                      | host bus
-                                                    SoC (kernel + memory + DMA)
+                                          SoC (kernel or overlay + memory + DMA)
 
 The serial backend (``hetflow.open("serial:/dev/ttyUSB1")``) talks to it.
 With the UART's pins as ports this is :class:`~hetflow.boards.serialsim.SerialSoC`,
@@ -33,8 +33,8 @@ class BoardTop(Elaboratable):
 
     Parameters
     ----------
-    kernel : Kernel
-        The kernel instance.
+    design : Shell or Overlay
+        The kernel instance, or an overlay.
     board : Board
         From :mod:`hetflow.boards.registry`.
     pll : PLLSetting or None
@@ -50,14 +50,14 @@ class BoardTop(Elaboratable):
         Bytes of SoC memory (default: the board's).
     """
 
-    def __init__(self, kernel, board, pll=None, baud=None, memory_size=None):
-        self.kernel = kernel
+    def __init__(self, design, board, pll=None, baud=None, memory_size=None):
+        self.design = design
         self.board = board
         self.pll = pll
         self.clock_hz = soc_clock_mhz(board, pll) * 1e6
         self.baud = default_baud(board, self.clock_hz) if baud is None else baud
         self.divisor = check_baud(board, self.clock_hz, self.baud)
-        self.soc = SoC(kernel, memory=board.memory,
+        self.soc = SoC(design, memory=board.memory,
                        memory_size=memory_size or board.memory_size)
 
     def elaborate(self, platform):

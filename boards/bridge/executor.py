@@ -80,9 +80,15 @@ class RequestExecutor(wiring.Component):
     memory_size : int
         Bytes of SoC memory (a power of two).
     register_size : int
-        Bytes of the kernel's register window.
+        Bytes of the design's register space (the kernel's register window
+        for a single kernel).
     max_payload : int
         Largest request payload the receiver takes.
+    soc_map : SocMap
+        Where the SoC's registers, DMA and memory are (``SoC.map``).
+    done_address : int
+        Byte address whose bit 1 says the design is done (``SoC.done_address``:
+        the kernel's ``status`` for a single kernel).
 
     Members
     -------
@@ -103,7 +109,10 @@ class RequestExecutor(wiring.Component):
         A frame is waiting or being handled.
     """
 
-    def __init__(self, *, addr_width, strides, memory_size, register_size, max_payload):
+    def __init__(self, *, addr_width, strides, memory_size, register_size, max_payload,
+                 soc_map=SOC_MAP, done_address=0x04):
+        self.soc_map = soc_map
+        self.done_address = int(done_address)
         self.addr_width = int(addr_width)
         self.strides = list(strides)
         self.memory_size = int(memory_size)
@@ -126,6 +135,7 @@ class RequestExecutor(wiring.Component):
         m = Module()
         bus, read = self.bus, self.read
         memsize = self.memory_size
+        smap = self.soc_map
         k = memsize.bit_length() - 1                  # memory address bits
         ptr = Signal.like(self.head)
         m.d.comb += [read.addr.eq(ptr[:self.addr_width]), read.en.eq(1)]
@@ -159,15 +169,15 @@ class RequestExecutor(wiring.Component):
 
         def mem_word(byte_addr):
             # Memory is at mem_base (aligned above its size): OR in the word offset.
-            return Const(SOC_MAP.mem_base >> 2, ADDR_WIDTH) | byte_addr[2:]
+            return Const(smap.mem_base >> 2, ADDR_WIDTH) | byte_addr[2:]
 
         # ---- the bus: one access a cycle at most, its registers set in one place --------
         access = Signal(Access)
-        dma_word = SOC_MAP.dma_base >> 2 | channel << 2
+        dma_word = smap.dma_base >> 2 | channel << 2
         m.d.sync += [bus.w_stb.eq(0), bus.r_stb.eq(0)]
         with m.Switch(access):
             for kind, word_addr, w_data, w_sel in (
-                    (Access.RESET, (SOC_MAP.soc_base + SOC_MAP.CTRL) >> 2, 1, 0xF),
+                    (Access.RESET, (smap.soc_base + smap.CTRL) >> 2, 1, 0xF),
                     (Access.REG_WRITE, a[2:], b, 0xF),
                     (Access.DMA_ADDRESS, dma_word, a, 0xF),
                     (Access.DMA_BEATS, dma_word + 1, b, 0xF),
@@ -178,8 +188,8 @@ class RequestExecutor(wiring.Component):
                                  bus.w_sel.eq(w_sel), bus.w_stb.eq(1)]
             for kind, word_addr in (
                     (Access.REG_READ, a[2:]),
-                    (Access.KERNEL_STATUS, 0x04 >> 2),
-                    (Access.SOC_STATUS, (SOC_MAP.soc_base + SOC_MAP.STATUS) >> 2),
+                    (Access.KERNEL_STATUS, self.done_address >> 2),
+                    (Access.SOC_STATUS, (smap.soc_base + smap.STATUS) >> 2),
                     (Access.MEM_READ, mem_word(at))):
                 with m.Case(kind):
                     m.d.sync += [bus.addr.eq(word_addr), bus.r_stb.eq(1)]

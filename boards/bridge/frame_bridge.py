@@ -32,9 +32,12 @@ Three components, joined here, share one CRC-32 engine
 * :class:`~.transmitter.FrameTransmitter` frames each response with the
   request's sequence number and its CRC.
 
-``PING`` answers from constants of the SoC the bridge was built for;
-``RESET`` pulses the SoC's soft reset; ``RUN`` polls the kernel's status and
-the SoC's DMA status until both say done, or the cycle budget is spent, and
+``PING`` answers from constants of the SoC the bridge was built for (its
+register window is the design's register space,
+:attr:`~hetflow.boards.soc.SoC.register_space`);
+``RESET`` pulses the SoC's soft reset; ``RUN`` polls the design's done bit
+(the kernel's status, or the SoC's STATUS for an overlay) and the SoC's DMA
+status until both say done, or the cycle budget is spent, and
 answers the cycles that passed (polled every 4 cycles, so up to 3 more than
 the budget; a budget above 2**32 - 1 ends there, which the host's loop of
 ``RUN`` slices absorbs); ``QUIT`` is answered and ignored.
@@ -48,7 +51,7 @@ from amaranth.lib.wiring import In, Out
 from ...hw.errors import ParamError
 from ...sim.board import protocol as P
 from ...sim.board.framing import BRIDGE_MAX_PAYLOAD, BRIDGE_RX_BUFFER
-from ..soc import HostBusSignature
+from ..soc import SOC_MAP, HostBusSignature
 from .crc import SharedCrc32
 from .executor import RequestExecutor
 from .receiver import STORED_HEADER, FrameReceiver
@@ -70,7 +73,7 @@ class FrameBridge(wiring.Component):
     memory_size : int
         Bytes of SoC memory (a power of two).
     register_size : int
-        Bytes of the kernel's register window.
+        Bytes of the design's register space (PING reports it).
     max_payload : int
         Largest frame payload taken; longer frames are dropped.
     rx_buffer : int
@@ -78,6 +81,12 @@ class FrameBridge(wiring.Component):
         frame of ``max_payload``.
     idle_cycles : int
         Cycles of line silence after which a partial frame is dropped.
+    soc_map : SocMap
+        The SoC's address map (:data:`~hetflow.boards.soc.SOC_MAP` for a
+        single kernel).
+    done_address : int
+        Byte address whose bit 1 ``RUN`` polls for "done" (the kernel's
+        ``status`` for a single kernel, the SoC's STATUS for an overlay).
 
     Members
     -------
@@ -118,7 +127,9 @@ class FrameBridge(wiring.Component):
 
     def __init__(self, *, strides, memory_size, register_size,
                  max_payload=BRIDGE_MAX_PAYLOAD, rx_buffer=BRIDGE_RX_BUFFER,
-                 idle_cycles=DEFAULT_IDLE_CYCLES):
+                 idle_cycles=DEFAULT_IDLE_CYCLES, soc_map=SOC_MAP, done_address=0x04):
+        self.soc_map = soc_map
+        self.done_address = int(done_address)
         self.strides = [int(s) for s in strides]
         self.memory_size = int(memory_size)
         self.register_size = int(register_size)
@@ -138,7 +149,8 @@ class FrameBridge(wiring.Component):
     def for_soc(cls, soc, **kwargs):
         """The bridge for :class:`~hetflow.boards.soc.SoC` ``soc``."""
         return cls(strides=[ch.stride for ch in soc.chans], memory_size=soc.memory_size,
-                   register_size=soc.kernel.map.size, **kwargs)
+                   register_size=soc.register_space, soc_map=soc.map,
+                   done_address=soc.done_address, **kwargs)
 
     def elaborate(self, platform):
         m = Module()
@@ -149,7 +161,7 @@ class FrameBridge(wiring.Component):
         m.submodules.executor = executor = RequestExecutor(
             addr_width=receiver.addr_width, strides=self.strides,
             memory_size=self.memory_size, register_size=self.register_size,
-            max_payload=self.max_payload)
+            max_payload=self.max_payload, soc_map=self.soc_map, done_address=self.done_address)
         m.submodules.transmitter = transmitter = FrameTransmitter(executor.length_bits)
 
         wiring.connect(m, wiring.flipped(self.rx), receiver.rx)

@@ -67,6 +67,16 @@ class Channel:
     def stride(self):
         return beat_stride(self.port.width)
 
+    @cached_property
+    def words(self):
+        """Memory words a beat takes (a sub-word beat still costs one access)."""
+        return max(1, self.stride // 4)
+
+    @cached_property
+    def info(self):
+        """The DMA channel's INFO register: bit 0 output, bits 8-15 stride, 16-31 width."""
+        return int(self.output) | (self.stride << 8) | (self.width << 16)
+
 
 def channels(kernel, unit=None, first=0, inputs=None, outputs=None):
     """DMA channels of a kernel instance: inputs first in port order, then outputs.

@@ -1,8 +1,9 @@
-"""Build a kernel into a bitstream for a board (Yosys + nextpnr, YoWASP by default).
+"""Build a kernel, or an overlay, into a bitstream for a board (Yosys + nextpnr, YoWASP by default).
 
-Synthesises the kernel inside the board SoC (kernel + memory + DMA + host
-bridge), writes the bitstream, the tool logs and report.json to --out, and
-prints the report.  Unchanged builds come from the cache.
+Synthesises the kernel (or with --overlay FILE the overlay's instances, the
+FIFOs of its streams and its manifest ROM) inside the board SoC (+ memory +
+DMA + host bridge), writes the bitstream, the tool logs and report.json to
+--out, and prints the report.  Unchanged builds come from the cache.
 """
 
 import json
@@ -12,7 +13,12 @@ from .common import add_param_argument, parse_params, progress
 
 
 def add_arguments(parser):
-    parser.add_argument("kernel", metavar="KERNEL", help="kernel name or module:Class")
+    parser.add_argument("kernel", metavar="KERNEL", nargs="?",
+                        help="kernel name or module:Class (or --overlay FILE)")
+    parser.add_argument("--overlay", metavar="FILE",
+                        help="build the overlay in FILE (TOML: instances and streams, see "
+                             "docs/overlays.md) instead of one kernel; the report has a "
+                             "component per instance")
     parser.add_argument("--board", "-b", required=True, metavar="BOARD",
                         help="board name (see 'hetflow boards')")
     add_param_argument(parser)
@@ -30,7 +36,8 @@ def add_arguments(parser):
                              "in for one that is missing) or native tools on PATH only")
     parser.add_argument("--out", "-o", metavar="DIR",
                         help="output directory (default: build/KERNEL-PARAMS-BOARD, e.g. "
-                             "build/saxpy-lanes1-icebreaker)")
+                             "build/saxpy-lanes1-icebreaker; an overlay: "
+                             "build/OVERLAY-BOARD)")
     parser.add_argument("--dry-run", "-n", action="store_true",
                         help="check the arguments, find the tools and key the build; print "
                              "what would run and write nothing")
@@ -58,7 +65,7 @@ def run(args):
     with progress(not args.quiet) as status:
         result = build(args.kernel, args.board, params=params, freq_mhz=args.freq,
                        seed=args.seed, toolchain=args.toolchain, out_dir=out, status=status,
-                       use_cache=not args.no_cache, baud=args.baud)
+                       use_cache=not args.no_cache, baud=args.baud, overlay=args.overlay)
     print_report(result.report, title=f"hetflow build: {result.out_dir}")
     if not result.report["timing_met"]:
         print(f"warning: Fmax {result.report['fmax_mhz']} MHz is below the "
@@ -69,12 +76,12 @@ def run(args):
 def _dry_run(args, params):
     from ..boards.build import dry_run
     plan = dry_run(args.kernel, args.board, params=params, freq_mhz=args.freq, seed=args.seed,
-                   toolchain=args.toolchain, baud=args.baud, out_dir=args.out)
+                   toolchain=args.toolchain, baud=args.baud, out_dir=args.out,
+                   overlay=args.overlay)
     if args.json:
         print(json.dumps(plan, indent=2))
         return 0
-    label = ", ".join(f"{k}={v}" for k, v in plan["params"].items())
-    print(f"would build {plan['kernel']}({label}) for {plan['board']} into {plan['out_dir']}")
+    print(f"would build {plan['label']} for {plan['board']} into {plan['out_dir']}")
     for name, tool in plan["tools"].items():
         print(f"  {tool['env']:<20} {tool['path']}  ({tool['source']}; {tool['version']})")
     print(f"  serial bridge at {plan['baud']:,} baud (8N1)")

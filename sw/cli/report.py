@@ -20,11 +20,23 @@ def _pct(used, total):
 def rows(report):
     """``[(field, value)]`` of the lines of the report table."""
     r = report
-    params = ", ".join(f"{k}={v}" for k, v in r["params"].items()) or "-"
+    overlay = r.get("overlay")
     fmax = "-" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.2f} MHz"
     timing = "met" if r["timing_met"] else "NOT met"
+    if overlay:
+        design = [("overlay", overlay["name"])]
+        for name, inst in overlay["instances"].items():
+            params = ", ".join(f"{k}={v}" for k, v in inst["params"].items())
+            design.append(("instance", f"{name}: {inst['kernel']}({params})"))
+        for stream in overlay["streams"]:
+            design.append(("stream", f"{stream['from']} -> {stream['to']} (depth "
+                                     f"{stream['depth']}"
+                                     + (", reinterpret)" if stream["reinterpret"] else ")")))
+    else:
+        params = ", ".join(f"{k}={v}" for k, v in r["params"].items()) or "-"
+        design = [("kernel", f"{r['kernel']} ({params})")]
     out = [
-        ("kernel", f"{r['kernel']} ({params})"),
+        *design,
         ("board", f"{r['board']} ({r['device']})"),
         ("LUT / logic cells", _pct(r["lut_used"], r["lut_total"])),
         ("flip-flops", _pct(r["ff_used"], r.get("ff_total"))),
@@ -50,12 +62,14 @@ _ORDER = ("kernel", "dma", "memory", "bridge", "uart", "glue", "packer")
 
 
 def component_rows(report):
-    """``[(component, lc, lut, ff, carry, bram, spram, dsp)]`` of the report's split, kernel first.
+    """``[(component, lc, lut, ff, carry, bram, spram, dsp)]`` of the report's split, kernel
+    (an overlay's instances, in its order) first.
 
     Empty when the report has no split (an older build, or a family without one).
     """
     comps = report.get("components") or {}
-    names = sorted(comps, key=lambda c: (_ORDER.index(c) if c in _ORDER else len(_ORDER), c))
+    order = [*(report.get("overlay") or {}).get("instances", ()), *_ORDER]
+    names = sorted(comps, key=lambda c: (order.index(c) if c in order else len(order), c))
     out = []
     for name in names:
         c = comps[name]
@@ -84,8 +98,9 @@ def print_report(report, title=None):
     for row in split:
         table.add_row(*cells(*row))
     console.print(table)
+    whose = "the instances'" if report.get("overlay") else "the kernel's"
     print(f"shell_lc={report['shell_lc']}  (logic cells of the placed design, "
-          f"{report['lut_used']}, minus the kernel's packed ones)")
+          f"{report['lut_used']}, minus {whose} packed ones)")
 
 
 def run(args):

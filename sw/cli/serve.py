@@ -1,6 +1,7 @@
-"""Serve a kernel's board design on a pty: a serial board without hardware.
+"""Serve a kernel's or an overlay's board design on a pty: a serial board without hardware.
 
-Builds (once, cached) the design that goes into the kernel's bitstream (kernel
+Builds (once, cached) the design that goes into the bitstream (the kernel, or
+with --overlay FILE the overlay's instances and FIFOs with its manifest ROM,
 + memory + DMA + the UART-to-bus frame bridge + the UART) with Verilator and
 drives the UART's pins from a fresh pty, bit by bit at the line rate in
 simulated SoC time, with the turnaround of the board's USB-UART chip.  Any
@@ -25,8 +26,12 @@ from .common import add_param_argument, parse_params, progress
 def add_arguments(parser):
     from ..boards.serialline import DEFAULT_SERVED_BOARD
     from ..sim.board.framing import DEFAULT_TURNAROUND_S
-    parser.add_argument("kernel", metavar="KERNEL", help="kernel name or module:Class")
+    parser.add_argument("kernel", metavar="KERNEL", nargs="?",
+                        help="kernel name or module:Class (or --overlay FILE)")
     add_param_argument(parser)
+    parser.add_argument("--overlay", metavar="FILE",
+                        help="serve the overlay in FILE (TOML: instances and streams, see "
+                             "docs/overlays.md) instead of one kernel")
     parser.add_argument("--board", "-b", default=DEFAULT_SERVED_BOARD, metavar="BOARD",
                         help=f"the board whose design is served: its memory size, clock and "
                              f"USB-UART chip (default: {DEFAULT_SERVED_BOARD}; see "
@@ -51,16 +56,14 @@ def add_arguments(parser):
 def run(args):
     from ..boards.registry import get_board
     from ..boards.serialsim import SerialSocSimulation
-    from ..hw.registry import get_kernel
 
     if args.seconds is not None and not args.seconds > 0:
         raise HetflowError(f"--seconds {args.seconds:g} is out of range; allowed more than 0")
     board = get_board(args.board)
     memory = board.memory_size if args.memory is None else args.memory
-    cls = get_kernel(args.kernel)
-    params = cls.bind(**parse_params(args.param))
+    design, label = _design(args)
     with progress(not args.quiet) as status:
-        sim = SerialSocSimulation(Shell(cls, **params), board=board, memory_size=memory,
+        sim = SerialSocSimulation(design(), board=board, memory_size=memory,
                                   baud=args.baud, turnaround_ms=args.turnaround_ms,
                                   status=status)
     handling = threading.current_thread() is threading.main_thread()
@@ -71,23 +74,46 @@ def run(args):
     try:
         with sim:
             print(sim.port, flush=True)
+            opened = "" if args.overlay is None else f", overlay={args.overlay!r}"
             mem = (f"{board.name}'s {memory // 1024} KiB {board.memory}" if args.memory is None
                    else f"{memory} bytes (--memory)")
-            print(f"serving {cls.name}({', '.join(f'{k}={v}' for k, v in params.items())}) "
-                  f"on {sim.port} with {mem} of SoC memory at {sim.line.clock_hz / 1e6:g} MHz, "
+            print(f"serving {label} on {sim.port} with {mem} of SoC memory at "
+                  f"{sim.line.clock_hz / 1e6:g} MHz, "
                   f"{sim.line.describe()}; SoC cycles in {sim.clock_path}; use "
-                  f"hetflow.open('serial:{sim.port}', baudrate={sim.line.baud}); Ctrl-C stops",
+                  f"hetflow.open('serial:{sim.port}', baudrate={sim.line.baud}{opened}); Ctrl-C "
+                  f"stops",
                   file=sys.stderr, flush=True)
             deadline = None if args.seconds is None else time.monotonic() + args.seconds
             while deadline is None or time.monotonic() < deadline:
                 if not sim.running:
-                    raise HetflowError(f"the simulated board of {cls.name} stopped "
+                    raise HetflowError(f"the simulated board of {sim.design.name} stopped "
                                        f"unexpectedly")
                 time.sleep(0.1)
     finally:
         if handling:
             signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _design(args):
+    """``(make, label)``: what makes the served design (a Shell or an Overlay), checked now."""
+    from ..hw.overlay import load_overlay
+    from ..hw.registry import get_kernel
+
+    if args.overlay is not None:
+        if args.kernel is not None or args.param:
+            given = "KERNEL" if args.kernel is not None else "--param"
+            raise HetflowError(f"--overlay serves the instances its file lists; drop {given}")
+        overlay = load_overlay(args.overlay).check()
+        units = ", ".join(f"{name}={inst.kernel_cls.name}" for name, inst
+                          in overlay.instances.items())
+        return (lambda: overlay), f"overlay {overlay.name} ({units})"
+    if args.kernel is None:
+        raise HetflowError("name a KERNEL to serve, or an overlay with --overlay FILE")
+    cls = get_kernel(args.kernel)
+    params = cls.bind(**parse_params(args.param))
+    label = f"{cls.name}({', '.join(f'{k}={v}' for k, v in params.items())})"
+    return (lambda: Shell(cls, **params)), label
 
 
 def _stop(signum, frame):

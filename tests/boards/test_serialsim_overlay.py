@@ -1,0 +1,127 @@
+"""An overlay's served SoC (bridge and UART in the loop) at the protocol level.
+
+Raw requests through the serial backend's link, at the offsets of
+:class:`~hetflow.sim.board.boardmap.BoardMap`: PING's register window, the
+instances' windows, the manifest words, a chain and an instance in one
+``RUN``, against the golden models.  The host client's overlay jobs are
+tested where the client lives.
+"""
+
+import numpy as np
+import pytest
+
+from hetflow.backends.serial_link import SerialLink
+from hetflow.boards.serialsim import SerialSocSimulation
+from hetflow.boards.socsim import REGION_ALIGN
+from hetflow.hw.job import from_memory_image, memory_image
+from hetflow.hw.overlay import compose, derive_jobs, parse_overlay
+from hetflow.hw.overlay.manifest import decode_manifest
+from hetflow.hw.regmap import kernel_id
+from hetflow.sim.board import protocol as P
+from hetflow.sim.board.boardmap import INSTANCE_STRIDE, MANIFEST_BASE, BoardMap
+from hetflow.sim.board.client import BoardRequestError
+
+TEST_BAUD = 3_000_000
+PIPELINE = """\
+name = "pipeline"
+
+[instances]
+fir0 = { kernel = "fir", taps = 4 }
+crc0 = { kernel = "crc32", lanes = 4 }
+gemm0 = { kernel = "gemm", rows = 2, cols = 2 }
+
+[[stream]]
+from = "fir0.y"
+to = "crc0.data"
+depth = 8
+reinterpret = true
+"""
+
+
+@pytest.fixture(scope="module")
+def served():
+    overlay = parse_overlay(PIPELINE, source="pipeline.toml")
+    with SerialSocSimulation(overlay, baud=TEST_BAUD) as sim:
+        link = SerialLink(sim.port, TEST_BAUD, timeout=2.0)
+        try:
+            link.settle()
+            yield overlay, BoardMap(overlay), link
+        finally:
+            link.close()
+
+
+def test_ping_instance_windows_and_manifest(served):
+    overlay, bmap, link = served
+    info = link.call(P.PING)
+    assert info.register_size == bmap.register_space == MANIFEST_BASE + 4 * len(bmap.manifest)
+    assert info.channels == len(bmap.channels) == 5
+    for name, unit in bmap.units.items():
+        assert link.call(P.REG_READ, unit.offset("id"))[0] == kernel_id(unit.kernel.name)
+    words = [link.call(P.REG_READ, MANIFEST_BASE + 4 * i)[0] for i in range(len(bmap.manifest))]
+    assert decode_manifest(words) == bmap.describe()
+    link.call(P.REG_WRITE, 3 * INSTANCE_STRIDE, 7)              # a hole: ignored, reads 0
+    assert link.call(P.REG_READ, 3 * INSTANCE_STRIDE)[0] == 0
+    with pytest.raises(BoardRequestError) as exc:
+        link.call(P.REG_READ, bmap.register_space)
+    assert P.STATUS[exc.value.status].name == "BAD_REGISTER"
+
+
+def test_chain_and_instance_in_one_run_equal_the_golden_models(served):
+    overlay, bmap, link = served
+    rng = np.random.default_rng(5)
+    chain = overlay.chains["fir0_crc0"]
+    x = rng.integers(-2000, 2000, 300).astype(np.int16)
+    h = rng.integers(-50, 50, 4).astype(np.int16)
+    a = rng.integers(-100, 100, (2, 9)).astype(np.int8)
+    b = rng.integers(-100, 100, (9, 2)).astype(np.int8)
+    inputs, scalars = {("fir0", "x"): x}, {"fir0": {"h": h}}
+    jobs = derive_jobs(overlay, chain, inputs, scalars)
+    gemm = overlay.instances["gemm0"]
+    jobs["gemm0"] = gemm.kernel_cls.prepare(gemm.params, {"a": a, "b": b}, {})
+
+    link.call(P.RESET, 4)
+    assert link.call(P.RUN, 2000) == (P.RUN_BUDGET, 2000)       # nothing started: the budget
+    regions, address = [], 0
+    for ch in bmap.channels:
+        job = jobs[ch.unit]
+        n = job.expect[ch.port.name] if ch.output else len(job.streams[ch.port.name])
+        beats = ch.port.beats(n)
+        if not ch.output:
+            data = memory_image(ch.port, job.streams[ch.port.name], ch.stride)
+            link.call(P.MEM_WRITE, address, data=data)
+        link.call(P.DMA_SETUP, ch.index, address, beats)
+        regions.append((ch, address, beats, n))
+        address += -(-beats * ch.stride // REGION_ALIGN) * REGION_ALIGN
+    for name in ("gemm0", "crc0", "fir0"):
+        unit = bmap.unit(name)
+        for word, value in unit.kernel.map.word_writes(jobs[name].registers):
+            link.call(P.REG_WRITE, unit.base + 4 * word, value)
+    for name in ("gemm0", "crc0", "fir0"):                       # a chain: last instance first
+        link.call(P.REG_WRITE, bmap.unit(name).offset("ctrl"), 1)
+    reason, cycles = link.call(P.RUN, 100_000)
+    assert reason == P.RUN_DONE and cycles < 100_000
+    outputs = {}
+    for ch, address, beats, n in regions:
+        if ch.output:
+            raw = link.call(P.MEM_READ, address, beats * ch.stride)
+            outputs[(ch.unit, ch.port.name)] = from_memory_image(ch.port, raw, ch.stride, n)
+    np.testing.assert_array_equal(outputs[("crc0", "crc")],
+                                  compose(overlay, chain, inputs, scalars)[("crc0", "crc")])
+    want = gemm.kernel_cls.model(gemm.params, {"a": a, "b": b}, {})["c"]
+    np.testing.assert_array_equal(outputs[("gemm0", "c")], want.reshape(-1))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--overlay", "{dir}/bad.toml"],
+     "hetflow serve: error: {dir}/bad.toml:5: instance 'crc0': unknown kernel 'crc33'"),
+    (["crc32", "--overlay", "{dir}/pipeline.toml"],
+     "hetflow serve: error: --overlay serves the instances its file lists; drop KERNEL"),
+    ([], "hetflow serve: error: name a KERNEL to serve, or an overlay with --overlay FILE"),
+])
+def test_serve_overlay_bad_input(argv, message, tmp_path, capsys):
+    from hetflow.cli import main
+    (tmp_path / "pipeline.toml").write_text(PIPELINE)
+    (tmp_path / "bad.toml").write_text(PIPELINE.replace('"crc32"', '"crc33"'))
+    assert main(["serve", *[a.format(dir=tmp_path) for a in argv], "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message.format(dir=tmp_path)) and err.count("\n") == 1
