@@ -33,12 +33,13 @@ import time
 import tty
 from importlib import resources
 
-from amaranth.hdl import Elaboratable, Module
+from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..hw.errors import HetflowError
 from ..hw.overlay import Overlay
+from ..hw.shell import Shell
 from ..hw.verilog import to_verilog
 from ..sim.board.framing import Frame, FrameDecoder, encode_frame
 from ..sim.board.harness import build_executable
@@ -50,7 +51,7 @@ from .usbuart import default_baud
 from .soc import SoC
 from .socclock import MAGIC, SocClock, create_clock_file
 from .top import IDLE_GAP_S
-from .uart import UART, divisor_for
+from .uart import UART, check_divisor, divisor_for
 
 __all__ = ["SerialSoC", "SerialSocSimulation", "SerialSimError", "build_serial_soc"]
 #: Seconds the process may take to come up and publish its clock.
@@ -66,8 +67,9 @@ class SerialSoC(wiring.Component):
 
     Parameters
     ----------
-    design : Shell or Overlay
-        The kernel instance, or an overlay.
+    design : KernelView or Overlay
+        A kernel's description (:meth:`KernelView.of <hetflow.sim.board.boardmap.KernelView.of>`),
+        or an overlay: descriptions, whose hardware is made once every check has passed.
     memory_size : int
         Bytes of SoC memory (block RAM).
     divisor : int
@@ -86,21 +88,19 @@ class SerialSoC(wiring.Component):
         frame, or the UART holds a received byte or is sending one.
     """
 
+    def __new__(cls, design, memory_size, divisor, idle_cycles):
+        # Checked before anything is made, so a refused design leaves no unused elaboratable.
+        SoC.check(design, "bram", memory_size)
+        check_divisor(divisor)
+        return super().__new__(cls)
+
     def __init__(self, design, memory_size, divisor, idle_cycles):
         self.design = design
-        try:
-            self.soc = SoC(design, memory="bram", memory_size=memory_size)
-            self.bridge = FrameBridge.for_soc(self.soc, idle_cycles=idle_cycles)
-            self.uart = UART(divisor)
-        except Exception:
-            # Refused: neither this design nor the kernel will be elaborated, on purpose.
-            self._MustUse__silence = True
-            if isinstance(design, Elaboratable):
-                design._MustUse__silence = True
-            for part in ("soc", "bridge"):
-                if hasattr(self, part):
-                    getattr(self, part)._MustUse__silence = True
-            raise
+        hardware = design if isinstance(design, Overlay) else Shell(design.kernel_cls,
+                                                                     **design.p)
+        self.soc = SoC(hardware, memory="bram", memory_size=memory_size)
+        self.bridge = FrameBridge.for_soc(self.soc, idle_cycles=idle_cycles)
+        self.uart = UART(divisor)
         super().__init__({
             "rx": In(1, init=1),
             "tx": Out(1, init=1),
@@ -129,7 +129,8 @@ _BUILT = {}
 
 
 def design_key(design):
-    """What identifies ``design`` (a Shell or an Overlay) among the designs of this process."""
+    """What identifies ``design`` (a KernelView or an Overlay) among the designs of this
+    process."""
     if isinstance(design, Overlay):
         return ("overlay", design.name,
                 tuple((name, inst.kernel_cls, tuple(sorted(inst.params.items())))
@@ -141,14 +142,12 @@ def design_key(design):
 def build_serial_soc(design, memory_size, clock_hz, baud, status=None):
     """Build (or reuse) the Verilator binary of :class:`SerialSoC`; a ``BoardBuild``.
 
-    ``design`` is a kernel's Shell or an Overlay.  The UART's divisor comes
+    ``design`` is a kernel's KernelView or an Overlay.  The UART's divisor comes
     from ``clock_hz`` and ``baud``, the bridge's idle gap is the board's
     (:data:`~hetflow.boards.top.IDLE_GAP_S`).
     """
     key = (design_key(design), memory_size, clock_hz, baud)
     if key in _BUILT and _BUILT[key].executable.exists():
-        if isinstance(design, Elaboratable):
-            design._MustUse__silence = True     # the same design was converted before
         return _BUILT[key]
     soc = SerialSoC(design, memory_size=memory_size, divisor=divisor_for(clock_hz, baud),
                     idle_cycles=max(16, round(clock_hz * IDLE_GAP_S)))
@@ -168,8 +167,8 @@ class SerialSocSimulation:
 
     Parameters
     ----------
-    design : Shell or Overlay
-        The kernel instance, or an overlay (its instances' windows, DMA
+    design : KernelView or Overlay
+        A kernel's description, or an overlay (its instances' windows, DMA
         channels and manifest as :class:`~hetflow.sim.board.boardmap.BoardMap`
         says).
     board : str or Board
@@ -211,13 +210,8 @@ class SerialSocSimulation:
         self.memory_size = self.board.memory_size if memory_size is None else memory_size
         clock_hz = round(self.board.clock_mhz * 1e6)
         baud = default_baud(self.board, clock_hz) if baud is None else baud
-        try:
-            self.line = LineTiming(clock_hz, baud, turnaround_ms, self.board.usb_uart)
-            divisor_for(clock_hz, baud)
-        except Exception:
-            if isinstance(design, Elaboratable):
-                design._MustUse__silence = True    # refused before the design was made
-            raise
+        self.line = LineTiming(clock_hz, baud, turnaround_ms, self.board.usb_uart)
+        divisor_for(clock_hz, baud)
         self.build = build_serial_soc(design, self.memory_size, clock_hz, baud, status=status)
         self.clock_path = create_clock_file()
         self._master, self._slave = os.openpty()

@@ -205,6 +205,17 @@ class SoC(wiring.Component):
 
     def __new__(cls, design, memory="bram", memory_size=64 * 1024):
         # Checked before the object exists, so a refused SoC leaves no unused elaboratable.
+        cls.check(design, memory, memory_size)
+        return super().__new__(cls, src_loc_at=1)
+
+    @staticmethod
+    def check(design, memory="bram", memory_size=64 * 1024):
+        """Raise :class:`ParamError` if no SoC can carry ``design`` with that memory.
+
+        ``design`` may be a description with no hardware made yet (an Overlay,
+        or a kernel's :class:`~hetflow.sim.board.boardmap.KernelView`), so a
+        caller can check before it makes the shells.
+        """
         _check_memory(memory, memory_size)
         if isinstance(design, BoardMap) and design.overlay is None:
             design = next(iter(design.units.values())).kernel
@@ -223,7 +234,6 @@ class SoC(wiring.Component):
                                  f"does not fit the SoC's {SOC_MAP.kernel_limit:#x}-byte "
                                  f"kernel region")
             _check_channels(design.name, len(channels(design)), SOC_MAP)
-        return super().__new__(cls, src_loc_at=1)
 
     def __init__(self, design, memory="bram", memory_size=64 * 1024):
         if isinstance(design, BoardMap):

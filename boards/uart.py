@@ -142,7 +142,7 @@ def divisor_for(clk_hz, baud):
     return divisor
 
 
-def _check_divisor(divisor):
+def check_divisor(divisor):
     if isinstance(divisor, bool) or not isinstance(divisor, numbers.Integral):
         raise ParamError(f"UART divisor must be an integer number of clock cycles per bit, "
                          f"got {divisor!r}; divisor_for(clk_hz, baud) computes it")
@@ -166,7 +166,7 @@ def _new_checked(cls, divisor, counter_width=8):
     the :class:`ParamError` would also get an "UnusedElaboratable: created but
     never used" warning for the object that was never finished.
     """
-    _check_divisor(divisor)
+    check_divisor(divisor)
     _check_counter_width(counter_width)
     # src_loc_at=2: skip this function and the component's __new__, so that the place
     # of creation Amaranth reports is the caller's line.
@@ -199,7 +199,7 @@ class UARTReceiver(wiring.Component):
         return _new_checked(cls, divisor, counter_width)
 
     def __init__(self, divisor, counter_width=8):
-        self.divisor = _check_divisor(divisor)
+        self.divisor = check_divisor(divisor)
         self.counter_width = _check_counter_width(counter_width)
         super().__init__({
             "rx": In(1, init=1),
@@ -290,7 +290,7 @@ class UARTTransmitter(wiring.Component):
         return _new_checked(cls, divisor)
 
     def __init__(self, divisor):
-        self.divisor = _check_divisor(divisor)
+        self.divisor = check_divisor(divisor)
         super().__init__({
             "inp": In(stream.Signature(8)),
             "tx": Out(1, init=1),
@@ -354,7 +354,7 @@ class UART(wiring.Component):
         return _new_checked(cls, divisor, counter_width)
 
     def __init__(self, divisor, counter_width=8):
-        self.divisor = _check_divisor(divisor)
+        self.divisor = check_divisor(divisor)
         self.counter_width = _check_counter_width(counter_width)
         super().__init__({
             "rx": In(1, init=1),
@@ -405,7 +405,7 @@ class UARTPins(wiring.Component):
         return _new_checked(cls, divisor, counter_width)
 
     def __init__(self, divisor, resource="uart", number=0, counter_width=8):
-        self.divisor = _check_divisor(divisor)
+        self.divisor = check_divisor(divisor)
         self.counter_width = _check_counter_width(counter_width)
         self.resource = resource
         self.number = number

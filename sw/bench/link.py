@@ -35,7 +35,7 @@ import numpy as np
 
 from ..hw.errors import HetflowError
 from ..hw.registry import get_kernel
-from ..hw.shell import Shell
+from ..sim.board.boardmap import KernelView
 
 __all__ = ["LinkRow", "LinkBench", "run_link_bench", "print_report", "DEFAULT_BYTES",
            "DEFAULT_ROUND_TRIPS"]
@@ -126,7 +126,8 @@ def run_link_bench(board="icebreaker", baud=None, turnaround_ms=1.0, window=None
                            f"{board.memory_size}")
     cls = get_kernel(kernel)
     data = np.random.default_rng(seed).integers(0, 256, nbytes, dtype=np.uint8).tobytes()
-    with SerialSocSimulation(Shell(cls), board=board, baud=baud, turnaround_ms=turnaround_ms,
+    with SerialSocSimulation(KernelView.of(cls, {}), board=board, baud=baud,
+                             turnaround_ms=turnaround_ms,
                              status=status) as sim:
         line = sim.line
         if status:

@@ -19,7 +19,7 @@ import threading
 import time
 
 from ..hw.errors import HetflowError
-from ..hw.shell import Shell
+from ..sim.board.boardmap import KernelView
 from .common import add_param_argument, parse_params, progress
 
 
@@ -113,7 +113,7 @@ def _design(args):
     cls = get_kernel(args.kernel)
     params = cls.bind(**parse_params(args.param))
     label = f"{cls.name}({', '.join(f'{k}={v}' for k, v in params.items())})"
-    return (lambda: Shell(cls, **params)), label
+    return (lambda: KernelView.of(cls, params)), label
 
 
 def _stop(signum, frame):

@@ -11,6 +11,7 @@ Every test here serves the same design (saxpy, icebreaker's memory, TEST_BAUD), 
 compiled once for the file; the turnaround is a run-time setting of the same binary.
 """
 
+import gc
 import os
 import random
 import select
@@ -19,6 +20,7 @@ import sys
 import threading
 import time
 import tty
+import warnings
 import zlib
 from pathlib import Path
 
@@ -27,12 +29,12 @@ import pytest
 
 import hetflow
 from hetflow.backends.serial import KernelMismatch
-from hetflow.boards.serialsim import SerialSocSimulation
+from hetflow.boards.serialsim import SerialSoC, SerialSocSimulation
 from hetflow.boards.socclock import SocClock, SocClockError
 from hetflow.hw.errors import ParamError
 from hetflow.hw.kernels.crc32 import Crc32
 from hetflow.hw.kernels.saxpy import Saxpy
-from hetflow.hw.shell import Shell
+from hetflow.sim.board.boardmap import KernelView
 from hetflow.sim.board import framing as F
 from hetflow.sim.board import protocol as P
 from tests.sim.test_serial import DropFirstRunResponse, Noise, _fuzz_bytes, saxpy_calls
@@ -49,7 +51,7 @@ BYTE = 10 * 4
 
 def served(**options):
     """The file's one design, with ``options`` (turnaround, filters) of its run."""
-    return SerialSocSimulation(Shell(Saxpy), baud=TEST_BAUD, **options)
+    return SerialSocSimulation(KernelView.of(Saxpy, {}), baud=TEST_BAUD, **options)
 
 
 def open_board(sim, **options):
@@ -100,7 +102,8 @@ def test_a_call_larger_than_the_soc_memory_is_cut_on_the_host(saxpy_soc):
 def test_crc32_on_the_rtl_equals_zlib():
     # A second design: compiled once more, so not in the quick suite.
     rng = np.random.default_rng(2)
-    with SerialSocSimulation(Shell(Crc32), baud=TEST_BAUD) as sim, open_board(sim) as dev:
+    with SerialSocSimulation(KernelView.of(Crc32, {}), baud=TEST_BAUD) as sim, \
+            open_board(sim) as dev:
         for n in (1, 5, 3000):
             data = rng.integers(0, 256, n, dtype=np.uint8)
             assert int(dev.kernel("crc32")(data)[0]) == zlib.crc32(data.tobytes())
@@ -276,7 +279,21 @@ def test_line_settings_are_checked_before_anything_is_built():
         served(turnaround_ms=-1)
     with pytest.raises(ParamError, match=r"^baud rate 5000000 is out of range; allowed 1 to "
                                          r"3000000 baud \(the FT231X's fastest\)$"):
-        SerialSocSimulation(Shell(Saxpy), board="ulx3s-85f", baud=5_000_000)
+        SerialSocSimulation(KernelView.of(Saxpy, {}), board="ulx3s-85f", baud=5_000_000)
+
+
+def test_a_refused_serial_soc_leaves_no_unused_elaboratable():
+    """It takes descriptions and checks them in ``__new__``: nothing is made before the checks
+    pass, so a refused design leaves no "created but never used" warning behind."""
+    view = KernelView.of(Saxpy, {})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ParamError, match=r"^SoC memory_size = 3000 is out of range"):
+            SerialSoC(view, memory_size=3000, divisor=4, idle_cycles=16)
+        with pytest.raises(ParamError):
+            SerialSoC(view, memory_size=4096, divisor=1, idle_cycles=16)
+        gc.collect()
+    assert not [w for w in caught if "created but never used" in str(w.message)]
 
 
 def _is_subsequence(part, whole):
