@@ -249,7 +249,9 @@ class BoardTiming:
             raise HetflowError(f"{where} has no SoC clock (target_mhz)")
         fmax = report.get("fmax_mhz")
         memory = report.get("memory")
-        return cls(board=str(report.get("board")), kernel=str(report.get("kernel")),
+        # What was built: a kernel, or an overlay (its report has "kernel": null).
+        design = report.get("kernel") or (report.get("overlay") or {}).get("name")
+        return cls(board=str(report.get("board")), kernel=str(design),
                    clock_hz=float(clock) * 1e6,
                    fmax_hz=float(fmax) * 1e6 if isinstance(fmax, (int, float)) else None,
                    baud=bridge["baud"], turnaround_s=float(turnaround_s),

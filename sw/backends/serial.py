@@ -288,7 +288,8 @@ class SerialDevice(RunsOverlays, Device):
                 if not isinstance(baudrate, int):
                     raise HetflowError(f"{self.name}: {board}/report.json names no bridge "
                                        f"baud rate (bridge.baud); pass baudrate=")
-            if kernel is None and params is None:
+            # An overlay's build names no kernel: its board tells the design by its manifest.
+            if kernel is None and params is None and report.get("kernel") is not None:
                 kernel, params = report["kernel"], dict(report["params"])
         baudrate = DEFAULT_BAUDRATE if baudrate is None else baudrate
         if params is not None and not isinstance(params, dict):
