@@ -57,7 +57,7 @@ from .registry import get_board
 from .synthesis import yosys_overrides
 from .report import (describe_overuse, first_error, overused, parse_nextpnr_log,
                      parse_nextpnr_report, parse_yosys_stat, pick_fmax, resources)
-from ..sim.board.framing import BRIDGE_MAX_PAYLOAD
+from ..link.framing import BRIDGE_MAX_PAYLOAD
 from .toolchain import (TOOLCHAINS, openfpgaloader_path, resolve_board_tools, resolve_tools,
                         script_environment)
 from .top import BoardTop

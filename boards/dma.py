@@ -61,8 +61,8 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from ..hw.csr import CSRSignature
-from ..sim.board.boardmap import Channel, channels as boardmap_channels
-from ..sim.board.protocol import beat_stride
+from ..link.boardmap import Channel, channels as boardmap_channels
+from ..link.protocol import beat_stride
 from .memory import MemBusSignature
 
 __all__ = ["DMA", "Channel", "channels", "beat_stride", "input_depth", "REGS_PER_CHANNEL",

@@ -41,11 +41,11 @@ from ..hw.errors import HetflowError
 from ..hw.overlay import Overlay
 from ..hw.shell import Shell
 from ..hw.verilog import to_verilog
-from ..sim.board.framing import Frame, FrameDecoder, encode_frame
+from ..link.framing import Frame, FrameDecoder, encode_frame
 from ..sim.board.harness import build_executable
 from .bridge import FrameBridge
 from .registry import get_board
-from ..sim.board.framing import DEFAULT_TURNAROUND_S
+from ..link.framing import DEFAULT_TURNAROUND_S
 from .serialline import DEFAULT_SERVED_BOARD, LineTiming
 from .usbuart import default_baud
 from .soc import SoC
@@ -68,7 +68,7 @@ class SerialSoC(wiring.Component):
     Parameters
     ----------
     design : KernelView or Overlay
-        A kernel's description (:meth:`KernelView.of <hetflow.sim.board.boardmap.KernelView.of>`),
+        A kernel's description (:meth:`KernelView.of <hetflow.link.boardmap.KernelView.of>`),
         or an overlay: descriptions, whose hardware is made once every check has passed.
     memory_size : int
         Bytes of SoC memory (block RAM).
@@ -169,7 +169,7 @@ class SerialSocSimulation:
     ----------
     design : KernelView or Overlay
         A kernel's description, or an overlay (its instances' windows, DMA
-        channels and manifest as :class:`~hetflow.sim.board.boardmap.BoardMap`
+        channels and manifest as :class:`~hetflow.link.boardmap.BoardMap`
         says).
     board : str or Board
         The board the design stands in for: its clock, its memory and its

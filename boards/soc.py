@@ -5,7 +5,7 @@
 Whatever drives the host bus (the UART bridge of the serial backend, or a
 simulation testbench) sees one flat, word-addressed space.  Its low part is
 the design's register space exactly as the host sees it
-(:class:`~hetflow.sim.board.boardmap.BoardMap`), so the bridge passes a
+(:class:`~hetflow.link.boardmap.BoardMap`), so the bridge passes a
 ``REG_WRITE``/``REG_READ`` offset through unchanged.  For a single kernel
 (:data:`SOC_MAP`):
 
@@ -21,7 +21,7 @@ byte address    what         notes
 
 For an overlay (:data:`OVERLAY_SOC_MAP`), instance ``k`` has its window at
 ``k * 0x1000`` and the manifest ROM's words are at ``0x80000``
-(:data:`~hetflow.sim.board.boardmap.MANIFEST_BASE`); the SoC's own
+(:data:`~hetflow.link.boardmap.MANIFEST_BASE`); the SoC's own
 registers move out of their way, to ``0xC0000`` (DMA at ``0xC0800``).
 Reads of holes (past an instance's window, between the last window and the
 manifest) give 0 and writes there are ignored.
@@ -77,7 +77,7 @@ from ..hw.errors import ParamError
 from ..hw.overlay import Overlay
 from ..hw.overlay.fabric import OverlayFabric
 from ..hw.overlay.manifest import ManifestROM
-from ..sim.board.boardmap import INSTANCE_STRIDE, MANIFEST_BASE, BoardMap
+from ..link.boardmap import INSTANCE_STRIDE, MANIFEST_BASE, BoardMap
 from .dma import DMA, REGS_PER_CHANNEL, channels
 from .memory import BlockRAM, SPRAM
 
@@ -181,7 +181,7 @@ class SoC(wiring.Component):
     design : Shell, Overlay or BoardMap
         One kernel instance (its shell), or an overlay (its
         :class:`~hetflow.hw.overlay.fabric.OverlayFabric` is made here); a
-        :class:`~hetflow.sim.board.boardmap.BoardMap` stands for its design.
+        :class:`~hetflow.link.boardmap.BoardMap` stands for its design.
     memory : str
         ``"bram"`` (block RAM, any family, simulates everywhere) or
         ``"spram"`` (iCE40UP5K SB_SPRAM256KA).
@@ -213,7 +213,7 @@ class SoC(wiring.Component):
         """Raise :class:`ParamError` if no SoC can carry ``design`` with that memory.
 
         ``design`` may be a description with no hardware made yet (an Overlay,
-        or a kernel's :class:`~hetflow.sim.board.boardmap.KernelView`), so a
+        or a kernel's :class:`~hetflow.link.boardmap.KernelView`), so a
         caller can check before it makes the shells.
         """
         _check_memory(memory, memory_size)

@@ -14,15 +14,15 @@ it (:class:`LinkCount`, ``handle.last_link``).  With a build's ``report.json``
 * ``baud`` is the build's bridge rate (``bridge.baud``), ten bits per byte
   (8N1);
 * ``turnaround`` is what each exchange waits beyond its bytes (default
-  :data:`~hetflow.sim.board.framing.DEFAULT_TURNAROUND_S`, an FTDI latency
+  :data:`~hetflow.link.framing.DEFAULT_TURNAROUND_S`, an FTDI latency
   timer at its 1 ms minimum); an exchange is a request sent alone or a burst
   of pipelined requests (a job is one), whose line stays busy until its last
   answer.
 
 Link counts.  On the simulated board each request of the board protocol is
 counted as a board's serial bridge would carry it (:func:`request_cost`): in
-serial frames (:mod:`hetflow.sim.board.framing`), memory transfers cut into
-:data:`~hetflow.sim.board.framing.BRIDGE_CHUNK`-byte requests, ``RUN`` in the
+serial frames (:mod:`hetflow.link.framing`), memory transfers cut into
+:data:`~hetflow.link.framing.BRIDGE_CHUNK`-byte requests, ``RUN`` in the
 serial backend's slices.  On ``serial:`` the bytes are those that crossed the
 port, retries included.
 
@@ -38,8 +38,8 @@ from functools import cache
 from pathlib import Path
 
 from .hw.errors import HetflowError
-from .sim.board import protocol as P
-from .sim.board.framing import BRIDGE_CHUNK, DEFAULT_TURNAROUND_S, OVERHEAD
+from .link import protocol as P
+from .link.framing import BRIDGE_CHUNK, DEFAULT_TURNAROUND_S, OVERHEAD
 
 __all__ = ["LinkCount", "LinkMeter", "BoardTiming", "request_cost", "read_build",
            "BITS_PER_BYTE"]
@@ -86,7 +86,7 @@ def request_cost(opcode, fields, data_len, response, chunk=BRIDGE_CHUNK, run_sli
     Parameters
     ----------
     opcode : Opcode
-        From :mod:`hetflow.sim.board.protocol`.
+        From :mod:`hetflow.link.protocol`.
     fields : tuple
         The request's fields (``MEM_READ``: address, length).
     data_len : int
@@ -171,7 +171,7 @@ class LinkMeter:
         and each request as :meth:`record` with ``alone=False`` counts it.
 
         ``requests`` are ``(opcode, fields, data, timeout)`` tuples, as
-        :meth:`~hetflow.sim.board.client.BoardClient._call_many` takes them.
+        :meth:`~hetflow.link.client.BoardClient._call_many` takes them.
         """
         if not requests:
             return

@@ -409,7 +409,7 @@ def open(spec=None, **options):
     the board's id register and ``params`` must be the bitstream's (see
     :mod:`hetflow.backends.serial`).
     ``sim`` and ``serial:PORT`` take ``max_cycles=``: the cycle budget of one
-    job, after which it raises :class:`~hetflow.sim.board.client.KernelTimeout`
+    job, after which it raises :class:`~hetflow.link.client.KernelTimeout`
     (a ``TimeoutError``); default 64 cycles per beat moved plus 100000.
     ``overlay=`` (an :class:`~hetflow.hw.overlay.Overlay` or the path of its
     TOML file) runs a design of several instances and chains; see

@@ -9,7 +9,7 @@ overlap-discard); otherwise it is refused before anything runs, with the
 largest call that fits.
 """
 
-from .sim.board.client import BoardError
+from .link.client import BoardError
 
 __all__ = ["MemoryTooSmall", "largest_call", "fit_call"]
 

@@ -31,8 +31,8 @@ from .hw.overlay import Overlay
 from .hw.shell import Shell
 from .pynq_sim_dma import REGISTER_SPACE
 from .pynq_sim_overlay import KERNEL_PREFIX, KERNEL_SUFFIX, handoff_overlay, ip_kernel
-from .sim.board.boardmap import INSTANCE_STRIDE, BoardMap
-from .sim.board.protocol import beat_stride
+from .link.boardmap import INSTANCE_STRIDE, BoardMap
+from .link.protocol import beat_stride
 
 __all__ = ["SimDesign", "Engine", "KernelWindow", "WindowError", "ip_dict", "pynq_registers",
            "stream_wiring",
@@ -54,7 +54,7 @@ class WindowError(HetflowError, ValueError):
 class Engine:
     """One AXI DMA engine: instance name, physical base, and the ``(unit, port)`` its MM2S
     feeds and its S2MM reads (or None); ``unit`` is the instance's name on the virtual board
-    (:class:`~hetflow.sim.board.boardmap.BoardMap`)."""
+    (:class:`~hetflow.link.boardmap.BoardMap`)."""
 
     name: str
     base: int

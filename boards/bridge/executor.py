@@ -28,7 +28,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
 
-from ...sim.board import protocol as P
+from ...link import protocol as P
 from ..soc import ADDR_WIDTH, SOC_MAP, HostBusSignature
 from .receiver import STORED_HEADER
 from .transmitter import ResponseLayout

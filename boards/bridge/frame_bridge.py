@@ -2,8 +2,8 @@
 
 This is the gateware the serial backend (:mod:`hetflow.backends.serial`)
 talks to on a board.  It speaks the framing of
-:mod:`hetflow.sim.board.framing` (sync, sequence number, length, payload,
-CRC-32) around the requests of :mod:`hetflow.sim.board.protocol`, and
+:mod:`hetflow.link.framing` (sync, sequence number, length, payload,
+CRC-32) around the requests of :mod:`hetflow.link.protocol`, and
 executes each request as transactions on the SoC's host bus
 (:class:`~hetflow.boards.soc.HostBusSignature`).  Its byte side is a pair of
 8-bit streams, so the same bridge sits behind a UART on a board
@@ -12,7 +12,7 @@ executes each request as transactions on the SoC's host bus
 
 Three components, joined here, share one CRC-32 engine
 (:class:`~.crc.SharedCrc32`) and one receive buffer of
-:data:`~hetflow.sim.board.framing.BRIDGE_RX_BUFFER` bytes of block RAM:
+:data:`~hetflow.link.framing.BRIDGE_RX_BUFFER` bytes of block RAM:
 
 * :class:`~.receiver.FrameReceiver` takes frames off the line into the
   buffer and commits those whose CRC matched (a length above ``max_payload``
@@ -49,8 +49,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...hw.errors import ParamError
-from ...sim.board import protocol as P
-from ...sim.board.framing import BRIDGE_MAX_PAYLOAD, BRIDGE_RX_BUFFER
+from ...link import protocol as P
+from ...link.framing import BRIDGE_MAX_PAYLOAD, BRIDGE_RX_BUFFER
 from ..soc import SOC_MAP, HostBusSignature
 from .crc import SharedCrc32
 from .executor import RequestExecutor

@@ -29,7 +29,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 
-from ...sim.board.framing import SYNC
+from ...link.framing import SYNC
 from .crc import RESIDUE, CrcSignature
 
 __all__ = ["FrameReceiver", "STORED_HEADER", "RETRY_FLAG"]

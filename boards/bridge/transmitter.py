@@ -12,7 +12,7 @@ from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ...sim.board.framing import SYNC
+from ...link.framing import SYNC
 from .crc import CrcSignature
 
 __all__ = ["ResponseLayout", "FrameTransmitter"]

@@ -1,7 +1,7 @@
 """A model of the SoC's UART-to-bus bridge: serial frames in, board requests out.
 
 On a board the bridge is gateware (:mod:`hetflow.boards.bridge`): it
-receives serial frames (:mod:`hetflow.sim.board.framing`) from the UART,
+receives serial frames (:mod:`hetflow.link.framing`) from the UART,
 executes the protocol request inside each on the kernel's register bus,
 memory and DMA, and sends the response back in a frame with the request's
 sequence number (:mod:`hetflow.boards.serialsim` runs that gateware behind a
@@ -25,13 +25,13 @@ What the bridge guarantees, and the host relies on:
   quit; for the host it only ends a session.
 * Frames that arrive while a request executes are kept and answered in
   arrival order, as long as the requests not yet answered fit in the
-  gateware's receive buffer (:data:`~hetflow.sim.board.framing.BRIDGE_RX_BUFFER`
+  gateware's receive buffer (:data:`~hetflow.link.framing.BRIDGE_RX_BUFFER`
   bytes, a frame taking its payload plus 4): a frame that arrives when it is
   full is dropped (counted as ``overrun``), never one already taken.  Here
   the frames of one read from the line arrive together, before any of them
   is answered.
 * A board that fails (dies, hangs past ``run_timeout``) is answered with
-  status :data:`~hetflow.sim.board.framing.BOARD_FAILED` and its message; the
+  status :data:`~hetflow.link.framing.BOARD_FAILED` and its message; the
   virtual board restarts on the next request.
 """
 
@@ -41,9 +41,9 @@ import selectors
 import threading
 import time
 
-from . import protocol as P
-from .client import BoardError
-from .framing import (BOARD_FAILED, BRIDGE_MAX_PAYLOAD, BRIDGE_RX_BUFFER, Frame, FrameDecoder,
+from ...link import protocol as P
+from ...link.client import BoardError
+from ...link.framing import (BOARD_FAILED, BRIDGE_MAX_PAYLOAD, BRIDGE_RX_BUFFER, Frame, FrameDecoder,
                       encode_frame)
 
 __all__ = ["SerialBridge"]
@@ -73,10 +73,10 @@ class SerialBridge:
         not take in time is dropped (the host will retry).
     max_payload : int
         Longer frames are dropped as the gateware bridge drops them (default
-        :data:`~hetflow.sim.board.framing.BRIDGE_MAX_PAYLOAD`).
+        :data:`~hetflow.link.framing.BRIDGE_MAX_PAYLOAD`).
     rx_buffer : int
         Bytes of frames not yet answered that the bridge keeps (default
-        :data:`~hetflow.sim.board.framing.BRIDGE_RX_BUFFER`).
+        :data:`~hetflow.link.framing.BRIDGE_RX_BUFFER`).
     rx_filter, tx_filter : callable, optional
         ``bytes -> bytes`` applied to every chunk read and every framed
         response written: a noisy line, for tests.

@@ -2,9 +2,9 @@
 
 The harness wraps the Verilated design in a process that owns an on-chip
 memory model (a byte array, size given on the command line) and one DMA engine
-per channel of the design's :class:`~hetflow.sim.board.boardmap.BoardMap`, and
+per channel of the design's :class:`~hetflow.link.boardmap.BoardMap`, and
 serves the transaction protocol of
-:mod:`hetflow.sim.board.protocol` on stdin/stdout.  Python is never on the
+:mod:`hetflow.link.protocol` on stdin/stdout.  Python is never on the
 per-cycle path: one ``RUN`` request clocks the model until the kernel is done
 or the cycle budget is spent.  Its pipes are buffered both ways: the responses
 to a burst of requests leave together when the input runs dry (or before a
@@ -59,8 +59,8 @@ from ..build import install_build
 from ...cache import cache_dir
 from ..runtime import RuntimeLibrary
 from ..toolchain import find_simulator
-from . import protocol as P
-from .boardmap import INSTANCE_STRIDE, MANIFEST_BASE, BoardMap, Channel, channels
+from ...link import protocol as P
+from ...link.boardmap import INSTANCE_STRIDE, MANIFEST_BASE, BoardMap, Channel, channels
 
 __all__ = ["generate", "as_boardmap", "design_top", "build_board", "build_executable", "BoardBuild", "BoardBuildError", "channels", "Channel",
            "VERILATOR_ARGS", "BUILD_TIMEOUT", "MAINS", "encode_bench_job", "STAGE_WRITE",

@@ -2,10 +2,10 @@
 
 :class:`VirtualBoard` builds (or takes from the cache) the design's harness
 binary (:mod:`hetflow.sim.board.harness`), starts it, and talks to it with
-the frames of :mod:`hetflow.sim.board.protocol`.  One Python call moves a
+the frames of :mod:`hetflow.link.protocol`.  One Python call moves a
 whole buffer or runs the clock until the kernel is done; Python never runs
 per cycle.  A burst of requests (:meth:`VirtualBoard._call_many`, a whole
-job in :meth:`~hetflow.sim.board.client.BoardClient.run_job`) is written at
+job in :meth:`~hetflow.link.client.BoardClient.run_job`) is written at
 once and its responses read as they come, writing and reading interleaved so
 that large transfers both ways cannot block each other; the process answers a
 burst together when its input runs dry, so a job costs one round trip.  Large
@@ -20,9 +20,9 @@ happened, the process is killed and reaped, and the next call starts a fresh
 one (board memory and registers are then back to their reset state).
 
 The board API and :meth:`VirtualBoard.run_job` (with its memory layout) come
-from :class:`~hetflow.sim.board.client.BoardClient`, shared with the serial
+from :class:`~hetflow.link.client.BoardClient`, shared with the serial
 backend, and the jobs of an overlay's instances and chains from
-:class:`~hetflow.sim.board.design_client.DesignClient`; this module only moves
+:class:`~hetflow.link.design_client.DesignClient`; this module only moves
 frames to and from the process.
 """
 
@@ -37,9 +37,9 @@ import tempfile
 import threading
 import time
 
-from . import protocol as P
-from .client import REGION_ALIGN, BoardError, BoardRequestError
-from .design_client import DesignClient
+from ...link import protocol as P
+from ...link.client import REGION_ALIGN, BoardError, BoardRequestError
+from ...link.design_client import DesignClient
 from .harness import STAGE_READ, STAGE_WRITE, build_board
 
 __all__ = ["VirtualBoard", "BoardError", "BoardRequestError", "DEFAULT_MEMORY", "REGION_ALIGN"]
@@ -128,7 +128,7 @@ class VirtualBoard(DesignClient):
     kernel : Shell, Overlay or BoardMap
         The design: a kernel instance (``Shell(Saxpy, lanes=4)``), an
         :class:`~hetflow.hw.overlay.Overlay` or its
-        :class:`~hetflow.sim.board.boardmap.BoardMap`.  ``kernel`` is then
+        :class:`~hetflow.link.boardmap.BoardMap`.  ``kernel`` is then
         the single kernel (None for an overlay) and ``boardmap`` the design.
     memory_size : int
         Bytes of board memory (at most 4 GiB - 1; addresses are 32-bit).

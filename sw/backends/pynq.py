@@ -25,7 +25,7 @@ The design contract (what ``hetflow.boards.zynq`` exports for Vivado)
       engines (S2MM), so saxpy uses ``axi_dma_0`` for x and ``axi_dma_1``
       for y and z;
     * each stream is as wide as the kernel's beat rounded up to a power of
-      two bytes (:func:`~hetflow.sim.board.protocol.beat_stride`), payload
+      two bytes (:func:`~hetflow.link.protocol.beat_stride`), payload
       in the low bytes, and the kernel's output marks its last beat with
       TLAST.
 
@@ -48,7 +48,7 @@ import numpy as np
 from ..device import Device
 from ..hw.errors import HetflowError
 from ..hw.regmap import STATUS_BUSY, STATUS_DONE, COMMON_REGISTERS
-from ..sim.board.protocol import beat_stride
+from ..link.protocol import beat_stride
 
 __all__ = ["PynqDevice", "dma_plan", "out_beats_offsets", "wrapper_window", "wait_channel",
            "pack_stream", "unpack_stream", "BITFILE_VARIABLE", "DMA_TYPE"]

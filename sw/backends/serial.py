@@ -1,15 +1,15 @@
 """The serial device: a board's kernel behind the SoC's UART-to-bus bridge.
 
 ``hetflow.open("serial:/dev/ttyUSB1")`` opens the port with pyserial and
-speaks the board protocol (:mod:`hetflow.sim.board.protocol`) in serial
-frames (:mod:`hetflow.sim.board.framing`) to the bridge in the gateware
+speaks the board protocol (:mod:`hetflow.link.protocol`) in serial
+frames (:mod:`hetflow.link.framing`) to the bridge in the gateware
 (modelled by :mod:`hetflow.sim.board.bridge`).  Jobs run through the same
-steps as on the virtual board (:class:`~hetflow.sim.board.client.BoardClient`).
+steps as on the virtual board (:class:`~hetflow.link.client.BoardClient`).
 
 Which design is on the board
     A board built from an overlay carries its manifest
     (:mod:`hetflow.hw.overlay.manifest`): ``PING``'s register window reaches
-    past :data:`~hetflow.sim.board.boardmap.MANIFEST_BASE`.  On open the
+    past :data:`~hetflow.link.boardmap.MANIFEST_BASE`.  On open the
     device then reads the manifest, rebuilds the overlay from it and runs it
     as the sim device does (:mod:`hetflow.backends.sim_overlay`):
     ``dev.kernels`` lists the instances, ``dev.fir0(...)`` calls one,
@@ -64,11 +64,11 @@ from .sim_overlay import OverlayRunner, RunsOverlays
 from ..hw.errors import HetflowError
 from ..hw.registry import get_kernel, kernel_names
 from ..hw.regmap import kernel_id
-from ..sim.board import protocol as P
-from ..sim.board.boardmap import MANIFEST_BASE, BoardMap, KernelView, channels, design_of
-from ..sim.board.client import BoardError
-from ..sim.board.design_client import DesignClient
-from ..sim.board.framing import BRIDGE_CHUNK, DEFAULT_BAUD
+from ..link import protocol as P
+from ..link.boardmap import MANIFEST_BASE, BoardMap, KernelView, channels, design_of
+from ..link.client import BoardError
+from ..link.design_client import DesignClient
+from ..link.framing import BRIDGE_CHUNK, DEFAULT_BAUD
 from .serial_link import BRIDGE_WINDOW, DEFAULT_TIMEOUT, SerialLink
 
 __all__ = ["SerialDevice", "SerialBoard", "SerialLink", "KernelMismatch", "DEFAULT_BAUDRATE",
@@ -91,7 +91,7 @@ def _params_text(p):
 
 class SerialBoard(DesignClient):
     """The board API, :meth:`run_job` and the jobs of a design's instances
-    (:class:`~hetflow.sim.board.design_client.DesignClient`) over a :class:`SerialLink`.
+    (:class:`~hetflow.link.design_client.DesignClient`) over a :class:`SerialLink`.
 
     ``kernel`` is the board's single kernel, or None with ``boardmap`` the
     design it carries.

@@ -1,7 +1,7 @@
 """The serial device's transport: framed, retried request/response exchanges on one port.
 
 :class:`SerialLink` wraps protocol requests in serial frames
-(:mod:`hetflow.sim.board.framing`) and gets their responses back, two ways:
+(:mod:`hetflow.link.framing`) and gets their responses back, two ways:
 
 One request at a time (:meth:`SerialLink.call`)
     The request is sent and its response awaited.  A response with a bad CRC,
@@ -21,9 +21,9 @@ import time
 from dataclasses import dataclass
 
 from ..hw.errors import HetflowError
-from ..sim.board import protocol as P
-from ..sim.board.client import BoardError, BoardRequestError
-from ..sim.board.framing import (BOARD_FAILED, BRIDGE_CHUNK, BRIDGE_MAX_PAYLOAD,
+from ..link import protocol as P
+from ..link.client import BoardError, BoardRequestError
+from ..link.framing import (BOARD_FAILED, BRIDGE_CHUNK, BRIDGE_MAX_PAYLOAD,
                                  BRIDGE_RX_BUFFER, DEFAULT_BAUD, OVERHEAD, Frame, FrameDecoder,
                                  encode_frame)
 from .serial_pipeline import Pipeline

@@ -22,7 +22,7 @@ so the bridge's buffer holds across a retry too, and across calls.
 import time
 from collections import deque
 
-from ..sim.board.framing import OVERHEAD, Frame, encode_frame
+from ..link.framing import OVERHEAD, Frame, encode_frame
 
 __all__ = ["Pipeline", "MAX_IN_FLIGHT"]
 

@@ -54,7 +54,8 @@ class SimDevice(RunsOverlays, Device):
     inline_calls = True
 
     def __init__(self, max_cycles=None, status=None, memory_size=None):
-        from ..sim.board.virtual import DEFAULT_MEMORY, REGION_ALIGN
+        from ..link.client import REGION_ALIGN
+        from ..sim.board.virtual import DEFAULT_MEMORY
         memory_size = DEFAULT_MEMORY if memory_size is None else memory_size
         if isinstance(memory_size, bool) or not isinstance(memory_size, int) \
                 or not REGION_ALIGN <= memory_size <= 0xFFFFFFFF:

@@ -4,7 +4,7 @@ The sim device runs an overlay's design on one
 :class:`~hetflow.sim.board.virtual.VirtualBoard` (the overlay's fabric,
 Verilated whole).  A call -- one instance, or a chain as one function -- is a
 list of *steps*, each the jobs of some instances that run together
-(:meth:`~hetflow.sim.board.design_client.DesignClient.run_jobs`: one burst,
+(:meth:`~hetflow.link.design_client.DesignClient.run_jobs`: one burst,
 one ``RUN``).  Calls started on independent instances before the board gets
 to them are *gathered*: their steps run side by side in the same bursts, so
 the instances run on the board at the same time, as they would on the

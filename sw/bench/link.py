@@ -35,7 +35,7 @@ import numpy as np
 
 from ..hw.errors import HetflowError
 from ..hw.registry import get_kernel
-from ..sim.board.boardmap import KernelView
+from ..link.boardmap import KernelView
 
 __all__ = ["LinkRow", "LinkBench", "run_link_bench", "print_report", "DEFAULT_BYTES",
            "DEFAULT_ROUND_TRIPS"]
@@ -111,7 +111,7 @@ def run_link_bench(board="icebreaker", baud=None, turnaround_ms=1.0, window=None
     from ..backends.serial import BRIDGE_WINDOW, SerialDevice
     from ..boards.registry import get_board
     from ..boards.serialsim import SerialSocSimulation
-    from ..sim.board import protocol as P
+    from ..link import protocol as P
 
     board = get_board(board)
     window = BRIDGE_WINDOW if window is None else window

@@ -163,7 +163,7 @@ def _mismatches(expected, got):
 
 def _layout(chans, job):
     """``([(address, beats)] per channel, total bytes)``: regions in channel order, aligned."""
-    from ..sim.board.virtual import REGION_ALIGN
+    from ..link.client import REGION_ALIGN
     regions, address = [], 0
     for ch in chans:
         n = job.expect[ch.port.name] if ch.output else len(job.streams[ch.port.name])
@@ -175,7 +175,7 @@ def _layout(chans, job):
 
 def board_memory_needed(kernel_cls, p, job):
     """Bytes of board memory ``job`` takes on the virtual board of ``Shell(kernel_cls, **p)``."""
-    from ..sim.board.harness import Channel
+    from ..link.boardmap import Channel
     # The DMA channels of harness.channels(), from the class: no instance to elaborate.
     ports = [(port, False) for port in kernel_cls.inputs(p)]
     ports += [(port, True) for port in kernel_cls.outputs(p)]
@@ -218,7 +218,8 @@ _RAW_LINE = re.compile(r"done=(\d) clocked=(\d+) cycles=(\d+) seconds=([0-9.eE+-
 
 def measure_raw(kernel_cls, p, inputs, scalars, expected, status=None):
     """Run the raw Verilator harness on one call; returns a :class:`Measurement`."""
-    from ..sim.board.harness import build_board, channels, encode_bench_job
+    from ..sim.board.harness import build_board, encode_bench_job
+    from ..link.boardmap import channels
     say = status or (lambda msg: None)
     kernel = Shell(kernel_cls, **p)
     build = build_board(kernel, status=say, main="bench")

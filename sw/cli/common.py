@@ -85,7 +85,7 @@ def cells(*values):
 
 def add_board_timing_arguments(parser):
     """``--board DIR`` and ``--turnaround-ms MS``: predict board time from a build."""
-    from ..sim.board.framing import DEFAULT_TURNAROUND_S
+    from ..link.framing import DEFAULT_TURNAROUND_S
     parser.add_argument("--board", metavar="DIR",
                         help="a build directory ('hetflow build --out'): also print each call's "
                              "predicted time on that board (its clock, baud rate, link bytes)")

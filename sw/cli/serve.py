@@ -19,13 +19,13 @@ import threading
 import time
 
 from ..hw.errors import HetflowError
-from ..sim.board.boardmap import KernelView
+from ..link.boardmap import KernelView
 from .common import add_param_argument, parse_params, progress
 
 
 def add_arguments(parser):
     from ..boards.serialline import DEFAULT_SERVED_BOARD
-    from ..sim.board.framing import DEFAULT_TURNAROUND_S
+    from ..link.framing import DEFAULT_TURNAROUND_S
     parser.add_argument("kernel", metavar="KERNEL", nargs="?",
                         help="kernel name or module:Class (or --overlay FILE)")
     add_param_argument(parser)

@@ -3,7 +3,7 @@
 The harness puts a :class:`~hetflow.boards.bridge.FrameBridge` on a free byte
 line (every cycle a byte arrives or not, any value: ``AnySeq``), a free
 transmit ``ready`` and free bus read data, and reads the line with *shadow
-logic* that knows only the frame format of :mod:`hetflow.sim.board.framing`:
+logic* that knows only the frame format of :mod:`hetflow.link.framing`:
 a candidate frame starts with the sync byte the bridge takes while it is
 hunting (``receiving`` low), then come the sequence number, the 32-bit
 length, the payload and the CRC-32 (computed with the kernels' own
@@ -64,7 +64,7 @@ from ..boards.bridge import FrameBridge
 from ..boards.soc import SOC_MAP
 from ..hw.errors import ParamError
 from ..hw.kernels.crc32 import crc32_byte_step
-from ..sim.board.framing import SYNC
+from ..link.framing import SYNC
 
 __all__ = ["BridgeHarness", "PROPERTY_SETS", "MUTATIONS"]
 

@@ -20,8 +20,8 @@ from hetflow.boards.soc import SoC
 from hetflow.hw.errors import ParamError
 from hetflow.hw.kernels.saxpy import Saxpy
 from hetflow.hw.regmap import kernel_id
-from hetflow.sim.board import framing as F
-from hetflow.sim.board import protocol as P
+from hetflow.link import framing as F
+from hetflow.link import protocol as P
 from hetflow.hw.shell import Shell
 
 MEMORY = 4096

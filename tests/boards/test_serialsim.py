@@ -34,9 +34,9 @@ from hetflow.boards.socclock import SocClock, SocClockError
 from hetflow.hw.errors import ParamError
 from hetflow.hw.kernels.crc32 import Crc32
 from hetflow.hw.kernels.saxpy import Saxpy
-from hetflow.sim.board.boardmap import KernelView
-from hetflow.sim.board import framing as F
-from hetflow.sim.board import protocol as P
+from hetflow.link.boardmap import KernelView
+from hetflow.link import framing as F
+from hetflow.link import protocol as P
 from tests.sim.test_serial import DropFirstRunResponse, Noise, _fuzz_bytes, saxpy_calls
 
 from ..conftest import needs_verilator

@@ -1,7 +1,7 @@
 """An overlay's served SoC (bridge and UART in the loop) at the protocol level.
 
 Raw requests through the serial backend's link, at the offsets of
-:class:`~hetflow.sim.board.boardmap.BoardMap`: PING's register window, the
+:class:`~hetflow.link.boardmap.BoardMap`: PING's register window, the
 instances' windows, the manifest words, a chain and an instance in one
 ``RUN``, against the golden models.  The host client's overlay jobs are
 tested where the client lives.
@@ -17,9 +17,9 @@ from hetflow.hw.job import from_memory_image, memory_image
 from hetflow.hw.overlay import compose, derive_jobs, parse_overlay
 from hetflow.hw.overlay.manifest import decode_manifest
 from hetflow.hw.regmap import kernel_id
-from hetflow.sim.board import protocol as P
-from hetflow.sim.board.boardmap import INSTANCE_STRIDE, MANIFEST_BASE, BoardMap
-from hetflow.sim.board.client import BoardRequestError
+from hetflow.link import protocol as P
+from hetflow.link.boardmap import INSTANCE_STRIDE, MANIFEST_BASE, BoardMap
+from hetflow.link.client import BoardRequestError
 
 TEST_BAUD = 3_000_000
 PIPELINE = """\

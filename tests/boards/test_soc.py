@@ -20,7 +20,7 @@ from hetflow.boards.socsim import SocSimulation, run_job
 from hetflow.hw.errors import ParamError
 from hetflow.hw.registry import get_kernel
 from hetflow.hw.shell import Shell
-from hetflow.sim.board import protocol
+from hetflow.link import protocol
 
 
 def _check(name, params, memory="bram", cases=3, seed=1, host_noise=False, size=16 * 1024):

@@ -1,7 +1,7 @@
 """The overlay SoC in amaranth.sim: instance windows, manifest words, RUN's done bit, a chain.
 
 Every access is a host-bus transaction at the offsets the host uses
-(:class:`~hetflow.sim.board.boardmap.BoardMap`), and every result is compared
+(:class:`~hetflow.link.boardmap.BoardMap`), and every result is compared
 with the golden models (:func:`~hetflow.hw.overlay.chain.compose`).
 """
 
@@ -17,7 +17,7 @@ from hetflow.hw.job import from_memory_image, memory_image
 from hetflow.hw.overlay import Overlay, compose, derive_jobs
 from hetflow.hw.overlay.manifest import decode_manifest
 from hetflow.hw.regmap import kernel_id
-from hetflow.sim.board.boardmap import INSTANCE_STRIDE, MANIFEST_BASE
+from hetflow.link.boardmap import INSTANCE_STRIDE, MANIFEST_BASE
 
 
 def pipeline():

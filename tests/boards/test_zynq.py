@@ -139,7 +139,7 @@ def test_dma_assignment_matches_the_pynq_backend():
             mm2s, s2mm = layout.dma_channels(dma)
             assert (mm2s.port.name if mm2s else None) == (src.name if src else None)
             assert (s2mm.port.name if s2mm else None) == (dst.name if dst else None)
-        from hetflow.sim.board.protocol import beat_stride
+        from hetflow.link.protocol import beat_stride
         for s in layout.streams:
             assert s.beat_bytes == beat_stride(s.port.width)
 

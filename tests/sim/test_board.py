@@ -14,7 +14,7 @@ from hetflow.hw.kernels.fir import Fir
 from hetflow.hw.kernels.gemm import Gemm
 from hetflow.hw.kernels.saxpy import Saxpy
 from hetflow.hw.shell import Shell
-from hetflow.sim.board import protocol as P
+from hetflow.link import protocol as P
 
 from ..conftest import needs_verilator
 
@@ -178,7 +178,7 @@ def test_register_and_memory_bounds_are_checked_by_the_process():
     assert exc.value.message == ("memory range 0xffffffff+0x2 is outside the memory "
                                  "(0x1000000 bytes)")
     # The host refuses the same accesses before they reach the board.
-    from hetflow.sim.board.client import BoardAccessError
+    from hetflow.link.client import BoardAccessError
     with pytest.raises(BoardAccessError, match=r"^virtual board of saxpy: register offset 64 is "
                                                r"outside the register window; allowed 0x0..0x3c, "
                                                r"multiples of 4$"):
@@ -432,7 +432,7 @@ class SlicedBoard:
     and a RUN that stops after ``run_slice`` cycles, as a serial bridge's RUN does."""
 
     def __new__(cls, board, run_slice, max_transfer=None):
-        from hetflow.sim.board.client import BoardClient
+        from hetflow.link.client import BoardClient
 
         class Sliced(BoardClient):
             def _call(self, opcode, *fields, data=b"", timeout=None):
@@ -466,7 +466,7 @@ def test_run_job_continues_when_run_stops_before_the_budget():
 
 @needs_verilator
 def test_run_job_spends_the_budget_across_slices_then_times_out():
-    from hetflow.sim.board.client import KernelTimeout
+    from hetflow.link.client import KernelTimeout
     board = board_for(Saxpy, lanes=1)
     x = np.arange(1000, dtype=np.int32)
     job = Saxpy.prepare(board.kernel.p, {"x": x, "y": x}, {"a": 1})

@@ -10,9 +10,9 @@ import pytest
 from hetflow.demo import demo_overlay
 from hetflow.hw.errors import HetflowError
 from hetflow.hw.overlay import compose, derive_jobs
-from hetflow.sim.board import protocol as P
-from hetflow.sim.board.boardmap import INSTANCE_STRIDE, MANIFEST_BASE
-from hetflow.sim.board.client import BoardAccessError, KernelTimeout
+from hetflow.link import protocol as P
+from hetflow.link.boardmap import INSTANCE_STRIDE, MANIFEST_BASE
+from hetflow.link.client import BoardAccessError, KernelTimeout
 from hetflow.sim.board.harness import generate
 
 from ..conftest import needs_verilator

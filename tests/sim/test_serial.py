@@ -25,9 +25,9 @@ from hetflow.hw.kernels.fir import Fir
 from hetflow.hw.kernels.gemm import Gemm
 from hetflow.hw.kernels.saxpy import Saxpy
 from hetflow.hw.shell import Shell
-from hetflow.sim.board import framing as F
-from hetflow.sim.board import protocol as P
-from hetflow.sim.board.client import BoardError, KernelTimeout
+from hetflow.link import framing as F
+from hetflow.link import protocol as P
+from hetflow.link.client import BoardError, KernelTimeout
 
 from ..conftest import needs_verilator
 
@@ -350,7 +350,7 @@ def exchange(rig, seq, payload, timeout=5.0):
 
 @needs_verilator
 def test_board_rejections_reach_the_host():
-    from hetflow.sim.board.client import BoardRequestError
+    from hetflow.link.client import BoardRequestError
     rig = rig_for(Saxpy)
     with rig.open() as dev:
         with pytest.raises(BoardRequestError) as exc:

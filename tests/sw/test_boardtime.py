@@ -12,8 +12,8 @@ import hetflow
 from hetflow.boards.report import REPORT_FIELDS
 from hetflow.boardtime import BoardTiming, LinkCount, LinkMeter, request_cost
 from hetflow.hw.errors import HetflowError
-from hetflow.sim.board import protocol as P
-from hetflow.sim.board.framing import DEFAULT_TURNAROUND_S
+from hetflow.link import protocol as P
+from hetflow.link.framing import DEFAULT_TURNAROUND_S
 
 from ..conftest import needs_verilator
 

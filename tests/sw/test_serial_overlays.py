@@ -9,7 +9,6 @@ import zlib
 import numpy as np
 import pytest
 
-import hetflow
 from hetflow.backends.serial import KernelMismatch
 from hetflow.demo import demo_overlay
 from hetflow.hw.overlay import Overlay

@@ -93,7 +93,7 @@ def test_hung_kernel_times_out_and_device_recovers(fixtures_on_path):
 
 
 def test_hung_kernel_with_cycle_budget_is_a_timeout_at_once(fixtures_on_path):
-    from hetflow.sim.board.client import KernelTimeout
+    from hetflow.link.client import KernelTimeout
     with hetflow.open("sim", max_cycles=5000) as sim:
         x = np.arange(16, dtype=np.int32)
         t0 = time.monotonic()

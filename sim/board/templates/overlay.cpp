@@ -1,5 +1,5 @@
 // Fragments of the virtual board harness for an overlay: several register buses, the
-// manifest and the RUN rule of hetflow/sim/board/boardmap.py.  Each section below fills
+// manifest and the RUN rule of hetflow/link/boardmap.py.  Each section below fills
 // the field of its name in protocol.cpp.
 //== DESIGN ==
 // ---- the design's register space: several instances and a manifest -----------------

@@ -1,5 +1,5 @@
 // Virtual board harness for hetflow @WHAT@ '@KERNEL@'. Generated; do not edit.
-// Protocol: see hetflow/sim/board/protocol.py (frames are little-endian).
+// Protocol: see hetflow/link/protocol.py (frames are little-endian).
 @PRELUDE@
 // ---- requests ---------------------------------------------------------------------
 

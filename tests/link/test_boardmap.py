@@ -7,7 +7,7 @@ from hetflow.hw.overlay import Overlay
 from hetflow.hw.overlay.manifest import decode_manifest
 from hetflow.hw.registry import get_kernel
 from hetflow.hw.shell import Shell
-from hetflow.sim.board.boardmap import INSTANCE_STRIDE, MANIFEST_BASE, BoardMap
+from hetflow.link.boardmap import INSTANCE_STRIDE, MANIFEST_BASE, BoardMap
 
 
 def pipeline():

@@ -1,7 +1,7 @@
 """Serial framing: the board protocol's frames wrapped for a lossy byte line.
 
 A UART loses, flips and inserts bytes; the transaction protocol of
-:mod:`hetflow.sim.board.protocol` assumes a perfect pipe.  Between the host
+:mod:`hetflow.link.protocol` assumes a perfect pipe.  Between the host
 (:mod:`hetflow.backends.serial`) and the SoC's UART-to-bus bridge (modelled by
 :mod:`hetflow.sim.board.bridge`) every protocol frame travels inside one
 *serial frame*; every integer is little-endian:

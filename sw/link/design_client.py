@@ -1,7 +1,7 @@
 """Jobs of a design's instances on a board: one instance, a chain, several at once.
 
-:class:`DesignClient` is a :class:`~hetflow.sim.board.client.BoardClient`
-over a :class:`~hetflow.sim.board.boardmap.BoardMap` (see its module doc for
+:class:`DesignClient` is a :class:`~hetflow.link.client.BoardClient`
+over a :class:`~hetflow.link.boardmap.BoardMap` (see its module doc for
 the register space, channels and ``RUN`` rule every board shares).  Its
 :meth:`~DesignClient.run_jobs` executes the jobs of several instances as one
 burst of requests:
@@ -25,9 +25,9 @@ burst and decodes them, so a host discovers the design from the board.
 
 import time
 
-from ...hw.errors import HetflowError
-from ...hw.job import from_memory_image
-from ...hw.overlay.manifest import HEADER_WORDS, decode_manifest, manifest_words
+from ..hw.errors import HetflowError
+from ..hw.job import from_memory_image
+from ..hw.overlay.manifest import HEADER_WORDS, decode_manifest, manifest_words
 from . import protocol as P
 from .boardmap import MANIFEST_BASE
 from .client import (BoardAccessError, BoardClient, BoardError, KernelTimeout, _image, _region,

@@ -1,7 +1,7 @@
 """The board API and job execution, over any transport of the board protocol.
 
 :class:`BoardClient` turns one primitive, ``_call(opcode, *fields, data,
-timeout)`` (send a request of :mod:`hetflow.sim.board.protocol`, return its
+timeout)`` (send a request of :mod:`hetflow.link.protocol`, return its
 decoded response), into the board API (``reg_read``, ``mem_write``,
 ``dma_setup``, ``run`` ...) and into :meth:`BoardClient.run_job`, which
 executes a whole :class:`~hetflow.hw.job.Job` as one burst of requests
@@ -14,7 +14,7 @@ behind a UART bridge (:mod:`hetflow.backends.serial`) are both a
 Memory layout of :meth:`BoardClient.run_job`
     Each stream gets one region, inputs first in port order, then outputs,
     from address 0, each region starting on a 4 KiB boundary.  A beat takes
-    :func:`~hetflow.sim.board.protocol.beat_stride` bytes (its payload bytes
+    :func:`~hetflow.link.protocol.beat_stride` bytes (its payload bytes
     rounded up to a power of two), payload in the low bytes, little-endian.
     When the stride equals the payload size (every built-in kernel) the
     region is just the element array's bytes, zero-padded to whole beats.
@@ -25,8 +25,8 @@ from functools import cached_property
 
 import numpy as np
 
-from ...hw.job import from_memory_image, memory_image
-from ...hw.errors import HetflowError
+from ..hw.job import from_memory_image, memory_image
+from ..hw.errors import HetflowError
 from . import protocol as P
 
 __all__ = ["BoardClient", "BoardError", "BoardRequestError", "BoardAccessError", "KernelTimeout",
@@ -192,7 +192,7 @@ class BoardClient:
 
     @cached_property
     def boardmap(self):
-        """The design on the board, a :class:`~hetflow.sim.board.boardmap.BoardMap` (a
+        """The design on the board, a :class:`~hetflow.link.boardmap.BoardMap` (a
         subclass that sets only ``kernel`` carries that one kernel)."""
         from .boardmap import BoardMap
         return BoardMap(self.kernel)

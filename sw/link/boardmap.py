@@ -2,7 +2,7 @@
 
 A board carries a *design*: one kernel, or an :class:`~hetflow.hw.overlay.Overlay`
 of several instances chained by on-fabric streams.  Every board that speaks
-the transaction protocol (:mod:`hetflow.sim.board.protocol`) -- the virtual
+the transaction protocol (:mod:`hetflow.link.protocol`) -- the virtual
 board, the SoC behind its bridge, served or on a real board -- shows a design
 to the host the same way, and :class:`BoardMap` is that view:
 
@@ -27,8 +27,8 @@ to the host the same way, and :class:`BoardMap` is that view:
 from dataclasses import dataclass
 from functools import cached_property
 
-from ...hw.errors import HetflowError
-from ...hw.overlay.manifest import encode_manifest
+from ..hw.errors import HetflowError
+from ..hw.overlay.manifest import encode_manifest
 from .protocol import beat_stride
 
 __all__ = ["BoardMap", "Channel", "Unit", "KernelView", "design_of", "INSTANCE_STRIDE", "MANIFEST_BASE", "MAX_INSTANCES",
@@ -98,7 +98,7 @@ def design_of(content):
     A kernel the manifest names must be importable here (a built-in or an
     installed plug-in); otherwise the error says which.
     """
-    from ...hw.overlay import Overlay
+    from ..hw.overlay import Overlay
 
     try:
         overlay = Overlay(content["design"])
@@ -176,7 +176,7 @@ class BoardMap:
     """
 
     def __init__(self, design, shells=None):
-        from ...hw.overlay import Overlay
+        from ..hw.overlay import Overlay
 
         if isinstance(design, Overlay):
             overlay = design.check()
