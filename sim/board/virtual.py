@@ -450,6 +450,13 @@ class VirtualBoard(DesignClient):
             self._ensure(requests[0][0])
             return self._burst(requests)
 
+    def _call_job(self, burst, requests):
+        # The same round trip as _call_many, but not through it: a subclass that counts
+        # what _call_many sends counts a job's burst in its own _call_job.
+        with self._lock:
+            self._ensure(requests[0][0])
+            return self._burst(requests)
+
     # ---- the board API (the rest comes from BoardClient) -----------------------------
 
     def transact_raw(self, request, timeout=None):
