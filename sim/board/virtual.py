@@ -54,6 +54,8 @@ _READ_CHUNK = 1 << 16
 #: its memory): the first job does not pay for page faults, a large board not for pages.
 _PREFAULT = 64 << 20
 _IOV_MAX = 512
+#: A burst whose requests carry fewer data bytes than this is written from one buffer.
+_JOIN_MAX = 4096
 
 
 #: Encoded request heads (header and fixed fields) by ``(code, fields, data size)``: a
@@ -187,6 +189,12 @@ class VirtualBoard(DesignClient):
                 fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
             except OSError:
                 pass        # above /proc/sys/fs/pipe-max-size: the default size works too
+        # What the process's answers are waited for with: its output, and its input too
+        # while a burst is still being written.
+        self._polls = (select.poll(), select.poll())
+        for poll in self._polls:
+            poll.register(self._proc.stdout.fileno(), select.POLLIN)
+        self._polls[1].register(self._proc.stdin.fileno(), select.POLLOUT)
         info = self._request(P.PING)
         if info.magic != P.MAGIC or info.version != P.VERSION \
                 or info.channels != len(self.channels):
@@ -278,7 +286,7 @@ class VirtualBoard(DesignClient):
         Every system call costs microseconds, as much as a small job's work:
         a burst's frames usually leave in one ``writev``, the answers are read
         at once when they are already there (the process often answers a small
-        burst before ``writev`` returns), and otherwise only once ``select``
+        burst before ``writev`` returns), and otherwise only once ``poll``
         says they have come.
         """
         wfd, rfd = self._proc.stdin.fileno(), self._proc.stdout.fileno()
@@ -290,7 +298,7 @@ class VirtualBoard(DesignClient):
         opcode, timeout = expected[0]
         deadline = time.monotonic() + timeout
         header, hsize = P.HEADER, P.HEADER.size
-        ready = True                        # read without asking select first
+        ready = True                        # read without asking poll first
         sent = False                        # whether any byte reached the process
         while len(answers) < count:
             if out:
@@ -311,10 +319,9 @@ class VirtualBoard(DesignClient):
                 ready = ready and not out
             if not ready:
                 left = deadline - time.monotonic()
-                readable, writable, _ = select.select([rfd], [wfd] if out else [], [],
-                                                      max(left, 0))
-                if not readable:
-                    if not writable and time.monotonic() >= deadline:
+                events = self._polls[bool(out)].poll(max(left, 0) * 1000)
+                if not any(fd == rfd for fd, _ in events):
+                    if not events and time.monotonic() >= deadline:
                         if self._proc.poll() is not None:
                             self._fail("the process died", opcode)
                         self._fail(f"no response within {timeout:g} s", opcode)
@@ -369,7 +376,7 @@ class VirtualBoard(DesignClient):
         data is copied there (by the host before the burst, by the process in
         its turn) and the request becomes a ``STAGE_WRITE`` / ``STAGE_READ``.
         """
-        buffers, expected, staged, cursor = [], [], {}, 0
+        buffers, expected, staged, cursor, total = [], [], {}, 0, 0
         stage, threshold, default = self._stage, self.stage_min, self.timeout
         room = 0 if stage is None or threshold is None else len(stage)
         heads, mem_write, mem_read = _HEADS, P.MEM_WRITE, P.MEM_READ
@@ -392,6 +399,9 @@ class VirtualBoard(DesignClient):
             buffers.append(head)
             if size:
                 buffers.append(data)
+                total += size
+        if total < _JOIN_MAX:       # one small copy costs less than a long iovec
+            buffers = [b"".join(buffers)]
         answers = self._exchange(buffers, expected)
         responses, rejected = [], None
         structs, ok, ping = _RESPONSES, P.OK, P.PING
