@@ -41,14 +41,16 @@ def _region(channel, elements):
     return -(-channel.port.beats(elements) * channel.stride // REGION_ALIGN) * REGION_ALIGN
 
 
-def _image(channel, elements):
+def _image(channel, elements, dtype=None):
     """The memory image of a stream (:func:`~hetflow.hw.job.memory_image`), as a buffer.
 
     When beats fill their stride and the last beat is whole, that is the
     element array itself, little-endian: then it is used as it is, not copied.
+    ``dtype`` is the port's little-endian dtype, if the caller has it at hand.
     """
     port = channel.port
-    dtype = port.np_dtype.newbyteorder("<")
+    if dtype is None:
+        dtype = port.np_dtype.newbyteorder("<")
     if isinstance(elements, np.ndarray) and elements.dtype == dtype and elements.ndim == 1 \
             and elements.flags.c_contiguous and len(elements) % port.lanes == 0 \
             and channel.stride == port.lanes * dtype.itemsize:
@@ -187,6 +189,11 @@ class BoardClient:
         return {}
 
     @cached_property
+    def _streams(self):
+        """``(port, is an output)`` of every channel, in channel order."""
+        return [(ch.port.name, ch.output) for ch in self.channels]
+
+    @cached_property
     def _bursts(self):
         """:meth:`_job_burst` by stream lengths and register names."""
         return {}
@@ -315,8 +322,9 @@ class BoardClient:
 
     def _job_burst(self, job):
         """The :class:`~hetflow.sim.board.job_burst.JobBurst` of ``job``'s layout and registers."""
-        key = (tuple(job.expect[ch.port.name] if ch.output else len(job.streams[ch.port.name])
-                     for ch in self.channels), tuple(job.registers))
+        expect, streams = job.expect, job.streams
+        key = (tuple([expect[name] if output else len(streams[name])
+                      for name, output in self._streams]), tuple(job.registers))
         bursts = self._bursts
         burst = bursts.get(key)
         if burst is None:
@@ -366,8 +374,8 @@ class BoardClient:
         deadline = time.monotonic() + timeout
         burst = self._job_burst(job)
         streams = job.streams
-        requests = burst.requests(self, job, {name: _image(ch, streams[name])
-                                              for name, ch, _ in burst.writes})
+        requests = burst.requests(self, job, {name: _image(ch, streams[name], dtype)
+                                              for name, ch, _, dtype in burst.writes})
         total_beats = burst.total_beats
         budget = cycle_budget(total_beats, max_cycles)
         step = budget if self.run_slice is None else min(budget, self.run_slice)

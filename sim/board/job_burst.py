@@ -41,8 +41,9 @@ class JobBurst:
     total_beats : int
         Beats moved by every stream (the default cycle budget depends on it).
     writes : list
-        ``(port, channel, [(fields, start, stop, timeout)])``: the ``MEM_WRITE``
-        pieces of each input's memory image.
+        ``(port, channel, [(fields, start, stop, timeout)], dtype)``: the
+        ``MEM_WRITE`` pieces of each input's memory image, and the input's
+        little-endian dtype.
     setup : list
         The ``RESET`` request.
     dma : list
@@ -69,7 +70,7 @@ class JobBurst:
                 pieces = [(fields, at, at + len(data), timeout) for (_, fields, data, timeout), at
                           in _with_offsets(client._write_requests(address,
                                                                   bytes(beats * ch.stride)))]
-                self.writes.append((name, ch, pieces))
+                self.writes.append((name, ch, pieces, ch.port.np_dtype.newbyteorder("<")))
         self.dma = [(P.DMA_SETUP, (ch.index, address, beats), b"", None)
                     for ch, address, beats in layout.values()]
         #: ``(name, register, offset)``; offset None: an array, its words written each call.
@@ -97,7 +98,7 @@ class JobBurst:
         follow); ``images`` maps each input to its memory image (a buffer)."""
         requests = list(self.setup)
         write = P.MEM_WRITE
-        for name, _, pieces in self.writes:
+        for name, _, pieces, _ in self.writes:
             image = images[name]
             if len(pieces) == 1:
                 fields, _, _, timeout = pieces[0]
