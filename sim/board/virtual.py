@@ -81,6 +81,7 @@ def _encode_head(opcode, fields, size):
 #: Per opcode code: ``None`` when an OK response is the data itself (``MEM_READ``), else
 #: the :class:`struct.Struct` of its fixed-size OK response.
 _RESPONSES = {}
+_UNKNOWN = object()
 
 
 def _response_struct(opcode):
@@ -347,17 +348,19 @@ class VirtualBoard(DesignClient):
             else:
                 # Whole responses in what has arrived; a large body is read in place.
                 data, at = (pending + chunk if pending else chunk), 0
-                while len(answers) < count and len(data) - at >= hsize:
+                size, k = len(data), before
+                while k < count and size - at >= hsize:
                     status, length = header.unpack_from(data, at)
                     end = at + hsize + length
-                    if len(data) >= end:
+                    if size >= end:
                         answers.append((status, data[at + hsize:end]))
                         at = end
+                        k += 1
                     elif length > _READ_CHUNK:
                         body = bytearray(length)
-                        got = len(data) - at - hsize
+                        got = size - at - hsize
                         body[:got] = data[at + hsize:]
-                        at = len(data)
+                        at = size
                         break
                     else:
                         break
@@ -405,21 +408,22 @@ class VirtualBoard(DesignClient):
         answers = self._exchange(buffers, expected)
         responses, rejected = [], None
         structs, ok, ping = _RESPONSES, P.OK, P.PING
-        for (opcode, _), (status, body) in zip(expected, answers):
+        for i, ((opcode, _), (status, body)) in enumerate(zip(expected, answers)):
             if status != ok:
                 responses.append(None)
                 rejected = rejected or BoardRequestError(opcode, status,
                                                          body.decode("ascii", "replace"))
                 continue
-            if staged and len(responses) in staged:     # the data is in the area now
-                at, length = staged[len(responses)]
+            if staged and i in staged:     # the data is in the area now
+                at, length = staged[i]
                 # One copy, into a writable buffer its reader may keep as it is
                 # (from_memory_image makes the output array of it without copying again).
                 with memoryview(stage) as area:
                     responses.append(bytearray(area[at:at + length]))
                 continue
-            unpack = structs[opcode.code] if opcode.code in structs \
-                else _response_struct(opcode)
+            unpack = structs.get(opcode.code, _UNKNOWN)
+            if unpack is _UNKNOWN:
+                unpack = _response_struct(opcode)
             if unpack is None:
                 responses.append(body)
             elif opcode is ping:
