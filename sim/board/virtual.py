@@ -469,7 +469,64 @@ class VirtualBoard(DesignClient):
         # what _call_many sends counts a job's burst in its own _call_job.
         with self._lock:
             self._ensure(requests[0][0])
-            return self._burst(requests)
+            key = ("frames", len(requests), self.stage_min)
+            plan = burst.cache.get(key)
+            if plan is None:
+                plan = burst.cache[key] = self._frame_plan(requests)
+            return self._burst(requests) if plan is False else self._planned_burst(plan,
+                                                                                   requests)
+
+    def _frame_plan(self, requests):
+        """What :meth:`_planned_burst` keeps of a job's burst: the encoded head of each
+        request (with its fields, the same tuple call after call where they do not change)
+        and the decoder of each response; False when a transfer of the burst goes through
+        the staging area or the burst is large (then it goes as any other)."""
+        threshold = None if self._stage is None else self.stage_min
+        heads, decoders, total = [], [], 0
+        for opcode, fields, data, _ in requests:
+            size = len(data)
+            total += size
+            if threshold is not None and (size >= threshold or opcode is P.MEM_READ
+                                          and fields[1] >= threshold) \
+                    or opcode is P.PING or total >= _JOIN_MAX:
+                return False
+            heads.append((fields, _HEADS.get((opcode.code, fields, size))
+                          or _encode_head(opcode, fields, size)))
+            decoders.append(_RESPONSES[opcode.code] if opcode.code in _RESPONSES
+                            else _response_struct(opcode))
+        return heads, decoders
+
+    def _planned_burst(self, plan, requests):
+        """:meth:`_burst` of a job's burst with a :meth:`_frame_plan`: one buffer, no staging."""
+        refs, decoders = plan
+        parts, expected, default, heads = [], [], self.timeout, _HEADS
+        for (opcode, fields, data, timeout), (ref, head) in zip(requests, refs):
+            if fields is not ref:
+                size = len(data)
+                head = heads.get((opcode.code, fields, size)) \
+                    or _encode_head(opcode, fields, size)
+            parts.append(head)
+            if len(data):
+                parts.append(data)
+            expected.append((opcode, default if timeout is None else timeout))
+        answers = self._exchange([b"".join(parts)], expected)
+        responses, rejected, ok = [], None, P.OK
+        for (opcode, _), (status, body), unpack in zip(expected, answers, decoders):
+            if status != ok:
+                responses.append(None)
+                rejected = rejected or BoardRequestError(opcode, status,
+                                                         body.decode("ascii", "replace"))
+            elif unpack is None:
+                responses.append(body)
+            else:
+                try:
+                    responses.append(unpack.unpack(body))
+                except struct.error:
+                    self._fail(f"malformed response ({opcode.name}: response of {len(body)} "
+                               f"bytes; expected {unpack.size})", opcode)
+        if rejected is not None:
+            raise rejected
+        return responses
 
     # ---- the board API (the rest comes from BoardClient) -----------------------------
 
