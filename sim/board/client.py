@@ -359,8 +359,10 @@ class BoardClient:
         Writes the input streams to board memory, sets up every DMA channel,
         writes the job's registers, starts the kernel, runs it until done and
         reads the outputs and the cycle counter back: all as one burst of
-        requests (:meth:`_call_many`), which a pipelining transport answers in
-        one round trip.  If the board's ``RUN`` stops before the cycle budget
+        requests (:meth:`_call_job`), which a pipelining transport answers in
+        one round trip; the requests that do not change from call to call come
+        from the :class:`~hetflow.sim.board.job_burst.JobBurst` of the job's
+        layout, made by its first call.  If the board's ``RUN`` stops before the cycle budget
         is spent (a board with :attr:`run_slice`), the job goes on with
         :meth:`run` and the outputs are read again after it.
 
