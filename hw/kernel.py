@@ -138,7 +138,8 @@ class Kernel:
 
     @classmethod
     def memo(cls, what, p):
-        """``cls.<what>(p)`` for ``what`` in inputs/outputs/registers/regmap, computed once.
+        """``cls.<what>(p)`` for ``what`` in inputs/outputs/registers/regmap/_call_shape,
+        computed once.
 
         Ports and register maps are immutable and depend only on the
         parameters; the host runtime asks for them on every call, so they are
@@ -181,23 +182,24 @@ class Kernel:
         elements.
         """
         inputs, scalars = cls.check_call(p, inputs, scalars)
-        ports = cls.memo("inputs", p)
+        ports, outputs, _ = cls.memo("_call_shape", p)
         for name, arr in inputs.items():
             if arr.ndim != 1:
                 raise StimulusError(f"{cls.name}: input '{name}' has shape {arr.shape}; "
                                     f"expected a 1-D array")
-        lengths = {port.name: len(inputs[port.name]) for port in ports}
-        n = lengths[ports[0].name]
-        for name, length in lengths.items():
-            if length != n:
+        first = ports[0][0]
+        n = len(inputs[first])
+        for name, _, _ in ports:
+            if len(inputs[name]) != n:
                 raise StimulusError(
-                    f"{cls.name}: input '{name}' has {length} elements but "
-                    f"'{ports[0].name}' has {n}; they must be equal")
+                    f"{cls.name}: input '{name}' has {len(inputs[name])} elements but "
+                    f"'{first}' has {n}; they must be equal")
         registers = {"len": n}
         registers.update(scalars)
+        length = cls.output_length(p, n)
         return Job(registers=registers,
                    streams=inputs,                  # check_call's own dict
-                   expect={port.name: cls.output_length(p, n) for port in cls.memo("outputs", p)})
+                   expect={name: length for name in outputs})
 
     @classmethod
     def split(cls, p, inputs, scalars):
@@ -249,17 +251,16 @@ class Kernel:
 
         Returns the inputs as NumPy arrays and the scalars as register values.
         """
-        ports = cls.memo("inputs", p)
-        if len(inputs) != len(ports) or any(port.name not in inputs for port in ports):
-            names = [port.name for port in ports]
+        shape, _, registers = cls.memo("_call_shape", p)
+        if len(inputs) != len(shape) or any(name not in inputs for name, _, _ in shape):
+            names = [name for name, _, _ in shape]
             missing = [name for name in names if name not in inputs]
             extra = [name for name in inputs if name not in names]
             raise StimulusError(
                 f"{cls.name}: inputs are {', '.join(names)}; "
                 + (f"missing {', '.join(missing)}" if missing else f"unexpected {', '.join(extra)}"))
         checked = {}
-        for port in ports:
-            name = port.name
+        for name, port, dtype in shape:
             arr = inputs[name]
             if not isinstance(arr, np.ndarray):
                 what = f"a NumPy scalar ({arr.dtype})" if isinstance(arr, np.generic) \
@@ -267,7 +268,7 @@ class Kernel:
                 raise StimulusError(
                     f"{cls.name}: input '{name}' must be a numpy array of {port.dtype}, "
                     f"not {what}")
-            if arr.dtype != port.np_dtype:
+            if arr.dtype != dtype:
                 raise StimulusError(
                     f"{cls.name}: input '{name}' has dtype {arr.dtype}; expected {port.dtype} "
                     f"(convert with .astype(np.{port.dtype}))")
@@ -279,12 +280,31 @@ class Kernel:
             raise StimulusError(
                 f"{cls.name}: runtime scalars are: {allowed}; "
                 + (f"missing {', '.join(missing)}" if missing else f"unexpected {', '.join(extra)}"))
-        regmap = cls.memo("regmap", p)
         values = {}
-        for name in cls.scalars:
-            values[name] = cls._check_scalar(regmap[name], scalars[name]) if name in regmap \
-                else scalars[name]
+        for name, found in registers:
+            value = scalars[name]
+            if found is None:
+                values[name] = value
+            else:
+                reg, lo, hi = found
+                # the usual case first: a Python int that fits a plain register
+                values[name] = value if type(value) is int and not reg.array \
+                    and lo <= value <= hi else cls._check_scalar(reg, value)
         return checked, values
+
+    @classmethod
+    def _call_shape(cls, p):
+        """What checking a call takes, for :meth:`memo`: ``(inputs, outputs, scalars)``.
+
+        ``inputs`` is ``[(name, port, numpy dtype)]`` in port order, ``outputs``
+        the output names, ``scalars`` ``[(name, (register, lo, hi) or None)]``
+        in :attr:`scalars` order (None: the scalar is not a register).
+        """
+        regmap = cls.memo("regmap", p)
+        scalars = [(name, (regmap[name], *regmap[name].limits) if name in regmap else None)
+                   for name in cls.scalars]
+        return ([(port.name, port, port.np_dtype) for port in cls.memo("inputs", p)],
+                [port.name for port in cls.memo("outputs", p)], scalars)
 
     @classmethod
     def _check_scalar(cls, reg, value):

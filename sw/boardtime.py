@@ -73,6 +73,10 @@ def _frame(size):
     return OVERHEAD + P.HEADER.size + size
 
 
+#: Bytes on the line of one ``RUN`` request and its response.
+_RUN_FRAMES = _frame(P.RUN.request_size) + _frame(P.RUN.response_size)
+
+
 @cache
 def _run_slice():
     """Cycles per ``RUN`` request of the serial backend (imported when first needed)."""
@@ -113,8 +117,7 @@ def request_cost(opcode, fields, data_len, response, chunk=BRIDGE_CHUNK, run_sli
                                            + _frame(P.MEM_READ.response_size)) + length)
     if opcode is P.RUN:
         slices = max(1, -(-int(response[1]) // (run_slice or _run_slice())))
-        return LinkCount(slices, slices * (_frame(P.RUN.request_size)
-                                           + _frame(P.RUN.response_size)))
+        return LinkCount(slices, slices * _RUN_FRAMES)
     return LinkCount(1, _frame(opcode.request_size) + _frame(opcode.response_size))
 
 
@@ -190,6 +193,37 @@ class LinkMeter:
                 or self._cost(opcode, fields, size)
             count += cost[0]
             nbytes += cost[1]
+        self._requests += count
+        self._bytes += nbytes
+        self._exchanges += exchanges
+
+    def record_job(self, burst, requests, responses):
+        """Count the burst of a job as :meth:`record_burst` does, ``requests`` made by
+        ``burst`` (a :class:`~hetflow.sim.board.job_burst.JobBurst`).
+
+        The requests of a burst cost the same call after call but for its
+        ``RUN`` (its cycles): the rest is added up once per burst and request
+        count (an array register may take fewer words) and kept in ``burst.cache``.
+        """
+        key = ("link", len(requests))
+        fixed = burst.cache.get(key)
+        if fixed is None:
+            run, count, nbytes = P.RUN, 0, 0
+            for opcode, fields, data, _ in requests:
+                if opcode is not run:
+                    cost = self._cost(opcode, fields, len(data))
+                    count += cost[0]
+                    nbytes += cost[1]
+            runs = tuple(i for i, request in enumerate(requests) if request[0] is run)
+            fixed = burst.cache[key] = (count, nbytes, runs)
+        count, nbytes, runs = fixed
+        exchanges = 1
+        for i in runs:
+            # request_cost of a RUN, without building a LinkCount
+            slices = max(1, -(-int(responses[i][1]) // _run_slice()))
+            count += slices
+            nbytes += slices * _RUN_FRAMES
+            exchanges += slices - 1
         self._requests += count
         self._bytes += nbytes
         self._exchanges += exchanges

@@ -30,6 +30,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from functools import cache
 
 import numpy as np
 
@@ -46,6 +47,13 @@ INLINE_SECONDS = 0.002
 #: A call slower than INLINE_SECONDS but within this, alone, does not stop inlining: on a
 #: busy machine a fast call is now and then delayed by a few ms of other processes' time.
 HICCUP_SECONDS = 0.05
+
+
+@cache
+def _fit_call():
+    """:func:`hetflow.fit.fit_call` (it needs the board client: imported when first used)."""
+    from .fit import fit_call
+    return fit_call
 
 
 def _check_timeout(timeout):
@@ -322,8 +330,7 @@ class Device:
         if board is None:
             jobs = [cls.prepare(p, dict(t_in), dict(t_sc)) for t_in, t_sc in tiles]
         else:
-            from .fit import fit_call
-            jobs, merge = fit_call(cls, p, inputs, scalars, tiles, merge, board)
+            jobs, merge = _fit_call()(cls, p, inputs, scalars, tiles, merge, board)
 
         def run():
             outputs, cycles = [], 0

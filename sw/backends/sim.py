@@ -27,6 +27,11 @@ class _MeteredBoard(VirtualBoard):
         self.meter.record_burst(requests, responses)
         return responses
 
+    def _call_job(self, burst, requests):
+        responses = super()._call_job(burst, requests)
+        self.meter.record_job(burst, requests, responses)
+        return responses
+
 
 class SimDevice(RunsOverlays, Device):
     """Runs each job on a :class:`~hetflow.sim.board.virtual.VirtualBoard`, one per kernel.

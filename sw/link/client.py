@@ -28,6 +28,7 @@ import numpy as np
 from ..hw.job import from_memory_image, memory_image
 from ..hw.errors import HetflowError
 from . import protocol as P
+from .job_burst import JobBurst
 
 __all__ = ["BoardClient", "BoardError", "BoardRequestError", "BoardAccessError", "KernelTimeout",
            "REGION_ALIGN", "cycle_budget"]
@@ -40,14 +41,16 @@ def _region(channel, elements):
     return -(-channel.port.beats(elements) * channel.stride // REGION_ALIGN) * REGION_ALIGN
 
 
-def _image(channel, elements):
+def _image(channel, elements, dtype=None):
     """The memory image of a stream (:func:`~hetflow.hw.job.memory_image`), as a buffer.
 
     When beats fill their stride and the last beat is whole, that is the
     element array itself, little-endian: then it is used as it is, not copied.
+    ``dtype`` is the port's little-endian dtype, if the caller has it at hand.
     """
     port = channel.port
-    dtype = port.np_dtype.newbyteorder("<")
+    if dtype is None:
+        dtype = port.np_dtype.newbyteorder("<")
     if isinstance(elements, np.ndarray) and elements.dtype == dtype and elements.ndim == 1 \
             and elements.flags.c_contiguous and len(elements) % port.lanes == 0 \
             and channel.stride == port.lanes * dtype.itemsize:
@@ -186,8 +189,13 @@ class BoardClient:
         return {}
 
     @cached_property
-    def _reads(self):
-        """:meth:`_output_reads` of the layouts in :attr:`_layouts`, by their ``id``."""
+    def _streams(self):
+        """``(port, is an output)`` of every channel, in channel order."""
+        return [(ch.port.name, ch.output) for ch in self.channels]
+
+    @cached_property
+    def _bursts(self):
+        """:meth:`_job_burst` by stream lengths and register names."""
         return {}
 
     @cached_property
@@ -294,51 +302,50 @@ class BoardClient:
         layouts[key] = out
         return out
 
-    def _register_writes(self, job):
-        """``REG_WRITE`` requests of a job's registers, then the start (``ctrl = 1``)."""
-        regmap = self.kernel.map
+    def _register_words(self, name, reg, value):
+        """``REG_WRITE`` requests of one register's value (an int, or the words of an array)."""
+        if isinstance(value, (int, np.integer)) and not reg.array:
+            values = (value,)
+        elif reg.array or np.ndim(value):
+            values = np.asarray(value).reshape(-1).tolist()
+            if len(values) > reg.count:
+                raise BoardError(f"{self.kernel.name}: register '{name}' has {reg.count} "
+                                 f"word(s) but the job gives {len(values)} values")
+        else:
+            values = (value,)
         requests = []
-        for name, value in job.registers.items():
-            reg = regmap[name]
-            if isinstance(value, (int, np.integer)) and not reg.array:
-                values = (value,)
-            elif reg.array or np.ndim(value):
-                values = np.asarray(value).reshape(-1).tolist()
-                if len(values) > reg.count:
-                    raise BoardError(f"{self.kernel.name}: register '{name}' has {reg.count} "
-                                     f"word(s) but the job gives {len(values)} values")
-            else:
-                values = (value,)
-            for i, v in enumerate(values):
-                offset = reg.offset + 4 * i
-                self._check_register(offset)
-                requests.append((P.REG_WRITE, (offset, int(v) & 0xFFFFFFFF), b"", None))
-        requests.append((P.REG_WRITE, (regmap["ctrl"].offset, 1), b"", None))
+        for i, v in enumerate(values):
+            offset = reg.offset + 4 * i
+            self._check_register(offset)
+            requests.append((P.REG_WRITE, (offset, int(v) & 0xFFFFFFFF), b"", None))
         return requests
 
-    def _output_reads(self, layout):
-        """``(requests, [(port, channel, first, count)])``: the read-back of a job's outputs
-        and of its cycle counter."""
-        cached = self._reads.get(id(layout))
-        if cached is not None and cached[0] is layout:
-            return cached[1]
-        regmap = self.kernel.map
-        requests, spans = [], []
-        for name, (ch, address, beats) in layout.items():
-            if ch.output:
-                reads = self._read_requests(address, beats * ch.stride) if beats else []
-                spans.append((name, ch, len(requests), len(reads)))
-                requests += reads
-        requests += [(P.REG_READ, (regmap["cycles_lo"].offset,), b"", None),
-                     (P.REG_READ, (regmap["cycles_hi"].offset,), b"", None)]
-        if len(self._reads) >= 256:
-            self._reads.clear()
-        self._reads[id(layout)] = (layout, (requests, spans))
-        return requests, spans
+    def _job_burst(self, job):
+        """The :class:`~hetflow.sim.board.job_burst.JobBurst` of ``job``'s layout and registers."""
+        expect, streams = job.expect, job.streams
+        key = (tuple([expect[name] if output else len(streams[name])
+                      for name, output in self._streams]), tuple(job.registers))
+        bursts = self._bursts
+        burst = bursts.get(key)
+        if burst is None:
+            burst = JobBurst(self, self.layout(job), key[1])
+            if len(bursts) >= 256:      # calls of many sizes: keep the cache small
+                bursts.clear()
+            bursts[key] = burst
+        return burst
+
+    def _call_job(self, burst, requests):
+        """Send the burst of a job (``requests``, made from ``burst``); its responses.
+
+        :meth:`_call_many` by default; a transport may use what it derived from
+        ``burst`` before (kept in ``burst.cache``).
+        """
+        return self._call_many(requests)
 
     @staticmethod
     def _collect(job, spans, responses):
-        """``(outputs, cycles)`` from the responses to :meth:`_output_reads`' requests."""
+        """``(outputs, cycles)`` from the responses to a burst's read-back requests
+        (without the status read)."""
         outputs = {}
         for name, ch, first, count in spans:
             raw = responses[first] if count == 1 else b"".join(responses[first:first + count])
@@ -352,8 +359,10 @@ class BoardClient:
         Writes the input streams to board memory, sets up every DMA channel,
         writes the job's registers, starts the kernel, runs it until done and
         reads the outputs and the cycle counter back: all as one burst of
-        requests (:meth:`_call_many`), which a pipelining transport answers in
-        one round trip.  If the board's ``RUN`` stops before the cycle budget
+        requests (:meth:`_call_job`), which a pipelining transport answers in
+        one round trip; the requests that do not change from call to call come
+        from the :class:`~hetflow.sim.board.job_burst.JobBurst` of the job's
+        layout, made by its first call.  If the board's ``RUN`` stops before the cycle budget
         is spent (a board with :attr:`run_slice`), the job goes on with
         :meth:`run` and the outputs are read again after it.
 
@@ -365,29 +374,23 @@ class BoardClient:
         not answer within ``timeout`` seconds.
         """
         deadline = time.monotonic() + timeout
-        layout = self.layout(job)
-        requests = [(P.RESET, (4,), b"", None)]
-        total_beats = 0
-        for name, (ch, address, beats) in layout.items():
-            total_beats += beats
-            if not ch.output and beats:
-                requests += self._write_requests(address, _image(ch, job.streams[name]))
-        requests += [(P.DMA_SETUP, (ch.index, address, beats), b"", None)
-                     for ch, address, beats in layout.values()]
-        requests += self._register_writes(job)
+        burst = self._job_burst(job)
+        streams = job.streams
+        requests = burst.requests(self, job, {name: _image(ch, streams[name], dtype)
+                                              for name, ch, _, dtype in burst.writes})
+        total_beats = burst.total_beats
         budget = cycle_budget(total_beats, max_cycles)
         step = budget if self.run_slice is None else min(budget, self.run_slice)
         run_at = len(requests)
         requests.append((P.RUN, (step,), b"", self._run_timeout(step, deadline)))
-        reads, spans = self._output_reads(layout)
-        status = self.kernel.map["status"].offset
-        responses = self._call_many(requests + reads + [(P.REG_READ, (status,), b"", None)])
+        reads = burst.reads
+        responses = self._call_job(burst, requests + reads)
         reason, ran = responses[run_at]
         done = reason == P.RUN_DONE
         if not done and ran < budget:
             done, more = self.run(budget - ran, timeout=max(1.0, deadline - time.monotonic()))
             ran += more
-            responses = self._call_many(reads + [(P.REG_READ, (status,), b"", None)])
+            responses = self._call_many(reads)
         else:
             responses = responses[run_at + 1:]
         if not done:
@@ -397,4 +400,4 @@ class BoardClient:
                                 f"{ran} cycles, its cycle budget ({how}; pass max_cycles= "
                                 f"to hetflow.open to change it); "
                                 f"status=0x{responses[-1][0]:x}")
-        return self._collect(job, spans, responses[:-1])
+        return self._collect(job, burst.spans, responses[:-1])

@@ -195,8 +195,9 @@ def test_bench_host_prints_table_and_figures():
     assert all(r[-1] == "ok" for r in rows), rows
     assert [r[2] for r in rows] == ["100", "100", "20", "20"]
     got = figures(proc.stdout)
-    assert set(got) == {"cpu_overhead_us", "sim_call_us", "sim_overhead_us"}
+    assert set(got) == {"cpu_overhead_us", "sim_call_us", "sim_call_cpu_us", "sim_overhead_us"}
     assert got["sim_call_us"] > 0 and got["sim_overhead_us"] < got["sim_call_us"]
+    assert got["sim_call_cpu_us"] > 0
 
 
 @needs_verilator

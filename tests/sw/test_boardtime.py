@@ -83,6 +83,26 @@ def test_record_burst_counts_as_burst_and_records_do():
     assert at_once.total.exchanges == 2 * (1 + 3)
 
 
+def test_record_job_counts_what_record_burst_counts():
+    # A job's burst counted by its JobBurst (costs kept once per burst and request count)
+    # is what record_burst counts, whatever the RUN's cycles and however many words an
+    # array register takes this time.
+    class Burst:
+        cache = {}
+    requests = [(P.RESET, (4,), b"", None), (P.MEM_WRITE, (0,), bytes(2500), None),
+                (P.REG_WRITE, (0x20, 5), b"", None), (P.RUN, (10**7,), b"", 1.0),
+                (P.MEM_READ, (0x1000, 3000), b"", None), (P.REG_READ, (0x0c,), b"", None)]
+    responses = [(), (), (), (0, 3 * 2**20 + 1), bytes(3000), (7,)]
+    by_job, by_burst = LinkMeter(), LinkMeter()
+    for cycles, words in ((3 * 2**20 + 1, 1), (5, 1), (2**20, 3), (7, 1)):
+        now = requests[:2] + [(P.REG_WRITE, (0x20 + 4 * i, i), b"", None)
+                              for i in range(words)] + requests[3:]
+        answers = responses[:2] + [()] * words + [(0, cycles)] + responses[4:]
+        by_job.record_job(Burst, now, answers)
+        by_burst.record_burst(now, answers)
+        assert by_job.total == by_burst.total
+
+
 # ---- the model of a build ---------------------------------------------------------------
 
 def test_board_timing_from_a_build(tmp_path):

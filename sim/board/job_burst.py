@@ -1,0 +1,128 @@
+"""A job's burst of board requests, built once per job layout.
+
+A host calls a kernel again and again with calls of a few sizes, and every
+call of one size makes the same requests of the board protocol (see
+:meth:`~hetflow.sim.board.client.BoardClient.run_job`): reset, memory writes
+of the inputs, DMA set-up, register writes, start, run, read-back.  Only the
+input data, the register values and the ``RUN``'s cycles differ from call to
+call.  :class:`JobBurst` holds everything else, made once per *layout* (the
+stream lengths and the names of the job's registers): the fixed requests as
+ready tuples, the memory-write pieces of each input, the register offsets
+(checked once), the read-back requests and where each output lies in their
+responses.  A transport or a link meter may keep what it derives from a
+burst in :attr:`JobBurst.cache` (encoded frames, link costs), since a burst
+never changes.
+"""
+
+import numpy as np
+
+from . import protocol as P
+
+__all__ = ["JobBurst"]
+
+_MASK = 0xFFFFFFFF
+
+
+class JobBurst:
+    """The requests of the jobs of one layout, except what each call fills in.
+
+    Parameters
+    ----------
+    client : BoardClient
+        The board the jobs run on (its kernel, channels and transfer split).
+    layout : dict
+        ``{port: (channel, address, beats)}``, as :meth:`BoardClient.layout` made it.
+    registers : iterable of str
+        Names of the job's registers, in the order they are written.
+
+    Attributes
+    ----------
+    layout : dict
+    total_beats : int
+        Beats moved by every stream (the default cycle budget depends on it).
+    writes : list
+        ``(port, channel, [(fields, start, stop, timeout)], dtype)``: the
+        ``MEM_WRITE`` pieces of each input's memory image, and the input's
+        little-endian dtype.
+    setup : list
+        The ``RESET`` request.
+    dma : list
+        The ``DMA_SETUP`` requests of every channel.
+    start : tuple
+        The ``REG_WRITE`` that starts the kernel.
+    reads : list
+        The requests after ``RUN``: outputs, cycle counter, status.
+    spans : list
+        ``(port, channel, first, count)``: which of :attr:`reads`' responses hold
+        each output.
+    cache : dict
+        For a transport's or a meter's own data about this burst.
+    """
+
+    def __init__(self, client, layout, registers):
+        regmap = client.kernel.map
+        self.layout = layout
+        self.total_beats = sum(beats for _, _, beats in layout.values())
+        self.setup = [(P.RESET, (4,), b"", None)]
+        self.writes = []
+        for name, (ch, address, beats) in layout.items():
+            if not ch.output and beats:
+                pieces = [(fields, at, at + len(data), timeout) for (_, fields, data, timeout), at
+                          in _with_offsets(client._write_requests(address,
+                                                                  bytes(beats * ch.stride)))]
+                self.writes.append((name, ch, pieces, ch.port.np_dtype.newbyteorder("<")))
+        self.dma = [(P.DMA_SETUP, (ch.index, address, beats), b"", None)
+                    for ch, address, beats in layout.values()]
+        #: ``(name, register, offset)``; offset None: an array, its words written each call.
+        self.registers = []
+        for name in registers:
+            reg = regmap[name]
+            if reg.array:
+                self.registers.append((name, reg, None))
+            else:
+                client._check_register(reg.offset)
+                self.registers.append((name, reg, reg.offset))
+        self.start = (P.REG_WRITE, (regmap["ctrl"].offset, 1), b"", None)
+        self.reads, self.spans = [], []
+        for name, (ch, address, beats) in layout.items():
+            if ch.output:
+                pieces = client._read_requests(address, beats * ch.stride) if beats else []
+                self.spans.append((name, ch, len(self.reads), len(pieces)))
+                self.reads += pieces
+        self.reads += [(P.REG_READ, (regmap[r].offset,), b"", None)
+                       for r in ("cycles_lo", "cycles_hi", "status")]
+        self.cache = {}
+
+    def requests(self, client, job, images):
+        """The requests of ``job`` up to the start of the kernel (``RUN`` and :attr:`reads`
+        follow); ``images`` maps each input to its memory image (a buffer)."""
+        requests = list(self.setup)
+        write = P.MEM_WRITE
+        for name, _, pieces, _ in self.writes:
+            image = images[name]
+            if len(pieces) == 1:
+                fields, _, _, timeout = pieces[0]
+                requests.append((write, fields, image, timeout))
+            else:
+                view = memoryview(image).cast("B")
+                requests += [(write, fields, view[at:stop], timeout)
+                             for fields, at, stop, timeout in pieces]
+        requests += self.dma
+        values = job.registers
+        reg_write = P.REG_WRITE
+        for name, reg, offset in self.registers:
+            value = values[name]
+            if offset is not None and isinstance(value, (int, np.integer)):
+                requests.append((reg_write, (offset, int(value) & _MASK), b"", None))
+            else:
+                requests += client._register_words(name, reg, value)
+        requests.append(self.start)
+        return requests
+
+
+def _with_offsets(requests):
+    """``(request, offset of its data)`` of consecutive memory-write pieces."""
+    at = 0
+    for request in requests:
+        yield request, at
+        at += len(request[2])
