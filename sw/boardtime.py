@@ -199,7 +199,7 @@ class LinkMeter:
 
     def record_job(self, burst, requests, responses):
         """Count the burst of a job as :meth:`record_burst` does, ``requests`` made by
-        ``burst`` (a :class:`~hetflow.sim.board.job_burst.JobBurst`).
+        ``burst`` (a :class:`~hetflow.link.job_burst.JobBurst`).
 
         The requests of a burst cost the same call after call but for its
         ``RUN`` (its cycles): the rest is added up once per burst and request

@@ -321,7 +321,7 @@ class BoardClient:
         return requests
 
     def _job_burst(self, job):
-        """The :class:`~hetflow.sim.board.job_burst.JobBurst` of ``job``'s layout and registers."""
+        """The :class:`~hetflow.link.job_burst.JobBurst` of ``job``'s layout and registers."""
         expect, streams = job.expect, job.streams
         key = (tuple([expect[name] if output else len(streams[name])
                       for name, output in self._streams]), tuple(job.registers))
@@ -361,7 +361,7 @@ class BoardClient:
         reads the outputs and the cycle counter back: all as one burst of
         requests (:meth:`_call_job`), which a pipelining transport answers in
         one round trip; the requests that do not change from call to call come
-        from the :class:`~hetflow.sim.board.job_burst.JobBurst` of the job's
+        from the :class:`~hetflow.link.job_burst.JobBurst` of the job's
         layout, made by its first call.  If the board's ``RUN`` stops before the cycle budget
         is spent (a board with :attr:`run_slice`), the job goes on with
         :meth:`run` and the outputs are read again after it.
