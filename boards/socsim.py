@@ -13,11 +13,11 @@ from amaranth.sim import Simulator
 
 from ..hw.errors import HetflowError
 from ..hw.job import from_memory_image, memory_image
+from ..link.client import REGION_ALIGN, job_layout
 from .soc import SOC_ID, SOC_MAP, SoC
 
 __all__ = ["SocSimulation", "HostBus", "run_job", "REGION_ALIGN", "SocSimError"]
 
-REGION_ALIGN = 4096
 
 
 class SocSimError(HetflowError, RuntimeError):
@@ -95,12 +95,7 @@ class SocSimulation:
 
     def layout(self, job):
         """``{port: (channel, address, beats)}``, as the virtual board lays a job out."""
-        out, address = {}, 0
-        for ch in self.chans:
-            n = job.expect[ch.port.name] if ch.output else len(job.streams[ch.port.name])
-            beats = ch.port.beats(n)
-            out[ch.port.name] = (ch, address, beats)
-            address += -(-beats * ch.stride // REGION_ALIGN) * REGION_ALIGN
+        out, address = job_layout(self.chans, job)
         if address > self.soc.memory_size:
             raise SocSimError(f"{self.kernel.name}: the job needs {address} bytes of SoC memory "
                               f"but it has {self.soc.memory_size}")

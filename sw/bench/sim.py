@@ -163,14 +163,9 @@ def _mismatches(expected, got):
 
 def _layout(chans, job):
     """``([(address, beats)] per channel, total bytes)``: regions in channel order, aligned."""
-    from ..link.client import REGION_ALIGN
-    regions, address = [], 0
-    for ch in chans:
-        n = job.expect[ch.port.name] if ch.output else len(job.streams[ch.port.name])
-        beats = ch.port.beats(n)
-        regions.append((address, beats))
-        address += -(-beats * ch.stride // REGION_ALIGN) * REGION_ALIGN
-    return regions, address
+    from ..link.client import job_layout
+    out, size = job_layout(chans, job)
+    return [(address, beats) for _, address, beats in out.values()], size
 
 
 def board_memory_needed(kernel_cls, p, job):

@@ -31,7 +31,7 @@ from . import protocol as P
 from .job_burst import JobBurst
 
 __all__ = ["BoardClient", "BoardError", "BoardRequestError", "BoardAccessError", "KernelTimeout",
-           "REGION_ALIGN", "cycle_budget"]
+           "REGION_ALIGN", "cycle_budget", "job_layout"]
 
 REGION_ALIGN = 4096
 
@@ -39,6 +39,22 @@ REGION_ALIGN = 4096
 def _region(channel, elements):
     """Bytes of the memory region of ``elements`` elements on ``channel``."""
     return -(-channel.port.beats(elements) * channel.stride // REGION_ALIGN) * REGION_ALIGN
+
+
+def job_layout(channels, job):
+    """The one memory layout of a job on a board: ``({port: (channel, address, beats)},
+    bytes)``.
+
+    Each channel's stream gets a region of whole beats from address 0 on, in
+    channel order, each rounded up to :data:`REGION_ALIGN`.  The virtual
+    board, the SoC simulation and the benchmarks all lay a job out so.
+    """
+    out, address = {}, 0
+    for ch in channels:
+        n = job.expect[ch.port.name] if ch.output else len(job.streams[ch.port.name])
+        out[ch.port.name] = (ch, address, ch.port.beats(n))
+        address += _region(ch, n)
+    return out, address
 
 
 def _image(channel, elements, dtype=None):
@@ -289,10 +305,7 @@ class BoardClient:
         out = layouts.get(key)
         if out is not None:
             return out
-        out, address = {}, 0
-        for ch, n in zip(self.channels, key):
-            out[ch.port.name] = (ch, address, ch.port.beats(n))
-            address += _region(ch, n)
+        out, address = job_layout(self.channels, job)
         if address > self.memory_size:
             raise BoardError(f"{self.description}: the job needs {address} bytes "
                              f"of board memory but it has {self.memory_size}; "
