@@ -1,5 +1,8 @@
 """Bitstream builds of a kernel, or an overlay, in its board SoC, with open toolchains.
 
+Why one module of ~570 lines: planning, caching, running and reporting a build are the
+steps of one supervised run; the tools are found apart (:mod:`hetflow.boards.toolchain`).
+
 :func:`build` elaborates :class:`~hetflow.boards.top.BoardTop` for the board,
 lets the board's amaranth-boards platform write its build plan (Yosys script,
 constraints, the ``build_top.sh`` that calls Yosys, nextpnr and the packer),

@@ -1,5 +1,8 @@
 """The Device: one host API over the CPU, the simulated board and real boards.
 
+Why one module of ~470 lines: the Device base is what every backend shares (calls, runs,
+workers, timeouts, overlays); each backend is its own module.
+
 ``hetflow.open("cpu" | "sim")`` returns a :class:`Device`; the host script is
 the same for each::
 

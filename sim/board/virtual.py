@@ -1,5 +1,8 @@
 """The virtual board: a design's RTL (a kernel, or an overlay) in a persistent Verilator process.
 
+Why one module of ~600 lines: the process, its pipes and the framing of a burst are the
+one hot path of every sim call (``hetflow bench host``), kept and measured together.
+
 :class:`VirtualBoard` builds (or takes from the cache) the design's harness
 binary (:mod:`hetflow.sim.board.harness`), starts it, and talks to it with
 the frames of :mod:`hetflow.link.protocol`.  One Python call moves a

@@ -1,5 +1,8 @@
 """The PYNQ device: a hetflow kernel in a Zynq PL design, driven through PYNQ.
 
+Why one module of ~490 lines: the PYNQ device, its DMA plan and its buffers follow PYNQ's
+one API (``allocate``/``DMA``/``MMIO``) and change together.
+
 ``hetflow.open("pynq", bitfile="design.bit")`` loads the design with
 ``pynq.Overlay`` (Vivado's ``design.hwh`` must sit next to the bitstream),
 finds the hetflow kernel in it by its ``id`` register, and runs each job with
