@@ -37,7 +37,8 @@ AXIL_TIMEOUT_NS = 20_000
 CLOCK_NS = 10
 
 
-def _pauses(rng, probability):
+def pauses(rng, probability):
+    """Endless booleans: pause a stream this cycle, with ``probability``."""
     while True:
         yield rng.random() < probability
 
@@ -63,12 +64,12 @@ class AxiBench:
         return ([w.aw_channel, w.w_channel, w.b_channel, r.ar_channel, r.r_channel]
                 + list(self.sources.values()) + list(self.sinks.values()))
 
-    def set_pauses(self, seed, probability):
+    def setpauses(self, seed, probability):
         for i, channel in enumerate(self._channels()):
             if probability > 0:
                 # A different pattern per channel, so that AW and W (and B) arrive in
                 # every order relative to each other.
-                channel.set_pause_generator(_pauses(random.Random(seed * 7919 + i), probability))
+                channel.set_pause_generator(pauses(random.Random(seed * 7919 + i), probability))
             else:
                 # clear_pause_generator() leaves pause at the generator's last value.
                 channel.clear_pause_generator()
@@ -134,7 +135,7 @@ class AxiBench:
 
     async def run_job(self, index, job):
         plan = self.plan
-        self.set_pauses(plan["seed"] * 1000003 + index, job["pause"])
+        self.setpauses(plan["seed"] * 1000003 + index, job["pause"])
         for offset, value in job["writes"]:
             await self.write_word(offset, value)
         await self.write_word(plan["ctrl"], 1)
@@ -193,7 +194,7 @@ async def run_plan(dut):
     bench = AxiBench(dut, plan)
     cocotb.start_soon(bench.count_cycles())
     await bench.reset()
-    bench.set_pauses(plan["seed"], plan["axil_pause"])
+    bench.setpauses(plan["seed"], plan["axil_pause"])
     ops = await bench.run_ops()
     jobs = []
     for index, job in enumerate(plan["jobs"]):

@@ -24,13 +24,7 @@ from cocotb.triggers import RisingEdge, with_timeout
 from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame,
                            AxiStreamSink, AxiStreamSource)
 
-AXIL_TIMEOUT_NS = 20_000
-CLOCK_NS = 10
-
-
-def _pauses(rng, probability):
-    while True:
-        yield rng.random() < probability
+from hetflow.sim.axi_bench import AXIL_TIMEOUT_NS, CLOCK_NS, pauses
 
 
 class OverlayBench:
@@ -49,7 +43,7 @@ class OverlayBench:
                                           reset_active_level=False)
                       for name in plan["outputs"]}
 
-    def set_pauses(self, seed, probability):
+    def setpauses(self, seed, probability):
         channels = []
         for master in self.axil.values():
             w, r = master.write_if, master.read_if
@@ -57,7 +51,7 @@ class OverlayBench:
         channels += list(self.sources.values()) + list(self.sinks.values())
         for i, channel in enumerate(channels):
             if probability > 0:
-                channel.set_pause_generator(_pauses(random.Random(seed * 7919 + i), probability))
+                channel.set_pause_generator(pauses(random.Random(seed * 7919 + i), probability))
             else:
                 channel.clear_pause_generator()
                 channel.pause = False
@@ -88,7 +82,7 @@ class OverlayBench:
 
     async def run_job(self, index, job):
         plan = self.plan
-        self.set_pauses(plan["seed"] * 1000003 + index, job["pause"])
+        self.setpauses(plan["seed"] * 1000003 + index, job["pause"])
         for name, offset, value in job["writes"]:
             await self.write(name, offset, value)
         for name in job["starts"]:

@@ -366,6 +366,17 @@ class BoardClient:
         lo, hi = responses[-2][0], responses[-1][0]
         return outputs, (hi << 32) | lo
 
+    def _run_on(self, responses, run_at, reads, budget, deadline):
+        """``(done, cycles run, responses after the RUN)`` of a burst whose ``RUN`` is at
+        ``run_at``: a board whose ``RUN`` stopped early (a :attr:`run_slice`) runs on to
+        the budget, and the read-back ``reads`` are sent again after it."""
+        reason, ran = responses[run_at]
+        done = reason == P.RUN_DONE
+        if not done and ran < budget:
+            done, more = self.run(budget - ran, timeout=max(1.0, deadline - time.monotonic()))
+            return done, ran + more, self._call_many(reads)
+        return done, ran, responses[run_at + 1:]
+
     def run_job(self, job, timeout=300.0, max_cycles=None):
         """Execute a :class:`~hetflow.hw.job.Job` end to end.
 
@@ -398,14 +409,7 @@ class BoardClient:
         requests.append((P.RUN, (step,), b"", self._run_timeout(step, deadline)))
         reads = burst.reads
         responses = self._call_job(burst, requests + reads)
-        reason, ran = responses[run_at]
-        done = reason == P.RUN_DONE
-        if not done and ran < budget:
-            done, more = self.run(budget - ran, timeout=max(1.0, deadline - time.monotonic()))
-            ran += more
-            responses = self._call_many(reads)
-        else:
-            responses = responses[run_at + 1:]
+        done, ran, responses = self._run_on(responses, run_at, reads, budget, deadline)
         if not done:
             how = ("max_cycles" if max_cycles is not None
                    else f"64 per beat moved ({total_beats}) + 100000")

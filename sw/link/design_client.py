@@ -155,14 +155,7 @@ class DesignClient(BoardClient):
             reads += [(P.REG_READ, (unit.offset(r),), b"", None)
                       for r in ("cycles_lo", "cycles_hi", "status")]
         responses = self._call_many(requests + reads)
-        reason, ran = responses[run_at]
-        done = reason == P.RUN_DONE
-        if not done and ran < budget:
-            done, more = self.run(budget - ran, timeout=max(1.0, deadline - time.monotonic()))
-            ran += more
-            responses = self._call_many(reads)
-        else:
-            responses = responses[run_at + 1:]
+        done, ran, responses = self._run_on(responses, run_at, reads, budget, deadline)
         counters = responses[len(responses) - 3 * len(units):]
         if not done:
             how = ("max_cycles" if max_cycles is not None

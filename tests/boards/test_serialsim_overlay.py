@@ -125,3 +125,37 @@ def test_serve_overlay_bad_input(argv, message, tmp_path, capsys):
     assert main(["serve", *[a.format(dir=tmp_path) for a in argv], "-q"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(message.format(dir=tmp_path)) and err.count("\n") == 1
+
+
+def test_the_host_reads_the_design_and_runs_one_script_as_the_cpu_does():
+    """``hetflow.open("serial:PTY")`` with nothing given: the manifest tells the design, and
+    the chain, an instance and both at once give what the cpu's golden models give."""
+    import zlib
+
+    import hetflow
+
+    overlay = parse_overlay(PIPELINE, source="pipeline.toml")
+    rng = np.random.default_rng(11)
+    x = rng.integers(-2000, 2000, 200).astype(np.int16)
+    h = rng.integers(-50, 50, 4).astype(np.int16)
+    a = rng.integers(-100, 100, (3, 9)).astype(np.int8)
+    b = rng.integers(-100, 100, (9, 2)).astype(np.int8)
+
+    def script(dev):
+        runs = [dev.gemm0.start(a, b), dev.fir0_crc0.start(x=x, fir0={"h": h})]
+        both = [run.wait(timeout=120) for run in runs]
+        return {"kernels": list(dev.kernels), "crc": dev.fir0_crc0(x, h=h),
+                "c": dev.gemm0(a, b), "both": both}
+
+    with hetflow.open("cpu", overlay=overlay) as cpu:
+        want = script(cpu)
+    with SerialSocSimulation(overlay, baud=TEST_BAUD) as sim, \
+            hetflow.open("serial:" + sim.port, baudrate=TEST_BAUD, timeout=2.0) as dev:
+        assert dev.design.name == "pipeline"
+        got = script(dev)
+    fir = (np.convolve(x.astype(np.int64), h.astype(np.int64))[:len(x)]
+           & 0xFFFFFFFF).astype("<u4")
+    assert got["kernels"] == want["kernels"] == ["fir0", "crc0", "gemm0"]
+    assert got["crc"][0] == want["crc"][0] == got["both"][1][0] == zlib.crc32(fir.tobytes())
+    for result in (got["c"], got["both"][0], want["c"]):
+        np.testing.assert_array_equal(result, a.astype(np.int32) @ b.astype(np.int32))
