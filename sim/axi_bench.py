@@ -64,7 +64,7 @@ class AxiBench:
         return ([w.aw_channel, w.w_channel, w.b_channel, r.ar_channel, r.r_channel]
                 + list(self.sources.values()) + list(self.sinks.values()))
 
-    def setpauses(self, seed, probability):
+    def set_pauses(self, seed, probability):
         for i, channel in enumerate(self._channels()):
             if probability > 0:
                 # A different pattern per channel, so that AW and W (and B) arrive in
@@ -135,7 +135,7 @@ class AxiBench:
 
     async def run_job(self, index, job):
         plan = self.plan
-        self.setpauses(plan["seed"] * 1000003 + index, job["pause"])
+        self.set_pauses(plan["seed"] * 1000003 + index, job["pause"])
         for offset, value in job["writes"]:
             await self.write_word(offset, value)
         await self.write_word(plan["ctrl"], 1)
@@ -194,7 +194,7 @@ async def run_plan(dut):
     bench = AxiBench(dut, plan)
     cocotb.start_soon(bench.count_cycles())
     await bench.reset()
-    bench.setpauses(plan["seed"], plan["axil_pause"])
+    bench.set_pauses(plan["seed"], plan["axil_pause"])
     ops = await bench.run_ops()
     jobs = []
     for index, job in enumerate(plan["jobs"]):

@@ -43,7 +43,7 @@ class OverlayBench:
                                           reset_active_level=False)
                       for name in plan["outputs"]}
 
-    def setpauses(self, seed, probability):
+    def set_pauses(self, seed, probability):
         channels = []
         for master in self.axil.values():
             w, r = master.write_if, master.read_if
@@ -82,7 +82,7 @@ class OverlayBench:
 
     async def run_job(self, index, job):
         plan = self.plan
-        self.setpauses(plan["seed"] * 1000003 + index, job["pause"])
+        self.set_pauses(plan["seed"] * 1000003 + index, job["pause"])
         for name, offset, value in job["writes"]:
             await self.write(name, offset, value)
         for name in job["starts"]:

@@ -15,28 +15,14 @@ from hetflow.boards.components import component_of, packed_lcs, shell_lc
 from hetflow.boards.design import BuildDesign, fitting_phrase
 from hetflow.cli import main
 
-PIPELINE = """\
-name = "pipeline"
+from ..conftest import PIPELINE_TOML as PIPELINE
 
-[instances]
-fir0 = { kernel = "fir", taps = 16 }
-crc0 = { kernel = "crc32", lanes = 4 }
-gemm0 = { kernel = "gemm", rows = 2, cols = 4 }
-
-[[stream]]
-from = "fir0.y"
-to = "crc0.data"
-depth = 32
-reinterpret = true
-"""
 INSTANCES = ("fir0", "crc0", "gemm0")
 
 
 @pytest.fixture
-def pipeline(tmp_path):
-    path = tmp_path / "pipeline.toml"
-    path.write_text(PIPELINE)
-    return path
+def pipeline(pipeline_toml):
+    return pipeline_toml
 
 
 def _cli_error(capsys, argv):
