@@ -149,18 +149,10 @@ class Pipeline:
             if sending.failed or sending.next == len(sending.requests):
                 sending = None
 
-    def _pop(self, answered=True):
-        """Take the oldest frame off the line.
-
-        The next frame's clock starts now only if the board has just answered
-        (``answered``): it works through the frames in order.  After a timeout
-        it keeps the time of the last answer, so that a board that went silent
-        fails all the frames it holds in one timeout, not one timeout each.
-        """
+    def _pop(self):
         sent = self.line.popleft()
         self.in_flight -= sent.size
-        if answered:
-            self._head_since = time.monotonic()
+        self._head_since = time.monotonic()
         return sent
 
     @staticmethod
@@ -191,7 +183,7 @@ class Pipeline:
             head = self.line[0]
             if time.monotonic() >= max(head.sent, self._head_since) + head.limit:
                 link.count("timeouts")
-                self._lose(self._pop(answered=False), f"no response within {head.limit:.2g} s")
+                self._lose(self._pop(), f"no response within {head.limit:.2g} s")
                 return
         data = link.read(opname)
         if not data:
