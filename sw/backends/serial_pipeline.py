@@ -79,6 +79,7 @@ class Pipeline:
         self.line = deque()              # frames sent and not answered, oldest first
         self.in_flight = 0               # their bytes
         self._head_since = 0.0           # when the oldest became the oldest
+        self._heard = 0.0                # when the port last gave us a byte
 
     def exchange(self, requests_per_group, epoch, opname, retries=None):
         """Send every group, pipelined; return one list of ``(status, body)`` per group.
@@ -149,10 +150,18 @@ class Pipeline:
             if sending.failed or sending.next == len(sending.requests):
                 sending = None
 
-    def _pop(self):
+    def _pop(self, silent=False):
+        """Take the oldest frame off the line.
+
+        Frames are answered in order, so the next one's time limit normally starts
+        now: the board only begins on it once the one before is answered.  After a
+        ``silent`` loss -- not a byte came back since the lost frame was sent -- the
+        board has been answering nothing, so each frame behind it is due from when
+        it was sent: a dead board costs one time limit, not one per frame held.
+        """
         sent = self.line.popleft()
         self.in_flight -= sent.size
-        self._head_since = time.monotonic()
+        self._head_since = 0.0 if silent else time.monotonic()
         return sent
 
     @staticmethod
@@ -183,9 +192,12 @@ class Pipeline:
             head = self.line[0]
             if time.monotonic() >= max(head.sent, self._head_since) + head.limit:
                 link.count("timeouts")
-                self._lose(self._pop(), f"no response within {head.limit:.2g} s")
+                silent = self._heard < head.sent
+                self._lose(self._pop(silent), f"no response within {head.limit:.2g} s")
                 return
         data = link.read(opname)
+        if data:
+            self._heard = time.monotonic()
         if not data:
             if self.line and self.line[0].suspect and not link.decoder.pending:
                 self._lose(self._pop(), "the response was corrupted (CRC error)")
