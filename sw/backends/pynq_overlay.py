@@ -16,11 +16,12 @@ from what Vivado's ``.hwh`` carries as well as the export's:
   ``m_axis_<port>`` to a DMA's ``S_AXIS_S2MM`` returns that output.
 
 The overlay is rebuilt as the simulated Zynq rebuilds it
-(:func:`hetflow.pynq_sim_overlay.handoff_overlay`) and the device offers the
-API every device running an overlay offers (:mod:`hetflow.overlays`):
-``dev.kernels``, ``dev.chains``, ``dev.<instance>(...)``, a chain as one call.
-Calls are planned and gathered by the :class:`~hetflow.backends.sim_overlay.OverlayRunner`
-the sim and serial devices use; :class:`PynqDesign` runs its batches with
+(:func:`hetflow.pynq_sim_overlay.handoff_overlay`, which reads nothing but the
+handoff), and the device offers the API every device running an overlay offers
+(:mod:`hetflow.overlays`): ``dev.kernels``, ``dev.chains``,
+``dev.<instance>(...)``, a chain as one call.  Calls are planned and gathered
+by the :class:`~hetflow.backends.sim_overlay.OverlayRunner` the sim and serial
+devices use; :class:`PynqDesign` runs its batches with
 PYNQ's ``allocate``, ``MMIO`` and ``DMA``: every instance's registers and
 ``out_beats_<port>``, the S2MM then the MM2S transfers of its DMA'd ports,
 the starts in the runner's order (a chain's last instance first), then one
@@ -116,7 +117,7 @@ def read_design(device):
     ip_dict = device.overlay.ip_dict
     kernels = _kernel_ips(ip_dict)
     wiring = stream_wiring(hwh.read_text())
-    overlay = handoff_overlay(hwh.name, kernels, wiring)
+    overlay = handoff_overlay(hwh.name, kernels, wiring, runner="device 'pynq'")
     units = {}
     for name, inst in overlay.instances.items():
         desc = kernels[name]

@@ -161,6 +161,18 @@ def test_an_unchained_port_without_a_dma_is_one_line(pipeline, tmp_path):
         "axi_dma_0, axi_dma_1, axi_dma_2 for the overlay pipeline")
 
 
+def test_kernel_ips_of_two_overlays_are_one_line(pipeline, tmp_path):
+    bit = _copy(pipeline[1], tmp_path)
+    hwh = bit.with_suffix(".hwh")
+    hwh.write_text(hwh.read_text().replace("hetflow_pipeline_gemm0_axi:",
+                                           "hetflow_other_gemm0_axi:"))
+    with pytest.raises(HetflowError) as info:
+        hetflow.open("pynq", bitfile=str(bit), download=False)
+    assert str(info.value) == ("hetflow_pipeline.hwh: the kernel IPs come from 2 overlays "
+                               "(pipeline: fir0, crc0; other: gemm0); device 'pynq' runs one "
+                               "overlay")
+
+
 def test_an_instance_that_never_finishes_times_out_then_reports_busy(pipeline):
     from hetflow.hw.overlay import derive_jobs
     _, bit = pipeline
