@@ -128,15 +128,21 @@ def read_design(device):
     for engine, desc in ip_dict.items():
         if not (desc.get("type") or "").startswith(DMA_TYPE):
             continue
-        ends = []
-        for busif, prefix, side in (("M_AXIS_MM2S", "s_axis_", "inputs"),
-                                    ("S_AXIS_S2MM", "m_axis_", "outputs")):
+        ends, params = [], desc.get("parameters") or {}
+        for busif, prefix, side, width_key in (
+                ("M_AXIS_MM2S", "s_axis_", "inputs", "c_m_axis_mm2s_tdata_width"),
+                ("S_AXIS_S2MM", "m_axis_", "outputs", "c_s_axis_s2mm_tdata_width")):
             ip, peer = wiring.get((engine, busif), (None, ""))
             port = units[ip].inst.port(peer[len(prefix):]) if ip in units \
                 and peer.startswith(prefix) else None
             if port is None:
                 ends.append(None)       # unused, or another IP's stream: not the overlay's
                 continue
+            width, want = params.get(width_key), 8 * beat_stride(port[1].width)
+            if width is not None and int(width) != want:
+                raise HetflowError(f"{hwh.name}: {engine} carries {ip}.{port[1].name} in "
+                                   f"{int(width)}-bit beats; the port needs {want}-bit beats "
+                                   f"({width_key})")
             dma = getattr(device.overlay, engine)
             getattr(units[ip], side).append((port[1], engine, dma))
             ends.append(port[1])

@@ -161,6 +161,17 @@ def test_an_unchained_port_without_a_dma_is_one_line(pipeline, tmp_path):
         "axi_dma_0, axi_dma_1, axi_dma_2 for the overlay pipeline")
 
 
+def test_a_dma_of_another_width_than_its_port_is_one_line(pipeline, tmp_path):
+    bit = _copy(pipeline[1], tmp_path)
+    hwh = bit.with_suffix(".hwh")
+    old = 'NAME="c_m_axis_mm2s_tdata_width" VALUE="16"'      # axi_dma_0's, the first
+    hwh.write_text(hwh.read_text().replace(old, old.replace("16", "32"), 1))
+    with pytest.raises(HetflowError) as info:
+        hetflow.open("pynq", bitfile=str(bit), download=False)
+    assert str(info.value) == ("hetflow_pipeline.hwh: axi_dma_0 carries fir0.x in 32-bit beats; "
+                               "the port needs 16-bit beats (c_m_axis_mm2s_tdata_width)")
+
+
 def test_kernel_ips_of_two_overlays_are_one_line(pipeline, tmp_path):
     bit = _copy(pipeline[1], tmp_path)
     hwh = bit.with_suffix(".hwh")
