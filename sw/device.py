@@ -425,7 +425,9 @@ def open(spec=None, **options):
     TOML file) runs a design of several instances and chains; see
     :mod:`hetflow.overlays`.  For ``pynq``, ``overlay=`` may instead be a
     loaded ``pynq.Overlay`` (or :func:`hetflow.pynq_sim.overlay`), which the
-    PYNQ backend drives.
+    PYNQ backend drives; an overlay export there is read from its handoff, so
+    ``overlay=`` a design only checks that the PL carries it
+    (:mod:`hetflow.backends.pynq_overlay`).
     """
     overlay = options.pop("overlay", None)
     if spec == "pynq" and overlay is not None and not _is_design(overlay):
@@ -470,7 +472,8 @@ def _open(spec, options):
         return SerialDevice(port, **options)
     if spec == "pynq":
         # pynq [bitfile=..., overlay=..., timeout=...]: the kernel is found from its id
-        # register; see hetflow.backends.pynq (says "pip install pynq" when it is missing).
-        from .backends.pynq import PynqDevice
-        return PynqDevice(**options)
+        # register, an overlay export's design from its handoff; see hetflow.backends.pynq
+        # and hetflow.backends.pynq_overlay (says "pip install pynq" when it is missing).
+        from .backends.pynq_overlay import PynqOverlayDevice
+        return PynqOverlayDevice(**options)
     raise HetflowError(f"unknown device '{spec}'; choose one of: {', '.join(BACKENDS)}")

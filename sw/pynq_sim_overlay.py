@@ -56,24 +56,24 @@ def _whole(name, ip, parameter, params):
                            f"number") from None
 
 
-def _overlay_name(name, kernels):
+def _overlay_name(name, kernels, runner):
     names = {}
     for ip, desc in kernels.items():
         ip_name = _ip_name(desc)
         if not ip_name.endswith(f"_{ip}"):
             raise HetflowError(f"{name}: IP {ip} is of type {desc['type']}, not "
-                               f"{KERNEL_PREFIX}<overlay>_{ip}{KERNEL_SUFFIX}...; the simulated "
-                               f"Zynq runs several kernel IPs as one overlay exported by "
+                               f"{KERNEL_PREFIX}<overlay>_{ip}{KERNEL_SUFFIX}...; {runner} "
+                               f"runs several kernel IPs as one overlay exported by "
                                f"hetflow export --overlay, each cell named after its instance")
         names.setdefault(ip_name[:-len(ip) - 1], []).append(ip)
     if len(names) > 1:
         found = "; ".join(f"{ov}: {', '.join(ips)}" for ov, ips in names.items())
         raise HetflowError(f"{name}: the kernel IPs come from {len(names)} overlays ({found}); "
-                           f"the simulated Zynq runs one overlay")
+                           f"{runner} runs one overlay")
     return next(iter(names))
 
 
-def handoff_overlay(name, kernels, wiring):
+def handoff_overlay(name, kernels, wiring, runner="the simulated Zynq"):
     """The :class:`~hetflow.hw.overlay.Overlay` that the kernel IPs of a handoff make.
 
     Parameters
@@ -84,6 +84,8 @@ def handoff_overlay(name, kernels, wiring):
         PYNQ's ``ip_dict`` entries of the hetflow kernel IPs.
     wiring : dict
         :func:`~hetflow.pynq_sim_design.stream_wiring` of the handoff.
+    runner : str
+        What runs the design, for messages (the PYNQ device gives its own name).
 
     Raises
     ------
@@ -92,7 +94,7 @@ def handoff_overlay(name, kernels, wiring):
         overlay the description refuses (its message, prefixed with ``name``).
     """
     order = sorted(kernels, key=lambda ip: kernels[ip]["phys_addr"])
-    overlay = Overlay(_overlay_name(name, kernels))
+    overlay = Overlay(_overlay_name(name, kernels, runner))
     try:
         for ip in order:
             kernel_cls, params = ip_kernel(name, ip, kernels[ip])

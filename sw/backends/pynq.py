@@ -1,8 +1,5 @@
 """The PYNQ device: a hetflow kernel in a Zynq PL design, driven through PYNQ.
 
-Why one module of ~490 lines: the PYNQ device, its DMA plan and its buffers follow PYNQ's
-one API (``allocate``/``DMA``/``MMIO``) and change together.
-
 ``hetflow.open("pynq", bitfile="design.bit")`` loads the design with
 ``pynq.Overlay`` (Vivado's ``design.hwh`` must sit next to the bitstream),
 finds the hetflow kernel in it by its ``id`` register, and runs each job with
@@ -52,6 +49,7 @@ from ..device import Device
 from ..hw.errors import HetflowError
 from ..hw.regmap import STATUS_BUSY, STATUS_DONE, COMMON_REGISTERS
 from ..link.protocol import beat_stride
+from .pynq_dma import poll, reset_engines, wait_channel
 
 __all__ = ["PynqDevice", "dma_plan", "out_beats_offsets", "wrapper_window", "wait_channel",
            "pack_stream", "unpack_stream", "BITFILE_VARIABLE", "DMA_TYPE"]
@@ -62,16 +60,6 @@ BITFILE_VARIABLE = "HETFLOW_PYNQ_BITFILE"
 DMA_TYPE = "xilinx.com:ip:axi_dma:"
 
 _COMMON = {r.name: r.offset for r in COMMON_REGISTERS}
-#: Offsets of the MM2S and S2MM control registers; either's reset bit (2) resets the engine.
-_MM2S_DMACR = 0x00
-_S2MM_DMACR = 0x30
-_DMACR_RESET = 0x4
-#: DMASR error bits (PG021), worded as PYNQ's DMA driver words them.
-_DMA_ERRORS = ((0x10, "DMA Internal Error (transfer length 0?)"),
-               (0x20, "DMA Slave Error (cannot access memory map interface)"),
-               (0x40, "DMA Decode Error (invalid address)"))
-
-
 def dma_plan(inputs, outputs):
     """Which AXI DMA engine carries which stream.
 
@@ -135,80 +123,6 @@ def unpack_stream(port, raw, elements):
     arr = np.frombuffer(bytes(raw), dtype=np.uint8).reshape(-1, stride)[:, :nbytes]
     arr = np.ascontiguousarray(arr).view(port.np_dtype.newbyteorder("<")).reshape(-1)
     return arr.astype(port.np_dtype)[:elements]
-
-
-def _poll(ready, deadline, cancelled=None):
-    """Poll ``ready()`` until true (returns True) or the deadline passes (False).
-
-    Polls back-to-back at first (a job is often done by the first look), then
-    backs off to 10 ms so a long job does not keep a core busy.
-    """
-    delay = 0.0
-    while True:
-        if ready():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        if cancelled is not None and cancelled():
-            raise HetflowError("the call was abandoned after a timeout")
-        if delay:
-            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(0.01, delay * 2 or 0.0001)
-
-
-def wait_channel(channel, timeout, kernel, what, cancelled=None):
-    """Wait, at most ``timeout`` seconds, for a PYNQ DMA channel to go idle.
-
-    PYNQ's own ``channel.wait()`` polls ``DMASR`` forever; this polls
-    ``channel.idle`` with a deadline and only then calls ``channel.wait()``
-    (which returns at once and, for S2MM, invalidates the buffer and reads
-    ``transferred``).
-
-    Parameters
-    ----------
-    channel : pynq.lib.dma._SDMAChannel
-        ``dma.sendchannel`` or ``dma.recvchannel``.
-    timeout : float
-        Seconds.
-    kernel : str
-        Kernel name, for the messages.
-    what : str
-        The channel, for the messages (``"axi_dma_1 S2MM"``).
-
-    Raises
-    ------
-    TimeoutError
-        The channel is not idle in time (names kernel and seconds waited).
-    HetflowError
-        The engine reports an error or is halted.
-    """
-    start = time.monotonic()
-    state = {}
-
-    def settled():
-        # error, running and idle each read DMASR; on the simulated Zynq a read of a
-        # busy channel's DMASR also advances the simulation.
-        state["error"] = channel.error
-        if state["error"]:
-            return True
-        state["running"] = channel.running
-        return not state["running"] or channel.idle
-
-    if not _poll(settled, start + timeout, cancelled):
-        elapsed = time.monotonic() - start
-        raise TimeoutError(f"kernel '{kernel}': {what} did not finish within {timeout:g} s "
-                           f"(waited {elapsed:.2f} s)")
-    if state["error"]:
-        # The engine halts on an error, and PYNQ's wait() then only says "not started":
-        # read DMASR (through the channel's own MMIO) and name the error bits.
-        dmasr = channel._mmio.read(channel._offset + 4)
-        errors = "; ".join(text for bit, text in _DMA_ERRORS if dmasr & bit)
-        raise HetflowError(f"kernel '{kernel}': {what}: {errors or 'DMA error'} "
-                           f"(DMASR=0x{dmasr:x})")
-    if not state["running"]:
-        raise HetflowError(f"kernel '{kernel}': {what} is halted (DMASR.Halted=1); "
-                           f"the engine was stopped or reset during the transfer")
-    channel.wait()
 
 
 def _check_timeout(timeout):
@@ -378,20 +292,7 @@ class PynqDevice(Device):
 
     def _recover(self, loaded, kernel):
         """Soft-reset every DMA engine of the kernel and restart its channels."""
-        for name, dma, src, dst in loaded.blocks:
-            # Either channel's DMACR.Reset resets the engine; use one that exists.
-            dmacr = _MM2S_DMACR if src is not None else _S2MM_DMACR
-            dma.mmio.write(dmacr, _DMACR_RESET)
-            if not _poll(lambda: not dma.mmio.read(dmacr) & _DMACR_RESET,
-                         time.monotonic() + 1.0):
-                raise HetflowError(f"kernel '{kernel}': {name} did not leave soft reset in 1 s")
-            for port, chan in ((src, dma.sendchannel), (dst, dma.recvchannel)):
-                if port is None:
-                    continue
-                dma.mmio.write(_MM2S_DMACR if chan is dma.sendchannel else _S2MM_DMACR, 0x1)
-                if not _poll(lambda: chan.running, time.monotonic() + 1.0):
-                    raise HetflowError(f"kernel '{kernel}': {name} does not run after reset")
-                chan.start()     # returns at once now; re-arms PYNQ's first-transfer state
+        reset_engines(loaded.blocks, f"kernel '{kernel}'")
 
     def _execute(self, handle, job):
         with self._job_lock:
@@ -451,7 +352,7 @@ class PynqDevice(Device):
             state["status"] = mmio.read(regmap["status"].offset)
             return bool(state["status"] & STATUS_DONE)
 
-        if not _poll(done, deadline, cancelled):
+        if not poll(done, deadline, cancelled):
             s = state.get("status", 0)
             raise TimeoutError(f"kernel '{kernel}' on pynq did not finish within "
                                f"{self.timeout:g} s (waited {time.monotonic() - start:.2f} s; "

@@ -39,7 +39,8 @@ class OverlayCall:
 
 
 class OverlayRunner:
-    """Plans and runs the calls of an overlay on ``board`` (a metered VirtualBoard)."""
+    """Plans and runs the calls of an overlay on ``board``: a metered VirtualBoard, a
+    serial board, or an overlay export on PYNQ (whose ``meter`` is None: no link to count)."""
 
     def __init__(self, board, max_cycles=None):
         self.board = board
@@ -115,8 +116,8 @@ class OverlayRunner:
         return call.result
 
     def _run_batch(self, batch):
-        meter = self.board.meter
-        start = meter.total
+        meter = self.board.meter          # None: a board with no link to count (PYNQ)
+        start = meter.total if meter is not None else None
         try:
             for k in range(max((len(c.steps) for c in batch), default=0)):
                 jobs, order, owners = {}, [], []
@@ -135,7 +136,7 @@ class OverlayRunner:
             for c in batch:
                 c.error, c.done = exc, True
             raise
-        link = meter.total - start
+        link = meter.total - start if meter is not None else None
         for c in batch:
             c.done = True
             try:
