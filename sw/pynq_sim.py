@@ -14,7 +14,7 @@ DMA model (:mod:`hetflow.pynq_sim_dma`).
   device loads the kernel it names, at the addresses and with the DMA
   wiring it gives.  The ``.hwh`` of an overlay export (``hetflow export
   --overlay``: one IP per instance) loads the same way: the device rebuilds
-  the overlay from it (:mod:`hetflow.pynq_sim_overlay`), each IP's window
+  the overlay from it (:mod:`hetflow.boards.zynq.handoff`), each IP's window
   is its instance's registers on the virtual board, each DMA channel the
   board's channel of the port it is wired to.
 * :func:`overlay` -- a kernel by name, no files::

@@ -11,9 +11,9 @@ the AXI DMA engines that feed them.  It comes from one of two places:
   :func:`hetflow.backends.pynq.dma_plan` says;
 * :meth:`SimDesign.from_handoff` -- a hardware handoff (``design.hwh``) as
   PYNQ's own parser read it (its ``ip_dict``) plus the stream wiring read
-  from the same file (:func:`stream_wiring`): whatever addresses and DMA
+  from the same file (:func:`~hetflow.boards.zynq.handoff.stream_wiring`): whatever addresses and DMA
   wiring the handoff says, which is how ``pynq.Overlay("design.bit")`` loads;
-  several kernel IPs are an overlay's (:mod:`hetflow.pynq_sim_overlay`).
+  several kernel IPs are an overlay's (:mod:`hetflow.boards.zynq.handoff`).
 
 :func:`ip_dict` describes a design the way PYNQ's hwh parser does
 (``type``, ``phys_addr``, ``addr_range``, ``parameters``, ``registers``, ...),
@@ -21,7 +21,6 @@ for :class:`~hetflow.pynq_sim.SimOverlay`.  Nothing here imports ``pynq``.
 """
 
 from dataclasses import dataclass
-from xml.etree import ElementTree
 
 from .backends.pynq import dma_plan, out_beats_offsets, wrapper_window
 from .boards.zynq.hwh import pynq_registers
@@ -30,12 +29,11 @@ from .hw.errors import HetflowError
 from .hw.overlay import Overlay
 from .hw.shell import Shell
 from .pynq_sim_dma import REGISTER_SPACE
-from .pynq_sim_overlay import KERNEL_PREFIX, KERNEL_SUFFIX, handoff_overlay, ip_kernel
+from .boards.zynq.handoff import KERNEL_PREFIX, KERNEL_SUFFIX, handoff_overlay, ip_kernel
 from .link.boardmap import INSTANCE_STRIDE, BoardMap
 from .link.protocol import beat_stride
 
 __all__ = ["SimDesign", "Engine", "KernelWindow", "WindowError", "ip_dict", "pynq_registers",
-           "stream_wiring",
            "DDR_BASE", "KERNEL_BASE", "DMA_BASE", "DMA_STRIDE", "DMA_TYPE", "KERNEL_TYPE"]
 
 DDR_BASE = 0x1000_0000
@@ -147,7 +145,7 @@ class SimDesign:
         ips : dict
             PYNQ's ``ip_dict`` of it (the hwh parser's).
         wiring : dict
-            :func:`stream_wiring` of it.
+            :func:`~hetflow.boards.zynq.handoff.stream_wiring` of it.
 
         Raises
         ------
@@ -219,25 +217,6 @@ class SimDesign:
         return cls(design, tuple(windows), tuple(engines))
 
 
-def stream_wiring(hwh_text):
-    """``{(instance, bus interface): (instance, bus interface)}`` of a handoff's AXI-Streams.
-
-    Vivado names each connection between two bus interfaces with one
-    ``BUSNAME``; both ends carry it.  Only ``axis`` interfaces are listed.
-    """
-    ends = {}
-    root = ElementTree.fromstring(hwh_text)
-    for module in root.iter("MODULE"):
-        for busif in module.iter("BUSINTERFACE"):
-            if ":axis:" in (busif.get("VLNV") or "") and busif.get("BUSNAME"):
-                ends.setdefault(busif.get("BUSNAME"), []).append(
-                    (module.get("INSTANCE"), busif.get("NAME")))
-    out = {}
-    for pair in ends.values():
-        if len(pair) == 2:
-            out[pair[0]] = pair[1]
-            out[pair[1]] = pair[0]
-    return out
 
 
 def ip_dict(design, device, kernel_driver, dma_driver):

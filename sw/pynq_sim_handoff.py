@@ -28,7 +28,8 @@ from pynqmetadata.views.runtime import RuntimeMetadataParser
 
 from .hw.errors import HetflowError
 from .hw.regmap import STATUS_DONE
-from .pynq_sim_design import SimDesign, stream_wiring
+from .boards.zynq.handoff import stream_wiring
+from .pynq_sim_design import SimDesign
 
 __all__ = ["HetflowIP", "read_handoff", "handoff_design", "kernel_driver"]
 

@@ -16,7 +16,7 @@ from what Vivado's ``.hwh`` carries as well as the export's:
   ``m_axis_<port>`` to a DMA's ``S_AXIS_S2MM`` returns that output.
 
 The overlay is rebuilt as the simulated Zynq rebuilds it
-(:func:`hetflow.pynq_sim_overlay.handoff_overlay`, which reads nothing but the
+(:func:`hetflow.boards.zynq.handoff.handoff_overlay`, which reads nothing but the
 handoff), and the device offers the API every device running an overlay offers
 (:mod:`hetflow.overlays`): ``dev.kernels``, ``dev.chains``,
 ``dev.<instance>(...)``, a chain as one call.  Calls are planned and gathered
@@ -39,8 +39,7 @@ from pathlib import Path
 from ..hw.errors import HetflowError
 from ..hw.regmap import STATUS_BUSY, STATUS_DONE
 from ..link.protocol import beat_stride
-from ..pynq_sim_design import stream_wiring
-from ..pynq_sim_overlay import KERNEL_PREFIX, KERNEL_SUFFIX, handoff_overlay
+from ..boards.zynq.handoff import KERNEL_PREFIX, KERNEL_SUFFIX, handoff_overlay, stream_wiring
 from .pynq import DMA_TYPE, PynqDevice, out_beats_offsets, pack_stream, unpack_stream
 from .pynq_dma import poll, reset_engines, wait_channel
 from .sim_overlay import OverlayRunner, RunsOverlays

@@ -15,16 +15,19 @@ design (or the one the export writes) says all that the
   the overlay said ``reinterpret``).
 
 :func:`handoff_overlay` rebuilds the overlay, instances in the order of their
-addresses (the export's order), so the virtual board runs the same design
-(and reuses its build).  Nothing here imports ``pynq``.
+addresses (the export's order), so the simulated Zynq runs the same design
+(and reuses its build) and hetflow's PYNQ device knows what a board carries.
+Nothing here imports ``pynq``: it reads what the handoff says, whoever wrote it.
 """
 
-from .boards.zynq.layout import fifo_parameter
-from .hw.errors import HetflowError, OverlayError
-from .hw.overlay import Overlay
-from .hw.registry import get_kernel
+from xml.etree import ElementTree
 
-__all__ = ["handoff_overlay", "ip_kernel", "KERNEL_PREFIX", "KERNEL_SUFFIX"]
+from ...hw.errors import HetflowError, OverlayError
+from ...hw.overlay import Overlay
+from ...hw.registry import get_kernel
+from .layout import fifo_parameter
+
+__all__ = ["handoff_overlay", "ip_kernel", "stream_wiring", "KERNEL_PREFIX", "KERNEL_SUFFIX"]
 
 #: How a hetflow kernel IP's VLNV begins and what follows its name.
 KERNEL_PREFIX, KERNEL_SUFFIX = "hetflow:hetflow:hetflow_", "_axi:"
@@ -83,7 +86,7 @@ def handoff_overlay(name, kernels, wiring, runner="the simulated Zynq"):
     kernels : dict
         PYNQ's ``ip_dict`` entries of the hetflow kernel IPs.
     wiring : dict
-        :func:`~hetflow.pynq_sim_design.stream_wiring` of the handoff.
+        :func:`stream_wiring` of the handoff.
     runner : str
         What runs the design, for messages (the PYNQ device gives its own name).
 
@@ -124,3 +127,23 @@ def handoff_overlay(name, kernels, wiring, runner="the simulated Zynq"):
         return overlay.check()
     except OverlayError as exc:
         raise HetflowError(f"{name}: {exc}") from None
+
+def stream_wiring(hwh_text):
+    """``{(instance, bus interface): (instance, bus interface)}`` of a handoff's AXI-Streams.
+
+    Vivado names each connection between two bus interfaces with one
+    ``BUSNAME``; both ends carry it.  Only ``axis`` interfaces are listed.
+    """
+    ends = {}
+    root = ElementTree.fromstring(hwh_text)
+    for module in root.iter("MODULE"):
+        for busif in module.iter("BUSINTERFACE"):
+            if ":axis:" in (busif.get("VLNV") or "") and busif.get("BUSNAME"):
+                ends.setdefault(busif.get("BUSNAME"), []).append(
+                    (module.get("INSTANCE"), busif.get("NAME")))
+    out = {}
+    for pair in ends.values():
+        if len(pair) == 2:
+            out[pair[0]] = pair[1]
+            out[pair[1]] = pair[0]
+    return out
