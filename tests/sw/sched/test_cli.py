@@ -12,7 +12,7 @@ from hetflow.sched.taskmodel import Model
 from hetflow.sched.work import Work
 
 from ...conftest import ROOT, one_line_error
-from .test_costgraph import BAD
+from ..test_bench_graphfile import BAD
 
 GRAPH = {"devices": ["cpu", "fpga"],
          "tasks": {"load": {"cost": {"cpu": 1.0}},
