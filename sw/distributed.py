@@ -46,7 +46,6 @@ Online policies
 """
 
 import json
-
 import time
 import uuid
 from dataclasses import dataclass, field, replace

@@ -4,7 +4,9 @@
 with the random calls it describes: :meth:`Kernel.sample_call`) at every
 size, once to warm up and then ``repeats`` times timed, and records each
 timed run (seconds, and device cycles where the device counts them) in the
-:class:`~hetflow.sched.perfmodel.PerfModels`.
+:class:`~hetflow.sched.perfmodel.PerfModels`.  On a device opened with an
+overlay (``--overlay FILE``) the kernels are those of its units
+(:func:`overlay_kernels`), each called through its instance.
 
 A size is the kernel's unit of work: samples for ``fir``, elements for
 ``saxpy`` and ``dot``, bytes for ``crc32``, pixels for ``conv2d`` (images
