@@ -32,14 +32,23 @@ Dependencies
     A task's inputs that are results of other tasks are passed as Dask
     futures, so Dask moves the data between workers; on the worker the
     :class:`~hetflow.sched.graph.TaskRef` arguments are replaced by those values.
+Overlays
+    ``overlays={"sim": "pipeline.toml"}`` opens a device with an overlay on
+    its workers (``hetflow.open("sim", overlay=...)``), so the plan sees its
+    compute units, as a local :class:`~hetflow.sched.executor.Executor` does:
+    ``sim:gemm0`` runs gemm calls, ``sim:fir0_crc0`` a chain task
+    (``graph.chain(...)``); the cpu runs any chain too (the composed golden
+    models).  The overlay is read once in the client and sent to the workers,
+    so its file need not be on their machines.
 Online policies
     dmda and eager decide placements while the graph runs on one host; here
     their plan's placement is used statically and Dask orders the tasks.
 """
 
+import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .hw.errors import HetflowError
 
@@ -50,6 +59,7 @@ except ImportError:                     # pragma: no cover - depends on the envi
     raise HetflowError(f"hetflow.distributed needs Dask distributed; install it with: "
                        f"{install_command('distributed')}") from None
 
+from .overlays import as_overlay, attach, compute_units
 from .sched.costgraph import GraphError, device_kind
 from .sched.executor import Executor, ExecutionError, RunReport
 from .sched.graph import TaskRef
@@ -58,7 +68,7 @@ from .sched.plan import Plan
 __all__ = ["DaskExecutor", "DistributedError", "DistributedReport", "CloseDevices",
            "default_resources", "worker_device"]
 
-#: Open devices of this (worker) process, keyed by ``hetflow.open`` spec.
+#: Open devices of this (worker) process, keyed by ``hetflow.open`` spec and overlay.
 _DEVICES = {}
 
 
@@ -79,17 +89,21 @@ def default_resources(spec):
     return {}
 
 
-def worker_device(spec):
-    """The device ``spec`` of this worker process, opened on first use.
+def worker_device(spec, overlay=None):
+    """The device ``spec`` of this worker process, opened on first use (with ``overlay``,
+    an :class:`~hetflow.Overlay`, if given).
 
     Runs on a Dask worker (``get_worker()`` raises elsewhere, so a device is
     never opened in the client by mistake).
     """
     get_worker()
-    dev = _DEVICES.get(spec)
+    # One device per spec and design: the same board with another overlay is another device.
+    key = (spec, None if overlay is None else json.dumps(overlay.describe(), sort_keys=True))
+    dev = _DEVICES.get(key)
     if dev is None or dev.closed:
         import hetflow
-        dev = _DEVICES[spec] = hetflow.open(spec)
+        dev = _DEVICES[key] = hetflow.open(spec, **({} if overlay is None
+                                                     else {"overlay": overlay}))
     return dev
 
 
@@ -142,19 +156,24 @@ def _fill(value, values):
     return value
 
 
-def _run_task(spec, kind, kernel, params, fn, args, kwargs, deps, timeout):
-    """Run one task on this worker; ``deps`` maps task names to their results (dicts)."""
+def _run_task(spec, overlay, label, unit, task, deps, timeout):
+    """Run ``task`` (its TaskRefs stripped) on compute unit ``unit`` of device ``label``
+    (``spec``, with ``overlay``) on this worker; ``deps`` maps task names to their results."""
     values = {name: out["value"] for name, out in deps.items()}
-    args, kwargs = _fill(args, values), _fill(kwargs, values)
+    args, kwargs = _fill(task.args, values), _fill(task.kwargs, values)
     cycles = None
+    if task.kind != "function":
+        # The unit's handle, found as a local executor finds it: an instance, a chain, or
+        # the whole device.
+        units = {u.label: u for u in compute_units(label, worker_device(spec, overlay))}
+        handle = units[unit].handle_for(task)
     # Wall clock, not perf_counter: start and finish are compared across processes.
     t0 = time.time()
-    if kind == "kernel":
-        handle = worker_device(spec).kernel(kernel, **params)
+    if task.kind == "function":
+        value = task.fn(*args, **kwargs)
+    else:
         value = handle(*args, timeout=timeout, **kwargs)
         cycles = handle.last_cycles
-    else:
-        value = fn(*args, **kwargs)
     t1 = time.time()
     return {"value": value, "start": t0, "finish": t1, "cycles": cycles,
             "worker": get_worker().address}
@@ -174,10 +193,19 @@ class DistributedReport(RunReport):
 
 
 class _Named:
-    """What planning needs of a device: its name (the device itself is on a worker)."""
+    """What planning needs of a device on the workers: its name and, with an overlay, the
+    overlay's instances and chains (:func:`hetflow.overlays.attach` gives them)."""
+
+    #: Whether a worker's device runs overlays is checked when it opens one; the cpu
+    #: runs any chain without one.
+    runs_overlays = True
+    design = None
 
     def __init__(self, name):
         self.name = name
+
+    def _load_design(self, overlay):
+        """Nothing to load here: the device is opened on the workers."""
 
 
 def _describe(resources):
@@ -198,6 +226,10 @@ class DaskExecutor:
     resources : dict, optional
         Device label to the worker resources its tasks need (``{}`` or
         ``None``: any worker); labels not given use :func:`default_resources`.
+    overlays : dict, optional
+        Device label to the overlay (an :class:`~hetflow.Overlay` or the path
+        of its TOML file) the workers open that device with; its instances
+        and chains are the device's compute units.
     models : PerfModels, optional
         Performance models for planning (default: this machine's).
     record, save : bool
@@ -207,7 +239,7 @@ class DaskExecutor:
     """
 
     def __init__(self, client, devices=("cpu", "sim"), resources=None, models=None,
-                 record=True, save=True, timeout=600.0):
+                 record=True, save=True, timeout=600.0, overlays=None):
         if isinstance(devices, dict):
             specs = dict(devices)
         else:
@@ -224,13 +256,25 @@ class DaskExecutor:
         if unknown:
             raise HetflowError(f"resources given for unknown device '{unknown[0]}'; devices "
                                f"are: {', '.join(specs)}")
+        overlays = dict(overlays or {})
+        unknown = sorted(set(overlays) - set(specs))
+        if unknown:
+            raise HetflowError(f"overlay given for unknown device '{unknown[0]}'; devices "
+                               f"are: {', '.join(specs)}")
         self.client = client
         self.specs = specs
+        self.overlays = {label: as_overlay(o) for label, o in overlays.items()}
         self.resources = {label: dict(resources.get(label) or {}) if label in resources
                           else default_resources(spec) for label, spec in specs.items()}
-        # Planning needs only device names and kinds: the devices themselves live on workers.
-        self._planner = Executor({label: _Named(spec) for label, spec in specs.items()},
-                                 models=models, record=record, save=save, timeout=timeout)
+        # Planning needs only device names, kinds and overlays: the devices live on workers.
+        named = {label: _Named(spec) for label, spec in specs.items()}
+        for label, overlay in self.overlays.items():
+            attach(named[label], overlay)
+        self._planner = Executor(named, models=models, record=record, save=save,
+                                 timeout=timeout)
+        #: Compute unit label (``sim``, ``sim:gemm0``) to the label of its device.
+        self.device_of = {unit.label: label for label, dev in named.items()
+                          for unit in compute_units(label, dev)}
         self.models = self._planner.models
         self.record = record
         self.timeout = float(timeout)
@@ -266,7 +310,7 @@ class DaskExecutor:
         available = "; ".join(f"{addr} ({_describe(res)})"
                               for addr, res in sorted(workers.items())) or "none"
         for name in plan.graph.tasks:
-            label = plan.schedule.placement[name]
+            label = self.device_of[plan.schedule.placement[name]]
             need = self.resources[label]
             if not any(all(res.get(k, 0) >= v for k, v in need.items())
                        for res in workers.values()):
@@ -301,10 +345,11 @@ class DaskExecutor:
         # A Graph lists its tasks in an order where every input already exists.
         for name in graph.tasks:
             task = graph.tasks[name]
-            label = sched.placement[name]
+            unit = sched.placement[name]
+            label = self.device_of[unit]
+            sent = replace(task, args=_strip(task.args), kwargs=_strip(task.kwargs))
             futures[name] = self.client.submit(
-                _run_task, self.specs[label], task.kind, task.kernel, task.params, task.fn,
-                _strip(task.args), _strip(task.kwargs),
+                _run_task, self.specs[label], self.overlays.get(label), label, unit, sent,
                 {dep: futures[dep] for dep in task.deps}, self.timeout,
                 key=f"hetflow-{name}-{run}", resources=self.resources[label] or None,
                 pure=False)

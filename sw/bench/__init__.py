@@ -15,4 +15,8 @@ only parses the arguments and calls them.
 * :mod:`hetflow.bench.build` builds each kernel for each board and compares
   resources, Fmax and throughput bounds;
 * :mod:`hetflow.bench.prove` times the proof of each kernel's contract.
+
+``hetflow schedule`` tries a policy on a cost graph given as JSON
+(:mod:`hetflow.bench.graphfile`) and measures its plan against the bounds of
+:mod:`hetflow.bench.bounds`, as the schedule benchmark does.
 """

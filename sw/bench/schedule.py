@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..sched.policies import POLICIES, schedule
+from ..sched.policies import POLICIES, Schedule, schedule
 from .bounds import contended_bound, lower_bounds
 from .randomdag import DEFAULT_DEVICES, random_dag
 
@@ -240,10 +240,17 @@ def gantt_schedules(result):
     run of the workload, or without it heft on the first random DAG."""
     if result.real is not None:
         heft = result.real["reports"]["heft"]
-        return [heft.predicted, heft.as_schedule()], "mixed workload, heft: predicted and measured"
+        return [heft.predicted, _measured(heft)], "mixed workload, heft: predicted and measured"
     g = random_dag(result.sizes[0], result.out_degrees[0], result.ccrs[0], result.betas[0],
                    seed=result.seed)
     return [schedule(g, "heft")], f"heft on {g.source}"
+
+
+def _measured(report):
+    """The measured run of ``report`` as a :class:`Schedule` (a Gantt chart's panel)."""
+    s = Schedule(f"{report.choice or report.policy} (measured)", report.predicted.graph)
+    s.placement, s.start, s.finish = dict(report.placement), dict(report.start), dict(report.finish)
+    return s
 
 
 def _ms(seconds):

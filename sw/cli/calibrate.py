@@ -10,9 +10,15 @@ With --board DIR (a build directory) on the simulated board, each timed call's
 link bytes at its baud rate, a turnaround per exchange) is stored too, as the models of
 the board's device (--board-device, default serial:BOARD), so a plan can use the board
 before it is attached.
+
+With --overlay FILE the device is opened with that overlay (hetflow.open(device,
+overlay=FILE)) and its compute units are calibrated: each instance no stream touches
+(instances of one kernel and parameters share one model); a chain is not calibrated and
+learns from its runs.
 """
 
 import sys
+from pathlib import Path
 
 from ..hw.errors import HetflowError
 from .common import add_board_timing_arguments, board_timing, check_device
@@ -23,6 +29,9 @@ def add_arguments(parser):
     parser.add_argument("--kernels", "-k", nargs="+", metavar="KERNEL[:k=v,...]",
                         help="kernels and parameters, e.g. fir:taps=16 gemm crc32 "
                              "(default: fir:taps=16 gemm crc32)")
+    parser.add_argument("--overlay", "-o", metavar="FILE.toml",
+                        help="open the device with this overlay and calibrate its units (the "
+                             "instances outside its chains)")
     parser.add_argument("--sizes", "-s", metavar="N,N,...",
                         help="sizes for every kernel (default: a range per kernel)")
     parser.add_argument("--repeats", "-r", type=int, default=3,
@@ -67,7 +76,8 @@ def parse_kernels(items):
 
 def run(args):
     import hetflow
-    from ..sched.calibrate import DEFAULT_KERNELS, calibrate, calibration_sizes
+    from ..hw.overlay import as_overlay
+    from ..sched.calibrate import DEFAULT_KERNELS, calibrate, calibration_sizes, overlay_kernels
     from .models import load_models
 
     device = check_device(args.device)
@@ -78,11 +88,22 @@ def run(args):
                            f"with --device sim, not {device}")
     if args.board_device is not None and args.board is None:
         raise HetflowError("--board-device names the models of --board DIR; give --board too")
+    if args.overlay is not None:
+        if args.kernels:
+            raise HetflowError("--kernels and --overlay both choose what to calibrate; with "
+                               "--overlay the overlay's units are calibrated, give one or the "
+                               "other")
+        if args.board is not None:
+            raise HetflowError("--board predicts a board's time from a kernel's build, not an "
+                               "overlay's; calibrate the overlay on sim without --board")
     timing = board_timing(args)
     board_device = None
     if timing is not None:
         board_device = check_device(args.board_device or f"serial:{timing.board}")
-    kernels = parse_kernels(args.kernels) if args.kernels else list(DEFAULT_KERNELS)
+    if args.overlay is not None:            # a bad file fails here, before a device opens
+        kernels = overlay_kernels(as_overlay(args.overlay))
+    else:
+        kernels = parse_kernels(args.kernels) if args.kernels else list(DEFAULT_KERNELS)
     sizes = _sizes(args.sizes) if args.sizes else None
     models = load_models("calibrate")
     total = sum(len(sizes or calibration_sizes(name)) for name, _ in kernels)
@@ -103,6 +124,8 @@ def run(args):
             bar.update(job, description=f"{device}: {msg}")
 
         options = {"status": status} if device == "sim" else {}
+        if args.overlay is not None:
+            options["overlay"] = args.overlay
         if timing is not None and timing.memory_size:
             options["memory_size"] = timing.memory_size     # calls are cut as on the board
         with hetflow.open(device, **options) as dev:
@@ -111,7 +134,8 @@ def run(args):
     models.save()
 
     from rich.table import Table
-    table = Table(title=f"hetflow calibrate: {device}, median of {args.repeats} runs per size")
+    where = f"{device} with overlay {Path(args.overlay).name}" if args.overlay else device
+    table = Table(title=f"hetflow calibrate: {where}, median of {args.repeats} runs per size")
     columns = ("model", "size", "time", "per unit", "cycles") \
         + ((f"{board_device} (predicted)",) if timing else ())
     for col in columns:

@@ -44,7 +44,7 @@ def as_json(sched):
 
 
 def run(args):
-    from ..sched.costgraph import load_graph
+    from ..bench.graphfile import load_graph
     from ..sched.policies import POLICIES, schedule
 
     if args.policy not in POLICIES:

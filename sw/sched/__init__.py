@@ -3,7 +3,7 @@
 * :mod:`~hetflow.sched.graph` -- task graphs as a program builds them (:class:`Graph`,
   ``@graph.task``);
 * :mod:`~hetflow.sched.costgraph` -- what a policy schedules: tasks with a cost per
-  device (:class:`CostGraph`, JSON);
+  device (:class:`CostGraph`);
 * :mod:`~hetflow.sched.policies` -- HEFT, dmda, eager, cpu-only, fpga-only and the
   :class:`Schedule` they return;
 * :mod:`~hetflow.sched.work` -- the size of a call; :mod:`~hetflow.sched.taskmodel` -- what
@@ -30,12 +30,12 @@ the bounds of :mod:`hetflow.bench.bounds`.
     print(report.makespan, report.describe(), report[q])
 """
 
-from .costgraph import CostGraph, GraphError, load_graph
+from .costgraph import CostGraph, GraphError
 from .graph import Graph, TaskRef
 from .policies import POLICIES, Schedule, schedule
 
-__all__ = ["CostGraph", "Graph", "GraphError", "TaskRef", "load_graph", "POLICIES", "Schedule",
-           "schedule", "Executor", "PerfModels"]
+__all__ = ["CostGraph", "Graph", "GraphError", "TaskRef", "POLICIES", "Schedule", "schedule",
+           "Executor", "PerfModels"]
 
 
 def __getattr__(name):

@@ -4,7 +4,9 @@
 with the random calls it describes: :meth:`Kernel.sample_call`) at every
 size, once to warm up and then ``repeats`` times timed, and records each
 timed run (seconds, and device cycles where the device counts them) in the
-:class:`~hetflow.sched.perfmodel.PerfModels`.
+:class:`~hetflow.sched.perfmodel.PerfModels`.  On a device opened with an
+overlay (``--overlay FILE``) the kernels are those of its units
+(:func:`overlay_kernels`), each called through its instance.
 
 A size is the kernel's unit of work: samples for ``fir``, elements for
 ``saxpy`` and ``dot``, bytes for ``crc32``, pixels for ``conv2d`` (images
@@ -26,7 +28,8 @@ import numpy as np
 from ..hw.errors import HetflowError
 from .work import kernel_key, kernel_work
 
-__all__ = ["DEFAULT_KERNELS", "calibration_sizes", "calibration_call", "calibrate"]
+__all__ = ["DEFAULT_KERNELS", "calibration_sizes", "calibration_call", "overlay_kernels",
+           "calibrate"]
 
 #: Kernels and parameters calibrated by default (those of the demo and the benchmark).
 DEFAULT_KERNELS = (("fir", {"taps": 16}), ("gemm", {}), ("crc32", {}))
@@ -51,6 +54,40 @@ def calibration_call(name, params, n, rng, index=0):
     return tuple(inputs[port.name] for port in cls.memo("inputs", p)), dict(scalars)
 
 
+def overlay_kernels(overlay):
+    """The ``(name, params)`` an overlay's units are calibrated with, one per model.
+
+    The units are the instances no stream touches (a chain is not calibrated:
+    it learns from its runs); instances of one kernel and parameters share a
+    model and are listed once.
+
+    Raises
+    ------
+    HetflowError
+        If every instance is in a chain.
+    """
+    chained = {name for chain in overlay.chains.values() for name in chain.order}
+    kernels = {}
+    for name, inst in overlay.instances.items():
+        if name not in chained:
+            key = kernel_key(inst.kernel_cls.name, inst.params)
+            kernels.setdefault(key, (inst.kernel_cls.name, dict(inst.params)))
+    if not kernels:
+        raise HetflowError(f"overlay '{overlay.name}' has no instance to calibrate: every "
+                           f"instance is in a chain ({', '.join(overlay.chains)}), and a "
+                           f"chain learns from its runs")
+    return list(kernels.values())
+
+
+def _unit(device, kernel_cls, params):
+    """An instance of the device's overlay outside its chains that runs ``kernel_cls``
+    with ``params``, or None (``device.kernel`` refuses a kernel two instances share)."""
+    if device.design is None:
+        return None
+    return next((h for h in device.kernels.values() if h.chain is None
+                 and h.kernel_cls is kernel_cls and h.params == params), None)
+
+
 def calibrate(device, models, kernels=None, sizes=None, repeats=3, seed=0,
               on_step=None, timing=None, board_device=None):
     """Time each kernel at each size on ``device`` and record the runs in ``models``.
@@ -62,9 +99,9 @@ def calibrate(device, models, kernels=None, sizes=None, repeats=3, seed=0,
     models : PerfModels
         Where the runs are recorded (not saved here: call ``models.save()``).
     kernels : sequence of (name, params), optional
-        Default: the instances of the device's overlay that are compute units
-        (no stream touches them), else :data:`DEFAULT_KERNELS`.  Their models
-        are the device's, which the units share; chains are not calibrated.
+        Default: the units of the device's overlay (:func:`overlay_kernels`),
+        else :data:`DEFAULT_KERNELS`.  Their models are the device's, which
+        the units share.
     sizes : sequence of int, optional
         Sizes for every kernel (default: each kernel's ``calibration_sizes``).
     repeats : int
@@ -84,6 +121,12 @@ def calibrate(device, models, kernels=None, sizes=None, repeats=3, seed=0,
         One row per (kernel, size): ``key``, ``n``, ``unit``, ``seconds``
         (median of the timed calls), ``cycles``, and with ``timing``
         ``predicted`` (the board's predicted seconds).
+
+    Raises
+    ------
+    HetflowError
+        If ``repeats`` is below 1, ``timing`` comes without ``board_device``,
+        or (without ``kernels``) the device's overlay has only chains.
     """
     from ..hw.registry import get_kernel
     if repeats < 1:
@@ -91,8 +134,7 @@ def calibrate(device, models, kernels=None, sizes=None, repeats=3, seed=0,
     if timing is not None and not board_device:
         raise HetflowError("calibrating a board from its build needs the board's device name")
     if kernels is None:
-        units = [h for h in getattr(device, "kernels", {}).values() if h.chain is None]
-        kernels = [(h.name, dict(h.params)) for h in units] if device.design is not None \
+        kernels = overlay_kernels(device.design) if device.design is not None \
             else DEFAULT_KERNELS
     rng = np.random.default_rng(seed)
     plan = [(name, params, list(sizes or calibration_sizes(name))) for name, params in kernels]
@@ -101,8 +143,8 @@ def calibrate(device, models, kernels=None, sizes=None, repeats=3, seed=0,
     for name, params, kernel_sizes in plan:
         cls = get_kernel(name)
         p = cls.bind(**params)
-        handle = device.kernel(name, **p)
         key = kernel_key(cls.name, p)
+        handle = _unit(device, cls, p) or device.kernel(name, **p)
         for i, n in enumerate(kernel_sizes):
             args, kwargs = calibration_call(name, p, n, rng, index=i)
             work, unit, _ = kernel_work(cls, p, args, kwargs)

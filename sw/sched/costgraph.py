@@ -2,29 +2,26 @@
 
 A :class:`CostGraph` holds tasks with a cost in seconds per device that can
 run them, and edges with the transfer cost paid when the two tasks run on
-different devices.  Its JSON form (``hetflow schedule --graph``) is::
+different devices::
 
-    {"devices": ["cpu", "fpga"],
-     "tasks": {"t1": {"cost": {"cpu": 2.0, "fpga": 0.5}}, "t2": {"cost": {"cpu": 1.0}}},
-     "edges": [["t1", "t2", 0.25]]}
+    CostGraph(["cpu", "fpga"], {"t1": {"cpu": 2.0, "fpga": 0.5}, "t2": {"cpu": 1.0}},
+              [["t1", "t2", 0.25]])
 
-A device is a name, or ``{"name": ..., "kind": "cpu" | "fpga" | "other"}``;
-without a kind, names starting with ``cpu`` or ``host`` are CPUs and names
-starting with ``fpga``, ``sim``, ``pynq`` or ``serial`` are FPGAs (the
-baselines cpu-only and fpga-only use the kinds).  A task may name the
-``kernel`` it calls (checked against the registry).  A task without a cost
-for a device cannot run there.
+A device is a name or a :class:`DeviceSpec`; a name starting with ``cpu`` or
+``host`` is a CPU, one starting with ``fpga``, ``sim``, ``pynq`` or
+``serial`` an FPGA (the baselines cpu-only and fpga-only use the kinds).  A
+task without a cost for a device cannot run there.  The executor derives one
+from a :class:`~hetflow.sched.graph.Graph`; ``hetflow schedule --graph``
+reads one from JSON (:mod:`hetflow.bench.graphfile`).
 """
 
 import heapq
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..hw.errors import HetflowError
 
-__all__ = ["GraphError", "DeviceSpec", "CostGraph", "load_graph", "device_kind", "DEVICE_KINDS"]
+__all__ = ["GraphError", "DeviceSpec", "CostGraph", "device_kind", "DEVICE_KINDS"]
 
 DEVICE_KINDS = ("cpu", "fpga", "other")
 _CPU_PREFIXES = ("cpu", "host")
@@ -62,11 +59,10 @@ class CostGraph:
 
     Parameters
     ----------
-    devices : list of str, dict or DeviceSpec
+    devices : list of str or DeviceSpec
         The devices, in order (ties between devices go to the first).
     tasks : dict
-        Task name to ``{device: seconds}`` (or ``{"cost": {device: seconds},
-        "kernel": name}`` as in the JSON form); order is kept.
+        Task name to ``{device: seconds}``; order is kept.
     edges : list
         ``(source, target)`` or ``(source, target, seconds)``: ``target``
         needs ``source``'s result; ``seconds`` is paid only when they run on
@@ -79,15 +75,15 @@ class CostGraph:
     GraphError
         With one line naming the bad value: a cycle (with its tasks), a cost
         on an unknown device, a task with no cost at all, a negative or
-        non-finite cost, an edge naming an unknown task, an unknown kernel.
+        non-finite cost, an edge naming an unknown task.
     """
 
-    def __init__(self, devices, tasks, edges=(), source="graph", _json=False):
+    def __init__(self, devices, tasks, edges=(), source="graph"):
         self.source = source
         self.devices = self._check_devices(devices)
         self.device_names = [d.name for d in self.devices]
         self._kind = {d.name: d.kind for d in self.devices}
-        self.cost, self.kernel = self._check_tasks(tasks, _json)
+        self.cost = self._check_tasks(tasks)
         self.tasks = list(self.cost)
         self._index = {t: i for i, t in enumerate(self.tasks)}
         self.edges = self._check_edges(edges)
@@ -114,20 +110,8 @@ class CostGraph:
                 spec = item
             elif isinstance(item, str):
                 spec = DeviceSpec(item, device_kind(item))
-            elif isinstance(item, dict):
-                name, kind = item.get("name"), item.get("kind")
-                extra = sorted(set(item) - {"name", "kind"})
-                if extra:
-                    raise self._error(f"device {item!r} has unknown key '{extra[0]}'; "
-                                      f"allowed: name, kind")
-                if not isinstance(name, str):
-                    raise self._error(f"device {item!r} has no name; give "
-                                      f"{{\"name\": ..., \"kind\": ...}}")
-                kind = device_kind(name) if kind is None else kind
-                spec = DeviceSpec(name, kind)
             else:
-                raise self._error(f"device {item!r} must be a name or "
-                                  f"{{\"name\": ..., \"kind\": ...}}")
+                raise self._error(f"device {item!r} must be a name or a DeviceSpec")
             if not spec.name:
                 raise self._error("a device name is empty")
             if spec.kind not in DEVICE_KINDS:
@@ -139,34 +123,22 @@ class CostGraph:
             specs.append(spec)
         return specs
 
-    def _check_tasks(self, tasks, strict):
+    def _check_tasks(self, tasks):
         if not isinstance(tasks, dict):
-            raise self._error(f"'tasks' must be an object mapping task names to "
-                              f"{{\"cost\": {{device: seconds}}}}, not {type(tasks).__name__}")
+            raise self._error(f"'tasks' must map task names to {{device: seconds}}, not "
+                              f"{type(tasks).__name__}")
         if not tasks:
             raise self._error("'tasks' is empty; give at least one task")
         names = ", ".join(self.device_names)
-        costs, kernels = {}, {}
-        for name, entry in tasks.items():
+        costs = {}
+        for name, cost in tasks.items():
             if not isinstance(name, str) or not name:
                 raise self._error(f"task name {name!r} must be a non-empty string")
-            kernel = None
-            if strict and not isinstance(entry, dict):
-                raise self._error(f"task '{name}' must be an object {{\"cost\": {{device: "
-                                  f"seconds}}}}, not {entry!r}")
-            if strict or isinstance(entry, dict) and ("cost" in entry or "kernel" in entry):
-                extra = sorted(set(entry) - {"cost", "kernel"})
-                if extra:
-                    raise self._error(f"task '{name}' has unknown key '{extra[0]}'; "
-                                      f"allowed: cost, kernel")
-                cost, kernel = entry.get("cost"), entry.get("kernel")
-            else:
-                cost = entry
             if cost is None or cost == {}:
                 raise self._error(f"task '{name}' has no cost on any device; give its seconds "
                                   f"on at least one of: {names}")
             if not isinstance(cost, dict):
-                raise self._error(f"task '{name}': 'cost' must map device names to seconds, "
+                raise self._error(f"task '{name}' must map device names to seconds, "
                                   f"not {cost!r}")
             checked = {}
             for dev, seconds in cost.items():
@@ -180,22 +152,8 @@ class CostGraph:
                     raise self._error(f"task '{name}' has a negative cost {seconds:g} on device "
                                       f"'{dev}'; costs are seconds >= 0")
                 checked[dev] = float(seconds)
-            if kernel is not None:
-                self._check_kernel(name, kernel)
             costs[name] = checked
-            kernels[name] = kernel
-        return costs, kernels
-
-    def _check_kernel(self, task, kernel):
-        from ..hw.errors import KernelNotFound
-        from ..hw.registry import get_kernel, kernel_names
-        if not isinstance(kernel, str):
-            raise self._error(f"task '{task}': 'kernel' must be a kernel name, not {kernel!r}")
-        try:
-            get_kernel(kernel)
-        except KernelNotFound:
-            raise self._error(f"task '{task}' names unknown kernel '{kernel}'; kernels are: "
-                              f"{', '.join(kernel_names())}") from None
+        return costs
 
     def _check_edges(self, edges):
         if isinstance(edges, (str, bytes, dict)) or not isinstance(edges, (list, tuple)):
@@ -289,23 +247,6 @@ class CostGraph:
 
     # ---- conversion ---------------------------------------------------------------------
 
-    @classmethod
-    def from_dict(cls, data, source="graph"):
-        """Build from the JSON form ``{"devices": ..., "tasks": ..., "edges": ...}``."""
-        if not isinstance(data, dict):
-            raise GraphError(f"{source}: expected a JSON object with keys devices, tasks, "
-                             f"edges, not {type(data).__name__}")
-        extra = sorted(set(data) - {"devices", "tasks", "edges"})
-        if extra:
-            raise GraphError(f"{source}: unknown key '{extra[0]}'; allowed: devices, tasks, "
-                             f"edges")
-        for key in ("devices", "tasks"):
-            if key not in data:
-                raise GraphError(f"{source}: missing key '{key}'; a graph has devices, tasks "
-                                 f"and edges")
-        return cls(data["devices"], data["tasks"], data.get("edges", []), source=source,
-                   _json=True)
-
     def restricted(self, allowed):
         """A copy where task ``t`` may only run on the devices in ``allowed[t]``."""
         tasks = {t: {d: c for d, c in self.cost[t].items() if d in allowed[t]}
@@ -313,28 +254,3 @@ class CostGraph:
         return CostGraph(self.devices, tasks, [[a, b, c] for (a, b), c in self.edges.items()],
                          source=self.source)
 
-
-def load_graph(path):
-    """Read and validate a :class:`CostGraph` from a JSON file.
-
-    Raises
-    ------
-    GraphError
-        If the file is missing, is not JSON, or describes a bad graph.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise GraphError(f"graph file {path} does not exist") from None
-    except IsADirectoryError:
-        raise GraphError(f"graph file {path} is a directory") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GraphError(f"graph file {path} cannot be read: "
-                         f"{getattr(exc, 'strerror', None) or exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise GraphError(f"{path.name}: not valid JSON: {exc.msg} at line {exc.lineno} "
-                         f"column {exc.colno}") from None
-    return CostGraph.from_dict(data, source=path.name)

@@ -91,12 +91,6 @@ class RunReport:
     def __getitem__(self, ref):
         return self.results[ref.name if isinstance(ref, TaskRef) else ref]
 
-    def as_schedule(self):
-        """The measured run as a :class:`Schedule` (for tables and Gantt charts)."""
-        s = Schedule(f"{self.choice or self.policy} (measured)", self.predicted.graph)
-        s.placement, s.start, s.finish = dict(self.placement), dict(self.start), dict(self.finish)
-        return s
-
 
 class Executor:
     """Runs graphs on a set of opened hetflow devices.

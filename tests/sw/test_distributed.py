@@ -15,6 +15,8 @@ from hetflow.hw.errors import HetflowError  # noqa: E402
 from hetflow.sched.graph import Graph  # noqa: E402
 from hetflow.sched.perfmodel import PerfModels  # noqa: E402
 
+from ..conftest import needs_verilator  # noqa: E402
+
 RNG = np.random.default_rng(11)
 X = RNG.integers(-1000, 1000, 256).astype(np.int32)
 Y = RNG.integers(-1000, 1000, 256).astype(np.int32)
@@ -136,3 +138,48 @@ def test_run_past_timeout_is_one_line_naming_unfinished_tasks(client, tmp_path):
     with pytest.raises(HetflowError, match=r"^the graph did not finish within 0.5 s on the "
                                            r"cluster; unfinished tasks: slow$"):
         ex.run(g, "fpga-only")
+
+
+def fir(x, h):
+    return (np.convolve(x.astype(np.int64), h.astype(np.int64))[:len(x)]
+            & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+
+
+@needs_verilator
+def test_an_overlay_device_offers_its_units_and_runs_a_chain(client, tmp_path, pipeline_toml):
+    # The demo's design (tests/conftest.py PIPELINE_TOML): its simulator build is shared.
+    x = RNG.integers(-2000, 2000, 600).astype(np.int16)
+    h = RNG.integers(-300, 300, 16).astype(np.int16)
+    a = RNG.integers(-64, 64, (6, 10)).astype(np.int8)
+    b = RNG.integers(-64, 64, (10, 5)).astype(np.int8)
+    g = Graph()
+    crc = g.chain(pipeline_toml, "fir0_crc0")(x, h=h)
+    c = g.kernel("gemm", rows=2, cols=4)(a, b)
+    t = g.task(np.transpose, c)
+    ex = DaskExecutor(client, ["cpu", "sim"], overlays={"sim": pipeline_toml},
+                      models=PerfModels(tmp_path / "m.json"), timeout=50)
+    assert ex.device_of == {"cpu": "cpu", "sim:gemm0": "sim", "sim:fir0_crc0": "sim"}
+    want_crc = zlib.crc32(fir(x, h).astype("<i4").tobytes())
+    want_c = a.astype(np.int32) @ b.astype(np.int32)
+    report = ex.run(g, "fpga-only")
+    assert report.placement == {"fir0_crc0": "sim:fir0_crc0", "gemm": "sim:gemm0",
+                                "transpose": "cpu"}
+    assert report.workers["fir0_crc0"] == report.workers["gemm"] == sim_worker(client)
+    assert int(report[crc][0]) == want_crc
+    np.testing.assert_array_equal(report[t], want_c.T)
+    assert report.cycles["fir0_crc0"] > 0
+    # On the cpu the chain is the composed golden models.
+    report = ex.run(g, "cpu-only")
+    assert set(report.placement.values()) == {"cpu"}
+    assert int(report[crc][0]) == want_crc
+    key = g.tasks["fir0_crc0"].key
+    assert [ex.models.model(key, d).runs() for d in ("sim", "cpu")] == [1, 1]
+
+
+def test_bad_overlay_is_one_line(client, tmp_path, pipeline_toml):
+    with pytest.raises(HetflowError) as info:
+        DaskExecutor(client, ["cpu", "sim"], overlays={"fpga": pipeline_toml})
+    assert str(info.value) == "overlay given for unknown device 'fpga'; devices are: cpu, sim"
+    with pytest.raises(HetflowError) as info:
+        DaskExecutor(client, ["cpu", "sim"], overlays={"sim": tmp_path / "nope.toml"})
+    assert str(info.value) == f"overlay file {tmp_path / 'nope.toml'} does not exist"

@@ -11,8 +11,8 @@ from hetflow.cli.models import spread
 from hetflow.sched.taskmodel import Model
 from hetflow.sched.work import Work
 
-from ...conftest import ROOT, one_line_error
-from .test_costgraph import BAD
+from ...conftest import PIPELINE_TOML, ROOT, needs_verilator, one_line_error
+from ..test_bench_graphfile import BAD
 
 GRAPH = {"devices": ["cpu", "fpga"],
          "tasks": {"load": {"cost": {"cpu": 1.0}},
@@ -213,4 +213,45 @@ def test_calibrate_bad_input(tmp_path):
                    "--sizes '0': sizes must be positive integers")
     one_line_error(hetflow("calibrate", "--device", "cpu", "--repeats", "0", env=env),
                    "--repeats 0 is out of range; allowed 1 or more")
+    assert not (tmp_path / "pm.json").exists()
+
+
+@needs_verilator
+def test_calibrate_the_units_of_an_overlay_on_sim(tmp_path, pipeline_toml):
+    # The demo's design (tests/conftest.py PIPELINE_TOML): its simulator build is shared.
+    env = {"HETFLOW_PERFMODELS": str(tmp_path / "pm.json")}
+    proc = hetflow("calibrate", "--device", "sim", "--overlay", pipeline_toml, "--sizes",
+                   "256,1024", "--repeats", "1", "-q", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "hetflow calibrate: sim with overlay pipeline.toml" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == \
+        f"stored 1 model(s) for sim in {tmp_path / 'pm.json'}"
+    out = json.loads(hetflow("models", "--json", env=env).stdout)
+    # gemm0 is the one unit of its kernel; fir0 and crc0 are chained (the chain learns).
+    (row,) = out["models"]
+    assert (row["key"], row["device"], row["runs"]) == ("gemm(cols=4, rows=2)", "sim", 2)
+    assert row["cycles_fit"] is not None
+
+
+def test_calibrate_overlay_bad_input(tmp_path, pipeline_toml):
+    env = {"HETFLOW_PERFMODELS": str(tmp_path / "pm.json")}
+    error = "hetflow calibrate: error: "
+    missing = tmp_path / "nope.toml"
+    assert one_line_error(hetflow("calibrate", "--overlay", missing, env=env), "") == \
+        f"{error}overlay file {missing} does not exist"
+    assert one_line_error(hetflow("calibrate", "--overlay", pipeline_toml, "--kernels", "gemm",
+                                  env=env), "") == \
+        (f"{error}--kernels and --overlay both choose what to calibrate; with --overlay the "
+         f"overlay's units are calibrated, give one or the other")
+    assert one_line_error(hetflow("calibrate", "--overlay", pipeline_toml, "--board", tmp_path,
+                                  env=env), "") == \
+        (f"{error}--board predicts a board's time from a kernel's build, not an overlay's; "
+         f"calibrate the overlay on sim without --board")
+    chained = tmp_path / "chained.toml"
+    chained.write_text(PIPELINE_TOML.replace('gemm0 = { kernel = "gemm", rows = 2, cols = 4 }\n',
+                                             "").replace('"pipeline"', '"chained"'))
+    assert one_line_error(hetflow("calibrate", "--device", "cpu", "--overlay", chained,
+                                  env=env), "") == \
+        (f"{error}overlay 'chained' has no instance to calibrate: every instance is in a chain "
+         f"(fir0_crc0), and a chain learns from its runs")
     assert not (tmp_path / "pm.json").exists()

@@ -1,87 +1,50 @@
-"""Cost graphs: validation with one-line errors, JSON round trip, kinds, order."""
+"""Cost graphs: validation with one-line errors, kinds, order (the JSON form is
+hetflow.bench.graphfile's, tested in tests/sw/test_bench_graphfile.py)."""
 
 import pytest
 
-from hetflow.sched.costgraph import CostGraph, DeviceSpec, GraphError, load_graph
+from hetflow.sched.costgraph import CostGraph, DeviceSpec, GraphError
 
-
-def base(**changes):
-    data = {"devices": ["cpu", "fpga"],
-            "tasks": {"t1": {"cost": {"cpu": 1.0, "fpga": 2.0}},
-                      "t2": {"cost": {"cpu": 1.0}},
-                      "t3": {"cost": {"fpga": 1.0}}},
-            "edges": [["t1", "t2", 0.5], ["t2", "t3"]]}
-    data.update(changes)
-    return data
-
+DEVICES = ["cpu", "fpga"]
+TASKS = {"t1": {"cpu": 1.0, "fpga": 2.0}, "t2": {"cpu": 1.0}, "t3": {"fpga": 1.0}}
 
 BAD = [
-    (base(edges=[["t1", "t2"], ["t2", "t3"], ["t3", "t1"]]),
-     "g.json: cycle t1 -> t2 -> t3 -> t1; a task graph must be acyclic"),
-    (base(edges=[["t2", "t3"], ["t3", "t2"], ["t1", "t2"]]),
-     "g.json: cycle t2 -> t3 -> t2; a task graph must be acyclic"),
-    (base(edges=[["t1", "t1"]]), "g.json: cycle t1 -> t1; a task graph must be acyclic"),
-    (base(tasks={"t1": {"cost": {"gpu": 1.0}}}, edges=[]),
-     "g.json: task 't1' has a cost on unknown device 'gpu'; devices are: cpu, fpga"),
-    (base(tasks={"t1": {"cost": {}}}, edges=[]),
-     "g.json: task 't1' has no cost on any device; give its seconds on at least one of: "
-     "cpu, fpga"),
-    (base(tasks={"t1": {}}, edges=[]),
-     "g.json: task 't1' has no cost on any device; give its seconds on at least one of: "
-     "cpu, fpga"),
-    (base(tasks={"t1": {"cost": {"cpu": -1}}}, edges=[]),
-     "g.json: task 't1' has a negative cost -1 on device 'cpu'; costs are seconds >= 0"),
-    (base(tasks={"t1": {"cost": {"cpu": "fast"}}}, edges=[]),
-     "g.json: task 't1' cost on device 'cpu' must be a finite number of seconds, not 'fast'"),
-    (base(tasks={"t1": {"cost": {"cpu": True}}}, edges=[]),
-     "g.json: task 't1' cost on device 'cpu' must be a finite number of seconds, not True"),
-    (base(edges=[["t1", "t9", 1]]), "g.json: edge ['t1', 't9'] names unknown task 't9'"),
-    (base(edges=[["t1", "t2", -1]]),
-     "g.json: edge t1 -> t2 has a negative transfer cost -1; costs are seconds >= 0"),
-    (base(edges=[["t1"]]),
-     "g.json: edge #0 must be [source, target] or [source, target, seconds], not ['t1']"),
-    (base(edges=[["t1", "t2"], ["t1", "t2"]]), "g.json: edge t1 -> t2 is given twice"),
-    (base(devices=[]), "g.json: 'devices' must be a non-empty list of device names, not []"),
-    (base(devices=["cpu", "cpu"]), "g.json: device 'cpu' is listed twice"),
-    (base(devices=[{"name": "x", "kind": "gpu"}]),
-     "g.json: device 'x' has unknown kind 'gpu'; allowed: cpu, fpga, other"),
-    ({"devices": ["cpu"]}, "g.json: missing key 'tasks'; a graph has devices, tasks and edges"),
-    ({"devices": ["cpu"], "tasks": {}}, "g.json: 'tasks' is empty; give at least one task"),
-    ({"devices": ["cpu"], "tasks": {"a": {"cost": {"cpu": 1}}}, "extra": 1},
-     "g.json: unknown key 'extra'; allowed: devices, tasks, edges"),
-    (base(tasks={"t1": {"cost": {"cpu": 1}, "kernel": "fri"}}, edges=[]),
-     "g.json: task 't1' names unknown kernel 'fri'; kernels are: "),
-    (base(tasks={"t1": {"costs": {"cpu": 1}}}, edges=[]),
-     "g.json: task 't1' has unknown key 'costs'; allowed: cost, kernel"),
-    (base(tasks={"t1": [1]}, edges=[]),
-     "g.json: task 't1' must be an object {\"cost\": {device: seconds}}, not [1]"),
-    ([1, 2], "g.json: expected a JSON object with keys devices, tasks, edges, not list"),
+    ((DEVICES, TASKS, [["t1", "t2"], ["t2", "t3"], ["t3", "t1"]]),
+     "g: cycle t1 -> t2 -> t3 -> t1; a task graph must be acyclic"),
+    ((DEVICES, TASKS, [("t1", "t1")]), "g: cycle t1 -> t1; a task graph must be acyclic"),
+    ((DEVICES, {"t1": {"gpu": 1.0}}, []),
+     "g: task 't1' has a cost on unknown device 'gpu'; devices are: cpu, fpga"),
+    ((DEVICES, {"t1": {}}, []),
+     "g: task 't1' has no cost on any device; give its seconds on at least one of: cpu, fpga"),
+    ((DEVICES, {"t1": 2.0}, []), "g: task 't1' must map device names to seconds, not 2.0"),
+    ((DEVICES, {"t1": {"cpu": float("nan")}}, []),
+     "g: task 't1' cost on device 'cpu' must be a finite number of seconds, not nan"),
+    ((DEVICES, {"t1": {"cpu": -1}}, []),
+     "g: task 't1' has a negative cost -1 on device 'cpu'; costs are seconds >= 0"),
+    ((DEVICES, {"": {"cpu": 1}}, []), "g: task name '' must be a non-empty string"),
+    ((DEVICES, [], []), "g: 'tasks' must map task names to {device: seconds}, not list"),
+    ((DEVICES, {}, []), "g: 'tasks' is empty; give at least one task"),
+    ((DEVICES, TASKS, "t1 t2"), "g: 'edges' must be a list of [source, target, seconds], not str"),
+    ((DEVICES, TASKS, [("t1", "t2", float("inf"))]),
+     "g: edge t1 -> t2: transfer cost must be a finite number of seconds, not inf"),
+    (("cpu", TASKS, []), "g: 'devices' must be a non-empty list of device names, not 'cpu'"),
+    (([7], TASKS, []), "g: device 7 must be a name or a DeviceSpec"),
+    (([""], TASKS, []), "g: a device name is empty"),
+    (([DeviceSpec("x", "gpu")], TASKS, []),
+     "g: device 'x' has unknown kind 'gpu'; allowed: cpu, fpga, other"),
 ]
 
 
-@pytest.mark.parametrize("data,message", BAD, ids=[m.split(": ", 1)[1][:40] for _, m in BAD])
-def test_bad_graph_is_one_line(data, message):
+@pytest.mark.parametrize("args,message", BAD, ids=[m.split(": ", 1)[1][:40] for _, m in BAD])
+def test_bad_graph_is_one_line(args, message):
     with pytest.raises(GraphError) as info:
-        CostGraph.from_dict(data, source="g.json")
-    text = str(info.value)
-    assert "\n" not in text
-    if message.endswith(": "):
-        assert text.startswith(message)
-    else:
-        assert text == message
-
-
-def test_good_graph():
-    g = CostGraph.from_dict(base(), source="g.json")
-    assert g.tasks == ["t1", "t2", "t3"] and g.order == ["t1", "t2", "t3"]
-    assert g.transfer("t1", "t2") == 0.5 and g.transfer("t2", "t3") == 0.0
-    assert g.feasible("t2") == ["cpu"] and g.min_cost("t1") == 1.0
-    assert [d.kind for d in g.devices] == ["cpu", "fpga"]
+        CostGraph(*args, source="g")
+    assert str(info.value) == message
 
 
 def test_device_kinds_from_names_and_explicit():
     g = CostGraph(["cpu0", "host", "sim", "pynq", "serial:/dev/ttyUSB1", "fpga1", "gpu0",
-                   {"name": "acc", "kind": "fpga"}, DeviceSpec("big", "cpu")],
+                   DeviceSpec("acc", "fpga"), DeviceSpec("big", "cpu")],
                   {"t": {"cpu0": 1.0}})
     assert [d.kind for d in g.devices] == ["cpu", "cpu", "fpga", "fpga", "fpga", "fpga",
                                            "other", "fpga", "cpu"]
@@ -91,16 +54,4 @@ def test_topological_order_follows_listing_where_edges_allow():
     g = CostGraph(["cpu"], {"c": {"cpu": 1}, "a": {"cpu": 1}, "b": {"cpu": 1}},
                   [["b", "c"], ["a", "b"]])
     assert g.order == ["a", "b", "c"]
-
-
-def test_load_graph_file_errors(tmp_path):
-    with pytest.raises(GraphError, match=r"^graph file .*nope.json does not exist$"):
-        load_graph(tmp_path / "nope.json")
-    bad = tmp_path / "bad.json"
-    bad.write_text('{"devices": ["cpu"],\n "tasks": {')
-    with pytest.raises(GraphError) as info:
-        load_graph(bad)
-    assert str(info.value).startswith("bad.json: not valid JSON: ") and "line 2" in str(info.value)
-
-
-# ---- the Python API ----------------------------------------------------------------------
+    assert g.transfer("a", "b") == 0.0 and g.feasible("a") == ["cpu"] and g.min_cost("a") == 1
