@@ -12,14 +12,13 @@ import pytest
 
 from hetflow.backends.serial_link import SerialLink
 from hetflow.boards.serialsim import SerialSocSimulation
-from hetflow.boards.socsim import REGION_ALIGN
 from hetflow.hw.job import from_memory_image, memory_image
 from hetflow.hw.overlay import compose, derive_jobs, parse_overlay
 from hetflow.hw.overlay.manifest import decode_manifest
 from hetflow.hw.regmap import kernel_id
 from hetflow.link import protocol as P
 from hetflow.link.boardmap import INSTANCE_STRIDE, MANIFEST_BASE, BoardMap
-from hetflow.link.client import BoardRequestError
+from hetflow.link.client import BoardRequestError, job_layout
 
 TEST_BAUD = 3_000_000
 PIPELINE = """\
@@ -81,17 +80,16 @@ def test_chain_and_instance_in_one_run_equal_the_golden_models(served):
 
     link.call(P.RESET, 4)
     assert link.call(P.RUN, 2000) == (P.RUN_BUDGET, 2000)       # nothing started: the budget
-    regions, address = [], 0
-    for ch in bmap.channels:
-        job = jobs[ch.unit]
-        n = job.expect[ch.port.name] if ch.output else len(job.streams[ch.port.name])
-        beats = ch.port.beats(n)
+    regions, base = [], 0                   # each instance's job laid out after the last
+    for name, unit in bmap.units.items():
+        layout, size = job_layout(unit.channels, jobs[name])
+        regions += [(ch, base + address, beats) for ch, address, beats in layout.values()]
+        base += size
+    for ch, address, beats in regions:
         if not ch.output:
-            data = memory_image(ch.port, job.streams[ch.port.name], ch.stride)
+            data = memory_image(ch.port, jobs[ch.unit].streams[ch.port.name], ch.stride)
             link.call(P.MEM_WRITE, address, data=data)
         link.call(P.DMA_SETUP, ch.index, address, beats)
-        regions.append((ch, address, beats, n))
-        address += -(-beats * ch.stride // REGION_ALIGN) * REGION_ALIGN
     for name in ("gemm0", "crc0", "fir0"):
         unit = bmap.unit(name)
         for word, value in unit.kernel.map.word_writes(jobs[name].registers):
@@ -101,10 +99,11 @@ def test_chain_and_instance_in_one_run_equal_the_golden_models(served):
     reason, cycles = link.call(P.RUN, 100_000)
     assert reason == P.RUN_DONE and cycles < 100_000
     outputs = {}
-    for ch, address, beats, n in regions:
+    for ch, address, beats in regions:
         if ch.output:
             raw = link.call(P.MEM_READ, address, beats * ch.stride)
-            outputs[(ch.unit, ch.port.name)] = from_memory_image(ch.port, raw, ch.stride, n)
+            outputs[(ch.unit, ch.port.name)] = from_memory_image(
+                ch.port, raw, ch.stride, jobs[ch.unit].expect[ch.port.name])
     np.testing.assert_array_equal(outputs[("crc0", "crc")],
                                   compose(overlay, chain, inputs, scalars)[("crc0", "crc")])
     want = gemm.kernel_cls.model(gemm.params, {"a": a, "b": b}, {})["c"]

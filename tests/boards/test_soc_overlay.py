@@ -11,13 +11,14 @@ from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
 from hetflow.boards.soc import OVERLAY_SOC_MAP, SOC_MAP, SoC
-from hetflow.boards.socsim import REGION_ALIGN, HostBus
+from hetflow.boards.socsim import HostBus
 from hetflow.hw.errors import ParamError
 from hetflow.hw.job import from_memory_image, memory_image
 from hetflow.hw.overlay import Overlay, compose, derive_jobs
 from hetflow.hw.overlay.manifest import decode_manifest
 from hetflow.hw.regmap import kernel_id
 from hetflow.link.boardmap import INSTANCE_STRIDE, MANIFEST_BASE
+from hetflow.link.client import job_layout
 
 
 def pipeline():
@@ -98,19 +99,17 @@ def test_chain_and_an_instance_run_at_once_and_run_waits_for_both():
     soc = SoC(overlay, memory_size=32 * 1024)
     bmap, smap = soc.boardmap, soc.map
 
-    # One region per channel, as the host lays a job out.
-    layout, address = {}, 0
-    for ch in soc.chans:
-        job = jobs[ch.unit]
-        n = job.expect[ch.port.name] if ch.output else len(job.streams[ch.port.name])
-        beats = ch.port.beats(n)
-        layout[ch.index] = (ch, address, beats, n)
-        address += -(-beats * ch.stride // REGION_ALIGN) * REGION_ALIGN
-    assert address <= soc.memory_size
+    # One region per channel, as the host lays a job out: instance after instance.
+    regions, base = [], 0
+    for name, unit in bmap.units.items():
+        layout, size = job_layout(unit.channels, jobs[name])
+        regions += [(ch, base + address, beats) for ch, address, beats in layout.values()]
+        base += size
+    assert [ch for ch, _, _ in regions] == soc.chans and base <= soc.memory_size
 
     async def bench(bus):
         await bus.write(smap.soc_base + smap.CTRL, 1)
-        for ch, address, beats, _ in layout.values():
+        for ch, address, beats in regions:
             if not ch.output:
                 data = jobs[ch.unit].streams[ch.port.name]
                 await bus.write_bytes(address, memory_image(ch.port, data, ch.stride))
@@ -140,10 +139,11 @@ def test_chain_and_an_instance_run_at_once_and_run_waits_for_both():
             raise AssertionError(f"STATUS still {value:#x}")
         dones = [await bus.read(bmap.unit(n).offset("status")) & 2 for n in bmap.units]
         outputs = {}
-        for ch, address, beats, n in layout.values():
+        for ch, address, beats in regions:
             if ch.output:
                 raw = await bus.read_bytes(address, beats * ch.stride)
-                outputs[(ch.unit, ch.port.name)] = from_memory_image(ch.port, raw, ch.stride, n)
+                outputs[(ch.unit, ch.port.name)] = from_memory_image(
+                    ch.port, raw, ch.stride, jobs[ch.unit].expect[ch.port.name])
         await bus.write(smap.soc_base + smap.CTRL, 1)
         await bus.read(smap.soc_base + smap.ID)         # the reset pulse is the next cycle
         after_reset = await bus.read(status)
