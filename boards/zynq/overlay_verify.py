@@ -27,7 +27,7 @@ from ...hw.errors import HetflowError
 from ...hw.job import pack_beats, unpack_beats
 from ...sim.overlay_verify import unit_calls
 from .overlay import OverlayLayout
-from .verify import build_axi_model, run_axi_bench
+from .verify import build_axi_model, packet_beats, run_axi_bench
 from .wrapper import AxiKernel
 
 __all__ = ["AxiOverlayTop", "verify_overlay_axi", "OverlayAxiResult"]
@@ -189,15 +189,12 @@ def _compare(layout, jobs, expected, frames, where):
         lay = layout.layouts[inst]
         s = lay.stream(port)
         packets = frames[f"{inst}_{s.axis}"]
-        beats_expected = s.port.beats(jobs[inst].expect[port])
-        sizes = [len(p) for p in packets]
-        if sizes != [beats_expected * s.beat_bytes]:
-            failures.append(f"{where}: {inst}.{port} gave packets of {sizes} bytes; expected "
-                            f"one of {beats_expected * s.beat_bytes}")
+        size = s.port.beats(jobs[inst].expect[port]) * s.beat_bytes
+        beats = packet_beats(packets, size, s.beat_bytes)
+        if beats is None:
+            failures.append(f"{where}: {inst}.{port} gave packets of "
+                            f"{[len(p) for p in packets]} bytes; expected one of {size}")
             continue
-        data = packets[0]
-        beats = [int.from_bytes(data[j:j + s.beat_bytes], "little")
-                 for j in range(0, len(data), s.beat_bytes)]
         stream = unpack_beats(s.port, beats, jobs[inst].expect[port])
         have = np.asarray(lay.kernel_cls.collect(lay.params, jobs[inst], {port: stream})[port])
         want = np.asarray(want)
