@@ -22,6 +22,23 @@ depth = 32
 reinterpret = true
 """
 
+#: :data:`PIPELINE_TOML`'s design made small enough to simulate a whole SoC (a 4-tap FIR, a
+#: 2x2 GEMM, an 8-deep FIFO): the overlay SoC in amaranth.sim and served behind its UART.
+SMALL_PIPELINE_TOML = """\
+name = "pipeline"
+
+[instances]
+fir0 = { kernel = "fir", taps = 4 }
+crc0 = { kernel = "crc32", lanes = 4 }
+gemm0 = { kernel = "gemm", rows = 2, cols = 2 }
+
+[[stream]]
+from = "fir0.y"
+to = "crc0.data"
+depth = 8
+reinterpret = true
+"""
+
 
 @pytest.fixture
 def fixtures_on_path(monkeypatch):
@@ -36,6 +53,16 @@ def pipeline_toml(tmp_path):
     path = tmp_path / "pipeline.toml"
     path.write_text(PIPELINE_TOML)
     return path
+
+
+def install_kernel_plugin(directory, name, version, kernels):
+    """Leave in ``directory`` what pip leaves of a distribution ``name`` whose ``hetflow.kernels``
+    entry points are ``kernels`` (``{kernel name: "module:Class"}``)."""
+    dist = directory / f"{name.replace('-', '_')}-{version}.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (dist / "entry_points.txt").write_text(
+        "[hetflow.kernels]\n" + "".join(f"{k} = {v}\n" for k, v in kernels.items()))
 
 
 def have_verilator():

@@ -20,21 +20,9 @@ from hetflow.link import protocol as P
 from hetflow.link.boardmap import INSTANCE_STRIDE, MANIFEST_BASE, BoardMap
 from hetflow.link.client import BoardRequestError, job_layout
 
+from ..conftest import SMALL_PIPELINE_TOML as PIPELINE
+
 TEST_BAUD = 3_000_000
-PIPELINE = """\
-name = "pipeline"
-
-[instances]
-fir0 = { kernel = "fir", taps = 4 }
-crc0 = { kernel = "crc32", lanes = 4 }
-gemm0 = { kernel = "gemm", rows = 2, cols = 2 }
-
-[[stream]]
-from = "fir0.y"
-to = "crc0.data"
-depth = 8
-reinterpret = true
-"""
 
 
 @pytest.fixture(scope="module")

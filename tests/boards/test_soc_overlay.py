@@ -14,20 +14,17 @@ from hetflow.boards.soc import OVERLAY_SOC_MAP, SOC_MAP, SoC
 from hetflow.boards.socsim import HostBus
 from hetflow.hw.errors import ParamError
 from hetflow.hw.job import from_memory_image, memory_image
-from hetflow.hw.overlay import Overlay, compose, derive_jobs
+from hetflow.hw.overlay import Overlay, compose, derive_jobs, parse_overlay
 from hetflow.hw.overlay.manifest import decode_manifest
 from hetflow.hw.regmap import kernel_id
 from hetflow.link.boardmap import INSTANCE_STRIDE, MANIFEST_BASE
 from hetflow.link.client import job_layout
 
+from ..conftest import SMALL_PIPELINE_TOML
+
 
 def pipeline():
-    overlay = Overlay("pipeline")
-    overlay.add("fir0", "fir", taps=4)
-    overlay.add("crc0", "crc32", lanes=4)
-    overlay.add("gemm0", "gemm", rows=2, cols=2)
-    overlay.connect("fir0.y", "crc0.data", depth=8, reinterpret=True)
-    return overlay
+    return parse_overlay(SMALL_PIPELINE_TOML)
 
 
 def simulate(soc, bench):
