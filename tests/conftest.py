@@ -40,6 +40,37 @@ reinterpret = true
 """
 
 
+def small_pipeline_call(bmap, rng, n, k):
+    """One call of :data:`SMALL_PIPELINE_TOML`'s chain on ``n`` samples and of its GEMM on
+    ``k``-deep matrices, as one job on a board of ``bmap`` (its
+    :class:`~hetflow.link.boardmap.BoardMap`): ``(jobs, regions, size, expected)``, the
+    jobs by instance, ``(channel, address, beats)`` of every channel laid out as the host
+    lays them out (:func:`~hetflow.link.client.job_layout`, instance after instance), the
+    bytes of board memory they take, and the golden outputs by ``(instance, port)``."""
+    import numpy as np
+
+    from hetflow.hw.overlay import compose, derive_jobs
+    from hetflow.link.client import job_layout
+
+    overlay = bmap.overlay
+    chain = overlay.chains["fir0_crc0"]
+    inputs = {("fir0", "x"): rng.integers(-2000, 2000, n).astype(np.int16)}
+    scalars = {"fir0": {"h": rng.integers(-50, 50, 4).astype(np.int16)}}
+    ab = {"a": rng.integers(-100, 100, (2, k)).astype(np.int8),
+          "b": rng.integers(-100, 100, (k, 2)).astype(np.int8)}
+    jobs = derive_jobs(overlay, chain, inputs, scalars)
+    gemm = overlay.instances["gemm0"]
+    jobs["gemm0"] = gemm.kernel_cls.prepare(gemm.params, ab, {})
+    expected = compose(overlay, chain, inputs, scalars)
+    expected[("gemm0", "c")] = gemm.kernel_cls.model(gemm.params, ab, {})["c"].reshape(-1)
+    regions, base = [], 0
+    for name, unit in bmap.units.items():
+        layout, size = job_layout(unit.channels, jobs[name])
+        regions += [(ch, base + address, beats) for ch, address, beats in layout.values()]
+        base += size
+    return jobs, regions, base, expected
+
+
 @pytest.fixture
 def fixtures_on_path(monkeypatch):
     """Make the test-only kernel modules importable as ``faulty_kernels:...``."""
