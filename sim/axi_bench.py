@@ -20,11 +20,16 @@ pause generator when the job's ``pause`` is non-zero: valid gaps on what the
 bench drives, ready low on what it receives.  Results (responses, packets,
 cycle counts, errors) go to ``HETFLOW_AXI_RESULT``; the comparison with the
 golden model happens in the host process.
+
+The overlay's bench (:mod:`hetflow.boards.zynq.overlay_bench`) shares all
+but the AXI-Lite side: :class:`StreamBench` (streams, pauses, reset, the loop
+that feeds a job and collects its packets) and the plan and result files.
 """
 
 import os
 import pickle
 import random
+from dataclasses import dataclass, field
 
 import cocotb
 from cocotb.clock import Clock
@@ -43,15 +48,62 @@ def pauses(rng, probability):
         yield rng.random() < probability
 
 
-class AxiBench:
+@dataclass
+class StreamRun:
+    """What a job's streams did (:meth:`StreamBench.stream_job`).
+
+    Attributes
+    ----------
+    packets : dict of str to list of bytes
+        Per output interface, the TLAST-terminated packets received.
+    expect : dict of str to int
+        Per output interface, the bytes the job expects.
+    state : object
+        What the last poll of the IPs' status returned.
+    finished : bool
+        Whether the job finished within its cycle budget.
+    sent : bool
+        Whether every input frame was taken.
+    extra : list of str
+        Output interfaces still offering data after the job's last packet.
+    """
+
+    packets: dict
+    expect: dict
+    state: object
+    finished: bool
+    sent: bool
+    extra: list = field(default_factory=list)
+
+    def received(self, name):
+        """Bytes received on output interface ``name``."""
+        return sum(len(p) for p in self.packets[name])
+
+    def shortfall(self, describe):
+        """The end of a timeout's message: the outputs short (each told by
+        ``describe(name)``) and whether input was left untaken."""
+        short = [describe(n) for n in self.packets if self.received(n) < self.expect.get(n, 0)]
+        return ((f"; output short: {'; '.join(short)}" if short else "")
+                + ("" if self.sent else "; input not all taken"))
+
+    @property
+    def beyond(self):
+        """The error of a finished job that offered output beyond its end, or None."""
+        return f"output beyond the job on {', '.join(self.extra)}" if self.extra else None
+
+
+class StreamBench:
+    """The AXI-Stream side of an AXI bench: sources, sinks, pauses, reset and the job loop.
+
+    Subclasses add their AXI-Lite masters (:meth:`lite_master`) and say
+    which they have (:meth:`lite_masters`), and poll their IPs' status.
+    """
+
     def __init__(self, dut, plan):
         self.dut = dut
         self.plan = plan
         self.cycle = 0
-        self.coverage = {}
         clk, rst = dut.ap_clk, dut.ap_rst_n
-        self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axi_control"), clk, rst,
-                                  reset_active_level=False)
         self.sources = {name: AxiStreamSource(AxiStreamBus.from_prefix(dut, name), clk, rst,
                                               reset_active_level=False)
                         for name in plan["inputs"]}
@@ -59,13 +111,34 @@ class AxiBench:
                                           reset_active_level=False)
                       for name in plan["outputs"]}
 
-    def _channels(self):
-        w, r = self.axil.write_if, self.axil.read_if
-        return ([w.aw_channel, w.w_channel, w.b_channel, r.ar_channel, r.r_channel]
-                + list(self.sources.values()) + list(self.sinks.values()))
+    def lite_master(self, prefix):
+        """An :class:`~cocotbext.axi.AxiLiteMaster` on the slave of ports ``prefix_*``."""
+        return AxiLiteMaster(AxiLiteBus.from_prefix(self.dut, prefix), self.dut.ap_clk,
+                             self.dut.ap_rst_n, reset_active_level=False)
+
+    @staticmethod
+    async def lite_read(master, offset):
+        """``(response, word)`` of a read at ``offset``, within :data:`AXIL_TIMEOUT_NS`."""
+        r = await with_timeout(master.read(offset, 4), AXIL_TIMEOUT_NS, "ns")
+        return int(r.resp), int.from_bytes(bytes(r.data), "little")
+
+    @staticmethod
+    async def lite_write(master, offset, data):
+        """The response to a write of ``data`` at ``offset``, within :data:`AXIL_TIMEOUT_NS`."""
+        r = await with_timeout(master.write(offset, data), AXIL_TIMEOUT_NS, "ns")
+        return int(r.resp)
+
+    def lite_masters(self):
+        """The bench's AXI-Lite masters, in a fixed order (it seeds their pauses)."""
+        raise NotImplementedError
 
     def set_pauses(self, seed, probability):
-        for i, channel in enumerate(self._channels()):
+        channels = []
+        for master in self.lite_masters():
+            w, r = master.write_if, master.read_if
+            channels += [w.aw_channel, w.w_channel, w.b_channel, r.ar_channel, r.r_channel]
+        channels += list(self.sources.values()) + list(self.sinks.values())
+        for i, channel in enumerate(channels):
             if probability > 0:
                 # A different pattern per channel, so that AW and W (and B) arrive in
                 # every order relative to each other.
@@ -74,6 +147,102 @@ class AxiBench:
                 # clear_pause_generator() leaves pause at the generator's last value.
                 channel.clear_pause_generator()
                 channel.pause = False
+
+    async def count_cycles(self):
+        while True:
+            await RisingEdge(self.dut.ap_clk)
+            self.cycle += 1
+
+    async def reset(self):
+        self.dut.ap_rst_n.value = 0
+        for _ in range(5):
+            await RisingEdge(self.dut.ap_clk)
+        self.dut.ap_rst_n.value = 1
+        for _ in range(2):
+            await RisingEdge(self.dut.ap_clk)
+
+    async def stream_job(self, job, poll):
+        """Send the job's input frames and collect its output until it is done.
+
+        ``poll`` (an async function) reads the IPs' status and returns
+        ``(done, state)``.  The job is finished when it says done, every
+        input frame was taken and every output has the bytes ``job["expect"]``
+        gives; it is not when ``job["budget"]`` cycles pass first.  After a
+        finished job the outputs are watched 16 cycles more: nothing may come.
+
+        Returns
+        -------
+        StreamRun
+        """
+        start = self.cycle
+        for name, data in job["frames"].items():
+            if data:
+                await self.sources[name].send(AxiStreamFrame(data))
+        run = StreamRun({name: [] for name in self.sinks}, job["expect"], None, False, False)
+
+        def drain():
+            for name, sink in self.sinks.items():
+                while not sink.empty():
+                    run.packets[name].append(bytes(sink.recv_nowait().tdata))
+
+        while True:
+            done, run.state = await poll()
+            drain()
+            run.sent = all(source.idle() for source in self.sources.values())
+            complete = all(run.received(n) >= job["expect"].get(n, 0) for n in self.sinks)
+            if done and run.sent and complete:
+                break
+            if self.cycle - start > job["budget"]:
+                return run
+            for _ in range(8):
+                await RisingEdge(self.dut.ap_clk)
+        run.finished = True
+        # Nothing more may come out after the job's last packet.
+        for _ in range(16):
+            await RisingEdge(self.dut.ap_clk)
+        drain()
+        run.extra = [n for n in self.sinks if int(getattr(self.dut, f"{n}_tvalid").value)]
+        return run
+
+
+async def start_plan(dut, bench_cls):
+    """The plan of ``HETFLOW_AXI_PLAN`` in a ``bench_cls``, clocked, counting and reset."""
+    with open(os.environ["HETFLOW_AXI_PLAN"], "rb") as f:
+        plan = pickle.load(f)
+    cocotb.start_soon(Clock(dut.ap_clk, CLOCK_NS, unit="ns").start())
+    bench = bench_cls(dut, plan)
+    cocotb.start_soon(bench.count_cycles())
+    await bench.reset()
+    return bench
+
+
+async def run_jobs(bench):
+    """Run the plan's jobs in order, up to the first that fails; their results."""
+    jobs = []
+    for index, job in enumerate(bench.plan["jobs"]):
+        result = await bench.run_job(index, job)
+        jobs.append(result)
+        if result["error"]:
+            break   # a hung kernel stays busy; later jobs would not start
+    return jobs
+
+
+def save_result(result):
+    """Write ``result`` to ``HETFLOW_AXI_RESULT`` whole, or not at all."""
+    tmp = os.environ["HETFLOW_AXI_RESULT"] + ".tmp"
+    with open(tmp, "wb") as f:
+        pickle.dump(result, f)
+    os.replace(tmp, os.environ["HETFLOW_AXI_RESULT"])
+
+
+class AxiBench(StreamBench):
+    def __init__(self, dut, plan):
+        super().__init__(dut, plan)
+        self.coverage = {}
+        self.axil = self.lite_master("s_axi_control")
+
+    def lite_masters(self):
+        return [self.axil]
 
     async def count_cycles(self):
         """Count clock cycles, and watch the AXI-Lite handshakes.
@@ -103,21 +272,11 @@ class AxiBench:
             if int(dut.s_axi_control_rvalid.value) and not int(dut.s_axi_control_rready.value):
                 cov["r_stalled"] += 1
 
-    async def reset(self):
-        self.dut.ap_rst_n.value = 0
-        for _ in range(5):
-            await RisingEdge(self.dut.ap_clk)
-        self.dut.ap_rst_n.value = 1
-        for _ in range(2):
-            await RisingEdge(self.dut.ap_clk)
-
     async def read(self, offset):
-        r = await with_timeout(self.axil.read(offset, 4), AXIL_TIMEOUT_NS, "ns")
-        return int(r.resp), int.from_bytes(bytes(r.data), "little")
+        return await self.lite_read(self.axil, offset)
 
     async def write(self, offset, data):
-        r = await with_timeout(self.axil.write(offset, data), AXIL_TIMEOUT_NS, "ns")
-        return int(r.resp)
+        return await self.lite_write(self.axil, offset, data)
 
     async def write_word(self, offset, value):
         resp = await self.write(offset, (value & 0xFFFFFFFF).to_bytes(4, "little"))
@@ -139,70 +298,34 @@ class AxiBench:
         for offset, value in job["writes"]:
             await self.write_word(offset, value)
         await self.write_word(plan["ctrl"], 1)
-        start = self.cycle
-        for name, data in job["frames"].items():
-            if data:
-                await self.sources[name].send(AxiStreamFrame(data))
-        packets = {name: [] for name in self.sinks}
 
-        def drain():
-            for name, sink in self.sinks.items():
-                while not sink.empty():
-                    packets[name].append(bytes(sink.recv_nowait().tdata))
+        async def poll():
+            status = (await self.read(plan["status"]))[1]
+            return bool(status & 2), status
 
-        def received(name):
-            return sum(len(p) for p in packets[name])
-
-        status = 0
-        while True:
-            resp, status = await self.read(plan["status"])
-            drain()
-            sent = all(source.idle() for source in self.sources.values())
-            complete = all(received(n) >= job["expect"][n] for n in self.sinks)
-            if status & 2 and sent and complete:
-                break
-            if self.cycle - start > job["budget"]:
-                short = [f"{n}: {received(n)} of {job['expect'][n]} bytes in "
-                         f"{len(packets[n])} packets"
-                         + (" and an unterminated packet (no TLAST)" if self.sinks[n].active
-                            else "")
-                         for n in self.sinks if received(n) < job["expect"][n]]
-                return {"frames": packets, "cycles": None, "status": status,
-                        "error": (f"{'done' if status & 2 else 'not done'} after "
-                                  f"{job['budget']} cycles (status=0x{status:x})"
-                                  + (f"; output short: {'; '.join(short)}" if short else "")
-                                  + ("" if sent else "; input not all taken"))}
-            for _ in range(8):
-                await RisingEdge(self.dut.ap_clk)
-        # Nothing more may come out after the job's last packet.
-        for _ in range(16):
-            await RisingEdge(self.dut.ap_clk)
-        drain()
-        extra = [n for n in self.sinks if int(getattr(self.dut, f"{n}_tvalid").value)]
+        run = await self.stream_job(job, poll)
+        status = run.state
+        if not run.finished:
+            def short(n):
+                return (f"{n}: {run.received(n)} of {job['expect'][n]} bytes in "
+                        f"{len(run.packets[n])} packets"
+                        + (" and an unterminated packet (no TLAST)" if self.sinks[n].active
+                           else ""))
+            return {"frames": run.packets, "cycles": None, "status": status,
+                    "error": (f"{'done' if status & 2 else 'not done'} after "
+                              f"{job['budget']} cycles (status=0x{status:x})"
+                              + run.shortfall(short))}
         _, lo = await self.read(plan["cycles"][0])
         _, hi = await self.read(plan["cycles"][1])
-        return {"frames": packets, "cycles": (hi << 32) | lo, "status": status,
-                "error": f"output beyond the job on {', '.join(extra)}" if extra else None}
+        return {"frames": run.packets, "cycles": (hi << 32) | lo, "status": status,
+                "error": run.beyond}
 
 
 @cocotb.test()
 async def run_plan(dut):
     """Run the plan's AXI-Lite checks and jobs and record what the IP answered."""
-    with open(os.environ["HETFLOW_AXI_PLAN"], "rb") as f:
-        plan = pickle.load(f)
-    cocotb.start_soon(Clock(dut.ap_clk, CLOCK_NS, unit="ns").start())
-    bench = AxiBench(dut, plan)
-    cocotb.start_soon(bench.count_cycles())
-    await bench.reset()
-    bench.set_pauses(plan["seed"], plan["axil_pause"])
+    bench = await start_plan(dut, AxiBench)
+    bench.set_pauses(bench.plan["seed"], bench.plan["axil_pause"])
     ops = await bench.run_ops()
-    jobs = []
-    for index, job in enumerate(plan["jobs"]):
-        result = await bench.run_job(index, job)
-        jobs.append(result)
-        if result["error"]:
-            break   # a hung kernel stays busy; later jobs would not start
-    tmp = os.environ["HETFLOW_AXI_RESULT"] + ".tmp"
-    with open(tmp, "wb") as f:
-        pickle.dump({"ops": ops, "jobs": jobs, "coverage": dict(bench.coverage)}, f)
-    os.replace(tmp, os.environ["HETFLOW_AXI_RESULT"])
+    jobs = await run_jobs(bench)
+    save_result({"ops": ops, "jobs": jobs, "coverage": dict(bench.coverage)})

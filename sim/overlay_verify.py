@@ -34,7 +34,7 @@ from .build import build_verilog
 from .toolchain import find_simulator
 from .verify import DEFAULT_PAUSE, bench_unit, compare_outputs, new_run_dir, run_plan
 
-__all__ = ["verify_overlay", "OverlayVerifyResult", "chain_cases"]
+__all__ = ["verify_overlay", "OverlayVerifyResult", "chain_cases", "unit_calls"]
 
 
 @dataclass
@@ -92,16 +92,22 @@ def _produced(overlay, inst, inputs, scalars):
     return {(inst.name, port): n for port, n in job.expect.items()}
 
 
-def _unit_calls(overlay, rng, count):
-    """``{unit name: [(jobs by instance, expected by (instance, port))]}`` for every unit."""
+def unit_calls(overlay, rng, count):
+    """The cases of every unit of ``overlay``: each chain, each instance outside a chain.
+
+    Returns ``{unit name: [(jobs, expected)]}``, ``count`` cases per unit (the
+    kernel's edge cases first): ``jobs`` maps each instance of the unit to its
+    :class:`~hetflow.hw.job.Job` (a chain's from
+    :func:`~hetflow.hw.overlay.derive_jobs`), ``expected`` maps ``(instance,
+    port)`` to the golden output (a chain's from
+    :func:`~hetflow.hw.overlay.compose`).  The simulation's and the AXI IPs'
+    verifications run the same cases.
+    """
     units = {}
     for name, chain in overlay.chains.items():
-        units[name] = []
-        for inputs, scalars in chain_cases(overlay, chain, rng, count):
-            jobs = derive_jobs(overlay, chain, inputs, scalars)
-            for (inst, port), array in inputs.items():
-                jobs[inst].streams[port] = array
-            units[name].append((jobs, compose(overlay, chain, inputs, scalars)))
+        units[name] = [(derive_jobs(overlay, chain, inputs, scalars),
+                        compose(overlay, chain, inputs, scalars))
+                       for inputs, scalars in chain_cases(overlay, chain, rng, count)]
     for name, inst in overlay.instances.items():
         if overlay.chained(name):
             continue
@@ -158,7 +164,7 @@ def verify_overlay(overlay, *, sim="verilator", seed=1, count=10, pause=DEFAULT_
     if not isinstance(seed, int) or seed < 0:
         raise HetflowError(f"seed must be a non-negative integer, not {seed!r}")
     rng = np.random.default_rng(seed)
-    units = _unit_calls(overlay, rng, count)
+    units = unit_calls(overlay, rng, count)
     simulator = find_simulator(sim)
     fabric = OverlayFabric(overlay)
     top = f"hetflow_overlay_{overlay.name}"

@@ -22,6 +22,54 @@ depth = 32
 reinterpret = true
 """
 
+#: :data:`PIPELINE_TOML`'s design made small enough to simulate a whole SoC (a 4-tap FIR, a
+#: 2x2 GEMM, an 8-deep FIFO): the overlay SoC in amaranth.sim and served behind its UART.
+SMALL_PIPELINE_TOML = """\
+name = "pipeline"
+
+[instances]
+fir0 = { kernel = "fir", taps = 4 }
+crc0 = { kernel = "crc32", lanes = 4 }
+gemm0 = { kernel = "gemm", rows = 2, cols = 2 }
+
+[[stream]]
+from = "fir0.y"
+to = "crc0.data"
+depth = 8
+reinterpret = true
+"""
+
+
+def small_pipeline_call(bmap, rng, n, k):
+    """One call of :data:`SMALL_PIPELINE_TOML`'s chain on ``n`` samples and of its GEMM on
+    ``k``-deep matrices, as one job on a board of ``bmap`` (its
+    :class:`~hetflow.link.boardmap.BoardMap`): ``(jobs, regions, size, expected)``, the
+    jobs by instance, ``(channel, address, beats)`` of every channel laid out as the host
+    lays them out (:func:`~hetflow.link.client.job_layout`, instance after instance), the
+    bytes of board memory they take, and the golden outputs by ``(instance, port)``."""
+    import numpy as np
+
+    from hetflow.hw.overlay import compose, derive_jobs
+    from hetflow.link.client import job_layout
+
+    overlay = bmap.overlay
+    chain = overlay.chains["fir0_crc0"]
+    inputs = {("fir0", "x"): rng.integers(-2000, 2000, n).astype(np.int16)}
+    scalars = {"fir0": {"h": rng.integers(-50, 50, 4).astype(np.int16)}}
+    ab = {"a": rng.integers(-100, 100, (2, k)).astype(np.int8),
+          "b": rng.integers(-100, 100, (k, 2)).astype(np.int8)}
+    jobs = derive_jobs(overlay, chain, inputs, scalars)
+    gemm = overlay.instances["gemm0"]
+    jobs["gemm0"] = gemm.kernel_cls.prepare(gemm.params, ab, {})
+    expected = compose(overlay, chain, inputs, scalars)
+    expected[("gemm0", "c")] = gemm.kernel_cls.model(gemm.params, ab, {})["c"].reshape(-1)
+    regions, base = [], 0
+    for name, unit in bmap.units.items():
+        layout, size = job_layout(unit.channels, jobs[name])
+        regions += [(ch, base + address, beats) for ch, address, beats in layout.values()]
+        base += size
+    return jobs, regions, base, expected
+
 
 @pytest.fixture
 def fixtures_on_path(monkeypatch):
@@ -36,6 +84,16 @@ def pipeline_toml(tmp_path):
     path = tmp_path / "pipeline.toml"
     path.write_text(PIPELINE_TOML)
     return path
+
+
+def install_kernel_plugin(directory, name, version, kernels):
+    """Leave in ``directory`` what pip leaves of a distribution ``name`` whose ``hetflow.kernels``
+    entry points are ``kernels`` (``{kernel name: "module:Class"}``)."""
+    dist = directory / f"{name.replace('-', '_')}-{version}.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (dist / "entry_points.txt").write_text(
+        "[hetflow.kernels]\n" + "".join(f"{k} = {v}\n" for k, v in kernels.items()))
 
 
 def have_verilator():

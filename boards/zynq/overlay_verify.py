@@ -13,8 +13,6 @@ fed and drained over AXI-Stream with random pauses, and compared with the
 composed golden models (:func:`hetflow.hw.overlay.compose`).
 """
 
-import pickle
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +25,9 @@ from amaranth.lib.wiring import In
 
 from ...hw.errors import HetflowError
 from ...hw.job import pack_beats, unpack_beats
-from ...hw.overlay import compose, derive_jobs
+from ...sim.overlay_verify import unit_calls
 from .overlay import OverlayLayout
-from .verify import AxiSimulationError
+from .verify import build_axi_model, packet_beats, run_axi_bench
 from .wrapper import AxiKernel
 
 __all__ = ["AxiOverlayTop", "verify_overlay_axi", "OverlayAxiResult"]
@@ -108,28 +106,6 @@ class OverlayAxiResult:
                 f"build {self.build_s:.1f} s, sim {self.sim_s:.1f} s")
 
 
-def _unit_calls(overlay, rng, count):
-    """``{unit: [(jobs by instance, inputs, expected outputs)]}``, by ``(instance, port)``."""
-    from ...sim.overlay_verify import chain_cases
-    units = {}
-    for name, chain in overlay.chains.items():
-        units[name] = []
-        for inputs, scalars in chain_cases(overlay, chain, rng, count):
-            jobs = derive_jobs(overlay, chain, inputs, scalars)
-            units[name].append((jobs, inputs, compose(overlay, chain, inputs, scalars)))
-    for name, inst in overlay.instances.items():
-        if overlay.chained(name):
-            continue
-        cls, p = inst.kernel_cls, inst.params
-        units[name] = []
-        for inputs, scalars in cls.cases(p, rng, count):
-            job = cls.prepare(p, dict(inputs), dict(scalars))
-            gold = cls.golden(p, dict(inputs), dict(scalars))
-            units[name].append(({name: job}, {(name, k): job.streams[k] for k in inputs},
-                                {(name, k): v for k, v in gold.items()}))
-    return units
-
-
 def _plan(layout, units, count, seed, pause):
     plan = {"seed": seed, "instances": list(layout.layouts), "inputs": [], "outputs": [],
             "jobs": [], "ctrl": 0x00, "status": 0x04}
@@ -139,7 +115,7 @@ def _plan(layout, units, count, seed, pause):
     for k in range(count):
         job = {"writes": [], "starts": [], "frames": {}, "expect": {}, "pause": pause}
         for calls in units.values():
-            jobs, inputs, _ = calls[k % len(calls)]
+            jobs, _ = calls[k % len(calls)]
             for inst in reversed(list(jobs)):       # a chain's consumers start first
                 lay = layout.layouts[inst]
                 job["writes"] += [(inst, 4 * word, value) for word, value in
@@ -166,10 +142,7 @@ def verify_overlay_axi(overlay, *, seed=1, count=4, pause=0.3, workdir=None, sta
     -------
     OverlayAxiResult
     """
-    from cocotb_tools.runner import get_runner
-
     from ...cache import cache_dir
-    from ...sim.build import BuildError, build_verilog
     from ...sim.toolchain import find_simulator
 
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
@@ -180,42 +153,20 @@ def verify_overlay_axi(overlay, *, seed=1, count=4, pause=0.3, workdir=None, sta
     top = AxiOverlayTop(layout)
     text = verilog.convert(top, name=f"{layout.name}_top", emit_src=False)
     rng = np.random.default_rng(seed)
-    units = _unit_calls(layout.overlay, rng, count)
+    units = unit_calls(layout.overlay, rng, count)
     plan = _plan(layout, units, count, seed, pause)
     result = OverlayAxiResult(overlay.name, seed)
     simulator = find_simulator("verilator")
     t0 = time.monotonic()
-    try:
-        built = build_verilog(layout.name, f"{layout.name}_top", text, simulator, status=status,
-                              cache="axi", what=f"the AXI IPs of overlay {overlay.name}")
-    except BuildError as exc:
-        raise AxiSimulationError(str(exc)) from None
+    built = build_axi_model(layout.name, f"{layout.name}_top", text, simulator, status,
+                            f"the AXI IPs of overlay {overlay.name}")
     result.build_s = 0.0 if built.cached else time.monotonic() - t0
     workdir = Path(workdir) if workdir else cache_dir() / "axi-verify" / \
         f"overlay-{overlay.name}-seed{seed}"
-    if workdir.exists():
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
-    plan_path, result_path = workdir / "plan.pkl", workdir / "result.pkl"
-    result.log = workdir / "sim.log"
-    plan_path.write_bytes(pickle.dumps(plan))
-    ts = time.monotonic()
-    simulator.apply()
-    try:
-        get_runner("verilator").test(
-            test_module="hetflow.boards.zynq.overlay_bench", hdl_toplevel=f"{layout.name}_top",
-            hdl_toplevel_lang="verilog", build_dir=built.directory, test_dir=workdir,
-            results_xml=str(workdir / "results.xml"), log_file=result.log,
-            extra_env={"HETFLOW_AXI_PLAN": str(plan_path),
-                       "HETFLOW_AXI_RESULT": str(result_path),
-                       "COCOTB_LOG_LEVEL": "WARNING"})
-    except (RuntimeError, SystemExit) as exc:
-        raise AxiSimulationError(f"the overlay AXI bench failed ({exc}); log: "
-                                 f"{result.log}") from None
-    result.sim_s = time.monotonic() - ts
-    if not result_path.exists():
-        raise AxiSimulationError(f"the overlay AXI bench produced no results; log: {result.log}")
-    got = pickle.loads(result_path.read_bytes())["jobs"]
+    got, result.log, result.sim_s = run_axi_bench(
+        simulator, "hetflow.boards.zynq.overlay_bench", f"{layout.name}_top", built.directory,
+        plan, workdir, "overlay AXI bench")
+    got = got["jobs"]
     result.cases = {name: 0 for name in units}
     for k in range(count):
         if k >= len(got):
@@ -225,7 +176,7 @@ def verify_overlay_axi(overlay, *, seed=1, count=4, pause=0.3, workdir=None, sta
             result.failures.append(f"job {k}: {got[k]['error']}")
             continue
         for unit, calls in units.items():
-            jobs, _, expected = calls[k % len(calls)]
+            jobs, expected = calls[k % len(calls)]
             bad = _compare(layout, jobs, expected, got[k]["frames"], f"job {k}: {unit}")
             result.failures += bad
             result.cases[unit] += not bad
@@ -238,15 +189,12 @@ def _compare(layout, jobs, expected, frames, where):
         lay = layout.layouts[inst]
         s = lay.stream(port)
         packets = frames[f"{inst}_{s.axis}"]
-        beats_expected = s.port.beats(jobs[inst].expect[port])
-        sizes = [len(p) for p in packets]
-        if sizes != [beats_expected * s.beat_bytes]:
-            failures.append(f"{where}: {inst}.{port} gave packets of {sizes} bytes; expected "
-                            f"one of {beats_expected * s.beat_bytes}")
+        size = s.port.beats(jobs[inst].expect[port]) * s.beat_bytes
+        beats = packet_beats(packets, size, s.beat_bytes)
+        if beats is None:
+            failures.append(f"{where}: {inst}.{port} gave packets of "
+                            f"{[len(p) for p in packets]} bytes; expected one of {size}")
             continue
-        data = packets[0]
-        beats = [int.from_bytes(data[j:j + s.beat_bytes], "little")
-                 for j in range(0, len(data), s.beat_bytes)]
         stream = unpack_beats(s.port, beats, jobs[inst].expect[port])
         have = np.asarray(lay.kernel_cls.collect(lay.params, jobs[inst], {port: stream})[port])
         want = np.asarray(want)

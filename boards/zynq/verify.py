@@ -73,17 +73,62 @@ class AxiVerifyResult:
                 f"build {self.build_s:.1f} s, sim {self.sim_s:.1f} s")
 
 
-def _build_model(wrapper, text, simulator, status):
-    """Compile the wrapper's Verilog with Verilator (cached by content hash)."""
+def build_axi_model(name, top, text, simulator, status, what):
+    """Compile the Verilog of AXI IPs, ``text`` (top module ``top``), with Verilator.
+
+    Cached by content hash under ``axi``; a failed build raises
+    :class:`AxiSimulationError`.  Returns the :func:`~hetflow.sim.build.build_verilog`
+    result (``directory``, ``cached``).
+    """
     from ...sim.build import BuildError, build_verilog
 
     try:
-        built = build_verilog(wrapper.layout.name, wrapper.layout.top, text, simulator,
-                              status=status, cache="axi",
-                              what=f"the AXI wrapper of {wrapper.layout.name}")
+        return build_verilog(name, top, text, simulator, status=status, cache="axi", what=what)
     except BuildError as exc:
         raise AxiSimulationError(str(exc)) from None
-    return built.directory, built.cached
+
+
+def run_axi_bench(simulator, test_module, top, build_dir, plan, workdir, what):
+    """Run the cocotb bench ``test_module`` on the built ``top`` with ``plan``.
+
+    ``workdir`` (a fresh directory, emptied if it exists) receives the plan,
+    the result and ``sim.log``.  Returns ``(result, log, seconds)``: what the
+    bench wrote to ``HETFLOW_AXI_RESULT``, the log's path and the simulation's
+    wall time.  A bench that fails or writes nothing raises
+    :class:`AxiSimulationError` naming ``what`` and the log.
+    """
+    from cocotb_tools.runner import get_runner
+
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    plan_path, result_path = workdir / "plan.pkl", workdir / "result.pkl"
+    log = workdir / "sim.log"
+    plan_path.write_bytes(pickle.dumps(plan))
+    ts = time.monotonic()
+    simulator.apply()
+    try:
+        get_runner("verilator").test(
+            test_module=test_module, hdl_toplevel=top, hdl_toplevel_lang="verilog",
+            build_dir=build_dir, test_dir=workdir, results_xml=str(workdir / "results.xml"),
+            log_file=log, extra_env={"HETFLOW_AXI_PLAN": str(plan_path),
+                                     "HETFLOW_AXI_RESULT": str(result_path),
+                                     "COCOTB_LOG_LEVEL": "WARNING"})
+    except (RuntimeError, SystemExit) as exc:
+        raise AxiSimulationError(f"the {what} failed ({exc}); log: {log}") from None
+    seconds = time.monotonic() - ts
+    if not result_path.exists():
+        raise AxiSimulationError(f"the {what} produced no results; log: {log}")
+    return pickle.loads(result_path.read_bytes()), log, seconds
+
+
+def packet_beats(packets, size, beat_bytes):
+    """The beats (ints) of ``packets``, a sink's TLAST-terminated packets, when they are one
+    packet of ``size`` bytes as a job's output must be; else None."""
+    if [len(p) for p in packets] != [size]:
+        return None
+    data = packets[0]
+    return [int.from_bytes(data[j:j + beat_bytes], "little") for j in range(0, size, beat_bytes)]
 
 
 def _expected_readback(reg, value):
@@ -175,8 +220,6 @@ def verify_axi(kernel, params=None, *, seed=1, count=6, pause=0.3, workdir=None,
     -------
     AxiVerifyResult
     """
-    from cocotb_tools.runner import get_runner
-
     from ...cache import cache_dir
     from ...sim.toolchain import find_simulator
 
@@ -213,38 +256,19 @@ def verify_axi(kernel, params=None, *, seed=1, count=6, pause=0.3, workdir=None,
 
     result = AxiVerifyResult(kernel_cls.name, dict(p), seed, cases=len(jobs))
     tb = time.monotonic()
-    directory, result.build_cached = _build_model(wrapper, text, simulator, status)
+    built = build_axi_model(layout.name, layout.top, text, simulator, status,
+                            f"the AXI wrapper of {layout.name}")
+    result.build_cached = built.cached
     result.build_s = 0.0 if result.build_cached else time.monotonic() - tb
 
     tag = "-".join(f"{k}{v}" for k, v in p.items()) or "default"
     workdir = Path(workdir) if workdir else cache_dir() / "axi-verify" / \
         f"{kernel_cls.name}-{tag}-seed{seed}"
-    if workdir.exists():
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
-    plan_path, result_path = workdir / "plan.pkl", workdir / "result.pkl"
-    result.log = workdir / "sim.log"
-    with open(plan_path, "wb") as f:
-        pickle.dump(plan, f)
     if status:
         status(f"simulating {len(jobs)} jobs of {kernel_cls.name} through AXI")
-    ts = time.monotonic()
-    simulator.apply()
-    try:
-        get_runner("verilator").test(
-            test_module="hetflow.sim.axi_bench", hdl_toplevel=layout.top,
-            hdl_toplevel_lang="verilog", build_dir=directory, test_dir=workdir,
-            results_xml=str(workdir / "results.xml"), log_file=result.log,
-            extra_env={"HETFLOW_AXI_PLAN": str(plan_path),
-                       "HETFLOW_AXI_RESULT": str(result_path),
-                       "COCOTB_LOG_LEVEL": "WARNING"})
-    except (RuntimeError, SystemExit) as exc:
-        raise AxiSimulationError(f"the AXI bench failed ({exc}); log: {result.log}") from None
-    result.sim_s = time.monotonic() - ts
-    if not result_path.exists():
-        raise AxiSimulationError(f"the AXI bench produced no results; log: {result.log}")
-    with open(result_path, "rb") as f:
-        got = pickle.load(f)
+    got, result.log, result.sim_s = run_axi_bench(
+        simulator, "hetflow.sim.axi_bench", layout.top, built.directory, plan, workdir,
+        "AXI bench")
 
     fail = result.failures
     result.coverage = got.get("coverage", {})
@@ -269,14 +293,11 @@ def verify_axi(kernel, params=None, *, seed=1, count=6, pause=0.3, workdir=None,
         for s in layout.outputs:
             packets = r["frames"][s.axis]
             want = planned[i]["expect"][s.axis]
-            sizes = [len(f) for f in packets]
-            if sizes != [want]:
-                fail.append(f"job {i}: {s.axis} gave packets of {sizes} bytes; expected one "
-                            f"TLAST-terminated packet of {want} bytes")
+            beats = packet_beats(packets, want, s.beat_bytes)
+            if beats is None:
+                fail.append(f"job {i}: {s.axis} gave packets of {[len(f) for f in packets]} "
+                            f"bytes; expected one TLAST-terminated packet of {want} bytes")
                 continue
-            data = packets[0]
-            beats = [int.from_bytes(data[j:j + s.beat_bytes], "little")
-                     for j in range(0, len(data), s.beat_bytes)]
             if any(b >> s.port.width for b in beats):
                 fail.append(f"job {i}: {s.axis} padding bits above bit {s.port.width} not zero")
             streams[s.port.name] = unpack_beats(s.port, beats, job.expect[s.port.name])

@@ -341,8 +341,9 @@ class SerialDevice(RunsOverlays, Device):
         board = self.board.boardmap
         carries = (f"the design {board.name} ({', '.join(board.units)})" if board.overlay
                    else f"the single kernel {board.name}")
-        if board.overlay is None or \
-                BoardMap(overlay).describe() != board.describe():
+        # At open the overlay is the board's own, rebuilt from its manifest into ``board``.
+        if board.overlay is None or (overlay is not board.overlay
+                                     and BoardMap(overlay).describe() != board.describe()):
             raise KernelMismatch(f"{self.name} carries {carries}, not the overlay "
                                  f"{overlay.name} ({', '.join(overlay.instances)}); open it "
                                  f"without overlay= to use what the board carries")

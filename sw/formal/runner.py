@@ -25,7 +25,6 @@ its properties are about proves nothing).
 """
 
 import os
-import re
 import shutil
 import shlex
 import signal
@@ -41,6 +40,7 @@ from amaranth.hdl import Assume, ClockDomain, Elaboratable, Fragment, Module, Si
 
 from ..cache import cache_dir, tool_environment
 from ..hw.errors import HetflowError
+from ..templates import render
 from ..tools import ToolMissing, find, install_command, version_of
 from .results import ProofResult, parse_checks, read_log
 
@@ -98,15 +98,6 @@ class _FormalTop(Elaboratable):
             m.d.formal_start += first.eq(0)
             m.d.comb += Assume(self.domain.rst == first)
         return m
-
-
-def _render(text, values):
-    for key, value in values.items():
-        text = text.replace(f"@@{key}@@", value)
-    leftover = re.search(r"@@\w+@@", text)
-    if leftover is not None:
-        raise ValueError(f"template placeholder {leftover.group()} has no value")
-    return text
 
 
 def _need(commands, package):
@@ -200,7 +191,7 @@ def run(top, mode="bmc", depth=20, *, solver="z3", timeout=None, reset="start", 
 
     options = "" if timeout is None else f"timeout {max(1, round(timeout))}"
     template = (resources.files(__package__) / "templates" / "job.sby.tmpl").read_text()
-    job = _render(template, {"mode": mode, "depth": str(depth), "options": options,
+    job = render(template, {"mode": mode, "depth": str(depth), "options": options,
                              "smtbmc_options": "".join(f"{o} " for o in smtbmc_options),
                              "solver": solver, "top": _TOP, "script": "\n".join(script)})
 

@@ -24,6 +24,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from ..hw.errors import HetflowError
+from ..templates import render
 
 __all__ = ["create_project", "Project", "ScaffoldError", "check_name", "FILES"]
 
@@ -112,16 +113,6 @@ def check_name(name):
     return package, class_name
 
 
-def _render(text, values):
-    for key, value in values.items():
-        text = text.replace(f"@@{key}@@", value)
-    leftover = re.search(r"@@\w+@@", text)
-    if leftover is not None:
-        # A template and this renderer out of step: hetflow's bug, never the user's input.
-        raise RuntimeError(f"template placeholder {leftover.group()} has no value")
-    return text
-
-
 def _check_target(path):
     if path.exists() and not path.is_dir():
         raise ScaffoldError(f"cannot create the project in {path}: it is a file")
@@ -160,7 +151,7 @@ def create_project(name, directory=None):
     values = {"project": name, "package": package, "kernel": package, "Class": class_name,
               "hetflow_version": __version__}
     templates = resources.files(__name__) / "templates"
-    rendered = {target.format(package=package): _render((templates / source).read_text(), values)
+    rendered = {target.format(package=package): render((templates / source).read_text(), values)
                 for source, target in FILES.items()}
 
     parent = path.parent

@@ -13,7 +13,7 @@ from hetflow.hw.errors import ElaborationError, KernelDefinitionError
 from hetflow.hw.shell import Shell
 from hetflow.hw.verilog import to_verilog
 
-from ..conftest import ROOT
+from ..conftest import ROOT, install_kernel_plugin
 
 # A good kernel to break one piece at a time (a copy of the clamp example, shortened).
 GOOD = '''
@@ -310,11 +310,8 @@ def test_cli_reports_one_line(user_module):
 
 def test_broken_entry_point_kernel_does_not_hide_the_others(user_module, tmp_path):
     """An installed plugin whose class is broken: ``hetflow kernels`` warns and lists the rest."""
-    dist = tmp_path / "userk-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: userk\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text(
-        "[hetflow.kernels]\ngood = userk:Good\nno_golden = userk:NoGolden\n")
+    install_kernel_plugin(tmp_path, "userk", "0.1",
+                          {"good": "userk:Good", "no_golden": "userk:NoGolden"})
     proc = cli("kernels", "--json", env={"PYTHONPATH": str(tmp_path)})
     assert proc.returncode == 1
     names = {k["name"] for k in json.loads(proc.stdout)}

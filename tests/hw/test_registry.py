@@ -8,17 +8,16 @@ import pytest
 from hetflow.hw import KernelNotFound, get_kernel, kernel_names
 from hetflow.sim.verify import verify
 
+from ..conftest import install_kernel_plugin
+
 EXAMPLE = Path(__file__).parents[2] / "examples" / "user_kernel" / "src"
 
 
 @pytest.fixture
 def installed_plugin(tmp_path, monkeypatch):
     """A distribution on sys.path declaring hetflow.kernels entry points, as pip leaves it."""
-    dist = tmp_path / "my_kernels-0.1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-kernels\nVersion: 0.1.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[hetflow.kernels]\nclamp = my_kernels:Clamp\nbroken = my_kernels:DoesNotExist\n")
+    install_kernel_plugin(tmp_path, "my-kernels", "0.1.0",
+                          {"clamp": "my_kernels:Clamp", "broken": "my_kernels:DoesNotExist"})
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.syspath_prepend(str(EXAMPLE))
     yield

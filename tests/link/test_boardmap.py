@@ -3,20 +3,17 @@
 import pytest
 
 from hetflow.hw.errors import HetflowError
-from hetflow.hw.overlay import Overlay
+from hetflow.hw.overlay import parse_overlay
 from hetflow.hw.overlay.manifest import decode_manifest
 from hetflow.hw.registry import get_kernel
 from hetflow.hw.shell import Shell
 from hetflow.link.boardmap import INSTANCE_STRIDE, MANIFEST_BASE, BoardMap
 
+from ..conftest import PIPELINE_TOML
+
 
 def pipeline():
-    ov = Overlay("pipeline")
-    ov.add("fir0", "fir", taps=16)
-    ov.add("crc0", "crc32", lanes=4)
-    ov.add("gemm0", "gemm", rows=2, cols=4)
-    ov.connect("fir0.y", "crc0.data", depth=32, reinterpret=True)
-    return ov
+    return parse_overlay(PIPELINE_TOML)
 
 
 def test_a_single_kernel_keeps_its_window_and_channel_numbers():

@@ -13,14 +13,6 @@ import hetflow
 from hetflow.hw.errors import HetflowError
 
 
-@pytest.fixture(scope="module")
-def devices():
-    cpu, sim = hetflow.open("cpu"), hetflow.open("sim")
-    yield cpu, sim
-    cpu.close()
-    sim.close()
-
-
 def both(devices, name, *args, params=None, **kwargs):
     cpu, sim = devices
     expected = cpu.kernel(name, **(params or {}))(*args, **kwargs)

@@ -6,7 +6,6 @@ import zlib
 import numpy as np
 import pytest
 
-import hetflow
 from hetflow.hw.errors import StimulusError
 from hetflow.sched.executor import ExecutionError, Executor
 from hetflow.sched.graph import Graph, GraphError
@@ -19,14 +18,6 @@ W = RNG.integers(-64, 64, (64, 16)).astype(np.int8)
 
 # Fresh models: the first runs plan with guesses, which the executor says (tested below).
 pytestmark = pytest.mark.filterwarnings("ignore:no performance model yet:UserWarning")
-
-
-@pytest.fixture(scope="module")
-def devices():
-    cpu, sim = hetflow.open("cpu"), hetflow.open("sim")
-    yield cpu, sim
-    cpu.close()
-    sim.close()
 
 
 def frames(y):
