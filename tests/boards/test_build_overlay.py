@@ -1,7 +1,7 @@
 """Builds of an overlay: the plan, the per-instance split, the report, bad input.
 
-The real build of the demo overlay (ulx3s-85f) is slow; everything else here
-takes seconds (dry runs and made-up netlists).
+The real builds (the demo overlay on ulx3s-85f, a small one on icebreaker) are slow;
+everything else here takes seconds (dry runs and made-up netlists).
 """
 
 import json
@@ -15,7 +15,7 @@ from hetflow.boards.components import component_of, packed_lcs, shell_lc
 from hetflow.boards.design import BuildDesign, fitting_phrase
 from hetflow.cli import main
 
-from ..conftest import PIPELINE_TOML as PIPELINE
+from ..conftest import PIPELINE_TOML as PIPELINE, ROOT
 
 INSTANCES = ("fir0", "crc0", "gemm0")
 
@@ -148,3 +148,18 @@ def test_demo_overlay_does_not_fit_the_icebreaker(tmp_path, capsys):
         r"\(fir0 16, gemm0 8, the shell 0\) \(log: " + re.escape(str(out / "top.tim")) + r"\)",
         err), err
     assert not (out / "report.json").exists() and not (out / "top.bin").exists()
+
+
+@pytest.mark.slow
+def test_a_small_overlay_fits_the_icebreaker(tmp_path):
+    result = build(None, "icebreaker", overlay=ROOT / "examples" / "fir_crc_icebreaker.toml",
+                   out_dir=tmp_path / "out")
+    r = result.report
+    assert list(r["overlay"]["instances"]) == ["fir0", "crc0"]
+    assert r["overlay"]["streams"] == [{"from": "fir0.y", "to": "crc0.data", "depth": 16,
+                                        "reinterpret": True}]
+    comps = r["components"]
+    assert comps["fir0"]["dsp"] == 4 and comps["crc0"]["dsp"] == 0 == comps["bridge"]["dsp"]
+    assert r["lut_used"] <= r["lut_total"] == 5280 and r["dsp_used"] == 4
+    assert r["shell_lc"] == r["lut_used"] - comps["fir0"]["lc"] - comps["crc0"]["lc"]
+    assert r["timing_met"] and (tmp_path / "out" / "top.bin").exists()
