@@ -1,5 +1,8 @@
 """The virtual board: a design's RTL (a kernel, or an overlay) in a persistent Verilator process.
 
+Why one module of ~475 lines: the process, its pipes and a burst's framing are the one hot
+path of every sim call (``hetflow bench host``), kept and measured together.
+
 :class:`VirtualBoard` builds (or takes from the cache) the design's harness
 binary (:mod:`hetflow.sim.board.harness`), starts it, and talks to it with
 the frames of :mod:`hetflow.link.protocol`.  One Python call moves a
@@ -20,11 +23,10 @@ not answer in time, the call raises :class:`BoardError` saying what
 happened, the process is killed and reaped, and the next call starts a fresh
 one (board memory and registers are then back to their reset state).
 
-The board API and :meth:`VirtualBoard.run_job` (with its memory layout) come
-from :class:`~hetflow.link.client.BoardClient`, shared with the serial
-backend, and the jobs of an overlay's instances and chains from
-:class:`~hetflow.link.design_client.DesignClient`; this module only moves
-frames to and from the process.
+The board API and :meth:`VirtualBoard.run_job` come from
+:class:`~hetflow.link.client.BoardClient` (shared with the serial backend), an
+overlay's jobs from :class:`~hetflow.link.design_client.DesignClient`; this
+module only moves frames to and from the process.
 """
 
 import fcntl
@@ -193,12 +195,8 @@ class VirtualBoard(DesignClient):
                          f"{how}board state is lost; the next call restarts it{tail}") from None
 
     def _ensure(self, opcode):
-        """Restart the process after a failure.
-
-        A process that died since the last call is found by the next request
-        itself, without a system call of its own: its input is closed, so the
-        first write fails (:meth:`_died_before`).
-        """
+        """Restart the process after a failure (one that died since the last call is
+        found by the next request's write failing, :meth:`_died_before`)."""
         if self._proc is None:
             self.restarts += 1
             self._start()
@@ -219,21 +217,15 @@ class VirtualBoard(DesignClient):
     # ---- frames -----------------------------------------------------------------------
 
     def _exchange(self, buffers, requests):
-        """Write the request frames in ``buffers``; read one response per request.
+        """Write the frames in ``buffers`` (non-empty byte buffers) of ``requests`` (the
+        burst's ``(opcode, fields, data, timeout)`` tuples); ``[(status, body)]`` of each.
 
-        ``buffers`` are non-empty byte buffers; ``requests`` the burst's
-        ``(opcode, fields, data, timeout)`` tuples (their opcodes name them in
-        errors, their timeouts bound the waits).  Writing and reading
-        interleave (the process answers while it is still being fed, and
-        blocks when its output pipe is full), so neither side can wait for the
-        other however large the frames are.  Each response must come within its
-        request's timeout of the one before.  Returns ``[(status, body)]`` in order.
-
-        Every system call costs microseconds, as much as a small job's work:
-        a burst's frames usually leave in one ``write``, the answers are read
-        at once when they are already there (the process often answers a small
-        burst before ``write`` returns), and otherwise only once ``poll``
-        says they have come.
+        Writing and reading interleave (the process answers while it is still
+        fed, and blocks when its output pipe is full), so neither side waits for
+        the other however large the frames are.  Each response must come within
+        its request's timeout of the one before.  A system call costs as much as
+        a small job's work: the frames usually leave in one ``write``, and the
+        answers are read at once when already there, else once ``poll`` says so.
         """
         wfd, rfd = self._fds
         out = list(buffers)
@@ -321,10 +313,11 @@ class VirtualBoard(DesignClient):
         """The values of a burst's ``answers`` (:meth:`_exchange`), each made by its
         request's decoder (:func:`~hetflow.link.job_burst.response_decoder`); raises the
         first rejection once every answer is decoded."""
-        responses, rejected, ok = [], None, P.OK
+        responses, rejected = [], None
         append = responses.append
-        for (opcode, _, _, _), (status, body), unpack in zip(requests, answers, decoders):
-            if status != ok:
+        for (status, body), unpack in zip(answers, decoders):
+            if status:                      # not OK (the request is named only then)
+                opcode = requests[len(responses)][0]
                 append(None)
                 rejected = rejected or BoardRequestError(opcode, status,
                                                          body.decode("ascii", "replace"))
@@ -334,10 +327,11 @@ class VirtualBoard(DesignClient):
                 try:
                     append(unpack.unpack(body))
                 except struct.error:
+                    opcode = requests[len(responses)][0]
                     self._fail(f"malformed response ({opcode.name}: response of {len(body)} "
                                f"bytes; expected {unpack.size})", opcode)
                 except P.ProtocolError as exc:
-                    self._fail(f"malformed response ({exc})", opcode)
+                    self._fail(f"malformed response ({exc})", requests[len(responses)][0])
         if rejected is not None:
             raise rejected
         return responses
