@@ -7,8 +7,8 @@ serves the transaction protocol of
 :mod:`hetflow.link.protocol` on stdin/stdout.  Python is never on the
 per-cycle path: one ``RUN`` request clocks the model until the kernel is done
 or the cycle budget is spent.  Its pipes are buffered both ways: the responses
-to a burst of requests leave together when the input runs dry (or before a
-``RUN``).  Given a file descriptor after the memory size, it maps that file as
+to a burst of requests leave together when the input runs dry (or once a
+``RUN`` has clocked ``HOLD_CYCLES``).  Given a file descriptor after the memory size, it maps that file as
 a staging area shared with the host, for :data:`STAGE_WRITE` / :data:`STAGE_READ`.
 
 A design is a kernel's Shell (the Verilated top is the shell) or an overlay

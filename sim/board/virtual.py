@@ -1,7 +1,7 @@
 """The virtual board: a design's RTL (a kernel, or an overlay) in a persistent Verilator process.
 
-Why one module of ~600 lines: the process, its pipes and the framing of a burst are the
-one hot path of every sim call (``hetflow bench host``), kept and measured together.
+Why one module of ~475 lines: the process, its pipes and a burst's framing are the one hot
+path of every sim call (``hetflow bench host``), kept and measured together.
 
 :class:`VirtualBoard` builds (or takes from the cache) the design's harness
 binary (:mod:`hetflow.sim.board.harness`), starts it, and talks to it with
@@ -13,24 +13,23 @@ once and its responses read as they come, writing and reading interleaved so
 that large transfers both ways cannot block each other; the process answers a
 burst together when its input runs dry, so a job costs one round trip.  Large
 transfers skip the pipes: their data goes through a staging area the process
-shares with the host (an anonymous ``memfd``), as ``STAGE_WRITE`` /
-``STAGE_READ`` requests executed in their turn (see
-:data:`~hetflow.sim.board.harness.STAGE_WRITE`).
+shares with the host (:mod:`hetflow.sim.board.staging`), as ``STAGE_WRITE`` /
+``STAGE_READ`` requests executed in their turn.  A job's burst is encoded
+from its :class:`~hetflow.link.job_burst.FramePlan`, other bursts request by
+request; both are decoded by one step (:meth:`VirtualBoard._decode`).
 
 Every read from the process has a deadline.  If the process dies or does
 not answer in time, the call raises :class:`BoardError` saying what
 happened, the process is killed and reaped, and the next call starts a fresh
 one (board memory and registers are then back to their reset state).
 
-The board API and :meth:`VirtualBoard.run_job` (with its memory layout) come
-from :class:`~hetflow.link.client.BoardClient`, shared with the serial
-backend, and the jobs of an overlay's instances and chains from
-:class:`~hetflow.link.design_client.DesignClient`; this module only moves
-frames to and from the process.
+The board API and :meth:`VirtualBoard.run_job` come from
+:class:`~hetflow.link.client.BoardClient` (shared with the serial backend), an
+overlay's jobs from :class:`~hetflow.link.design_client.DesignClient`; this
+module only moves frames to and from the process.
 """
 
 import fcntl
-import mmap
 import os
 import select
 import signal
@@ -43,7 +42,9 @@ import time
 from ...link import protocol as P
 from ...link.client import REGION_ALIGN, BoardError, BoardRequestError
 from ...link.design_client import DesignClient
+from ...link.job_burst import JOIN_MAX, frame_plan, request_head, response_decoder
 from .harness import STAGE_READ, STAGE_WRITE, build_board
+from .staging import StagedRead, staging_area
 
 __all__ = ["VirtualBoard", "BoardError", "BoardRequestError", "DEFAULT_MEMORY", "REGION_ALIGN"]
 
@@ -53,66 +54,7 @@ DEFAULT_TIMEOUT = 30.0
 #: Bytes asked for each pipe's buffer: fewer wake-ups of either side per large transfer.
 PIPE_SIZE = 1 << 20
 _READ_CHUNK = 1 << 16
-#: Bytes of the staging area allocated when a board starts (the process does the same to
-#: its memory): the first job does not pay for page faults, a large board not for pages.
-_PREFAULT = 64 << 20
 _IOV_MAX = 512
-#: A burst whose requests carry fewer data bytes than this is written from one buffer.
-_JOIN_MAX = 4096
-
-
-#: Encoded request heads (header and fixed fields) by ``(code, fields, data size)``: a
-#: job repeats most of its requests call after call.
-_HEADS = {}
-_HEADS_MAX = 4096
-
-
-def _encode_head(opcode, fields, size):
-    if size and not opcode.request_tail:
-        raise P.ProtocolError(f"{opcode.name} carries no data")
-    try:
-        fixed = struct.pack(opcode.request, *fields)
-    except struct.error as exc:
-        raise P.ProtocolError(f"{opcode.name}: bad fields {fields!r}: {exc}") from None
-    head = P.HEADER.pack(opcode.code, len(fixed) + size) + fixed
-    if len(_HEADS) >= _HEADS_MAX:
-        _HEADS.clear()
-    _HEADS[(opcode.code, fields, size)] = head
-    return head
-
-
-#: Per opcode code: ``None`` when an OK response is the data itself (``MEM_READ``), else
-#: the :class:`struct.Struct` of its fixed-size OK response.
-_RESPONSES = {}
-_UNKNOWN = object()
-
-
-def _response_struct(opcode):
-    response = None if opcode.response_tail and not opcode.response_size \
-        else struct.Struct(opcode.response)
-    _RESPONSES[opcode.code] = response
-    return response
-
-
-def _staging_area(size):
-    """``(descriptor, mmap)`` of an anonymous shared file of ``size`` bytes, or
-    ``(None, None)`` where the system has no ``memfd_create`` (then every transfer
-    goes through the pipes).  Pages are only allocated where a transfer touches them."""
-    if not hasattr(os, "memfd_create"):
-        return None, None
-    fd = os.memfd_create("hetflow-board-stage", os.MFD_CLOEXEC)
-    try:
-        os.ftruncate(fd, size)
-        area = mmap.mmap(fd, size)
-    except OSError:
-        os.close(fd)
-        return None, None
-    # Allocate the first pages now, not during the first job's transfers (the process
-    # maps the same prefix when it starts).
-    zeros = bytes(1 << 20)
-    for at in range(0, min(size, _PREFAULT), len(zeros)):
-        area[at:at + len(zeros)] = zeros[:min(len(zeros), size - at)]
-    return fd, area
 
 
 def _describe_exit(code):
@@ -163,7 +105,7 @@ class VirtualBoard(DesignClient):
         self._log = None
         self.info = None
         self.restarts = 0
-        self._stage_fd, self._stage = _staging_area(self.memory_size)
+        self._stage_fd, self._stage = staging_area(self.memory_size)
         self._lock = threading.Lock()      # one request at a time
         with self._lock:
             self._start()
@@ -195,6 +137,7 @@ class VirtualBoard(DesignClient):
                 pass        # above /proc/sys/fs/pipe-max-size: the default size works too
         # What the process's answers are waited for with: its output, and its input too
         # while a burst is still being written.
+        self._fds = (self._proc.stdin.fileno(), self._proc.stdout.fileno())
         self._polls = (select.poll(), select.poll())
         for poll in self._polls:
             poll.register(self._proc.stdout.fileno(), select.POLLIN)
@@ -252,12 +195,8 @@ class VirtualBoard(DesignClient):
                          f"{how}board state is lost; the next call restarts it{tail}") from None
 
     def _ensure(self, opcode):
-        """Restart the process after a failure.
-
-        A process that died since the last call is found by the next request
-        itself, without a system call of its own: its input is closed, so the
-        first write fails (:meth:`_died_before`).
-        """
+        """Restart the process after a failure (one that died since the last call is
+        found by the next request's write failing, :meth:`_died_before`)."""
         if self._proc is None:
             self.restarts += 1
             self._start()
@@ -277,29 +216,24 @@ class VirtualBoard(DesignClient):
 
     # ---- frames -----------------------------------------------------------------------
 
-    def _exchange(self, buffers, expected):
-        """Write the request frames in ``buffers``; read one response per ``expected``.
+    def _exchange(self, buffers, requests):
+        """Write the frames in ``buffers`` (non-empty byte buffers) of ``requests`` (the
+        burst's ``(opcode, fields, data, timeout)`` tuples); ``[(status, body)]`` of each.
 
-        ``expected`` is one ``(opcode, timeout)`` per request.  Writing and
-        reading interleave (the process answers while it is still being fed,
-        and blocks when its output pipe is full), so neither side can wait
-        for the other however large the frames are.  Each response must come
-        within its request's ``timeout`` of the one before.  Returns
-        ``[(status, body)]`` in order.
-
-        Every system call costs microseconds, as much as a small job's work:
-        a burst's frames usually leave in one ``writev``, the answers are read
-        at once when they are already there (the process often answers a small
-        burst before ``writev`` returns), and otherwise only once ``poll``
-        says they have come.
+        Writing and reading interleave (the process answers while it is still
+        fed, and blocks when its output pipe is full), so neither side waits for
+        the other however large the frames are.  Each response must come within
+        its request's timeout of the one before.  A system call costs as much as
+        a small job's work: the frames usually leave in one ``write``, and the
+        answers are read at once when already there, else once ``poll`` says so.
         """
-        wfd, rfd = self._proc.stdin.fileno(), self._proc.stdout.fileno()
-        out = [b if type(b) is bytes else memoryview(b).cast("B") for b in buffers]
-        out = [b for b in out if len(b)]
-        count = len(expected)
+        wfd, rfd = self._fds
+        out = list(buffers)
+        count = len(requests)
         answers, pending = [], b""
         body, got = None, 0                 # a large body being read in place
-        opcode, timeout = expected[0]
+        opcode, timeout = requests[0][0], requests[0][3]
+        timeout = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         header, hsize = P.HEADER, P.HEADER.size
         ready = True                        # read without asking poll first
@@ -307,7 +241,7 @@ class VirtualBoard(DesignClient):
         while len(answers) < count:
             if out:
                 try:
-                    n = os.writev(wfd, out[:_IOV_MAX])
+                    n = os.write(wfd, out[0]) if len(out) == 1 else os.writev(wfd, out[:_IOV_MAX])
                 except BlockingIOError:
                     n = 0
                 except (BrokenPipeError, ConnectionResetError):
@@ -319,12 +253,11 @@ class VirtualBoard(DesignClient):
                     if n >= len(out[0]):
                         n -= len(out.pop(0))
                     else:
-                        out[0], n = out[0][n:], 0
+                        out[0], n = memoryview(out[0]).cast("B")[n:], 0
                 ready = ready and not out
             if not ready:
-                left = deadline - time.monotonic()
-                events = self._polls[bool(out)].poll(max(left, 0) * 1000)
-                if not any(fd == rfd for fd, _ in events):
+                events = self._polls[bool(out)].poll(max(deadline - time.monotonic(), 0) * 1000)
+                if not events or out and all(fd != rfd for fd, _ in events):
                     if not events and time.monotonic() >= deadline:
                         if self._proc.poll() is not None:
                             self._fail("the process died", opcode)
@@ -369,11 +302,39 @@ class VirtualBoard(DesignClient):
                         break
                 pending = data[at:] if at else data
             if len(answers) != before and len(answers) < count:
-                opcode, timeout = expected[len(answers)]
+                opcode, timeout = requests[len(answers)][0], requests[len(answers)][3]
+                timeout = self.timeout if timeout is None else timeout
                 deadline = time.monotonic() + timeout
         if pending or out:
             self._fail("malformed response (more bytes than the requests' responses)", opcode)
         return answers
+
+    def _decode(self, requests, answers, decoders):
+        """The values of a burst's ``answers`` (:meth:`_exchange`), each made by its
+        request's decoder (:func:`~hetflow.link.job_burst.response_decoder`); raises the
+        first rejection once every answer is decoded."""
+        responses, rejected = [], None
+        append = responses.append
+        for (status, body), unpack in zip(answers, decoders):
+            if status:                      # not OK (the request is named only then)
+                opcode = requests[len(responses)][0]
+                append(None)
+                rejected = rejected or BoardRequestError(opcode, status,
+                                                         body.decode("ascii", "replace"))
+            elif unpack is None:
+                append(body)
+            else:
+                try:
+                    append(unpack.unpack(body))
+                except struct.error:
+                    opcode = requests[len(responses)][0]
+                    self._fail(f"malformed response ({opcode.name}: response of {len(body)} "
+                               f"bytes; expected {unpack.size})", opcode)
+                except P.ProtocolError as exc:
+                    self._fail(f"malformed response ({exc})", requests[len(responses)][0])
+        if rejected is not None:
+            raise rejected
+        return responses
 
     def _burst(self, requests):
         """Send requests (the process is running, the lock held); decoded responses.
@@ -382,13 +343,13 @@ class VirtualBoard(DesignClient):
         data is copied there (by the host before the burst, by the process in
         its turn) and the request becomes a ``STAGE_WRITE`` / ``STAGE_READ``.
         """
-        buffers, expected, staged, cursor, total = [], [], {}, 0, 0
-        stage, threshold, default = self._stage, self.stage_min, self.timeout
+        buffers, decoders, cursor, total = [], [], 0, 0
+        stage, threshold = self._stage, self.stage_min
         room = 0 if stage is None or threshold is None else len(stage)
-        heads, mem_write, mem_read = _HEADS, P.MEM_WRITE, P.MEM_READ
-        for opcode, fields, data, timeout in requests:
-            expected.append((opcode, default if timeout is None else timeout))
+        mem_write, mem_read = P.MEM_WRITE, P.MEM_READ
+        for opcode, fields, data, _ in requests:
             size = len(data)
+            decoder = response_decoder(opcode)
             if not room or size < threshold and opcode is not mem_read:
                 pass
             elif opcode is mem_write and cursor + size <= room:
@@ -396,60 +357,23 @@ class VirtualBoard(DesignClient):
                 opcode, fields, size = STAGE_WRITE, (fields[0], cursor, size), 0
                 cursor += fields[2]
             elif opcode is mem_read and fields[1] >= threshold and cursor + fields[1] <= room:
-                staged[len(expected) - 1] = (cursor, fields[1])
+                decoder = StagedRead(stage, cursor, fields[1])
                 opcode, fields = STAGE_READ, (fields[0], cursor, fields[1])
                 cursor += fields[2]
-            head = heads.get((opcode.code, fields, size))
-            if head is None:
-                head = _encode_head(opcode, fields, size)
-            buffers.append(head)
+            buffers.append(request_head(opcode, fields, size))
             if size:
                 buffers.append(data)
                 total += size
-        if total < _JOIN_MAX:       # one small copy costs less than a long iovec
+            decoders.append(decoder)
+        if total < JOIN_MAX:        # one small copy costs less than a long iovec
             buffers = [b"".join(buffers)]
-        answers = self._exchange(buffers, expected)
-        responses, rejected = [], None
-        structs, ok, ping = _RESPONSES, P.OK, P.PING
-        for i, ((opcode, _), (status, body)) in enumerate(zip(expected, answers)):
-            if status != ok:
-                responses.append(None)
-                rejected = rejected or BoardRequestError(opcode, status,
-                                                         body.decode("ascii", "replace"))
-                continue
-            if staged and i in staged:     # the data is in the area now
-                at, length = staged[i]
-                # One copy, into a writable buffer its reader may keep as it is
-                # (from_memory_image makes the output array of it without copying again).
-                with memoryview(stage) as area:
-                    responses.append(bytearray(area[at:at + length]))
-                continue
-            unpack = structs.get(opcode.code, _UNKNOWN)
-            if unpack is _UNKNOWN:
-                unpack = _response_struct(opcode)
-            if unpack is None:
-                responses.append(body)
-            elif opcode is ping:
-                try:
-                    responses.append(P.decode_response(opcode, status, body))
-                except P.ProtocolError as exc:
-                    self._fail(f"malformed response ({exc})", opcode)
-            else:
-                try:
-                    responses.append(unpack.unpack(body))
-                except struct.error:
-                    self._fail(f"malformed response ({opcode.name}: response of {len(body)} "
-                               f"bytes; expected {unpack.size})", opcode)
-        if rejected is not None:
-            raise rejected
-        return responses
+        return self._decode(requests, self._exchange(buffers, requests), decoders)
 
     def _transact(self, code, payload=b"", timeout=None, opcode=None):
         """Send one raw request frame; return ``(status, payload)`` of the response."""
         opcode = opcode or P.OPCODES.get(code) or P.Opcode(code, f"opcode 0x{code:02x}", "<", "<")
-        timeout = self.timeout if timeout is None else float(timeout)
         frame = P.encode_header(code, len(payload)) + bytes(payload)
-        return self._exchange([frame], [(opcode, timeout)])[0]
+        return self._exchange([frame], [(opcode, (), b"", timeout)])[0]
 
     def _request(self, opcode, *fields, data=b"", timeout=None):
         return self._burst([(opcode, fields, data, timeout)])[0]
@@ -468,68 +392,20 @@ class VirtualBoard(DesignClient):
             return self._burst(requests)
 
     def _call_job(self, burst, requests):
-        # The same round trip as _call_many, but not through it: a subclass that counts
-        # what _call_many sends counts a job's burst in its own _call_job.
+        # The same round trip as _call_many, but not through it (a subclass that counts
+        # what _call_many sends counts a job's burst in its own _call_job), and written
+        # from the burst's FramePlan unless a transfer goes through the staging area.
         with self._lock:
             self._ensure(requests[0][0])
             key = ("frames", len(requests), self.stage_min)
-            plan = burst.cache.get(key)
+            plan = burst.cache.get(key, False)
+            if plan is False:
+                plan = burst.cache[key] = frame_plan(
+                    requests, None if self._stage is None else self.stage_min)
             if plan is None:
-                plan = burst.cache[key] = self._frame_plan(requests)
-            return self._burst(requests) if plan is False else self._planned_burst(plan,
-                                                                                   requests)
-
-    def _frame_plan(self, requests):
-        """What :meth:`_planned_burst` keeps of a job's burst: the encoded head of each
-        request (with its fields, the same tuple call after call where they do not change)
-        and the decoder of each response; False when a transfer of the burst goes through
-        the staging area or the burst is large (then it goes as any other)."""
-        threshold = None if self._stage is None else self.stage_min
-        heads, decoders, total = [], [], 0
-        for opcode, fields, data, _ in requests:
-            size = len(data)
-            total += size
-            if threshold is not None and (size >= threshold or opcode is P.MEM_READ
-                                          and fields[1] >= threshold) \
-                    or opcode is P.PING or total >= _JOIN_MAX:
-                return False
-            heads.append((fields, _HEADS.get((opcode.code, fields, size))
-                          or _encode_head(opcode, fields, size)))
-            decoders.append(_RESPONSES[opcode.code] if opcode.code in _RESPONSES
-                            else _response_struct(opcode))
-        return heads, decoders
-
-    def _planned_burst(self, plan, requests):
-        """:meth:`_burst` of a job's burst with a :meth:`_frame_plan`: one buffer, no staging."""
-        refs, decoders = plan
-        parts, expected, default, heads = [], [], self.timeout, _HEADS
-        for (opcode, fields, data, timeout), (ref, head) in zip(requests, refs):
-            if fields is not ref:
-                size = len(data)
-                head = heads.get((opcode.code, fields, size)) \
-                    or _encode_head(opcode, fields, size)
-            parts.append(head)
-            if len(data):
-                parts.append(data)
-            expected.append((opcode, default if timeout is None else timeout))
-        answers = self._exchange([b"".join(parts)], expected)
-        responses, rejected, ok = [], None, P.OK
-        for (opcode, _), (status, body), unpack in zip(expected, answers, decoders):
-            if status != ok:
-                responses.append(None)
-                rejected = rejected or BoardRequestError(opcode, status,
-                                                         body.decode("ascii", "replace"))
-            elif unpack is None:
-                responses.append(body)
-            else:
-                try:
-                    responses.append(unpack.unpack(body))
-                except struct.error:
-                    self._fail(f"malformed response ({opcode.name}: response of {len(body)} "
-                               f"bytes; expected {unpack.size})", opcode)
-        if rejected is not None:
-            raise rejected
-        return responses
+                return self._burst(requests)
+            return self._decode(requests, self._exchange([plan.encode(requests)], requests),
+                                plan.decoders)
 
     # ---- the board API (the rest comes from BoardClient) -----------------------------
 

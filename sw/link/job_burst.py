@@ -12,13 +12,21 @@ ready tuples, the memory-write pieces of each input, the register offsets
 responses.  A transport or a link meter may keep what it derives from a
 burst in :attr:`JobBurst.cache` (encoded frames, link costs), since a burst
 never changes.
+
+A transport that writes whole frames (the virtual board's pipes) encodes a
+burst with :func:`request_head` and decodes its answers with
+:func:`response_decoder`; for a job's burst it keeps a :class:`FramePlan`
+(made by :func:`frame_plan`), so that only what changed is encoded again.
 """
+
+import struct
 
 import numpy as np
 
 from . import protocol as P
 
-__all__ = ["JobBurst"]
+__all__ = ["JobBurst", "FramePlan", "frame_plan", "request_head", "response_decoder",
+           "JOIN_MAX"]
 
 _MASK = 0xFFFFFFFF
 
@@ -126,3 +134,104 @@ def _with_offsets(requests):
     for request in requests:
         yield request, at
         at += len(request[2])
+
+
+# ---- frames: a burst as a transport of whole frames writes and reads it ---------------
+
+#: A burst whose requests carry fewer data bytes than this is written as one buffer.
+JOIN_MAX = 4096
+#: Encoded request heads (header and fixed fields) by ``(code, fields, data size)``: a
+#: job repeats most of its requests call after call.
+_HEADS = {}
+_HEADS_MAX = 4096
+
+
+def request_head(opcode, fields, size):
+    """The bytes of a request frame before its ``size`` data bytes: the header and the
+    fixed fields (remembered, since a job sends the same requests call after call)."""
+    key = (opcode.code, fields, size)
+    head = _HEADS.get(key)
+    if head is not None:
+        return head
+    if size and not opcode.request_tail:
+        raise P.ProtocolError(f"{opcode.name} carries no data")
+    try:
+        fixed = struct.pack(opcode.request, *fields)
+    except struct.error as exc:
+        raise P.ProtocolError(f"{opcode.name}: bad fields {fields!r}: {exc}") from None
+    if len(_HEADS) >= _HEADS_MAX:
+        _HEADS.clear()
+    head = _HEADS[key] = P.HEADER.pack(opcode.code, len(fixed) + size) + fixed
+    return head
+
+
+class _PingResponse:
+    """Decodes the response to ``PING`` into a :class:`~hetflow.link.protocol.PingInfo`."""
+
+    size = P.PING.response_size
+
+    @staticmethod
+    def unpack(body):
+        return P.decode_response(P.PING, P.OK, body)
+
+
+_DECODERS = {P.PING.code: _PingResponse}
+
+
+def response_decoder(opcode):
+    """How the body of an OK response to ``opcode`` becomes its value: None when the body
+    is the value (``MEM_READ``), else an object whose ``unpack(body)`` gives it (raising
+    :class:`struct.error` or :class:`~hetflow.link.protocol.ProtocolError` on a body of
+    the wrong size) and whose ``size`` is the body's size."""
+    decoder = _DECODERS.get(opcode.code, _DECODERS)
+    if decoder is _DECODERS:
+        decoder = _DECODERS[opcode.code] = None \
+            if opcode.response_tail and not opcode.response_size \
+            else struct.Struct(opcode.response)
+    return decoder
+
+
+class FramePlan:
+    """What a transport keeps of a job's burst to write it as one buffer call after call.
+
+    Attributes
+    ----------
+    heads : list
+        ``(fields, head)`` of each request: its encoded head (:func:`request_head`)
+        and the fields tuple it was made of; a request whose fields are that very
+        tuple again (a :class:`JobBurst`'s fixed requests) is not encoded again.
+    decoders : list
+        :func:`response_decoder` of each request.
+    """
+
+    def __init__(self, heads, decoders):
+        self.heads = heads
+        self.decoders = decoders
+
+    def encode(self, requests):
+        """The frames of ``requests`` (a burst of the planned kind), as one bytes."""
+        parts = []
+        append = parts.append
+        for (opcode, fields, data, _), (ref, head) in zip(requests, self.heads):
+            if fields is not ref:
+                head = request_head(opcode, fields, len(data))
+            append(head)
+            if len(data):
+                append(data)
+        return b"".join(parts)
+
+
+def frame_plan(requests, stage_min=None):
+    """The :class:`FramePlan` of a job's burst, or None when the burst is not written as
+    one buffer: one of its transfers reaches ``stage_min`` bytes (a transport with a
+    staging area moves it there) or it carries :data:`JOIN_MAX` data bytes or more."""
+    heads, decoders, total = [], [], 0
+    for opcode, fields, data, _ in requests:
+        size = len(data)
+        total += size
+        if stage_min is not None and (size >= stage_min or opcode is P.MEM_READ
+                                      and fields[1] >= stage_min) or total >= JOIN_MAX:
+            return None
+        heads.append((fields, request_head(opcode, fields, size)))
+        decoders.append(response_decoder(opcode))
+    return FramePlan(heads, decoders)

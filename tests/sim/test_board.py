@@ -371,6 +371,17 @@ def test_burst_raises_its_first_rejection_after_every_request_is_answered():
 
 
 @needs_verilator
+def test_answers_before_a_long_run_do_not_wait_for_it():
+    # A short RUN is answered together with the requests before it; a long one lets
+    # their answers go once it has clocked HOLD_CYCLES, within their own timeouts
+    # (12M cycles take longer than the RESET's 0.25 s even at the raw harness's speed).
+    board = board_for(Saxpy, lanes=1)
+    got = board._call_many([(P.RESET, (4,), b"", 0.25),
+                            (P.RUN, (12_000_000,), b"", 120.0)])
+    assert got == [(), (P.RUN_BUDGET, 12_000_000)]
+
+
+@needs_verilator
 def test_burst_of_large_writes_and_reads_crossing_does_not_deadlock():
     # Each transfer is several times the pipes' buffers: the process answers a MEM_READ
     # while the host is still writing the next MEM_WRITE, so both pipes are full at once.

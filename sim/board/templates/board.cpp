@@ -32,8 +32,8 @@ static int out_fd = 1;
 
 // ---- pipes ------------------------------------------------------------------------
 // Both ways buffered: a burst of requests arrives in a few reads, and its responses
-// leave together when the input runs dry (or before a RUN, which may take long), so
-// a client that pipelines requests wakes once per burst, not once per request.
+// leave together when the input runs dry (or once a RUN has clocked HOLD_CYCLES, as a
+// run may take long), so a client that pipelines requests wakes once per burst.
 
 static uint8_t in_buf[1 << 16];
 static size_t in_pos = 0, in_len = 0;
