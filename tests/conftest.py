@@ -40,6 +40,17 @@ reinterpret = true
 """
 
 
+def pipeline_script(dev, x, h, a, b):
+    """One host script for a pipeline overlay (fir0 -> crc0 chained, gemm0), run unchanged
+    on every device: the chain, the GEMM, then both started at once."""
+    out = {"kernels": list(dev.kernels), "chains": list(dev.chains)}
+    out["crc"] = dev.fir0_crc0(x, h=h)
+    out["c"] = dev.gemm0(a, b)
+    runs = [dev.gemm0.start(a, b), dev.fir0_crc0.start(x=x, fir0={"h": h})]
+    out["c2"], out["crc2"] = (run.wait(timeout=120) for run in runs)
+    return out
+
+
 def small_pipeline_call(bmap, rng, n, k):
     """One call of :data:`SMALL_PIPELINE_TOML`'s chain on ``n`` samples and of its GEMM on
     ``k``-deep matrices, as one job on a board of ``bmap`` (its

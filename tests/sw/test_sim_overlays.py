@@ -14,7 +14,7 @@ from hetflow.demo import demo_overlay
 from hetflow.fit import MemoryTooSmall
 from hetflow.hw.errors import HetflowError, StimulusError
 
-from ..conftest import PIPELINE_TOML as PIPELINE, needs_verilator
+from ..conftest import PIPELINE_TOML as PIPELINE, needs_verilator, pipeline_script
 
 RNG = np.random.default_rng(5)
 X = RNG.integers(-2**15, 2**15, 777, dtype=np.int16)
@@ -29,13 +29,8 @@ def fir(x, h):
 
 
 def script(dev):
-    """One host script, run unchanged on cpu and sim."""
-    out = {"kernels": list(dev.kernels), "chains": list(dev.chains)}
-    out["crc"] = dev.fir0_crc0(X, h=H)
-    out["c"] = dev.gemm0(A, B)
-    runs = [dev.gemm0.start(A, B), dev.fir0_crc0.start(x=X, fir0={"h": H})]
-    out["c2"], out["crc2"] = (run.wait(timeout=30) for run in runs)
-    return out
+    """The host script of every overlay device test, on this module's data."""
+    return pipeline_script(dev, X, H, A, B)
 
 
 @needs_verilator
