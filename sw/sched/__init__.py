@@ -10,7 +10,7 @@
   is known about one task on one device; :mod:`~hetflow.sched.perfmodel` -- those models,
   calibrated (:mod:`~hetflow.sched.calibrate`), refined from real runs, stored per machine;
 * :mod:`~hetflow.sched.contention` -- devices sharing the host slow each other down:
-  the measured slowdowns and the replay of a plan with them;
+  the measured slowdowns and the prediction of a plan with them;
 * :mod:`~hetflow.sched.plan` and :mod:`~hetflow.sched.executor` -- a :class:`Graph`
   planned by a policy and run on real devices concurrently.
 

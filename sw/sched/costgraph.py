@@ -249,8 +249,11 @@ class CostGraph:
 
     def restricted(self, allowed):
         """A copy where task ``t`` may only run on the devices in ``allowed[t]``."""
-        tasks = {t: {d: c for d, c in self.cost[t].items() if d in allowed[t]}
-                 for t in self.tasks}
+        return self.with_costs({t: {d: c for d, c in self.cost[t].items() if d in allowed[t]}
+                                for t in self.tasks})
+
+    def with_costs(self, tasks):
+        """A copy with the same devices and edges and ``tasks`` (task to ``{device: seconds}``)."""
         return CostGraph(self.devices, tasks, [[a, b, c] for (a, b), c in self.edges.items()],
                          source=self.source)
 

@@ -144,7 +144,7 @@ class Executor:
 
     def plan(self, graph, policy="heft"):
         """Size every task, predict its time on each unit and schedule (:class:`Plan`)."""
-        return make_plan(graph, self.units, self.kinds, self.models, policy, self.reorder)
+        return make_plan(graph, self.units, self.kinds, self.models, policy)
 
     def run(self, graph, policy="heft", plan=None, online=None):
         """Plan (unless ``plan`` is given), execute, record; returns a :class:`RunReport`.

@@ -20,6 +20,9 @@ overlap with computation and with each other.
     Baselines: HEFT on the CPU devices / on the FPGA devices (host steps that
     no FPGA can run still run on a CPU).
 
+:func:`follow` times a given placement and per-device order in the same model
+(a plan's predicted run, :func:`hetflow.sched.contention.predict`).
+
 Bounds on any schedule's length are in :mod:`hetflow.bench.bounds`.
 """
 
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 from .costgraph import CostGraph, GraphError
 
 __all__ = ["Schedule", "POLICIES", "schedule", "heft", "dmda", "dmda_order", "eager",
-           "cpu_only", "fpga_only", "upward_ranks"]
+           "cpu_only", "fpga_only", "follow", "upward_ranks"]
 
 #: Relative slack for comparing times computed in floating point.
 _EPS = 1e-9
@@ -60,14 +63,17 @@ class Schedule:
         """Finish time of the last task."""
         return max(self.finish.values(), default=0.0)
 
-    def order(self):
-        """Device name to its tasks in start order (every device listed)."""
-        out = {d: [] for d in self.graph.device_names}
+    def sequence(self):
+        """Task names in start order: an order in which every task follows its inputs."""
         # Zero-length tasks can share an instant with their successors: topological
         # position settles such ties the way precedence requires.
         position = {t: i for i, t in enumerate(self.graph.order)}
-        for t in sorted(self.placement, key=lambda t: (self.start[t], self.finish[t],
-                                                      position[t])):
+        return sorted(self.placement, key=lambda t: (self.start[t], self.finish[t], position[t]))
+
+    def order(self):
+        """Device name to its tasks in start order (every device listed)."""
+        out = {d: [] for d in self.graph.device_names}
+        for t in self.sequence():
             out[self.placement[t]].append(t)
         return out
 
@@ -215,6 +221,24 @@ def eager(g, name="eager"):
             if waiting[s] == 0:
                 ready_at[s] = max(sched.finish[p] for p in g.pred[s])
     return sched
+
+
+def follow(sched, g=None):
+    """``sched``'s placement and per-device order, timed on cost graph ``g``.
+
+    Each device runs its tasks in ``sched``'s order, each one as soon as the
+    device is free and its inputs are there (the model above); ``g``
+    (default: ``sched``'s graph, with the same devices) gives the durations.
+    Returns a :class:`Schedule` of ``g`` named after ``sched``'s policy.
+    """
+    g = g or sched.graph
+    out = Schedule(sched.policy, g, dict(sched.placement))
+    free = {d: 0.0 for d in g.device_names}
+    for t in sched.sequence():
+        d = sched.placement[t]
+        out.start[t] = max(free[d], _data_ready(g, out, t, d))
+        out.finish[t] = free[d] = out.start[t] + g.cost[t][d]
+    return out
 
 
 def _only(g, kind, policy, fallback=None):
