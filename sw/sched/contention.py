@@ -27,28 +27,16 @@ def overlaps(placement, start, finish):
     ``placement``, ``start`` and ``finish`` map task names to device labels
     and measured seconds; a task of zero length gets 0.
     """
-    busy = {}
-    for t, d in placement.items():
-        busy.setdefault(d, []).append((start[t], finish[t]))
-    # Per device, its busy time as disjoint sorted intervals.
-    merged = {}
-    for d, spans in busy.items():
-        out = []
-        for s, f in sorted(spans):
-            if out and s <= out[-1][1]:
-                out[-1][1] = max(out[-1][1], f)
-            else:
-                out.append([s, f])
-        merged[d] = out
     result = {}
     for t, d in placement.items():
         s, f = start[t], finish[t]
         if f - s <= 0:
             result[t] = 0.0
             continue
-        # The union over the other devices of their busy intervals, clipped to [s, f].
-        cut = sorted((max(a, s), min(b, f)) for o, spans in merged.items() if o != d
-                     for a, b in spans if a < f and b > s)
+        # The union of the other devices' runs, clipped to [s, f]: swept in start order,
+        # each adds what lies beyond the end of those before it.
+        cut = sorted((max(start[o], s), min(finish[o], f)) for o, e in placement.items()
+                     if e != d and start[o] < f and finish[o] > s)
         covered, end = 0.0, s
         for a, b in cut:
             if b > end:

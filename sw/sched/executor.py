@@ -221,11 +221,7 @@ class Executor:
                                     name=f"hetflow-sched-{label}") for label in labels]
         for th in threads:
             th.start()
-        waiting = {n: len(task.deps) for n, task in graph.tasks.items()}
-        users = {n: [] for n in graph.tasks}
-        for n, task in graph.tasks.items():
-            for dep in task.deps:
-                users[dep].append(n)
+        waiting = {n: len(costs.pred[n]) for n in graph.tasks}
         ready = [n for n in graph.tasks if waiting[n] == 0]       # inputs there, not handed out
         handed = []                                                # in this dispatch
         idle = set(labels)
@@ -308,7 +304,7 @@ class Executor:
                     queued[label].remove(name)
                     free_at[label] = finish[name] + sum(costs.cost[n][label]
                                                         for n in queued[label])
-                for u in users[name]:
+                for u in costs.succ[name]:
                     waiting[u] -= 1
                     if waiting[u] == 0:
                         ready.append(u)

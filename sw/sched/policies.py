@@ -110,6 +110,17 @@ def _earliest_gap(busy, ready, duration):
     return max(ready, end)
 
 
+def _earliest_finish(g, t, start_on):
+    """``(finish, start, device)`` of ``t`` on the device where it finishes first (ties: the
+    first in device order); ``start_on(device)`` is when it could start there."""
+    best = None
+    for d in g.feasible(t):
+        start = start_on(d)
+        if best is None or start + g.cost[t][d] < best[0] - _EPS * max(1.0, best[0]):
+            best = (start + g.cost[t][d], start, d)
+    return best
+
+
 def heft(g, name="heft"):
     """HEFT: upward-rank priorities, insertion-based earliest finish time."""
     rank = upward_ranks(g)
@@ -120,13 +131,8 @@ def heft(g, name="heft"):
     sched = Schedule(name, g)
     busy = {d: [] for d in g.device_names}
     for t in priority:
-        best = None
-        for d in g.feasible(t):
-            duration = g.cost[t][d]
-            start = _earliest_gap(busy[d], _data_ready(g, sched, t, d), duration)
-            if best is None or start + duration < best[0] - _EPS * max(1.0, best[0]):
-                best = (start + duration, start, d)
-        finish, start, d = best
+        finish, start, d = _earliest_finish(g, t, lambda d: _earliest_gap(
+            busy[d], _data_ready(g, sched, t, d), g.cost[t][d]))
         sched.placement[t], sched.start[t], sched.finish[t] = d, start, finish
         busy[d].append((start, finish))
         busy[d].sort()
@@ -146,13 +152,8 @@ def dmda(g, name="dmda"):
     events, now = [], 0.0
     while True:
         for t in order(ready):
-            best = None
-            for d in g.feasible(t):
-                start = max(now, available[d], _data_ready(g, sched, t, d))
-                finish = start + g.cost[t][d]
-                if best is None or finish < best[0] - _EPS * max(1.0, best[0]):
-                    best = (finish, start, d)
-            finish, start, d = best
+            finish, start, d = _earliest_finish(g, t, lambda d: max(
+                now, available[d], _data_ready(g, sched, t, d)))
             sched.placement[t], sched.start[t], sched.finish[t] = d, start, finish
             available[d] = finish
             heapq.heappush(events, (finish, g.index(t), t))
