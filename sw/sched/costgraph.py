@@ -219,10 +219,6 @@ class CostGraph:
 
     # ---- queries ------------------------------------------------------------------------
 
-    def kind(self, device):
-        """Kind of a device of this graph (``"cpu"``, ``"fpga"``, ``"other"``)."""
-        return self._kind[device]
-
     def index(self, task):
         """Position of ``task`` in the listing (used to break ties)."""
         return self._index[task]

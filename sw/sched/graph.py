@@ -26,27 +26,20 @@ from .work import kernel_key, leaves
 __all__ = ["Graph", "Task", "TaskRef", "GraphError", "substitute"]
 
 
+@dataclass(frozen=True, slots=True, repr=False)
 class TaskRef:
     """The future result of a task in a :class:`Graph`; pass it to later tasks.
 
     After a run, ``report[ref]`` (:class:`~hetflow.sched.executor.RunReport`)
-    is the task's value.
+    is the task's value.  Two are equal when they name one task of one graph
+    (a :class:`Graph` equals only itself).
     """
 
-    __slots__ = ("graph", "name")
-
-    def __init__(self, graph, name):
-        self.graph = graph
-        self.name = name
+    graph: object
+    name: str
 
     def __repr__(self):
         return f"<TaskRef {self.name}>"
-
-    def __hash__(self):
-        return hash((id(self.graph), self.name))
-
-    def __eq__(self, other):
-        return isinstance(other, TaskRef) and other.graph is self.graph and other.name == self.name
 
 
 @dataclass

@@ -139,25 +139,26 @@ def heft(g, name="heft"):
     return sched
 
 
-def dmda(g, name="dmda"):
-    """Online dmda: place each task when it becomes ready, at its minimum expected completion.
+def _online(g, name, pick):
+    """Place tasks as they become ready, from time 0 and after every finish.
 
-    Tasks that become ready together are placed in :func:`dmda_order`.
+    ``pick(now, ready, available, sched)`` yields ``(task, device)`` pairs to
+    place at ``now``; ``ready`` maps each task whose inputs are finished, not
+    yet placed, to when they were; ``available`` each device to when it is
+    free.  A placed task starts once its device is free and its inputs are there.
     """
     sched = Schedule(name, g)
-    order = dmda_order(g)
     available = {d: 0.0 for d in g.device_names}
     waiting = {t: len(g.pred[t]) for t in g.tasks}
-    ready = [t for t in g.tasks if waiting[t] == 0]
+    ready = {t: 0.0 for t in g.tasks if waiting[t] == 0}
     events, now = [], 0.0
     while True:
-        for t in order(ready):
-            finish, start, d = _earliest_finish(g, t, lambda d: max(
-                now, available[d], _data_ready(g, sched, t, d)))
-            sched.placement[t], sched.start[t], sched.finish[t] = d, start, finish
-            available[d] = finish
-            heapq.heappush(events, (finish, g.index(t), t))
-        ready = []
+        for t, d in pick(now, ready, available, sched):
+            del ready[t]
+            start = max(now, available[d], _data_ready(g, sched, t, d))
+            sched.placement[t], sched.start[t], sched.finish[t] = d, start, start + g.cost[t][d]
+            available[d] = sched.finish[t]
+            heapq.heappush(events, (sched.finish[t], g.index(t), t))
         if not events:
             break
         # Every task finishing at the same instant frees its successors at once.
@@ -167,8 +168,22 @@ def dmda(g, name="dmda"):
             for s in g.succ[done]:
                 waiting[s] -= 1
                 if waiting[s] == 0:
-                    ready.append(s)
+                    ready[s] = now
     return sched
+
+
+def dmda(g, name="dmda"):
+    """Online dmda: place each task when it becomes ready, at its minimum expected completion.
+
+    Tasks that become ready together are placed in :func:`dmda_order`.
+    """
+    order = dmda_order(g)
+
+    def pick(now, ready, available, sched):
+        for t in order(list(ready)):
+            yield t, _earliest_finish(g, t, lambda d: max(
+                now, available[d], _data_ready(g, sched, t, d)))[2]
+    return _online(g, name, pick)
 
 
 def dmda_order(g):
@@ -184,44 +199,12 @@ def dmda_order(g):
 
 def eager(g, name="eager"):
     """Eager: the first idle device takes the oldest ready task it can run."""
-    sched = Schedule(name, g)
-    free = {d: 0.0 for d in g.device_names}
-    waiting = {t: len(g.pred[t]) for t in g.tasks}
-    ready_at = {t: 0.0 for t in g.tasks if waiting[t] == 0}     # all predecessors placed
-    left = len(g.tasks)
-    while left:
-        now = min(free.values())
-        idle = [d for d in g.device_names if free[d] <= now]
-        chosen = None
-        for d in idle:
-            candidates = [t for t, r in ready_at.items() if r <= now and d in g.cost[t]]
-            if candidates:
-                chosen = d, min(candidates, key=lambda t: (ready_at[t], g.index(t)))
-                break
-        if chosen is None:
-            # Nothing these devices can run yet: they idle until the next event.
-            later = [r for r in ready_at.values() if r > now]
-            later += [f for f in sched.finish.values() if f > now]
-            later += [f for f in free.values() if f > now]
-            if not later:
-                raise GraphError(f"{g.source}: eager: no device can run tasks "
-                                 f"{', '.join(sorted(ready_at))}")
-            nxt = min(later)
-            for d in idle:
-                free[d] = nxt
-            continue
-        d, t = chosen
-        start = max(now, _data_ready(g, sched, t, d))
-        finish = start + g.cost[t][d]
-        sched.placement[t], sched.start[t], sched.finish[t] = d, start, finish
-        free[d] = finish
-        del ready_at[t]
-        left -= 1
-        for s in g.succ[t]:
-            waiting[s] -= 1
-            if waiting[s] == 0:
-                ready_at[s] = max(sched.finish[p] for p in g.pred[s])
-    return sched
+    def pick(now, ready, available, sched):
+        for d in g.device_names:
+            runs = [t for t in ready if d in g.cost[t]]
+            if available[d] <= now and runs:
+                yield min(runs, key=lambda t: (ready[t], g.index(t))), d
+    return _online(g, name, pick)
 
 
 def follow(sched, g=None):

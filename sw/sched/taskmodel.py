@@ -65,26 +65,17 @@ class Fit:
         """Fit ``values`` over ``works``; None without at least one positive value.
 
         Each row is divided by its value, so the fit minimises the sum of
-        squared relative errors.  A coefficient that comes out negative is
-        dropped and the rest refitted (an active set of size 3 at most).
+        squared relative errors, over coefficients >= 0 (non-negative least
+        squares, :func:`scipy.optimize.nnls`).
         """
+        from scipy.optimize import nnls
         rows = [(w.features(), v) for w, v in zip(works, values) if v > 0]
         if not rows:
             return None
         x = np.array([r[0] for r in rows], dtype=float)
         y = np.array([r[1] for r in rows], dtype=float)
-        x /= y[:, None]
-        target = np.ones(len(y))
-        active = [i for i in range(3) if np.any(x[:, i] != 0)]
-        while active:
-            sol, *_ = np.linalg.lstsq(x[:, active], target, rcond=None)
-            if (sol >= 0).all():
-                coef = [0.0, 0.0, 0.0]
-                for i, s in zip(active, sol):
-                    coef[i] = float(s)
-                return cls(coef)
-            active.pop(int(np.argmin(sol)))
-        return None
+        coef, _ = nnls(x / y[:, None], np.ones(len(y)))
+        return cls(coef)
 
 
 def _bucket(work):
