@@ -22,9 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..hw.registry import get_kernel
 from .contention import predict
 from .costgraph import CostGraph, DeviceSpec, GraphError
-from .graph import substitute
+from .graph import Graph, substitute
 from .work import function_work, kernel_work
 from .policies import Schedule, schedule as make_schedule
 
@@ -143,8 +144,6 @@ def make_plan(graph, units, kinds, models, policy="heft"):
     ``kinds`` maps each label to its device kind.  A unit's models are those
     of its device (``unit.device.name``).
     """
-    from ..hw.registry import get_kernel
-    from .graph import Graph
     if not isinstance(graph, Graph):
         raise GraphError(f"Executor.plan takes a Graph, not {type(graph).__name__}")
     if not graph.tasks:

@@ -167,7 +167,8 @@ class Model:
         return self._fit()[1]
 
     def predict(self, work):
-        """Predicted seconds and where it comes from (``"history"``/``"fit"``), or (None, None)."""
+        """Predicted seconds and where it comes from (``"history"``/``"fit"``), or
+        ``(None, "none")``."""
         fit = self.fit
         b = self.history.get(_bucket(work))
         if b and b["count"]:
@@ -179,7 +180,7 @@ class Model:
             return seconds, "history"
         if fit is not None:
             return fit(work), "fit"
-        return None, None
+        return None, "none"
 
     def slowdown(self):
         """The factor by which sharing the host stretches this task, from its shared runs.
