@@ -190,10 +190,8 @@ class Graph:
             return lambda f: _Adder(self, "function", _fn_name(f), fn=f, name=name)
         if not callable(fn):
             raise GraphError(f"task: {fn!r} is not callable")
-        if not args and not kwargs:
-            return _Adder(self, "function", _fn_name(fn), fn=fn, name=name)
-        return self._add("function", name or _fn_name(fn), None, {}, fn, args, kwargs,
-                         explicit=name is not None)
+        adder = _Adder(self, "function", _fn_name(fn), fn=fn, name=name)
+        return adder(*args, **kwargs) if args or kwargs else adder
 
     def _add(self, kind, base, kernel, params, fn, args, kwargs, explicit, chain=None):
         if explicit:

@@ -68,10 +68,10 @@ class Fit:
         squared relative errors, over coefficients >= 0 (non-negative least
         squares, :func:`scipy.optimize.nnls`).
         """
-        from scipy.optimize import nnls
         rows = [(w.features(), v) for w, v in zip(works, values) if v > 0]
         if not rows:
             return None
+        from scipy.optimize import nnls
         x = np.array([r[0] for r in rows], dtype=float)
         y = np.array([r[1] for r in rows], dtype=float)
         coef, _ = nnls(x / y[:, None], np.ones(len(y)))
@@ -151,8 +151,7 @@ class Model:
             alone = alone or [(w, s["seconds"]) for w, s in zip(works, self.samples)]
             seconds = Fit.from_samples([w for w, _ in alone], [t for _, t in alone])
             timed = [(w, s["cycles"]) for w, s in zip(works, self.samples) if s["cycles"]]
-            cycles = Fit.from_samples([w for w, _ in timed], [c for _, c in timed]) \
-                if timed else None
+            cycles = Fit.from_samples([w for w, _ in timed], [c for _, c in timed])
             self._fits = (seconds, cycles)
         return self._fits
 
