@@ -65,17 +65,20 @@ def slr(sched):
 def contended_bound(g, slowdown):
     """A lower bound on the makespan of any plan of two-device cost graph ``g`` under contention.
 
-    In the replay model of :func:`hetflow.sched.contention.simulate`, at every
-    instant either one device works alone (its task progresses at rate 1) or
-    both work (each task at ``1 / slowdown``).  The makespan is at least the
-    time spent alone plus the time spent sharing; this is the least such time
+    A task progresses at rate 1 while its device works alone and at rate
+    ``1 / slowdown`` while both work (how a slowdown is measured:
+    :mod:`hetflow.sched.contention`), so at every instant either one device
+    works alone or both share.  The makespan is at least the time spent
+    alone plus the time spent sharing; this is the least such time
     when every task may be split at will between four modes -- alone on
     either device, or sharing on either device -- a linear program: minimise
     ``A + S``, ``A`` the work done alone (each part at that device's cost)
     and ``S`` the shared time, at least the work each device does while
     sharing (each part at its cost times its slowdown).  Dependencies are
     ignored (the critical path is a separate bound).  Without slowdowns it is
-    the two-device area bound of :func:`lower_bounds`.
+    the two-device area bound of :func:`lower_bounds`.  A plan's prediction
+    (:func:`hetflow.sched.contention.predict`) stretches every task of a plan
+    that shares the host, so it is never below this bound either.
     """
     from scipy.optimize import linprog
     from scipy.sparse import lil_array

@@ -10,7 +10,7 @@
   is known about one task on one device; :mod:`~hetflow.sched.perfmodel` -- those models,
   calibrated (:mod:`~hetflow.sched.calibrate`), refined from real runs, stored per machine;
 * :mod:`~hetflow.sched.contention` -- devices sharing the host slow each other down:
-  the measured slowdowns and the replay of a plan with them;
+  the measured slowdowns and the prediction of a plan with them;
 * :mod:`~hetflow.sched.plan` and :mod:`~hetflow.sched.executor` -- a :class:`Graph`
   planned by a policy and run on real devices concurrently.
 
@@ -32,6 +32,7 @@ the bounds of :mod:`hetflow.bench.bounds`.
 
 from .costgraph import CostGraph, GraphError
 from .graph import Graph, TaskRef
+from .perfmodel import PerfModels
 from .policies import POLICIES, Schedule, schedule
 
 __all__ = ["CostGraph", "Graph", "GraphError", "TaskRef", "POLICIES", "Schedule", "schedule",
@@ -39,11 +40,8 @@ __all__ = ["CostGraph", "Graph", "GraphError", "TaskRef", "POLICIES", "Schedule"
 
 
 def __getattr__(name):
-    # The executor and the models pull in the runtime; load them only when asked for.
+    # The executor pulls in the runtime (devices, overlays); load it only when asked for.
     if name == "Executor":
         from .executor import Executor
         return Executor
-    if name == "PerfModels":
-        from .perfmodel import PerfModels
-        return PerfModels
     raise AttributeError(f"module 'hetflow.sched' has no attribute {name!r}")

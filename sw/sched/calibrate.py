@@ -26,6 +26,7 @@ import time
 import numpy as np
 
 from ..hw.errors import HetflowError
+from ..hw.registry import get_kernel
 from .work import kernel_key, kernel_work
 
 __all__ = ["DEFAULT_KERNELS", "calibration_sizes", "calibration_call", "overlay_kernels",
@@ -37,7 +38,6 @@ DEFAULT_KERNELS = (("fir", {"taps": 16}), ("gemm", {}), ("crc32", {}))
 
 def calibration_sizes(name):
     """The units of work a kernel is timed at by default (its ``calibration_sizes``)."""
-    from ..hw.registry import get_kernel
     return tuple(get_kernel(name).calibration_sizes)
 
 
@@ -47,7 +47,6 @@ def calibration_call(name, params, n, rng, index=0):
     The kernel chooses them (:meth:`Kernel.sample_call`), so a plug-in kernel is
     calibrated like a built-in one.
     """
-    from ..hw.registry import get_kernel
     cls = get_kernel(name)
     p = cls.bind(**params)
     inputs, scalars = cls.sample_call(p, rng, n, index=index)
@@ -128,7 +127,6 @@ def calibrate(device, models, kernels=None, sizes=None, repeats=3, seed=0,
         If ``repeats`` is below 1, ``timing`` comes without ``board_device``,
         or (without ``kernels``) the device's overlay has only chains.
     """
-    from ..hw.registry import get_kernel
     if repeats < 1:
         raise HetflowError(f"repeats {repeats} is out of range; allowed 1 or more")
     if timing is not None and not board_device:

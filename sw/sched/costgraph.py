@@ -219,10 +219,6 @@ class CostGraph:
 
     # ---- queries ------------------------------------------------------------------------
 
-    def kind(self, device):
-        """Kind of a device of this graph (``"cpu"``, ``"fpga"``, ``"other"``)."""
-        return self._kind[device]
-
     def index(self, task):
         """Position of ``task`` in the listing (used to break ties)."""
         return self._index[task]
@@ -249,8 +245,11 @@ class CostGraph:
 
     def restricted(self, allowed):
         """A copy where task ``t`` may only run on the devices in ``allowed[t]``."""
-        tasks = {t: {d: c for d, c in self.cost[t].items() if d in allowed[t]}
-                 for t in self.tasks}
+        return self.with_costs({t: {d: c for d, c in self.cost[t].items() if d in allowed[t]}
+                                for t in self.tasks})
+
+    def with_costs(self, tasks):
+        """A copy with the same devices and edges and ``tasks`` (task to ``{device: seconds}``)."""
         return CostGraph(self.devices, tasks, [[a, b, c] for (a, b), c in self.edges.items()],
                          source=self.source)
 

@@ -23,7 +23,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from ..hw.errors import HetflowError
-from ..overlays import start_together
+from ..overlays import compute_units, start_together
 from .contention import overlaps
 from .costgraph import GraphError, device_kind
 from .graph import TaskRef, substitute
@@ -50,14 +50,14 @@ class RunReport:
         Task name to device label and measured seconds from the first start.
     predicted : Schedule
         The predicted run of the plan that ran (:attr:`Plan.predicted`).
-    results : dict
-        Task name to its value.
-    cycles : dict
-        Task name to device cycles (kernel tasks on devices that count them).
     choice : str
         The plan that ran (:attr:`Plan.choice`): the policy's own or a baseline.
     own_makespan : float
         The predicted makespan of the policy's own plan.
+    results : dict
+        Task name to its value.
+    cycles : dict
+        Task name to device cycles (kernel tasks on devices that count them).
     """
 
     policy: str
@@ -65,18 +65,18 @@ class RunReport:
     start: dict
     finish: dict
     predicted: Schedule
+    choice: str
+    own_makespan: float
     results: dict = field(repr=False)
     cycles: dict = field(default_factory=dict)
-    choice: str = None
-    own_makespan: float = None
 
     @classmethod
     def of(cls, plan, placement, start, finish, results, cycles, **extra):
         """The report of a run of ``plan`` (times are shifted to start at 0)."""
         first = min(start.values(), default=0.0)
         return cls(plan.policy, placement, {n: s - first for n, s in start.items()},
-                   {n: f - first for n, f in finish.items()}, plan.predicted, results, cycles,
-                   plan.choice, plan.own.makespan, **extra)
+                   {n: f - first for n, f in finish.items()}, plan.predicted, plan.choice,
+                   plan.own.makespan, results, cycles, **extra)
 
     @property
     def makespan(self):
@@ -85,8 +85,7 @@ class RunReport:
 
     def describe(self):
         """Which plan ran and who made it (:meth:`Plan.describe`)."""
-        own = self.predicted.makespan if self.own_makespan is None else self.own_makespan
-        return describe(self.policy, self.choice or self.policy, own)
+        return describe(self.policy, self.choice, self.own_makespan)
 
     def __getitem__(self, ref):
         return self.results[ref.name if isinstance(ref, TaskRef) else ref]
@@ -131,7 +130,6 @@ class Executor:
             raise HetflowError("Executor needs at least one device")
         if not timeout or timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
-        from ..overlays import compute_units
         self.devices = labelled
         self.units = {unit.label: unit for label, dev in labelled.items()
                       for unit in compute_units(label, dev)}
@@ -144,7 +142,7 @@ class Executor:
 
     def plan(self, graph, policy="heft"):
         """Size every task, predict its time on each unit and schedule (:class:`Plan`)."""
-        return make_plan(graph, self.units, self.kinds, self.models, policy, self.reorder)
+        return make_plan(graph, self.units, self.kinds, self.models, policy)
 
     def run(self, graph, policy="heft", plan=None, online=None):
         """Plan (unless ``plan`` is given), execute, record; returns a :class:`RunReport`.
@@ -221,11 +219,7 @@ class Executor:
                                     name=f"hetflow-sched-{label}") for label in labels]
         for th in threads:
             th.start()
-        waiting = {n: len(task.deps) for n, task in graph.tasks.items()}
-        users = {n: [] for n in graph.tasks}
-        for n, task in graph.tasks.items():
-            for dep in task.deps:
-                users[dep].append(n)
+        waiting = {n: len(costs.pred[n]) for n in graph.tasks}
         ready = [n for n in graph.tasks if waiting[n] == 0]       # inputs there, not handed out
         handed = []                                                # in this dispatch
         idle = set(labels)
@@ -248,8 +242,8 @@ class Executor:
             gangs = {}
             for name, label, was_idle in handed:
                 gang = gangs.setdefault(id(self.units[label].device), [])
-                if was_idle and self.units[label].handle is not None \
-                        and label not in {lab for _, lab in gang}:
+                # A unit handed several tasks (dmda queues them) was idle for the first only.
+                if was_idle and self.units[label].handle is not None:
                     gang.append((name, label))
             runs = {}
             for gang in gangs.values():
@@ -308,7 +302,7 @@ class Executor:
                     queued[label].remove(name)
                     free_at[label] = finish[name] + sum(costs.cost[n][label]
                                                         for n in queued[label])
-                for u in users[name]:
+                for u in costs.succ[name]:
                     waiting[u] -= 1
                     if waiting[u] == 0:
                         ready.append(u)

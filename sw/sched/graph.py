@@ -21,31 +21,25 @@ the executor derives from it (:meth:`~hetflow.sched.executor.Executor.plan`).
 from dataclasses import dataclass
 
 from .costgraph import GraphError
+from .work import kernel_key, leaves
 
 __all__ = ["Graph", "Task", "TaskRef", "GraphError", "substitute"]
 
 
+@dataclass(frozen=True, slots=True, repr=False)
 class TaskRef:
     """The future result of a task in a :class:`Graph`; pass it to later tasks.
 
     After a run, ``report[ref]`` (:class:`~hetflow.sched.executor.RunReport`)
-    is the task's value.
+    is the task's value.  Two are equal when they name one task of one graph
+    (a :class:`Graph` equals only itself).
     """
 
-    __slots__ = ("graph", "name")
-
-    def __init__(self, graph, name):
-        self.graph = graph
-        self.name = name
+    graph: object
+    name: str
 
     def __repr__(self):
         return f"<TaskRef {self.name}>"
-
-    def __hash__(self):
-        return hash((id(self.graph), self.name))
-
-    def __eq__(self, other):
-        return isinstance(other, TaskRef) and other.graph is self.graph and other.name == self.name
 
 
 @dataclass
@@ -91,27 +85,11 @@ class Task:
         if self.kind == "chain":
             return self.chain.key
         if self.kind == "kernel":
-            from .work import kernel_key
             return kernel_key(self.kernel, self.params)
         fn = self.fn
         module = getattr(fn, "__module__", None) or type(fn).__module__
         qual = getattr(fn, "__qualname__", None) or type(fn).__qualname__
         return f"py:{module}.{qual}"
-
-
-def _find_refs(value, graph, out):
-    if isinstance(value, TaskRef):
-        if value.graph is not graph:
-            raise GraphError(f"task result {value.name!r} belongs to another graph")
-        if value.name not in out:
-            out.append(value.name)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            _find_refs(v, graph, out)
-    elif isinstance(value, dict):
-        for v in value.values():
-            _find_refs(v, graph, out)
-    return out
 
 
 def substitute(value, results):
@@ -127,48 +105,30 @@ def substitute(value, results):
     return value
 
 
-class _KernelCaller:
-    """``graph.kernel("fir", taps=16)``: calling it adds a kernel task."""
+class _Adder:
+    """``graph.kernel(...)``, ``graph.chain(...)`` or ``graph.task(fn)``: calling it adds a task.
 
-    def __init__(self, graph, kernel_cls, params):
+    ``name=`` names the task; without it the task is named after its kernel,
+    chain or function (``fir``, ``fir_2`` ...), or ``name`` (``@graph.task(name="step")``).
+    """
+
+    def __init__(self, graph, kind, base, kernel=None, params=None, fn=None, chain=None,
+                 name=None):
         self.graph = graph
-        self.kernel_cls = kernel_cls
-        self.params = params
+        self.task = (kind, base, kernel, params or {}, fn, chain)
+        self.name = name
+        if fn is not None:
+            self.__wrapped__ = fn
+            self.__doc__ = getattr(fn, "__doc__", None)
 
     def __call__(self, *args, name=None, **kwargs):
-        return self.graph._add("kernel", name or self.kernel_cls.name, self.kernel_cls.name,
-                               self.params, None, args, kwargs, explicit=name is not None)
+        kind, base, kernel, params, fn, chain = self.task
+        name = name or self.name
+        return self.graph._add(kind, name or base, kernel, params, fn, args, kwargs,
+                               explicit=name is not None, chain=chain)
 
     def __repr__(self):
-        return f"<kernel {self.kernel_cls.name} of {self.graph!r}>"
-
-
-class _ChainCaller:
-    """``graph.chain(overlay, "fir0_crc0")``: calling it adds a chain task."""
-
-    def __init__(self, graph, chain):
-        self.graph = graph
-        self.chain = chain
-
-    def __call__(self, *args, name=None, **kwargs):
-        return self.graph._add("chain", name or self.chain.name, None, {}, None, args, kwargs,
-                               explicit=name is not None, chain=self.chain)
-
-
-class _TaskFunction:
-    """A function wrapped by ``@graph.task``: calling it adds a function task."""
-
-    def __init__(self, graph, fn, name):
-        self.graph = graph
-        self.fn = fn
-        self.name = name
-        self.__wrapped__ = fn
-        self.__doc__ = getattr(fn, "__doc__", None)
-
-    def __call__(self, *args, name=None, **kwargs):
-        name = name or self.name
-        return self.graph._add("function", name or _fn_name(self.fn), None, {}, self.fn,
-                               args, kwargs, explicit=name is not None)
+        return f"<{self.task[0]} {self.task[1]} of {self.graph!r}>"
 
 
 def _fn_name(fn):
@@ -202,7 +162,8 @@ class Graph:
         """
         from ..hw.registry import get_kernel
         kernel_cls = get_kernel(name)                  # one-line error if unknown
-        return _KernelCaller(self, kernel_cls, kernel_cls.bind(**params))
+        return _Adder(self, "kernel", kernel_cls.name, kernel_cls.name,
+                      kernel_cls.bind(**params))
 
     def chain(self, overlay, name):
         """A chain of an overlay (an Overlay or its TOML file); call it to add one task.
@@ -212,7 +173,8 @@ class Graph:
         carries the chain or on the cpu (the composed golden models).
         """
         from ..overlays import ChainCall
-        return _ChainCaller(self, ChainCall(overlay, name))
+        chain = ChainCall(overlay, name)
+        return _Adder(self, "chain", chain.name, chain=chain)
 
     def task(self, fn=None, /, *args, name=None, **kwargs):
         """Add a function task, or wrap a function so that calling it adds one.
@@ -225,13 +187,11 @@ class Graph:
         shapes to learn the shapes of their results before a run).
         """
         if fn is None:
-            return lambda f: _TaskFunction(self, f, name)
+            return lambda f: _Adder(self, "function", _fn_name(f), fn=f, name=name)
         if not callable(fn):
             raise GraphError(f"task: {fn!r} is not callable")
-        if not args and not kwargs:
-            return _TaskFunction(self, fn, name)
-        return self._add("function", name or _fn_name(fn), None, {}, fn, args, kwargs,
-                         explicit=name is not None)
+        adder = _Adder(self, "function", _fn_name(fn), fn=fn, name=name)
+        return adder(*args, **kwargs) if args or kwargs else adder
 
     def _add(self, kind, base, kernel, params, fn, args, kwargs, explicit, chain=None):
         if explicit:
@@ -248,7 +208,13 @@ class Graph:
                 name = base if n == 1 else f"{base}_{n}"
                 if name not in self.tasks:
                     break
-        deps = _find_refs(list(args) + list(kwargs.values()), self, [])
+        deps = []
+        for ref in leaves([args, kwargs]):
+            if isinstance(ref, TaskRef):
+                if ref.graph is not self:
+                    raise GraphError(f"task result {ref.name!r} belongs to another graph")
+                if ref.name not in deps:
+                    deps.append(ref.name)
         self.tasks[name] = Task(name, kind, kernel, params, fn, tuple(args), dict(kwargs), deps,
                                 chain)
         return TaskRef(self, name)

@@ -166,8 +166,7 @@ class PerfModels:
         if m is None:
             return None, "none"
         with self._lock:
-            seconds, source = m.predict(work)
-        return (seconds, source) if seconds is not None else (None, "none")
+            return m.predict(work)
 
     def slowdown(self, key, device):
         """How much sharing the host stretches ``key`` on ``device``.

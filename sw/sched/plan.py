@@ -11,8 +11,8 @@ parameters, chain tasks on a unit with the chain or on a CPU, functions on a
 CPU; edges cost 0 (results stay NumPy arrays in
 this process; moving them to a board is part of the kernel call's time).
 
-Each candidate plan is predicted by replaying it with the measured slowdowns
-(:func:`~hetflow.sched.contention.simulate`), and ``heft`` and ``dmda`` run
+Each candidate plan is predicted with the measured slowdowns
+(:func:`~hetflow.sched.contention.predict`), and ``heft`` and ``dmda`` run
 the best of their own plan and the single-device baselines (:func:`choose`).
 The plan says so: :attr:`Plan.choice` is the plan that runs, :attr:`Plan.own`
 the predicted run of the policy's own, and :meth:`Plan.describe` says both.
@@ -22,9 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .contention import simulate
+from ..hw.registry import get_kernel
+from .contention import predict
 from .costgraph import CostGraph, DeviceSpec, GraphError
-from .graph import substitute
+from .graph import Graph, substitute
 from .work import function_work, kernel_work
 from .policies import Schedule, schedule as make_schedule
 
@@ -61,7 +62,7 @@ class Plan:
     choice : str
         The candidate that runs: the policy's name or a baseline's.
     predicted : Schedule
-        ``schedule`` replayed with the slowdowns: the predicted run.
+        ``schedule`` timed with the slowdowns: the predicted run.
     own : Schedule
         The predicted run of the policy's own plan (``predicted`` when that is the choice).
     candidates : dict
@@ -103,13 +104,15 @@ def describe(policy, choice, own_makespan):
     return f"{policy} chose the {choice} baseline (its own plan: {own_makespan:.4g} s predicted)"
 
 
-def choose(g, policy, slowdown, reorder=True, margin=MARGIN):
+def choose(g, policy, slowdown, margin=MARGIN):
     """The plan ``policy`` runs on cost graph ``g``, and every candidate's predicted run.
 
     The candidates are the policy's own schedule and, for the :data:`GUARDED`
-    policies, the baselines the graph has devices for.  The shortest predicted run wins, but one that uses several
-    devices must beat the best single-device one by more than ``margin``
-    (relative); ties go to the policy's own plan.
+    policies, the baselines the graph has devices for, each predicted with
+    ``slowdown`` (:func:`~hetflow.sched.contention.predict`).  The shortest
+    predicted run wins, but one that uses several devices must beat the best
+    single-device one by more than ``margin`` (relative); ties go to the
+    policy's own plan.
 
     Returns
     -------
@@ -123,7 +126,7 @@ def choose(g, policy, slowdown, reorder=True, margin=MARGIN):
         kinds = {d.kind for d in g.devices}
         plans.update({base: make_schedule(g, base) for base in BASELINES
                       if base.split("-")[0] in kinds})
-    runs = {name: simulate(p, slowdown, reorder=reorder) for name, p in plans.items()}
+    runs = {name: predict(p, slowdown) for name, p in plans.items()}
     spans = {name: r.makespan for name, r in runs.items()}
     order = list(spans)
     pick = lambda names: min(names, key=lambda n: (spans[n], order.index(n)))
@@ -134,16 +137,13 @@ def choose(g, policy, slowdown, reorder=True, margin=MARGIN):
     return best, plans, runs
 
 
-def make_plan(graph, units, kinds, models, policy="heft", reorder=True):
+def make_plan(graph, units, kinds, models, policy="heft"):
     """The :class:`Plan` of ``graph`` with ``policy`` on ``units`` (label to
     :class:`~hetflow.overlays.ComputeUnit`).
 
-    ``kinds`` maps each label to its device kind; ``reorder`` is the
-    executor's (the replay runs a later planned task first as it does).
-    A unit's models are those of its device (``unit.device.name``).
+    ``kinds`` maps each label to its device kind.  A unit's models are those
+    of its device (``unit.device.name``).
     """
-    from ..hw.registry import get_kernel
-    from .graph import Graph
     if not isinstance(graph, Graph):
         raise GraphError(f"Executor.plan takes a Graph, not {type(graph).__name__}")
     if not graph.tasks:
@@ -187,6 +187,6 @@ def make_plan(graph, units, kinds, models, policy="heft", reorder=True):
     slowdown = {name: {label: (models.slowdown(graph.tasks[name].key, units[label].device.name)[0]
                                if len(units) > 1 else 1.0) for label in costs[name]}
                 for name in graph.tasks}
-    choice, plans, runs = choose(cost_graph, policy, slowdown, reorder=reorder)
+    choice, plans, runs = choose(cost_graph, policy, slowdown)
     return Plan(graph, policy, cost_graph, plans[choice], choice, runs[choice], runs[policy],
                 {name: r.makespan for name, r in runs.items()}, slowdown, work, units_of, sources)

@@ -20,6 +20,9 @@ overlap with computation and with each other.
     Baselines: HEFT on the CPU devices / on the FPGA devices (host steps that
     no FPGA can run still run on a CPU).
 
+:func:`follow` times a given placement and per-device order in the same model
+(a plan's predicted run, :func:`hetflow.sched.contention.predict`).
+
 Bounds on any schedule's length are in :mod:`hetflow.bench.bounds`.
 """
 
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 from .costgraph import CostGraph, GraphError
 
 __all__ = ["Schedule", "POLICIES", "schedule", "heft", "dmda", "dmda_order", "eager",
-           "cpu_only", "fpga_only", "upward_ranks"]
+           "cpu_only", "fpga_only", "follow", "upward_ranks"]
 
 #: Relative slack for comparing times computed in floating point.
 _EPS = 1e-9
@@ -60,14 +63,17 @@ class Schedule:
         """Finish time of the last task."""
         return max(self.finish.values(), default=0.0)
 
-    def order(self):
-        """Device name to its tasks in start order (every device listed)."""
-        out = {d: [] for d in self.graph.device_names}
+    def sequence(self):
+        """Task names in start order: an order in which every task follows its inputs."""
         # Zero-length tasks can share an instant with their successors: topological
         # position settles such ties the way precedence requires.
         position = {t: i for i, t in enumerate(self.graph.order)}
-        for t in sorted(self.placement, key=lambda t: (self.start[t], self.finish[t],
-                                                      position[t])):
+        return sorted(self.placement, key=lambda t: (self.start[t], self.finish[t], position[t]))
+
+    def order(self):
+        """Device name to its tasks in start order (every device listed)."""
+        out = {d: [] for d in self.graph.device_names}
+        for t in self.sequence():
             out[self.placement[t]].append(t)
         return out
 
@@ -104,6 +110,17 @@ def _earliest_gap(busy, ready, duration):
     return max(ready, end)
 
 
+def _earliest_finish(g, t, start_on):
+    """``(finish, start, device)`` of ``t`` on the device where it finishes first (ties: the
+    first in device order); ``start_on(device)`` is when it could start there."""
+    best = None
+    for d in g.feasible(t):
+        start = start_on(d)
+        if best is None or start + g.cost[t][d] < best[0] - _EPS * max(1.0, best[0]):
+            best = (start + g.cost[t][d], start, d)
+    return best
+
+
 def heft(g, name="heft"):
     """HEFT: upward-rank priorities, insertion-based earliest finish time."""
     rank = upward_ranks(g)
@@ -114,43 +131,34 @@ def heft(g, name="heft"):
     sched = Schedule(name, g)
     busy = {d: [] for d in g.device_names}
     for t in priority:
-        best = None
-        for d in g.feasible(t):
-            duration = g.cost[t][d]
-            start = _earliest_gap(busy[d], _data_ready(g, sched, t, d), duration)
-            if best is None or start + duration < best[0] - _EPS * max(1.0, best[0]):
-                best = (start + duration, start, d)
-        finish, start, d = best
+        finish, start, d = _earliest_finish(g, t, lambda d: _earliest_gap(
+            busy[d], _data_ready(g, sched, t, d), g.cost[t][d]))
         sched.placement[t], sched.start[t], sched.finish[t] = d, start, finish
         busy[d].append((start, finish))
         busy[d].sort()
     return sched
 
 
-def dmda(g, name="dmda"):
-    """Online dmda: place each task when it becomes ready, at its minimum expected completion.
+def _online(g, name, pick):
+    """Place tasks as they become ready, from time 0 and after every finish.
 
-    Tasks that become ready together are placed in :func:`dmda_order`.
+    ``pick(now, ready, available, sched)`` yields ``(task, device)`` pairs to
+    place at ``now``; ``ready`` maps each task whose inputs are finished, not
+    yet placed, to when they were; ``available`` each device to when it is
+    free.  A placed task starts once its device is free and its inputs are there.
     """
     sched = Schedule(name, g)
-    order = dmda_order(g)
     available = {d: 0.0 for d in g.device_names}
     waiting = {t: len(g.pred[t]) for t in g.tasks}
-    ready = [t for t in g.tasks if waiting[t] == 0]
+    ready = {t: 0.0 for t in g.tasks if waiting[t] == 0}
     events, now = [], 0.0
     while True:
-        for t in order(ready):
-            best = None
-            for d in g.feasible(t):
-                start = max(now, available[d], _data_ready(g, sched, t, d))
-                finish = start + g.cost[t][d]
-                if best is None or finish < best[0] - _EPS * max(1.0, best[0]):
-                    best = (finish, start, d)
-            finish, start, d = best
-            sched.placement[t], sched.start[t], sched.finish[t] = d, start, finish
-            available[d] = finish
-            heapq.heappush(events, (finish, g.index(t), t))
-        ready = []
+        for t, d in pick(now, ready, available, sched):
+            del ready[t]
+            start = max(now, available[d], _data_ready(g, sched, t, d))
+            sched.placement[t], sched.start[t], sched.finish[t] = d, start, start + g.cost[t][d]
+            available[d] = sched.finish[t]
+            heapq.heappush(events, (sched.finish[t], g.index(t), t))
         if not events:
             break
         # Every task finishing at the same instant frees its successors at once.
@@ -160,8 +168,22 @@ def dmda(g, name="dmda"):
             for s in g.succ[done]:
                 waiting[s] -= 1
                 if waiting[s] == 0:
-                    ready.append(s)
+                    ready[s] = now
     return sched
+
+
+def dmda(g, name="dmda"):
+    """Online dmda: place each task when it becomes ready, at its minimum expected completion.
+
+    Tasks that become ready together are placed in :func:`dmda_order`.
+    """
+    order = dmda_order(g)
+
+    def pick(now, ready, available, sched):
+        for t in order(list(ready)):
+            yield t, _earliest_finish(g, t, lambda d: max(
+                now, available[d], _data_ready(g, sched, t, d)))[2]
+    return _online(g, name, pick)
 
 
 def dmda_order(g):
@@ -177,44 +199,30 @@ def dmda_order(g):
 
 def eager(g, name="eager"):
     """Eager: the first idle device takes the oldest ready task it can run."""
-    sched = Schedule(name, g)
+    def pick(now, ready, available, sched):
+        for d in g.device_names:
+            runs = [t for t in ready if d in g.cost[t]]
+            if available[d] <= now and runs:
+                yield min(runs, key=lambda t: (ready[t], g.index(t))), d
+    return _online(g, name, pick)
+
+
+def follow(sched, g=None):
+    """``sched``'s placement and per-device order, timed on cost graph ``g``.
+
+    Each device runs its tasks in ``sched``'s order, each one as soon as the
+    device is free and its inputs are there (the model above); ``g``
+    (default: ``sched``'s graph, with the same devices) gives the durations.
+    Returns a :class:`Schedule` of ``g`` named after ``sched``'s policy.
+    """
+    g = g or sched.graph
+    out = Schedule(sched.policy, g, dict(sched.placement))
     free = {d: 0.0 for d in g.device_names}
-    waiting = {t: len(g.pred[t]) for t in g.tasks}
-    ready_at = {t: 0.0 for t in g.tasks if waiting[t] == 0}     # all predecessors placed
-    left = len(g.tasks)
-    while left:
-        now = min(free.values())
-        idle = [d for d in g.device_names if free[d] <= now]
-        chosen = None
-        for d in idle:
-            candidates = [t for t, r in ready_at.items() if r <= now and d in g.cost[t]]
-            if candidates:
-                chosen = d, min(candidates, key=lambda t: (ready_at[t], g.index(t)))
-                break
-        if chosen is None:
-            # Nothing these devices can run yet: they idle until the next event.
-            later = [r for r in ready_at.values() if r > now]
-            later += [f for f in sched.finish.values() if f > now]
-            later += [f for f in free.values() if f > now]
-            if not later:
-                raise GraphError(f"{g.source}: eager: no device can run tasks "
-                                 f"{', '.join(sorted(ready_at))}")
-            nxt = min(later)
-            for d in idle:
-                free[d] = nxt
-            continue
-        d, t = chosen
-        start = max(now, _data_ready(g, sched, t, d))
-        finish = start + g.cost[t][d]
-        sched.placement[t], sched.start[t], sched.finish[t] = d, start, finish
-        free[d] = finish
-        del ready_at[t]
-        left -= 1
-        for s in g.succ[t]:
-            waiting[s] -= 1
-            if waiting[s] == 0:
-                ready_at[s] = max(sched.finish[p] for p in g.pred[s])
-    return sched
+    for t in sched.sequence():
+        d = sched.placement[t]
+        out.start[t] = max(free[d], _data_ready(g, out, t, d))
+        out.finish[t] = free[d] = out.start[t] + g.cost[t][d]
+    return out
 
 
 def _only(g, kind, policy, fallback=None):

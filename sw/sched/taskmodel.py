@@ -65,26 +65,17 @@ class Fit:
         """Fit ``values`` over ``works``; None without at least one positive value.
 
         Each row is divided by its value, so the fit minimises the sum of
-        squared relative errors.  A coefficient that comes out negative is
-        dropped and the rest refitted (an active set of size 3 at most).
+        squared relative errors, over coefficients >= 0 (non-negative least
+        squares, :func:`scipy.optimize.nnls`).
         """
         rows = [(w.features(), v) for w, v in zip(works, values) if v > 0]
         if not rows:
             return None
+        from scipy.optimize import nnls
         x = np.array([r[0] for r in rows], dtype=float)
         y = np.array([r[1] for r in rows], dtype=float)
-        x /= y[:, None]
-        target = np.ones(len(y))
-        active = [i for i in range(3) if np.any(x[:, i] != 0)]
-        while active:
-            sol, *_ = np.linalg.lstsq(x[:, active], target, rcond=None)
-            if (sol >= 0).all():
-                coef = [0.0, 0.0, 0.0]
-                for i, s in zip(active, sol):
-                    coef[i] = float(s)
-                return cls(coef)
-            active.pop(int(np.argmin(sol)))
-        return None
+        coef, _ = nnls(x / y[:, None], np.ones(len(y)))
+        return cls(coef)
 
 
 def _bucket(work):
@@ -160,8 +151,7 @@ class Model:
             alone = alone or [(w, s["seconds"]) for w, s in zip(works, self.samples)]
             seconds = Fit.from_samples([w for w, _ in alone], [t for _, t in alone])
             timed = [(w, s["cycles"]) for w, s in zip(works, self.samples) if s["cycles"]]
-            cycles = Fit.from_samples([w for w, _ in timed], [c for _, c in timed]) \
-                if timed else None
+            cycles = Fit.from_samples([w for w, _ in timed], [c for _, c in timed])
             self._fits = (seconds, cycles)
         return self._fits
 
@@ -176,7 +166,8 @@ class Model:
         return self._fit()[1]
 
     def predict(self, work):
-        """Predicted seconds and where it comes from (``"history"``/``"fit"``), or (None, None)."""
+        """Predicted seconds and where it comes from (``"history"``/``"fit"``), or
+        ``(None, "none")``."""
         fit = self.fit
         b = self.history.get(_bucket(work))
         if b and b["count"]:
@@ -188,7 +179,7 @@ class Model:
             return seconds, "history"
         if fit is not None:
             return fit(work), "fit"
-        return None, None
+        return None, "none"
 
     def slowdown(self):
         """The factor by which sharing the host stretches this task, from its shared runs.

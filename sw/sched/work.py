@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Work", "kernel_key", "kernel_work", "function_work"]
+__all__ = ["Work", "kernel_key", "kernel_work", "function_work", "leaves"]
 
 
 @dataclass(frozen=True)
@@ -41,13 +41,17 @@ def kernel_key(name, params):
     return f"{name}({', '.join(f'{k}={v}' for k, v in sorted(params.items()))})"
 
 
-def _arrays(value):
-    """Every NumPy array in ``value``, also inside lists, tuples and dicts."""
-    if isinstance(value, np.ndarray):
-        yield value
-    elif isinstance(value, (list, tuple, dict)):
+def leaves(value):
+    """Every value inside ``value``'s lists, tuples and dicts (``value`` itself if none)."""
+    if isinstance(value, (list, tuple, dict)):
         for v in (value.values() if isinstance(value, dict) else value):
-            yield from _arrays(v)
+            yield from leaves(v)
+    else:
+        yield value
+
+
+def _arrays(value):
+    return [a for a in leaves(value) if isinstance(a, np.ndarray)]
 
 
 def _nbytes(value):

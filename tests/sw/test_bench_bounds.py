@@ -7,7 +7,7 @@ import pytest
 from hetflow.bench.bounds import contended_bound, lower_bounds
 from hetflow.bench.randomdag import random_dag
 from hetflow.sched import CostGraph, schedule
-from hetflow.sched.contention import simulate
+from hetflow.sched.contention import predict
 from hetflow.sched.policies import Schedule
 
 
@@ -68,8 +68,8 @@ def test_contended_bound_by_hand():
     assert contended_bound(g, slow) == pytest.approx(2 / (1 / 1.1 + 1 / 6))
 
 
-def test_contended_bound_is_below_every_simulated_plan():
-    # Every placement of small graphs, in HEFT's order, replayed with contention.
+def test_contended_bound_is_below_every_predicted_plan():
+    # Every placement of small graphs, in HEFT's order, predicted with the slowdowns.
     for seed in range(5):
         g = random_dag(6, seed=seed, devices=("cpu", "sim"))
         slow = {t: {"cpu": 1.0 + 0.2 * (i % 3), "sim": 1.0 + 0.7 * (i % 2)}
@@ -77,8 +77,8 @@ def test_contended_bound_is_below_every_simulated_plan():
         bound = contended_bound(g, slow)
         assert bound >= lower_bounds(g)["area"] * (1 - 1e-9)
         order = schedule(g, "heft")
-        shortest = min(simulate(Schedule("x", g, dict(zip(g.tasks, p)), order.start,
-                                        order.finish), slow).makespan
+        shortest = min(predict(Schedule("x", g, dict(zip(g.tasks, p)), order.start,
+                                       order.finish), slow).makespan
                        for p in itertools.product(g.device_names, repeat=len(g.tasks)))
         assert bound <= shortest * (1 + 1e-9)
 

@@ -1,9 +1,9 @@
-"""Contention: overlap of measured runs, the replay of a plan with slowdowns."""
+"""Contention: overlap of measured runs, the prediction of a plan with slowdowns."""
 
 import pytest
 
 from hetflow.sched import CostGraph, schedule
-from hetflow.sched.contention import overlaps, simulate
+from hetflow.sched.contention import overlaps, predict
 from hetflow.sched.policies import Schedule
 
 from .test_policies import problems
@@ -31,42 +31,44 @@ def _two_chains():
                      [["a", "j"], ["b", "j"]])
 
 
-def test_simulate_without_slowdown_reproduces_the_schedule():
+def test_predict_without_slowdown_reproduces_the_schedule():
     g = _two_chains()
     h = schedule(g, "heft")
     assert h.placement == {"a": "cpu", "b": "sim", "j": "cpu"} and h.makespan == 4.0
-    sim = simulate(h, {})
-    assert (sim.start, sim.finish) == (h.start, h.finish)
-    assert problems(sim) == []
+    run = predict(h, {})
+    assert (run.start, run.finish) == (h.start, h.finish) and run.policy == "heft"
+    assert problems(run) == []
 
 
-def test_simulate_stretches_overlapping_tasks_by_their_slowdown():
+def test_predict_stretches_every_task_of_a_plan_that_shares_the_host():
     g = _two_chains()
     h = schedule(g, "heft")
-    sim = simulate(h, {"a": {"cpu": 2.0}, "b": {"sim": 1.5}})
-    # Both run from 0: a at rate 1/2, b at 1/1.5.  a needs 2 s of its own work: 4 s
-    # shared.  b's 3 s take 4.5 s shared -- but a ends at 4, and b, at 4 done 4/1.5 =
-    # 2.667 s of work, does the last 0.333 s alone: it ends at 4.333; then j (1 s).
-    assert sim.finish["a"] == pytest.approx(4.0)
-    assert sim.finish["b"] == pytest.approx(4.0 + 1 / 3)
-    assert sim.start["j"] == pytest.approx(4.0 + 1 / 3) and sim.makespan == pytest.approx(16 / 3)
-    # The result is a valid schedule of its own graph (the durations are the replayed ones).
-    assert problems(sim) == []
-    assert sim.graph.cost["a"]["cpu"] == pytest.approx(4.0)
-    assert sim.graph.cost["a"]["sim"] == 3.0           # other devices keep their costs
+    run = predict(h, {"a": {"cpu": 2.0}, "b": {"sim": 1.5}})
+    # a takes 2 * 2 s on the cpu, b 1.5 * 3 s on the sim, both from 0; j (no slowdown
+    # given: 1 s) starts when b's result is there.
+    assert (run.start, run.finish) == ({"a": 0.0, "b": 0.0, "j": 4.5},
+                                       {"a": 4.0, "b": 4.5, "j": 5.5})
+    # The result is a valid schedule of its own graph (the costs are the predicted ones).
+    assert problems(run) == []
+    assert run.graph.cost["a"] == {"cpu": 4.0, "sim": 3.0}
+    assert run.graph.cost["b"] == {"cpu": 2.0, "sim": 4.5}
 
 
-def test_simulate_follows_transfers_and_the_device_order():
+def test_predict_keeps_the_costs_of_a_plan_on_one_device():
+    g = _two_chains()
+    alone = schedule(g, "cpu-only")
+    run = predict(alone, {t: {"cpu": 2.0, "sim": 2.0} for t in g.tasks})
+    assert run.finish == {"a": 2.0, "b": 4.0, "j": 5.0} and run.graph.cost == g.cost
+
+
+def test_predict_follows_transfers_and_the_device_order():
     g = CostGraph(["cpu", "sim"], {"a": {"cpu": 1.0}, "b": {"sim": 1.0}, "c": {"sim": 1.0}},
                   [["a", "b", 0.5]])
     s = Schedule("x", g, {"a": "cpu", "b": "sim", "c": "sim"}, {"a": 0, "b": 1.5, "c": 2.5},
                  {"a": 1, "b": 2.5, "c": 3.5})
-    # Without reordering, c waits behind b, which waits for a's data (1 + 0.5).
-    strict = simulate(s, {}, reorder=False)
-    assert strict.start == {"a": 0.0, "b": 1.5, "c": 2.5}
-    # With it, as the executor does, c runs while b's input is on its way.
-    loose = simulate(s, {"a": {"cpu": 3.0}, "c": {"sim": 3.0}})
-    # a and c share from 0: both at rate 1/3 until 1 s of c's... both need 1 s: end at 3.
-    assert loose.start["c"] == 0.0 and loose.finish["c"] == pytest.approx(3.0)
-    assert loose.finish["a"] == pytest.approx(3.0)
-    assert loose.start["b"] == pytest.approx(3.5) and loose.makespan == pytest.approx(4.5)
+    # c waits behind b, which waits for a's data (1 + 0.5).
+    assert predict(s, {}).start == {"a": 0.0, "b": 1.5, "c": 2.5}
+    # a stretched to 3 s: b's input arrives at 3.5; c still runs after b, stretched too.
+    run = predict(s, {"a": {"cpu": 3.0}, "c": {"sim": 3.0}})
+    assert run.start == {"a": 0.0, "b": 3.5, "c": 4.5}
+    assert run.finish == {"a": 3.0, "b": 4.5, "c": 7.5} and run.policy == "x"

@@ -211,8 +211,9 @@ def test_plan_shares_the_host_only_when_the_measured_slowdown_allows(tmp_path):
     assert plan.slowdown["a"] == {"cpu": 1.0, "sim": 1.0}
     assert plan.predicted.makespan == pytest.approx(1.5001)
     assert plan.candidates["cpu-only"] == pytest.approx(2.0001)
-    # Both devices measured at half speed when they share: b would end at 2.5 s, later
-    # than both on the cpu, so heft and dmda keep to the cpu; eager does not care.
+    # Both devices measured at half speed when they share: in heft's plan b takes 3 s on
+    # the sim (then join, 2 * 1e-4 s: the cpu's slowdown), later than both on the cpu,
+    # so heft and dmda keep to the cpu; eager does not care.
     g, models = _models(tmp_path / "slow", slowdown=(2.0, 2.0))
     ex = Executor([_Named("cpu"), _Named("sim")], models=models, record=False)
     plan = ex.plan(g, "heft")
@@ -221,11 +222,11 @@ def test_plan_shares_the_host_only_when_the_measured_slowdown_allows(tmp_path):
     # The plan says who made it: the baseline, chosen by heft over its own plan.
     assert plan.policy == "heft" and plan.schedule.policy == "cpu-only"
     assert plan.predicted.makespan == pytest.approx(2.0001)
-    assert plan.own.makespan == plan.candidates["heft"] == pytest.approx(2.5001)
-    assert plan.describe() == "heft chose the cpu-only baseline (its own plan: 2.5 s predicted)"
+    assert plan.own.makespan == plan.candidates["heft"] == pytest.approx(3.0002)
+    assert plan.describe() == "heft chose the cpu-only baseline (its own plan: 3 s predicted)"
     # dmda's own plan shares the host the same way: it runs cpu-only's too.
     plan = ex.plan(g, "dmda")
-    assert plan.choice == "cpu-only" and plan.candidates["dmda"] == pytest.approx(2.5001)
+    assert plan.choice == "cpu-only" and plan.candidates["dmda"] == pytest.approx(3.0002)
     eager = ex.plan(g, "eager")
     assert eager.choice == "eager" and set(eager.candidates) == {"eager"}
     # One device: no sharing, no slowdown.
@@ -235,18 +236,18 @@ def test_plan_shares_the_host_only_when_the_measured_slowdown_allows(tmp_path):
 
 def test_dmda_that_chose_a_baseline_runs_it_statically(devices, tmp_path):
     # The cpu at 1/1.9 and the sim at 1/1.3 of their speed when sharing: dmda's own plan
-    # sends b to the sim, and the pair then ends at 1.94 s, only 3% before cpu-only's
-    # 2 s -- within the margin: cpu-only is chosen, and run as planned.
+    # sends b to the sim (1.3 * 1.5 s), then join (1.9 * 1e-4 s): 1.95019 s, only 2.5%
+    # before cpu-only's 2 s -- within the margin: cpu-only is chosen, and run as planned.
     g, models = _models(tmp_path, slowdown=(1.9, 1.3))
     ex = Executor(list(devices), models=models, save=False)
     plan = ex.plan(g, "dmda")
-    assert plan.candidates["dmda"] == pytest.approx(1.9386, abs=1e-3)
+    assert plan.candidates["dmda"] == pytest.approx(1.95019)
     assert plan.candidates["cpu-only"] == pytest.approx(2.0001)
     report = ex.run(g, plan=plan)
     assert report.choice == "cpu-only" and set(report.placement.values()) == {"cpu"}
     assert report.policy == "dmda" and report.choice == "cpu-only"
     assert report.describe() == (
-        "dmda chose the cpu-only baseline (its own plan: 1.939 s predicted)")
+        "dmda chose the cpu-only baseline (its own plan: 1.95 s predicted)")
 
 
 def test_learn_records_overlap_and_is_public(devices, tmp_path):

@@ -59,7 +59,7 @@ def test_history_buckets_take_precedence_and_follow_the_machine():
     scaled, source = m.predict(Work(5050))
     assert source == "history" and seconds < scaled < seconds * 1.02
     assert m.runs() == 9
-    assert Model("k", "cpu").predict(Work(1)) == (None, None)
+    assert Model("k", "cpu").predict(Work(1)) == (None, "none")
 
 
 def test_persistence_round_trip_keeps_other_machines(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from hetflow.bench.randomdag import random_dag
 from hetflow.sched.costgraph import CostGraph, GraphError
 from hetflow.bench.bounds import lower_bounds, slr
-from hetflow.sched.policies import POLICIES, schedule, upward_ranks
+from hetflow.sched.policies import POLICIES, follow, schedule, upward_ranks
 
 EPS = 1e-9
 
@@ -196,6 +196,10 @@ def test_schedules_are_valid_on_random_dags():
             assert not problems(s), (policy, problems(s)[:3])
             assert s.makespan >= cp - 1e-9 and slr(s) >= 1.0 - 1e-12
             assert set(s.placement) == set(g.tasks)
+            # Timed again in its own placement and order, no task starts later.
+            again = follow(s)
+            assert not problems(again) and again.order() == s.order()
+            assert all(again.start[t] <= s.start[t] * (1 + EPS) for t in g.tasks)
 
 
 def test_single_device_all_policies_give_the_sum():
