@@ -6,8 +6,7 @@ from hetflow.hw.errors import HetflowError
 from hetflow.hw.overlay import parse_overlay
 from hetflow.hw.overlay.manifest import decode_manifest
 from hetflow.hw.registry import get_kernel
-from hetflow.hw.shell import Shell
-from hetflow.link.boardmap import INSTANCE_STRIDE, MANIFEST_BASE, BoardMap
+from hetflow.link.boardmap import INSTANCE_STRIDE, MANIFEST_BASE, BoardMap, KernelView
 
 from ..conftest import PIPELINE_TOML
 
@@ -17,7 +16,7 @@ def pipeline():
 
 
 def test_a_single_kernel_keeps_its_window_and_channel_numbers():
-    board = BoardMap(Shell(get_kernel("saxpy"), lanes=2))
+    board = BoardMap(KernelView.of(get_kernel("saxpy"), {"lanes": 2}))
     assert board.overlay is None and board.manifest == []
     assert board.register_space == board.unit("saxpy").size
     assert [(c.index, c.port.name, c.output) for c in board.channels] == [
