@@ -40,7 +40,7 @@ from ...link import protocol as P
 from ..dma import REGS_PER_CHANNEL
 from ..soc import ADDR_WIDTH, SOC_MAP, HostBusSignature
 from .receiver import STORED_HEADER
-from .transmitter import ResponseLayout
+from .transmitter import FrameByteLayout
 
 __all__ = ["RequestExecutor", "RUN_COUNTER_BITS", "FieldsLayout"]
 
@@ -60,6 +60,8 @@ _FIELDS_AT = STORED_HEADER + P.HEADER.size
 _POS_BIAS = 7
 #: Response field bytes of PING (constants), RUN (reason, u64 cycles), REG_READ (u32).
 _PING_FIELDS, _RUN_FIELDS, _VALUE_FIELDS = 15, 9, 4
+#: Frame bytes before a response's fields: seq, frame length (4), status, payload length (4).
+_BODY_FIELDS = 1 + 4 + P.HEADER.size
 
 
 class FieldsLayout(data.StructLayout):
@@ -118,10 +120,9 @@ class RequestExecutor(wiring.Component):
         Start of the frame being handled (the receiver keeps off it).
     bus : Out(HostBusSignature())
         The SoC's host bus; every output is registered.
-    response : Out(stream.Signature(ResponseLayout))
-        One beat per response (sequence number, payload length).
-    body : Out(stream.Signature(8))
-        The response payload bytes.
+    frame : Out(stream.Signature(FrameByteLayout()))
+        Each response frame's bytes after its sync byte (sequence number,
+        length, payload), its last byte flagged.
     busy : Out(1)
         A frame is waiting or being handled.
     """
@@ -143,8 +144,7 @@ class RequestExecutor(wiring.Component):
             "tail": In(ptr),
             "head": Out(ptr),
             "bus": Out(HostBusSignature()),
-            "response": Out(stream.Signature(ResponseLayout(self.length_bits))),
-            "body": Out(stream.Signature(8)),
+            "frame": Out(stream.Signature(FrameByteLayout())),
             "busy": Out(1),
         })
 
@@ -429,25 +429,30 @@ class RequestExecutor(wiring.Component):
 
             # ---- the response ------------------------------------------------------------
             with m.State("RESPOND"):
-                m.d.comb += [self.response.valid.eq(1), self.response.payload.seq.eq(seq),
-                             self.response.payload.length.eq(P.HEADER.size + payload_len)]
-                with m.If(self.response.ready):
-                    m.d.sync += pos.eq(0)
-                    m.next = "BODY"
+                m.d.sync += pos.eq(0)
+                m.next = "BODY"
 
+            # The frame after its sync byte: seq (pos 0), the frame's length (1..4), the
+            # response's status (5) and payload length (6..9), its fields (10 on).
             with m.State("BODY"):
                 ping_info = Cat(Const(int.from_bytes(P.MAGIC, "little"), 32),
                                 Const(P.VERSION, 16), Const(len(self.strides), 8),
                                 Const(memsize, 32), Const(self.register_size, 32))
                 value = Signal(8)
+                last_field = _BODY_FIELDS - 1 + nfields
                 with m.Switch(pos):
                     with m.Case(0):
-                        m.d.comb += value.eq(status)
+                        m.d.comb += value.eq(seq)
                     with m.Case(1, 2, 3, 4):
-                        m.d.comb += value.eq(Cat(payload_len, Const(0, 32))
+                        m.d.comb += value.eq(Cat(P.HEADER.size + payload_len, Const(0, 32))
                                              .word_select((pos - 1)[:2], 8))
+                    with m.Case(5):
+                        m.d.comb += value.eq(status)
+                    with m.Case(6, 7, 8, 9):
+                        m.d.comb += value.eq(Cat(payload_len, Const(0, 32))
+                                             .word_select((pos - 6)[:2], 8))
                     with m.Default():
-                        field = (pos - P.HEADER.size)[:4]
+                        field = (pos - _BODY_FIELDS)[:4]
                         run = nfields == _RUN_FIELDS
                         with m.If(nfields == _PING_FIELDS):
                             m.d.comb += value.eq(ping_info.word_select(field, 8))
@@ -456,11 +461,13 @@ class RequestExecutor(wiring.Component):
                         with m.Else():       # RUN: u64 cycles after the reason byte
                             m.d.comb += value.eq(Cat(answer, Const(0, 32)).word_select(
                                 (field - run)[:3], 8))
-                m.d.comb += [self.body.valid.eq(1), self.body.payload.eq(value)]
-                with m.If(self.body.ready):
+                more = tail & (b != 0)
+                m.d.comb += [self.frame.valid.eq(1), self.frame.payload.data.eq(value),
+                             self.frame.payload.last.eq((pos == last_field) & ~more)]
+                with m.If(self.frame.ready):
                     m.d.sync += pos.eq(pos + 1)
-                    with m.If(pos == P.HEADER.size - 1 + nfields):
-                        with m.If(tail & (b != 0)):
+                    with m.If(pos == last_field):
+                        with m.If(more):
                             m.next = "READ_FETCH"
                         with m.Else():
                             m.next = "DONE"
@@ -476,8 +483,9 @@ class RequestExecutor(wiring.Component):
                 m.d.sync += out_byte.eq(bus.r_data.word_select(a[:2], 8))
                 m.next = "READ_SEND"
             with m.State("READ_SEND"):
-                m.d.comb += [self.body.valid.eq(1), self.body.payload.eq(out_byte)]
-                with m.If(self.body.ready):
+                m.d.comb += [self.frame.valid.eq(1), self.frame.payload.data.eq(out_byte),
+                             self.frame.payload.last.eq(b[:k + 1] == 1)]
+                with m.If(self.frame.ready):
                     m.d.comb += advance.eq(1)
                     with m.If(b[:k + 1] == 1):
                         m.next = "DONE"
