@@ -4,7 +4,8 @@ It takes the frames the receiver committed, oldest first, reads each one
 byte by byte from the ring (one byte a cycle), checks it as the virtual
 board does (payload length, register window, memory range, DMA channel,
 ``RESET`` cycles; the same status codes, no message text), runs it on the
-SoC's host bus and streams the response payload to the transmitter.
+SoC's host bus and streams the response frame to the transmitter.
+The checks are :class:`~.checks.RequestCheck`'s.
 
 Built for area, since every cell it takes is one a kernel lacks:
 
@@ -31,7 +32,7 @@ and the logic to merge or split words costs more than it would save.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, enum
+from amaranth.lib import enum
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
@@ -39,18 +40,16 @@ from amaranth.lib.wiring import In, Out
 from ...link import protocol as P
 from ..dma import REGS_PER_CHANNEL
 from ..soc import ADDR_WIDTH, SOC_MAP, HostBusSignature
+from .checks import STATUS_BITS, RequestCheck, RequestLayout
 from .receiver import STORED_HEADER
 from .transmitter import FrameByteLayout
 
-__all__ = ["RequestExecutor", "RUN_COUNTER_BITS", "FieldsLayout"]
+__all__ = ["RequestExecutor", "RUN_COUNTER_BITS"]
 
 #: Width of the RUN cycle counter: a RUN with a larger budget ends with reason
 #: "budget" after 2**32 - 1 cycles (the host then sends another; its slices are
 #: 2**20 cycles, see hetflow.backends.serial).
 RUN_COUNTER_BITS = 32
-#: Largest RESET cycle count the virtual board takes.
-_RESET_MAX = 1_000_000
-_STATUS = {s.name: s.code for s in P.STATUS.values()}
 #: Stored frame bytes before the request's fixed fields: flag, seq, length,
 #: opcode, payload length.
 _FIELDS_AT = STORED_HEADER + P.HEADER.size
@@ -62,13 +61,6 @@ _POS_BIAS = 7
 _PING_FIELDS, _RUN_FIELDS, _VALUE_FIELDS = 15, 9, 4
 #: Frame bytes before a response's fields: seq, frame length (4), status, payload length (4).
 _BODY_FIELDS = 1 + 4 + P.HEADER.size
-
-
-class FieldsLayout(data.StructLayout):
-    """The request's fixed fields after ``DMA_SETUP``'s channel, as the shift register holds them."""
-
-    def __init__(self):
-        super().__init__({"a": 32, "b": 32})
 
 
 class Access(enum.Enum, shape=4):
@@ -165,16 +157,16 @@ class RequestExecutor(wiring.Component):
         pos = Signal(5)                              # LOAD: offset + _POS_BIAS / BODY: index
         retry = Signal()
         seq = Signal(8)
-        # The request's size after its header; negative when there is no header.
-        size = Signal(range(-P.HEADER.size, self.max_payload + 1))
-        opcode = Signal(8)
-        bad_plen = Signal()
-        channel = Signal(8)
-        fields = Signal(FieldsLayout())
+        # The request as the checks see it; its size is after the request header,
+        # negative when there is none.
+        size_bits = len(Signal(range(-P.HEADER.size, self.max_payload + 1)))
+        request = Signal(RequestLayout(size_bits), init={"length_ok": 1})
+        opcode, size, channel = request.opcode, request.size, request.channel
+        fields = request.fields
         a, b = fields.a, fields.b
 
         # ---- the response, kept for a retry -----------------------------------------
-        status = Signal(3)
+        status = Signal(STATUS_BITS)
         nfields = Signal(range(16))                  # response fields after its header
         tail = Signal()                              # a MEM_READ: memory bytes a..a+b follow
         answer = Signal(RUN_COUNTER_BITS)            # REG_READ's value / RUN's cycles
@@ -213,51 +205,11 @@ class RequestExecutor(wiring.Component):
                     m.d.sync += [bus.addr.eq(word_addr), bus.r_stb.eq(1)]
 
         # ---- checks on the loaded request ---------------------------------------------
-        reg_ok = (a < self.register_size) & (a[:2] == 0)
-        # memsize is 2**k: "a + n <= memsize" is no bits at or above k in either, and a
-        # narrow sum; MEM_WRITE's byte count is size - 4, so its bound is 4 more.
-        range_len = Signal(max(k, len(size)))
-        len_fits = Signal()                           # the byte count is below 2**k
-        bound = Signal(len(range_len) + 1)
-        m.d.comb += bound.eq(memsize)
-        with m.Switch(opcode):
-            with m.Case(P.MEM_WRITE.code):
-                m.d.comb += [range_len.eq(size), len_fits.eq(1), bound.eq(memsize + 4)]
-            with m.Case(P.MEM_READ.code):
-                m.d.comb += [range_len.eq(b), len_fits.eq(b[k:] == 0)]
-            with m.Case(P.DMA_SETUP.code):
-                with m.Switch(channel):
-                    for c, stride in enumerate(self.strides):
-                        shift = stride.bit_length() - 1
-                        with m.Case(c):
-                            m.d.comb += [range_len.eq(b << shift),
-                                         len_fits.eq(b[max(k - shift, 0):] == 0)]
-        in_memory = (a[k:] == 0) & len_fits & (a[:k] + range_len <= bound)
-        verdict = Signal(3)                           # status of the loaded request
-        with m.If((size < 0) | bad_plen):
-            m.d.comb += verdict.eq(_STATUS["BAD_LENGTH"])
-        with m.Else():
-            with m.Switch(opcode):
-                for op, want, extra in (
-                        (P.PING, size == 0, []),
-                        (P.RESET, (size == 4) & (a != 0) & (a <= _RESET_MAX), []),
-                        (P.REG_WRITE, size == 8, [(~reg_ok, "BAD_REGISTER")]),
-                        (P.REG_READ, size == 4, [(~reg_ok, "BAD_REGISTER")]),
-                        (P.MEM_WRITE, size >= 4, [(~in_memory, "BAD_ADDRESS")]),
-                        (P.MEM_READ, size == 8, [(~in_memory, "BAD_ADDRESS")]),
-                        (P.DMA_SETUP, size == 9,
-                         [(channel >= len(self.strides), "BAD_CHANNEL"),
-                          (~in_memory, "BAD_ADDRESS")]),
-                        (P.RUN, size == 8, []),
-                        (P.QUIT, size == 0, [])):
-                    with m.Case(op.code):
-                        with m.If(~want):
-                            m.d.comb += verdict.eq(_STATUS["BAD_LENGTH"])
-                        for bad, name in extra:
-                            with m.Elif(bad):
-                                m.d.comb += verdict.eq(_STATUS[name])
-                with m.Default():
-                    m.d.comb += verdict.eq(_STATUS["BAD_OPCODE"])
+        m.submodules.check = check = RequestCheck(
+            size_bits=len(size), strides=self.strides, memory_size=memsize,
+            register_size=self.register_size)
+        m.d.comb += check.request.eq(request)
+        verdict = check.status
 
         # RUN: the budget is spent once the count of cycles has passed its low word
         # (sticky, so an equality does), unless its high word is set.
@@ -286,7 +238,7 @@ class RequestExecutor(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.head != self.tail):
                     m.d.comb += next_byte.eq(1)
-                    m.d.sync += [pos.eq(_POS_BIAS), bad_plen.eq(0)]
+                    m.d.sync += [pos.eq(_POS_BIAS), request.length_ok.eq(1)]
                     m.next = "LOAD"
 
             # One stored byte a cycle: the byte at offset pos - _POS_BIAS is on the read
@@ -300,7 +252,7 @@ class RequestExecutor(wiring.Component):
                     # The payload length field against the frame's: byte by byte.
                     want = Cat(size, Const(0, 32)).word_select(pos[:2], 8)
                     with m.If(byte != want):
-                        m.d.sync += bad_plen.eq(1)
+                        m.d.sync += request.length_ok.eq(0)
                 # Only DMA_SETUP has a ninth field byte (pos 24); the others' fields then
                 # sit where DMA_SETUP's address and beats do.
                 m.d.comb += shift.eq((pos[3:] == 0b10) | (pos == 24) & (opcode == P.DMA_SETUP.code))
