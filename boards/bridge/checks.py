@@ -9,13 +9,14 @@ the length first, then the opcode, then the register window, the DMA
 channel, the memory range.
 """
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Const, Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...link import protocol as P
 
-__all__ = ["FieldsLayout", "RequestLayout", "RequestCheck", "STATUS_BITS"]
+__all__ = ["FieldsLayout", "ScanLayout", "RequestLayout", "FieldScan", "RequestCheck",
+           "STATUS_BITS"]
 
 #: Largest RESET cycle count the virtual board takes.
 RESET_MAX = 1_000_000
@@ -35,6 +36,17 @@ class FieldsLayout(data.StructLayout):
         super().__init__({"a": 32, "b": 32})
 
 
+class ScanLayout(data.StructLayout):
+    """What :class:`FieldScan` found in ``a``'s bytes as they went by.
+
+    ``nonzero``: ``a != 0``; ``reset_ok``: ``a <= RESET_MAX``; ``in_window``:
+    ``a`` is below the register window's size.
+    """
+
+    def __init__(self):
+        super().__init__({"nonzero": 1, "reset_ok": 1, "in_window": 1})
+
+
 class RequestLayout(data.StructLayout):
     """What the checks look at: a request as the executor loads it.
 
@@ -47,6 +59,52 @@ class RequestLayout(data.StructLayout):
     def __init__(self, size_bits):
         super().__init__({"opcode": 8, "size": signed(size_bits), "length_ok": 1,
                           "channel": 8, "fields": FieldsLayout()})
+
+
+class FieldScan(wiring.Component):
+    """``a``'s comparisons with constants, one byte a cycle as its bytes arrive.
+
+    A 32-bit comparison costs a tree of LUTs; a byte's costs a few, and a
+    flip-flop carries the verdict of the bytes below it (least significant
+    first, as the wire has them).
+
+    Parameters
+    ----------
+    register_size : int
+        Bytes of the register window.
+
+    Members
+    -------
+    byte : In(8)
+        A byte of ``a``.
+    index : In(2)
+        Which byte it is (0 least significant, which starts a new scan).
+    step : In(1)
+        Take ``byte`` this cycle.
+    scan : Out(ScanLayout())
+        The verdicts on the bytes taken so far (registered).
+    """
+
+    def __init__(self, *, register_size):
+        self.register_size = int(register_size)
+        super().__init__({"byte": In(8), "index": In(2), "step": In(1),
+                          "scan": Out(ScanLayout())})
+
+    def elaborate(self, platform):
+        m = Module()
+        byte, scan = self.byte, self.scan
+        first = self.index == 0
+        reset_max = Const(RESET_MAX, 32).word_select(self.index, 8)
+        window = Const(self.register_size, 32).word_select(self.index, 8)
+        with m.If(self.step):
+            m.d.sync += [
+                scan.nonzero.eq((byte != 0) | ~first & scan.nonzero),
+                # a <= C: this byte below C's, or equal and the bytes below were <= too.
+                scan.reset_ok.eq((byte < reset_max) | (byte == reset_max) & (first | scan.reset_ok)),
+                # a < C: the same, strict at the bottom.
+                scan.in_window.eq((byte < window) | (byte == window) & ~first & scan.in_window),
+            ]
+        return m
 
 
 class RequestCheck(wiring.Component):
@@ -66,6 +124,8 @@ class RequestCheck(wiring.Component):
     Members
     -------
     request : In(RequestLayout(size_bits))
+    scan : In(ScanLayout())
+        :class:`FieldScan`'s verdicts on ``a``.
     status : Out(STATUS_BITS)
     """
 
@@ -73,7 +133,8 @@ class RequestCheck(wiring.Component):
         self.strides = list(strides)
         self.memory_size = int(memory_size)
         self.register_size = int(register_size)
-        super().__init__({"request": In(RequestLayout(size_bits)), "status": Out(STATUS_BITS)})
+        super().__init__({"request": In(RequestLayout(size_bits)), "scan": In(ScanLayout()),
+                          "status": Out(STATUS_BITS)})
 
     def elaborate(self, platform):
         m = Module()
@@ -82,33 +143,34 @@ class RequestCheck(wiring.Component):
         a, b = req.fields.a, req.fields.b
         memsize = self.memory_size
         k = memsize.bit_length() - 1                  # memory address bits
-        reg_ok = (a < self.register_size) & (a[:2] == 0)
-        # memsize is 2**k: "a + n <= memsize" is no bits at or above k in either, and a
-        # narrow sum; MEM_WRITE's byte count is size - 4, so its bound is 4 more.
-        range_len = Signal(max(k, len(size)))
-        len_fits = Signal()                           # the byte count is below 2**k
+        reg_ok = self.scan.in_window & (a[:2] == 0)
+        # The virtual board's "a <= memsize and n <= memsize - a", with memsize = 2**k:
+        # neither has a bit above k, and their (k+2)-bit sum is at most memsize (for
+        # MEM_WRITE, whose byte count is size - 4, at most memsize + 4).
+        range_len = Signal(max(k + 1, len(size)))
+        len_fits = Signal()                           # the byte count is at most 2**(k+1) - 1
         bound = Signal(len(range_len) + 1)
         m.d.comb += bound.eq(memsize)
         with m.Switch(opcode):
             with m.Case(P.MEM_WRITE.code):
                 m.d.comb += [range_len.eq(size), len_fits.eq(1), bound.eq(memsize + 4)]
             with m.Case(P.MEM_READ.code):
-                m.d.comb += [range_len.eq(b), len_fits.eq(b[k:] == 0)]
+                m.d.comb += [range_len.eq(b), len_fits.eq(b[k + 1:] == 0)]
             with m.Case(P.DMA_SETUP.code):
                 with m.Switch(channel):
                     for c, stride in enumerate(self.strides):
                         shift = stride.bit_length() - 1
                         with m.Case(c):
                             m.d.comb += [range_len.eq(b << shift),
-                                         len_fits.eq(b[max(k - shift, 0):] == 0)]
-        in_memory = (a[k:] == 0) & len_fits & (a[:k] + range_len <= bound)
+                                         len_fits.eq(b[max(k + 1 - shift, 0):] == 0)]
+        in_memory = (a[k + 1:] == 0) & len_fits & (a[:k + 1] + range_len <= bound)
         with m.If((size < 0) | ~req.length_ok):
             m.d.comb += self.status.eq(_STATUS["BAD_LENGTH"])
         with m.Else():
             with m.Switch(opcode):
                 for op, want, extra in (
                         (P.PING, size == 0, []),
-                        (P.RESET, (size == 4) & (a != 0) & (a <= RESET_MAX), []),
+                        (P.RESET, (size == 4) & self.scan.nonzero & self.scan.reset_ok, []),
                         (P.REG_WRITE, size == 8, [(~reg_ok, "BAD_REGISTER")]),
                         (P.REG_READ, size == 4, [(~reg_ok, "BAD_REGISTER")]),
                         (P.MEM_WRITE, size >= 4, [(~in_memory, "BAD_ADDRESS")]),

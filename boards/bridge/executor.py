@@ -40,7 +40,7 @@ from amaranth.lib.wiring import In, Out
 from ...link import protocol as P
 from ..dma import REGS_PER_CHANNEL
 from ..soc import ADDR_WIDTH, SOC_MAP, HostBusSignature
-from .checks import STATUS_BITS, RequestCheck, RequestLayout
+from .checks import STATUS_BITS, FieldScan, RequestCheck, RequestLayout
 from .receiver import STORED_HEADER
 from .transmitter import FrameByteLayout
 
@@ -209,6 +209,9 @@ class RequestExecutor(wiring.Component):
             size_bits=len(size), strides=self.strides, memory_size=memsize,
             register_size=self.register_size)
         m.d.comb += check.request.eq(request)
+        # A's bytes go by at pos 16..19 for every request but DMA_SETUP (which needs no scan).
+        m.submodules.scan = scan = FieldScan(register_size=self.register_size)
+        m.d.comb += [scan.byte.eq(byte), scan.index.eq(pos[:2]), check.scan.eq(scan.scan)]
         verdict = check.status
 
         # RUN: the budget is spent once the count of cycles has passed its low word
@@ -245,6 +248,7 @@ class RequestExecutor(wiring.Component):
             # port.  MEM_WRITE holds the ring pointer on its first data byte (offset 13)
             # while the shift register takes its address.
             with m.State("LOAD"):
+                m.d.comb += scan.step.eq(pos[2:] == 0b100)
                 hold = (opcode == P.MEM_WRITE.code) & (pos >= _FIELDS_AT + 3 + _POS_BIAS)
                 m.d.comb += next_byte.eq(~hold)
                 m.d.sync += pos.eq(pos + 1)

@@ -15,7 +15,6 @@ import gc
 import os
 import random
 import select
-import struct
 import subprocess
 import sys
 import threading
@@ -39,6 +38,8 @@ from hetflow.link.boardmap import BoardMap, KernelView
 from hetflow.link import framing as F
 from hetflow.link import protocol as P
 from tests.sim.test_serial import DropFirstRunResponse, Noise, _fuzz_bytes, saxpy_calls
+
+from .test_bridge import expected_answer
 
 from ..conftest import needs_verilator
 
@@ -302,40 +303,6 @@ def _is_subsequence(part, whole):
     return all(any(x == y for y in it) for x in part)
 
 
-def _expected_answer(payload, memory_size, register_size, strides):
-    """``(status name, response payload length)`` the bridge gives request ``payload``.
-
-    The checks of the protocol (docs of hetflow.link.protocol and the virtual board),
-    restated here as the golden model of the gateware's: an error carries no message.
-    """
-    if len(payload) < P.HEADER.size:
-        return "BAD_LENGTH", P.HEADER.size
-    code, length = P.HEADER.unpack_from(payload)
-    size = len(payload) - P.HEADER.size
-    if length != size:
-        return "BAD_LENGTH", P.HEADER.size
-    op = P.OPCODES.get(code)
-    if op is None:
-        return "BAD_OPCODE", P.HEADER.size
-    if size < op.request_size or (not op.request_tail and size != op.request_size):
-        return "BAD_LENGTH", P.HEADER.size
-    fields = struct.unpack_from(op.request, payload, P.HEADER.size)
-    extra = 0
-    if op is P.RESET and not 0 < fields[0] <= 1_000_000:
-        return "BAD_LENGTH", P.HEADER.size
-    if op in (P.REG_WRITE, P.REG_READ) and (fields[0] % 4 or fields[0] >= register_size):
-        return "BAD_REGISTER", P.HEADER.size
-    if op is P.DMA_SETUP and fields[0] >= len(strides):
-        return "BAD_CHANNEL", P.HEADER.size
-    span = {P.MEM_WRITE: lambda: size - op.request_size, P.MEM_READ: lambda: fields[1],
-            P.DMA_SETUP: lambda: fields[2] * strides[fields[0]]}.get(op)
-    if span is not None and fields[-2 if op is not P.MEM_WRITE else 0] + span() > memory_size:
-        return "BAD_ADDRESS", P.HEADER.size
-    if op is P.MEM_READ:
-        extra = fields[1]
-    return "OK", P.HEADER.size + op.response_size + extra
-
-
 @pytest.mark.parametrize("count", [
     1_000, pytest.param(10_000, marks=pytest.mark.slow)])
 def test_fuzzed_rtl_bridge_answers_only_proven_frames_in_order(saxpy_soc, cpu, count):
@@ -422,7 +389,7 @@ def test_fuzzed_rtl_bridge_answers_only_proven_frames_in_order(saxpy_soc, cpu, c
     # whole line, not the slices' one by one.  Each answer must be the one its request
     # gets (status and payload length, from the golden model above), in the order sent.
     strides = [ch.stride for ch in BoardMap(KernelView.of(Saxpy, {})).channels]
-    carried = [(e.seq, _expected_answer(e.payload, info.memory_size, info.register_size,
+    carried = [(e.seq, expected_answer(e.payload, info.memory_size, info.register_size,
                                         strides))
                for e in F.FrameDecoder(F.BRIDGE_MAX_PAYLOAD).feed(b"".join(slices))
                if isinstance(e, F.Frame)]
