@@ -268,12 +268,14 @@ class RequestExecutor(wiring.Component):
                     with m.Case(_POS_BIAS + 2):
                         m.d.sync += size.eq(byte)
                     with m.Case(_POS_BIAS + 3):
-                        m.d.sync += size.eq(Cat(size[:8], byte) - P.HEADER.size)
+                        # The pointer is at offset 4, where the payload starts: the frame
+                        # ends its length on.
+                        length = Cat(size[:8], byte)
+                        m.d.sync += [size.eq(length - P.HEADER.size), end.eq(ptr + length)]
                     with m.Case(_POS_BIAS + 4):
                         m.d.sync += opcode.eq(byte)
-                    with m.Case(_FIELDS_AT - 1 + _POS_BIAS):
-                        # The pointer is at offset 9: the frame ends ``size`` bytes on.
-                        m.d.sync += end.eq(ptr + size)
+                        with m.If(size < 0):                 # no request header: refused
+                            m.next = "DECODE"
                     with m.Case(_FIELDS_AT + _POS_BIAS):
                         m.d.sync += channel.eq(byte)
                     with m.Case(23):
