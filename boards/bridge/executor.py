@@ -4,18 +4,27 @@ It takes the frames the receiver committed, oldest first, reads each one
 byte by byte from the ring (one byte a cycle), checks it as the virtual
 board does (payload length, register window, memory range, DMA channel,
 ``RESET`` cycles; the same status codes, no message text), runs it on the
-SoC's host bus and streams the response payload to the transmitter.  A
-frame flagged as a retry is not executed: the response kept from the last
-one (status, fields, ``MEM_READ`` range) is streamed again; ``MEM_READ``
-re-reads memory for its data, which is harmless.
+SoC's host bus and streams the response frame to the transmitter.
+The checks are :class:`~.checks.RequestCheck`'s.
 
-The request's fixed fields pass through one 72-bit shift register, filled
-so that the fields every request uses sit at the same bits: ``A`` (offset,
-address or cycles), ``B`` (value, length or beats) and, for ``DMA_SETUP``,
-the channel below them.  Nothing else writes it, so it keeps ``MEM_READ``'s
-range for a retry; the one 32-bit value a response carries (``REG_READ``'s
-register, ``RUN``'s cycle count, which it counts in place) has a register of
-its own.
+Built for area, since every cell it takes is one a kernel lacks:
+
+* The request's fixed fields pass through one 64-bit shift register,
+  ``A`` (offset, address or cycles) then ``B`` (value, length or beats);
+  ``DMA_SETUP``'s channel, which comes first, is kept apart.  ``A`` is the
+  only value the bus is written from: ``REG_WRITE`` and ``DMA_SETUP`` shift
+  ``B`` into ``A`` (four more shifts) for their second value, the bus
+  address held in its register meanwhile.  ``A``'s low bits count the
+  memory address of ``MEM_WRITE``/``MEM_READ``, ``B``'s ``MEM_READ``'s
+  bytes left, so there are no separate counters.
+* The payload length is turned into the request's size (less its 5 header
+  bytes) as it is read, and the frame's end in the ring (``end``) is
+  computed once: ``MEM_WRITE`` stops there, and the executor moves on to
+  it.
+* A frame flagged as a retry is read and checked like any other (the same
+  bytes give the same status) but not executed: its response comes from
+  what the frame before it left (``REG_READ``'s value, ``RUN``'s reason and
+  cycles); ``MEM_READ`` re-reads memory for its data, which is harmless.
 
 ``MEM_WRITE`` writes one byte per bus access (byte enables), ``MEM_READ``
 reads one word per byte it sends: the link is thousands of cycles per byte,
@@ -29,9 +38,11 @@ from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
 
 from ...link import protocol as P
+from ..dma import REGS_PER_CHANNEL
 from ..soc import ADDR_WIDTH, SOC_MAP, HostBusSignature
+from .checks import STATUS_BITS, FieldScan, RequestCheck, RequestLayout
 from .receiver import STORED_HEADER
-from .transmitter import ResponseLayout
+from .transmitter import FrameByteLayout
 
 __all__ = ["RequestExecutor", "RUN_COUNTER_BITS"]
 
@@ -39,18 +50,17 @@ __all__ = ["RequestExecutor", "RUN_COUNTER_BITS"]
 #: "budget" after 2**32 - 1 cycles (the host then sends another; its slices are
 #: 2**20 cycles, see hetflow.backends.serial).
 RUN_COUNTER_BITS = 32
-#: Largest RESET cycle count the virtual board takes.
-_RESET_MAX = 1_000_000
-_STATUS = {s.name: s.code for s in P.STATUS.values()}
 #: Stored frame bytes before the request's fixed fields: flag, seq, length,
 #: opcode, payload length.
 _FIELDS_AT = STORED_HEADER + P.HEADER.size
-#: Fixed-field bytes read into the shift register (DMA_SETUP's, the longest).
-_FIELD_BYTES = 9
-#: LOAD's count when it starts: the first field byte then arrives at 16.
-_LOAD_START = 16 - _FIELDS_AT - 1
+#: LOAD's ``pos`` is the stored offset of the byte arriving plus this, so that the
+#: payload length (offsets 5..8, pos 12..15) and the eight field bytes that fill
+#: the shift register (offsets 9..16, pos 16..23) are told apart by a few bits of pos.
+_POS_BIAS = 7
 #: Response field bytes of PING (constants), RUN (reason, u64 cycles), REG_READ (u32).
 _PING_FIELDS, _RUN_FIELDS, _VALUE_FIELDS = 15, 9, 4
+#: Frame bytes before a response's fields: seq, frame length (4), status, payload length (4).
+_BODY_FIELDS = 1 + 4 + P.HEADER.size
 
 
 class Access(enum.Enum, shape=4):
@@ -58,14 +68,15 @@ class Access(enum.Enum, shape=4):
 
     NONE = 0
     RESET = 1
-    REG_WRITE = 2
-    REG_READ = 3
-    DMA_ADDRESS = 4
-    DMA_BEATS = 5
-    MEM_WRITE = 6
-    MEM_READ = 7
-    KERNEL_STATUS = 8
-    SOC_STATUS = 9
+    REG_ADDRESS = 2        # the register's address only: the write follows
+    WRITE_A = 3            # A to the address set before
+    REG_READ = 4
+    DMA_ADDRESS = 5
+    DMA_BEATS = 6
+    MEM_WRITE = 7
+    MEM_READ = 8
+    KERNEL_STATUS = 9
+    SOC_STATUS = 10
 
 
 class RequestExecutor(wiring.Component):
@@ -101,10 +112,9 @@ class RequestExecutor(wiring.Component):
         Start of the frame being handled (the receiver keeps off it).
     bus : Out(HostBusSignature())
         The SoC's host bus; every output is registered.
-    response : Out(stream.Signature(ResponseLayout))
-        One beat per response (sequence number, payload length).
-    body : Out(stream.Signature(8))
-        The response payload bytes.
+    frame : Out(stream.Signature(FrameByteLayout()))
+        Each response frame's bytes after its sync byte (sequence number,
+        length, payload), its last byte flagged.
     busy : Out(1)
         A frame is waiting or being handled.
     """
@@ -126,8 +136,7 @@ class RequestExecutor(wiring.Component):
             "tail": In(ptr),
             "head": Out(ptr),
             "bus": Out(HostBusSignature()),
-            "response": Out(stream.Signature(ResponseLayout(self.length_bits))),
-            "body": Out(stream.Signature(8)),
+            "frame": Out(stream.Signature(FrameByteLayout())),
             "busy": Out(1),
         })
 
@@ -137,107 +146,73 @@ class RequestExecutor(wiring.Component):
         memsize = self.memory_size
         smap = self.soc_map
         k = memsize.bit_length() - 1                  # memory address bits
+        # ptr is the ring address read; it equals head while idle, so the first byte of
+        # a new frame is already on the read port's output when the frame is taken.
         ptr = Signal.like(self.head)
+        end = Signal.like(self.head)                 # where the frame being handled ends
         m.d.comb += [read.addr.eq(ptr[:self.addr_width]), read.en.eq(1)]
         byte = read.data
 
         # ---- the frame being handled ----------------------------------------------
-        pos = Signal(5)                              # LOAD: cycles so far / BODY: byte index
+        pos = Signal(5)                              # LOAD: offset + _POS_BIAS / BODY: index
         retry = Signal()
         seq = Signal(8)
-        nlen = Signal(range(self.max_payload + 1))   # request payload bytes (checked)
-        opcode = Signal(8)
-        bad_plen = Signal()
-        fields = Signal(8 * _FIELD_BYTES)
-        channel, a, b = fields[:8], fields[8:40], fields[40:72]
-        size = Signal(len(nlen))                     # payload after the request header
-        m.d.comb += size.eq(nlen - P.HEADER.size)
+        # The request as the checks see it; its size is after the request header,
+        # negative when there is none.
+        size_bits = len(Signal(range(-P.HEADER.size, self.max_payload + 1)))
+        request = Signal(RequestLayout(size_bits), init={"length_ok": 1})
+        opcode, size, channel = request.opcode, request.size, request.channel
+        fields = request.fields
+        a, b = fields.a, fields.b
 
         # ---- the response, kept for a retry -----------------------------------------
-        status = Signal(8)
+        status = Signal(STATUS_BITS)
         nfields = Signal(range(16))                  # response fields after its header
         tail = Signal()                              # a MEM_READ: memory bytes a..a+b follow
-
-        # ---- execution state ----------------------------------------------------------
-        at = Signal(k)                               # memory byte address
-        left = Signal(k + 1)                         # memory bytes still to move
         answer = Signal(RUN_COUNTER_BITS)            # REG_READ's value / RUN's cycles
         budget_out = Signal()                        # RUN's reason: 1 budget, 0 done
+
         spent = Signal()
         kernel_done = Signal()
         out_byte = Signal(8)
 
-        def mem_word(byte_addr):
-            # Memory is at mem_base (aligned above its size): OR in the word offset.
-            return Const(smap.mem_base >> 2, ADDR_WIDTH) | byte_addr[2:]
-
         # ---- the bus: one access a cycle at most, its registers set in one place --------
         access = Signal(Access)
-        dma_word = smap.dma_base >> 2 | channel << 2
         m.d.sync += [bus.w_stb.eq(0), bus.r_stb.eq(0)]
+        channel_word = channel << (REGS_PER_CHANNEL - 1).bit_length()
+        word_a = a[2:2 + ADDR_WIDTH]                 # checked: no bits above the window
+        dma_word = smap.dma_base >> 2
         with m.Switch(access):
             for kind, word_addr, w_data, w_sel in (
                     (Access.RESET, (smap.soc_base + smap.CTRL) >> 2, 1, 0xF),
-                    (Access.REG_WRITE, a[2:], b, 0xF),
-                    (Access.DMA_ADDRESS, dma_word, a, 0xF),
-                    (Access.DMA_BEATS, dma_word + 1, b, 0xF),
-                    (Access.MEM_WRITE, mem_word(at), Cat(byte, byte, byte, byte),
-                     Const(1, 4) << at[:2])):
+                    (Access.DMA_ADDRESS, dma_word | channel_word, a, 0xF),
+                    (Access.DMA_BEATS, (dma_word + 1) | channel_word, a, 0xF),
+                    (Access.MEM_WRITE, (smap.mem_base >> 2) | word_a,
+                     Cat(byte, byte, byte, byte), Const(1, 4) << a[:2])):
                 with m.Case(kind):
                     m.d.sync += [bus.addr.eq(word_addr), bus.w_data.eq(w_data),
                                  bus.w_sel.eq(w_sel), bus.w_stb.eq(1)]
+            with m.Case(Access.REG_ADDRESS):
+                m.d.sync += bus.addr.eq(word_a)
+            with m.Case(Access.WRITE_A):
+                m.d.sync += [bus.w_data.eq(a), bus.w_sel.eq(0xF), bus.w_stb.eq(1)]
             for kind, word_addr in (
-                    (Access.REG_READ, a[2:]),
+                    (Access.REG_READ, word_a),
                     (Access.KERNEL_STATUS, self.done_address >> 2),
                     (Access.SOC_STATUS, (smap.soc_base + smap.STATUS) >> 2),
-                    (Access.MEM_READ, mem_word(at))):
+                    (Access.MEM_READ, (smap.mem_base >> 2) | word_a)):
                 with m.Case(kind):
                     m.d.sync += [bus.addr.eq(word_addr), bus.r_stb.eq(1)]
 
         # ---- checks on the loaded request ---------------------------------------------
-        reg_ok = (a < self.register_size) & (a[:2] == 0)
-        # memsize is 2**k: "a + n <= memsize" is no bits at or above k in either, and a
-        # (k+1)-bit sum; only the low k bits of the request's byte count are multiplexed.
-        range_len = Signal(k)
-        len_fits = Signal()                           # the byte count is below 2**k
-        with m.Switch(opcode):
-            with m.Case(P.MEM_WRITE.code):
-                m.d.comb += [range_len.eq(size - 4), len_fits.eq((size - 4) >> k == 0)]
-            with m.Case(P.MEM_READ.code):
-                m.d.comb += [range_len.eq(b), len_fits.eq(b[k:] == 0)]
-            with m.Case(P.DMA_SETUP.code):
-                with m.Switch(channel):
-                    for c, stride in enumerate(self.strides):
-                        shift = stride.bit_length() - 1
-                        with m.Case(c):
-                            m.d.comb += [range_len.eq(b << shift),
-                                         len_fits.eq(b[max(k - shift, 0):] == 0)]
-        in_memory = (a[k:] == 0) & len_fits & (a[:k] + range_len <= memsize)
-        verdict = Signal(8)                           # status of the loaded request
-        with m.If((nlen < P.HEADER.size) | bad_plen):
-            m.d.comb += verdict.eq(_STATUS["BAD_LENGTH"])
-        with m.Else():
-            with m.Switch(opcode):
-                for op, want, extra in (
-                        (P.PING, size == 0, []),
-                        (P.RESET, (size == 4) & (a != 0) & (a <= _RESET_MAX), []),
-                        (P.REG_WRITE, size == 8, [(~reg_ok, "BAD_REGISTER")]),
-                        (P.REG_READ, size == 4, [(~reg_ok, "BAD_REGISTER")]),
-                        (P.MEM_WRITE, size >= 4, [(~in_memory, "BAD_ADDRESS")]),
-                        (P.MEM_READ, size == 8, [(~in_memory, "BAD_ADDRESS")]),
-                        (P.DMA_SETUP, size == 9,
-                         [(channel >= len(self.strides), "BAD_CHANNEL"),
-                          (~in_memory, "BAD_ADDRESS")]),
-                        (P.RUN, size == 8, []),
-                        (P.QUIT, size == 0, [])):
-                    with m.Case(op.code):
-                        with m.If(~want):
-                            m.d.comb += verdict.eq(_STATUS["BAD_LENGTH"])
-                        for bad, name in extra:
-                            with m.Elif(bad):
-                                m.d.comb += verdict.eq(_STATUS[name])
-                with m.Default():
-                    m.d.comb += verdict.eq(_STATUS["BAD_OPCODE"])
+        m.submodules.check = check = RequestCheck(
+            size_bits=len(size), strides=self.strides, memory_size=memsize,
+            register_size=self.register_size)
+        m.d.comb += check.request.eq(request)
+        # A's bytes go by at pos 16..19 for every request but DMA_SETUP (which needs no scan).
+        m.submodules.scan = scan = FieldScan(register_size=self.register_size)
+        m.d.comb += [scan.byte.eq(byte), scan.index.eq(pos[:2]), check.scan.eq(scan.scan)]
+        verdict = check.status
 
         # RUN: the budget is spent once the count of cycles has passed its low word
         # (sticky, so an equality does), unless its high word is set.
@@ -253,90 +228,102 @@ class RequestExecutor(wiring.Component):
                 | count_next[RUN_COUNTER_BITS])          # the counter is full
 
         next_byte = Signal()                         # read the ring's next byte
+        shift = Signal()                             # the read byte into the fields
         advance = Signal()                           # one memory byte moved
         with m.If(next_byte):
             m.d.sync += ptr.eq(ptr + 1)
+        with m.If(shift):
+            m.d.sync += fields.eq(Cat(fields.as_value()[8:], byte))
         with m.If(advance):
-            m.d.sync += [at.eq(at + 1), left.eq(left - 1)]
+            m.d.sync += [a[:k].eq(a[:k] + 1), b[:k + 1].eq(b[:k + 1] - 1)]
 
         with m.FSM(name="executor") as fsm:
             with m.State("IDLE"):
                 with m.If(self.head != self.tail):
-                    m.d.sync += [ptr.eq(self.head), pos.eq(_LOAD_START), bad_plen.eq(0)]
+                    m.d.comb += next_byte.eq(1)
+                    m.d.sync += [pos.eq(_POS_BIAS), request.length_ok.eq(1)]
                     m.next = "LOAD"
 
-            # One stored byte a cycle: the byte read at pos - 1 arrives at pos.  LOAD
-            # starts counting at _LOAD_START so that the payload length (pos 12..15) and
-            # the first eight field bytes (16..23) are told apart by a few bits of pos.
+            # One stored byte a cycle: the byte at offset pos - _POS_BIAS is on the read
+            # port.  MEM_WRITE holds the ring pointer on its first data byte (offset 13)
+            # while the shift register takes its address.
             with m.State("LOAD"):
-                m.d.comb += next_byte.eq(1)
+                m.d.comb += scan.step.eq(pos[2:] == 0b100)
+                hold = (opcode == P.MEM_WRITE.code) & (pos >= _FIELDS_AT + 3 + _POS_BIAS)
+                m.d.comb += next_byte.eq(~hold)
                 m.d.sync += pos.eq(pos + 1)
                 with m.If(pos[2:] == 0b011):
                     # The payload length field against the frame's: byte by byte.
                     want = Cat(size, Const(0, 32)).word_select(pos[:2], 8)
                     with m.If(byte != want):
-                        m.d.sync += bad_plen.eq(1)
+                        m.d.sync += request.length_ok.eq(0)
                 # Only DMA_SETUP has a ninth field byte (pos 24); the others' fields then
                 # sit where DMA_SETUP's address and beats do.
-                with m.If((pos[3:] == 0b10) | (pos == 24) & (opcode == P.DMA_SETUP.code)):
-                    m.d.sync += fields.eq(Cat(fields[8:], byte))
+                m.d.comb += shift.eq((pos[3:] == 0b10) | (pos == 24) & (opcode == P.DMA_SETUP.code))
                 with m.Switch(pos):
-                    with m.Case(_LOAD_START + 1):
+                    with m.Case(_POS_BIAS):
                         m.d.sync += retry.eq(byte[0])
-                    with m.Case(_LOAD_START + 2):
+                    with m.Case(_POS_BIAS + 1):
                         m.d.sync += seq.eq(byte)
-                    with m.Case(_LOAD_START + 3):
-                        m.d.sync += nlen.eq(byte)
-                    with m.Case(_LOAD_START + 4):
-                        if len(nlen) > 8:
-                            m.d.sync += nlen[8:].eq(byte)
-                        with m.If(retry):                 # answered from the cache
-                            m.next = "RESPOND"
-                    with m.Case(_LOAD_START + 5):
+                    with m.Case(_POS_BIAS + 2):
+                        m.d.sync += size.eq(byte)
+                    with m.Case(_POS_BIAS + 3):
+                        # The pointer is at offset 4, where the payload starts: the frame
+                        # ends its length on.
+                        length = Cat(size[:8], byte)
+                        m.d.sync += [size.eq(length - P.HEADER.size), end.eq(ptr + length)]
+                    with m.Case(_POS_BIAS + 4):
                         m.d.sync += opcode.eq(byte)
-                        with m.If(nlen < P.HEADER.size):     # no request header: refused
+                        with m.If(size < 0):                 # no request header: refused
+                            m.next = "DECODE"
+                    with m.Case(_FIELDS_AT + _POS_BIAS):
+                        m.d.sync += channel.eq(byte)
+                    with m.Case(23):
+                        with m.If(opcode != P.DMA_SETUP.code):
                             m.next = "DECODE"
                     with m.Case(24):
                         m.next = "DECODE"
 
-            # The verdict decides; the bus access of each request has a state of its
-            # own, so the bus registers see one flat choice of sources.
+            # The verdict decides; a retry is answered without being executed.
             with m.State("DECODE"):
-                m.d.sync += [status.eq(verdict), nfields.eq(0), tail.eq(0)]
+                m.d.sync += [status.eq(verdict), nfields.eq(0), tail.eq(0), pos.eq(0)]
                 m.next = "RESPOND"
                 with m.If(verdict == P.OK):
                     with m.Switch(opcode):
                         with m.Case(P.PING.code):
                             m.d.sync += nfields.eq(_PING_FIELDS)
-                        with m.Case(P.RESET.code):
-                            m.next = "RESET"
-                        with m.Case(P.REG_WRITE.code):
-                            m.next = "REG_WRITE"
                         with m.Case(P.REG_READ.code):
-                            m.next = "REG_READ"
-                        with m.Case(P.MEM_WRITE.code):
-                            with m.If(size != 4):                   # else: no data
-                                m.d.sync += [at.eq(a), left.eq(size - 4),
-                                             ptr.eq(self.head + _FIELDS_AT + 4)]
-                                m.next = "WRITE_FETCH"
+                            m.d.sync += nfields.eq(_VALUE_FIELDS)
                         with m.Case(P.MEM_READ.code):
                             m.d.sync += tail.eq(1)
-                        with m.Case(P.DMA_SETUP.code):
-                            m.next = "DMA_ADDRESS"
                         with m.Case(P.RUN.code):
-                            m.d.sync += [answer.eq(0), spent.eq(0)]
-                            with m.If((a == 0) & (b == 0)):
-                                m.d.sync += [budget_out.eq(P.RUN_BUDGET),
-                                             nfields.eq(_RUN_FIELDS)]
-                            with m.Else():
-                                m.next = "RUN_KERNEL"
+                            m.d.sync += nfields.eq(_RUN_FIELDS)
+                    with m.If(~retry):
+                        with m.Switch(opcode):
+                            with m.Case(P.RESET.code):
+                                m.next = "RESET"
+                            with m.Case(P.REG_WRITE.code):
+                                m.next = "REG_ADDRESS"
+                            with m.Case(P.REG_READ.code):
+                                m.next = "REG_READ"
+                            with m.Case(P.MEM_WRITE.code):
+                                with m.If(ptr != end):                 # else: no data
+                                    m.next = "WRITE_FETCH"
+                            with m.Case(P.DMA_SETUP.code):
+                                m.next = "DMA_ADDRESS"
+                            with m.Case(P.RUN.code):
+                                m.d.sync += [answer.eq(0), spent.eq(0),
+                                             budget_out.eq(P.RUN_BUDGET)]
+                                with m.If((a != 0) | (b != 0)):
+                                    m.next = "RUN_KERNEL"
 
             with m.State("RESET"):
                 m.d.comb += access.eq(Access.RESET)
                 m.next = "RESPOND"
-            with m.State("REG_WRITE"):
-                m.d.comb += access.eq(Access.REG_WRITE)
-                m.next = "RESPOND"
+            # REG_WRITE: the address from A, then the value shifted into A and written.
+            with m.State("REG_ADDRESS"):
+                m.d.comb += access.eq(Access.REG_ADDRESS)
+                m.next = "SHIFT"
             with m.State("REG_READ"):
                 m.d.comb += access.eq(Access.REG_READ)
                 m.next = "REG_WAIT"
@@ -345,23 +332,36 @@ class RequestExecutor(wiring.Component):
             with m.State("REG_WAIT"):
                 m.next = "REG_DATA"
             with m.State("REG_DATA"):
-                m.d.sync += [answer.eq(bus.r_data), nfields.eq(_VALUE_FIELDS)]
+                m.d.sync += answer.eq(bus.r_data)
                 m.next = "RESPOND"
 
             with m.State("DMA_ADDRESS"):
                 m.d.comb += access.eq(Access.DMA_ADDRESS)
-                m.next = "DMA_BEATS"
+                m.next = "SHIFT"
+            # B into A, a byte a cycle (pos counts 0..3 from DECODE).
+            with m.State("SHIFT"):
+                m.d.comb += shift.eq(1)
+                m.d.sync += pos.eq(pos + 1)
+                with m.If(pos == 3):
+                    with m.If(opcode == P.DMA_SETUP.code):
+                        m.next = "DMA_BEATS"
+                    with m.Else():
+                        m.next = "WRITE_A"
+            with m.State("WRITE_A"):
+                m.d.comb += access.eq(Access.WRITE_A)
+                m.next = "RESPOND"
             with m.State("DMA_BEATS"):
                 m.d.comb += access.eq(Access.DMA_BEATS)
                 m.next = "RESPOND"
 
-            # MEM_WRITE: one data byte every two cycles, one bus write each.
+            # MEM_WRITE: one data byte every two cycles, one bus write each, up to the
+            # frame's end.
             with m.State("WRITE_FETCH"):
                 m.d.comb += next_byte.eq(1)
                 m.next = "WRITE_STORE"
             with m.State("WRITE_STORE"):
                 m.d.comb += [access.eq(Access.MEM_WRITE), advance.eq(1)]
-                with m.If(left == 1):
+                with m.If(ptr == end):
                     m.next = "RESPOND"
                 with m.Else():
                     m.next = "WRITE_FETCH"
@@ -380,33 +380,37 @@ class RequestExecutor(wiring.Component):
             with m.State("RUN_CHECK"):
                 m.d.comb += polling.eq(1)
                 with m.If(kernel_done & bus.r_data[0] | over):
-                    m.d.sync += [budget_out.eq(~(kernel_done & bus.r_data[0])),
-                                 nfields.eq(_RUN_FIELDS)]
+                    m.d.sync += budget_out.eq(~(kernel_done & bus.r_data[0]))
                     m.next = "RESPOND"
                 with m.Else():
                     m.next = "RUN_KERNEL"
 
             # ---- the response ------------------------------------------------------------
             with m.State("RESPOND"):
-                m.d.comb += [self.response.valid.eq(1), self.response.payload.seq.eq(seq),
-                             self.response.payload.length.eq(P.HEADER.size + payload_len)]
-                with m.If(self.response.ready):
-                    m.d.sync += pos.eq(0)
-                    m.next = "BODY"
+                m.d.sync += pos.eq(0)
+                m.next = "BODY"
 
+            # The frame after its sync byte: seq (pos 0), the frame's length (1..4), the
+            # response's status (5) and payload length (6..9), its fields (10 on).
             with m.State("BODY"):
                 ping_info = Cat(Const(int.from_bytes(P.MAGIC, "little"), 32),
                                 Const(P.VERSION, 16), Const(len(self.strides), 8),
                                 Const(memsize, 32), Const(self.register_size, 32))
                 value = Signal(8)
+                last_field = _BODY_FIELDS - 1 + nfields
                 with m.Switch(pos):
                     with m.Case(0):
-                        m.d.comb += value.eq(status)
+                        m.d.comb += value.eq(seq)
                     with m.Case(1, 2, 3, 4):
-                        m.d.comb += value.eq(Cat(payload_len, Const(0, 32))
+                        m.d.comb += value.eq(Cat(P.HEADER.size + payload_len, Const(0, 32))
                                              .word_select((pos - 1)[:2], 8))
+                    with m.Case(5):
+                        m.d.comb += value.eq(status)
+                    with m.Case(6, 7, 8, 9):
+                        m.d.comb += value.eq(Cat(payload_len, Const(0, 32))
+                                             .word_select((pos - 6)[:2], 8))
                     with m.Default():
-                        field = (pos - P.HEADER.size)[:4]
+                        field = (pos - _BODY_FIELDS)[:4]
                         run = nfields == _RUN_FIELDS
                         with m.If(nfields == _PING_FIELDS):
                             m.d.comb += value.eq(ping_info.word_select(field, 8))
@@ -415,36 +419,39 @@ class RequestExecutor(wiring.Component):
                         with m.Else():       # RUN: u64 cycles after the reason byte
                             m.d.comb += value.eq(Cat(answer, Const(0, 32)).word_select(
                                 (field - run)[:3], 8))
-                m.d.comb += [self.body.valid.eq(1), self.body.payload.eq(value)]
-                with m.If(self.body.ready):
+                more = tail & (b != 0)
+                m.d.comb += [self.frame.valid.eq(1), self.frame.payload.data.eq(value),
+                             self.frame.payload.last.eq((pos == last_field) & ~more)]
+                with m.If(self.frame.ready):
                     m.d.sync += pos.eq(pos + 1)
-                    with m.If(pos == P.HEADER.size - 1 + nfields):
-                        with m.If(tail & (b != 0)):
-                            m.d.sync += [at.eq(a), left.eq(b)]
+                    with m.If(pos == last_field):
+                        with m.If(more):
                             m.next = "READ_FETCH"
                         with m.Else():
                             m.next = "DONE"
 
-            # MEM_READ's data: one word read per byte sent.
+            # MEM_READ's data: one word read per byte sent; A counts the address up,
+            # B the bytes left down.
             with m.State("READ_FETCH"):
                 m.d.comb += access.eq(Access.MEM_READ)
                 m.next = "READ_WAIT"
             with m.State("READ_WAIT"):
                 m.next = "READ_DATA"
             with m.State("READ_DATA"):
-                m.d.sync += out_byte.eq(bus.r_data.word_select(at[:2], 8))
+                m.d.sync += out_byte.eq(bus.r_data.word_select(a[:2], 8))
                 m.next = "READ_SEND"
             with m.State("READ_SEND"):
-                m.d.comb += [self.body.valid.eq(1), self.body.payload.eq(out_byte)]
-                with m.If(self.body.ready):
+                m.d.comb += [self.frame.valid.eq(1), self.frame.payload.data.eq(out_byte),
+                             self.frame.payload.last.eq(b[:k + 1] == 1)]
+                with m.If(self.frame.ready):
                     m.d.comb += advance.eq(1)
-                    with m.If(left == 1):
+                    with m.If(b[:k + 1] == 1):
                         m.next = "DONE"
                     with m.Else():
                         m.next = "READ_FETCH"
 
             with m.State("DONE"):
-                m.d.sync += self.head.eq(self.head + STORED_HEADER + nlen)
+                m.d.sync += [self.head.eq(end), ptr.eq(end)]
                 m.next = "IDLE"
 
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE") | (self.head != self.tail))

@@ -29,8 +29,9 @@ Three components, joined here, share one CRC-32 engine
   frame answered last is a retry: its cached response goes out again and
   the request is not executed twice (``MEM_READ`` re-reads memory for its
   data, which is harmless).
-* :class:`~.transmitter.FrameTransmitter` frames each response with the
-  request's sequence number and its CRC.
+* :class:`~.transmitter.FrameTransmitter` puts the sync byte before the
+  bytes of each response frame the executor streams (sequence number,
+  length, payload) and its CRC after them.
 
 ``PING`` answers from constants of the SoC the bridge was built for (its
 register window is the design's register space,
@@ -162,7 +163,7 @@ class FrameBridge(wiring.Component):
             addr_width=receiver.addr_width, strides=self.strides,
             memory_size=self.memory_size, register_size=self.register_size,
             max_payload=self.max_payload, soc_map=self.soc_map, done_address=self.done_address)
-        m.submodules.transmitter = transmitter = FrameTransmitter(executor.length_bits)
+        m.submodules.transmitter = transmitter = FrameTransmitter()
 
         wiring.connect(m, wiring.flipped(self.rx), receiver.rx)
         wiring.connect(m, receiver.crc, crc.first)
@@ -171,8 +172,7 @@ class FrameBridge(wiring.Component):
         wiring.connect(m, executor.read, buffer.read_port())
         m.d.comb += [receiver.head.eq(executor.head), executor.tail.eq(receiver.tail)]
         wiring.connect(m, executor.bus, wiring.flipped(self.bus))
-        wiring.connect(m, executor.response, transmitter.response)
-        wiring.connect(m, executor.body, transmitter.body)
+        wiring.connect(m, executor.frame, transmitter.frame)
         wiring.connect(m, transmitter.tx, wiring.flipped(self.tx))
         m.d.comb += [
             self.busy.eq(receiver.busy | executor.busy | transmitter.busy),

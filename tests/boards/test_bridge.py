@@ -21,6 +21,7 @@ from hetflow.hw.errors import ParamError
 from hetflow.hw.kernels.saxpy import Saxpy
 from hetflow.hw.regmap import kernel_id
 from hetflow.link import framing as F
+from hetflow.link.boardmap import BoardMap, KernelView
 from hetflow.link import protocol as P
 from hetflow.hw.shell import Shell
 
@@ -121,6 +122,68 @@ def test_requests_are_answered_like_the_virtual_board():
 def raw_request(opcode, payload, declared=None):
     declared = len(payload) if declared is None else declared
     return P.HEADER.pack(opcode, declared) + payload
+
+
+def expected_answer(payload, memory_size, register_size, strides):
+    """``(status name, response payload length)`` the bridge gives request ``payload``.
+
+    The checks of the protocol (docs of hetflow.link.protocol and the virtual board),
+    restated here as the golden model of the gateware's: an error carries no message.
+    """
+    if len(payload) < P.HEADER.size:
+        return "BAD_LENGTH", P.HEADER.size
+    code, length = P.HEADER.unpack_from(payload)
+    size = len(payload) - P.HEADER.size
+    if length != size:
+        return "BAD_LENGTH", P.HEADER.size
+    op = P.OPCODES.get(code)
+    if op is None:
+        return "BAD_OPCODE", P.HEADER.size
+    if size < op.request_size or (not op.request_tail and size != op.request_size):
+        return "BAD_LENGTH", P.HEADER.size
+    fields = struct.unpack_from(op.request, payload, P.HEADER.size)
+    extra = 0
+    if op is P.RESET and not 0 < fields[0] <= 1_000_000:
+        return "BAD_LENGTH", P.HEADER.size
+    if op in (P.REG_WRITE, P.REG_READ) and (fields[0] % 4 or fields[0] >= register_size):
+        return "BAD_REGISTER", P.HEADER.size
+    if op is P.DMA_SETUP and fields[0] >= len(strides):
+        return "BAD_CHANNEL", P.HEADER.size
+    span = {P.MEM_WRITE: lambda: size - op.request_size, P.MEM_READ: lambda: fields[1],
+            P.DMA_SETUP: lambda: fields[2] * strides[fields[0]]}.get(op)
+    if span is not None:
+        address = fields[0 if op is P.MEM_WRITE else -2]
+        if address > memory_size or span() > memory_size - address:
+            return "BAD_ADDRESS", P.HEADER.size
+    if op is P.MEM_READ:
+        extra = fields[1]
+    return "OK", P.HEADER.size + op.response_size + extra
+
+
+def test_boundary_requests_get_the_golden_models_status():
+    """Each check at its edges (the register window, RESET's range, the memory's end),
+    a byte of the field at a time, against :func:`expected_answer`."""
+    m = MEMORY
+    requests = [P.encode_request(P.RESET, n) for n in (
+        1, 1_000_000, 1_000_001, 0xF423F, 0xF4300, 0xF4140, 0x100F4240, 0x01000001,
+        0xFFFFFFFF)]
+    requests += [P.encode_request(op, *((offset,) if op is P.REG_READ else (offset, 7)))
+                 for op in (P.REG_READ, P.REG_WRITE)
+                 for offset in (0, 0x3C, 0x3D, 0x40, 0x100, 0x0100003C, 0x00010000,
+                                0xFFFFFFFC)]
+    requests += [P.encode_request(P.MEM_READ, a, n) for a, n in (
+        (m, 0), (m - 1, 1), (m - 1, 2), (0, m + 1), (1, 0xFFFFFFFF),
+        (0xFFFFFFFF, 1), (m << 8, 0), (0x100, 0x1000000 + 4))]
+    requests += [P.encode_request(P.MEM_WRITE, a, data=d) for a, d in (
+        (m, b""), (m - 2, b"ab"), (m - 1, b"ab"), (m << 16, b""))]
+    requests += [P.encode_request(P.DMA_SETUP, c, a, n) for c, a, n in (
+        (0, 0, m // 4), (0, 0, m // 4 + 1), (0, m - 4, 1), (0, m, 0), (1, 4, 0x40000000),
+        (2, m - 8, 2), (3, 0, 1), (255, 0, 0))]
+    strides = [ch.stride for ch in BoardMap(KernelView.of(Saxpy, {})).channels]
+    answers = exchange([F.encode_frame(i, r) for i, r in enumerate(requests)], max_cycles=40_000)
+    got = [(P.STATUS[a.payload[0]].name, len(a.payload)) for a in answers]
+    want = [expected_answer(r, m, 0x40, strides) for r in requests]
+    assert got == want
 
 
 @pytest.mark.parametrize("request_bytes, status", [

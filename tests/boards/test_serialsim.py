@@ -34,10 +34,12 @@ from hetflow.boards.socclock import SocClock, SocClockError
 from hetflow.hw.errors import ParamError
 from hetflow.hw.kernels.crc32 import Crc32
 from hetflow.hw.kernels.saxpy import Saxpy
-from hetflow.link.boardmap import KernelView
+from hetflow.link.boardmap import BoardMap, KernelView
 from hetflow.link import framing as F
 from hetflow.link import protocol as P
 from tests.sim.test_serial import DropFirstRunResponse, Noise, _fuzz_bytes, saxpy_calls
+
+from .test_bridge import expected_answer
 
 from ..conftest import needs_verilator
 
@@ -373,21 +375,32 @@ def test_fuzzed_rtl_bridge_answers_only_proven_frames_in_order(saxpy_soc, cpu, c
     answers = [e for e in F.FrameDecoder().feed(bytes(drained)) if isinstance(e, F.Frame)]
     fuzz_answers = [a for a in answers if a.seq != 0xFF or a.payload[:1] != bytes([P.OK])
                     or len(a.payload) != 20]
-    ok = sum(a.payload[:1] == bytes([P.OK]) for a in fuzz_answers)
+    statuses = {}
+    for a in fuzz_answers:
+        name = P.STATUS[a.payload[0]].name if a.payload[:1] and a.payload[0] in P.STATUS \
+            else f"status {a.payload[:1].hex()}"
+        statuses[name] = statuses.get(name, 0) + 1
     line = F.FrameDecoder(F.BRIDGE_MAX_PAYLOAD)
     line.feed(b"".join(slices))
     line.expire()
-    print(f"\nRTL bridge fuzz: {len(slices)} slices {kinds}; on the line {line.stats}; "
-          f"{len(good_seqs)} intact frames "
-          f"sent, {len(fuzz_answers)} answered ({ok} OK, {len(fuzz_answers) - ok} refused) "
-          f"in {elapsed:.1f} s")
     assert info is not None and info.magic == P.MAGIC
     # What the line carried: a frame can also form across two slices (a cut one whose
     # missing bytes happen to complete it), so the proven frames are the decoder's on the
-    # whole line, not the slices' one by one.
-    carried = [e.seq for e in F.FrameDecoder(F.BRIDGE_MAX_PAYLOAD).feed(b"".join(slices))
+    # whole line, not the slices' one by one.  Each answer must be the one its request
+    # gets (status and payload length, from the golden model above), in the order sent.
+    strides = [ch.stride for ch in BoardMap(KernelView.of(Saxpy, {})).channels]
+    carried = [(e.seq, expected_answer(e.payload, info.memory_size, info.register_size,
+                                        strides))
+               for e in F.FrameDecoder(F.BRIDGE_MAX_PAYLOAD).feed(b"".join(slices))
                if isinstance(e, F.Frame)]
-    assert _is_subsequence([a.seq for a in fuzz_answers], carried)
+    got = [(a.seq, (P.STATUS[a.payload[0]].name if a.payload[0] in P.STATUS else "?",
+                    len(a.payload))) for a in fuzz_answers]
+    print(f"\nRTL bridge fuzz: {len(slices)} slices {kinds}; on the line {line.stats}; "
+          f"{len(good_seqs)} intact frames sent, {len(carried)} proven on the line; "
+          f"{len(fuzz_answers)} answered: {statuses}; "
+          f"{len(got) if _is_subsequence(got, carried) else 'NOT all'} answers matched "
+          f"their requests in order; {elapsed:.1f} s")
+    assert _is_subsequence(got, carried)
     # Sent with no flow control: frames that overrun the receive buffer (behind a RUN
     # of thousands of cycles) or follow a cut frame are dropped, never answered wrongly.
     assert len(fuzz_answers) > count // 10

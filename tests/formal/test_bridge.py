@@ -68,8 +68,9 @@ def test_one_frame_reaches_the_bus_only_with_its_crc():
     covers = cover(BridgeHarness(**harness), depth=44, solver=SOLVER)
     assert covers.status == "PASS", covers.summary()
     steps = {c.name: c.step for c in covers.covers}
-    # 19 bytes in, the CRC judged, then the executor reads 18 stored bytes, decides, writes.
-    assert steps["a good frame writes to the bus"] == 43
+    # 19 bytes in, the CRC judged, then the executor reads 17 stored bytes (the first
+    # already on the ring's read port), decides, writes.
+    assert steps["a good frame writes to the bus"] == 41
     assert steps["a bad-CRC frame is received whole and dropped"] == 20
     proof = bmc(BridgeHarness(**harness), depth=44, solver=SOLVER)
     assert proof.status == "PASS", proof.summary()
