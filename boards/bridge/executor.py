@@ -1,5 +1,9 @@
 """The bridge's executor: proven request frames from the receive buffer to the host bus.
 
+Why one module of ~460 lines: its one state machine shares the field register, the
+ring's read port and the response stream across every opcode; split, each part would
+re-declare them.
+
 It takes the frames the receiver committed, oldest first, reads each one
 byte by byte from the ring (one byte a cycle), checks it as the virtual
 board does (payload length, register window, memory range, DMA channel,
