@@ -51,6 +51,24 @@ def pipeline_script(dev, x, h, a, b):
     return out
 
 
+def refuses_what_the_pipeline_does_not_offer(dev, x, h):
+    """The one-line refusals every device running the pipeline overlay gives: a chained
+    instance called alone, an unknown instance, a kernel asked for by its parameters."""
+    from hetflow.hw.errors import HetflowError, StimulusError
+    with pytest.raises(StimulusError, match=r"^fir0 is chained on the fabric \(fir0.y -> "
+                                            r"crc0.data\) and cannot be called alone; call "
+                                            r"its chain, dev.fir0_crc0\(...\)$"):
+        dev.fir0(x, h=h)
+    with pytest.raises(AttributeError, match=rf"^device {dev.name} has no instance or chain "
+                                             r"'fir1'; its overlay has: fir0, crc0, gemm0, "
+                                             r"fir0_crc0$"):
+        dev.fir1
+    with pytest.raises(HetflowError, match=r"^overlay 'pipeline' has no instance of "
+                                           r"fir\(taps=8\); call an instance by name: "
+                                           r"dev.fir0, dev.crc0, dev.gemm0$"):
+        dev.kernel("fir", taps=8)
+
+
 def small_pipeline_call(bmap, rng, n, k):
     """One call of :data:`SMALL_PIPELINE_TOML`'s chain on ``n`` samples and of its GEMM on
     ``k``-deep matrices, as one job on a board of ``bmap`` (its

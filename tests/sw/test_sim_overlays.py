@@ -12,9 +12,10 @@ import hetflow
 from hetflow.backends.sim_overlay import OverlayRunner
 from hetflow.demo import demo_overlay
 from hetflow.fit import MemoryTooSmall
-from hetflow.hw.errors import HetflowError, StimulusError
+from hetflow.hw.errors import StimulusError
 
-from ..conftest import PIPELINE_TOML as PIPELINE, needs_verilator, pipeline_script
+from ..conftest import (PIPELINE_TOML as PIPELINE, needs_verilator, pipeline_script,
+                        refuses_what_the_pipeline_does_not_offer)
 
 RNG = np.random.default_rng(5)
 X = RNG.integers(-2**15, 2**15, 777, dtype=np.int16)
@@ -91,18 +92,7 @@ def test_started_calls_on_independent_instances_run_in_one_burst():
 @needs_verilator
 def test_errors_are_one_line():
     with hetflow.open("sim", overlay=demo_overlay()) as dev:
-        with pytest.raises(StimulusError, match=r"^fir0 is chained on the fabric \(fir0.y -> "
-                                                r"crc0.data\) and cannot be called alone; call "
-                                                r"its chain, dev.fir0_crc0\(...\)$"):
-            dev.fir0(X, h=H)
-        with pytest.raises(AttributeError, match=r"^device sim has no instance or chain 'fir1'; "
-                                                 r"its overlay has: fir0, crc0, gemm0, "
-                                                 r"fir0_crc0$"):
-            dev.fir1
-        with pytest.raises(HetflowError, match=r"^overlay 'pipeline' has no instance of "
-                                               r"fir\(taps=8\); call an instance by name: "
-                                               r"dev.fir0, dev.crc0, dev.gemm0$"):
-            dev.kernel("fir", taps=8)
+        refuses_what_the_pipeline_does_not_offer(dev, X, H)
         with pytest.raises(StimulusError, match=r"^fir0: fir: input 'x' has dtype int32"):
             dev.fir0_crc0(np.zeros(4, np.int32), h=H)
         # The device is usable after refusals.
