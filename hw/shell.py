@@ -60,10 +60,15 @@ class Shell(wiring.Component):
         test may watch its members (``core.ctl.busy`` is the bank's ``busy``).
     """
 
-    def __init__(self, kernel_cls, **params):
+    def __new__(cls, kernel_cls, **params):
         # The registry's check (done once per class): a class given here directly gets the
-        # same one-line errors, its core among them, before anything is built.
+        # same one-line errors, its core among them, before anything is built.  Checked
+        # before the object exists, so a refused shell leaves no unused elaboratable.
         validate_kernel_class(kernel_cls)
+        kernel_cls.bind(**params)
+        return super().__new__(cls, src_loc_at=1)
+
+    def __init__(self, kernel_cls, **params):
         self.kernel_cls = kernel_cls
         self.name = kernel_cls.name
         self.p = kernel_cls.bind(**params)
