@@ -196,12 +196,11 @@ class Pipeline:
                 self._lose(self._pop(silent), f"no response within {head.limit:.2g} s")
                 return
         data = link.read(opname)
-        if data:
-            self._heard = time.monotonic()
         if not data:
             if self.line and self.line[0].suspect and not link.decoder.pending:
                 self._lose(self._pop(), "the response was corrupted (CRC error)")
             return
+        self._heard = time.monotonic()
         for event in link.decoder.feed(data):
             if isinstance(event, Frame):
                 self._match(event, opname)
