@@ -50,7 +50,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from ..cache import cache_dir, tool_environment
+from ..cache import cache_dir, compile_yowasp, tool_environment
 from ..hw.errors import HetflowError
 from .clocking import ecp5_pll, ice40_pll, soc_clock_mhz
 from .components import measure, shell_lc
@@ -540,6 +540,8 @@ def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
                              f"{exc.strerror or exc}") from None
     try:
         plan.extract(tmp)
+        for tool in setup.tools:
+            compile_yowasp(tool.path, status)
         status(f"building {design.label} for {board.name} ({toolchain})")
         t0 = time.monotonic()
         code = _run_script(tmp, env, timeout, status)

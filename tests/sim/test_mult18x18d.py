@@ -21,7 +21,7 @@ import pytest
 from hetflow.boards.netlist import cell_models
 from hetflow.boards.registry import get_board
 from hetflow.boards.synthesis import synthesis_commands
-from hetflow.cache import tool_environment
+from hetflow.cache import compile_yowasp, tool_environment
 from hetflow.sim.toolchain import find_simulator
 from hetflow.tools import find
 
@@ -43,6 +43,7 @@ def _synthesise(tmp_path):
     shutil.copy(HERE / "muls.v", tmp_path / "muls.v")
     script = ["read_verilog muls.v", *commands, "rename muls muls_gates",
               "write_verilog -noattr muls_gates.v"]
+    compile_yowasp(yosys.path)
     subprocess.run([yosys.path, "-q", "-p", "; ".join(script)], cwd=tmp_path, check=True,
                    env={**os.environ, **tool_environment()}, timeout=600)
     return tmp_path / "muls_gates.v"
