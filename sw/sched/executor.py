@@ -111,13 +111,9 @@ class Executor:
         Save ``models`` after each recorded run.
     timeout : float
         Seconds a whole run may take.
-    reorder : bool
-        In static runs, let a device run a later planned task whose inputs
-        are there while the next planned one waits for late inputs.
     """
 
-    def __init__(self, devices, models=None, record=True, save=True, timeout=600.0,
-                 reorder=True):
+    def __init__(self, devices, models=None, record=True, save=True, timeout=600.0):
         if isinstance(devices, dict):
             labelled = dict(devices)
         else:
@@ -138,7 +134,6 @@ class Executor:
         self.record = record
         self.save = save
         self.timeout = float(timeout)
-        self.reorder = reorder
 
     def plan(self, graph, policy="heft"):
         """Size every task, predict its time on each unit and schedule (:class:`Plan`)."""
@@ -174,8 +169,8 @@ class Executor:
         """Run ``plan``: one worker thread per unit, fed by this thread.
 
         Static (heft, the baselines, a baseline dmda chose): each unit runs
-        its planned tasks in the planned order, or (``reorder``) its first
-        planned task whose inputs are there.  Online (dmda, eager): a task is
+        its planned tasks in the planned order, each once its inputs are
+        there, so the run is the plan that was predicted.  Online (dmda, eager): a task is
         placed when it really becomes ready -- dmda (tasks ready together in
         :func:`~hetflow.sched.policies.dmda_order`) on the device of the
         smallest expected completion (queue end, re-based on real finishes,
@@ -272,10 +267,9 @@ class Executor:
                 if online:                                         # eager
                     pick = next((n for n in ready if label in costs.cost[n]), None)
                 else:
-                    planned = todo[label] if self.reorder else todo[label][:1]
-                    pick = next((n for n in planned if n in ready), None)
+                    pick = next((n for n in todo[label][:1] if n in ready), None)
                     if pick is not None:
-                        todo[label].remove(pick)
+                        todo[label].pop(0)
                 if pick is not None:
                     hand(label, pick)
 

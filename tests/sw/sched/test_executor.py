@@ -250,6 +250,28 @@ def test_dmda_that_chose_a_baseline_runs_it_statically(devices, tmp_path):
         "dmda chose the cpu-only baseline (its own plan: 1.95 s predicted)")
 
 
+def test_a_static_run_follows_the_planned_order_of_each_unit(devices, tmp_path):
+    # The models say the kernel is instant, so "after" (its successor, 1 s) is planned
+    # on the cpu before "alone" (0.5 s, ready at once).  The kernel really takes
+    # milliseconds: the cpu waits for it rather than run "alone" first, so the run is
+    # the plan that was predicted.
+    g = Graph()
+    k = g.kernel("crc32")(np.ones(1000, np.uint8), name="kernel")
+    g.task(np.sum, k, name="after")
+    g.task(np.max, np.ones(3), name="alone")
+    models = PerfModels(tmp_path / "m.json")
+    ex = Executor(list(devices), models=models, record=False)
+    plan = ex.plan(g, "fpga-only")
+    models.record(g.tasks["kernel"].key, "sim", plan.work["kernel"], 1e-6)
+    models.record(g.tasks["after"].key, "cpu", plan.work["after"], 1.0)
+    models.record(g.tasks["alone"].key, "cpu", plan.work["alone"], 0.5)
+    plan = ex.plan(g, "fpga-only")
+    assert plan.schedule.order()["cpu"] == ["after", "alone"]
+    report = ex.run(g, plan=plan)
+    assert report.placement == plan.schedule.placement
+    assert report.start["alone"] >= report.finish["after"] >= report.finish["kernel"]
+
+
 def test_learn_records_overlap_and_is_public(devices, tmp_path):
     # The same overlapping pair as above: a kernel on the sim beside a sleep on the cpu.
     data = np.ones(1 << 18, np.uint8)
