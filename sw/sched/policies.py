@@ -36,6 +36,8 @@ __all__ = ["Schedule", "POLICIES", "schedule", "heft", "dmda", "dmda_order", "ea
 
 #: Relative slack for comparing times computed in floating point.
 _EPS = 1e-9
+#: The devices a baseline keeps to, in its error messages.
+_A_DEVICE = {"cpu": "a cpu device", "fpga": "an fpga device"}
 
 
 @dataclass
@@ -236,17 +238,13 @@ def _only(g, kind, policy, fallback=None):
         if not allowed[t] and fallback:
             allowed[t] = [d.name for d in g.devices if d.kind == fallback and d.name in g.cost[t]]
         if not allowed[t]:
-            where = f"{_a(kind)} {kind} device" + (f" nor on {_a(fallback)} {fallback} device"
-                                                   if fallback else "")
+            where = _A_DEVICE[kind] + (f" nor on {_A_DEVICE[fallback]}" if fallback else "")
             raise GraphError(f"{g.source}: {policy}: task '{t}' has no cost on {where} "
                              f"({', '.join(devices)}); it cannot run there")
-    sched = heft(g.restricted(allowed), name=policy)
+    sched = heft(g.with_costs({t: {d: c for d, c in g.cost[t].items() if d in allowed[t]}
+                               for t in g.tasks}), name=policy)
     sched.graph = g         # a schedule of the whole graph, bounds and ratios too
     return sched
-
-
-def _a(word):
-    return "an" if word[0] in "aefhilmnorsx" else "a"
 
 
 def cpu_only(g, name="cpu-only"):
