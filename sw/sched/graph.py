@@ -131,10 +131,6 @@ class _Adder:
         return f"<{self.task[0]} {self.task[1]} of {self.graph!r}>"
 
 
-def _fn_name(fn):
-    return getattr(fn, "__name__", None) or type(fn).__name__
-
-
 class Graph:
     """A task graph of kernel calls and Python functions, built by a host program.
 
@@ -187,10 +183,11 @@ class Graph:
         shapes to learn the shapes of their results before a run).
         """
         if fn is None:
-            return lambda f: _Adder(self, "function", _fn_name(f), fn=f, name=name)
+            return lambda f: self.task(f, name=name)
         if not callable(fn):
             raise GraphError(f"task: {fn!r} is not callable")
-        adder = _Adder(self, "function", _fn_name(fn), fn=fn, name=name)
+        base = getattr(fn, "__name__", None) or type(fn).__name__
+        adder = _Adder(self, "function", base, fn=fn, name=name)
         return adder(*args, **kwargs) if args or kwargs else adder
 
     def _add(self, kind, base, kernel, params, fn, args, kwargs, explicit, chain=None):
