@@ -40,7 +40,6 @@ QUIET = 0.05
 MAX_SLOWDOWN = 20.0
 
 
-
 class Fit:
     """``y = a + b*n + c*(tiles - 1)`` by relative least squares, coefficients >= 0.
 
