@@ -54,10 +54,6 @@ def _arrays(value):
     return [a for a in leaves(value) if isinstance(a, np.ndarray)]
 
 
-def _nbytes(value):
-    return sum(a.nbytes for a in _arrays(value))
-
-
 def kernel_work(kernel_cls, params, args, kwargs):
     """Size a kernel call without running it; also the shapes of its result.
 
@@ -82,7 +78,7 @@ def kernel_work(kernel_cls, params, args, kwargs):
         (inputs if key in names else scalars)[key] = value
     inputs = {k: np.asarray(v) for k, v in inputs.items()}
     tiles, merge = kernel_cls.split(params, inputs, scalars)
-    n, unit, outs, nbytes = 0, "element", [], _nbytes(list(inputs.values()))
+    n, unit, outs, nbytes = 0, "element", [], sum(a.nbytes for a in inputs.values())
     for t_in, t_sc in tiles:
         job = kernel_cls.prepare(params, dict(t_in), dict(t_sc))
         units, unit = kernel_cls.work(params, job)
@@ -99,6 +95,6 @@ def kernel_work(kernel_cls, params, args, kwargs):
 
 def function_work(args, kwargs, result):
     """Size of a function call: the elements of its array arguments."""
-    values = list(args) + list(kwargs.values())
-    return Work(max(sum(a.size for a in _arrays(values)), 1), 1,
-                _nbytes(values) + _nbytes(result)), "element"
+    inputs = _arrays([args, kwargs])
+    return Work(max(sum(a.size for a in inputs), 1), 1,
+                sum(a.nbytes for a in inputs + _arrays(result))), "element"
