@@ -71,8 +71,7 @@ class Fit:
         if not rows:
             return None
         from scipy.optimize import nnls
-        x = np.array([r[0] for r in rows], dtype=float)
-        y = np.array([r[1] for r in rows], dtype=float)
+        x, y = (np.array(column, dtype=float) for column in zip(*rows))
         coef, _ = nnls(x / y[:, None], np.ones(len(y)))
         return cls(coef)
 
