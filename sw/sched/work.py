@@ -67,16 +67,11 @@ def kernel_work(kernel_cls, params, args, kwargs):
         The work, its unit, and a zero-filled stand-in for the result (an
         array, or a dict of arrays for several outputs).
     """
-    from ..hw.errors import StimulusError
-    names = [port.name for port in kernel_cls.inputs(params)]
-    out_ports = {port.name: port for port in kernel_cls.outputs(params)}
-    if len(args) > len(names):
-        raise StimulusError(f"{kernel_cls.name}: takes {len(names)} input array(s) "
-                            f"({', '.join(names)}), got {len(args)}")
-    inputs, scalars = dict(zip(names, args)), {}
-    for key, value in kwargs.items():
-        (inputs if key in names else scalars)[key] = value
+    from ..device import KernelHandle
+    handle = KernelHandle(None, kernel_cls, params)     # binds the arguments as a call does
+    inputs, scalars = handle._bind_call(args, kwargs)
     inputs = {k: np.asarray(v) for k, v in inputs.items()}
+    out_ports = {port.name: port for port in kernel_cls.outputs(params)}
     tiles, merge = kernel_cls.split(params, inputs, scalars)
     n, unit, outs, nbytes = 0, "element", [], sum(a.nbytes for a in inputs.values())
     for t_in, t_sc in tiles:
@@ -87,10 +82,7 @@ def kernel_work(kernel_cls, params, args, kwargs):
                    for name, count in job.expect.items()}
         nbytes += sum(s.nbytes for s in streams.values())
         outs.append(kernel_cls.collect(params, job, streams))
-    result = merge(outs)
-    if len(out_ports) == 1:
-        result = result[next(iter(out_ports))]
-    return Work(n, max(len(tiles), 1), nbytes), unit, result
+    return Work(n, max(len(tiles), 1), nbytes), unit, handle._unwrap(merge(outs))
 
 
 def function_work(args, kwargs, result):
