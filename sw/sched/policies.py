@@ -84,8 +84,7 @@ def upward_ranks(g):
     """HEFT's upward rank of every task (average costs; edges at their transfer cost)."""
     rank = {}
     for t in reversed(g.order):
-        costs = g.cost[t].values()
-        avg = sum(costs) / len(costs)
+        avg = sum(g.cost[t].values()) / len(g.cost[t])
         rank[t] = avg + max((g.transfer(t, s) + rank[s] for s in g.succ[t]), default=0.0)
     return rank
 
@@ -126,10 +125,9 @@ def _earliest_finish(g, t, start_on):
 def heft(g, name="heft"):
     """HEFT: upward-rank priorities, insertion-based earliest finish time."""
     rank = upward_ranks(g)
-    position = {t: i for i, t in enumerate(g.order)}
-    # A predecessor's rank is never below its successor's; equal ranks (zero costs) fall
-    # back to topological order, so every task comes after its predecessors.
-    priority = sorted(g.tasks, key=lambda t: (-rank[t], position[t]))
+    # A predecessor's rank is never below its successor's; equal ranks (zero costs) keep
+    # their topological order (a stable sort), so every task comes after its predecessors.
+    priority = sorted(g.order, key=lambda t: -rank[t])
     sched = Schedule(name, g)
     busy = {d: [] for d in g.device_names}
     for t in priority:
