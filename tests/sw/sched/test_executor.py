@@ -6,7 +6,8 @@ import zlib
 import numpy as np
 import pytest
 
-from hetflow.hw.errors import StimulusError
+from hetflow.hw.errors import HetflowError, StimulusError
+from hetflow.sched.costgraph import CostGraph
 from hetflow.sched.executor import ExecutionError, Executor
 from hetflow.sched.graph import Graph, GraphError
 from hetflow.sched.perfmodel import PerfModels
@@ -154,6 +155,24 @@ def test_device_labels():
     ex = Executor([Fake("cpu"), Fake("sim"), Fake("sim")], models=PerfModels("/nonexistent/x"))
     assert list(ex.devices) == ["cpu", "sim", "sim2"]
     assert ex.kinds == {"cpu": "cpu", "sim": "fpga", "sim2": "fpga"}
+
+
+def test_bad_executor_arguments_are_one_line(devices, tmp_path):
+    models = PerfModels(tmp_path / "m.json")
+    with pytest.raises(HetflowError) as info:
+        Executor([], models=models)
+    assert str(info.value) == "Executor needs at least one device"
+    with pytest.raises(ValueError) as info:
+        Executor(list(devices), models=models, timeout=0)
+    assert str(info.value) == "timeout must be a positive number of seconds, not 0"
+    with pytest.raises(GraphError) as info:
+        Executor(list(devices), models=models).plan(CostGraph(["cpu"], {"a": {"cpu": 1.0}}))
+    assert str(info.value) == "Executor.plan takes a Graph, not CostGraph"
+    g = Graph()
+    g.task(lambda x: (time.sleep(1.0), x)[1], np.ones(3), name="sleep")
+    with pytest.raises(ExecutionError) as info:
+        Executor(list(devices), models=models, timeout=0.2).run(g, "cpu-only")
+    assert str(info.value) == "the graph did not finish within 0.2 s; unfinished tasks: sleep"
 
 
 def test_online_eager_gives_the_idle_device_the_next_ready_task(devices, tmp_path):
