@@ -169,9 +169,9 @@ class Executor:
         """Run ``plan``: one worker thread per unit, fed by this thread.
 
         Static (heft, the baselines, a baseline dmda chose): each unit runs
-        its planned tasks in the planned order, each once its inputs are
-        there, so the run is the plan that was predicted.  Online (dmda, eager): a task is
-        placed when it really becomes ready -- dmda (tasks ready together in
+        its planned tasks in their planned order, so the run is the plan that
+        was predicted.  Online (dmda, eager): a task is placed when it really
+        becomes ready -- dmda (tasks ready together in
         :func:`~hetflow.sched.policies.dmda_order`) on the device of the
         smallest expected completion (queue end, re-based on real finishes,
         plus the predicted cost), eager on the first idle device that can run
