@@ -102,7 +102,7 @@ class CostGraph:
         if not isinstance(devices, (list, tuple)) or not devices:
             raise self._error(f"'devices' must be a non-empty list of device names, "
                               f"not {devices!r}")
-        specs, seen = [], set()
+        specs = {}                      # name -> spec, in order
         for item in devices:
             if isinstance(item, DeviceSpec):
                 spec = item
@@ -115,11 +115,10 @@ class CostGraph:
             if spec.kind not in DEVICE_KINDS:
                 raise self._error(f"device '{spec.name}' has unknown kind '{spec.kind}'; "
                                   f"allowed: {', '.join(DEVICE_KINDS)}")
-            if spec.name in seen:
+            if spec.name in specs:
                 raise self._error(f"device '{spec.name}' is listed twice")
-            seen.add(spec.name)
-            specs.append(spec)
-        return specs
+            specs[spec.name] = spec
+        return list(specs.values())
 
     def _check_tasks(self, tasks):
         if not isinstance(tasks, dict):
