@@ -65,15 +65,6 @@ def overlay_kernels(overlay):
     return list(kernels.values())
 
 
-def _unit(device, kernel_cls, params):
-    """An instance of the device's overlay outside its chains that runs ``kernel_cls``
-    with ``params``, or None (``device.kernel`` refuses a kernel two instances share)."""
-    if device.design is None:
-        return None
-    return next((h for h in device.kernels.values() if h.chain is None
-                 and h.kernel_cls is kernel_cls and h.params == params), None)
-
-
 def calibrate(device, models, kernels=None, sizes=None, repeats=3, seed=0,
               on_step=None, timing=None, board_device=None):
     """Time each kernel at each size on ``device`` and record the runs in ``models``.
@@ -129,7 +120,11 @@ def calibrate(device, models, kernels=None, sizes=None, repeats=3, seed=0,
         cls = get_kernel(name)
         p = cls.bind(**params)
         key = kernel_key(cls.name, p)
-        handle = _unit(device, cls, p) or device.kernel(name, **p)
+        # An instance of the overlay outside its chains (device.kernel refuses a kernel
+        # that two instances share); device.kernels is empty without an overlay.
+        handle = next((h for h in device.kernels.values() if h.chain is None
+                       and h.kernel_cls is cls and h.params == p), None) \
+            or device.kernel(name, **p)
         for i, n in enumerate(kernel_sizes):
             # The kernel chooses its calls (a plug-in kernel is calibrated like a built-in).
             inputs, kwargs = cls.sample_call(p, rng, n, index=i)
