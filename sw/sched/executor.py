@@ -231,7 +231,23 @@ class Executor:
 
         def dispatch(now):
             handed.clear()
-            choose_tasks(now)
+            if online and plan.policy == "dmda":
+                for n in order(ready):
+                    best = min(costs.feasible(n), key=lambda lab: (
+                        max(now, free_at[lab]) + costs.cost[n][lab], labels.index(lab)))
+                    free_at[best] = max(now, free_at[best]) + costs.cost[n][best]
+                    queued[best].append(n)
+                    hand(best, n)
+            else:
+                for label in [label for label in labels if label in idle]:
+                    if online:                                     # eager
+                        pick = next((n for n in ready if label in costs.cost[n]), None)
+                    else:
+                        pick = next((n for n in todo[label][:1] if n in ready), None)
+                        if pick is not None:
+                            todo[label].pop(0)
+                    if pick is not None:
+                        hand(label, pick)
             # Calls handed at once to idle units of one overlay are started together, so
             # that the board runs them at the same time; any other call starts in its worker.
             gangs = {}
@@ -251,27 +267,6 @@ class Executor:
             for name, label, _ in handed:
                 run, t0 = runs.get(name, (None, None))
                 inbox[label].put((name, run, t0))
-
-        def choose_tasks(now):
-            if online and plan.policy == "dmda":
-                for n in order(ready):
-                    best = min(costs.feasible(n), key=lambda lab: (
-                        max(now, free_at[lab]) + costs.cost[n][lab], labels.index(lab)))
-                    free_at[best] = max(now, free_at[best]) + costs.cost[n][best]
-                    queued[best].append(n)
-                    hand(best, n)
-                return
-            for label in labels:
-                if label not in idle:
-                    continue
-                if online:                                         # eager
-                    pick = next((n for n in ready if label in costs.cost[n]), None)
-                else:
-                    pick = next((n for n in todo[label][:1] if n in ready), None)
-                    if pick is not None:
-                        todo[label].pop(0)
-                if pick is not None:
-                    hand(label, pick)
 
         try:
             dispatch(0.0)
