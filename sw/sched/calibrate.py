@@ -29,8 +29,7 @@ from ..hw.errors import HetflowError
 from ..hw.registry import get_kernel
 from .work import kernel_key, kernel_work
 
-__all__ = ["DEFAULT_KERNELS", "calibration_sizes", "calibration_call", "overlay_kernels",
-           "calibrate"]
+__all__ = ["DEFAULT_KERNELS", "calibration_sizes", "overlay_kernels", "calibrate"]
 
 #: Kernels and parameters calibrated by default (those of the demo and the benchmark).
 DEFAULT_KERNELS = (("fir", {"taps": 16}), ("gemm", {}), ("crc32", {}))
@@ -39,18 +38,6 @@ DEFAULT_KERNELS = (("fir", {"taps": 16}), ("gemm", {}), ("crc32", {}))
 def calibration_sizes(name):
     """The units of work a kernel is timed at by default (its ``calibration_sizes``)."""
     return tuple(get_kernel(name).calibration_sizes)
-
-
-def calibration_call(name, params, n, rng, index=0):
-    """Arguments ``(args, kwargs)`` of a call of kernel ``name`` with about ``n`` units of work.
-
-    The kernel chooses them (:meth:`Kernel.sample_call`), so a plug-in kernel is
-    calibrated like a built-in one.
-    """
-    cls = get_kernel(name)
-    p = cls.bind(**params)
-    inputs, scalars = cls.sample_call(p, rng, n, index=index)
-    return tuple(inputs[port.name] for port in cls.memo("inputs", p)), dict(scalars)
 
 
 def overlay_kernels(overlay):
@@ -76,15 +63,6 @@ def overlay_kernels(overlay):
                            f"instance is in a chain ({', '.join(overlay.chains)}), and a "
                            f"chain learns from its runs")
     return list(kernels.values())
-
-
-def _unit(device, kernel_cls, params):
-    """An instance of the device's overlay outside its chains that runs ``kernel_cls``
-    with ``params``, or None (``device.kernel`` refuses a kernel two instances share)."""
-    if device.design is None:
-        return None
-    return next((h for h in device.kernels.values() if h.chain is None
-                 and h.kernel_cls is kernel_cls and h.params == params), None)
 
 
 def calibrate(device, models, kernels=None, sizes=None, repeats=3, seed=0,
@@ -142,9 +120,15 @@ def calibrate(device, models, kernels=None, sizes=None, repeats=3, seed=0,
         cls = get_kernel(name)
         p = cls.bind(**params)
         key = kernel_key(cls.name, p)
-        handle = _unit(device, cls, p) or device.kernel(name, **p)
+        # An instance of the overlay outside its chains (device.kernel refuses a kernel
+        # that two instances share); device.kernels is empty without an overlay.
+        handle = next((h for h in device.kernels.values() if h.chain is None
+                       and h.kernel_cls is cls and h.params == p), None) \
+            or device.kernel(name, **p)
         for i, n in enumerate(kernel_sizes):
-            args, kwargs = calibration_call(name, p, n, rng, index=i)
+            # The kernel chooses its calls (a plug-in kernel is calibrated like a built-in).
+            inputs, kwargs = cls.sample_call(p, rng, n, index=i)
+            args = tuple(inputs[port.name] for port in cls.memo("inputs", p))
             work, unit, _ = kernel_work(cls, p, args, kwargs)
             handle(*args, **kwargs)                         # warm-up: caches, first-call costs
             times, predicted = [], []

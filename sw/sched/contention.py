@@ -54,9 +54,8 @@ def predict(sched, slowdown):
     device -> factor, missing: 1), as if every task ran while another device
     was busy -- a pessimistic model, simple enough to say what a plan costs.
     A plan on one device keeps its costs.  The tasks are then timed in the
-    plan's placement and per-device order (:func:`~hetflow.sched.policies.follow`;
-    the executor, with ``reorder``, may run a later task first while the next
-    planned one waits for its inputs).
+    plan's placement and per-device order (:func:`~hetflow.sched.policies.follow`),
+    the order the executor runs a static plan in.
 
     Returns
     -------

@@ -82,7 +82,6 @@ class CostGraph:
         self.source = source
         self.devices = self._check_devices(devices)
         self.device_names = [d.name for d in self.devices]
-        self._kind = {d.name: d.kind for d in self.devices}
         self.cost = self._check_tasks(tasks)
         self.tasks = list(self.cost)
         self._index = {t: i for i, t in enumerate(self.tasks)}
@@ -100,11 +99,10 @@ class CostGraph:
         return GraphError(f"{self.source}: {message}")
 
     def _check_devices(self, devices):
-        if isinstance(devices, (str, bytes)) or not isinstance(devices, (list, tuple)) \
-                or not devices:
+        if not isinstance(devices, (list, tuple)) or not devices:
             raise self._error(f"'devices' must be a non-empty list of device names, "
                               f"not {devices!r}")
-        specs, seen = [], set()
+        specs = {}                      # name -> spec, in order
         for item in devices:
             if isinstance(item, DeviceSpec):
                 spec = item
@@ -117,11 +115,10 @@ class CostGraph:
             if spec.kind not in DEVICE_KINDS:
                 raise self._error(f"device '{spec.name}' has unknown kind '{spec.kind}'; "
                                   f"allowed: {', '.join(DEVICE_KINDS)}")
-            if spec.name in seen:
+            if spec.name in specs:
                 raise self._error(f"device '{spec.name}' is listed twice")
-            seen.add(spec.name)
-            specs.append(spec)
-        return specs
+            specs[spec.name] = spec
+        return list(specs.values())
 
     def _check_tasks(self, tasks):
         if not isinstance(tasks, dict):
@@ -142,7 +139,7 @@ class CostGraph:
                                   f"not {cost!r}")
             checked = {}
             for dev, seconds in cost.items():
-                if dev not in self._kind:
+                if dev not in self.device_names:
                     raise self._error(f"task '{name}' has a cost on unknown device '{dev}'; "
                                       f"devices are: {names}")
                 if not _number(seconds) or not math.isfinite(seconds):
@@ -156,7 +153,7 @@ class CostGraph:
         return costs
 
     def _check_edges(self, edges):
-        if isinstance(edges, (str, bytes, dict)) or not isinstance(edges, (list, tuple)):
+        if not isinstance(edges, (list, tuple)):
             raise self._error(f"'edges' must be a list of [source, target, seconds], "
                               f"not {type(edges).__name__}")
         checked = {}
@@ -175,8 +172,6 @@ class CostGraph:
             if seconds < 0:
                 raise self._error(f"edge {a} -> {b} has a negative transfer cost {seconds:g}; "
                                   f"costs are seconds >= 0")
-            if a == b:
-                raise self._error(f"cycle {a} -> {a}; a task graph must be acyclic")
             if (a, b) in checked:
                 raise self._error(f"edge {a} -> {b} is given twice")
             checked[(a, b)] = float(seconds)
@@ -242,11 +237,6 @@ class CostGraph:
                 f"{', '.join(self.device_names)}>")
 
     # ---- conversion ---------------------------------------------------------------------
-
-    def restricted(self, allowed):
-        """A copy where task ``t`` may only run on the devices in ``allowed[t]``."""
-        return self.with_costs({t: {d: c for d, c in self.cost[t].items() if d in allowed[t]}
-                                for t in self.tasks})
 
     def with_costs(self, tasks):
         """A copy with the same devices and edges and ``tasks`` (task to ``{device: seconds}``)."""

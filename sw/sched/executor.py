@@ -111,13 +111,9 @@ class Executor:
         Save ``models`` after each recorded run.
     timeout : float
         Seconds a whole run may take.
-    reorder : bool
-        In static runs, let a device run a later planned task whose inputs
-        are there while the next planned one waits for late inputs.
     """
 
-    def __init__(self, devices, models=None, record=True, save=True, timeout=600.0,
-                 reorder=True):
+    def __init__(self, devices, models=None, record=True, save=True, timeout=600.0):
         if isinstance(devices, dict):
             labelled = dict(devices)
         else:
@@ -138,7 +134,6 @@ class Executor:
         self.record = record
         self.save = save
         self.timeout = float(timeout)
-        self.reorder = reorder
 
     def plan(self, graph, policy="heft"):
         """Size every task, predict its time on each unit and schedule (:class:`Plan`)."""
@@ -174,9 +169,9 @@ class Executor:
         """Run ``plan``: one worker thread per unit, fed by this thread.
 
         Static (heft, the baselines, a baseline dmda chose): each unit runs
-        its planned tasks in the planned order, or (``reorder``) its first
-        planned task whose inputs are there.  Online (dmda, eager): a task is
-        placed when it really becomes ready -- dmda (tasks ready together in
+        its planned tasks in their planned order, so the run is the plan that
+        was predicted.  Online (dmda, eager): a task is placed when it really
+        becomes ready -- dmda (tasks ready together in
         :func:`~hetflow.sched.policies.dmda_order`) on the device of the
         smallest expected completion (queue end, re-based on real finishes,
         plus the predicted cost), eager on the first idle device that can run
@@ -236,7 +231,23 @@ class Executor:
 
         def dispatch(now):
             handed.clear()
-            choose_tasks(now)
+            if online and plan.policy == "dmda":
+                for n in order(ready):
+                    best = min(costs.feasible(n), key=lambda lab: (
+                        max(now, free_at[lab]) + costs.cost[n][lab], labels.index(lab)))
+                    free_at[best] = max(now, free_at[best]) + costs.cost[n][best]
+                    queued[best].append(n)
+                    hand(best, n)
+            else:
+                for label in [label for label in labels if label in idle]:
+                    if online:                                     # eager
+                        pick = next((n for n in ready if label in costs.cost[n]), None)
+                    else:
+                        pick = next((n for n in todo[label][:1] if n in ready), None)
+                        if pick is not None:
+                            todo[label].pop(0)
+                    if pick is not None:
+                        hand(label, pick)
             # Calls handed at once to idle units of one overlay are started together, so
             # that the board runs them at the same time; any other call starts in its worker.
             gangs = {}
@@ -256,28 +267,6 @@ class Executor:
             for name, label, _ in handed:
                 run, t0 = runs.get(name, (None, None))
                 inbox[label].put((name, run, t0))
-
-        def choose_tasks(now):
-            if online and plan.policy == "dmda":
-                for n in order(ready):
-                    best = min(costs.feasible(n), key=lambda lab: (
-                        max(now, free_at[lab]) + costs.cost[n][lab], labels.index(lab)))
-                    free_at[best] = max(now, free_at[best]) + costs.cost[n][best]
-                    queued[best].append(n)
-                    hand(best, n)
-                return
-            for label in labels:
-                if label not in idle:
-                    continue
-                if online:                                         # eager
-                    pick = next((n for n in ready if label in costs.cost[n]), None)
-                else:
-                    planned = todo[label] if self.reorder else todo[label][:1]
-                    pick = next((n for n in planned if n in ready), None)
-                    if pick is not None:
-                        todo[label].remove(pick)
-                if pick is not None:
-                    hand(label, pick)
 
         try:
             dispatch(0.0)

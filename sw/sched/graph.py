@@ -18,7 +18,7 @@ What a policy schedules is the :class:`~hetflow.sched.costgraph.CostGraph`
 the executor derives from it (:meth:`~hetflow.sched.executor.Executor.plan`).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from .costgraph import GraphError
 from .work import kernel_key, leaves
@@ -70,12 +70,12 @@ class Task:
 
     name: str
     kind: str
-    kernel: str
-    params: dict
-    fn: object
-    args: tuple
-    kwargs: dict
-    deps: list
+    kernel: str = None
+    params: dict = field(default_factory=dict)
+    fn: object = None
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    deps: list = field(default_factory=list)
     chain: object = None
 
     @property
@@ -106,33 +106,24 @@ def substitute(value, results):
 
 
 class _Adder:
-    """``graph.kernel(...)``, ``graph.chain(...)`` or ``graph.task(fn)``: calling it adds a task.
+    """``graph.kernel(...)``, ``graph.chain(...)`` or ``graph.task(fn)``: calling it adds
+    ``template`` (a :class:`Task` without arguments) with the call's arguments.
 
     ``name=`` names the task; without it the task is named after its kernel,
     chain or function (``fir``, ``fir_2`` ...), or ``name`` (``@graph.task(name="step")``).
     """
 
-    def __init__(self, graph, kind, base, kernel=None, params=None, fn=None, chain=None,
-                 name=None):
-        self.graph = graph
-        self.task = (kind, base, kernel, params or {}, fn, chain)
-        self.name = name
-        if fn is not None:
-            self.__wrapped__ = fn
-            self.__doc__ = getattr(fn, "__doc__", None)
+    def __init__(self, graph, template, name=None):
+        self.graph, self.template, self.name = graph, template, name
+        if template.fn is not None:
+            self.__wrapped__ = template.fn
+            self.__doc__ = getattr(template.fn, "__doc__", None)
 
     def __call__(self, *args, name=None, **kwargs):
-        kind, base, kernel, params, fn, chain = self.task
-        name = name or self.name
-        return self.graph._add(kind, name or base, kernel, params, fn, args, kwargs,
-                               explicit=name is not None, chain=chain)
+        return self.graph._add(self.template, args, kwargs, name or self.name)
 
     def __repr__(self):
-        return f"<{self.task[0]} {self.task[1]} of {self.graph!r}>"
-
-
-def _fn_name(fn):
-    return getattr(fn, "__name__", None) or type(fn).__name__
+        return f"<{self.template.kind} {self.template.name} of {self.graph!r}>"
 
 
 class Graph:
@@ -162,8 +153,8 @@ class Graph:
         """
         from ..hw.registry import get_kernel
         kernel_cls = get_kernel(name)                  # one-line error if unknown
-        return _Adder(self, "kernel", kernel_cls.name, kernel_cls.name,
-                      kernel_cls.bind(**params))
+        return _Adder(self, Task(kernel_cls.name, "kernel", kernel_cls.name,
+                                 kernel_cls.bind(**params)))
 
     def chain(self, overlay, name):
         """A chain of an overlay (an Overlay or its TOML file); call it to add one task.
@@ -174,7 +165,7 @@ class Graph:
         """
         from ..overlays import ChainCall
         chain = ChainCall(overlay, name)
-        return _Adder(self, "chain", chain.name, chain=chain)
+        return _Adder(self, Task(chain.name, "chain", chain=chain))
 
     def task(self, fn=None, /, *args, name=None, **kwargs):
         """Add a function task, or wrap a function so that calling it adds one.
@@ -187,21 +178,22 @@ class Graph:
         shapes to learn the shapes of their results before a run).
         """
         if fn is None:
-            return lambda f: _Adder(self, "function", _fn_name(f), fn=f, name=name)
+            return lambda f: self.task(f, name=name)
         if not callable(fn):
             raise GraphError(f"task: {fn!r} is not callable")
-        adder = _Adder(self, "function", _fn_name(fn), fn=fn, name=name)
+        base = getattr(fn, "__name__", None) or type(fn).__name__
+        adder = _Adder(self, Task(base, "function", fn=fn), name=name)
         return adder(*args, **kwargs) if args or kwargs else adder
 
-    def _add(self, kind, base, kernel, params, fn, args, kwargs, explicit, chain=None):
-        if explicit:
-            if not isinstance(base, str) or not base:
-                raise GraphError(f"task name {base!r} must be a non-empty string")
-            if base in self.tasks:
-                raise GraphError(f"task name '{base}' is used twice in this graph")
-            name = base
+    def _add(self, template, args, kwargs, name=None):
+        if name is not None:
+            if not isinstance(name, str) or not name:
+                raise GraphError(f"task name {name!r} must be a non-empty string")
+            if name in self.tasks:
+                raise GraphError(f"task name '{name}' is used twice in this graph")
         else:
             # fir, fir_2, fir_3 ...: readable in tables and Gantt charts.
+            base = template.name
             while True:
                 n = self._counts.get(base, 0) + 1
                 self._counts[base] = n
@@ -215,8 +207,8 @@ class Graph:
                     raise GraphError(f"task result {ref.name!r} belongs to another graph")
                 if ref.name not in deps:
                     deps.append(ref.name)
-        self.tasks[name] = Task(name, kind, kernel, params, fn, tuple(args), dict(kwargs), deps,
-                                chain)
+        self.tasks[name] = replace(template, name=name, args=tuple(args), kwargs=dict(kwargs),
+                                   deps=deps)
         return TaskRef(self, name)
 
     def ref(self, name):

@@ -138,20 +138,17 @@ class PerfModels:
 
     # ---- models -------------------------------------------------------------------------
 
-    def model(self, key, device, unit=None, create=False):
-        """The :class:`Model` of (key, device), or None (created when ``create``)."""
+    def model(self, key, device):
+        """The :class:`Model` of (key, device), or None."""
         with self._lock:
-            m = self.models.get((key, device))
-            if m is None and create:
-                m = self.models[(key, device)] = Model(key, device, unit or "element")
-            elif m is not None and unit:
-                m.unit = unit
-            return m
+            return self.models.get((key, device))
 
     def record(self, key, device, work, seconds, cycles=None, unit=None, overlap=0.0):
-        """Add a real run to the model of (key, device) (see :meth:`Model.record`)."""
-        m = self.model(key, device, unit=unit, create=True)
+        """Add a real run to the model of (key, device), created by its first run
+        (see :meth:`Model.record`); ``unit`` says what ``work.n`` counts."""
         with self._lock:
+            m = self.models.setdefault((key, device), Model(key, device, unit or "element"))
+            m.unit = unit or m.unit
             m.record(work, seconds, cycles, overlap)
 
     def predict(self, key, device, work):

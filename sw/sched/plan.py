@@ -128,8 +128,7 @@ def choose(g, policy, slowdown, margin=MARGIN):
                       if base.split("-")[0] in kinds})
     runs = {name: predict(p, slowdown) for name, p in plans.items()}
     spans = {name: r.makespan for name, r in runs.items()}
-    order = list(spans)
-    pick = lambda names: min(names, key=lambda n: (spans[n], order.index(n)))
+    pick = lambda names: min(names, key=spans.get)      # ties: the first, the policy's own
     single = [n for n in spans if len(set(plans[n].placement.values())) <= 1]
     best = pick(spans)
     if single and best not in single and spans[best] > spans[pick(single)] * (1.0 - margin):

@@ -36,6 +36,8 @@ __all__ = ["Schedule", "POLICIES", "schedule", "heft", "dmda", "dmda_order", "ea
 
 #: Relative slack for comparing times computed in floating point.
 _EPS = 1e-9
+#: The devices a baseline keeps to, in its error messages.
+_A_DEVICE = {"cpu": "a cpu device", "fpga": "an fpga device"}
 
 
 @dataclass
@@ -82,8 +84,7 @@ def upward_ranks(g):
     """HEFT's upward rank of every task (average costs; edges at their transfer cost)."""
     rank = {}
     for t in reversed(g.order):
-        costs = g.cost[t].values()
-        avg = sum(costs) / len(costs)
+        avg = sum(g.cost[t].values()) / len(g.cost[t])
         rank[t] = avg + max((g.transfer(t, s) + rank[s] for s in g.succ[t]), default=0.0)
     return rank
 
@@ -124,10 +125,9 @@ def _earliest_finish(g, t, start_on):
 def heft(g, name="heft"):
     """HEFT: upward-rank priorities, insertion-based earliest finish time."""
     rank = upward_ranks(g)
-    position = {t: i for i, t in enumerate(g.order)}
-    # A predecessor's rank is never below its successor's; equal ranks (zero costs) fall
-    # back to topological order, so every task comes after its predecessors.
-    priority = sorted(g.tasks, key=lambda t: (-rank[t], position[t]))
+    # A predecessor's rank is never below its successor's; equal ranks (zero costs) keep
+    # their topological order (a stable sort), so every task comes after its predecessors.
+    priority = sorted(g.order, key=lambda t: -rank[t])
     sched = Schedule(name, g)
     busy = {d: [] for d in g.device_names}
     for t in priority:
@@ -236,17 +236,13 @@ def _only(g, kind, policy, fallback=None):
         if not allowed[t] and fallback:
             allowed[t] = [d.name for d in g.devices if d.kind == fallback and d.name in g.cost[t]]
         if not allowed[t]:
-            where = f"{_a(kind)} {kind} device" + (f" nor on {_a(fallback)} {fallback} device"
-                                                   if fallback else "")
+            where = _A_DEVICE[kind] + (f" nor on {_A_DEVICE[fallback]}" if fallback else "")
             raise GraphError(f"{g.source}: {policy}: task '{t}' has no cost on {where} "
                              f"({', '.join(devices)}); it cannot run there")
-    sched = heft(g.restricted(allowed), name=policy)
+    sched = heft(g.with_costs({t: {d: c for d, c in g.cost[t].items() if d in allowed[t]}
+                               for t in g.tasks}), name=policy)
     sched.graph = g         # a schedule of the whole graph, bounds and ratios too
     return sched
-
-
-def _a(word):
-    return "an" if word[0] in "aefhilmnorsx" else "a"
 
 
 def cpu_only(g, name="cpu-only"):

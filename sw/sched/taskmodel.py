@@ -40,7 +40,6 @@ QUIET = 0.05
 MAX_SLOWDOWN = 20.0
 
 
-
 class Fit:
     """``y = a + b*n + c*(tiles - 1)`` by relative least squares, coefficients >= 0.
 
@@ -72,8 +71,7 @@ class Fit:
         if not rows:
             return None
         from scipy.optimize import nnls
-        x = np.array([r[0] for r in rows], dtype=float)
-        y = np.array([r[1] for r in rows], dtype=float)
+        x, y = (np.array(column, dtype=float) for column in zip(*rows))
         coef, _ = nnls(x / y[:, None], np.ones(len(y)))
         return cls(coef)
 

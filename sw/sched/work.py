@@ -54,10 +54,6 @@ def _arrays(value):
     return [a for a in leaves(value) if isinstance(a, np.ndarray)]
 
 
-def _nbytes(value):
-    return sum(a.nbytes for a in _arrays(value))
-
-
 def kernel_work(kernel_cls, params, args, kwargs):
     """Size a kernel call without running it; also the shapes of its result.
 
@@ -71,18 +67,13 @@ def kernel_work(kernel_cls, params, args, kwargs):
         The work, its unit, and a zero-filled stand-in for the result (an
         array, or a dict of arrays for several outputs).
     """
-    from ..hw.errors import StimulusError
-    names = [port.name for port in kernel_cls.inputs(params)]
-    out_ports = {port.name: port for port in kernel_cls.outputs(params)}
-    if len(args) > len(names):
-        raise StimulusError(f"{kernel_cls.name}: takes {len(names)} input array(s) "
-                            f"({', '.join(names)}), got {len(args)}")
-    inputs, scalars = dict(zip(names, args)), {}
-    for key, value in kwargs.items():
-        (inputs if key in names else scalars)[key] = value
+    from ..device import KernelHandle
+    handle = KernelHandle(None, kernel_cls, params)     # binds the arguments as a call does
+    inputs, scalars = handle._bind_call(args, kwargs)
     inputs = {k: np.asarray(v) for k, v in inputs.items()}
+    out_ports = {port.name: port for port in kernel_cls.outputs(params)}
     tiles, merge = kernel_cls.split(params, inputs, scalars)
-    n, unit, outs, nbytes = 0, "element", [], _nbytes(list(inputs.values()))
+    n, unit, outs, nbytes = 0, "element", [], sum(a.nbytes for a in inputs.values())
     for t_in, t_sc in tiles:
         job = kernel_cls.prepare(params, dict(t_in), dict(t_sc))
         units, unit = kernel_cls.work(params, job)
@@ -91,14 +82,11 @@ def kernel_work(kernel_cls, params, args, kwargs):
                    for name, count in job.expect.items()}
         nbytes += sum(s.nbytes for s in streams.values())
         outs.append(kernel_cls.collect(params, job, streams))
-    result = merge(outs)
-    if len(out_ports) == 1:
-        result = result[next(iter(out_ports))]
-    return Work(n, max(len(tiles), 1), nbytes), unit, result
+    return Work(n, max(len(tiles), 1), nbytes), unit, handle._unwrap(merge(outs))
 
 
 def function_work(args, kwargs, result):
     """Size of a function call: the elements of its array arguments."""
-    values = list(args) + list(kwargs.values())
-    return Work(max(sum(a.size for a in _arrays(values)), 1), 1,
-                _nbytes(values) + _nbytes(result)), "element"
+    inputs = _arrays([args, kwargs])
+    return Work(max(sum(a.size for a in inputs), 1), 1,
+                sum(a.nbytes for a in inputs + _arrays(result))), "element"

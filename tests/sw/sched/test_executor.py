@@ -6,7 +6,8 @@ import zlib
 import numpy as np
 import pytest
 
-from hetflow.hw.errors import StimulusError
+from hetflow.hw.errors import HetflowError, StimulusError
+from hetflow.sched.costgraph import CostGraph
 from hetflow.sched.executor import ExecutionError, Executor
 from hetflow.sched.graph import Graph, GraphError
 from hetflow.sched.perfmodel import PerfModels
@@ -156,6 +157,24 @@ def test_device_labels():
     assert ex.kinds == {"cpu": "cpu", "sim": "fpga", "sim2": "fpga"}
 
 
+def test_bad_executor_arguments_are_one_line(devices, tmp_path):
+    models = PerfModels(tmp_path / "m.json")
+    with pytest.raises(HetflowError) as info:
+        Executor([], models=models)
+    assert str(info.value) == "Executor needs at least one device"
+    with pytest.raises(ValueError) as info:
+        Executor(list(devices), models=models, timeout=0)
+    assert str(info.value) == "timeout must be a positive number of seconds, not 0"
+    with pytest.raises(GraphError) as info:
+        Executor(list(devices), models=models).plan(CostGraph(["cpu"], {"a": {"cpu": 1.0}}))
+    assert str(info.value) == "Executor.plan takes a Graph, not CostGraph"
+    g = Graph()
+    g.task(lambda x: (time.sleep(1.0), x)[1], np.ones(3), name="sleep")
+    with pytest.raises(ExecutionError) as info:
+        Executor(list(devices), models=models, timeout=0.2).run(g, "cpu-only")
+    assert str(info.value) == "the graph did not finish within 0.2 s; unfinished tasks: sleep"
+
+
 def test_online_eager_gives_the_idle_device_the_next_ready_task(devices, tmp_path):
     # Eager ignores the models: with both devices idle, the cpu takes the first ready
     # task and the sim the second, however slow the sim is.
@@ -248,6 +267,28 @@ def test_dmda_that_chose_a_baseline_runs_it_statically(devices, tmp_path):
     assert report.policy == "dmda" and report.choice == "cpu-only"
     assert report.describe() == (
         "dmda chose the cpu-only baseline (its own plan: 1.95 s predicted)")
+
+
+def test_a_static_run_follows_the_planned_order_of_each_unit(devices, tmp_path):
+    # The models say the kernel is instant, so "after" (its successor, 1 s) is planned
+    # on the cpu before "alone" (0.5 s, ready at once).  The kernel really takes
+    # milliseconds: the cpu waits for it rather than run "alone" first, so the run is
+    # the plan that was predicted.
+    g = Graph()
+    k = g.kernel("crc32")(np.ones(1000, np.uint8), name="kernel")
+    g.task(np.sum, k, name="after")
+    g.task(np.max, np.ones(3), name="alone")
+    models = PerfModels(tmp_path / "m.json")
+    ex = Executor(list(devices), models=models, record=False)
+    plan = ex.plan(g, "fpga-only")
+    models.record(g.tasks["kernel"].key, "sim", plan.work["kernel"], 1e-6)
+    models.record(g.tasks["after"].key, "cpu", plan.work["after"], 1.0)
+    models.record(g.tasks["alone"].key, "cpu", plan.work["alone"], 0.5)
+    plan = ex.plan(g, "fpga-only")
+    assert plan.schedule.order()["cpu"] == ["after", "alone"]
+    report = ex.run(g, plan=plan)
+    assert report.placement == plan.schedule.placement
+    assert report.start["alone"] >= report.finish["after"] >= report.finish["kernel"]
 
 
 def test_learn_records_overlap_and_is_public(devices, tmp_path):

@@ -41,6 +41,8 @@ def test_graph_api_errors():
         g.task(np.sum, foreign)
     with pytest.raises(GraphError, match=r"^task: 3 is not callable$"):
         g.task(3, 4)
+    with pytest.raises(GraphError, match=r"^task: 3 is not callable$"):
+        g.task(name="step")(3)
     with pytest.raises(GraphError, match=r"^no task 'zz' in this graph; tasks are: a$"):
         g.ref("zz")
     assert isinstance(GraphError("x"), HetflowError)

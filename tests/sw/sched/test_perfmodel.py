@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
+from hetflow.hw.errors import StimulusError
 from hetflow.hw.registry import get_kernel
 from hetflow.sched.perfmodel import PerfModels, PerfModelWarning
 from hetflow.sched.taskmodel import QUIET, Fit, Model
@@ -138,6 +139,14 @@ def test_kernel_work_sizes_calls_without_running_them():
                                      {"h": np.ones(4, np.int16)})
     assert (work.n, work.tiles, work.nbytes, unit) == (100, 1, 200 + 400, "element")
     assert result.shape == (100,)
+    # Arguments are bound as a device binds them, with its one-line errors.
+    x, h = np.zeros(100, np.int16), np.ones(4, np.int16)
+    with pytest.raises(StimulusError) as info:
+        kernel_work(fir, fir.bind(taps=4), (x, x), {"h": h})
+    assert str(info.value) == "fir: takes 1 input array(s) (x), got 2"
+    with pytest.raises(StimulusError) as info:
+        kernel_work(fir, fir.bind(taps=4), (x,), {"x": x, "h": h})
+    assert str(info.value) == "fir: input 'x' given twice"
     work, unit = function_work((np.zeros((3, 4)), 7), {"y": np.zeros(5, np.int8)},
                                np.zeros(2))
     assert (work.n, work.nbytes, unit) == (17, 96 + 5 + 16, "element")
