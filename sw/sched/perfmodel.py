@@ -97,8 +97,12 @@ class PerfModels:
             return
         machines = data["machines"]
         self._others = {m: v for m, v in machines.items() if m != self.machine}
-        mine = machines.get(self.machine) or {}
-        for key, devices in (mine.get("models") or {}).items():
+        mine = machines.get(self.machine, {})
+        if not isinstance(mine, dict) or not isinstance(mine.get("models", {}), dict):
+            self._warn(f"has a section for machine {self.machine!r} that is not "
+                       f"{{\"models\": {{...}}}}")
+            return
+        for key, devices in mine.get("models", {}).items():
             if not isinstance(devices, dict):
                 continue
             for device, entry in devices.items():

@@ -126,6 +126,20 @@ def test_a_corrupt_file_warns_and_is_kept_aside(tmp_path, content, reason):
         assert len(PerfModels(path)) == 1
 
 
+@pytest.mark.parametrize("section", ['[]', '{"models": 3}'])
+def test_a_machine_section_that_is_not_an_object_warns(tmp_path, section):
+    path = tmp_path / "perfmodels.json"
+    path.write_text('{"format": "hetflow-perfmodels", "version": 1, "machines": '
+                    '{"m1": %s, "m2": {"models": {}}}}' % section)
+    with pytest.warns(PerfModelWarning) as caught:
+        models = PerfModels(path, machine="m1")
+    assert str(caught[0].message) == (
+        f"perf models file {path} has a section for machine 'm1' that is not "
+        f'{{"models": {{...}}}}; starting with no models (it is kept as '
+        f"perfmodels.json.corrupt when models are next saved)")
+    assert len(models) == 0
+
+
 def test_kernel_work_sizes_calls_without_running_them():
     gemm = get_kernel("gemm")
     p = gemm.bind()
