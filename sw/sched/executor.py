@@ -16,11 +16,11 @@ the other devices' work are recorded in its model).  The plan is data: another
 executor (:mod:`hetflow.distributed`) can run the same plan and call :meth:`Executor.learn`.
 """
 
-import queue
-import threading
 import time
 import warnings
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from graphlib import TopologicalSorter
 
 from ..hw.errors import HetflowError
 from ..overlays import compute_units, start_together
@@ -159,14 +159,8 @@ class Executor:
             self.learn(plan, report)
         return report
 
-    def _call(self, task, handle, results, deadline):
-        args, kwargs = substitute(task.args, results), substitute(task.kwargs, results)
-        if task.kind != "function":
-            return handle(*args, timeout=max(deadline - time.monotonic(), 0.001), **kwargs)
-        return task.fn(*args, **kwargs)
-
     def execute(self, plan, online=None):
-        """Run ``plan``: one worker thread per unit, fed by this thread.
+        """Run ``plan``: each unit runs the tasks this thread hands it in a worker of its own.
 
         Static (heft, the baselines, a baseline dmda chose): each unit runs
         its planned tasks in their planned order, so the run is the plan that
@@ -188,35 +182,33 @@ class Executor:
             if task.kind != "function":
                 for lab in (costs.feasible(name) if online else [label]):
                     handles[(name, lab)] = self.units[lab].handle_for(task)
-        inbox = {label: queue.Queue() for label in labels}
-        events = queue.Queue()
         deadline = time.monotonic() + self.timeout
+        left = lambda: max(deadline - time.monotonic(), 0.001)
         results, start, finish, cycles, placement = {}, {}, {}, {}, {}
         origin = time.perf_counter()
 
-        def worker(label):
-            while (item := inbox[label].get()) is not None:
-                name, run, t0 = item                 # run: started with others (gang)
-                handle = handles.get((name, label))
-                t0 = t0 or time.perf_counter()
-                try:
-                    if isinstance(run, BaseException):
-                        raise run
-                    value = run.wait(max(deadline - time.monotonic(), 0.001)) if run \
-                        else self._call(graph.tasks[name], handle, results, deadline)
-                except BaseException as exc:       # reported by the main thread
-                    events.put((name, label, t0, 0.0, None, None, exc))
-                    continue
-                c = handle.last_cycles if handle is not None else None
-                events.put((name, label, t0, time.perf_counter(), value, c, None))
+        def run_task(name, label, started=None, t0=None):
+            # In the unit's worker: the task, or the wait for its call started with others.
+            t0 = t0 or time.perf_counter()
+            if isinstance(started, BaseException):
+                raise started
+            task, handle = graph.tasks[name], handles.get((name, label))
+            args, kwargs = substitute(task.args, results), substitute(task.kwargs, results)
+            if started is not None:
+                value = started.wait(left())
+            elif handle is not None:
+                value = handle(*args, timeout=left(), **kwargs)
+            else:
+                value = task.fn(*args, **kwargs)
+            return (value, t0 - origin, time.perf_counter() - origin,
+                    None if handle is None else handle.last_cycles)
 
-        threads = [threading.Thread(target=worker, args=(label,), daemon=True,
-                                    name=f"hetflow-sched-{label}") for label in labels]
-        for th in threads:
-            th.start()
-        waiting = {n: len(costs.pred[n]) for n in graph.tasks}
-        ready = [n for n in graph.tasks if waiting[n] == 0]       # inputs there, not handed out
-        handed = []                                                # in this dispatch
+        workers = {label: ThreadPoolExecutor(1, f"hetflow-sched-{label}") for label in labels}
+        running = {}                                               # future: (task, unit)
+        sorter = TopologicalSorter({n: costs.pred[n] for n in graph.tasks})
+        sorter.prepare()
+        ready = list(sorter.get_ready())                           # inputs there, not handed out
+        handed, gangs = [], {}                                     # in this dispatch
         idle = set(labels)
         todo = plan.schedule.order()                               # static: the planned order
         order = dmda_order(costs)
@@ -225,12 +217,18 @@ class Executor:
 
         def hand(label, name):
             ready.remove(name)
-            handed.append((name, label, label in idle))
-            idle.discard(label)
+            handed.append((name, label))
             placement[name] = label
+            # Calls handed at once to idle units of one overlay are started together, so that
+            # the board runs them at the same time; any other call starts in its worker.  A
+            # unit handed several tasks (dmda queues them) was idle for the first only.
+            if label in idle and self.units[label].handle is not None:
+                gangs.setdefault(id(self.units[label].device), []).append((name, label))
+            idle.discard(label)
 
         def dispatch(now):
             handed.clear()
+            gangs.clear()
             if online and plan.policy == "dmda":
                 for n in order(ready):
                     best = min(costs.feasible(n), key=lambda lab: (
@@ -240,22 +238,11 @@ class Executor:
                     hand(best, n)
             else:
                 for label in [label for label in labels if label in idle]:
-                    if online:                                     # eager
-                        pick = next((n for n in ready if label in costs.cost[n]), None)
-                    else:
-                        pick = next((n for n in todo[label][:1] if n in ready), None)
-                        if pick is not None:
-                            todo[label].pop(0)
+                    # Eager: the oldest ready task the unit can run; static: its next planned one.
+                    mine = ready if online else [n for n in todo[label] if n not in placement][:1]
+                    pick = next((n for n in mine if n in ready and label in costs.cost[n]), None)
                     if pick is not None:
                         hand(label, pick)
-            # Calls handed at once to idle units of one overlay are started together, so
-            # that the board runs them at the same time; any other call starts in its worker.
-            gangs = {}
-            for name, label, was_idle in handed:
-                gang = gangs.setdefault(id(self.units[label].device), [])
-                # A unit handed several tasks (dmda queues them) was idle for the first only.
-                if was_idle and self.units[label].handle is not None:
-                    gang.append((name, label))
             runs = {}
             for gang in gangs.values():
                 if len(gang) > 1:
@@ -264,25 +251,27 @@ class Executor:
                               substitute(graph.tasks[n].kwargs, results)) for n, lab in gang]
                     started = start_together(self.units[gang[0][1]].device, calls)
                     runs.update({n: (run, t0) for (n, _), run in zip(gang, started)})
-            for name, label, _ in handed:
-                run, t0 = runs.get(name, (None, None))
-                inbox[label].put((name, run, t0))
+            for name, label in handed:
+                future = workers[label].submit(run_task, name, label, *runs.get(name, ()))
+                running[future] = name, label
 
         try:
             dispatch(0.0)
-            for _ in graph.tasks:
-                try:
-                    name, label, t0, t1, value, c, exc = events.get(
-                        timeout=max(deadline - time.monotonic(), 0.0))
-                except queue.Empty:
+            while len(results) < len(graph.tasks):
+                done, _ = wait(running, max(deadline - time.monotonic(), 0.0), FIRST_COMPLETED)
+                if not done:
                     missing = [n for n in graph.tasks if n not in results]
                     raise ExecutionError(f"the graph did not finish within {self.timeout:g} s; "
                                          f"unfinished tasks: {', '.join(missing[:8])}"
-                                         + (" ..." if len(missing) > 8 else "")) from None
-                if exc is not None:
+                                         + (" ..." if len(missing) > 8 else ""))
+                # One finish at a time, in the order they happened (a failure first), each
+                # dispatched on before the next.
+                future = min(done, key=lambda f: f.exception() is None and f.result()[2])
+                name, label = running.pop(future)
+                if (exc := future.exception()) is not None:
                     raise ExecutionError(f"task '{name}' on {label} failed: "
                                          f"{type(exc).__name__}: {exc}") from exc
-                results[name], start[name], finish[name] = value, t0 - origin, t1 - origin
+                results[name], start[name], finish[name], c = future.result()
                 if c is not None:
                     cycles[name] = c
                 idle.add(label)
@@ -291,16 +280,13 @@ class Executor:
                     queued[label].remove(name)
                     free_at[label] = finish[name] + sum(costs.cost[n][label]
                                                         for n in queued[label])
-                for u in costs.succ[name]:
-                    waiting[u] -= 1
-                    if waiting[u] == 0:
-                        ready.append(u)
+                sorter.done(name)
+                ready.extend(sorter.get_ready())
                 dispatch(time.perf_counter() - origin)
         finally:
-            for label in labels:
-                inbox[label].put(None)
-        for th in threads:
-            th.join(max(deadline - time.monotonic(), 0.0) + 1.0)
+            # After a failure or the deadline, a call still running is left to finish alone.
+            for worker in workers.values():
+                worker.shutdown(wait=not running, cancel_futures=True)
         return RunReport.of(plan, placement, start, finish, results, cycles)
 
     def learn(self, plan, report):

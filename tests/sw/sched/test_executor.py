@@ -1,5 +1,6 @@
 """The executor on real devices (cpu + the simulated board): results, timing, learning."""
 
+import threading
 import time
 import zlib
 
@@ -173,6 +174,36 @@ def test_bad_executor_arguments_are_one_line(devices, tmp_path):
     with pytest.raises(ExecutionError) as info:
         Executor(list(devices), models=models, timeout=0.2).run(g, "cpu-only")
     assert str(info.value) == "the graph did not finish within 0.2 s; unfinished tasks: sleep"
+
+
+def _workers_end(within=5.0):
+    """Whether every worker of the executor has ended (waiting ``within`` s at most)."""
+    end = time.monotonic() + within
+    while (alive := [t for t in threading.enumerate() if t.name.startswith("hetflow-sched-")]) \
+            and time.monotonic() < end:
+        time.sleep(0.02)
+    return not alive
+
+
+def test_no_worker_outlives_its_run(devices, tmp_path):
+    assert _workers_end()                   # a call an earlier test left running has ended
+    models = PerfModels(tmp_path / "m.json")
+    for policy in ("heft", "dmda", "eager"):
+        Executor(list(devices), models=models).run(pipeline()[0], policy)
+        assert _workers_end(within=0.0)
+    # A failure and the deadline: a call still running is left to finish, then its
+    # worker ends too.
+    g = Graph()
+    g.kernel("crc32")(np.ones(1 << 20, np.uint8), name="kernel")
+    g.task(lambda x: int(x.sum()) // 0 if x.any() else x, np.ones(3), name="boom")
+    with pytest.raises(ExecutionError, match="^task 'boom' on cpu failed: ZeroDivisionError"):
+        Executor(list(devices), models=models).run(g, "fpga-only")
+    assert _workers_end()
+    g = Graph()
+    g.task(lambda x: (time.sleep(0.5), x)[1], np.ones(3), name="sleep")
+    with pytest.raises(ExecutionError, match="^the graph did not finish within 0.2 s"):
+        Executor(list(devices), models=models, timeout=0.2).run(g, "cpu-only")
+    assert _workers_end()
 
 
 def test_online_eager_gives_the_idle_device_the_next_ready_task(devices, tmp_path):
