@@ -18,6 +18,7 @@ What a policy schedules is the :class:`~hetflow.sched.costgraph.CostGraph`
 the executor derives from it (:meth:`~hetflow.sched.executor.Executor.plan`).
 """
 
+import itertools
 from dataclasses import dataclass, field, replace
 
 from .costgraph import GraphError
@@ -136,7 +137,7 @@ class Graph:
 
     def __init__(self):
         self.tasks = {}
-        self._counts = {}
+        self._counts = {}               # base name to the numbers it takes next
 
     def __repr__(self):
         return f"<Graph {len(self.tasks)} tasks>"
@@ -194,21 +195,15 @@ class Graph:
         else:
             # fir, fir_2, fir_3 ...: readable in tables and Gantt charts.
             base = template.name
-            while True:
-                n = self._counts.get(base, 0) + 1
-                self._counts[base] = n
-                name = base if n == 1 else f"{base}_{n}"
-                if name not in self.tasks:
-                    break
-        deps = []
-        for ref in leaves([args, kwargs]):
-            if isinstance(ref, TaskRef):
-                if ref.graph is not self:
-                    raise GraphError(f"task result {ref.name!r} belongs to another graph")
-                if ref.name not in deps:
-                    deps.append(ref.name)
+            names = (base if n == 1 else f"{base}_{n}"
+                     for n in self._counts.setdefault(base, itertools.count(1)))
+            name = next(n for n in names if n not in self.tasks)
+        refs = [ref for ref in leaves([args, kwargs]) if isinstance(ref, TaskRef)]
+        for ref in refs:
+            if ref.graph is not self:
+                raise GraphError(f"task result {ref.name!r} belongs to another graph")
         self.tasks[name] = replace(template, name=name, args=tuple(args), kwargs=dict(kwargs),
-                                   deps=deps)
+                                   deps=list(dict.fromkeys(ref.name for ref in refs)))
         return TaskRef(self, name)
 
     def ref(self, name):

@@ -25,6 +25,13 @@ def test_graph_api_builds_dependencies_and_names():
     assert g.tasks["<lambda>"].deps == ["add", "total"]
     assert g.tasks["fir"].key == "fir(taps=4)" and g.tasks["total"].key.endswith(".sum")
     assert isinstance(both, TaskRef) and g.ref("total") == t
+    # A name taken by hand is skipped; a result passed twice is one dependency.
+    g.task(np.sum, y, name="sum_2")
+    g.task(np.sum, y)
+    g.task(np.add, y, [y, {"again": y}])
+    g.task(np.sum, y)
+    assert list(g.tasks)[5:] == ["sum_2", "sum", "add_2", "sum_3"]
+    assert g.tasks["add_2"].deps == ["fir"]
 
 
 def test_graph_api_errors():
