@@ -212,7 +212,6 @@ class Executor:
         idle = set(labels)
         todo = plan.schedule.order()                               # static: the planned order
         order = dmda_order(costs)
-        queued = {label: [] for label in labels}                   # dmda: handed out, not done
         free_at = {label: 0.0 for label in labels}                 # dmda: expected queue end
 
         def hand(label, name):
@@ -234,7 +233,6 @@ class Executor:
                     best = min(costs.feasible(n), key=lambda lab: (
                         max(now, free_at[lab]) + costs.cost[n][lab], labels.index(lab)))
                     free_at[best] = max(now, free_at[best]) + costs.cost[n][best]
-                    queued[best].append(n)
                     hand(best, n)
             else:
                 for label in [label for label in labels if label in idle]:
@@ -275,11 +273,9 @@ class Executor:
                 if c is not None:
                     cycles[name] = c
                 idle.add(label)
-                if name in queued[label]:
-                    # Re-base the device's expected queue end on this real finish.
-                    queued[label].remove(name)
-                    free_at[label] = finish[name] + sum(costs.cost[n][label]
-                                                        for n in queued[label])
+                # Re-base the unit's expected queue end (dmda's) on this real finish.
+                free_at[label] = finish[name] + sum(costs.cost[n][label]
+                                                    for n, lab in running.values() if lab == label)
                 sorter.done(name)
                 ready.extend(sorter.get_ready())
                 dispatch(time.perf_counter() - origin)
