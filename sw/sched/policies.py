@@ -26,6 +26,7 @@ overlap with computation and with each other.
 Bounds on any schedule's length are in :mod:`hetflow.bench.bounds`.
 """
 
+import bisect
 import heapq
 from dataclasses import dataclass, field
 
@@ -91,13 +92,8 @@ def upward_ranks(g):
 
 def _data_ready(g, sched, t, device):
     """When every input of ``t`` is available on ``device``."""
-    ready = 0.0
-    for p in g.pred[t]:
-        arrival = sched.finish[p]
-        if sched.placement[p] != device:
-            arrival += g.transfer(p, t)
-        ready = max(ready, arrival)
-    return ready
+    return max((sched.finish[p] + (g.transfer(p, t) if sched.placement[p] != device else 0.0)
+                for p in g.pred[t]), default=0.0)
 
 
 def _earliest_gap(busy, ready, duration):
@@ -134,8 +130,7 @@ def heft(g, name="heft"):
         finish, start, d = _earliest_finish(g, t, lambda d: _earliest_gap(
             busy[d], _data_ready(g, sched, t, d), g.cost[t][d]))
         sched.placement[t], sched.start[t], sched.finish[t] = d, start, finish
-        busy[d].append((start, finish))
-        busy[d].sort()
+        bisect.insort(busy[d], (start, finish))
     return sched
 
 
