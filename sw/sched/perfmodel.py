@@ -102,12 +102,10 @@ class PerfModels:
             self._warn(f"has a section for machine {self.machine!r} that is not "
                        f"{{\"models\": {{...}}}}")
             return
-        for key, devices in mine.get("models", {}).items():
-            if not isinstance(devices, dict):
-                continue
-            for device, entry in devices.items():
-                if isinstance(entry, dict):
-                    self.models[(key, device)] = Model.from_dict(key, device, entry)
+        self.models = {(key, device): Model.from_dict(key, device, entry)
+                       for key, devices in mine.get("models", {}).items()
+                       if isinstance(devices, dict)
+                       for device, entry in devices.items() if isinstance(entry, dict)}
 
     def _warn(self, reason):
         self._corrupt = reason
