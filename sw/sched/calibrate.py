@@ -115,7 +115,7 @@ def calibrate(device, models, kernels=None, sizes=None, repeats=3, seed=0,
     rng = np.random.default_rng(seed)
     plan = [(name, params, list(sizes or calibration_sizes(name))) for name, params in kernels]
     total = sum(len(s) for _, _, s in plan)
-    rows, done = [], 0
+    rows = []
     for name, params, kernel_sizes in plan:
         cls = get_kernel(name)
         p = cls.bind(**params)
@@ -147,10 +147,9 @@ def calibrate(device, models, kernels=None, sizes=None, repeats=3, seed=0,
                     predicted.append(board_s)
                     models.record(key, board_device, work, board_s,
                                   cycles=handle.last_cycles, unit=unit)
-            done += 1
             rows.append({"key": key, "n": work.n, "tiles": work.tiles, "unit": unit,
                          "seconds": float(np.median(times)), "cycles": handle.last_cycles,
                          **({"predicted": float(np.median(predicted))} if predicted else {})})
             if on_step:
-                on_step(key, work.n, done, total)
+                on_step(key, work.n, len(rows), total)
     return rows
