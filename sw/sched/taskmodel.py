@@ -19,6 +19,7 @@ run's time is not mistaken for the task's time alone.
 """
 
 import math
+from functools import cached_property
 
 import numpy as np
 
@@ -106,7 +107,7 @@ class Model:
         self.samples = list(samples)
         self.history = dict(history or {})
         self.shared = int(shared)
-        self._fits = self._slowdown = None
+        self._slowdown = None
 
     def record(self, work, seconds, cycles=None, overlap=0.0):
         """Add one real run.
@@ -128,7 +129,9 @@ class Model:
                              "cycles": None if cycles is None else int(cycles),
                              "overlap": float(overlap)})
         del self.samples[:-MAX_SAMPLES]
-        self._fits = self._slowdown = None
+        self._slowdown = None
+        for made in ("fit", "cycle_fit"):      # made again from the runs when next asked for
+            vars(self).pop(made, None)
         if overlap >= QUIET:
             self.shared += 1        # evidence of slowdown, not of the time alone
             return
@@ -140,28 +143,20 @@ class Model:
                             ("seconds", seconds)):
             b[name] += (float(value) - b[name]) / k
 
-    def _fit(self):
-        if self._fits is None:
-            works = [Work(s["n"], s["tiles"], s["nbytes"]) for s in self.samples]
-            alone = [(w, s["seconds"]) for w, s in zip(works, self.samples)
-                     if s["overlap"] < QUIET]
-            # Only shared runs so far: their times, an upper bound, are better than nothing.
-            alone = alone or [(w, s["seconds"]) for w, s in zip(works, self.samples)]
-            seconds = Fit.from_samples([w for w, _ in alone], [t for _, t in alone])
-            timed = [(w, s["cycles"]) for w, s in zip(works, self.samples) if s["cycles"]]
-            cycles = Fit.from_samples([w for w, _ in timed], [c for _, c in timed])
-            self._fits = (seconds, cycles)
-        return self._fits
-
-    @property
+    @cached_property
     def fit(self):
         """:class:`Fit` of seconds, or None."""
-        return self._fit()[0]
+        # Only shared runs so far: their times, an upper bound, are better than nothing.
+        runs = [s for s in self.samples if s["overlap"] < QUIET] or self.samples
+        return Fit.from_samples([Work(s["n"], s["tiles"], s["nbytes"]) for s in runs],
+                                [s["seconds"] for s in runs])
 
-    @property
+    @cached_property
     def cycle_fit(self):
         """:class:`Fit` of device cycles, or None (devices without a cycle counter)."""
-        return self._fit()[1]
+        timed = [s for s in self.samples if s["cycles"]]
+        return Fit.from_samples([Work(s["n"], s["tiles"], s["nbytes"]) for s in timed],
+                                [s["cycles"] for s in timed])
 
     def predict(self, work):
         """Predicted seconds and where it comes from (``"history"``/``"fit"``), or

@@ -45,6 +45,16 @@ def test_fit_minimises_relative_error_and_keeps_coefficients_non_negative():
     assert Fit.from_samples([], []) is None
 
 
+def test_fits_follow_every_new_run():
+    m = Model("k", "sim")
+    m.record(Work(1000), 1e-3, cycles=1000)
+    m.record(Work(2000), 2e-3, cycles=2000)
+    assert m.fit(Work(4000)) == pytest.approx(4e-3)
+    assert m.cycle_fit(Work(4000)) == pytest.approx(4000)
+    m.record(Work(1000), 2e-3, cycles=4000)       # the same size, twice as slow and more cycles
+    assert m.fit(Work(1000)) > 1.1e-3 and m.cycle_fit(Work(1000)) > 1100
+
+
 def test_history_buckets_take_precedence_and_follow_the_machine():
     m = Model("k", "cpu")
     for n in (1000, 2000, 4000, 8000):
