@@ -29,6 +29,7 @@ Bounds on any schedule's length are in :mod:`hetflow.bench.bounds`.
 import bisect
 import heapq
 from dataclasses import dataclass, field
+from graphlib import TopologicalSorter
 
 from .costgraph import CostGraph, GraphError
 
@@ -144,8 +145,9 @@ def _online(g, name, pick):
     """
     sched = Schedule(name, g)
     available = {d: 0.0 for d in g.device_names}
-    waiting = {t: len(g.pred[t]) for t in g.tasks}
-    ready = {t: 0.0 for t in g.tasks if waiting[t] == 0}
+    sorter = TopologicalSorter(g.pred)
+    sorter.prepare()
+    ready = dict.fromkeys(sorter.get_ready(), 0.0)
     events, now = [], 0.0
     while True:
         for t, d in pick(now, ready, available, sched):
@@ -159,11 +161,8 @@ def _online(g, name, pick):
         # Every task finishing at the same instant frees its successors at once.
         now = events[0][0]
         while events and events[0][0] <= now:
-            _, _, done = heapq.heappop(events)
-            for s in g.succ[done]:
-                waiting[s] -= 1
-                if waiting[s] == 0:
-                    ready[s] = now
+            sorter.done(heapq.heappop(events)[2])
+        ready.update(dict.fromkeys(sorter.get_ready(), now))
     return sched
 
 
