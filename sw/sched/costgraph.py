@@ -137,7 +137,6 @@ class CostGraph:
             if not isinstance(cost, dict):
                 raise self._error(f"task '{name}' must map device names to seconds, "
                                   f"not {cost!r}")
-            checked = {}
             for dev, seconds in cost.items():
                 if dev not in self.device_names:
                     raise self._error(f"task '{name}' has a cost on unknown device '{dev}'; "
@@ -148,8 +147,7 @@ class CostGraph:
                 if seconds < 0:
                     raise self._error(f"task '{name}' has a negative cost {seconds:g} on device "
                                       f"'{dev}'; costs are seconds >= 0")
-                checked[dev] = float(seconds)
-            costs[name] = checked
+            costs[name] = {dev: float(seconds) for dev, seconds in cost.items()}
         return costs
 
     def _check_edges(self, edges):
