@@ -18,6 +18,7 @@ executor (:mod:`hetflow.distributed`) can run the same plan and call :meth:`Exec
 
 import time
 import warnings
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
@@ -117,11 +118,10 @@ class Executor:
         if isinstance(devices, dict):
             labelled = dict(devices)
         else:
-            labelled, seen = {}, {}
+            labelled, seen = {}, Counter()
             for dev in devices:
-                seen[dev.name] = seen.get(dev.name, 0) + 1
-                label = dev.name if seen[dev.name] == 1 else f"{dev.name}{seen[dev.name]}"
-                labelled[label] = dev
+                seen[dev.name] += 1
+                labelled[dev.name if seen[dev.name] == 1 else f"{dev.name}{seen[dev.name]}"] = dev
         if not labelled:
             raise HetflowError("Executor needs at least one device")
         if not timeout or timeout <= 0:
@@ -205,7 +205,7 @@ class Executor:
 
         workers = {label: ThreadPoolExecutor(1, f"hetflow-sched-{label}") for label in labels}
         running = {}                                               # future: (task, unit)
-        sorter = TopologicalSorter({n: costs.pred[n] for n in graph.tasks})
+        sorter = TopologicalSorter(costs.pred)
         sorter.prepare()
         ready = list(sorter.get_ready())                           # inputs there, not handed out
         handed, gangs = [], {}                                     # in this dispatch
