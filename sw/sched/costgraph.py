@@ -199,12 +199,11 @@ class CostGraph:
         # walking predecessors from one of them must come back to a task seen before.
         left = {t for t, d in indeg.items() if d > 0}
         t = min(left, key=self._index.get)
-        path, seen = [], {}
-        while t not in seen:
-            seen[t] = len(path)
+        path = []
+        while t not in path:
             path.append(t)
             t = min((p for p in self.pred[t] if p in left), key=self._index.get)
-        cycle = path[seen[t]:][::-1]
+        cycle = path[path.index(t):][::-1]
         # Start the cycle at its first-listed task, so the message is the same every time.
         k = cycle.index(min(cycle, key=self._index.get))
         cycle = cycle[k:] + cycle[:k]
