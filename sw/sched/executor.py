@@ -176,12 +176,11 @@ class Executor:
             online = plan.policy in ONLINE and plan.choice == plan.policy
         graph, costs = plan.graph, plan.costs
         labels = list(self.units)
-        handles = {}                # loaded before the clock starts (builds happen here)
-        for name, label in plan.schedule.placement.items():
-            task = graph.tasks[name]
-            if task.kind != "function":
-                for lab in (costs.feasible(name) if online else [label]):
-                    handles[(name, lab)] = self.units[lab].handle_for(task)
+        # The kernels are loaded before the clock starts (builds happen here).
+        handles = {(name, lab): self.units[lab].handle_for(graph.tasks[name])
+                   for name, label in plan.schedule.placement.items()
+                   if graph.tasks[name].kind != "function"
+                   for lab in (costs.feasible(name) if online else [label])}
         deadline = time.monotonic() + self.timeout
         left = lambda: max(deadline - time.monotonic(), 0.001)
         results, start, finish, cycles, placement = {}, {}, {}, {}, {}
