@@ -76,10 +76,8 @@ class Schedule:
 
     def order(self):
         """Device name to its tasks in start order (every device listed)."""
-        out = {d: [] for d in self.graph.device_names}
-        for t in self.sequence():
-            out[self.placement[t]].append(t)
-        return out
+        sequence = self.sequence()
+        return {d: [t for t in sequence if self.placement[t] == d] for d in self.graph.device_names}
 
 
 def upward_ranks(g):
