@@ -210,11 +210,8 @@ class Model:
 
     @classmethod
     def from_dict(cls, key, device, data):
-        samples = [s for s in data.get("samples", [])
+        samples = [{"cycles": None, "overlap": 0.0, **s} for s in data.get("samples", [])
                    if isinstance(s, dict) and {"n", "tiles", "nbytes", "seconds"} <= set(s)]
-        for s in samples:
-            s.setdefault("cycles", None)
-            s.setdefault("overlap", 0.0)
         history = {k: v for k, v in (data.get("history") or {}).items()
                    if isinstance(v, dict) and {"count", "n", "tiles", "nbytes", "seconds"} <= set(v)}
         shared = data.get("shared", 0)

@@ -55,6 +55,13 @@ def test_fits_follow_every_new_run():
     assert m.fit(Work(1000)) > 1.1e-3 and m.cycle_fit(Work(1000)) > 1100
 
 
+def test_stored_runs_load_with_defaults_and_without_malformed_ones():
+    run = {"n": 10, "tiles": 1, "nbytes": 0, "seconds": 1e-3}
+    m = Model.from_dict("k", "cpu", {"samples": [run, {**run, "cycles": 7}, {"n": 10}, "junk"]})
+    assert m.samples == [{**run, "cycles": None, "overlap": 0.0},
+                         {**run, "cycles": 7, "overlap": 0.0}]
+
+
 def test_history_buckets_take_precedence_and_follow_the_machine():
     m = Model("k", "cpu")
     for n in (1000, 2000, 4000, 8000):
