@@ -183,8 +183,7 @@ class Executor:
                    for lab in (costs.feasible(name) if online else [label])}
         deadline = time.monotonic() + self.timeout
         left = lambda: max(deadline - time.monotonic(), 0.001)
-        results, start, finish, cycles, placement = {}, {}, {}, {}, {}
-        origin = time.perf_counter()
+        results, start, finish, counted, placement = {}, {}, {}, {}, {}
 
         def run_task(name, label, started=None, t0=None):
             # In the unit's worker: the task, or the wait for its call started with others.
@@ -199,8 +198,7 @@ class Executor:
                 value = handle(*args, timeout=left(), **kwargs)
             else:
                 value = task.fn(*args, **kwargs)
-            return (value, t0 - origin, time.perf_counter() - origin,
-                    None if handle is None else handle.last_cycles)
+            return value, t0, time.perf_counter(), None if handle is None else handle.last_cycles
 
         workers = {label: ThreadPoolExecutor(1, f"hetflow-sched-{label}") for label in labels}
         running = {}                                               # future: (task, unit)
@@ -253,7 +251,7 @@ class Executor:
                 running[future] = name, label
 
         try:
-            dispatch(0.0)
+            dispatch(time.perf_counter())
             while len(results) < len(graph.tasks):
                 done, _ = wait(running, max(deadline - time.monotonic(), 0.0), FIRST_COMPLETED)
                 if not done:
@@ -268,20 +266,19 @@ class Executor:
                 if (exc := future.exception()) is not None:
                     raise ExecutionError(f"task '{name}' on {label} failed: "
                                          f"{type(exc).__name__}: {exc}") from exc
-                results[name], start[name], finish[name], c = future.result()
-                if c is not None:
-                    cycles[name] = c
+                results[name], start[name], finish[name], counted[name] = future.result()
                 idle.add(label)
                 # Re-base the unit's expected queue end (dmda's) on this real finish.
                 free_at[label] = finish[name] + sum(costs.cost[n][label]
                                                     for n, lab in running.values() if lab == label)
                 sorter.done(name)
                 ready.extend(sorter.get_ready())
-                dispatch(time.perf_counter() - origin)
+                dispatch(time.perf_counter())
         finally:
             # After a failure or the deadline, a call still running is left to finish alone.
             for worker in workers.values():
                 worker.shutdown(wait=not running, cancel_futures=True)
+        cycles = {name: c for name, c in counted.items() if c is not None}
         return RunReport.of(plan, placement, start, finish, results, cycles)
 
     def learn(self, plan, report):
