@@ -205,6 +205,11 @@ class BoardClient:
         return {}
 
     @cached_property
+    def _needs(self):
+        """:meth:`memory_needed` by stream lengths (every call is fitted to the memory)."""
+        return {}
+
+    @cached_property
     def _streams(self):
         """``(port, is an output)`` of every channel, in channel order."""
         return [(ch.port.name, ch.output) for ch in self.channels]
@@ -295,7 +300,15 @@ class BoardClient:
         Each stream gets a region of whole beats, rounded up to ``REGION_ALIGN``:
         the layout :meth:`layout` makes.
         """
-        return sum(_region(ch, lengths[ch.port.name]) for ch in self.channels)
+        key = tuple([lengths[name] for name, _ in self._streams])
+        needs = self._needs
+        need = needs.get(key)
+        if need is None:
+            need = sum(_region(ch, n) for ch, n in zip(self.channels, key))
+            if len(needs) >= 256:       # calls of many sizes: keep the cache small
+                needs.clear()
+            needs[key] = need
+        return need
 
     def layout(self, job):
         """``{port: (channel, address, beats)}`` of a job's streams (see the module doc)."""
