@@ -1,6 +1,6 @@
 """The virtual board: a design's RTL (a kernel, or an overlay) in a persistent Verilator process.
 
-Why one module of ~475 lines: the process, its pipes and a burst's framing are the one hot
+Why one module of ~485 lines: the process, its pipes and a burst's framing are the one hot
 path of every sim call (``hetflow bench host``), kept and measured together.
 
 :class:`VirtualBoard` builds (or takes from the cache) the design's harness
@@ -16,7 +16,8 @@ transfers skip the pipes: their data goes through a staging area the process
 shares with the host (:mod:`hetflow.sim.board.staging`), as ``STAGE_WRITE`` /
 ``STAGE_READ`` requests executed in their turn.  A job's burst is encoded
 from its :class:`~hetflow.link.job_burst.FramePlan`, other bursts request by
-request; both are decoded by one step (:meth:`VirtualBoard._decode`).
+request; both are decoded by one step (:meth:`VirtualBoard._decode`), except a
+job's answers that come in one read, all OK, which its plan reads at once.
 
 Every read from the process has a deadline.  If the process dies or does
 not answer in time, the call raises :class:`BoardError` saying what
