@@ -23,12 +23,30 @@ import struct
 
 import numpy as np
 
+from ..hw.job import memory_image
 from . import protocol as P
 
 __all__ = ["JobBurst", "FramePlan", "frame_plan", "request_head", "response_decoder",
            "JOIN_MAX"]
 
 _MASK = 0xFFFFFFFF
+
+
+def _image(channel, elements, dtype=None):
+    """The memory image of a stream (:func:`~hetflow.hw.job.memory_image`), as a buffer.
+
+    When beats fill their stride and the last beat is whole, that is the
+    element array itself, little-endian: then it is used as it is, not copied.
+    ``dtype`` is the port's little-endian dtype, if the caller has it at hand.
+    """
+    port = channel.port
+    if dtype is None:
+        dtype = port.np_dtype.newbyteorder("<")
+    if isinstance(elements, np.ndarray) and elements.dtype == dtype and elements.ndim == 1 \
+            and elements.flags.c_contiguous and len(elements) % port.lanes == 0 \
+            and channel.stride == port.lanes * dtype.itemsize:
+        return memoryview(elements).cast("B")
+    return memory_image(port, elements, channel.stride)
 
 
 class JobBurst:
@@ -104,15 +122,44 @@ class JobBurst:
         self.fixed = [fields for _, fields, _, _ in (*self.setup, *self.dma, self.start,
                                                       *self.reads)]
         self.fixed += [fields for _, _, pieces, _ in self.writes for fields, _, _, _ in pieces]
+        # The requests of a job whose inputs each take one memory write and whose registers
+        # are plain words: the same list call after call but for the inputs' data and the
+        # register values, so a call copies it and puts its own requests in their places.
+        self._template = None
+        if all(len(pieces) == 1 for _, _, pieces, _ in self.writes) \
+                and all(offset is not None for _, _, offset in self.registers):
+            self._template = [*self.setup, *[None] * len(self.writes), *self.dma,
+                              *[None] * len(self.registers), self.start]
+            self._write_slots = [(len(self.setup) + k, name, ch, pieces[0][0], pieces[0][3],
+                                  dtype) for k, (name, ch, pieces, dtype) in enumerate(self.writes)]
+            first = len(self.setup) + len(self.writes) + len(self.dma)
+            self._register_slots = [(first + k, name, offset)
+                                    for k, (name, _, offset) in enumerate(self.registers)]
         self.cache = {}
 
-    def requests(self, client, job, images):
+    def requests(self, client, job):
         """The requests of ``job`` up to the start of the kernel (``RUN`` and :attr:`reads`
-        follow); ``images`` maps each input to its memory image (a buffer)."""
+        follow)."""
+        if self._template is not None:
+            requests = self._template.copy()
+            streams, values = job.streams, job.registers
+            write, reg_write = P.MEM_WRITE, P.REG_WRITE
+            for at, name, ch, fields, timeout, dtype in self._write_slots:
+                requests[at] = (write, fields, _image(ch, streams[name], dtype), timeout)
+            for at, name, offset in self._register_slots:
+                value = values[name]
+                if not isinstance(value, (int, np.integer)):
+                    return self._requests(client, job)      # words of an array value
+                requests[at] = (reg_write, (offset, int(value) & _MASK), b"", None)
+            return requests
+        return self._requests(client, job)
+
+    def _requests(self, client, job):
+        """:meth:`requests`, one request after the other."""
         requests = list(self.setup)
         write = P.MEM_WRITE
-        for name, _, pieces, _ in self.writes:
-            image = images[name]
+        for name, ch, pieces, dtype in self.writes:
+            image = _image(ch, job.streams[name], dtype)
             if len(pieces) == 1:
                 fields, _, _, timeout = pieces[0]
                 requests.append((write, fields, image, timeout))
