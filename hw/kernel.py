@@ -182,7 +182,7 @@ class Kernel:
         elements.
         """
         inputs, scalars = cls.check_call(p, inputs, scalars)
-        ports, outputs, _ = cls.memo("_call_shape", p)
+        ports, outputs = cls.memo("_call_shape", p)[:2]
         for name, arr in inputs.items():
             if arr.ndim != 1:
                 raise StimulusError(f"{cls.name}: input '{name}' has shape {arr.shape}; "
@@ -251,8 +251,8 @@ class Kernel:
 
         Returns the inputs as NumPy arrays and the scalars as register values.
         """
-        shape, _, registers = cls.memo("_call_shape", p)
-        if len(inputs) != len(shape) or any(name not in inputs for name, _, _ in shape):
+        shape, _, registers, input_names, scalar_names = cls.memo("_call_shape", p)
+        if inputs.keys() != input_names:
             names = [name for name, _, _ in shape]
             missing = [name for name in names if name not in inputs]
             extra = [name for name in inputs if name not in names]
@@ -273,7 +273,7 @@ class Kernel:
                     f"{cls.name}: input '{name}' has dtype {arr.dtype}; expected {port.dtype} "
                     f"(convert with .astype(np.{port.dtype}))")
             checked[name] = arr
-        if len(scalars) != len(cls.scalars) or any(s not in scalars for s in cls.scalars):
+        if scalars.keys() != scalar_names:
             missing = [s for s in cls.scalars if s not in scalars]
             extra = [s for s in scalars if s not in cls.scalars]
             allowed = ", ".join(cls.scalars) if cls.scalars else "none"
@@ -294,17 +294,20 @@ class Kernel:
 
     @classmethod
     def _call_shape(cls, p):
-        """What checking a call takes, for :meth:`memo`: ``(inputs, outputs, scalars)``.
+        """What checking a call takes, for :meth:`memo`: ``(inputs, outputs, scalars,
+        input names, scalar names)``.
 
         ``inputs`` is ``[(name, port, numpy dtype)]`` in port order, ``outputs``
         the output names, ``scalars`` ``[(name, (register, lo, hi) or None)]``
-        in :attr:`scalars` order (None: the scalar is not a register).
+        in :attr:`scalars` order (None: the scalar is not a register); the names
+        are sets, which a call's dicts' keys are compared with at once.
         """
         regmap = cls.memo("regmap", p)
         scalars = [(name, (regmap[name], *regmap[name].limits) if name in regmap else None)
                    for name in cls.scalars]
-        return ([(port.name, port, port.np_dtype) for port in cls.memo("inputs", p)],
-                [port.name for port in cls.memo("outputs", p)], scalars)
+        inputs = [(port.name, port, port.np_dtype) for port in cls.memo("inputs", p)]
+        return (inputs, [port.name for port in cls.memo("outputs", p)], scalars,
+                frozenset(name for name, _, _ in inputs), frozenset(cls.scalars))
 
     @classmethod
     def _check_scalar(cls, reg, value):

@@ -141,6 +141,17 @@ class LinkMeter:
         """Everything counted so far, a :class:`LinkCount`."""
         return LinkCount(self._requests, self._bytes, self._exchanges)
 
+    def mark(self):
+        """Where the counts are now, for :meth:`since` (plain integers: a mark is taken on
+        every call, and a frozen :class:`LinkCount` costs more to make than a tuple)."""
+        return self._requests, self._bytes, self._exchanges
+
+    def since(self, mark):
+        """What was counted after :meth:`mark` returned ``mark``, a :class:`LinkCount`."""
+        requests, nbytes, exchanges = mark
+        return LinkCount(self._requests - requests, self._bytes - nbytes,
+                         self._exchanges - exchanges)
+
     def _cost(self, opcode, fields, data_len):
         key = (opcode.code, data_len, fields[1] if opcode is P.MEM_READ else 0)
         cost = self._costs.get(key)

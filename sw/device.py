@@ -338,13 +338,13 @@ class Device:
         def run():
             outputs, cycles = [], 0
             meter = self._link_meter(handle)
-            start = meter.total if meter is not None else None
+            start = meter.mark() if meter is not None else None
             for job in jobs:
                 streams, job_cycles = self._execute(handle, job)
                 outputs.append(cls.collect(p, job, streams))
                 cycles += job_cycles or 0
             handle.last_cycles = cycles if jobs else None
-            handle.last_link = meter.total - start if meter is not None and jobs else None
+            handle.last_link = meter.since(start) if meter is not None and jobs else None
             return merge(outputs)
         return run
 
@@ -362,7 +362,8 @@ class Device:
         return None
 
     def _link_meter(self, handle):
-        """What counts the board link of ``handle``'s jobs (``.total``, a LinkCount), or None."""
+        """What counts the board link of ``handle``'s jobs (a
+        :class:`~hetflow.boardtime.LinkMeter`), or None."""
         return None
 
     def _submit(self, fn):

@@ -1,6 +1,6 @@
 """The virtual board: a design's RTL (a kernel, or an overlay) in a persistent Verilator process.
 
-Why one module of ~475 lines: the process, its pipes and a burst's framing are the one hot
+Why one module of ~485 lines: the process, its pipes and a burst's framing are the one hot
 path of every sim call (``hetflow bench host``), kept and measured together.
 
 :class:`VirtualBoard` builds (or takes from the cache) the design's harness
@@ -16,7 +16,8 @@ transfers skip the pipes: their data goes through a staging area the process
 shares with the host (:mod:`hetflow.sim.board.staging`), as ``STAGE_WRITE`` /
 ``STAGE_READ`` requests executed in their turn.  A job's burst is encoded
 from its :class:`~hetflow.link.job_burst.FramePlan`, other bursts request by
-request; both are decoded by one step (:meth:`VirtualBoard._decode`).
+request; both are decoded by one step (:meth:`VirtualBoard._decode`), except a
+job's answers that come in one read, all OK, which its plan reads at once.
 
 Every read from the process has a deadline.  If the process dies or does
 not answer in time, the call raises :class:`BoardError` saying what
@@ -216,16 +217,20 @@ class VirtualBoard(DesignClient):
 
     # ---- frames -----------------------------------------------------------------------
 
-    def _exchange(self, buffers, requests):
+    def _exchange(self, buffers, requests, plan=None):
         """Write the frames in ``buffers`` (non-empty byte buffers) of ``requests`` (the
-        burst's ``(opcode, fields, data, timeout)`` tuples); ``[(status, body)]`` of each.
+        burst's ``(opcode, fields, data, timeout)`` tuples); ``[(status, body)]`` of each,
+        or, given the burst's :class:`~hetflow.link.job_burst.FramePlan`, their decoded
+        values (:meth:`_decode`).
 
         Writing and reading interleave (the process answers while it is still
         fed, and blocks when its output pipe is full), so neither side waits for
         the other however large the frames are.  Each response must come within
         its request's timeout of the one before.  A system call costs as much as
         a small job's work: the frames usually leave in one ``write``, and the
-        answers are read at once when already there, else once ``poll`` says so.
+        answers are read at once when already there, else once ``poll`` says so.  A
+        small job's answers usually come in one read: with a ``plan``, when they are all
+        OK they are decoded from their known places, not parsed one by one.
         """
         wfd, rfd = self._fds
         out = list(buffers)
@@ -282,8 +287,12 @@ class VirtualBoard(DesignClient):
                     answers.append((status, bytes(body)))
                     body = None
             else:
-                # Whole responses in what has arrived; a large body is read in place.
                 data, at = (pending + chunk if pending else chunk), 0
+                if plan is not None and not answers and not out:
+                    responses = plan.answered(data)
+                    if responses is not None:
+                        return responses
+                # Whole responses in what has arrived; a large body is read in place.
                 size, k = len(data), before
                 while k < count and size - at >= hsize:
                     status, length = header.unpack_from(data, at)
@@ -307,7 +316,7 @@ class VirtualBoard(DesignClient):
                 deadline = time.monotonic() + timeout
         if pending or out:
             self._fail("malformed response (more bytes than the requests' responses)", opcode)
-        return answers
+        return answers if plan is None else self._decode(requests, answers, plan.decoders)
 
     def _decode(self, requests, answers, decoders):
         """The values of a burst's ``answers`` (:meth:`_exchange`), each made by its
@@ -401,11 +410,10 @@ class VirtualBoard(DesignClient):
             plan = burst.cache.get(key, False)
             if plan is False:
                 plan = burst.cache[key] = frame_plan(
-                    requests, None if self._stage is None else self.stage_min)
+                    requests, None if self._stage is None else self.stage_min, burst.fixed)
             if plan is None:
                 return self._burst(requests)
-            return self._decode(requests, self._exchange([plan.encode(requests)], requests),
-                                plan.decoders)
+            return self._exchange([plan.encode(requests)], requests, plan)
 
     # ---- the board API (the rest comes from BoardClient) -----------------------------
 

@@ -238,6 +238,13 @@ class _PortMeter:
         return LinkCount(s["requests"] + s["retries"], s["bytes_out"] + s["bytes_in"],
                          s["exchanges"])
 
+    def mark(self):
+        """Where the counts are now (see :meth:`hetflow.boardtime.LinkMeter.mark`)."""
+        return self.total
+
+    def since(self, mark):
+        return self.total - mark
+
 
 class SerialDevice(RunsOverlays, Device):
     """A board on a serial port; see the module doc.

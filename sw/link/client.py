@@ -25,7 +25,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ..hw.job import from_memory_image, memory_image
+from ..hw.job import from_memory_image
 from ..hw.errors import HetflowError
 from . import protocol as P
 from .job_burst import JobBurst
@@ -55,23 +55,6 @@ def job_layout(channels, job):
         out[ch.port.name] = (ch, address, ch.port.beats(n))
         address += _region(ch, n)
     return out, address
-
-
-def _image(channel, elements, dtype=None):
-    """The memory image of a stream (:func:`~hetflow.hw.job.memory_image`), as a buffer.
-
-    When beats fill their stride and the last beat is whole, that is the
-    element array itself, little-endian: then it is used as it is, not copied.
-    ``dtype`` is the port's little-endian dtype, if the caller has it at hand.
-    """
-    port = channel.port
-    if dtype is None:
-        dtype = port.np_dtype.newbyteorder("<")
-    if isinstance(elements, np.ndarray) and elements.dtype == dtype and elements.ndim == 1 \
-            and elements.flags.c_contiguous and len(elements) % port.lanes == 0 \
-            and channel.stride == port.lanes * dtype.itemsize:
-        return memoryview(elements).cast("B")
-    return memory_image(port, elements, channel.stride)
 
 
 class BoardError(HetflowError, RuntimeError):
@@ -205,6 +188,11 @@ class BoardClient:
         return {}
 
     @cached_property
+    def _needs(self):
+        """:meth:`memory_needed` by stream lengths (every call is fitted to the memory)."""
+        return {}
+
+    @cached_property
     def _streams(self):
         """``(port, is an output)`` of every channel, in channel order."""
         return [(ch.port.name, ch.output) for ch in self.channels]
@@ -295,7 +283,15 @@ class BoardClient:
         Each stream gets a region of whole beats, rounded up to ``REGION_ALIGN``:
         the layout :meth:`layout` makes.
         """
-        return sum(_region(ch, lengths[ch.port.name]) for ch in self.channels)
+        key = tuple([lengths[name] for name, _ in self._streams])
+        needs = self._needs
+        need = needs.get(key)
+        if need is None:
+            need = sum(_region(ch, n) for ch, n in zip(self.channels, key))
+            if len(needs) >= 256:       # calls of many sizes: keep the cache small
+                needs.clear()
+            needs[key] = need
+        return need
 
     def layout(self, job):
         """``{port: (channel, address, beats)}`` of a job's streams (see the module doc)."""
@@ -399,16 +395,15 @@ class BoardClient:
         """
         deadline = time.monotonic() + timeout
         burst = self._job_burst(job)
-        streams = job.streams
-        requests = burst.requests(self, job, {name: _image(ch, streams[name], dtype)
-                                              for name, ch, _, dtype in burst.writes})
+        requests = burst.requests(self, job)
         total_beats = burst.total_beats
         budget = cycle_budget(total_beats, max_cycles)
         step = budget if self.run_slice is None else min(budget, self.run_slice)
         run_at = len(requests)
         requests.append((P.RUN, (step,), b"", self._run_timeout(step, deadline)))
         reads = burst.reads
-        responses = self._call_job(burst, requests + reads)
+        requests += reads
+        responses = self._call_job(burst, requests)
         done, ran, responses = self._run_on(responses, run_at, reads, budget, deadline)
         if not done:
             how = ("max_cycles" if max_cycles is not None

@@ -30,8 +30,9 @@ from ..hw.job import from_memory_image
 from ..hw.overlay.manifest import HEADER_WORDS, decode_manifest, manifest_words
 from . import protocol as P
 from .boardmap import MANIFEST_BASE
-from .client import (BoardAccessError, BoardClient, BoardError, KernelTimeout, _image, _region,
+from .client import (BoardAccessError, BoardClient, BoardError, KernelTimeout, _region,
                      cycle_budget)
+from .job_burst import _image
 
 __all__ = ["DesignClient", "UnitView"]
 

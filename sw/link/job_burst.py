@@ -23,12 +23,30 @@ import struct
 
 import numpy as np
 
+from ..hw.job import memory_image
 from . import protocol as P
 
 __all__ = ["JobBurst", "FramePlan", "frame_plan", "request_head", "response_decoder",
            "JOIN_MAX"]
 
 _MASK = 0xFFFFFFFF
+
+
+def _image(channel, elements, dtype=None):
+    """The memory image of a stream (:func:`~hetflow.hw.job.memory_image`), as a buffer.
+
+    When beats fill their stride and the last beat is whole, that is the
+    element array itself, little-endian: then it is used as it is, not copied.
+    ``dtype`` is the port's little-endian dtype, if the caller has it at hand.
+    """
+    port = channel.port
+    if dtype is None:
+        dtype = port.np_dtype.newbyteorder("<")
+    if isinstance(elements, np.ndarray) and elements.dtype == dtype and elements.ndim == 1 \
+            and elements.flags.c_contiguous and len(elements) % port.lanes == 0 \
+            and channel.stride == port.lanes * dtype.itemsize:
+        return memoryview(elements).cast("B")
+    return memory_image(port, elements, channel.stride)
 
 
 class JobBurst:
@@ -99,15 +117,49 @@ class JobBurst:
                 self.reads += pieces
         self.reads += [(P.REG_READ, (regmap[r].offset,), b"", None)
                        for r in ("cycles_lo", "cycles_hi", "status")]
+        #: The fields of every request that is the same call after call (all but the
+        #: register writes and the ``RUN``), the very tuples :meth:`requests` puts in.
+        self.fixed = [fields for _, fields, _, _ in (*self.setup, *self.dma, self.start,
+                                                      *self.reads)]
+        self.fixed += [fields for _, _, pieces, _ in self.writes for fields, _, _, _ in pieces]
+        # The requests of a job whose inputs each take one memory write and whose registers
+        # are plain words: the same list call after call but for the inputs' data and the
+        # register values, so a call copies it and puts its own requests in their places.
+        self._template = None
+        if all(len(pieces) == 1 for _, _, pieces, _ in self.writes) \
+                and all(offset is not None for _, _, offset in self.registers):
+            self._template = [*self.setup, *[None] * len(self.writes), *self.dma,
+                              *[None] * len(self.registers), self.start]
+            self._write_slots = [(len(self.setup) + k, name, ch, pieces[0][0], pieces[0][3],
+                                  dtype) for k, (name, ch, pieces, dtype) in enumerate(self.writes)]
+            first = len(self.setup) + len(self.writes) + len(self.dma)
+            self._register_slots = [(first + k, name, offset)
+                                    for k, (name, _, offset) in enumerate(self.registers)]
         self.cache = {}
 
-    def requests(self, client, job, images):
+    def requests(self, client, job):
         """The requests of ``job`` up to the start of the kernel (``RUN`` and :attr:`reads`
-        follow); ``images`` maps each input to its memory image (a buffer)."""
+        follow)."""
+        if self._template is not None:
+            requests = self._template.copy()
+            streams, values = job.streams, job.registers
+            write, reg_write = P.MEM_WRITE, P.REG_WRITE
+            for at, name, ch, fields, timeout, dtype in self._write_slots:
+                requests[at] = (write, fields, _image(ch, streams[name], dtype), timeout)
+            for at, name, offset in self._register_slots:
+                value = values[name]
+                if not isinstance(value, (int, np.integer)):
+                    return self._requests(client, job)      # words of an array value
+                requests[at] = (reg_write, (offset, int(value) & _MASK), b"", None)
+            return requests
+        return self._requests(client, job)
+
+    def _requests(self, client, job):
+        """:meth:`requests`, one request after the other."""
         requests = list(self.setup)
         write = P.MEM_WRITE
-        for name, _, pieces, _ in self.writes:
-            image = images[name]
+        for name, ch, pieces, dtype in self.writes:
+            image = _image(ch, job.streams[name], dtype)
             if len(pieces) == 1:
                 fields, _, _, timeout = pieces[0]
                 requests.append((write, fields, image, timeout))
@@ -194,44 +246,102 @@ def response_decoder(opcode):
 class FramePlan:
     """What a transport keeps of a job's burst to write it as one buffer call after call.
 
+    A :class:`JobBurst` puts the same requests (the same fields, the same data
+    sizes) in the same places in every burst of one request count, so runs of
+    them are encoded once, joined; a call encodes only what it made itself (its
+    register writes, its ``RUN``) and puts its inputs' data after their memory
+    writes' heads.
+
     Attributes
     ----------
-    heads : list
-        ``(fields, head)`` of each request: its encoded head (:func:`request_head`)
-        and the fields tuple it was made of; a request whose fields are that very
-        tuple again (a :class:`JobBurst`'s fixed requests) is not encoded again.
+    parts : list
+        The frame's pieces in order: bytes where nothing changes, None where a
+        call puts a request's head or data (see :attr:`slots`).
+    slots : list
+        ``(index in parts, index in the burst, head)``: the request whose head
+        (``head`` true, from :func:`request_head`) or data goes there.
     decoders : list
         :func:`response_decoder` of each request.
+    answer_size : int
+        Bytes of the burst's answers when every request succeeds.
     """
 
-    def __init__(self, heads, decoders):
-        self.heads = heads
+    def __init__(self, parts, slots, decoders, answer_sizes):
+        self.parts = parts
+        self.slots = slots
         self.decoders = decoders
+        # Where every request succeeds, the answers are known but for their bodies, in
+        # known places: read at once by answered(), with no walk from header to header.
+        # _heads: (start, stop, bytes) of each run of OK headers (and empty bodies);
+        # _values: (request index, start, stop, decoder) of each body that is not empty.
+        self._heads, self._values, at = [], [], 0
+        self._empty = []
+        for i, (size, decoder) in enumerate(zip(answer_sizes, decoders)):
+            head = P.HEADER.pack(P.OK, size)
+            if self._heads and self._heads[-1][1] == at:
+                start, _, known = self._heads[-1]
+                self._heads[-1] = (start, at + len(head), known + head)
+            else:
+                self._heads.append((at, at + len(head), head))
+            at += len(head)
+            self._empty.append(())
+            if size:
+                self._values.append((i, at, at + size, decoder))
+            at += size
+        self.answer_size = at
+
+    def answered(self, data):
+        """The decoded responses when ``data`` is exactly the answers of a burst whose
+        every request succeeded, else None (``data`` is then parsed answer by answer)."""
+        if len(data) != self.answer_size:
+            return None
+        for start, stop, known in self._heads:
+            if data[start:stop] != known:
+                return None
+        responses = self._empty.copy()
+        for i, start, stop, decoder in self._values:
+            responses[i] = data[start:stop] if decoder is None \
+                else decoder.unpack(data[start:stop])
+        return responses
 
     def encode(self, requests):
         """The frames of ``requests`` (a burst of the planned kind), as one bytes."""
-        parts = []
-        append = parts.append
-        for (opcode, fields, data, _), (ref, head) in zip(requests, self.heads):
-            if fields is not ref:
-                head = request_head(opcode, fields, len(data))
-            append(head)
-            if len(data):
-                append(data)
+        parts = self.parts.copy()
+        for at, i, head in self.slots:
+            opcode, fields, data, _ = requests[i]
+            parts[at] = request_head(opcode, fields, len(data)) if head else data
         return b"".join(parts)
 
 
-def frame_plan(requests, stage_min=None):
+def frame_plan(requests, stage_min=None, fixed=()):
     """The :class:`FramePlan` of a job's burst, or None when the burst is not written as
     one buffer: one of its transfers reaches ``stage_min`` bytes (a transport with a
-    staging area moves it there) or it carries :data:`JOIN_MAX` data bytes or more."""
-    heads, decoders, total = [], [], 0
-    for opcode, fields, data, _ in requests:
+    staging area moves it there) or it carries :data:`JOIN_MAX` data bytes or more.
+
+    ``fixed`` holds the fields tuples of the requests that every burst of this kind
+    has in the same place, alike (a :class:`JobBurst`'s :attr:`~JobBurst.fixed`):
+    their heads are encoded once; the data of a memory write among them is the call's.
+    """
+    fixed = {id(fields) for fields in fixed}
+    parts, slots, decoders, answer_sizes, total = [], [], [], [], 0
+    for i, (opcode, fields, data, _) in enumerate(requests):
         size = len(data)
         total += size
         if stage_min is not None and (size >= stage_min or opcode is P.MEM_READ
                                       and fields[1] >= stage_min) or total >= JOIN_MAX:
             return None
-        heads.append((fields, request_head(opcode, fields, size)))
-        decoders.append(response_decoder(opcode))
-    return FramePlan(heads, decoders)
+        head = request_head(opcode, fields, size)
+        if id(fields) not in fixed:
+            slots.append((len(parts), i, True))
+            parts.append(None)
+        elif parts and parts[-1] is not None:
+            parts[-1] += head                   # joined to the fixed frames before it
+        else:
+            parts.append(head)
+        if size:
+            slots.append((len(parts), i, False))
+            parts.append(None)
+        decoder = response_decoder(opcode)
+        decoders.append(decoder)
+        answer_sizes.append(fields[1] if decoder is None else decoder.size)  # None: MEM_READ
+    return FramePlan(parts, slots, decoders, answer_sizes)
