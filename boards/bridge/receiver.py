@@ -2,7 +2,10 @@
 
 It hunts for the sync byte, takes the sequence number and the length,
 drops a candidate whose length exceeds ``max_payload`` on its last length
-byte, and runs the CRC over the rest as it arrives.  Bytes go into the
+byte, and runs the CRC over the rest as it arrives, in its own bit-serial
+engine (:class:`~.crc.SerialCrc32`): a byte is taken when the engine is free
+for it, at most every 9 cycles, well inside a UART's byte time.  The CRC
+bytes are compared with the register a byte at a time as they come.  Bytes go into the
 receive buffer (a ring of block RAM shared with the executor) as they come,
 but a frame counts only once its CRC has matched: then the receiver
 *commits* it by moving :attr:`FrameReceiver.tail` past it.  A frame with a
@@ -30,7 +33,7 @@ from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 
 from ...link.framing import SYNC
-from .crc import RESIDUE, CrcSignature
+from .crc import CrcSignature
 
 __all__ = ["FrameReceiver", "STORED_HEADER", "RETRY_FLAG"]
 
@@ -56,9 +59,9 @@ class FrameReceiver(wiring.Component):
     Members
     -------
     rx : In(stream.Signature(8))
-        Bytes from the line.  Always ready.
+        Bytes from the line.  Ready whenever the CRC engine is free.
     crc : Out(CrcSignature())
-        The shared CRC engine (this user has priority).
+        The receiver's CRC engine.
     write : In(WritePort.Signature(addr_width, shape=8))
         The ring's write port (the signature is the memory's, hence In).
     tail : Out(ptr_width)
@@ -96,9 +99,10 @@ class FrameReceiver(wiring.Component):
         m = Module()
         rx, crc, write = self.rx, self.crc, self.write
         ptr_width = self.addr_width + 1
-        took = rx.valid
+        took = rx.valid & rx.ready
         byte = rx.payload
-        m.d.comb += rx.ready.eq(1)
+        # Hunting or judging, the receiver folds nothing: it clears the engine.
+        m.d.comb += rx.ready.eq(crc.byte.ready | crc.clear)
 
         wp = Signal(ptr_width)                  # where the next stored byte goes
         room = Signal()
@@ -108,7 +112,7 @@ class FrameReceiver(wiring.Component):
         too_long = Signal()                     # a length byte above the low ones is nonzero
         count = Signal(2)                       # length / CRC byte within its field
         seq = Signal(8)
-        frame_crc = Signal(32)                  # the register before the CRC bytes
+        mismatch = Signal()                     # a CRC byte differed from the register's
         last_seq = Signal(8)
         last_crc = Signal(32)
         have_last = Signal()
@@ -127,7 +131,11 @@ class FrameReceiver(wiring.Component):
                 m.next = "HUNT"
 
         def crc_byte():
-            m.d.comb += [crc.data.eq(byte), crc.step.eq(took)]
+            m.d.comb += [crc.byte.payload.data.eq(byte), crc.byte.valid.eq(rx.valid)]
+
+        def start_frame(at):
+            m.d.sync += [wp.eq(at + 1), lost.eq(0), count.eq(0), too_long.eq(0),
+                         mismatch.eq(0)]
 
         low_bits = len(left) - 8                # length bits kept from the second length byte
 
@@ -135,8 +143,7 @@ class FrameReceiver(wiring.Component):
             with m.State("HUNT"):
                 m.d.comb += crc.clear.eq(1)
                 with m.If(took & (byte == SYNC)):
-                    m.d.sync += [wp.eq(self.tail + 1), lost.eq(0), count.eq(0),
-                                 too_long.eq(0)]
+                    start_frame(self.tail)
                     m.next = "SEQ"
 
             with m.State("SEQ"):
@@ -182,32 +189,34 @@ class FrameReceiver(wiring.Component):
                     with m.If(left == 1):
                         m.next = "CRC"
 
+            # Each CRC byte against the register's bottom byte; the register
+            # turns a byte for the next (not after the last: it is compared whole below).
             with m.State("CRC"):
                 quiet_line()
-                crc_byte()
+                m.d.comb += [crc.byte.payload.turn.eq(1),
+                             crc.byte.valid.eq(rx.valid & (count != 3))]
                 with m.If(took):
                     m.d.sync += count.eq(count + 1)
-                    with m.If(count == 0):
-                        m.d.sync += frame_crc.eq(crc.value)
+                    with m.If(byte != crc.value[:8]):
+                        m.d.sync += mismatch.eq(1)
                     with m.If(count == 3):
                         m.d.comb += self.overrun.eq(lost)
                         m.next = "CHECK"
 
-            # The register has taken the CRC bytes: it holds the residue if they matched.
-            # Judged a cycle later, from the register, so the commit does not hang off the
-            # CRC's XOR network; the line may already bring the next sync byte.
+            # Judged a cycle after the last CRC byte, from registers; the line may already
+            # bring the next sync byte.  The register, turned three bytes, still holds the
+            # frame's CRC: it is kept, as it is, to tell a retry.
             with m.State("CHECK"):
                 m.d.comb += crc.clear.eq(1)
-                good = ~lost & (crc.value == RESIDUE)
+                good = ~lost & ~mismatch
                 with m.If(good):
-                    retry = have_last & (seq == last_seq) & (frame_crc == last_crc)
+                    retry = have_last & (seq == last_seq) & (crc.value == last_crc)
                     m.d.comb += [write.addr.eq(self.tail[:self.addr_width]),
                                  write.data.eq(Cat(retry, 0)), write.en.eq(1)]
                     m.d.sync += [self.tail.eq(wp), last_seq.eq(seq),
-                                 last_crc.eq(frame_crc), have_last.eq(1)]
+                                 last_crc.eq(crc.value), have_last.eq(1)]
                 with m.If(took & (byte == SYNC)):
-                    m.d.sync += [wp.eq(Mux(good, wp, self.tail) + 1), lost.eq(0),
-                                 count.eq(0), too_long.eq(0)]
+                    start_frame(Mux(good, wp, self.tail))
                     m.next = "SEQ"
                 with m.Else():
                     m.next = "HUNT"
