@@ -44,7 +44,7 @@ from amaranth.lib.wiring import In, Out
 from ...link import protocol as P
 from ..dma import REGS_PER_CHANNEL
 from ..soc import ADDR_WIDTH, SOC_MAP, HostBusSignature
-from .checks import STATUS_BITS, FieldScan, RequestCheck, RequestLayout
+from .checks import STATUS_BITS, FieldScan, RangeScan, RequestCheck, RequestLayout
 from .receiver import STORED_HEADER
 from .transmitter import FrameByteLayout
 
@@ -210,12 +210,19 @@ class RequestExecutor(wiring.Component):
 
         # ---- checks on the loaded request ---------------------------------------------
         m.submodules.check = check = RequestCheck(
-            size_bits=len(size), strides=self.strides, memory_size=memsize,
-            register_size=self.register_size)
+            size_bits=len(size), strides=self.strides, register_size=self.register_size)
         m.d.comb += check.request.eq(request)
         # A's bytes go by at pos 16..19 for every request but DMA_SETUP (which needs no scan).
         m.submodules.scan = scan = FieldScan(register_size=self.register_size)
         m.d.comb += [scan.byte.eq(byte), scan.index.eq(pos[:2]), check.scan.eq(scan.scan)]
+        # B's bytes go by at pos 20..23 (DMA_SETUP: 21..24, after its channel byte); A's
+        # byte of the same weight is then at the bottom of B, four shifts behind.
+        m.submodules.range_scan = range_scan = RangeScan(
+            strides=self.strides, memory_size=memsize, size_bits=len(size))
+        range_at = (pos - (opcode == P.DMA_SETUP.code))[:len(pos)]
+        m.d.comb += [range_scan.request.eq(request), range_scan.a.eq(b[:8]),
+                     range_scan.byte.eq(byte), range_scan.index.eq(range_at[:2]),
+                     check.in_memory.eq(range_scan.in_memory)]
         verdict = check.status
 
         # RUN: the budget is spent once the count of cycles has passed its low word
@@ -252,7 +259,8 @@ class RequestExecutor(wiring.Component):
             # port.  MEM_WRITE holds the ring pointer on its first data byte (offset 13)
             # while the shift register takes its address.
             with m.State("LOAD"):
-                m.d.comb += scan.step.eq(pos[2:] == 0b100)
+                m.d.comb += [scan.step.eq(pos[2:] == 0b100),
+                             range_scan.step.eq(range_at[2:] == 0b101)]
                 hold = (opcode == P.MEM_WRITE.code) & (pos >= _FIELDS_AT + 3 + _POS_BIAS)
                 m.d.comb += next_byte.eq(~hold)
                 m.d.sync += pos.eq(pos + 1)
