@@ -27,7 +27,7 @@ re-scan the bytes of a bad candidate for a later sync byte; the host's retry
 covers that case.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
@@ -118,12 +118,20 @@ class FrameReceiver(wiring.Component):
         have_last = Signal()
         idle = Signal(range(self.idle_cycles + 1))
 
-        def store(value):
-            m.d.comb += [write.addr.eq(wp[:self.addr_width]), write.data.eq(value),
-                         write.en.eq(room & ~lost)]
+        # One incrementer each for the write pointer and a frame's start, whichever state
+        # uses them (an adder per use would be four times the cells).
+        stored = Signal()                       # the byte taken goes into the ring
+        m.d.comb += [write.addr.eq(wp[:self.addr_width]), write.data.eq(byte),
+                     write.en.eq(stored & room & ~lost)]
+        with m.If(stored):
             m.d.sync += wp.eq(wp + 1)
             with m.If(~room):
                 m.d.sync += lost.eq(1)
+        start = Signal(ptr_width)               # a new frame's flag byte goes there
+        m.d.comb += start.eq(self.tail)
+
+        def store():
+            m.d.comb += stored.eq(1)
 
         def quiet_line():
             # Mid-frame and the line has been quiet too long: drop the partial frame.
@@ -133,8 +141,8 @@ class FrameReceiver(wiring.Component):
         def crc_byte():
             m.d.comb += [crc.byte.payload.data.eq(byte), crc.byte.valid.eq(rx.valid)]
 
-        def start_frame(at):
-            m.d.sync += [wp.eq(at + 1), lost.eq(0), count.eq(0), too_long.eq(0),
+        def start_frame():
+            m.d.sync += [wp.eq(start + 1), lost.eq(0), count.eq(0), too_long.eq(0),
                          mismatch.eq(0)]
 
         low_bits = len(left) - 8                # length bits kept from the second length byte
@@ -143,14 +151,14 @@ class FrameReceiver(wiring.Component):
             with m.State("HUNT"):
                 m.d.comb += crc.clear.eq(1)
                 with m.If(took & (byte == SYNC)):
-                    start_frame(self.tail)
+                    start_frame()
                     m.next = "SEQ"
 
             with m.State("SEQ"):
                 quiet_line()
                 crc_byte()
                 with m.If(took):
-                    store(byte)
+                    store()
                     m.d.sync += seq.eq(byte)
                     m.next = "LENGTH"
 
@@ -161,10 +169,10 @@ class FrameReceiver(wiring.Component):
                     m.d.sync += count.eq(count + 1)
                     with m.Switch(count):
                         with m.Case(0):
-                            store(byte)
+                            store()
                             m.d.sync += left[:8].eq(byte)
                         with m.Case(1):
-                            store(byte)
+                            store()
                             if low_bits:
                                 m.d.sync += left[8:].eq(byte[:low_bits])
                             with m.If(byte[low_bits:] != 0):
@@ -184,7 +192,7 @@ class FrameReceiver(wiring.Component):
                 quiet_line()
                 crc_byte()
                 with m.If(took):
-                    store(byte)
+                    store()
                     m.d.sync += left.eq(left - 1)
                     with m.If(left == 1):
                         m.next = "CRC"
@@ -215,8 +223,9 @@ class FrameReceiver(wiring.Component):
                                  write.data.eq(Cat(retry, 0)), write.en.eq(1)]
                     m.d.sync += [self.tail.eq(wp), last_seq.eq(seq),
                                  last_crc.eq(crc.value), have_last.eq(1)]
+                    m.d.comb += start.eq(wp)
                 with m.If(took & (byte == SYNC)):
-                    start_frame(Mux(good, wp, self.tail))
+                    start_frame()
                     m.next = "SEQ"
                 with m.Else():
                     m.next = "HUNT"
