@@ -179,6 +179,7 @@ class RequestExecutor(wiring.Component):
         spent = Signal()
         kernel_done = Signal()
         out_byte = Signal(8)
+        len_carry = Signal()                         # BODY: the frame length's carry
 
         # ---- the bus: one access a cycle at most, its registers set in one place --------
         access = Signal(Access)
@@ -410,17 +411,23 @@ class RequestExecutor(wiring.Component):
                                 Const(memsize, 32), Const(self.register_size, 32))
                 value = Signal(8)
                 last_field = _BODY_FIELDS - 1 + nfields
+                # The payload length goes out twice, a byte at a time: at pos 6..9 as it
+                # is, and before, at pos 1..4, plus the 5 bytes of the response header
+                # (the frame's length), added a byte at a time with the carry kept.
+                len_byte = Cat(payload_len, Const(0, 32)).word_select(
+                    Mux(pos >= 6, pos - 6, pos - 1)[:2], 8)
+                frame_len_byte = len_byte + Mux(pos == 1, P.HEADER.size, len_carry)
+                with m.If(self.frame.ready):
+                    m.d.sync += len_carry.eq(frame_len_byte[8])
                 with m.Switch(pos):
                     with m.Case(0):
                         m.d.comb += value.eq(seq)
                     with m.Case(1, 2, 3, 4):
-                        m.d.comb += value.eq(Cat(P.HEADER.size + payload_len, Const(0, 32))
-                                             .word_select((pos - 1)[:2], 8))
+                        m.d.comb += value.eq(frame_len_byte[:8])
                     with m.Case(5):
                         m.d.comb += value.eq(status)
                     with m.Case(6, 7, 8, 9):
-                        m.d.comb += value.eq(Cat(payload_len, Const(0, 32))
-                                             .word_select((pos - 6)[:2], 8))
+                        m.d.comb += value.eq(len_byte)
                     with m.Default():
                         field = (pos - _BODY_FIELDS)[:4]
                         run = nfields == _RUN_FIELDS

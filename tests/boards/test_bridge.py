@@ -280,6 +280,15 @@ def test_largest_frame_is_taken_and_one_byte_more_is_not():
     assert P.decode_response(P.MEM_READ, *response(answers[2])) == bytes(range(8))
 
 
+def test_a_response_length_that_carries_into_its_second_byte():
+    # 251 bytes of data and the 5-byte response header: the frame's length is 0x100.
+    data = bytes(range(251))
+    answers = exchange([frame(1, P.MEM_WRITE, 0x20, data=data), frame(2, P.MEM_READ, 0x20, 251)])
+    assert response(answers[0]) == (P.OK, b"")
+    assert len(answers[1].payload) == 0x100
+    assert P.decode_response(P.MEM_READ, *response(answers[1])) == data
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"max_payload": 8}, r"^bridge max_payload = 8 is not allowed; allowed 9\.\.65535 bytes$"),
     ({"max_payload": 1 << 16},
