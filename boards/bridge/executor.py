@@ -177,6 +177,9 @@ class RequestExecutor(wiring.Component):
         budget_out = Signal()                        # RUN's reason: 1 budget, 0 done
 
         spent = Signal()
+        # B was zero: judged as its bytes went by (pos 20..23; DMA_SETUP, whose B sits a
+        # byte later, needs no verdict), not by a 32-bit test of the loaded field.
+        b_zero = Signal()
         kernel_done = Signal()
         out_byte = Signal(8)
         len_carry = Signal()                         # BODY: the frame length's carry
@@ -236,7 +239,7 @@ class RequestExecutor(wiring.Component):
             m.d.sync += answer.eq(count_next)
             with m.If(count_next[:RUN_COUNTER_BITS] == a):
                 m.d.sync += spent.eq(1)
-        over = ((spent | (count_next[:RUN_COUNTER_BITS] == a)) & (b == 0)
+        over = ((spent | (count_next[:RUN_COUNTER_BITS] == a)) & b_zero
                 | count_next[RUN_COUNTER_BITS])          # the counter is full
 
         next_byte = Signal()                         # read the ring's next byte
@@ -262,6 +265,8 @@ class RequestExecutor(wiring.Component):
             with m.State("LOAD"):
                 m.d.comb += [scan.step.eq(pos[2:] == 0b100),
                              range_scan.step.eq(range_at[2:] == 0b101)]
+                with m.If(pos[2:] == 0b101):
+                    m.d.sync += b_zero.eq((byte == 0) & ((pos[:2] == 0) | b_zero))
                 hold = (opcode == P.MEM_WRITE.code) & (pos >= _FIELDS_AT + 3 + _POS_BIAS)
                 m.d.comb += next_byte.eq(~hold)
                 m.d.sync += pos.eq(pos + 1)
@@ -327,7 +332,7 @@ class RequestExecutor(wiring.Component):
                             with m.Case(P.RUN.code):
                                 m.d.sync += [answer.eq(0), spent.eq(0),
                                              budget_out.eq(P.RUN_BUDGET)]
-                                with m.If((a != 0) | (b != 0)):
+                                with m.If(scan.scan.nonzero | ~b_zero):
                                     m.next = "RUN_KERNEL"
 
             with m.State("RESET"):
@@ -438,7 +443,7 @@ class RequestExecutor(wiring.Component):
                         with m.Else():       # RUN: u64 cycles after the reason byte
                             m.d.comb += value.eq(Cat(answer, Const(0, 32)).word_select(
                                 (field - run)[:3], 8))
-                more = tail & (b != 0)
+                more = tail & ~b_zero
                 m.d.comb += [self.frame.valid.eq(1), self.frame.payload.data.eq(value),
                              self.frame.payload.last.eq((pos == last_field) & ~more)]
                 with m.If(self.frame.ready):
