@@ -56,7 +56,8 @@ The host bus (:class:`HostBusSignature`, seen from the bridge):
   ``w_data`` and ``w_sel`` (byte enables; only memory honours them, registers
   take whole words);
 * a read is ``r_stb`` high for one cycle with ``addr``; ``r_data`` is valid
-  from the next cycle on and holds until the next read.
+  in the next cycle (only: the bridge and the simulations' testbenches take it
+  then, and holding it cost a 32-bit register and its multiplexer).
 
 There are no wait states: a bridge may issue one access every cycle.  Host
 memory accesses take the memory port first; the DMA waits for them.
@@ -370,16 +371,13 @@ class SoC(wiring.Component):
                 with m.Case(offset >> 2):
                     m.d.comb += soc_rdata.eq(value)
 
-        # ---- read data: valid the cycle after r_stb, held until the next read ------------
+        # ---- read data: valid the cycle after r_stb ---------------------------------------
         # Sources: 0 nothing, 1..n the instances (then the manifest), n+1 SoC/DMA,
         # n+2 memory.  A single kernel keeps 1 kernel, 2 SoC/DMA, 3 memory.
         n = len(selects)
         soc_source, mem_source = n + 1, n + 2
-        pending = Signal()
         source = Signal(range(n + 3))
         dma_sel = Signal()
-        held = Signal(32)
-        m.d.sync += pending.eq(bus.r_stb)
         with m.If(bus.r_stb):
             m.d.sync += [source.eq(0), dma_sel.eq(in_dma)]
             for i, (sel, _) in enumerate(selects):
@@ -398,11 +396,7 @@ class SoC(wiring.Component):
                 m.d.comb += live.eq(Mux(dma_sel, dma.regs.r_data, soc_rdata))
             with m.Case(mem_source):
                 m.d.comb += live.eq(dma.host.r_data)
-        with m.If(pending):
-            m.d.sync += held.eq(live)
-            m.d.comb += bus.r_data.eq(live)
-        with m.Else():
-            m.d.comb += bus.r_data.eq(held)
+        m.d.comb += bus.r_data.eq(live)
         return m
 
     def _done(self, m, instances, bus, soft_rst):

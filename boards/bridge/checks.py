@@ -6,17 +6,20 @@ whether its header's length field agreed, and its fixed fields, it gives the
 status the virtual board answers (:data:`hetflow.link.protocol.STATUS`; the
 gateware sends no message text).  The order of the checks is the board's:
 the length first, then the opcode, then the register window, the DMA
-channel, the memory range.
+channel, the memory range.  The comparisons of a field with a constant and
+the memory range are judged a byte a cycle as the request's bytes go by
+(:class:`FieldScan`, :class:`RangeScan`): an 8-bit step and a flip-flop cost
+far fewer cells than a 32-bit comparator or adder.
 """
 
-from amaranth.hdl import Const, Module, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...link import protocol as P
 
-__all__ = ["FieldsLayout", "ScanLayout", "RequestLayout", "FieldScan", "RequestCheck",
-           "STATUS_BITS"]
+__all__ = ["FieldsLayout", "ScanLayout", "RequestLayout", "FieldScan", "RangeScan",
+           "RequestCheck", "STATUS_BITS"]
 
 #: Largest RESET cycle count the virtual board takes.
 RESET_MAX = 1_000_000
@@ -107,6 +110,85 @@ class FieldScan(wiring.Component):
         return m
 
 
+class RangeScan(wiring.Component):
+    """Whether a memory request's range lies in memory, one byte a cycle.
+
+    The range is ``a`` and a byte count ``n``: ``MEM_WRITE``'s payload after
+    its address (``size - 4``), ``MEM_READ``'s ``b``, ``DMA_SETUP``'s ``b``
+    beats of its channel's stride.  The virtual board's "``a <= memory_size``
+    and ``n <= memory_size - a``" is ``a + n <= memory_size`` in integers,
+    judged least significant byte first: each step adds a byte of ``a`` and
+    the byte of ``n`` of the same weight, with the carry (and the bits a
+    stride's shift pushed out of the byte below) kept for the next, and
+    compares the sum's byte with the bound's, as :class:`FieldScan` does.
+
+    Parameters
+    ----------
+    strides : list of int
+        Bytes per beat of each DMA channel.
+    memory_size : int
+        Bytes of SoC memory.
+    size_bits : int
+        Bits of the request's signed ``size``.
+
+    Members
+    -------
+    request : In(RequestLayout(size_bits))
+        The request: its opcode, size and channel (its fields are not used).
+    a : In(8)
+        Byte ``index`` of ``a``.
+    byte : In(8)
+        Byte ``index`` of ``b`` (``MEM_WRITE``'s is not used: its count is ``size``).
+    index : In(2)
+        Which byte (0 least significant, which starts a new scan).
+    step : In(1)
+        Take the bytes this cycle.
+    in_memory : Out(1)
+        After the four steps: the range lies in memory (registered).
+    """
+
+    def __init__(self, *, strides, memory_size, size_bits):
+        self.strides = list(strides)
+        self.memory_size = int(memory_size)
+        super().__init__({"request": In(RequestLayout(size_bits)), "a": In(8), "byte": In(8),
+                          "index": In(2), "step": In(1), "in_memory": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        req, index = self.request, self.index
+        shifts = [stride.bit_length() - 1 for stride in self.strides]
+        # n's byte of this weight, shifted left by the stride's bits (those above the
+        # byte belong to the next).
+        n = Signal(8 + max(shifts))
+        # MEM_WRITE's bound is 4 bytes higher: its size counts the address too.
+        bound = Mux(req.opcode == P.MEM_WRITE.code,
+                    Const(self.memory_size + 4, 32).word_select(index, 8),
+                    Const(self.memory_size, 32).word_select(index, 8))
+        with m.Switch(req.opcode):
+            with m.Case(P.MEM_WRITE.code):
+                m.d.comb += n.eq(Cat(req.size, Const(0, 32)).word_select(index, 8))
+            with m.Case(P.MEM_READ.code):
+                m.d.comb += n.eq(self.byte)
+            with m.Case(P.DMA_SETUP.code):
+                with m.Switch(req.channel):
+                    for c, shift in enumerate(shifts):
+                        with m.Case(c):
+                            m.d.comb += n.eq(self.byte << shift)
+
+        first = index == 0
+        carry = Signal()
+        spill = Signal(len(n) - 8)            # n's bits pushed above the byte before
+        fits = Signal()                       # the sum's bytes so far are <= the bound's
+        total = self.a + (n[:8] | Mux(first, 0, spill)) + Mux(first, 0, carry)
+        low = total[:8]
+        with m.If(self.step):
+            m.d.sync += [carry.eq(total[8]), spill.eq(n[8:]),
+                         fits.eq((low < bound) | (low == bound) & (first | fits))]
+        # Above the fourth byte the bound has no bits: a carry or a spill there is too far.
+        m.d.comb += self.in_memory.eq(fits & ~carry & (spill == 0))
+        return m
+
+
 class RequestCheck(wiring.Component):
     """A request's status (see the module doc).
 
@@ -116,8 +198,6 @@ class RequestCheck(wiring.Component):
         Bits of the request's signed ``size``.
     strides : list of int
         Bytes per beat of each DMA channel.
-    memory_size : int
-        Bytes of SoC memory (a power of two).
     register_size : int
         Bytes of the register window.
 
@@ -126,44 +206,24 @@ class RequestCheck(wiring.Component):
     request : In(RequestLayout(size_bits))
     scan : In(ScanLayout())
         :class:`FieldScan`'s verdicts on ``a``.
+    in_memory : In(1)
+        :class:`RangeScan`'s verdict on the memory range.
     status : Out(STATUS_BITS)
     """
 
-    def __init__(self, *, size_bits, strides, memory_size, register_size):
+    def __init__(self, *, size_bits, strides, register_size):
         self.strides = list(strides)
-        self.memory_size = int(memory_size)
         self.register_size = int(register_size)
         super().__init__({"request": In(RequestLayout(size_bits)), "scan": In(ScanLayout()),
-                          "status": Out(STATUS_BITS)})
+                          "in_memory": In(1), "status": Out(STATUS_BITS)})
 
     def elaborate(self, platform):
         m = Module()
         req = self.request
         opcode, size, channel = req.opcode, req.size, req.channel
-        a, b = req.fields.a, req.fields.b
-        memsize = self.memory_size
-        k = memsize.bit_length() - 1                  # memory address bits
+        a = req.fields.a
         reg_ok = self.scan.in_window & (a[:2] == 0)
-        # The virtual board's "a <= memsize and n <= memsize - a", with memsize = 2**k:
-        # neither has a bit above k, and their (k+2)-bit sum is at most memsize (for
-        # MEM_WRITE, whose byte count is size - 4, at most memsize + 4).
-        range_len = Signal(max(k + 1, len(size)))
-        len_fits = Signal()                           # the byte count is at most 2**(k+1) - 1
-        bound = Signal(len(range_len) + 1)
-        m.d.comb += bound.eq(memsize)
-        with m.Switch(opcode):
-            with m.Case(P.MEM_WRITE.code):
-                m.d.comb += [range_len.eq(size), len_fits.eq(1), bound.eq(memsize + 4)]
-            with m.Case(P.MEM_READ.code):
-                m.d.comb += [range_len.eq(b), len_fits.eq(b[k + 1:] == 0)]
-            with m.Case(P.DMA_SETUP.code):
-                with m.Switch(channel):
-                    for c, stride in enumerate(self.strides):
-                        shift = stride.bit_length() - 1
-                        with m.Case(c):
-                            m.d.comb += [range_len.eq(b << shift),
-                                         len_fits.eq(b[max(k + 1 - shift, 0):] == 0)]
-        in_memory = (a[k + 1:] == 0) & len_fits & (a[:k + 1] + range_len <= bound)
+        in_memory = self.in_memory
         with m.If((size < 0) | ~req.length_ok):
             m.d.comb += self.status.eq(_STATUS["BAD_LENGTH"])
         with m.Else():

@@ -1,86 +1,137 @@
-"""One CRC-32 engine shared by the bridge's receiver and transmitter.
+"""A bit-serial CRC-32 engine: the bridge's receiver and transmitter each own one.
 
-The receiver and the transmitter work on different frames at the same time,
-so each keeps its own 32-bit register; the byte step (the XOR network of
-:func:`~hetflow.hw.kernels.crc32.crc32_byte_step`, most of the cost) exists
-once and serves one of them per cycle.  The receiver has priority: a UART
-cannot be paused.  The transmitter steps only when ``ready`` says the engine
-is free, which it is on every cycle the receiver takes no byte.
+A byte-parallel CRC-32 step is a network of XORs eight levels deep across
+32 bits (some 180 logic cells on an iCE40); one bit a cycle is a shift
+register with an XOR at each of the polynomial's taps, which pack into the
+flip-flops' own cells.  The bridge's bytes come from a UART, ten bit times
+apart (at least 40 cycles, see :data:`~hetflow.boards.uart.MIN_DIVISOR`),
+so eight cycles a byte cost the link nothing: the engine takes bytes as a
+stream, and its ``ready`` back-pressures a faster source.  More bits a cycle
+(``bits_per_cycle``) trade cells for speed; at 8 the engine takes a byte
+every cycle, as the formal harness wants it (its proofs are bounded in cycles).
 
-The registers hold the CRC before its final inversion (``~zlib.crc32``);
-:data:`RESIDUE` is what the receiver's register holds after a frame's bytes
-*and* its CRC bytes, when the CRC matched.
+Besides folding a byte in, the engine can *turn* its register: rotate it
+right by one byte, so the CRC's next byte comes to the bottom.  That is how
+the transmitter sends a CRC, and the receiver compares one, a byte at a
+time without a 4-to-1 multiplexer on 32 bits (a turn only masks the
+feedback at the taps, which the same cells do).
+
+The register holds zlib's CRC-32 (after its final inversion) of the bytes
+folded in since the last clear, so it clears to 0: the flip-flops' own reset
+value on an iCE40, where a register that resets to ones costs an inverter
+on each bit.
 """
 
-from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ...hw.kernels.crc32 import crc32_byte_step
+from ...hw.errors import ParamError
+from ...hw.kernels.crc32 import POLY, crc32_byte_step
 
-__all__ = ["CrcSignature", "SharedCrc32", "RESIDUE"]
+__all__ = ["CrcByteLayout", "CrcSignature", "SerialCrc32", "BITS_PER_CYCLE"]
 
-#: Register value after a message followed by its own (little-endian) CRC-32.
-RESIDUE = 0xDEBB20E3
-_INIT = 0xFFFFFFFF
+#: The bits a cycle :class:`SerialCrc32` can fold.
+BITS_PER_CYCLE = (1, 2, 4, 8)
+
+
+class CrcByteLayout(data.StructLayout):
+    """A byte for the engine: ``data`` to fold in, or, with ``turn``, none (the
+    register rotates right by 8 bits instead)."""
+
+    def __init__(self):
+        super().__init__({"data": 8, "turn": 1})
 
 
 class CrcSignature(wiring.Signature):
-    """One user's port of :class:`SharedCrc32`, seen from the user.
+    """The port of a :class:`SerialCrc32`, seen from its user.
 
     Members
     -------
     clear : Out(1)
-        Restart: the register takes the initial value (wins over ``step``).
-    step : Out(1)
-        Fold ``data`` into the register this cycle (only when ``ready``).
-    data : Out(8)
-        The byte to fold in.
-    ready : In(1)
-        The engine is free for this user this cycle.
+        Restart: the register takes 0 (the CRC of nothing) and a byte in
+        progress is abandoned; no byte is taken meanwhile.
+    byte : Out(stream.Signature(CrcByteLayout()))
+        Bytes to fold in (or turns).
     value : In(32)
-        The register (not inverted).
-    next : In(32)
-        What the register becomes if this user steps this cycle.
+        zlib's CRC-32 of the bytes folded in; settled whenever ``byte.ready``
+        is high.
     """
 
     def __init__(self):
         super().__init__({
             "clear": Out(1),
-            "step": Out(1),
-            "data": Out(8),
-            "ready": In(1),
+            "byte": Out(stream.Signature(CrcByteLayout())),
             "value": In(32),
-            "next": In(32),
         })
 
 
-class SharedCrc32(wiring.Component):
-    """A CRC-32 byte step shared by two users, each with its own register.
+class SerialCrc32(wiring.Component):
+    """The reflected CRC-32 (zlib's), ``bits_per_cycle`` bits a cycle (see the module doc).
+
+    A byte is taken when the engine is idle and its first bits are folded in
+    that cycle; the engine is busy for ``8 // bits_per_cycle - 1`` more.
+
+    Parameters
+    ----------
+    bits_per_cycle : int
+        1, 2, 4 or 8.
 
     Members
     -------
-    first : In(CrcSignature())
-        The user with priority (the receiver): always ready.
-    second : In(CrcSignature())
-        The other user (the transmitter): ready when ``first`` does not step.
+    port : In(CrcSignature())
+        The user's port.
     """
 
-    def __init__(self):
-        super().__init__({"first": In(CrcSignature()), "second": In(CrcSignature())})
+    def __new__(cls, bits_per_cycle=1):
+        # Checked before the object exists, so a refused engine leaves no unused elaboratable.
+        if bits_per_cycle not in BITS_PER_CYCLE:
+            raise ParamError(f"CRC engine bits_per_cycle = {bits_per_cycle!r} is not allowed; "
+                             f"choose one of {', '.join(map(str, BITS_PER_CYCLE))}")
+        return super().__new__(cls, src_loc_at=1)
+
+    def __init__(self, bits_per_cycle=1):
+        self.bits_per_cycle = bits_per_cycle
+        super().__init__({"port": In(CrcSignature())})
 
     def elaborate(self, platform):
         m = Module()
-        users = (self.first, self.second)
-        regs = [Signal(32, init=_INIT, name=f"crc_{n}") for n in ("first", "second")]
-        use_first = self.first.step
-        step_next = crc32_byte_step(m, Mux(use_first, regs[0], regs[1]),
-                                    Mux(use_first, self.first.data, self.second.data), "crc")
-        m.d.comb += [self.first.ready.eq(1), self.second.ready.eq(~use_first)]
-        for user, reg in zip(users, regs):
-            m.d.comb += [user.value.eq(reg), user.next.eq(step_next)]
-            with m.If(user.clear):
-                m.d.sync += reg.eq(_INIT)
-            with m.Elif(user.step & user.ready):
-                m.d.sync += reg.eq(step_next)
+        port, n = self.port, self.bits_per_cycle
+        crc = Signal(32)
+        # The byte's bits still to fold, above a marker bit: the engine is busy until the
+        # marker reaches the bottom, so no bit counter is needed.
+        rest = Signal(9 - n)
+        turn = Signal()
+        busy = Signal()
+        m.d.comb += busy.eq(rest[1:] != 0 if n < 8 else 0)
+        m.d.comb += [port.value.eq(crc), port.byte.ready.eq(~busy & ~port.clear)]
+        take = port.byte.valid & port.byte.ready
+
+        bits = Mux(busy, rest[:n], port.byte.payload.data[:n])
+        turning = Mux(busy, turn, port.byte.payload.turn)
+        with m.If(take):
+            m.d.sync += [rest.eq(Cat(port.byte.payload.data[n:], Const(1, 1))),
+                         turn.eq(port.byte.payload.turn)]
+        with m.Elif(busy):
+            m.d.sync += rest.eq(rest[n:])
+        with m.If(port.clear):
+            m.d.sync += [crc.eq(0), rest.eq(0)]
+        with m.Elif(take | busy):
+            # One bit: the register (inverted, as zlib's CRC is) shifts right; folding, the
+            # bit shifted out against the data bit decides whether the polynomial is XORed
+            # in; turning, the bit comes back in at the top.
+            if n == 8:
+                # A byte a cycle: the kernels' byte step (the formal harness's shadow
+                # computes the same expression, which keeps its proofs fast).
+                folded = ~crc32_byte_step(m, ~crc, bits, "fold")
+                m.d.sync += crc.eq(Mux(turning, crc.rotate_right(8), folded))
+            else:
+                value = crc
+                for i in range(n):
+                    feedback = ~turning & (value[0] ^ ~bits[i])
+                    step = Signal(32, name=f"step{i}")
+                    m.d.comb += step.eq(Cat(value[1:], Mux(turning, value[0], 1))
+                                        ^ Mux(feedback, Const(POLY, 32), 0))
+                    value = step
+                m.d.sync += crc.eq(value)
         return m

@@ -44,7 +44,7 @@ from amaranth.lib.wiring import In, Out
 from ...link import protocol as P
 from ..dma import REGS_PER_CHANNEL
 from ..soc import ADDR_WIDTH, SOC_MAP, HostBusSignature
-from .checks import STATUS_BITS, FieldScan, RequestCheck, RequestLayout
+from .checks import STATUS_BITS, FieldScan, RangeScan, RequestCheck, RequestLayout
 from .receiver import STORED_HEADER
 from .transmitter import FrameByteLayout
 
@@ -177,8 +177,12 @@ class RequestExecutor(wiring.Component):
         budget_out = Signal()                        # RUN's reason: 1 budget, 0 done
 
         spent = Signal()
+        # B was zero: judged as its bytes went by (pos 20..23; DMA_SETUP, whose B sits a
+        # byte later, needs no verdict), not by a 32-bit test of the loaded field.
+        b_zero = Signal()
         kernel_done = Signal()
         out_byte = Signal(8)
+        len_carry = Signal()                         # BODY: the frame length's carry
 
         # ---- the bus: one access a cycle at most, its registers set in one place --------
         access = Signal(Access)
@@ -210,12 +214,19 @@ class RequestExecutor(wiring.Component):
 
         # ---- checks on the loaded request ---------------------------------------------
         m.submodules.check = check = RequestCheck(
-            size_bits=len(size), strides=self.strides, memory_size=memsize,
-            register_size=self.register_size)
+            size_bits=len(size), strides=self.strides, register_size=self.register_size)
         m.d.comb += check.request.eq(request)
         # A's bytes go by at pos 16..19 for every request but DMA_SETUP (which needs no scan).
         m.submodules.scan = scan = FieldScan(register_size=self.register_size)
         m.d.comb += [scan.byte.eq(byte), scan.index.eq(pos[:2]), check.scan.eq(scan.scan)]
+        # B's bytes go by at pos 20..23 (DMA_SETUP: 21..24, after its channel byte); A's
+        # byte of the same weight is then at the bottom of B, four shifts behind.
+        m.submodules.range_scan = range_scan = RangeScan(
+            strides=self.strides, memory_size=memsize, size_bits=len(size))
+        range_at = (pos - (opcode == P.DMA_SETUP.code))[:len(pos)]
+        m.d.comb += [range_scan.request.eq(request), range_scan.a.eq(b[:8]),
+                     range_scan.byte.eq(byte), range_scan.index.eq(range_at[:2]),
+                     check.in_memory.eq(range_scan.in_memory)]
         verdict = check.status
 
         # RUN: the budget is spent once the count of cycles has passed its low word
@@ -228,7 +239,7 @@ class RequestExecutor(wiring.Component):
             m.d.sync += answer.eq(count_next)
             with m.If(count_next[:RUN_COUNTER_BITS] == a):
                 m.d.sync += spent.eq(1)
-        over = ((spent | (count_next[:RUN_COUNTER_BITS] == a)) & (b == 0)
+        over = ((spent | (count_next[:RUN_COUNTER_BITS] == a)) & b_zero
                 | count_next[RUN_COUNTER_BITS])          # the counter is full
 
         next_byte = Signal()                         # read the ring's next byte
@@ -252,7 +263,10 @@ class RequestExecutor(wiring.Component):
             # port.  MEM_WRITE holds the ring pointer on its first data byte (offset 13)
             # while the shift register takes its address.
             with m.State("LOAD"):
-                m.d.comb += scan.step.eq(pos[2:] == 0b100)
+                m.d.comb += [scan.step.eq(pos[2:] == 0b100),
+                             range_scan.step.eq(range_at[2:] == 0b101)]
+                with m.If(pos[2:] == 0b101):
+                    m.d.sync += b_zero.eq((byte == 0) & ((pos[:2] == 0) | b_zero))
                 hold = (opcode == P.MEM_WRITE.code) & (pos >= _FIELDS_AT + 3 + _POS_BIAS)
                 m.d.comb += next_byte.eq(~hold)
                 m.d.sync += pos.eq(pos + 1)
@@ -318,7 +332,7 @@ class RequestExecutor(wiring.Component):
                             with m.Case(P.RUN.code):
                                 m.d.sync += [answer.eq(0), spent.eq(0),
                                              budget_out.eq(P.RUN_BUDGET)]
-                                with m.If((a != 0) | (b != 0)):
+                                with m.If(scan.scan.nonzero | ~b_zero):
                                     m.next = "RUN_KERNEL"
 
             with m.State("RESET"):
@@ -402,17 +416,23 @@ class RequestExecutor(wiring.Component):
                                 Const(memsize, 32), Const(self.register_size, 32))
                 value = Signal(8)
                 last_field = _BODY_FIELDS - 1 + nfields
+                # The payload length goes out twice, a byte at a time: at pos 6..9 as it
+                # is, and before, at pos 1..4, plus the 5 bytes of the response header
+                # (the frame's length), added a byte at a time with the carry kept.
+                len_byte = Cat(payload_len, Const(0, 32)).word_select(
+                    Mux(pos >= 6, pos - 6, pos - 1)[:2], 8)
+                frame_len_byte = len_byte + Mux(pos == 1, P.HEADER.size, len_carry)
+                with m.If(self.frame.ready):
+                    m.d.sync += len_carry.eq(frame_len_byte[8])
                 with m.Switch(pos):
                     with m.Case(0):
                         m.d.comb += value.eq(seq)
                     with m.Case(1, 2, 3, 4):
-                        m.d.comb += value.eq(Cat(P.HEADER.size + payload_len, Const(0, 32))
-                                             .word_select((pos - 1)[:2], 8))
+                        m.d.comb += value.eq(frame_len_byte[:8])
                     with m.Case(5):
                         m.d.comb += value.eq(status)
                     with m.Case(6, 7, 8, 9):
-                        m.d.comb += value.eq(Cat(payload_len, Const(0, 32))
-                                             .word_select((pos - 6)[:2], 8))
+                        m.d.comb += value.eq(len_byte)
                     with m.Default():
                         field = (pos - _BODY_FIELDS)[:4]
                         run = nfields == _RUN_FIELDS
@@ -423,7 +443,7 @@ class RequestExecutor(wiring.Component):
                         with m.Else():       # RUN: u64 cycles after the reason byte
                             m.d.comb += value.eq(Cat(answer, Const(0, 32)).word_select(
                                 (field - run)[:3], 8))
-                more = tail & (b != 0)
+                more = tail & ~b_zero
                 m.d.comb += [self.frame.valid.eq(1), self.frame.payload.data.eq(value),
                              self.frame.payload.last.eq((pos == last_field) & ~more)]
                 with m.If(self.frame.ready):

@@ -10,9 +10,12 @@ executes each request as transactions on the SoC's host bus
 (:mod:`hetflow.boards.uart`) and behind a pty in simulation
 (:mod:`hetflow.boards.serialsim`).
 
-Three components, joined here, share one CRC-32 engine
-(:class:`~.crc.SharedCrc32`) and one receive buffer of
-:data:`~hetflow.link.framing.BRIDGE_RX_BUFFER` bytes of block RAM:
+Three components, joined here, share one receive buffer of
+:data:`~hetflow.link.framing.BRIDGE_RX_BUFFER` bytes of block RAM; the
+receiver and the transmitter each have a CRC-32 engine
+(:class:`~.crc.SerialCrc32`), by default bit-serial: 8 cycles a byte, so the
+bridge takes a byte at most every 8 cycles (a UART brings one every 40 or
+more):
 
 * :class:`~.receiver.FrameReceiver` takes frames off the line into the
   buffer and commits those whose CRC matched (a length above ``max_payload``
@@ -53,7 +56,7 @@ from ...hw.errors import ParamError
 from ...link import protocol as P
 from ...link.framing import BRIDGE_MAX_PAYLOAD, BRIDGE_RX_BUFFER
 from ..soc import SOC_MAP, HostBusSignature
-from .crc import SharedCrc32
+from .crc import BITS_PER_CYCLE, SerialCrc32
 from .executor import RequestExecutor
 from .receiver import STORED_HEADER, FrameReceiver
 from .transmitter import FrameTransmitter
@@ -88,11 +91,15 @@ class FrameBridge(wiring.Component):
     done_address : int
         Byte address whose bit 1 ``RUN`` polls for "done" (the kernel's
         ``status`` for a single kernel, the SoC's STATUS for an overlay).
+    crc_bits_per_cycle : int
+        Bits the CRC engines fold a cycle: 1 (the fewest cells), 2, 4 or 8
+        (a byte every cycle).
 
     Members
     -------
     rx : In(stream.Signature(8))
-        Bytes from the line.  Always ready.
+        Bytes from the line; ready when the receiver's CRC engine is free
+        (one cycle in ``8 // crc_bits_per_cycle`` at most).
     tx : Out(stream.Signature(8))
         Bytes to the line.
     bus : Out(HostBusSignature())
@@ -107,7 +114,8 @@ class FrameBridge(wiring.Component):
     """
 
     def __new__(cls, *, strides, memory_size, max_payload=BRIDGE_MAX_PAYLOAD,
-                rx_buffer=BRIDGE_RX_BUFFER, idle_cycles=DEFAULT_IDLE_CYCLES, **params):
+                rx_buffer=BRIDGE_RX_BUFFER, idle_cycles=DEFAULT_IDLE_CYCLES,
+                crc_bits_per_cycle=1, **params):
         # Checked before the object exists, so a refused bridge leaves no unused elaboratable.
         smallest = STORED_HEADER + int(max_payload)
         if not P.HEADER.size + 4 <= int(max_payload) < 1 << 16:
@@ -124,11 +132,15 @@ class FrameBridge(wiring.Component):
         if int(memory_size) < 4 or int(memory_size) & (int(memory_size) - 1):
             raise ParamError(f"bridge memory_size = {memory_size} is not allowed; use a power "
                              f"of two of 4 bytes or more")
+        if crc_bits_per_cycle not in BITS_PER_CYCLE:
+            raise ParamError(f"bridge crc_bits_per_cycle = {crc_bits_per_cycle!r} is not "
+                             f"allowed; choose one of {', '.join(map(str, BITS_PER_CYCLE))}")
         return super().__new__(cls, src_loc_at=1)
 
     def __init__(self, *, strides, memory_size, register_size,
                  max_payload=BRIDGE_MAX_PAYLOAD, rx_buffer=BRIDGE_RX_BUFFER,
-                 idle_cycles=DEFAULT_IDLE_CYCLES, soc_map=SOC_MAP, done_address=0x04):
+                 idle_cycles=DEFAULT_IDLE_CYCLES, soc_map=SOC_MAP, done_address=0x04,
+                 crc_bits_per_cycle=1):
         self.soc_map = soc_map
         self.done_address = int(done_address)
         self.strides = [int(s) for s in strides]
@@ -137,6 +149,7 @@ class FrameBridge(wiring.Component):
         self.max_payload = int(max_payload)
         self.rx_buffer = int(rx_buffer)
         self.idle_cycles = int(idle_cycles)
+        self.crc_bits_per_cycle = crc_bits_per_cycle
         super().__init__({
             "rx": In(stream.Signature(8)),
             "tx": Out(stream.Signature(8)),
@@ -156,7 +169,8 @@ class FrameBridge(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.buffer = buffer = Memory(shape=8, depth=self.rx_buffer, init=[])
-        m.submodules.crc = crc = SharedCrc32()
+        m.submodules.rx_crc = rx_crc = SerialCrc32(self.crc_bits_per_cycle)
+        m.submodules.tx_crc = tx_crc = SerialCrc32(self.crc_bits_per_cycle)
         m.submodules.receiver = receiver = FrameReceiver(
             depth=self.rx_buffer, max_payload=self.max_payload, idle_cycles=self.idle_cycles)
         m.submodules.executor = executor = RequestExecutor(
@@ -166,10 +180,15 @@ class FrameBridge(wiring.Component):
         m.submodules.transmitter = transmitter = FrameTransmitter()
 
         wiring.connect(m, wiring.flipped(self.rx), receiver.rx)
-        wiring.connect(m, receiver.crc, crc.first)
-        wiring.connect(m, transmitter.crc, crc.second)
-        wiring.connect(m, receiver.write, buffer.write_port())
-        wiring.connect(m, executor.read, buffer.read_port())
+        wiring.connect(m, receiver.crc, rx_crc.port)
+        wiring.connect(m, transmitter.crc, tx_crc.port)
+        write_port = buffer.write_port()
+        wiring.connect(m, receiver.write, write_port)
+        # Which byte a read gets where the receiver writes in the same cycle does not
+        # matter (outside the committed frames, or a committed frame's flag, which the
+        # executor reads a cycle later); a transparent port is what Yosys maps onto iCE40
+        # block RAM with the least logic around it (the other choice cost 21 flip-flops).
+        wiring.connect(m, executor.read, buffer.read_port(transparent_for=(write_port,)))
         m.d.comb += [receiver.head.eq(executor.head), executor.tail.eq(receiver.tail)]
         wiring.connect(m, executor.bus, wiring.flipped(self.bus))
         wiring.connect(m, executor.frame, transmitter.frame)

@@ -2,7 +2,10 @@
 
 It hunts for the sync byte, takes the sequence number and the length,
 drops a candidate whose length exceeds ``max_payload`` on its last length
-byte, and runs the CRC over the rest as it arrives.  Bytes go into the
+byte, and runs the CRC over the rest as it arrives, in its own bit-serial
+engine (:class:`~.crc.SerialCrc32`): a byte is taken when the engine is free
+for it, at most every 9 cycles, well inside a UART's byte time.  The CRC
+bytes are compared with the register a byte at a time as they come.  Bytes go into the
 receive buffer (a ring of block RAM shared with the executor) as they come,
 but a frame counts only once its CRC has matched: then the receiver
 *commits* it by moving :attr:`FrameReceiver.tail` past it.  A frame with a
@@ -24,13 +27,13 @@ re-scan the bytes of a bad candidate for a later sync byte; the host's retry
 covers that case.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 
 from ...link.framing import SYNC
-from .crc import RESIDUE, CrcSignature
+from .crc import CrcSignature
 
 __all__ = ["FrameReceiver", "STORED_HEADER", "RETRY_FLAG"]
 
@@ -56,9 +59,9 @@ class FrameReceiver(wiring.Component):
     Members
     -------
     rx : In(stream.Signature(8))
-        Bytes from the line.  Always ready.
+        Bytes from the line.  Ready whenever the CRC engine is free.
     crc : Out(CrcSignature())
-        The shared CRC engine (this user has priority).
+        The receiver's CRC engine.
     write : In(WritePort.Signature(addr_width, shape=8))
         The ring's write port (the signature is the memory's, hence In).
     tail : Out(ptr_width)
@@ -96,9 +99,10 @@ class FrameReceiver(wiring.Component):
         m = Module()
         rx, crc, write = self.rx, self.crc, self.write
         ptr_width = self.addr_width + 1
-        took = rx.valid
+        took = rx.valid & rx.ready
         byte = rx.payload
-        m.d.comb += rx.ready.eq(1)
+        # Hunting or judging, the receiver folds nothing: it clears the engine.
+        m.d.comb += rx.ready.eq(crc.byte.ready | crc.clear)
 
         wp = Signal(ptr_width)                  # where the next stored byte goes
         room = Signal()
@@ -108,18 +112,26 @@ class FrameReceiver(wiring.Component):
         too_long = Signal()                     # a length byte above the low ones is nonzero
         count = Signal(2)                       # length / CRC byte within its field
         seq = Signal(8)
-        frame_crc = Signal(32)                  # the register before the CRC bytes
+        mismatch = Signal()                     # a CRC byte differed from the register's
         last_seq = Signal(8)
         last_crc = Signal(32)
         have_last = Signal()
         idle = Signal(range(self.idle_cycles + 1))
 
-        def store(value):
-            m.d.comb += [write.addr.eq(wp[:self.addr_width]), write.data.eq(value),
-                         write.en.eq(room & ~lost)]
+        # One incrementer each for the write pointer and a frame's start, whichever state
+        # uses them (an adder per use would be four times the cells).
+        stored = Signal()                       # the byte taken goes into the ring
+        m.d.comb += [write.addr.eq(wp[:self.addr_width]), write.data.eq(byte),
+                     write.en.eq(stored & room & ~lost)]
+        with m.If(stored):
             m.d.sync += wp.eq(wp + 1)
             with m.If(~room):
                 m.d.sync += lost.eq(1)
+        start = Signal(ptr_width)               # a new frame's flag byte goes there
+        m.d.comb += start.eq(self.tail)
+
+        def store():
+            m.d.comb += stored.eq(1)
 
         def quiet_line():
             # Mid-frame and the line has been quiet too long: drop the partial frame.
@@ -127,7 +139,11 @@ class FrameReceiver(wiring.Component):
                 m.next = "HUNT"
 
         def crc_byte():
-            m.d.comb += [crc.data.eq(byte), crc.step.eq(took)]
+            m.d.comb += [crc.byte.payload.data.eq(byte), crc.byte.valid.eq(rx.valid)]
+
+        def start_frame():
+            m.d.sync += [wp.eq(start + 1), lost.eq(0), count.eq(0), too_long.eq(0),
+                         mismatch.eq(0)]
 
         low_bits = len(left) - 8                # length bits kept from the second length byte
 
@@ -135,15 +151,14 @@ class FrameReceiver(wiring.Component):
             with m.State("HUNT"):
                 m.d.comb += crc.clear.eq(1)
                 with m.If(took & (byte == SYNC)):
-                    m.d.sync += [wp.eq(self.tail + 1), lost.eq(0), count.eq(0),
-                                 too_long.eq(0)]
+                    start_frame()
                     m.next = "SEQ"
 
             with m.State("SEQ"):
                 quiet_line()
                 crc_byte()
                 with m.If(took):
-                    store(byte)
+                    store()
                     m.d.sync += seq.eq(byte)
                     m.next = "LENGTH"
 
@@ -154,10 +169,10 @@ class FrameReceiver(wiring.Component):
                     m.d.sync += count.eq(count + 1)
                     with m.Switch(count):
                         with m.Case(0):
-                            store(byte)
+                            store()
                             m.d.sync += left[:8].eq(byte)
                         with m.Case(1):
-                            store(byte)
+                            store()
                             if low_bits:
                                 m.d.sync += left[8:].eq(byte[:low_bits])
                             with m.If(byte[low_bits:] != 0):
@@ -177,37 +192,40 @@ class FrameReceiver(wiring.Component):
                 quiet_line()
                 crc_byte()
                 with m.If(took):
-                    store(byte)
+                    store()
                     m.d.sync += left.eq(left - 1)
                     with m.If(left == 1):
                         m.next = "CRC"
 
+            # Each CRC byte against the register's bottom byte; the register
+            # turns a byte for the next (not after the last: it is compared whole below).
             with m.State("CRC"):
                 quiet_line()
-                crc_byte()
+                m.d.comb += [crc.byte.payload.turn.eq(1),
+                             crc.byte.valid.eq(rx.valid & (count != 3))]
                 with m.If(took):
                     m.d.sync += count.eq(count + 1)
-                    with m.If(count == 0):
-                        m.d.sync += frame_crc.eq(crc.value)
+                    with m.If(byte != crc.value[:8]):
+                        m.d.sync += mismatch.eq(1)
                     with m.If(count == 3):
                         m.d.comb += self.overrun.eq(lost)
                         m.next = "CHECK"
 
-            # The register has taken the CRC bytes: it holds the residue if they matched.
-            # Judged a cycle later, from the register, so the commit does not hang off the
-            # CRC's XOR network; the line may already bring the next sync byte.
+            # Judged a cycle after the last CRC byte, from registers; the line may already
+            # bring the next sync byte.  The register, turned three bytes, still holds the
+            # frame's CRC: it is kept, as it is, to tell a retry.
             with m.State("CHECK"):
                 m.d.comb += crc.clear.eq(1)
-                good = ~lost & (crc.value == RESIDUE)
+                good = ~lost & ~mismatch
                 with m.If(good):
-                    retry = have_last & (seq == last_seq) & (frame_crc == last_crc)
+                    retry = have_last & (seq == last_seq) & (crc.value == last_crc)
                     m.d.comb += [write.addr.eq(self.tail[:self.addr_width]),
                                  write.data.eq(Cat(retry, 0)), write.en.eq(1)]
                     m.d.sync += [self.tail.eq(wp), last_seq.eq(seq),
-                                 last_crc.eq(frame_crc), have_last.eq(1)]
+                                 last_crc.eq(crc.value), have_last.eq(1)]
+                    m.d.comb += start.eq(wp)
                 with m.If(took & (byte == SYNC)):
-                    m.d.sync += [wp.eq(Mux(good, wp, self.tail) + 1), lost.eq(0),
-                                 count.eq(0), too_long.eq(0)]
+                    start_frame()
                     m.next = "SEQ"
                 with m.Else():
                     m.next = "HUNT"

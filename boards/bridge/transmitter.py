@@ -4,10 +4,11 @@ The executor streams each response frame's bytes after the sync byte
 (``seq | length | payload``) as :class:`FrameByteLayout` beats, the last one
 flagged.  The transmitter sends the sync byte when a frame's first byte is
 waiting, forwards the bytes, and ends the frame with the CRC-32 of everything
-after the sync byte.  Every byte is loaded into the output register when the
-shared CRC engine is free for it (the receiver has priority), so ``tx`` is a
-plain registered stream whose ``valid`` never drops before a transfer.  It
-keeps no count of its own: the frame's length is the executor's business.
+after the sync byte.  Every byte is loaded into the output register as the
+transmitter's own bit-serial CRC engine (:class:`~.crc.SerialCrc32`) takes it,
+8 cycles a byte, far below a UART's byte time; so ``tx`` is a plain registered
+stream whose ``valid`` never drops before a transfer.  It keeps no count of
+its own: the frame's length is the executor's business.
 """
 
 from amaranth.hdl import Module, Signal
@@ -38,7 +39,7 @@ class FrameTransmitter(wiring.Component):
     tx : Out(stream.Signature(8))
         Bytes to the line.
     crc : Out(CrcSignature())
-        The shared CRC engine (this user waits for ``ready``).
+        The transmitter's CRC engine.
     busy : Out(1)
         A frame is being sent.
     """
@@ -60,35 +61,29 @@ class FrameTransmitter(wiring.Component):
         with m.If(tx.ready):
             m.d.sync += tx.valid.eq(0)
 
-        # A byte is folded into the CRC from the output register, the cycle after it was
-        # loaded or later (the receiver has the engine first); the next byte waits for it.
-        pending = Signal()
-        with m.If(pending):
-            m.d.comb += [crc.data.eq(tx.payload), crc.step.eq(1)]
-            with m.If(crc.ready):
-                m.d.sync += pending.eq(0)
-        go = Signal()
-        m.d.comb += go.eq(free & ~pending)
-
         with m.FSM(name="transmitter") as fsm:
             with m.State("IDLE"):
                 m.d.comb += crc.clear.eq(1)
-                with m.If(frame.valid & go):
-                    m.d.sync += [tx.payload.eq(SYNC), tx.valid.eq(1)]
+                with m.If(frame.valid & free):
+                    m.d.sync += [tx.payload.eq(SYNC), tx.valid.eq(1), count.eq(0)]
                     m.next = "BODY"
 
+            # A byte goes out as the engine takes it to fold in.
             with m.State("BODY"):
-                m.d.comb += frame.ready.eq(go)
-                with m.If(go & frame.valid):
-                    m.d.sync += [tx.payload.eq(frame.payload.data), tx.valid.eq(1),
-                                 pending.eq(1), count.eq(0)]
+                m.d.comb += [crc.byte.payload.data.eq(frame.payload.data),
+                             crc.byte.valid.eq(frame.valid & free),
+                             frame.ready.eq(free & crc.byte.ready)]
+                with m.If(frame.valid & frame.ready):
+                    m.d.sync += [tx.payload.eq(frame.payload.data), tx.valid.eq(1)]
                     with m.If(frame.payload.last):
                         m.next = "CRC"
 
+            # The register's bottom byte, as the engine turns the next one down.
             with m.State("CRC"):
-                with m.If(go):
-                    m.d.sync += [tx.payload.eq((~crc.value).word_select(count, 8)),
-                                 tx.valid.eq(1), count.eq(count + 1)]
+                m.d.comb += [crc.byte.payload.turn.eq(1), crc.byte.valid.eq(free)]
+                with m.If(free & crc.byte.ready):
+                    m.d.sync += [tx.payload.eq(crc.value[:8]), tx.valid.eq(1),
+                                 count.eq(count + 1)]
                     with m.If(count == 3):
                         m.next = "IDLE"
 

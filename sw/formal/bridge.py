@@ -1,6 +1,7 @@
 """The gateware frame bridge's safety, as formal properties (:class:`BridgeHarness`).
 
-The harness puts a :class:`~hetflow.boards.bridge.FrameBridge` on a free byte
+The harness puts a :class:`~hetflow.boards.bridge.FrameBridge` (with CRC
+engines that take a byte a cycle, ``crc_bits_per_cycle=8``) on a free byte
 line (every cycle a byte arrives or not, any value: ``AnySeq``), a free
 transmit ``ready`` and free bus read data, and reads the line with *shadow
 logic* that knows only the frame format of :mod:`hetflow.link.framing`:
@@ -115,8 +116,13 @@ class BridgeHarness(Elaboratable):
         lax = mutation == "lax_limits"
         # The receive buffer holds two frames of max_payload (as BRIDGE_RX_BUFFER does).
         rx_buffer = 1 << (2 * (self.max_payload + 4) - 1).bit_length()
+        # CRC engines that take a byte a cycle: the receiver, executor and transmitter are
+        # the board's, and a frame's bytes fit in a depth a solver reaches (a board's
+        # bit-serial engines take 8 cycles a byte; tests/boards/test_bridge_crc.py checks
+        # that every width computes the same CRC).
         self.bridge = FrameBridge(strides=[4], memory_size=memory_size,
                                   register_size=register_size, rx_buffer=rx_buffer,
+                                  crc_bits_per_cycle=8,
                                   max_payload=2 * self.max_payload if lax else self.max_payload,
                                   idle_cycles=self.idle_cycles + 8 if lax else self.idle_cycles)
 
@@ -128,7 +134,7 @@ class BridgeHarness(Elaboratable):
         if self.frame is None:
             line_valid, line_byte = AnySeq(1), AnySeq(8)
         else:
-            line_valid, line_byte = self._scripted_line(m)
+            line_valid, line_byte = self._scripted_line(m, bridge.rx.ready)
         m.d.comb += [bridge.rx.valid.eq(line_valid), bridge.rx.payload.eq(line_byte),
                      bridge.tx.ready.eq(AnySeq(1)), bridge.bus.r_data.eq(AnySeq(32))]
         line = SimpleNamespace(took=line_valid & bridge.rx.ready, byte=line_byte)
@@ -150,17 +156,17 @@ class BridgeHarness(Elaboratable):
          "oversize": self._oversize_properties}[self.properties](m, line, frame)
         return m
 
-    def _scripted_line(self, m):
+    def _scripted_line(self, m, ready):
         """One frame of ``self.frame`` payload bytes from the first cycle, then silence.
 
-        Its sync byte and length are constants and its bytes come back to back, so
-        the bridge's state is known in every cycle; the sequence number, payload and
-        CRC bytes are free.
+        Its sync byte and length are constants and each byte comes as soon as the
+        bridge is ready for it, so the bridge's state is known in every cycle; the
+        sequence number, payload and CRC bytes are free.
         """
         size = _HEAD + self.frame + 4
         pos = Signal(range(size + 2))
         valid, byte = Signal(), Signal(8)
-        with m.If(pos <= size):
+        with m.If((pos <= size) & ready):
             m.d.sync += pos.eq(pos + 1)
         m.d.comb += [valid.eq(pos <= size), byte.eq(AnySeq(8))]
         with m.Switch(pos):

@@ -57,9 +57,11 @@ def exchange(steps, kernel=None, max_cycles=4000):
                 continue
             decoder = F.FrameDecoder()
             frames = []
-            for byte in step:
+            for byte in step:                # as fast as the bridge takes them
                 ctx.set(bridge.rx.payload, byte)
                 ctx.set(bridge.rx.valid, 1)
+                while not ctx.get(bridge.rx.ready):
+                    await ctx.tick()
                 await ctx.tick()
             ctx.set(bridge.rx.valid, 0)
             for _ in range(max_cycles):
@@ -225,10 +227,13 @@ def run_saxpy_steps(n):
 
 
 def test_run_until_done_and_retry_is_answered_from_the_cache():
-    n = 40
+    # Long enough for the kernel to be still running when the RUN frame has come in
+    # (some 200 cycles: the bridge takes a byte every 8).
+    n = 200
     run = frame(9, P.RUN, 100_000)
     answers = exchange(run_saxpy_steps(n) + [run, run, frame(10, P.RUN, 100_000),
-                                             frame(11, P.MEM_READ, 0x800, 4 * n)])
+                                             frame(11, P.MEM_READ, 0x800, 4 * n)],
+                       max_cycles=9000)
     reason, cycles = P.decode_response(P.RUN, *response(answers[8]))
     assert reason == P.RUN_DONE and n <= cycles < 20 * n
     # The same frame again (a lost response): the very same answer, not a second run.
@@ -275,6 +280,15 @@ def test_largest_frame_is_taken_and_one_byte_more_is_not():
     assert P.decode_response(P.MEM_READ, *response(answers[2])) == bytes(range(8))
 
 
+def test_a_response_length_that_carries_into_its_second_byte():
+    # 251 bytes of data and the 5-byte response header: the frame's length is 0x100.
+    data = bytes(range(251))
+    answers = exchange([frame(1, P.MEM_WRITE, 0x20, data=data), frame(2, P.MEM_READ, 0x20, 251)])
+    assert response(answers[0]) == (P.OK, b"")
+    assert len(answers[1].payload) == 0x100
+    assert P.decode_response(P.MEM_READ, *response(answers[1])) == data
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"max_payload": 8}, r"^bridge max_payload = 8 is not allowed; allowed 9\.\.65535 bytes$"),
     ({"max_payload": 1 << 16},
@@ -286,6 +300,8 @@ def test_largest_frame_is_taken_and_one_byte_more_is_not():
                             r"of 4 bytes or more$"),
     ({"idle_cycles": 3}, r"^bridge idle_cycles = 3 is too small; allowed 16 or more$"),
     ({"strides": []}, r"^bridge: 0 DMA channels; allowed 1\.\.255$"),
+    ({"crc_bits_per_cycle": 3}, r"^bridge crc_bits_per_cycle = 3 is not allowed; choose one "
+                                r"of 1, 2, 4, 8$"),
 ])
 def test_bad_bridge_parameters(kwargs, message):
     args = {"strides": [4], "memory_size": 4096, "register_size": 64, **kwargs}
@@ -345,7 +361,8 @@ def test_frames_over_the_uart_line():
 
 def stream_through(items, *, max_payload=F.BRIDGE_MAX_PAYLOAD, rx_buffer=F.BRIDGE_RX_BUFFER,
                    hold_tx_until=0, max_cycles=20_000):
-    """Send ``items`` back to back, one byte a cycle, without waiting for answers.
+    """Send ``items`` back to back, each byte as soon as the bridge is ready for it,
+    without waiting for answers.
 
     An item is a frame's bytes, or a number of quiet cycles.  The line to the host is
     not read for the first ``hold_tx_until`` cycles (the bridge's responses, and so
@@ -372,8 +389,7 @@ def stream_through(items, *, max_payload=F.BRIDGE_MAX_PAYLOAD, rx_buffer=F.BRIDG
             ctx.set(bridge.rx.valid, byte is not None)
             ctx.set(bridge.rx.payload, byte or 0)
             ctx.set(bridge.tx.ready, cycle >= hold_tx_until)
-            if sent < len(line):
-                assert ctx.get(bridge.rx.ready)     # the receiver never stalls the line
+            if sent < len(line) and (byte is None or ctx.get(bridge.rx.ready)):
                 sent += 1
             took = ctx.get(bridge.tx.valid) and cycle >= hold_tx_until
             data = ctx.get(bridge.tx.payload)
@@ -434,7 +450,7 @@ def test_an_overrun_drops_the_new_frame_but_not_a_buffered_one():
     answers, overruns = stream_through(
         [first, second, third, 1500, frame(4, P.MEM_READ, 0x200, 100),
          frame(5, P.MEM_READ, 0x300, 4)],
-        max_payload=120, rx_buffer=256, hold_tx_until=1000)
+        max_payload=120, rx_buffer=256, hold_tx_until=4000, max_cycles=30_000)
     assert overruns == 1
     assert [a.seq for a in answers] == [1, 2, 4, 5]
     assert response(answers[0]) == response(answers[1]) == (P.OK, b"")
