@@ -101,6 +101,22 @@ def build(kernel, simulator, *, waves=True, status=None):
                          waves=waves, status=status)
 
 
+def build_key(simulator, waves, top, verilog_text, args, make_vars, files):
+    """The cache key of a :func:`build_verilog` model (16 hex digits)."""
+    from cocotb_tools.config import libs_dir
+
+    h = hashlib.sha256("\0".join(
+        # The model is linked to cocotb's libraries by their path in this environment: a
+        # build made in another environment breaks when that one is removed.
+        [BENCH_ABI, simulator.name, simulator.version, str(waves), top, verilog_text,
+         " ".join(args), str(libs_dir)] + list(make_vars)).encode())
+    for path in files:
+        content = path.read_bytes()
+        h.update(f"\0{path.name}\0{len(content)}\0".encode())
+        h.update(content)
+    return h.hexdigest()[:16]
+
+
 def build_verilog(name, top, verilog_text, simulator, *, waves=True, status=None,
                   cache="sim", what=None, sources=(), includes=(), verilator_args=(),
                   make_vars=()):
@@ -125,7 +141,8 @@ def build_verilog(name, top, verilog_text, simulator, *, waves=True, status=None
         (``OPT_FAST=-O0``), on top of what the simulator needs.
 
     The cache key covers the text, every file of ``sources`` and every file
-    directly in ``includes``, byte for byte.
+    directly in ``includes``, byte for byte, and the directory of cocotb's
+    libraries the model is linked to.
     """
     from cocotb_tools.runner import get_runner
 
@@ -134,14 +151,8 @@ def build_verilog(name, top, verilog_text, simulator, *, waves=True, status=None
     sources = [Path(s) for s in sources]
     includes = [Path(d) for d in includes]
     args = VERILATOR_ARGS + list(verilator_args)
-    h = hashlib.sha256("\0".join(
-        [BENCH_ABI, simulator.name, simulator.version, str(waves), top, verilog_text,
-         " ".join(args)] + list(make_vars)).encode())
-    for path in sources + sorted(f for d in includes for f in d.iterdir() if f.is_file()):
-        content = path.read_bytes()
-        h.update(f"\0{path.name}\0{len(content)}\0".encode())
-        h.update(content)
-    key = h.hexdigest()[:16]
+    files = sources + sorted(f for d in includes for f in d.iterdir() if f.is_file())
+    key = build_key(simulator, waves, top, verilog_text, args, make_vars, files)
     root = cache_dir() / cache
     final = root / f"{name}-{simulator.name}-{key}"
     if (final / "BUILD_OK").exists():

@@ -1,6 +1,6 @@
 """The bridge's executor: proven request frames from the receive buffer to the host bus.
 
-Why one module of ~460 lines: its one state machine shares the field register, the
+Why one module of ~480 lines: its one state machine shares the field register, the
 ring's read port and the response stream across every opcode; split, each part would
 re-declare them.
 

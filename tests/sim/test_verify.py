@@ -88,3 +88,16 @@ def test_icarus_catches_wrong_kernel_with_fst(fixtures_on_path, tmp_path):
     result = verify("faulty_kernels:WrongSaxpy", sim="icarus", count=4, seed=4, workdir=tmp_path)
     assert not result.passed and result.mismatch_count > 0
     assert result.waves is not None and result.waves.suffix == ".fst" and result.waves.exists()
+
+
+def test_a_model_built_in_another_environment_is_not_reused(monkeypatch, tmp_path):
+    # The model is linked to cocotb's libraries by path: another environment's build would
+    # stop loading once that environment is removed.
+    import cocotb_tools.config
+    from hetflow.sim.build import build_key
+    sim = find_simulator("verilator")
+    args = (sim, True, "top", "module top; endmodule", ["-O3"], [], [])
+    here = build_key(*args)
+    assert build_key(*args) == here
+    monkeypatch.setattr(cocotb_tools.config, "libs_dir", tmp_path / "other-venv" / "libs")
+    assert build_key(*args) != here
