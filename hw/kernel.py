@@ -9,6 +9,8 @@ hardware, a :class:`~hetflow.hw.core.KernelCore` subclass, which the shell
 (:class:`~hetflow.hw.shell.Shell`) instantiates; nothing here builds any.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .errors import ParamError, StimulusError
@@ -17,6 +19,21 @@ from .regmap import RegisterMap
 from .stimuli import random_ints
 
 __all__ = ["Kernel", "Params"]
+
+
+class CallShape(NamedTuple):
+    """What checking a call of a kernel with given parameters takes (:meth:`Kernel.memo`)."""
+
+    #: ``[(name, port, numpy dtype)]`` of the inputs, in port order.
+    inputs: list
+    #: The output names.
+    outputs: list
+    #: ``[(name, (register, lo, hi) or None)]`` in :attr:`Kernel.scalars` order (None: the
+    #: scalar is not a register).
+    scalars: list
+    #: The input and scalar names as sets, which a call's dicts' keys are compared with.
+    input_names: frozenset
+    scalar_names: frozenset
 
 _MEMO = {}
 
@@ -182,7 +199,8 @@ class Kernel:
         elements.
         """
         inputs, scalars = cls.check_call(p, inputs, scalars)
-        ports, outputs = cls.memo("_call_shape", p)[:2]
+        call = cls.memo("_call_shape", p)
+        ports, outputs = call.inputs, call.outputs
         for name, arr in inputs.items():
             if arr.ndim != 1:
                 raise StimulusError(f"{cls.name}: input '{name}' has shape {arr.shape}; "
@@ -251,8 +269,9 @@ class Kernel:
 
         Returns the inputs as NumPy arrays and the scalars as register values.
         """
-        shape, _, registers, input_names, scalar_names = cls.memo("_call_shape", p)
-        if inputs.keys() != input_names:
+        call = cls.memo("_call_shape", p)
+        shape, registers = call.inputs, call.scalars
+        if inputs.keys() != call.input_names:
             names = [name for name, _, _ in shape]
             missing = [name for name in names if name not in inputs]
             extra = [name for name in inputs if name not in names]
@@ -273,7 +292,7 @@ class Kernel:
                     f"{cls.name}: input '{name}' has dtype {arr.dtype}; expected {port.dtype} "
                     f"(convert with .astype(np.{port.dtype}))")
             checked[name] = arr
-        if scalars.keys() != scalar_names:
+        if scalars.keys() != call.scalar_names:
             missing = [s for s in cls.scalars if s not in scalars]
             extra = [s for s in scalars if s not in cls.scalars]
             allowed = ", ".join(cls.scalars) if cls.scalars else "none"
@@ -294,26 +313,18 @@ class Kernel:
 
     @classmethod
     def _call_shape(cls, p):
-        """What checking a call takes, for :meth:`memo`: ``(inputs, outputs, scalars,
-        input names, scalar names)``.
-
-        ``inputs`` is ``[(name, port, numpy dtype)]`` in port order, ``outputs``
-        the output names, ``scalars`` ``[(name, (register, lo, hi) or None)]``
-        in :attr:`scalars` order (None: the scalar is not a register); the names
-        are sets, which a call's dicts' keys are compared with at once.
-        """
+        """What checking a call takes, for :meth:`memo`: a :class:`CallShape`."""
         regmap = cls.memo("regmap", p)
         scalars = [(name, (regmap[name], *regmap[name].limits) if name in regmap else None)
                    for name in cls.scalars]
         inputs = [(port.name, port, port.np_dtype) for port in cls.memo("inputs", p)]
-        return (inputs, [port.name for port in cls.memo("outputs", p)], scalars,
-                frozenset(name for name, _, _ in inputs), frozenset(cls.scalars))
+        return CallShape(inputs, [port.name for port in cls.memo("outputs", p)], scalars,
+                         frozenset(name for name, _, _ in inputs), frozenset(cls.scalars))
 
     @classmethod
     def _check_scalar(cls, reg, value):
+        """A scalar that is not a plain int in range (:meth:`check_call` takes those), checked."""
         lo, hi = reg.limits
-        if type(value) is int and not reg.array and lo <= value <= hi:
-            return value                      # the usual case: a Python int that fits
         kind = f"int{reg.bits}" if reg.signed else f"uint{reg.bits}"
         arr = np.asarray(value)
         if arr.dtype.kind not in "iu" and arr.dtype != np.bool_:
