@@ -136,9 +136,9 @@ def encode_bench_job(budget, cycles_offsets, writes, dma, loads, saves):
 
     The benchmark's command line is ``board MEMORY_BYTES JOB_FILE OUTPUT_FILE``.
     It writes the saved ranges to ``OUTPUT_FILE`` one after another and one
-    line ``done=D clocked=N cycles=K seconds=S`` to stdout: ``S`` is the
-    std::chrono time of the DMA set-up, register writes and clocking, ``K`` the
-    kernel's cycle counter.  Exit status: 0 when the job finished, 4 when the
+    line ``done=D clocked=N cycles=K seconds=S cpu_seconds=C`` to stdout: ``S`` is the
+    std::chrono time of the DMA set-up, register writes and clocking, ``C`` the
+    process's CPU time over the same part, ``K`` the kernel's cycle counter.  Exit status: 0 when the job finished, 4 when the
     budget ran out, 2 on a bad command line or job file.
     """
     parts = [b"HFBJ", struct.pack("<QII", budget, *cycles_offsets),

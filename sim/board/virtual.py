@@ -466,6 +466,19 @@ class VirtualBoard(DesignClient):
         finally:
             self._lock.release()
 
+    @property
+    def cpu_seconds(self):
+        """CPU time the board process has run so far, in seconds (Linux's
+        ``/proc/PID/schedstat``); None where it cannot be read."""
+        proc = self._proc
+        if proc is None:
+            return None
+        try:
+            with open(f"/proc/{proc.pid}/schedstat") as f:
+                return int(f.read().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            return None
+
     def __enter__(self):
         return self
 

@@ -101,6 +101,12 @@ class SimDevice(RunsOverlays, Device):
     def _all_boards(self):
         return [*self._boards.values(), *([self._overlay.board] if self._overlay else [])]
 
+    def board_cpu_seconds(self):
+        """CPU time the device's board processes have run so far, in seconds (None
+        where unknown): with :func:`time.process_time`, what a call costs the machine."""
+        times = [board.cpu_seconds for board in self._all_boards()]
+        return None if not times or None in times else sum(times)
+
     def _abandon(self, run):
         # The job may still be running in the simulator: stop the processes so the
         # next call restarts them from a clean state.

@@ -24,6 +24,14 @@ cocotb
 Throughput is kernel cycles (the kernel's own cycle counter) per second.  The
 outputs of all three are compared with the golden model.
 
+Besides the wall time, the virtual board and the raw harness are timed in CPU
+time over the same parts: the raw harness's process CPU clock, and for the
+virtual board this process's :func:`time.process_time` plus the board
+process's run time (:meth:`~hetflow.backends.sim.SimDevice.board_cpu_seconds`).
+The wall-time ratio is the one a user sees; the CPU-time ratio leaves out the
+time the machine gave to other processes (or, on a VM, to other guests), which
+on a shared machine swings the wall-time ratio from run to run.
+
 The virtual board and the raw harness each run ``repeats`` times, taking turns
 (a fresh device or process each time, so every timed board call is a first
 call), and each figure is the best of its runs: on a busy machine one run of
@@ -111,6 +119,8 @@ class Measurement:
         Output elements that differ from the golden model.
     note : str
         What else is worth knowing (start-up time subtracted, ...).
+    cpu_seconds : float or None
+        CPU time of the timed part (see the module doc); None where unknown.
     """
 
     bench: str
@@ -119,10 +129,18 @@ class Measurement:
     seconds: float
     mismatches: int
     note: str = ""
+    cpu_seconds: float = None
 
     @property
     def cycles_per_s(self):
         return self.cycles / self.seconds if self.seconds > 0 else float("inf")
+
+    @property
+    def cpu_cycles_per_s(self):
+        """Cycles per CPU second; None where the CPU time is unknown."""
+        if self.cpu_seconds is None:
+            return None
+        return self.cycles / self.cpu_seconds if self.cpu_seconds > 0 else float("inf")
 
     @property
     def check(self):
@@ -143,6 +161,12 @@ class SimBench:
     def ratio_vs_raw(self):
         """Virtual-board cycles/s over raw-Verilator cycles/s (1.0: no overhead at all)."""
         return self.board.cycles_per_s / self.raw.cycles_per_s
+
+    @property
+    def cpu_ratio_vs_raw(self):
+        """The same ratio in cycles per CPU second; None where a CPU time is unknown."""
+        board, raw = self.board.cpu_cycles_per_s, self.raw.cpu_cycles_per_s
+        return None if board is None or raw is None else board / raw
 
     @property
     def speedup_vs_cocotb(self):
@@ -199,16 +223,20 @@ def measure_board(kernel_cls, p, inputs, scalars, expected, status=None):
         say(f"virtual board: loading {kernel_cls.name} (build and process start are not timed)")
         handle = dev.kernel(kernel_cls, **p)
         say(f"virtual board: one call of {n:,} elements")
+        board0, host0 = dev.board_cpu_seconds(), time.process_time()
         t0 = time.perf_counter()
         out = handle(**inputs, **scalars, timeout=RUN_TIMEOUT)
         seconds = time.perf_counter() - t0
+        host, board = time.process_time() - host0, dev.board_cpu_seconds()
         cycles = handle.last_cycles
+    cpu = None if board is None or board0 is None else host + board - board0
     got = out if isinstance(out, dict) else {handle.output_names[0]: out}
     return Measurement("virtual board", n, cycles, seconds, _mismatches(expected, got),
-                       "hetflow.open('sim') call")
+                       "hetflow.open('sim') call", cpu)
 
 
-_RAW_LINE = re.compile(r"done=(\d) clocked=(\d+) cycles=(\d+) seconds=([0-9.eE+-]+)")
+_RAW_LINE = re.compile(r"done=(\d) clocked=(\d+) cycles=(\d+) seconds=([0-9.eE+-]+) "
+                       r"cpu_seconds=([0-9.eE+-]+)")
 
 
 def measure_raw(kernel_cls, p, inputs, scalars, expected, status=None):
@@ -259,7 +287,8 @@ def measure_raw(kernel_cls, p, inputs, scalars, expected, status=None):
             offset += length
     got = kernel_cls.collect(p, job, got)
     return Measurement("raw Verilator", n, int(found.group(3)), float(found.group(4)),
-                       _mismatches(expected, got), "C++ std::chrono, no protocol")
+                       _mismatches(expected, got), "C++ std::chrono, no protocol",
+                       float(found.group(5)))
 
 
 def measure_cocotb(kernel_cls, p, inputs, scalars, expected, seed=1, status=None):
@@ -320,14 +349,17 @@ REPEATS = 3
 
 
 def _best(measurements):
-    """The fastest of several runs of one way (all must agree with the golden model)."""
+    """The fastest of several runs of one way (all must agree with the golden model);
+    its CPU time is the least of the runs' (each clock's best)."""
     best = min(measurements, key=lambda m: m.seconds)
+    cpus = [m.cpu_seconds for m in measurements]
+    cpu = None if None in cpus else min(cpus)
     worst = max(m.mismatches for m in measurements)
     seconds = sorted(m.seconds for m in measurements)
     runs = ", ".join(f"{t * 1e3:.1f}" for t in seconds)
     note = f"{best.note}; best of {len(measurements)} runs ({runs} ms)" \
         if len(measurements) > 1 else best.note
-    return Measurement(best.bench, best.elements, best.cycles, best.seconds, worst, note)
+    return Measurement(best.bench, best.elements, best.cycles, best.seconds, worst, note, cpu)
 
 
 def run_sim_bench(kernel="saxpy", params=None, elements=1_000_000, cocotb_elements=20_000,
@@ -402,5 +434,11 @@ def print_report(result, console):
     print(f"sim_cycles_per_s={result.board.cycles_per_s:.0f}")
     print(f"raw_cycles_per_s={result.raw.cycles_per_s:.0f}")
     print(f"cocotb_cycles_per_s={result.cocotb.cycles_per_s:.0f}")
+    if result.cpu_ratio_vs_raw is not None:
+        print("(a), (b) in CPU time: this process's and the board process's / the raw "
+              "process's")
+        print(f"sim_cpu_cycles_per_s={result.board.cpu_cycles_per_s:.0f}")
+        print(f"raw_cpu_cycles_per_s={result.raw.cpu_cycles_per_s:.0f}")
+        print(f"cpu_ratio_vs_raw_verilator={result.cpu_ratio_vs_raw:.3f}")
     print(f"ratio_vs_raw_verilator={result.ratio_vs_raw:.3f}")
     print(f"speedup_vs_cocotb={result.speedup_vs_cocotb:.1f}")

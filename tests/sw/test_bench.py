@@ -57,7 +57,8 @@ def test_bench_sim_prints_table_and_ratios():
     assert rows[0][1] == rows[1][1] == "20,000" and rows[2][1] == "2,000"
     got = figures(proc.stdout)
     for name in ("ratio_vs_raw_verilator", "speedup_vs_cocotb", "sim_cycles_per_s",
-                 "raw_cycles_per_s", "cocotb_cycles_per_s"):
+                 "raw_cycles_per_s", "cocotb_cycles_per_s", "sim_cpu_cycles_per_s",
+                 "raw_cpu_cycles_per_s", "cpu_ratio_vs_raw_verilator"):
         assert got[name] > 0, name
     lines = proc.stdout.strip().splitlines()
     assert lines[-2].startswith("ratio_vs_raw_verilator=")
@@ -74,6 +75,8 @@ def test_raw_harness_with_array_registers_matches_golden():
     m = measure_raw(Fir, p, inputs, scalars, expected)
     assert m.mismatches == 0 and m.check == "ok"
     assert m.cycles >= 300 and m.seconds > 0
+    # One thread: its CPU time over the timed part is at most that part's wall time.
+    assert 0 < m.cpu_seconds <= m.seconds + 1e-3
 
 
 @needs_verilator

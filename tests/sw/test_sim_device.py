@@ -163,3 +163,23 @@ def test_simulator_killed_mid_session_restarts(devices):
     with pytest.raises(HetflowError, match=r"killed by SIGKILL"):
         saxpy(x, x, a=1)
     assert np.array_equal(saxpy(x, x, a=3), 4 * x)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/schedstat"), reason="no /proc/PID/schedstat")
+def test_board_cpu_seconds_counts_the_board_process_run_time(devices):
+    sim = devices[1]
+    saxpy = sim.kernel("saxpy")
+    x = np.arange(20_000, dtype=np.int32)
+    saxpy(x, x, a=1)
+    before = sim.board_cpu_seconds()
+    t0 = time.perf_counter()
+    saxpy(x, x, a=2)
+    wall = time.perf_counter() - t0
+    spent = sim.board_cpu_seconds() - before
+    # The board process clocked the call's ~20,000 cycles, and ran no longer than it took.
+    assert 0 < spent <= wall
+
+
+def test_board_cpu_seconds_is_none_without_a_board():
+    with hetflow.open("sim") as sim:
+        assert sim.board_cpu_seconds() is None
