@@ -153,8 +153,9 @@ def check_divisor(divisor):
 
 
 def _check_counter_width(width):
-    if isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 1:
-        raise ParamError(f"UART counter_width must be a positive integer (bits), got {width!r}")
+    if isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 0:
+        raise ParamError(f"UART counter_width must be a whole number of bits (0: no "
+                         f"counters), got {width!r}")
     return int(width)
 
 
@@ -181,7 +182,8 @@ class UARTReceiver(wiring.Component):
     divisor : int
         Clock cycles per bit, at least :data:`MIN_DIVISOR` (:func:`divisor_for`).
     counter_width : int, optional
-        Bits of the saturating error counters (default 8: they stop at 255).
+        Bits of the saturating error counters (default 8: they stop at 255; 0 builds
+        none, and both stay 0-bit signals).
 
     Attributes
     ----------
@@ -256,13 +258,15 @@ class UARTReceiver(wiring.Component):
                     # Back to hunting half a bit before the next start bit can begin.
                     m.next = "HUNT"
                     with m.If(self.out.valid & ~self.out.ready):
-                        with m.If(self.overrun != top):
-                            m.d.sync += self.overrun.eq(self.overrun + 1)
+                        if self.counter_width:
+                            with m.If(self.overrun != top):
+                                m.d.sync += self.overrun.eq(self.overrun + 1)
                     with m.Else():
                         m.d.sync += [self.out.payload.eq(shift), self.out.valid.eq(1)]
                 with m.Else():
-                    with m.If(self.framing_errors != top):
-                        m.d.sync += self.framing_errors.eq(self.framing_errors + 1)
+                    if self.counter_width:
+                        with m.If(self.framing_errors != top):
+                            m.d.sync += self.framing_errors.eq(self.framing_errors + 1)
                     # A low stop bit may be the start of a break.  HUNT waits for a
                     # falling edge, i.e. for the line to go high first, so a held-low
                     # line is one error, not a string of 0x00 frames.
@@ -393,7 +397,9 @@ class UARTPins(wiring.Component):
     number : int, optional
         Which one of that name (default 0).
     counter_width : int, optional
-        Bits of the receiver's saturating error counters (default 8).
+        Bits of the receiver's saturating error counters (default 0: none; a
+        board's bridge reads no counters, its frames' CRC and the host's retries
+        cover a bad line, and 16 counter bits cost some 30 logic cells).
 
     Attributes
     ----------
@@ -401,10 +407,10 @@ class UARTPins(wiring.Component):
         As in :class:`UART`.
     """
 
-    def __new__(cls, divisor, resource="uart", number=0, counter_width=8):
+    def __new__(cls, divisor, resource="uart", number=0, counter_width=0):
         return _new_checked(cls, divisor, counter_width)
 
-    def __init__(self, divisor, resource="uart", number=0, counter_width=8):
+    def __init__(self, divisor, resource="uart", number=0, counter_width=0):
         self.divisor = check_divisor(divisor)
         self.counter_width = _check_counter_width(counter_width)
         self.resource = resource

@@ -367,8 +367,9 @@ def test_refused_component_does_not_warn_unused():
 
 def test_bad_counter_width_is_rejected():
     with pytest.raises(ParamError) as info:
-        UARTReceiver(16, counter_width=0)
-    assert str(info.value) == "UART counter_width must be a positive integer (bits), got 0"
+        UARTReceiver(16, counter_width=-1)
+    assert str(info.value) == ("UART counter_width must be a whole number of bits (0: no "
+                               "counters), got -1")
 
 
 # -- synthesis -------------------------------------------------------------------------------
