@@ -221,8 +221,9 @@ class UARTReceiver(wiring.Component):
         m.d.sync += prev.eq(line)
 
         timer = Signal(range(d))
-        bit = Signal(range(8))
-        shift = Signal(8)
+        # The data bits come in at the top and shift down behind a marker bit set at the
+        # start bit: the marker reaching bit 0 says all eight are in (no bit counter).
+        shift = Signal(9)
         top = 2 ** self.counter_width - 1
 
         # The stream: the byte stays until taken; the delivery below overrides this.
@@ -241,15 +242,14 @@ class UARTReceiver(wiring.Component):
                 with m.Elif(line):
                     m.next = "HUNT"                 # high again mid-bit: a glitch
                 with m.Else():
-                    m.d.sync += [timer.eq(d - 1), bit.eq(0)]
+                    m.d.sync += [timer.eq(d - 1), shift.eq(1 << 8)]
                     m.next = "DATA"
             with m.State("DATA"):
                 with m.If(timer != 0):
                     m.d.sync += timer.eq(timer - 1)
                 with m.Else():
-                    m.d.sync += [shift.eq(Cat(shift[1:], line)), timer.eq(d - 1),
-                                 bit.eq(bit + 1)]
-                    with m.If(bit == 7):
+                    m.d.sync += [shift.eq(Cat(shift[1:], line)), timer.eq(d - 1)]
+                    with m.If(shift[1]):                # the eighth data bit
                         m.next = "STOP"
             with m.State("STOP"):
                 with m.If(timer != 0):
@@ -262,7 +262,7 @@ class UARTReceiver(wiring.Component):
                             with m.If(self.overrun != top):
                                 m.d.sync += self.overrun.eq(self.overrun + 1)
                     with m.Else():
-                        m.d.sync += [self.out.payload.eq(shift), self.out.valid.eq(1)]
+                        m.d.sync += [self.out.payload.eq(shift[1:]), self.out.valid.eq(1)]
                 with m.Else():
                     if self.counter_width:
                         with m.If(self.framing_errors != top):
@@ -304,26 +304,26 @@ class UARTTransmitter(wiring.Component):
         m = Module()
         d = self.divisor
         timer = Signal(range(d))
-        # Bits of the frame still to finish, counting the one on the line (0: idle).
-        left = Signal(range(11))
-        # The bits after the one on the line: data bits, then the stop bit.
-        shift = Signal(9)
+        # The bits after the one on the line (data bits, then the stop bit) above a marker
+        # bit: the marker is the last bit to reach the line (high, as the line idles), and
+        # the register is empty, the transmitter idle, once it has.  Zero tests on the
+        # register take the place of a bit counter.
+        rest = Signal(10)
+        on_stop_bit = (rest[1:] == 0) & rest[0]
 
         # Ready when idle, or in the last cycle of the stop bit, so frames leave back to
         # back.  It depends only on state, never on ``valid`` (a stream rule).
-        m.d.comb += self.inp.ready.eq((left == 0) | ((left == 1) & (timer == 0)))
+        m.d.comb += self.inp.ready.eq((rest == 0) | (on_stop_bit & (timer == 0)))
 
         with m.If(self.inp.valid & self.inp.ready):
-            m.d.sync += [self.tx.eq(0), shift.eq(Cat(self.inp.payload, 1)),
-                         left.eq(10), timer.eq(d - 1)]
-        with m.Elif(left != 0):
+            m.d.sync += [self.tx.eq(0), rest.eq(Cat(self.inp.payload, 1, 1)),
+                         timer.eq(d - 1)]
+        with m.Elif(rest != 0):
             with m.If(timer != 0):
                 m.d.sync += timer.eq(timer - 1)
             with m.Else():
-                m.d.sync += left.eq(left - 1)
-                with m.If(left != 1):
-                    m.d.sync += [self.tx.eq(shift[0]), shift.eq(shift >> 1), timer.eq(d - 1)]
-                # left == 1: the stop bit ends and the line stays high (idle).
+                # The next bit goes out; after the stop bit, the marker leaves the line high.
+                m.d.sync += [self.tx.eq(rest[0]), rest.eq(rest >> 1), timer.eq(d - 1)]
         return m
 
 
