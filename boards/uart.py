@@ -26,7 +26,8 @@ latency are the same for every edge and do not matter.  The receiver then:
    sample, i.e. in the middle of each bit as the *receiver* counts time;
 4. in the middle of the stop bit, presents the byte if the stop bit is 1.  A
    stop bit of 0 is a *framing error*: the byte is dropped, ``framing_errors``
-   counts it, and the receiver hunts again; as it hunts for a falling edge, it
+   counts it (where the receiver is built with counters: ``counter_width``),
+   and the receiver hunts again; as it hunts for a falling edge, it
    waits for the line to go high first, so a held-low line (a *break*) counts
    once.
 
@@ -59,6 +60,10 @@ A received byte is presented on ``out`` until it is taken (``valid`` and
 has not been taken, the *new* byte is dropped and ``overrun`` counts it; the
 consumer must therefore take a byte within one frame time (``10 * divisor``
 cycles) to lose nothing.
+
+Neither side counts bits: a marker bit in each shift register, behind the
+data on receive and above the stop bit on transmit, says when a frame's bits
+are all in or all out.
 
 Transmitter timing
 ------------------

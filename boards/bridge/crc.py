@@ -10,6 +10,11 @@ stream, and its ``ready`` back-pressures a faster source.  More bits a cycle
 (``bits_per_cycle``) trade cells for speed; at 8 the engine takes a byte
 every cycle, as the formal harness wants it (its proofs are bounded in cycles).
 
+A byte is XORed into the register's bottom bits as the engine takes it and
+then only shifted through: the division by the polynomial takes a message's
+bits in any grouping, so the engine keeps no copy of the byte, only the
+cycles still to come (and whether the byte is a turn).
+
 Besides folding a byte in, the engine can *turn* its register: rotate it
 right by one byte, so the CRC's next byte comes to the bottom.  That is how
 the transmitter sends a CRC, and the receiver compares one, a byte at a

@@ -4,8 +4,10 @@ It hunts for the sync byte, takes the sequence number and the length,
 drops a candidate whose length exceeds ``max_payload`` on its last length
 byte, and runs the CRC over the rest as it arrives, in its own bit-serial
 engine (:class:`~.crc.SerialCrc32`): a byte is taken when the engine is free
-for it, at most every 9 cycles, well inside a UART's byte time.  The CRC
-bytes are compared with the register a byte at a time as they come.  Bytes go into the
+for it, at most every 8 cycles, well inside a UART's byte time.  The CRC
+bytes are compared with the register a byte at a time as they come, and the
+frame is judged in the cycle after its last one (the line waits that cycle).
+Bytes go into the
 receive buffer (a ring of block RAM shared with the executor) as they come,
 but a frame counts only once its CRC has matched: then the receiver
 *commits* it by moving :attr:`FrameReceiver.tail` past it.  A frame with a
@@ -25,6 +27,15 @@ one is taken: its response is sent again instead of executing it twice.
 Like the old bridge (and unlike the Python decoder), the receiver does not
 re-scan the bytes of a bad candidate for a later sync byte; the host's retry
 covers that case.
+
+Built for area: while hunting, the write pointer rests on ``tail`` and the
+sync byte is stored there (the flag overwrites it at the commit), so every
+byte of a frame, its flag's place included, is judged for room by one
+equality with ``head`` a lap ahead, and a dropped frame only sets the pointer
+back; the idle counter counts up from ``2**n - idle_cycles`` and its top bit
+is the timeout, so it needs no comparator.  The retry test keeps the last
+committed frame's sequence number and CRC (40 flip-flops): the receiver has
+no read port on the ring, where the bytes are.
 """
 
 from amaranth.hdl import Cat, Module, Signal

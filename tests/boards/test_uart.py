@@ -156,6 +156,16 @@ def test_receiver_decodes_bytes_with_idle_gaps(divisor):
     assert (r["overrun"], r["framing_errors"]) == (0, 0)
 
 
+def test_receiver_without_counters_decodes_and_drops_alike():
+    """counter_width=0 (a board's UARTPins): the same bytes, and a bad stop bit still drops."""
+    d = 4
+    bad = [0] * 10                              # a frame of 0x00 whose stop bit is 0
+    r = receive(d, line_levels(frames([0x55, 0xA3]) + bad + [1, 1] + frame_bits(0x0F), d),
+                counter_width=0)
+    assert r["bytes"] == [0x55, 0xA3, 0x0F]
+    assert (r["overrun"], r["framing_errors"]) == (0, 0)
+
+
 @pytest.mark.parametrize("skew", [-0.04, -0.03, 0.03, 0.05])
 def test_receiver_tolerates_a_sender_off_by_a_few_percent(skew):
     """Divisor 16: back-to-back frames from a sender 3 % (and up to the documented
