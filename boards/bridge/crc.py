@@ -102,7 +102,9 @@ class SerialCrc32(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         port, n = self.port, self.bits_per_cycle
-        crc = Signal(32)
+        # No reset of their own: the user clears the engine whenever it is idle, as it is
+        # after a reset, and a second reset input on every flip-flop costs logic.
+        crc = Signal(32, reset_less=True)
         m.d.comb += port.value.eq(crc)
         if n == 8:
             # A byte a cycle: the kernels' byte step (the formal harness's shadow computes
@@ -119,8 +121,8 @@ class SerialCrc32(wiring.Component):
         # shifted through (a CRC's bits may be folded in all at once or one by one: the
         # same polynomial division), so the engine keeps no copy of the byte: only the
         # cycles still to come and whether the byte is a turn.
-        left = Signal(range(8 // n))
-        turn = Signal()
+        left = Signal(range(8 // n), reset_less=True)
+        turn = Signal(reset_less=True)
         busy = left != 0
         m.d.comb += port.byte.ready.eq(~busy & ~port.clear)
         take = port.byte.valid & port.byte.ready
