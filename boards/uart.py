@@ -26,7 +26,8 @@ latency are the same for every edge and do not matter.  The receiver then:
    sample, i.e. in the middle of each bit as the *receiver* counts time;
 4. in the middle of the stop bit, presents the byte if the stop bit is 1.  A
    stop bit of 0 is a *framing error*: the byte is dropped, ``framing_errors``
-   counts it, and the receiver hunts again; as it hunts for a falling edge, it
+   counts it (where the receiver is built with counters: ``counter_width``),
+   and the receiver hunts again; as it hunts for a falling edge, it
    waits for the line to go high first, so a held-low line (a *break*) counts
    once.
 
@@ -59,6 +60,10 @@ A received byte is presented on ``out`` until it is taken (``valid`` and
 has not been taken, the *new* byte is dropped and ``overrun`` counts it; the
 consumer must therefore take a byte within one frame time (``10 * divisor``
 cycles) to lose nothing.
+
+Neither side counts bits: a marker bit in each shift register, behind the
+data on receive and above the stop bit on transmit, says when a frame's bits
+are all in or all out.
 
 Transmitter timing
 ------------------
@@ -153,8 +158,9 @@ def check_divisor(divisor):
 
 
 def _check_counter_width(width):
-    if isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 1:
-        raise ParamError(f"UART counter_width must be a positive integer (bits), got {width!r}")
+    if isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 0:
+        raise ParamError(f"UART counter_width must be a whole number of bits (0: no "
+                         f"counters), got {width!r}")
     return int(width)
 
 
@@ -181,7 +187,8 @@ class UARTReceiver(wiring.Component):
     divisor : int
         Clock cycles per bit, at least :data:`MIN_DIVISOR` (:func:`divisor_for`).
     counter_width : int, optional
-        Bits of the saturating error counters (default 8: they stop at 255).
+        Bits of the saturating error counters (default 8: they stop at 255; 0 builds
+        none, and both stay 0-bit signals).
 
     Attributes
     ----------
@@ -219,8 +226,9 @@ class UARTReceiver(wiring.Component):
         m.d.sync += prev.eq(line)
 
         timer = Signal(range(d))
-        bit = Signal(range(8))
-        shift = Signal(8)
+        # The data bits come in at the top and shift down behind a marker bit set at the
+        # start bit: the marker reaching bit 0 says all eight are in (no bit counter).
+        shift = Signal(9)
         top = 2 ** self.counter_width - 1
 
         # The stream: the byte stays until taken; the delivery below overrides this.
@@ -239,15 +247,14 @@ class UARTReceiver(wiring.Component):
                 with m.Elif(line):
                     m.next = "HUNT"                 # high again mid-bit: a glitch
                 with m.Else():
-                    m.d.sync += [timer.eq(d - 1), bit.eq(0)]
+                    m.d.sync += [timer.eq(d - 1), shift.eq(1 << 8)]
                     m.next = "DATA"
             with m.State("DATA"):
                 with m.If(timer != 0):
                     m.d.sync += timer.eq(timer - 1)
                 with m.Else():
-                    m.d.sync += [shift.eq(Cat(shift[1:], line)), timer.eq(d - 1),
-                                 bit.eq(bit + 1)]
-                    with m.If(bit == 7):
+                    m.d.sync += [shift.eq(Cat(shift[1:], line)), timer.eq(d - 1)]
+                    with m.If(shift[1]):                # the eighth data bit
                         m.next = "STOP"
             with m.State("STOP"):
                 with m.If(timer != 0):
@@ -256,13 +263,15 @@ class UARTReceiver(wiring.Component):
                     # Back to hunting half a bit before the next start bit can begin.
                     m.next = "HUNT"
                     with m.If(self.out.valid & ~self.out.ready):
-                        with m.If(self.overrun != top):
-                            m.d.sync += self.overrun.eq(self.overrun + 1)
+                        if self.counter_width:
+                            with m.If(self.overrun != top):
+                                m.d.sync += self.overrun.eq(self.overrun + 1)
                     with m.Else():
-                        m.d.sync += [self.out.payload.eq(shift), self.out.valid.eq(1)]
+                        m.d.sync += [self.out.payload.eq(shift[1:]), self.out.valid.eq(1)]
                 with m.Else():
-                    with m.If(self.framing_errors != top):
-                        m.d.sync += self.framing_errors.eq(self.framing_errors + 1)
+                    if self.counter_width:
+                        with m.If(self.framing_errors != top):
+                            m.d.sync += self.framing_errors.eq(self.framing_errors + 1)
                     # A low stop bit may be the start of a break.  HUNT waits for a
                     # falling edge, i.e. for the line to go high first, so a held-low
                     # line is one error, not a string of 0x00 frames.
@@ -300,26 +309,26 @@ class UARTTransmitter(wiring.Component):
         m = Module()
         d = self.divisor
         timer = Signal(range(d))
-        # Bits of the frame still to finish, counting the one on the line (0: idle).
-        left = Signal(range(11))
-        # The bits after the one on the line: data bits, then the stop bit.
-        shift = Signal(9)
+        # The bits after the one on the line (data bits, then the stop bit) above a marker
+        # bit: the marker is the last bit to reach the line (high, as the line idles), and
+        # the register is empty, the transmitter idle, once it has.  Zero tests on the
+        # register take the place of a bit counter.
+        rest = Signal(10)
+        on_stop_bit = (rest[1:] == 0) & rest[0]
 
         # Ready when idle, or in the last cycle of the stop bit, so frames leave back to
         # back.  It depends only on state, never on ``valid`` (a stream rule).
-        m.d.comb += self.inp.ready.eq((left == 0) | ((left == 1) & (timer == 0)))
+        m.d.comb += self.inp.ready.eq((rest == 0) | (on_stop_bit & (timer == 0)))
 
         with m.If(self.inp.valid & self.inp.ready):
-            m.d.sync += [self.tx.eq(0), shift.eq(Cat(self.inp.payload, 1)),
-                         left.eq(10), timer.eq(d - 1)]
-        with m.Elif(left != 0):
+            m.d.sync += [self.tx.eq(0), rest.eq(Cat(self.inp.payload, 1, 1)),
+                         timer.eq(d - 1)]
+        with m.Elif(rest != 0):
             with m.If(timer != 0):
                 m.d.sync += timer.eq(timer - 1)
             with m.Else():
-                m.d.sync += left.eq(left - 1)
-                with m.If(left != 1):
-                    m.d.sync += [self.tx.eq(shift[0]), shift.eq(shift >> 1), timer.eq(d - 1)]
-                # left == 1: the stop bit ends and the line stays high (idle).
+                # The next bit goes out; after the stop bit, the marker leaves the line high.
+                m.d.sync += [self.tx.eq(rest[0]), rest.eq(rest >> 1), timer.eq(d - 1)]
         return m
 
 
@@ -393,7 +402,9 @@ class UARTPins(wiring.Component):
     number : int, optional
         Which one of that name (default 0).
     counter_width : int, optional
-        Bits of the receiver's saturating error counters (default 8).
+        Bits of the receiver's saturating error counters (default 0: none; a
+        board's bridge reads no counters, its frames' CRC and the host's retries
+        cover a bad line, and 16 counter bits cost some 30 logic cells).
 
     Attributes
     ----------
@@ -401,10 +412,10 @@ class UARTPins(wiring.Component):
         As in :class:`UART`.
     """
 
-    def __new__(cls, divisor, resource="uart", number=0, counter_width=8):
+    def __new__(cls, divisor, resource="uart", number=0, counter_width=0):
         return _new_checked(cls, divisor, counter_width)
 
-    def __init__(self, divisor, resource="uart", number=0, counter_width=8):
+    def __init__(self, divisor, resource="uart", number=0, counter_width=0):
         self.divisor = check_divisor(divisor)
         self.counter_width = _check_counter_width(counter_width)
         self.resource = resource

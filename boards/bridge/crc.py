@@ -10,6 +10,11 @@ stream, and its ``ready`` back-pressures a faster source.  More bits a cycle
 (``bits_per_cycle``) trade cells for speed; at 8 the engine takes a byte
 every cycle, as the formal harness wants it (its proofs are bounded in cycles).
 
+A byte is XORed into the register's bottom bits as the engine takes it and
+then only shifted through: the division by the polynomial takes a message's
+bits in any grouping, so the engine keeps no copy of the byte, only the
+cycles still to come (and whether the byte is a turn).
+
 Besides folding a byte in, the engine can *turn* its register: rotate it
 right by one byte, so the CRC's next byte comes to the bottom.  That is how
 the transmitter sends a CRC, and the receiver compares one, a byte at a
@@ -97,41 +102,45 @@ class SerialCrc32(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         port, n = self.port, self.bits_per_cycle
-        crc = Signal(32)
-        # The byte's bits still to fold, above a marker bit: the engine is busy until the
-        # marker reaches the bottom, so no bit counter is needed.
-        rest = Signal(9 - n)
-        turn = Signal()
-        busy = Signal()
-        m.d.comb += busy.eq(rest[1:] != 0 if n < 8 else 0)
-        m.d.comb += [port.value.eq(crc), port.byte.ready.eq(~busy & ~port.clear)]
-        take = port.byte.valid & port.byte.ready
+        # No reset of their own: the user clears the engine whenever it is idle, as it is
+        # after a reset, and a second reset input on every flip-flop costs logic.
+        crc = Signal(32, reset_less=True)
+        m.d.comb += port.value.eq(crc)
+        if n == 8:
+            # A byte a cycle: the kernels' byte step (the formal harness's shadow computes
+            # the same expression, which keeps its proofs fast).
+            m.d.comb += port.byte.ready.eq(~port.clear)
+            folded = ~crc32_byte_step(m, ~crc, port.byte.payload.data, "fold")
+            with m.If(port.clear):
+                m.d.sync += crc.eq(0)
+            with m.Elif(port.byte.valid):
+                m.d.sync += crc.eq(Mux(port.byte.payload.turn, crc.rotate_right(8), folded))
+            return m
 
-        bits = Mux(busy, rest[:n], port.byte.payload.data[:n])
+        # The byte is XORed into the register's bottom bits as it is taken, and then only
+        # shifted through (a CRC's bits may be folded in all at once or one by one: the
+        # same polynomial division), so the engine keeps no copy of the byte: only the
+        # cycles still to come and whether the byte is a turn.
+        left = Signal(range(8 // n), reset_less=True)
+        turn = Signal(reset_less=True)
+        busy = left != 0
+        m.d.comb += port.byte.ready.eq(~busy & ~port.clear)
+        take = port.byte.valid & port.byte.ready
         turning = Mux(busy, turn, port.byte.payload.turn)
-        with m.If(take):
-            m.d.sync += [rest.eq(Cat(port.byte.payload.data[n:], Const(1, 1))),
-                         turn.eq(port.byte.payload.turn)]
-        with m.Elif(busy):
-            m.d.sync += rest.eq(rest[n:])
-        with m.If(port.clear):
-            m.d.sync += [crc.eq(0), rest.eq(0)]
-        with m.Elif(take | busy):
+        value = crc ^ Mux(take & ~port.byte.payload.turn, port.byte.payload.data, 0)
+        for i in range(n):
             # One bit: the register (inverted, as zlib's CRC is) shifts right; folding, the
-            # bit shifted out against the data bit decides whether the polynomial is XORed
-            # in; turning, the bit comes back in at the top.
-            if n == 8:
-                # A byte a cycle: the kernels' byte step (the formal harness's shadow
-                # computes the same expression, which keeps its proofs fast).
-                folded = ~crc32_byte_step(m, ~crc, bits, "fold")
-                m.d.sync += crc.eq(Mux(turning, crc.rotate_right(8), folded))
-            else:
-                value = crc
-                for i in range(n):
-                    feedback = ~turning & (value[0] ^ ~bits[i])
-                    step = Signal(32, name=f"step{i}")
-                    m.d.comb += step.eq(Cat(value[1:], Mux(turning, value[0], 1))
-                                        ^ Mux(feedback, Const(POLY, 32), 0))
-                    value = step
-                m.d.sync += crc.eq(value)
+            # bit shifted out decides whether the polynomial is XORed in; turning, the bit
+            # comes back in at the top.
+            feedback = ~turning & ~value[0]
+            step = Signal(32, name=f"step{i}")
+            m.d.comb += step.eq(Cat(value[1:], Mux(turning, value[0], 1))
+                                ^ Mux(feedback, Const(POLY, 32), 0))
+            value = step
+        with m.If(port.clear):
+            m.d.sync += [crc.eq(0), left.eq(0)]
+        with m.Elif(take):
+            m.d.sync += [crc.eq(value), left.eq(8 // n - 1), turn.eq(port.byte.payload.turn)]
+        with m.Elif(busy):
+            m.d.sync += [crc.eq(value), left.eq(left - 1)]
         return m

@@ -4,8 +4,10 @@ It hunts for the sync byte, takes the sequence number and the length,
 drops a candidate whose length exceeds ``max_payload`` on its last length
 byte, and runs the CRC over the rest as it arrives, in its own bit-serial
 engine (:class:`~.crc.SerialCrc32`): a byte is taken when the engine is free
-for it, at most every 9 cycles, well inside a UART's byte time.  The CRC
-bytes are compared with the register a byte at a time as they come.  Bytes go into the
+for it, at most every 8 cycles, well inside a UART's byte time.  The CRC
+bytes are compared with the register a byte at a time as they come, and the
+frame is judged in the cycle after its last one (the line waits that cycle).
+Bytes go into the
 receive buffer (a ring of block RAM shared with the executor) as they come,
 but a frame counts only once its CRC has matched: then the receiver
 *commits* it by moving :attr:`FrameReceiver.tail` past it.  A frame with a
@@ -25,6 +27,15 @@ one is taken: its response is sent again instead of executing it twice.
 Like the old bridge (and unlike the Python decoder), the receiver does not
 re-scan the bytes of a bad candidate for a later sync byte; the host's retry
 covers that case.
+
+Built for area: while hunting, the write pointer rests on ``tail`` and the
+sync byte is stored there (the flag overwrites it at the commit), so every
+byte of a frame, its flag's place included, is judged for room by one
+equality with ``head`` a lap ahead, and a dropped frame only sets the pointer
+back; the idle counter counts up from ``2**n - idle_cycles`` and its top bit
+is the timeout, so it needs no comparator.  The retry test keeps the last
+committed frame's sequence number and CRC (40 flip-flops): the receiver has
+no read port on the ring, where the bytes are.
 """
 
 from amaranth.hdl import Cat, Module, Signal
@@ -98,15 +109,20 @@ class FrameReceiver(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         rx, crc, write = self.rx, self.crc, self.write
-        ptr_width = self.addr_width + 1
+        a = self.addr_width
         took = rx.valid & rx.ready
         byte = rx.payload
-        # Hunting or judging, the receiver folds nothing: it clears the engine.
-        m.d.comb += rx.ready.eq(crc.byte.ready | crc.clear)
 
-        wp = Signal(ptr_width)                  # where the next stored byte goes
-        room = Signal()
-        m.d.comb += room.eq(~(wp - self.head)[self.addr_width])
+        # Where the next stored byte goes.  While hunting it equals ``tail``: a frame's
+        # flag byte goes there, and the sync byte is stored there (the flag overwrites it
+        # at the commit) so that the flag's room is judged like every other byte's.
+        wp = Signal(a + 1)
+        # The ring is full where the next byte would land on ``head``'s byte a lap ahead.
+        # An equality, not a subtraction: ``wp`` moves a byte at a time from ``tail`` and
+        # ``tail - head`` is at most ``depth``, so ``wp`` meets ``head + depth`` before it
+        # could pass it (and past it, ``lost`` is set already).
+        full = Signal()
+        m.d.comb += full.eq((wp[:a] == self.head[:a]) & (wp[a] != self.head[a]))
         lost = Signal()                         # a byte of this frame found no room
         left = Signal(range(max(self.max_payload, 0xFF) + 1))   # payload bytes to come
         too_long = Signal()                     # a length byte above the low ones is nonzero
@@ -116,47 +132,54 @@ class FrameReceiver(wiring.Component):
         last_seq = Signal(8)
         last_crc = Signal(32)
         have_last = Signal()
-        idle = Signal(range(self.idle_cycles + 1))
+        # Cycles of silence, counted up from 2**n - idle_cycles: the line has been quiet
+        # for idle_cycles when the top bit sets, so no comparator is needed; it stays set.
+        n = self.idle_cycles.bit_length()
+        quiet_from = (1 << n) - self.idle_cycles
+        idle = Signal(n + 1, init=quiet_from)
+        with m.If(took):
+            m.d.sync += idle.eq(quiet_from)
+        with m.Elif(~idle[n]):
+            m.d.sync += idle.eq(idle + 1)
 
-        # One incrementer each for the write pointer and a frame's start, whichever state
-        # uses them (an adder per use would be four times the cells).
         stored = Signal()                       # the byte taken goes into the ring
-        m.d.comb += [write.addr.eq(wp[:self.addr_width]), write.data.eq(byte),
-                     write.en.eq(stored & room & ~lost)]
-        with m.If(stored):
-            m.d.sync += wp.eq(wp + 1)
-            with m.If(~room):
-                m.d.sync += lost.eq(1)
-        start = Signal(ptr_width)               # a new frame's flag byte goes there
-        m.d.comb += start.eq(self.tail)
+        restart = Signal()                      # the frame is dropped: hunt again
+        m.d.comb += [write.addr.eq(wp[:a]), write.data.eq(byte),
+                     write.en.eq(stored & ~full & ~lost)]
+        with m.If(restart):
+            m.d.sync += [wp.eq(self.tail), count.eq(0)]
+        with m.Elif(stored):
+            m.d.sync += [wp.eq(wp + 1), lost.eq(lost | full)]
 
         def store():
             m.d.comb += stored.eq(1)
 
+        def drop():
+            m.d.comb += restart.eq(1)
+            m.next = "HUNT"
+
         def quiet_line():
             # Mid-frame and the line has been quiet too long: drop the partial frame.
-            with m.If(~took & (idle == self.idle_cycles)):
-                m.next = "HUNT"
+            with m.If(~took & idle[n]):
+                drop()
 
         def crc_byte():
             m.d.comb += [crc.byte.payload.data.eq(byte), crc.byte.valid.eq(rx.valid)]
-
-        def start_frame():
-            m.d.sync += [wp.eq(start + 1), lost.eq(0), count.eq(0), too_long.eq(0),
-                         mismatch.eq(0)]
 
         low_bits = len(left) - 8                # length bits kept from the second length byte
 
         with m.FSM(name="receiver") as fsm:
             with m.State("HUNT"):
-                m.d.comb += crc.clear.eq(1)
+                m.d.comb += [crc.clear.eq(1), rx.ready.eq(1)]
                 with m.If(took & (byte == SYNC)):
-                    start_frame()
+                    store()
+                    m.d.sync += [lost.eq(full), too_long.eq(0), mismatch.eq(0)]
                     m.next = "SEQ"
 
             with m.State("SEQ"):
                 quiet_line()
                 crc_byte()
+                m.d.comb += rx.ready.eq(crc.byte.ready)
                 with m.If(took):
                     store()
                     m.d.sync += seq.eq(byte)
@@ -165,6 +188,7 @@ class FrameReceiver(wiring.Component):
             with m.State("LENGTH"):
                 quiet_line()
                 crc_byte()
+                m.d.comb += rx.ready.eq(crc.byte.ready)
                 with m.If(took):
                     m.d.sync += count.eq(count + 1)
                     with m.Switch(count):
@@ -182,7 +206,7 @@ class FrameReceiver(wiring.Component):
                                 m.d.sync += too_long.eq(1)
                     with m.If(count == 3):
                         with m.If(too_long | (byte != 0) | (left > self.max_payload)):
-                            m.next = "HUNT"
+                            drop()
                         with m.Elif(left == 0):
                             m.next = "CRC"
                         with m.Else():
@@ -191,6 +215,7 @@ class FrameReceiver(wiring.Component):
             with m.State("PAYLOAD"):
                 quiet_line()
                 crc_byte()
+                m.d.comb += rx.ready.eq(crc.byte.ready)
                 with m.If(took):
                     store()
                     m.d.sync += left.eq(left - 1)
@@ -202,7 +227,8 @@ class FrameReceiver(wiring.Component):
             with m.State("CRC"):
                 quiet_line()
                 m.d.comb += [crc.byte.payload.turn.eq(1),
-                             crc.byte.valid.eq(rx.valid & (count != 3))]
+                             crc.byte.valid.eq(rx.valid & (count != 3)),
+                             rx.ready.eq(crc.byte.ready)]
                 with m.If(took):
                     m.d.sync += count.eq(count + 1)
                     with m.If(byte != crc.value[:8]):
@@ -211,29 +237,21 @@ class FrameReceiver(wiring.Component):
                         m.d.comb += self.overrun.eq(lost)
                         m.next = "CHECK"
 
-            # Judged a cycle after the last CRC byte, from registers; the line may already
-            # bring the next sync byte.  The register, turned three bytes, still holds the
-            # frame's CRC: it is kept, as it is, to tell a retry.
+            # Judged a cycle after the last CRC byte, from registers (the line waits that
+            # cycle).  The register, turned three bytes, still holds the frame's CRC: it is
+            # kept, as it is, to tell a retry.
             with m.State("CHECK"):
                 m.d.comb += crc.clear.eq(1)
-                good = ~lost & ~mismatch
-                with m.If(good):
+                with m.If(~lost & ~mismatch):
                     retry = have_last & (seq == last_seq) & (crc.value == last_crc)
-                    m.d.comb += [write.addr.eq(self.tail[:self.addr_width]),
+                    m.d.comb += [write.addr.eq(self.tail[:a]),
                                  write.data.eq(Cat(retry, 0)), write.en.eq(1)]
                     m.d.sync += [self.tail.eq(wp), last_seq.eq(seq),
                                  last_crc.eq(crc.value), have_last.eq(1)]
-                    m.d.comb += start.eq(wp)
-                with m.If(took & (byte == SYNC)):
-                    start_frame()
-                    m.next = "SEQ"
-                with m.Else():
                     m.next = "HUNT"
+                with m.Else():
+                    drop()
 
         m.d.comb += [self.receiving.eq(~fsm.ongoing("HUNT") & ~fsm.ongoing("CHECK")),
                      self.busy.eq(~fsm.ongoing("HUNT"))]
-        with m.If(took):
-            m.d.sync += idle.eq(0)
-        with m.Elif(idle != self.idle_cycles):
-            m.d.sync += idle.eq(idle + 1)
         return m

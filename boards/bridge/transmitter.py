@@ -58,32 +58,37 @@ class FrameTransmitter(wiring.Component):
         count = Signal(2)                          # byte within the CRC field
         # The output register is free for the next byte when empty or being taken.
         free = ~tx.valid | tx.ready
-        with m.If(tx.ready):
+        # One load of the output register, from the byte each state picks: a register
+        # assigned in each state would cost a multiplexer on its every bit.
+        load = Signal()
+        source = Signal(8)
+        with m.If(load):
+            m.d.sync += [tx.payload.eq(source), tx.valid.eq(1)]
+        with m.Elif(tx.ready):
             m.d.sync += tx.valid.eq(0)
+        m.d.comb += crc.byte.payload.data.eq(frame.payload.data)
 
         with m.FSM(name="transmitter") as fsm:
             with m.State("IDLE"):
-                m.d.comb += crc.clear.eq(1)
+                m.d.comb += [crc.clear.eq(1), source.eq(SYNC), load.eq(frame.valid & free)]
                 with m.If(frame.valid & free):
-                    m.d.sync += [tx.payload.eq(SYNC), tx.valid.eq(1), count.eq(0)]
                     m.next = "BODY"
 
             # A byte goes out as the engine takes it to fold in.
             with m.State("BODY"):
-                m.d.comb += [crc.byte.payload.data.eq(frame.payload.data),
+                m.d.comb += [source.eq(frame.payload.data),
                              crc.byte.valid.eq(frame.valid & free),
-                             frame.ready.eq(free & crc.byte.ready)]
-                with m.If(frame.valid & frame.ready):
-                    m.d.sync += [tx.payload.eq(frame.payload.data), tx.valid.eq(1)]
-                    with m.If(frame.payload.last):
-                        m.next = "CRC"
+                             frame.ready.eq(free & crc.byte.ready),
+                             load.eq(frame.valid & free & crc.byte.ready)]
+                with m.If(frame.valid & frame.ready & frame.payload.last):
+                    m.next = "CRC"
 
             # The register's bottom byte, as the engine turns the next one down.
             with m.State("CRC"):
-                m.d.comb += [crc.byte.payload.turn.eq(1), crc.byte.valid.eq(free)]
+                m.d.comb += [crc.byte.payload.turn.eq(1), crc.byte.valid.eq(free),
+                             source.eq(crc.value[:8]), load.eq(free & crc.byte.ready)]
                 with m.If(free & crc.byte.ready):
-                    m.d.sync += [tx.payload.eq(crc.value[:8]), tx.valid.eq(1),
-                                 count.eq(count + 1)]
+                    m.d.sync += count.eq(count + 1)
                     with m.If(count == 3):
                         m.next = "IDLE"
 
