@@ -73,9 +73,9 @@ __all__ = ["DMA", "BeatQueue", "Channel", "channels", "beat_stride", "input_dept
            "INPUT_DEPTH"]
 
 REGS_PER_CHANNEL = 4
-#: Most beats an input channel holds (fetched or in flight) ahead of the kernel: enough
-#: for one beat per cycle with the memory's one-cycle read latency (see input_depth).
-INPUT_DEPTH = 3
+#: Beats an input channel holds (fetched or in flight) ahead of the kernel: enough for
+#: one beat per cycle with the memory's one-cycle read latency (see input_depth).
+INPUT_DEPTH = 2
 
 
 def channels(kernel, p=None):
@@ -91,9 +91,12 @@ def channels(kernel, p=None):
 
 
 def input_depth(chans, ch):
-    """Beats input channel ``ch`` of ``chans`` keeps fetched ahead (see the module doc)."""
-    inputs = [c for c in chans if not c.output]
-    return INPUT_DEPTH if len(inputs) == 1 and ch.words == 1 else 2
+    """Beats input channel ``ch`` of ``chans`` keeps fetched ahead (see the module doc).
+
+    :data:`INPUT_DEPTH` for every input channel: a request is issued the cycle
+    the kernel frees a place, and its beat is offered two cycles later.
+    """
+    return INPUT_DEPTH
 
 
 class DMA(wiring.Component):
@@ -142,24 +145,18 @@ class DMA(wiring.Component):
                             None if ch.output else input_depth(self.chans, ch))
               for ch in self.chans]
 
-        # ---- arbitration: host first, then the channels round-robin --------------------
+        # ---- arbitration: host first, then outputs, then inputs, each round-robin -----
+        # An output's grant (its stream's ready) never depends on an input's request,
+        # which depends on the kernel's ready: no loop through the kernel.
         grant = [Signal(name=f"grant_{i}") for i in range(n)]
         host_access = host.r_en | host.w_en
-        if n:
-            last = Signal(range(max(n, 2)), init=n - 1)   # last channel granted
-            with m.If(~host_access):
-                with m.Switch(last):
-                    for prev in range(n):
-                        with m.Case(prev):
-                            order = [(prev + 1 + k) % n for k in range(n)]
-                            for k, i in enumerate(order):
-                                cond = st[i].req
-                                for j in order[:k]:
-                                    cond = cond & ~st[j].req
-                                m.d.comb += grant[i].eq(cond)
-            for i in range(n):
-                with m.If(grant[i]):
-                    m.d.sync += last.eq(i)
+        outputs = [i for i in range(n) if self.chans[i].output]
+        inputs = [i for i in range(n) if not self.chans[i].output]
+        output_req = Cat(*(st[i].req for i in outputs)).any() if outputs else Const(0)
+        _round_robin(m, [st[i].req for i in outputs], [grant[i] for i in outputs],
+                     ~host_access, "output")
+        _round_robin(m, [st[i].req for i in inputs], [grant[i] for i in inputs],
+                     ~host_access & ~output_req, "input")
 
         # ---- the memory port --------------------------------------------------------
         m.d.comb += [mem.addr.eq(host.addr), mem.r_en.eq(host.r_en), mem.w_en.eq(host.w_en),
@@ -185,6 +182,27 @@ class DMA(wiring.Component):
                          s.left_counter.data.eq(regs.w_data)]
         m.d.comb += self.idle.eq(Cat(*(s.left == 0 for s in st)).all() if st else 1)
         return m
+
+
+def _round_robin(m, reqs, grants, enable, name):
+    """Drive ``grants`` from ``reqs`` while ``enable``: the one after the last granted wins."""
+    n = len(reqs)
+    if not n:
+        return
+    last = Signal(range(max(n, 2)), init=n - 1, name=f"last_{name}")   # last one granted
+    with m.If(enable):
+        with m.Switch(last):
+            for prev in range(n):
+                with m.Case(prev):
+                    order = [(prev + 1 + k) % n for k in range(n)]
+                    for k, i in enumerate(order):
+                        cond = reqs[i]
+                        for j in order[:k]:
+                            cond = cond & ~reqs[j]
+                        m.d.comb += grants[i].eq(cond)
+    for i in range(n):
+        with m.If(grants[i]):
+            m.d.sync += last.eq(i)
 
 
 class BeatQueue(wiring.Component):
@@ -293,19 +311,20 @@ class _ChannelState:
         ch = self.ch
         i = ch.index
         depth = self.depth
-        # Free queue places not yet claimed by a beat being fetched: a register, so
-        # that the request (and the memory arbitration after it) starts from flops.
+        # Free queue places not yet claimed by a beat being fetched.  A place the kernel
+        # frees is offered to a request in the same cycle (``popped``).
         credits = Signal(range(depth + 1), init=depth, name=f"ch{i}_credits")
         claimed = Signal(range(depth + 1), name=f"ch{i}_claimed")   # queued or in flight
         m.d.comb += claimed.eq(depth - credits)
         m.submodules[f"ch{i}_queue"] = queue = BeatQueue(ch.width, depth)
 
+        popped = port.valid & port.ready
         # Beats not yet requested = left - claimed.  A beat once started is finished.
+        room = self.more_than(claimed) & ((credits != 0) | popped)
         if ch.words > 1:
-            m.d.comb += self.req.eq((self.word != 0)
-                                    | (self.more_than(claimed) & (credits != 0)))
+            m.d.comb += self.req.eq((self.word != 0) | room)
         else:
-            m.d.comb += self.req.eq(self.more_than(claimed) & (credits != 0))
+            m.d.comb += self.req.eq(room)
 
         # The read issued this cycle returns next cycle: remember what it was.
         returning = Signal(name=f"ch{i}_returning")
@@ -329,7 +348,6 @@ class _ChannelState:
         m.d.comb += [queue.w_data.eq(beat[:ch.width]), queue.w_en.eq(returning & ret_last)]
         wiring.connect(m, wiring.flipped(port), queue.r)
 
-        popped = port.valid & port.ready
         issue_first = grant & (self.word == 0 if ch.words > 1 else Const(1))
         m.d.sync += credits.eq(credits - issue_first + popped)
         # A restart keeps what was fetched (the queue and its credits); flush it with a
