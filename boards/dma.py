@@ -33,30 +33,34 @@ A beat is *moved* when the kernel took it (inputs) or when it is in memory
 (outputs); ``idle`` is high when every channel has moved all its beats.
 
 Bandwidth: the memory port does one 32-bit access per cycle, shared by the
-host port (which always wins) and the channels (round-robin).  A beat of
-stride ``s`` costs ``max(1, s // 4)`` accesses, so a kernel moving ``B``
-memory words per result runs at most one result every ``B`` cycles.  An
-input channel keeps up to :func:`input_depth` beats fetched ahead: three
-where it may get every access (the only input channel, one-word beats: the
-memory answers a cycle after the request, and a free place is known a cycle
-after the kernel took a beat), two otherwise (it shares the port with another
-input, or its beats take several accesses).  An output channel holds one beat
-between the kernel and memory: it takes a beat every other cycle at most,
-which no kernel needs more of, since each output beat follows at least one
-input access.  So every built-in kernel runs at the port's bound
+host port (which always wins), then the output channels, then the input
+channels (round-robin within each group).  A beat of stride ``s`` costs
+``max(1, s // 4)`` accesses, so a kernel moving ``B`` memory words per result
+runs at most one result every ``B`` cycles.  An input channel keeps up to
+:data:`INPUT_DEPTH` (two) beats fetched ahead in a :class:`BeatQueue`: a
+read returns a cycle after its request, its beat is offered the cycle after
+that, and a place the kernel frees is offered to a request in the same cycle.
+An output channel holds no beat: a beat's words are written straight from the
+stream's payload, and the kernel's ``ready`` is the grant of its last word.
+Outputs go before inputs so that an output's ``ready`` never waits on an
+input's request, which depends on the kernel's ``ready`` (a loop through the
+kernel otherwise).  So every built-in kernel runs at the port's bound
 (``socsim.run_job``: 1.0 cycles per byte for crc32 lanes=1, 3.0 per element
-for saxpy, 2.0 per sample for fir).  Credits are registers, so a request
-never waits on the kernel's ``ready``: offering a place the kernel frees to a
-request in the same cycle would save one place per input (saxpy's DMA 669 ->
-500 logic cells on the iCEBreaker) but put the kernel's ready logic in front
-of the memory's request, the build's critical path then (saxpy 24.9 -> 23.9
-MHz, gemm 24.7 -> 22.4 MHz).
+for saxpy, 2.0 per sample for fir).  The kernel's ready and valid are then in
+front of the memory's request; the builds still meet the iCEBreaker's 12 MHz
+with room (``hetflow build ... --board icebreaker``: crc32 lanes=1 24.1 MHz,
+saxpy 22.3 MHz, gemm 23.0 MHz).  With one place per input, saxpy would run at
+4.0 cycles per element (its output's turn comes when an input wants the port).
 
 Area (the iCE40UP5K has 5,280 logic cells): each channel keeps its address
-as a beat index and its count in ``log2(memory / stride) + 1`` bits, the
-number of beats not yet requested or not yet taken is compared against the
-few beats in flight instead of counted, and a beat's words are addressed by
-concatenation (beats are aligned to their stride), not by an adder.
+as a beat index and its count in ``log2(memory / stride) + 1`` bits, each a
+:class:`~hetflow.boards.counter.Counter` (one logic cell a bit on the iCE40,
+where a loadable counter otherwise takes two); the number of beats not yet
+requested is compared against the few beats in flight instead of counted,
+and a beat's words are addressed by concatenation (beats are aligned to
+their stride), not by an adder.  crc32 lanes=1 on the iCEBreaker: 230 logic
+cells (saxpy 397, gemm 452), of which the memory port's address and write
+data multiplexers (host or channel) are about 60.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
