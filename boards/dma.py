@@ -235,7 +235,9 @@ class BeatQueue(wiring.Component):
         m = Module()
         depth = self.depth
         level = Signal(range(depth + 1))
-        places = [Signal(len(self.w_data), name=f"place{k}") for k in range(depth)]
+        # Data only: a place is read only below ``level``, which resets.
+        places = [Signal(len(self.w_data), name=f"place{k}", reset_less=True)
+                  for k in range(depth)]
         taken = self.r.valid & self.r.ready
         m.d.comb += [self.r.valid.eq(level != 0), self.r.payload.eq(places[0])]
         free = Signal(range(depth + 1))
