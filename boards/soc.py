@@ -357,11 +357,13 @@ class SoC(wiring.Component):
         if overlay:
             status = Cat(dma.idle, self._done(m, instances, bus, soft_rst))
         # Constants but STATUS: only the register's index and the status are kept
-        # from the read, the value is looked up a cycle later.
-        soc_index = Signal(4)
+        # from the read, the value is looked up a cycle later.  A read elsewhere keeps
+        # an index no register has, so the lookup gives 0 and the sources are OR'd.
+        none = (1 << len(soc_word)) - 1
+        soc_index = Signal(len(soc_word), init=none)
         held_status = Signal(len(status))
         with m.If(bus.r_stb):
-            m.d.sync += [soc_index.eq(soc_word), held_status.eq(status)]
+            m.d.sync += [soc_index.eq(Mux(in_soc, soc_word, none)), held_status.eq(status)]
         values = {smap.ID: SOC_ID, smap.INFO: len(self.chans) | (SOC_VERSION << 8),
                   smap.MEM_SIZE: size, smap.MEM_BASE: smap.mem_base,
                   smap.STATUS: held_status, smap.REGSIZE: self.register_space}
@@ -372,31 +374,16 @@ class SoC(wiring.Component):
                     m.d.comb += soc_rdata.eq(value)
 
         # ---- read data: valid the cycle after r_stb ---------------------------------------
-        # Sources: 0 nothing, 1..n the instances (then the manifest), n+1 SoC/DMA,
-        # n+2 memory.  A single kernel keeps 1 kernel, 2 SoC/DMA, 3 memory.
-        n = len(selects)
-        soc_source, mem_source = n + 1, n + 2
-        source = Signal(range(n + 3))
-        dma_sel = Signal()
+        # One flag per source (the instances, the manifest, memory), set by the read; the
+        # DMA's registers read as 0 (see hetflow.boards.dma), so they are no source.
+        sources = [*selects, (in_mem, dma.host.r_data)]
+        flags = [Signal(name=f"read_{i}") for i in range(len(sources))]
         with m.If(bus.r_stb):
-            m.d.sync += [source.eq(0), dma_sel.eq(in_dma)]
-            for i, (sel, _) in enumerate(selects):
-                with (m.If if i == 0 else m.Elif)(sel):
-                    m.d.sync += source.eq(1 + i)
-            with m.Elif(in_soc | in_dma):
-                m.d.sync += source.eq(soc_source)
-            with m.Elif(in_mem):
-                m.d.sync += source.eq(mem_source)
-        live = Signal(32)
-        with m.Switch(source):
-            for i, (_, r_data) in enumerate(selects):
-                with m.Case(1 + i):
-                    m.d.comb += live.eq(r_data)
-            with m.Case(soc_source):
-                m.d.comb += live.eq(Mux(dma_sel, dma.regs.r_data, soc_rdata))
-            with m.Case(mem_source):
-                m.d.comb += live.eq(dma.host.r_data)
-        m.d.comb += bus.r_data.eq(live)
+            m.d.sync += [flag.eq(sel) for flag, (sel, _) in zip(flags, sources)]
+        read = soc_rdata
+        for flag, (_, r_data) in zip(flags, sources):
+            read = read | Mux(flag, r_data, 0)
+        m.d.comb += bus.r_data.eq(read)
         return m
 
     def _done(self, m, instances, bus, soft_rst):

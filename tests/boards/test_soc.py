@@ -102,15 +102,15 @@ def test_host_memory_reads_while_the_dma_runs():
     _check("gemm", {}, cases=2, host_noise=True)
 
 
-def test_input_depth_is_three_only_where_a_channel_may_take_every_access():
+def test_every_input_channel_keeps_two_beats_ahead():
     def depths(name, **params):
         k = get_kernel(name)
         chans = channels(k, k.bind(**params))
         return [input_depth(chans, ch) for ch in chans if not ch.output]
-    assert depths("crc32", lanes=1) == [INPUT_DEPTH] == [3]   # alone, one word per beat
-    assert depths("crc32", lanes=8) == [2]                    # two words per beat
-    assert depths("saxpy") == [2, 2]                          # x and y share the port
-    assert depths("fir") == [3]
+    assert depths("crc32", lanes=1) == [INPUT_DEPTH] == [2]
+    assert depths("crc32", lanes=8) == [2]
+    assert depths("saxpy") == [2, 2]
+    assert depths("fir") == [2]
 
 
 def test_beat_stride_matches_the_virtual_board():
