@@ -41,8 +41,8 @@ from .buffer import Buffer
 from .hw.errors import HetflowError, StimulusError
 from .hw.registry import get_kernel
 
-__all__ = ["Device", "KernelHandle", "Run", "open", "BACKENDS", "INLINE_SECONDS",
-           "HICCUP_SECONDS"]
+__all__ = ["Device", "KernelHandle", "JobsPlan", "Run", "open", "call_key", "BACKENDS",
+           "INLINE_SECONDS", "HICCUP_SECONDS", "REPEAT_SHAPES"]
 
 #: A call whose run took at most this long lets later calls of the same handle, with no
 #: more input bytes, run inline (in the caller's thread) on devices with ``inline_calls``.
@@ -50,6 +50,18 @@ INLINE_SECONDS = 0.002
 #: A call slower than INLINE_SECONDS but within this, alone, does not stop inlining: on a
 #: busy machine a fast call is now and then delayed by a few ms of other processes' time.
 HICCUP_SECONDS = 0.05
+#: Call shapes whose repeat calls a handle keeps (a host calls a kernel with a few shapes).
+REPEAT_SHAPES = 16
+
+
+def call_key(args, kwargs):
+    """The shape of a call that decides its checks and job but for its data and scalar
+    values: the names of its keywords, and the type, dtype, shape and strides of each
+    positional argument; None when one is not an array."""
+    try:
+        return (*kwargs, *[(type(a), a.dtype, a.shape, a.strides) for a in args])
+    except AttributeError:
+        return None
 
 
 @cache
@@ -127,6 +139,9 @@ class KernelHandle:
         self._inline_bytes = -1
         # Whether the last call took more than INLINE_SECONDS (but within HICCUP_SECONDS).
         self._slow = False
+        #: Repeat calls by call shape (None on a device without them; None for a shape
+        #: that has none).
+        self._repeats = {} if device.repeats_calls else None
 
     def __repr__(self):
         params = ", ".join(f"{k}={v}" for k, v in self.params.items())
@@ -202,19 +217,63 @@ class KernelHandle:
         call is still running or queued on the device: such a call cannot be
         abandoned, so if it does take longer than ``timeout`` the
         ``TimeoutError`` comes when it returns.  Every other call goes through
-        the device's worker.
+        the device's worker.  On a device with ``repeats_calls``, an inline call
+        of a shape (:func:`call_key`) that passed the checks before runs as that
+        device's repeat call of the shape (:meth:`Device._repeat_call`).
         """
-        if not self.device.inline_calls:
+        device = self.device
+        if not device.inline_calls:
             return self.start(*args, **kwargs).wait(timeout=timeout)
         _check_timeout(timeout)
+        repeats = self._repeats
+        key = repeat = None
+        if repeats is not None:
+            key = call_key(args, kwargs)
+            repeat = repeats.get(key)
+        if repeat is not None and repeat.nbytes <= self._inline_bytes and not device._pending:
+            device._check_open()
+            t0 = time.perf_counter()
+            outputs = repeat(args, kwargs)
+            if outputs is not None:
+                elapsed = time.perf_counter() - t0
+                self._learn(repeat.nbytes, elapsed)
+                if elapsed > timeout:
+                    raise _timeout_error(self, timeout, elapsed)
+                return outputs
         plan, nbytes = self._checked(args, kwargs)
-        if nbytes > self._inline_bytes or self.device._pending:
+        if nbytes > self._inline_bytes or device._pending:
             return self._start(plan, nbytes).wait(timeout=timeout)
-        self.device._check_open()
+        device._check_open()
         outputs, elapsed = self._timed(plan, nbytes)
         if elapsed > timeout:
             raise _timeout_error(self, timeout, elapsed)
+        if key is not None and key not in repeats:
+            if len(repeats) >= REPEAT_SHAPES:
+                repeats.clear()
+            repeats[key] = device._repeat_call(self, args, kwargs, plan)
         return outputs
+
+
+class JobsPlan:
+    """A checked call (:meth:`Device._plan`): calling it executes its ``jobs`` in order
+    on the device and returns their outputs merged (``merge``)."""
+
+    def __init__(self, device, handle, jobs, merge):
+        self.device, self.handle, self.jobs, self.merge = device, handle, jobs, merge
+
+    def __call__(self):
+        device, handle, jobs = self.device, self.handle, self.jobs
+        cls, p = handle.kernel_cls, handle.params
+        outputs, cycles = [], 0
+        meter = device._link_meter(handle)
+        start = meter.mark() if meter is not None else None
+        for job in jobs:
+            streams, job_cycles = device._execute(handle, job)
+            outputs.append(cls.collect(p, job, streams))
+            cycles += job_cycles or 0
+        handle.last_cycles = cycles if jobs else None
+        handle.last_link = meter.since(start) if meter is not None and jobs else None
+        return self.merge(outputs)
 
 
 class Device:
@@ -227,6 +286,8 @@ class Device:
     inline_calls = False
     #: Whether the device runs overlays (several instances, chains; :mod:`hetflow.overlays`).
     runs_overlays = False
+    #: Whether the device has repeat calls (see :meth:`_repeat_call`).
+    repeats_calls = False
     #: The design the device runs (``hetflow.open(..., overlay=...)``), a
     #: :class:`~hetflow.hw.overlay.Overlay`, else None.
     design = None
@@ -324,8 +385,8 @@ class Device:
         The default splits the call into tiles the kernel accepts
         (:meth:`Kernel.split`), cuts them further where they would not fit the
         board's memory (:mod:`hetflow.fit`), prepares every job up front (so
-        bad input fails before anything runs), executes them in order and
-        merges the results.
+        bad input fails before anything runs), and returns a :class:`JobsPlan`
+        that executes them in order and merges the results.
         """
         cls, p = handle.kernel_cls, handle.params
         tiles, merge = cls.split(p, inputs, scalars)
@@ -334,19 +395,15 @@ class Device:
             jobs = [cls.prepare(p, dict(t_in), dict(t_sc)) for t_in, t_sc in tiles]
         else:
             jobs, merge = _fit_call()(cls, p, inputs, scalars, tiles, merge, board)
+        return JobsPlan(self, handle, jobs, merge)
 
-        def run():
-            outputs, cycles = [], 0
-            meter = self._link_meter(handle)
-            start = meter.mark() if meter is not None else None
-            for job in jobs:
-                streams, job_cycles = self._execute(handle, job)
-                outputs.append(cls.collect(p, job, streams))
-                cycles += job_cycles or 0
-            handle.last_cycles = cycles if jobs else None
-            handle.last_link = meter.since(start) if meter is not None and jobs else None
-            return merge(outputs)
-        return run
+    def _repeat_call(self, handle, args, kwargs, plan):
+        """What runs the next calls of the shape of a call that passed the checks
+        (``args``, ``kwargs``, and the ``plan`` it ran): a callable taking a call's
+        ``(args, kwargs)`` that returns its outputs, or None to check that call in
+        full, with attribute ``nbytes`` (the input bytes of a call); None when this
+        device has none for it.  Only on a device with :attr:`repeats_calls`."""
+        return None
 
     def _plan_chain(self, handle, inputs, scalars):
         """Validate a chain call; return a function that runs it and returns

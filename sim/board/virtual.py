@@ -44,6 +44,7 @@ from ...link import protocol as P
 from ...link.client import REGION_ALIGN, BoardError, BoardRequestError
 from ...link.design_client import DesignClient
 from ...link.job_burst import JOIN_MAX, frame_plan, request_head, response_decoder
+from ...link.job_frames import job_frames
 from .harness import STAGE_READ, STAGE_WRITE, build_board
 from .staging import StagedRead, staging_area
 
@@ -217,11 +218,12 @@ class VirtualBoard(DesignClient):
 
     # ---- frames -----------------------------------------------------------------------
 
-    def _exchange(self, buffers, requests, plan=None):
+    def _exchange(self, buffers, requests, plan=None, first=None, sent=False):
         """Write the frames in ``buffers`` (non-empty byte buffers) of ``requests`` (the
         burst's ``(opcode, fields, data, timeout)`` tuples); ``[(status, body)]`` of each,
         or, given the burst's :class:`~hetflow.link.job_burst.FramePlan`, their decoded
-        values (:meth:`_decode`).
+        values (:meth:`_decode`).  ``first``: the first bytes of the answers, read
+        already; ``sent``: the burst's first bytes were written already.
 
         Writing and reading interleave (the process answers while it is still
         fed, and blocks when its output pipe is full), so neither side waits for
@@ -242,7 +244,6 @@ class VirtualBoard(DesignClient):
         deadline = time.monotonic() + timeout
         header, hsize = P.HEADER, P.HEADER.size
         ready = True                        # read without asking poll first
-        sent = False                        # whether any byte reached the process
         while len(answers) < count:
             if out:
                 try:
@@ -264,13 +265,14 @@ class VirtualBoard(DesignClient):
                 events = self._polls[bool(out)].poll(max(deadline - time.monotonic(), 0) * 1000)
                 if not events or out and all(fd != rfd for fd, _ in events):
                     if not events and time.monotonic() >= deadline:
-                        if self._proc.poll() is not None:
-                            self._fail("the process died", opcode)
-                        self._fail(f"no response within {timeout:g} s", opcode)
+                        self._no_answer(timeout, opcode)
                     continue
             ready = False
             try:
-                if body is not None:
+                if first is not None:
+                    chunk, first = first, None
+                    n = len(chunk)
+                elif body is not None:
                     n = os.readv(rfd, [memoryview(body)[got:]])
                     chunk = None
                 else:
@@ -317,6 +319,12 @@ class VirtualBoard(DesignClient):
         if pending or out:
             self._fail("malformed response (more bytes than the requests' responses)", opcode)
         return answers if plan is None else self._decode(requests, answers, plan.decoders)
+
+    def _no_answer(self, timeout, opcode):
+        """Fail a request the process did not answer within ``timeout`` seconds."""
+        if self._proc.poll() is not None:
+            self._fail("the process died", opcode)
+        self._fail(f"no response within {timeout:g} s", opcode)
 
     def _decode(self, requests, answers, decoders):
         """The values of a burst's ``answers`` (:meth:`_exchange`), each made by its
@@ -414,6 +422,50 @@ class VirtualBoard(DesignClient):
             if plan is None:
                 return self._burst(requests)
             return self._exchange([plan.encode(requests)], requests, plan)
+
+    # ---- a job of a known shape, as one buffer ----------------------------------------
+
+    def job_frames(self, job, max_cycles=None):
+        """The :class:`~hetflow.link.job_frames.JobFrames` of ``job``'s burst for
+        :meth:`run_frames`, or None when it does not go through the pipes in one piece."""
+        return job_frames(self, job, max_cycles,
+                          None if self._stage is None else self.stage_min, _READ_CHUNK)
+
+    def run_frames(self, frames, arrays, values, timeout=300.0):
+        """Run the job of ``frames`` with a call's input ``arrays`` and register ``values``
+        filled in (:meth:`~hetflow.link.job_frames.JobFrames.fill`): one write and, when
+        every request succeeded and the kernel finished, one read.  ``(outputs, cycles)``
+        and errors as :meth:`run_job` gives them."""
+        deadline = time.monotonic() + timeout
+        got = self._call_frames(frames, arrays, values)
+        if type(got) is tuple:
+            return got[2], got[1]
+        return self._job_result(frames.burst, frames.expect, got, frames.run_at,
+                                frames.budget, deadline, frames.max_cycles)
+
+    def _call_frames(self, frames, arrays, values):
+        """:meth:`~hetflow.link.job_frames.JobFrames.answered` of the answers to the filled
+        ``frames``, else their decoded responses (:meth:`_exchange`)."""
+        with self._lock:
+            self._ensure(P.RESET)
+            frames.fill(arrays, values)
+            frame, requests = frames.frame, frames.requests
+            wfd, rfd = self._fds
+            try:
+                n = os.write(wfd, frame)
+            except OSError:                 # a dead process, a full pipe: as any burst
+                n = 0
+            if n < len(frame):
+                return self._exchange([memoryview(frame)[n:]], requests, frames, sent=n > 0)
+            # The answers, usually in one read: at once, or when poll says they are there.
+            try:
+                data = os.read(rfd, _READ_CHUNK)
+            except BlockingIOError:
+                if not self._polls[0].poll(self.timeout * 1000):
+                    self._no_answer(self.timeout, requests[0][0])
+                data = os.read(rfd, _READ_CHUNK)
+            got = frames.answered(data) if data else None
+            return got if got is not None else self._exchange([], requests, frames, data or None)
 
     # ---- the board API (the rest comes from BoardClient) -----------------------------
 

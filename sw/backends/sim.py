@@ -1,7 +1,10 @@
 """The simulated board: the kernel's RTL on the virtual board (Verilator + DMA model)."""
 
+import numpy as np
+
 from ..boardtime import LinkMeter
-from ..device import Device
+from ..buffer import Buffer
+from ..device import Device, JobsPlan
 from .sim_overlay import OverlayRunner, RunsOverlays
 from ..hw.errors import HetflowError
 from ..hw.shell import Shell
@@ -32,6 +35,44 @@ class _MeteredBoard(VirtualBoard):
         self.meter.record_job(burst, requests, responses)
         return responses
 
+    def _call_frames(self, frames, arrays, values):
+        got = super()._call_frames(frames, arrays, values)
+        self.meter.record_ran(frames.burst, frames.requests,
+                              got[0] if type(got) is tuple else got[frames.run_at][1])
+        return got
+
+
+class RepeatCall:
+    """A call of a shape that passed the checks before, run as one exchange of the job's
+    :class:`~hetflow.link.job_frames.JobFrames` (:meth:`VirtualBoard.run_frames`).
+
+    The shape (:func:`~hetflow.device.call_key`) fixes everything the checks look at
+    (:meth:`Kernel.shape_decides`) but the scalars' values: a call whose scalars are
+    plain ints within their registers' limits runs here; any other returns None and is
+    checked in full (which takes or refuses it with its own message).
+    """
+
+    def __init__(self, handle, board, frames, limits, nbytes):
+        self.handle, self.board, self.frames, self.nbytes = handle, board, frames, nbytes
+        self._scalars = [(name, *limits[name]) for name, _ in frames.values]
+        names = handle.output_names
+        self._output = names[0] if len(names) == 1 else None
+
+    def __call__(self, args, kwargs):
+        values = []
+        for name, lo, hi in self._scalars:
+            value = kwargs[name]
+            if type(value) is not int or not lo <= value <= hi:
+                return None
+            values.append(value)
+        meter = self.board.meter
+        start = meter.mark()
+        outputs, cycles = self.board.run_frames(self.frames, args, values)
+        handle = self.handle
+        handle.last_cycles = cycles
+        handle.last_link = meter.since(start)
+        return outputs if self._output is None else outputs[self._output]
+
 
 class SimDevice(RunsOverlays, Device):
     """Runs each job on a :class:`~hetflow.sim.board.virtual.VirtualBoard`, one per kernel.
@@ -54,6 +95,7 @@ class SimDevice(RunsOverlays, Device):
     """
 
     name = "sim"
+    repeats_calls = True
     # A job holds its board for its whole burst (VirtualBoard.run_job), so a small call
     # may run in the caller's thread next to the worker's.
     inline_calls = True
@@ -97,6 +139,22 @@ class SimDevice(RunsOverlays, Device):
 
     def _execute(self, handle, job):
         return self._board(handle).run_job(job, max_cycles=self.max_cycles)
+
+    def _repeat_call(self, handle, args, kwargs, plan):
+        # One job whose shape decides it, every input an array passed in port order.
+        if self._overlay is not None or not isinstance(plan, JobsPlan) \
+                or len(plan.jobs) != 1 or not handle.kernel_cls.shape_decides() \
+                or len(args) != len(handle.input_names) \
+                or any(type(a) not in (np.ndarray, Buffer) for a in args):
+            return None
+        board = self._board(handle)
+        frames = board.job_frames(plan.jobs[0], self.max_cycles)
+        if frames is None or [name for name, _, _ in frames.inputs] != handle.input_names:
+            return None
+        limits = handle.kernel_cls.scalar_limits(handle.params)
+        if any(name not in limits for name, _ in frames.values):
+            return None
+        return RepeatCall(handle, board, frames, limits, sum(a.nbytes for a in args))
 
     def _all_boards(self):
         return [*self._boards.values(), *([self._overlay.board] if self._overlay else [])]
