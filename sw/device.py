@@ -24,11 +24,11 @@ from functools import cache
 import numpy as np
 
 from .buffer import Buffer
-from .handle import HICCUP_SECONDS, INLINE_SECONDS, REPEAT_SHAPES, KernelHandle, Run, call_key
+from .handle import HICCUP_SECONDS, INLINE_SECONDS, REPEAT_SHAPES, KernelHandle, Run
 from .hw.errors import HetflowError
 from .hw.registry import get_kernel
 
-__all__ = ["Device", "KernelHandle", "JobsPlan", "Run", "open", "call_key", "BACKENDS",
+__all__ = ["Device", "KernelHandle", "JobsPlan", "Run", "open", "BACKENDS",
            "INLINE_SECONDS", "HICCUP_SECONDS", "REPEAT_SHAPES"]
 
 
@@ -184,10 +184,11 @@ class Device:
 
     def _repeat_call(self, handle, args, kwargs, plan):
         """What runs the next calls of the shape of a call that passed the checks
-        (``args``, ``kwargs``, and the ``plan`` it ran): a callable taking a call's
-        ``(args, kwargs)`` that returns its outputs, or None to check that call in
-        full, with attribute ``nbytes`` (the input bytes of a call); None when this
-        device has none for it.  Only on a device with :attr:`repeats_calls`."""
+        (``args``, ``kwargs``, and the ``plan`` it ran), or None.  Only on a device with
+        :attr:`repeats_calls`; it has ``match(args, kwargs)`` (the register values of a
+        call of its shape, False for one of its shape that the full checks must take,
+        None for one of another shape), ``run(args, values)`` (the call's outputs) and
+        ``nbytes`` (the input bytes of a call)."""
         return None
 
     def _plan_chain(self, handle, inputs, scalars):

@@ -16,8 +16,8 @@ not scheduled for a while): only a second one in a row, or one slower still,
 sends the handle's calls back to the worker.
 
 A host calls a kernel again and again with arrays of one shape.  On a device
-with :attr:`Device.repeats_calls`, an inline call whose shape (:func:`call_key`)
-passed the checks before runs as that device's *repeat call* for the shape
+with :attr:`Device.repeats_calls`, an inline call whose shape passed the checks
+before runs as that device's *repeat call* for the shape
 (:meth:`Device._repeat_call`), which does only what the shape leaves open.
 """
 
@@ -29,8 +29,7 @@ import numpy as np
 from .buffer import Buffer
 from .hw.errors import StimulusError
 
-__all__ = ["KernelHandle", "Run", "call_key", "INLINE_SECONDS", "HICCUP_SECONDS",
-           "REPEAT_SHAPES"]
+__all__ = ["KernelHandle", "Run", "INLINE_SECONDS", "HICCUP_SECONDS", "REPEAT_SHAPES"]
 
 #: A call whose run took at most this long lets later calls of the same handle, with no
 #: more input bytes, run inline (in the caller's thread) on devices with ``inline_calls``.
@@ -40,16 +39,6 @@ INLINE_SECONDS = 0.002
 HICCUP_SECONDS = 0.05
 #: Call shapes whose repeat calls a handle keeps (a host calls a kernel with a few shapes).
 REPEAT_SHAPES = 16
-
-
-def call_key(args, kwargs):
-    """The shape of a call that decides its checks and job but for its data and scalar
-    values: the names of its keywords, and the type, dtype, shape and strides of each
-    positional argument; None when one is not an array."""
-    try:
-        return (*kwargs, *[(type(a), a.dtype, a.shape, a.strides) for a in args])
-    except AttributeError:
-        return None
 
 
 def _check_timeout(timeout):
@@ -120,9 +109,9 @@ class KernelHandle:
         self._inline_bytes = -1
         # Whether the last call took more than INLINE_SECONDS (but within HICCUP_SECONDS).
         self._slow = False
-        #: Repeat calls by call shape (None on a device without them; None for a shape
-        #: that has none).
-        self._repeats = {} if device.repeats_calls else None
+        #: The device's repeat calls of this handle, the latest first (None on a device
+        #: without them).
+        self._repeats = [] if device.repeats_calls else None
 
     def __repr__(self):
         params = ", ".join(f"{k}={v}" for k, v in self.params.items())
@@ -199,28 +188,31 @@ class KernelHandle:
         abandoned, so if it does take longer than ``timeout`` the
         ``TimeoutError`` comes when it returns.  Every other call goes through
         the device's worker.  On a device with ``repeats_calls``, an inline call
-        of a shape (:func:`call_key`) that passed the checks before runs as that
-        device's repeat call of the shape (:meth:`Device._repeat_call`).
+        of a shape that passed the checks before runs as that device's repeat call
+        of the shape (:meth:`Device._repeat_call`).
         """
         device = self.device
         if not device.inline_calls:
             return self.start(*args, **kwargs).wait(timeout=timeout)
         _check_timeout(timeout)
         repeats = self._repeats
-        key = repeat = None
-        if repeats is not None:
-            key = call_key(args, kwargs)
-            repeat = repeats.get(key)
-        if repeat is not None and repeat.nbytes <= self._inline_bytes and not device._pending:
-            device._check_open()
-            t0 = time.perf_counter()
-            outputs = repeat(args, kwargs)
-            if outputs is not None:
-                elapsed = time.perf_counter() - t0
-                self._learn(repeat.nbytes, elapsed)
-                if elapsed > timeout:
-                    raise _timeout_error(self, timeout, elapsed)
-                return outputs
+        seen = False                    # whether a repeat call is of this call's shape
+        if repeats and not device._pending:
+            for repeat in repeats:
+                values = repeat.match(args, kwargs)
+                if values is None:
+                    continue
+                seen = True
+                if values is not False and repeat.nbytes <= self._inline_bytes:
+                    device._check_open()
+                    t0 = time.perf_counter()
+                    outputs = repeat.run(args, values)
+                    elapsed = time.perf_counter() - t0
+                    self._learn(repeat.nbytes, elapsed)
+                    if elapsed > timeout:
+                        raise _timeout_error(self, timeout, elapsed)
+                    return outputs
+                break
         plan, nbytes = self._checked(args, kwargs)
         if nbytes > self._inline_bytes or device._pending:
             return self._start(plan, nbytes).wait(timeout=timeout)
@@ -228,8 +220,9 @@ class KernelHandle:
         outputs, elapsed = self._timed(plan, nbytes)
         if elapsed > timeout:
             raise _timeout_error(self, timeout, elapsed)
-        if key is not None and key not in repeats:
-            if len(repeats) >= REPEAT_SHAPES:
-                repeats.clear()
-            repeats[key] = device._repeat_call(self, args, kwargs, plan)
+        if repeats is not None and not seen:
+            repeat = device._repeat_call(self, args, kwargs, plan)
+            if repeat is not None:
+                repeats.insert(0, repeat)
+                del repeats[REPEAT_SHAPES:]
         return outputs

@@ -7,7 +7,7 @@ ways cannot block each other (:meth:`PipeExchange._exchange`), and decoded
 (:meth:`PipeExchange._decode`).  The process answers a burst together when its
 input runs dry, so a job costs one write and, usually, one read; a job of a known
 shape writes its :class:`~hetflow.link.job_frames.JobFrames` as they are
-(:meth:`PipeExchange._call_frames`).  Every wait has a deadline; a process that
+(:meth:`PipeExchange.run_frames`).  Every wait has a deadline; a process that
 dies or does not answer in time fails the call (``_fail``, ``_died_before``).
 """
 
@@ -31,7 +31,8 @@ class PipeExchange:
     Mixed in before the board client: the board sets ``_fds`` (the process's
     input and output descriptors, non-blocking), ``_polls`` (a ``poll`` object
     for the output alone, and one for both), ``_lock``, ``timeout`` and
-    ``_proc``, and provides ``_ensure``, ``_fail`` and ``_died_before``.
+    ``_proc``, and provides ``_ensure``, ``_fail`` and ``_died_before`` (and
+    ``_job_result``, a :class:`~hetflow.link.client.BoardClient`'s).
     """
 
     def _exchange(self, buffers, requests, plan=None, first=None, sent=False):
@@ -169,26 +170,47 @@ class PipeExchange:
             raise rejected
         return responses
 
-    def _call_frames(self, frames, arrays, values):
-        """:meth:`~hetflow.link.job_frames.JobFrames.answered` of the answers to the filled
-        ``frames``, else their decoded responses (:meth:`_exchange`)."""
+    def run_frames(self, frames, arrays, values, timeout=300.0):
+        """Run the job of ``frames`` (:meth:`job_frames`) with a call's input ``arrays``
+        and register ``values`` filled in (:meth:`~hetflow.link.job_frames.JobFrames.fill`):
+        one write and, when every request succeeded and the kernel finished, one read.
+
+        Returns ``(outputs, cycles)`` and raises as :meth:`run_job` does (``timeout``
+        bounds the wait for the ``RUN``'s answer, as there); an output array may share
+        its memory with the answers it was read from, which nothing else holds.
+        """
+        deadline = time.monotonic() + timeout
         with self._lock:
-            self._ensure(P.RESET)
+            if self._proc is None:
+                self._ensure(P.RESET)
             frames.fill(arrays, values)
             frame, requests = frames.frame, frames.requests
             wfd, rfd = self._fds
             try:
-                n = os.write(wfd, frame)
+                n = os.write(wfd, frame)    # one write: the pipe holds far more
             except OSError:                 # a dead process, a full pipe: as any burst
                 n = 0
             if n < len(frame):
-                return self._exchange([memoryview(frame)[n:]], requests, frames, sent=n > 0)
-            # The answers, usually in one read: at once, or when poll says they are there.
-            try:
-                data = os.read(rfd, READ_CHUNK)
-            except BlockingIOError:
-                if not self._polls[0].poll(self.timeout * 1000):
-                    self._no_answer(self.timeout, requests[0][0])
-                data = os.read(rfd, READ_CHUNK)
-            got = frames.answered(data) if data else None
-            return got if got is not None else self._exchange([], requests, frames, data or None)
+                got = self._exchange([memoryview(frame)[n:]], requests, frames, sent=n > 0)
+            else:
+                # The answers in one read (at once, or when poll says they are there), into
+                # a buffer of their size when all is well: the outputs are read from it.
+                answers = bytearray(frames.answer_size)
+                try:
+                    n = os.readv(rfd, (answers,))
+                except BlockingIOError:
+                    if not self._polls[0].poll(self.timeout * 1000):
+                        self._no_answer(self.timeout, requests[0][0])
+                    n = os.readv(rfd, (answers,))
+                got = frames.answered(answers) if n == len(answers) else None
+                if got is None:             # more to read, or not all OK: answer by answer
+                    got = self._exchange([], requests, frames, bytes(answers[:n]) or None)
+            self._frames_sent(frames, got)
+        if type(got) is tuple:
+            return got[2], got[1]
+        return self._job_result(frames.burst, frames.expect, got, frames.run_at,
+                                frames.budget, deadline, frames.max_cycles)
+
+    def _frames_sent(self, frames, got):
+        """Called with what :meth:`run_frames` got back (a board that counts its link
+        counts the burst here)."""

@@ -34,7 +34,6 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 
 from ...link import protocol as P
 from ...link.client import REGION_ALIGN, BoardError, BoardRequestError
@@ -290,18 +289,6 @@ class VirtualBoard(PipeExchange, DesignClient):
         :meth:`run_frames`, or None when it does not go through the pipes in one piece."""
         return job_frames(self, job, max_cycles,
                           None if self._stage is None else self.stage_min, READ_CHUNK)
-
-    def run_frames(self, frames, arrays, values, timeout=300.0):
-        """Run the job of ``frames`` with a call's input ``arrays`` and register ``values``
-        filled in (:meth:`~hetflow.link.job_frames.JobFrames.fill`): one write and, when
-        every request succeeded and the kernel finished, one read.  ``(outputs, cycles)``
-        and errors as :meth:`run_job` gives them."""
-        deadline = time.monotonic() + timeout
-        got = self._call_frames(frames, arrays, values)
-        if type(got) is tuple:
-            return got[2], got[1]
-        return self._job_result(frames.burst, frames.expect, got, frames.run_at,
-                                frames.budget, deadline, frames.max_cycles)
 
     # ---- the board API (the rest comes from BoardClient) -----------------------------
 

@@ -27,7 +27,7 @@ from ..hw.job import memory_image
 from . import protocol as P
 
 __all__ = ["JobBurst", "FramePlan", "frame_plan", "request_head", "response_decoder",
-           "is_image", "JOIN_MAX"]
+           "is_image", "little_endian", "JOIN_MAX"]
 
 _MASK = 0xFFFFFFFF
 
@@ -40,19 +40,26 @@ def _image(channel, elements, dtype=None):
     ``dtype`` is the port's little-endian dtype, if the caller has it at hand.
     """
     if dtype is None:
-        dtype = channel.port.np_dtype.newbyteorder("<")
-    if is_image(channel, elements, dtype):
+        dtype = little_endian(channel.port.np_dtype)
+    if is_image(channel, elements, dtype) and elements.flags.c_contiguous:
         return memoryview(elements).cast("B")
     return memory_image(channel.port, elements, channel.stride)
 
 
+def little_endian(dtype):
+    """``dtype`` little-endian, as NumPy's own object for it where there is one (the native
+    dtype on a little-endian host: arrays of it are compared and copied the fastest)."""
+    return np.dtype(dtype.newbyteorder("<").str)
+
+
 def is_image(channel, elements, dtype):
-    """Whether ``elements`` is its own memory image on ``channel``: a contiguous 1-D array
-    of the port's little-endian ``dtype`` whose beats fill their stride, the last one whole."""
+    """Whether ``elements``, laid out contiguously, is its own memory image on
+    ``channel``: a 1-D array of the port's little-endian ``dtype`` whose beats fill
+    their stride, the last one whole."""
     port = channel.port
     return isinstance(elements, np.ndarray) and elements.dtype == dtype \
-        and elements.ndim == 1 and elements.flags.c_contiguous \
-        and len(elements) % port.lanes == 0 and channel.stride == port.lanes * dtype.itemsize
+        and elements.ndim == 1 and len(elements) % port.lanes == 0 \
+        and channel.stride == port.lanes * dtype.itemsize
 
 
 class JobBurst:
@@ -102,7 +109,7 @@ class JobBurst:
                 pieces = [(fields, at, at + len(data), timeout) for (_, fields, data, timeout), at
                           in _with_offsets(client._write_requests(address,
                                                                   bytes(beats * ch.stride)))]
-                self.writes.append((name, ch, pieces, ch.port.np_dtype.newbyteorder("<")))
+                self.writes.append((name, ch, pieces, little_endian(ch.port.np_dtype)))
         self.dma = [(P.DMA_SETUP, (ch.index, address, beats), b"", None)
                     for ch, address, beats in layout.values()]
         #: ``(name, register, offset)``; offset None: an array, its words written each call.

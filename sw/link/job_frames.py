@@ -21,7 +21,7 @@ import numpy as np
 
 from ..hw.job import from_memory_image
 from . import protocol as P
-from .job_burst import frame_plan, is_image, request_head
+from .job_burst import frame_plan, is_image, little_endian, request_head
 
 __all__ = ["JobFrames", "job_frames"]
 
@@ -43,6 +43,8 @@ class JobFrames:
         The burst's requests (for parsing answers that are not all OK).
     decoders : list
         Each request's :func:`~hetflow.link.job_burst.response_decoder`.
+    answer_size : int
+        Bytes of the answers when every request succeeds.
     burst : JobBurst
     expect : dict
         ``{output: elements}`` of the job.
@@ -59,7 +61,7 @@ class JobFrames:
         self.burst, self.requests, self.decoders = burst, requests, plan.decoders
         self.expect = expect = job.expect
         self.run_at, self.budget, self.max_cycles = run_at, budget, max_cycles
-        self._plan = plan
+        self.answer_size, self._ok = plan.answer_size, plan.ok
         starts, frame = [], bytearray()
         for opcode, fields, data, _ in requests:
             frame += request_head(opcode, fields, len(data))
@@ -87,7 +89,7 @@ class JobFrames:
             # Beats that fill their stride: the elements are the image's first bytes.
             plain = ch.stride == port.lanes * dtype.itemsize
             self._outputs.append((name, start, start + requests[run_at + 1 + first][1][1],
-                                  expect[name], dtype.newbyteorder("<"), dtype,
+                                  expect[name], little_endian(dtype), dtype,
                                   None if plain else (port, ch.stride)))
 
     def fill(self, arrays, values):
@@ -103,17 +105,21 @@ class JobFrames:
     def answered(self, data):
         """``(cycles run, kernel cycles, {output: array})`` when ``data`` is exactly the
         answers of the burst, every request succeeded and the kernel finished; else None
-        (the answers are then parsed one by one, :attr:`decoders`)."""
-        if not self._plan.ok(data):
+        (the answers are then parsed one by one, :attr:`decoders`).  The outputs are
+        read from ``data`` in place when it is a ``bytearray`` (the caller's own)."""
+        if not self._ok(data):
             return None
         reason, ran = _RUN_ANSWER.unpack_from(data, self._run)
         if reason != P.RUN_DONE:
             return None
         lo, hi = _CYCLES.unpack_from(data, self._cycles)
-        outputs = {}
+        outputs, own = {}, type(data) is bytearray
         for name, start, stop, count, little, dtype, strided in self._outputs:
-            outputs[name] = np.frombuffer(data, little, count, start).astype(dtype) \
-                if strided is None else from_memory_image(*strided, data[start:stop], count)
+            if strided is not None:
+                outputs[name] = from_memory_image(*strided, data[start:stop], count)
+            else:
+                array = np.frombuffer(data, little, count, start)
+                outputs[name] = array if own and little == dtype else array.astype(dtype)
         return ran, (hi << 32) | lo, outputs
 
 
@@ -121,7 +127,8 @@ def job_frames(client, job, max_cycles=None, stage_min=None, limit=1 << 16, time
     """The :class:`JobFrames` of ``job`` on ``client`` (a
     :class:`~hetflow.link.client.BoardClient`), or None when its burst cannot be one
     fixed buffer: its requests are not one fixed list (:attr:`JobBurst.slots`), an input
-    is not its own memory image (:func:`~hetflow.link.job_burst.is_image`), an output
+    is not its own memory image once contiguous
+    (:func:`~hetflow.link.job_burst.is_image`), an output
     takes more than one read, or the burst carries ``limit`` data bytes or more, or a
     transfer of ``stage_min`` bytes (which a transport with a staging area moves there).
 
