@@ -312,6 +312,26 @@ class Kernel:
         return checked, values
 
     @classmethod
+    def shape_decides(cls):
+        """Whether a call's shape decides its checks and job: true for a kernel that keeps
+        the default :meth:`check_call`, :meth:`prepare`, :meth:`split` and :meth:`collect`.
+
+        Two calls whose arrays have the same types, dtypes, shapes and strides and whose
+        scalars have the same names then pass the same checks, but for the scalars'
+        values (:meth:`scalar_limits`), and make jobs that differ only in the arrays'
+        data and those values (a device's repeat calls, :mod:`hetflow.handle`).
+        """
+        return all(getattr(cls, name).__func__ is getattr(Kernel, name).__func__
+                   for name in ("check_call", "prepare", "split", "collect"))
+
+    @classmethod
+    def scalar_limits(cls, p):
+        """``{name: (lo, hi)}`` of each scalar that is a plain register word: a plain
+        ``int`` in that range passes :meth:`check_call` as it is."""
+        return {name: found[1:] for name, found in cls.memo("_call_shape", p).scalars
+                if found is not None and not found[0].array}
+
+    @classmethod
     def _call_shape(cls, p):
         """What checking a call takes, for :meth:`memo`: a :class:`CallShape`."""
         regmap = cls.memo("regmap", p)

@@ -132,6 +132,7 @@ class LinkMeter:
 
     def __init__(self):
         self._requests = self._bytes = self._exchanges = 0
+        self._since = (None, None)
         #: ``(requests, bytes)`` of a request other than RUN, by (opcode code, data
         #: bytes, MEM_READ length).
         self._costs = {}
@@ -149,8 +150,12 @@ class LinkMeter:
     def since(self, mark):
         """What was counted after :meth:`mark` returned ``mark``, a :class:`LinkCount`."""
         requests, nbytes, exchanges = mark
-        return LinkCount(self._requests - requests, self._bytes - nbytes,
-                         self._exchanges - exchanges)
+        counts = (self._requests - requests, self._bytes - nbytes, self._exchanges - exchanges)
+        # Calls of one kind count the same call after call: their LinkCount is made once.
+        last = self._since
+        if counts != last[0]:
+            last = self._since = (counts, LinkCount(*counts))
+        return last[1]
 
     def _cost(self, opcode, fields, data_len):
         key = (opcode.code, data_len, fields[1] if opcode is P.MEM_READ else 0)
@@ -216,6 +221,19 @@ class LinkMeter:
         ``RUN`` (its cycles): the rest is added up once per burst and request
         count (an array register may take fewer words) and kept in ``burst.cache``.
         """
+        count, nbytes, runs = self._job_cost(burst, requests)
+        self._add_job(count, nbytes, [responses[i][1] for i in runs])
+
+    def record_ran(self, burst, requests, ran):
+        """:meth:`record_job` of a burst whose one ``RUN`` ran ``ran`` cycles."""
+        count, nbytes, _ = self._job_cost(burst, requests)
+        slices = -(-ran // _run_slice()) or 1       # request_cost of the RUN, as _add_job
+        self._requests += count + slices
+        self._bytes += nbytes + slices * _RUN_FRAMES
+        self._exchanges += slices
+
+    def _job_cost(self, burst, requests):
+        """``(requests, bytes, indices of the RUNs)`` of a job's burst but its ``RUN``\ s."""
         key = ("link", len(requests))
         fixed = burst.cache.get(key)
         if fixed is None:
@@ -227,11 +245,15 @@ class LinkMeter:
                     nbytes += cost[1]
             runs = tuple(i for i, request in enumerate(requests) if request[0] is run)
             fixed = burst.cache[key] = (count, nbytes, runs)
-        count, nbytes, runs = fixed
+        return fixed
+
+    def _add_job(self, count, nbytes, runs):
+        """Count a job's burst: ``count`` requests and ``nbytes`` bytes but its ``RUN``\ s,
+        which ran the cycles in ``runs``."""
         exchanges = 1
-        for i in runs:
+        for ran in runs:
             # request_cost of a RUN, without building a LinkCount
-            slices = max(1, -(-int(responses[i][1]) // _run_slice()))
+            slices = max(1, -(-int(ran) // _run_slice()))
             count += slices
             nbytes += slices * _RUN_FRAMES
             exchanges += slices - 1

@@ -1,8 +1,5 @@
 """The Device: one host API over the CPU, the simulated board and real boards.
 
-Why one module of ~470 lines: the Device base is what every backend shares (calls, runs,
-workers, timeouts, overlays); each backend is its own module.
-
 ``hetflow.open("cpu" | "sim")`` returns a :class:`Device`; the host script is
 the same for each::
 
@@ -14,42 +11,25 @@ the same for each::
 
 A backend implements :meth:`Device._execute` (run one tile-sized call and
 return its outputs and cycles) and may override :meth:`Device._model` (the
-whole call at once, which the CPU does with the golden model).
-
-Calls run on one worker thread per device, so a wait can time out while the
-device is still busy.  Handing a call to a thread and back costs tens of
-microseconds, which dominates small calls on the CPU and on the simulated
-board; a device that sets :attr:`Device.inline_calls` therefore runs a
-blocking call in the caller's thread once that handle has shown that calls of
-that size finish within :data:`INLINE_SECONDS`, and while the worker has
-nothing to do (see :meth:`KernelHandle.__call__`).  One call slower than that
-but within :data:`HICCUP_SECONDS` is taken for a busy machine (the process was
-not scheduled for a while): only a second one in a row, or one slower still,
-sends the handle's calls back to the worker.
+whole call at once, which the CPU does with the golden model).  A kernel on a
+device is a :class:`~hetflow.handle.KernelHandle` (:mod:`hetflow.handle`: calls,
+runs, inlining, repeat calls).
 """
 
 import os
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from functools import cache
 
 import numpy as np
 
 from .buffer import Buffer
-from .hw.errors import HetflowError, StimulusError
+from .handle import HICCUP_SECONDS, INLINE_SECONDS, REPEAT_SHAPES, KernelHandle, Run
+from .hw.errors import HetflowError
 from .hw.registry import get_kernel
 
-__all__ = ["Device", "KernelHandle", "Run", "open", "BACKENDS", "INLINE_SECONDS",
-           "HICCUP_SECONDS"]
-
-#: A call whose run took at most this long lets later calls of the same handle, with no
-#: more input bytes, run inline (in the caller's thread) on devices with ``inline_calls``.
-INLINE_SECONDS = 0.002
-#: A call slower than INLINE_SECONDS but within this, alone, does not stop inlining: on a
-#: busy machine a fast call is now and then delayed by a few ms of other processes' time.
-HICCUP_SECONDS = 0.05
+__all__ = ["Device", "KernelHandle", "JobsPlan", "Run", "open", "BACKENDS",
+           "INLINE_SECONDS", "HICCUP_SECONDS", "REPEAT_SHAPES"]
 
 
 @cache
@@ -59,162 +39,26 @@ def _fit_call():
     return fit_call
 
 
-def _check_timeout(timeout):
-    if timeout is None or timeout <= 0:
-        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+class JobsPlan:
+    """A checked call (:meth:`Device._plan`): calling it executes its ``jobs`` in order
+    on the device and returns their outputs merged (``merge``)."""
 
+    def __init__(self, device, handle, jobs, merge):
+        self.device, self.handle, self.jobs, self.merge = device, handle, jobs, merge
 
-def _timeout_error(handle, timeout, elapsed):
-    return TimeoutError(f"kernel '{handle.name}' on {handle.device.name} did not "
-                        f"finish within {timeout:g} s (waited {elapsed:.2f} s)")
-
-
-class Run:
-    """A kernel call in flight; :meth:`wait` returns its result."""
-
-    def __init__(self, handle, future, started):
-        self._handle = handle
-        self._future = future
-        self._started = started
-
-    def done(self):
-        return self._future.done()
-
-    def wait(self, timeout=10.0):
-        """Block until the call finishes; return its outputs.
-
-        Raises
-        ------
-        TimeoutError
-            If the call is not done within ``timeout`` seconds (the call is
-            then abandoned by the device and the device stays usable).
-        """
-        _check_timeout(timeout)
-        try:
-            return self._future.result(timeout=timeout)
-        except FutureTimeout:
-            if self._future.done():
-                # On Python >= 3.11 FutureTimeout is the built-in TimeoutError: this one
-                # was raised by the call itself, not by our wait.
-                raise
-            elapsed = time.monotonic() - self._started
-            self._handle.device._abandon(self)
-            raise _timeout_error(self._handle, timeout, elapsed) from None
-
-
-class KernelHandle:
-    """A kernel loaded on a device, callable with arrays and scalar keywords.
-
-    Inputs are passed positionally in port order (or by name as keywords);
-    runtime scalars by keyword.  With one output the call returns an array,
-    otherwise a dict of arrays.
-    """
-
-    def __init__(self, device, kernel_cls, params):
-        self.device = device
-        self.kernel_cls = kernel_cls
-        self.params = params
-        self.name = kernel_cls.name
-        self.input_names = [port.name for port in kernel_cls.inputs(params)]
-        self.output_names = [port.name for port in kernel_cls.outputs(params)]
-        #: Device cycles of the last finished call (None where the device has no clock).
-        self.last_cycles = None
-        #: Requests and bytes a serial link carries (or carried) for the last finished call,
-        #: a :class:`~hetflow.boardtime.LinkCount` (None where the device has no board link).
-        self.last_link = None
-        # Largest input size (bytes) of a call that ran within INLINE_SECONDS; -1: none yet
-        # or a later call was slow.  Only used by devices with inline_calls.
-        self._inline_bytes = -1
-        # Whether the last call took more than INLINE_SECONDS (but within HICCUP_SECONDS).
-        self._slow = False
-
-    def __repr__(self):
-        params = ", ".join(f"{k}={v}" for k, v in self.params.items())
-        return f"<{self.name}({params}) on {self.device.name}>"
-
-    def _bind_call(self, args, kwargs):
-        if len(args) > len(self.input_names):
-            raise StimulusError(f"{self.name}: takes {len(self.input_names)} input array(s) "
-                                f"({', '.join(self.input_names)}), got {len(args)}")
-        inputs = dict(zip(self.input_names, args))
-        scalars = {}
-        for key, value in kwargs.items():
-            if key in self.input_names:
-                if key in inputs:
-                    raise StimulusError(f"{self.name}: input '{key}' given twice")
-                inputs[key] = value
-            else:
-                scalars[key] = value
-        return inputs, scalars
-
-    def _unwrap(self, outputs):
-        return outputs[self.output_names[0]] if len(self.output_names) == 1 else outputs
-
-    def _checked(self, args, kwargs):
-        """``(plan, input bytes)`` of a call; raises before anything runs on bad input."""
-        inputs, scalars = self._bind_call(args, kwargs)
-        nbytes = 0
-        for name, value in inputs.items():
-            if isinstance(value, np.ndarray):
-                if isinstance(value, Buffer):
-                    inputs[name] = value = np.asarray(value)
-                nbytes += value.nbytes
-        return self.device._plan(self, inputs, scalars), nbytes
-
-    def _learn(self, nbytes, seconds):
-        if seconds <= INLINE_SECONDS:
-            if nbytes > self._inline_bytes:
-                self._inline_bytes = nbytes
-            self._slow = False
-        elif self._slow or seconds > HICCUP_SECONDS:
-            self._inline_bytes = -1
-        else:
-            self._slow = True       # a busy spell, or the first of slow calls: see the next
-
-    def _timed(self, plan, nbytes):
-        """Run ``plan``, let its duration decide later inlining; ``(outputs, seconds)``."""
-        t0 = time.perf_counter()
-        outputs = self._unwrap(plan())
-        elapsed = time.perf_counter() - t0
-        self._learn(nbytes, elapsed)
-        return outputs, elapsed
-
-    def _run(self, plan, nbytes):
-        if not self.device.inline_calls:
-            return self._unwrap(plan())
-        return self._timed(plan, nbytes)[0]
-
-    def _start(self, plan, nbytes):
-        started = time.monotonic()
-        future = self.device._submit(lambda: self._run(plan, nbytes))
-        return Run(self, future, started)
-
-    def start(self, *args, **kwargs):
-        """Check the call and start it; returns a :class:`Run`."""
-        return self._start(*self._checked(args, kwargs))
-
-    def __call__(self, *args, timeout=60.0, **kwargs):
-        """Run the call and return its outputs; raise ``TimeoutError`` after ``timeout`` s.
-
-        On a device with ``inline_calls`` (the CPU, the simulated board), a call
-        runs in the caller's thread when this handle already ran a call with at
-        least as many input bytes within :data:`INLINE_SECONDS` and no started
-        call is still running or queued on the device: such a call cannot be
-        abandoned, so if it does take longer than ``timeout`` the
-        ``TimeoutError`` comes when it returns.  Every other call goes through
-        the device's worker.
-        """
-        if not self.device.inline_calls:
-            return self.start(*args, **kwargs).wait(timeout=timeout)
-        _check_timeout(timeout)
-        plan, nbytes = self._checked(args, kwargs)
-        if nbytes > self._inline_bytes or self.device._pending:
-            return self._start(plan, nbytes).wait(timeout=timeout)
-        self.device._check_open()
-        outputs, elapsed = self._timed(plan, nbytes)
-        if elapsed > timeout:
-            raise _timeout_error(self, timeout, elapsed)
-        return outputs
+    def __call__(self):
+        device, handle, jobs = self.device, self.handle, self.jobs
+        cls, p = handle.kernel_cls, handle.params
+        outputs, cycles = [], 0
+        meter = device._link_meter(handle)
+        start = meter.mark() if meter is not None else None
+        for job in jobs:
+            streams, job_cycles = device._execute(handle, job)
+            outputs.append(cls.collect(p, job, streams))
+            cycles += job_cycles or 0
+        handle.last_cycles = cycles if jobs else None
+        handle.last_link = meter.since(start) if meter is not None and jobs else None
+        return self.merge(outputs)
 
 
 class Device:
@@ -227,6 +71,8 @@ class Device:
     inline_calls = False
     #: Whether the device runs overlays (several instances, chains; :mod:`hetflow.overlays`).
     runs_overlays = False
+    #: Whether the device has repeat calls (see :meth:`_repeat_call`).
+    repeats_calls = False
     #: The design the device runs (``hetflow.open(..., overlay=...)``), a
     #: :class:`~hetflow.hw.overlay.Overlay`, else None.
     design = None
@@ -324,8 +170,8 @@ class Device:
         The default splits the call into tiles the kernel accepts
         (:meth:`Kernel.split`), cuts them further where they would not fit the
         board's memory (:mod:`hetflow.fit`), prepares every job up front (so
-        bad input fails before anything runs), executes them in order and
-        merges the results.
+        bad input fails before anything runs), and returns a :class:`JobsPlan`
+        that executes them in order and merges the results.
         """
         cls, p = handle.kernel_cls, handle.params
         tiles, merge = cls.split(p, inputs, scalars)
@@ -334,19 +180,16 @@ class Device:
             jobs = [cls.prepare(p, dict(t_in), dict(t_sc)) for t_in, t_sc in tiles]
         else:
             jobs, merge = _fit_call()(cls, p, inputs, scalars, tiles, merge, board)
+        return JobsPlan(self, handle, jobs, merge)
 
-        def run():
-            outputs, cycles = [], 0
-            meter = self._link_meter(handle)
-            start = meter.mark() if meter is not None else None
-            for job in jobs:
-                streams, job_cycles = self._execute(handle, job)
-                outputs.append(cls.collect(p, job, streams))
-                cycles += job_cycles or 0
-            handle.last_cycles = cycles if jobs else None
-            handle.last_link = meter.since(start) if meter is not None and jobs else None
-            return merge(outputs)
-        return run
+    def _repeat_call(self, handle, args, kwargs, plan):
+        """What runs the next calls of the shape of a call that passed the checks
+        (``args``, ``kwargs``, and the ``plan`` it ran), or None.  Only on a device with
+        :attr:`repeats_calls`; it has ``match(args, kwargs)`` (the register values of a
+        call of its shape, False for one of its shape that the full checks must take,
+        None for one of another shape), ``run(args, values)`` (the call's outputs) and
+        ``nbytes`` (the input bytes of a call)."""
+        return None
 
     def _plan_chain(self, handle, inputs, scalars):
         """Validate a chain call; return a function that runs it and returns

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from .device import KernelHandle, Run, _check_timeout
+from .handle import KernelHandle, Run, _check_timeout
 from .hw.errors import HetflowError, StimulusError
 from .hw.overlay import OverlayError, as_overlay, derive_jobs
 from .hw.registry import get_kernel

@@ -1,23 +1,20 @@
 """The virtual board: a design's RTL (a kernel, or an overlay) in a persistent Verilator process.
 
-Why one module of ~485 lines: the process, its pipes and a burst's framing are the one hot
-path of every sim call (``hetflow bench host``), kept and measured together.
-
 :class:`VirtualBoard` builds (or takes from the cache) the design's harness
 binary (:mod:`hetflow.sim.board.harness`), starts it, and talks to it with
-the frames of :mod:`hetflow.link.protocol`.  One Python call moves a
-whole buffer or runs the clock until the kernel is done; Python never runs
-per cycle.  A burst of requests (:meth:`VirtualBoard._call_many`, a whole
-job in :meth:`~hetflow.link.client.BoardClient.run_job`) is written at
-once and its responses read as they come, writing and reading interleaved so
-that large transfers both ways cannot block each other; the process answers a
-burst together when its input runs dry, so a job costs one round trip.  Large
-transfers skip the pipes: their data goes through a staging area the process
-shares with the host (:mod:`hetflow.sim.board.staging`), as ``STAGE_WRITE`` /
-``STAGE_READ`` requests executed in their turn.  A job's burst is encoded
-from its :class:`~hetflow.link.job_burst.FramePlan`, other bursts request by
-request; both are decoded by one step (:meth:`VirtualBoard._decode`), except a
-job's answers that come in one read, all OK, which its plan reads at once.
+the frames of :mod:`hetflow.link.protocol` on its pipes
+(:mod:`hetflow.sim.board.pipes`).  One Python call moves a whole buffer or
+runs the clock until the kernel is done; Python never runs per cycle.  A burst
+of requests (:meth:`VirtualBoard._call_many`, a whole job in
+:meth:`~hetflow.link.client.BoardClient.run_job`) is written at once and its
+answers read as they come; the process answers a burst together when its input
+runs dry, so a job costs one round trip.  Large transfers skip the pipes: their
+data goes through a staging area the process shares with the host
+(:mod:`hetflow.sim.board.staging`), as ``STAGE_WRITE`` / ``STAGE_READ``
+requests executed in their turn.  A job's burst is encoded from its
+:class:`~hetflow.link.job_burst.FramePlan`, other bursts request by request; a
+job of a shape seen before is one buffer filled in
+(:meth:`VirtualBoard.run_frames`).
 
 Every read from the process has a deadline.  If the process dies or does
 not answer in time, the call raises :class:`BoardError` saying what
@@ -34,17 +31,17 @@ import fcntl
 import os
 import select
 import signal
-import struct
 import subprocess
 import tempfile
 import threading
-import time
 
 from ...link import protocol as P
 from ...link.client import REGION_ALIGN, BoardError, BoardRequestError
 from ...link.design_client import DesignClient
 from ...link.job_burst import JOIN_MAX, frame_plan, request_head, response_decoder
+from ...link.job_frames import job_frames
 from .harness import STAGE_READ, STAGE_WRITE, build_board
+from .pipes import READ_CHUNK, PipeExchange
 from .staging import StagedRead, staging_area
 
 __all__ = ["VirtualBoard", "BoardError", "BoardRequestError", "DEFAULT_MEMORY", "REGION_ALIGN"]
@@ -54,8 +51,6 @@ DEFAULT_MEMORY = 16 << 20
 DEFAULT_TIMEOUT = 30.0
 #: Bytes asked for each pipe's buffer: fewer wake-ups of either side per large transfer.
 PIPE_SIZE = 1 << 20
-_READ_CHUNK = 1 << 16
-_IOV_MAX = 512
 
 
 def _describe_exit(code):
@@ -69,7 +64,7 @@ def _describe_exit(code):
     return f"exited with status {code}"
 
 
-class VirtualBoard(DesignClient):
+class VirtualBoard(PipeExchange, DesignClient):
     """A design on the virtual board: one kernel, or an overlay of several instances.
 
     Parameters
@@ -217,134 +212,6 @@ class VirtualBoard(DesignClient):
 
     # ---- frames -----------------------------------------------------------------------
 
-    def _exchange(self, buffers, requests, plan=None):
-        """Write the frames in ``buffers`` (non-empty byte buffers) of ``requests`` (the
-        burst's ``(opcode, fields, data, timeout)`` tuples); ``[(status, body)]`` of each,
-        or, given the burst's :class:`~hetflow.link.job_burst.FramePlan`, their decoded
-        values (:meth:`_decode`).
-
-        Writing and reading interleave (the process answers while it is still
-        fed, and blocks when its output pipe is full), so neither side waits for
-        the other however large the frames are.  Each response must come within
-        its request's timeout of the one before.  A system call costs as much as
-        a small job's work: the frames usually leave in one ``write``, and the
-        answers are read at once when already there, else once ``poll`` says so.  A
-        small job's answers usually come in one read: with a ``plan``, when they are all
-        OK they are decoded from their known places, not parsed one by one.
-        """
-        wfd, rfd = self._fds
-        out = list(buffers)
-        count = len(requests)
-        answers, pending = [], b""
-        body, got = None, 0                 # a large body being read in place
-        opcode, timeout = requests[0][0], requests[0][3]
-        timeout = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
-        header, hsize = P.HEADER, P.HEADER.size
-        ready = True                        # read without asking poll first
-        sent = False                        # whether any byte reached the process
-        while len(answers) < count:
-            if out:
-                try:
-                    n = os.write(wfd, out[0]) if len(out) == 1 else os.writev(wfd, out[:_IOV_MAX])
-                except BlockingIOError:
-                    n = 0
-                except (BrokenPipeError, ConnectionResetError):
-                    if not sent:
-                        self._died_before(opcode)
-                    self._fail("the process closed its input", opcode)
-                sent = sent or n > 0
-                while n:
-                    if n >= len(out[0]):
-                        n -= len(out.pop(0))
-                    else:
-                        out[0], n = memoryview(out[0]).cast("B")[n:], 0
-                ready = ready and not out
-            if not ready:
-                events = self._polls[bool(out)].poll(max(deadline - time.monotonic(), 0) * 1000)
-                if not events or out and all(fd != rfd for fd, _ in events):
-                    if not events and time.monotonic() >= deadline:
-                        if self._proc.poll() is not None:
-                            self._fail("the process died", opcode)
-                        self._fail(f"no response within {timeout:g} s", opcode)
-                    continue
-            ready = False
-            try:
-                if body is not None:
-                    n = os.readv(rfd, [memoryview(body)[got:]])
-                    chunk = None
-                else:
-                    chunk = os.read(rfd, _READ_CHUNK)
-                    n = len(chunk)
-            except BlockingIOError:
-                continue
-            if n == 0:
-                self._fail("the process died (its output closed)", opcode)
-            before = len(answers)
-            if body is not None:
-                got += n
-                if got == len(body):
-                    answers.append((status, bytes(body)))
-                    body = None
-            else:
-                data, at = (pending + chunk if pending else chunk), 0
-                if plan is not None and not answers and not out:
-                    responses = plan.answered(data)
-                    if responses is not None:
-                        return responses
-                # Whole responses in what has arrived; a large body is read in place.
-                size, k = len(data), before
-                while k < count and size - at >= hsize:
-                    status, length = header.unpack_from(data, at)
-                    end = at + hsize + length
-                    if size >= end:
-                        answers.append((status, data[at + hsize:end]))
-                        at = end
-                        k += 1
-                    elif length > _READ_CHUNK:
-                        body = bytearray(length)
-                        got = size - at - hsize
-                        body[:got] = data[at + hsize:]
-                        at = size
-                        break
-                    else:
-                        break
-                pending = data[at:] if at else data
-            if len(answers) != before and len(answers) < count:
-                opcode, timeout = requests[len(answers)][0], requests[len(answers)][3]
-                timeout = self.timeout if timeout is None else timeout
-                deadline = time.monotonic() + timeout
-        if pending or out:
-            self._fail("malformed response (more bytes than the requests' responses)", opcode)
-        return answers if plan is None else self._decode(requests, answers, plan.decoders)
-
-    def _decode(self, requests, answers, decoders):
-        """The values of a burst's ``answers`` (:meth:`_exchange`), each made by its
-        request's decoder (:func:`~hetflow.link.job_burst.response_decoder`); raises the
-        first rejection once every answer is decoded."""
-        responses, rejected = [], None
-        append = responses.append
-        for (status, body), unpack in zip(answers, decoders):
-            if status:                      # not OK (the request is named only then)
-                opcode = requests[len(responses)][0]
-                append(None)
-                rejected = rejected or BoardRequestError(opcode, status,
-                                                         body.decode("ascii", "replace"))
-            elif unpack is None:
-                append(body)
-            else:
-                try:
-                    append(unpack.unpack(body))
-                except struct.error:
-                    opcode = requests[len(responses)][0]
-                    self._fail(f"malformed response ({opcode.name}: response of {len(body)} "
-                               f"bytes; expected {unpack.size})", opcode)
-                except P.ProtocolError as exc:
-                    self._fail(f"malformed response ({exc})", requests[len(responses)][0])
-        if rejected is not None:
-            raise rejected
-        return responses
-
     def _burst(self, requests):
         """Send requests (the process is running, the lock held); decoded responses.
 
@@ -414,6 +281,14 @@ class VirtualBoard(DesignClient):
             if plan is None:
                 return self._burst(requests)
             return self._exchange([plan.encode(requests)], requests, plan)
+
+    # ---- a job of a known shape, as one buffer ----------------------------------------
+
+    def job_frames(self, job, max_cycles=None):
+        """The :class:`~hetflow.link.job_frames.JobFrames` of ``job``'s burst for
+        :meth:`run_frames`, or None when it does not go through the pipes in one piece."""
+        return job_frames(self, job, max_cycles,
+                          None if self._stage is None else self.stage_min, READ_CHUNK)
 
     # ---- the board API (the rest comes from BoardClient) -----------------------------
 

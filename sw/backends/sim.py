@@ -1,7 +1,10 @@
 """The simulated board: the kernel's RTL on the virtual board (Verilator + DMA model)."""
 
+import numpy as np
+
 from ..boardtime import LinkMeter
-from ..device import Device
+from ..buffer import Buffer
+from ..device import Device, JobsPlan
 from .sim_overlay import OverlayRunner, RunsOverlays
 from ..hw.errors import HetflowError
 from ..hw.shell import Shell
@@ -32,6 +35,62 @@ class _MeteredBoard(VirtualBoard):
         self.meter.record_job(burst, requests, responses)
         return responses
 
+    def _frames_sent(self, frames, got):
+        self.meter.record_ran(frames.burst, frames.requests,
+                              got[0] if type(got) is tuple else got[frames.run_at][1])
+
+
+class RepeatCall:
+    """The next calls of a shape that passed the checks before, each run as one exchange
+    of the job's :class:`~hetflow.link.job_frames.JobFrames` (:meth:`VirtualBoard.run_frames`).
+
+    The shape is what the first call's checks looked at (:meth:`Kernel.shape_decides`):
+    the type, dtype and shape of each positional array and the names of the keyword
+    scalars.  A call of that shape whose scalars are plain ints within their registers'
+    limits is run here; any other is checked in full (which takes or refuses it with
+    its own message).
+    """
+
+    def __init__(self, handle, board, frames, args, kwargs, limits):
+        self.handle, self._frames, self._run, self._meter = handle, frames, board.run_frames, \
+            board.meter
+        self._shapes = [(type(a), a.dtype, a.shape) for a in args]
+        self._names = frozenset(kwargs)
+        self._scalars = [(name, *limits[name]) for name, _ in frames.values]
+        #: Input bytes of a call (see :meth:`KernelHandle.__call__`: calls run inline).
+        self.nbytes = sum(a.nbytes for a in args)
+        names = handle.output_names
+        self._output = names[0] if len(names) == 1 else None
+
+    def match(self, args, kwargs):
+        """The register values of a call of this shape, False for one of this shape that
+        the full checks must take (a scalar that is not a plain int in range), None for
+        one of another shape."""
+        shapes = self._shapes
+        if len(args) != len(shapes) or kwargs.keys() != self._names:
+            return None
+        for a, (kind, dtype, shape) in zip(args, shapes):
+            if type(a) is not kind or a.shape != shape or a.dtype is not dtype \
+                    and a.dtype != dtype:
+                return None
+        values = []
+        for name, lo, hi in self._scalars:
+            value = kwargs[name]
+            if type(value) is not int or not lo <= value <= hi:
+                return False
+            values.append(value)
+        return values
+
+    def run(self, args, values):
+        """Run a call that :meth:`match` gave ``values`` for; its outputs."""
+        meter = self._meter
+        start = meter.mark()
+        outputs, cycles = self._run(self._frames, args, values)
+        handle = self.handle
+        handle.last_cycles = cycles
+        handle.last_link = meter.since(start)
+        return outputs if self._output is None else outputs[self._output]
+
 
 class SimDevice(RunsOverlays, Device):
     """Runs each job on a :class:`~hetflow.sim.board.virtual.VirtualBoard`, one per kernel.
@@ -54,6 +113,7 @@ class SimDevice(RunsOverlays, Device):
     """
 
     name = "sim"
+    repeats_calls = True
     # A job holds its board for its whole burst (VirtualBoard.run_job), so a small call
     # may run in the caller's thread next to the worker's.
     inline_calls = True
@@ -97,6 +157,23 @@ class SimDevice(RunsOverlays, Device):
 
     def _execute(self, handle, job):
         return self._board(handle).run_job(job, max_cycles=self.max_cycles)
+
+    def _repeat_call(self, handle, args, kwargs, plan):
+        # One job whose shape decides it, every input an array passed in port order, and
+        # the keywords its scalars, each a plain register word.
+        cls, p = handle.kernel_cls, handle.params
+        limits = cls.scalar_limits(p)
+        if self._overlay is not None or not isinstance(plan, JobsPlan) \
+                or len(plan.jobs) != 1 or not cls.shape_decides() \
+                or len(args) != len(handle.input_names) or kwargs.keys() != limits.keys() \
+                or len(limits) != len(cls.scalars) \
+                or any(type(a) not in (np.ndarray, Buffer) for a in args):
+            return None
+        board = self._board(handle)
+        frames = board.job_frames(plan.jobs[0], self.max_cycles)
+        if frames is None or [name for name, _, _ in frames.inputs] != handle.input_names:
+            return None
+        return RepeatCall(handle, board, frames, args, kwargs, limits)
 
     def _all_boards(self):
         return [*self._boards.values(), *([self._overlay.board] if self._overlay else [])]

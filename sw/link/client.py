@@ -352,13 +352,13 @@ class BoardClient:
         return self._call_many(requests)
 
     @staticmethod
-    def _collect(job, spans, responses):
+    def _collect(expect, spans, responses):
         """``(outputs, cycles)`` from the responses to a burst's read-back requests
-        (without the status read)."""
+        (without the status read); ``expect`` is the job's ``{output: elements}``."""
         outputs = {}
         for name, ch, first, count in spans:
             raw = responses[first] if count == 1 else b"".join(responses[first:first + count])
-            outputs[name] = from_memory_image(ch.port, raw, ch.stride, job.expect[name])
+            outputs[name] = from_memory_image(ch.port, raw, ch.stride, expect[name])
         lo, hi = responses[-2][0], responses[-1][0]
         return outputs, (hi << 32) | lo
 
@@ -395,21 +395,30 @@ class BoardClient:
         """
         deadline = time.monotonic() + timeout
         burst = self._job_burst(job)
+        requests, run_at, budget = self._job_requests(burst, job, max_cycles, deadline)
+        responses = self._call_job(burst, requests)
+        return self._job_result(burst, job.expect, responses, run_at, budget, deadline,
+                                max_cycles)
+
+    def _job_requests(self, burst, job, max_cycles, deadline):
+        """``(requests, index of the RUN, cycle budget)`` of ``job``'s whole burst."""
         requests = burst.requests(self, job)
-        total_beats = burst.total_beats
-        budget = cycle_budget(total_beats, max_cycles)
+        budget = cycle_budget(burst.total_beats, max_cycles)
         step = budget if self.run_slice is None else min(budget, self.run_slice)
         run_at = len(requests)
         requests.append((P.RUN, (step,), b"", self._run_timeout(step, deadline)))
-        reads = burst.reads
-        requests += reads
-        responses = self._call_job(burst, requests)
-        done, ran, responses = self._run_on(responses, run_at, reads, budget, deadline)
+        requests += burst.reads
+        return requests, run_at, budget
+
+    def _job_result(self, burst, expect, responses, run_at, budget, deadline, max_cycles):
+        """``(outputs, cycles)`` of a job from the responses to its burst (see
+        :meth:`run_job`); raises :class:`KernelTimeout` when the kernel did not finish."""
+        done, ran, responses = self._run_on(responses, run_at, burst.reads, budget, deadline)
         if not done:
             how = ("max_cycles" if max_cycles is not None
-                   else f"64 per beat moved ({total_beats}) + 100000")
+                   else f"64 per beat moved ({burst.total_beats}) + 100000")
             raise KernelTimeout(f"{self.kernel.name} on the {self.where} is not done after "
                                 f"{ran} cycles, its cycle budget ({how}; pass max_cycles= "
                                 f"to hetflow.open to change it); "
                                 f"status=0x{responses[-1][0]:x}")
-        return self._collect(job, burst.spans, responses[:-1])
+        return self._collect(expect, burst.spans, responses[:-1])

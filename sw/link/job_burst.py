@@ -27,7 +27,7 @@ from ..hw.job import memory_image
 from . import protocol as P
 
 __all__ = ["JobBurst", "FramePlan", "frame_plan", "request_head", "response_decoder",
-           "JOIN_MAX"]
+           "is_image", "little_endian", "JOIN_MAX"]
 
 _MASK = 0xFFFFFFFF
 
@@ -39,14 +39,27 @@ def _image(channel, elements, dtype=None):
     element array itself, little-endian: then it is used as it is, not copied.
     ``dtype`` is the port's little-endian dtype, if the caller has it at hand.
     """
-    port = channel.port
     if dtype is None:
-        dtype = port.np_dtype.newbyteorder("<")
-    if isinstance(elements, np.ndarray) and elements.dtype == dtype and elements.ndim == 1 \
-            and elements.flags.c_contiguous and len(elements) % port.lanes == 0 \
-            and channel.stride == port.lanes * dtype.itemsize:
+        dtype = little_endian(channel.port.np_dtype)
+    if is_image(channel, elements, dtype) and elements.flags.c_contiguous:
         return memoryview(elements).cast("B")
-    return memory_image(port, elements, channel.stride)
+    return memory_image(channel.port, elements, channel.stride)
+
+
+def little_endian(dtype):
+    """``dtype`` little-endian, as NumPy's own object for it where there is one (the native
+    dtype on a little-endian host: arrays of it are compared and copied the fastest)."""
+    return np.dtype(dtype.newbyteorder("<").str)
+
+
+def is_image(channel, elements, dtype):
+    """Whether ``elements``, laid out contiguously, is its own memory image on
+    ``channel``: a 1-D array of the port's little-endian ``dtype`` whose beats fill
+    their stride, the last one whole."""
+    port = channel.port
+    return isinstance(elements, np.ndarray) and elements.dtype == dtype \
+        and elements.ndim == 1 and len(elements) % port.lanes == 0 \
+        and channel.stride == port.lanes * dtype.itemsize
 
 
 class JobBurst:
@@ -96,7 +109,7 @@ class JobBurst:
                 pieces = [(fields, at, at + len(data), timeout) for (_, fields, data, timeout), at
                           in _with_offsets(client._write_requests(address,
                                                                   bytes(beats * ch.stride)))]
-                self.writes.append((name, ch, pieces, ch.port.np_dtype.newbyteorder("<")))
+                self.writes.append((name, ch, pieces, little_endian(ch.port.np_dtype)))
         self.dma = [(P.DMA_SETUP, (ch.index, address, beats), b"", None)
                     for ch, address, beats in layout.values()]
         #: ``(name, register, offset)``; offset None: an array, its words written each call.
@@ -136,6 +149,17 @@ class JobBurst:
             self._register_slots = [(first + k, name, offset)
                                     for k, (name, _, offset) in enumerate(self.registers)]
         self.cache = {}
+
+    @property
+    def slots(self):
+        """``(inputs, registers)``: ``[(name, index in the burst)]`` of each input's memory
+        write and each register's write, which a call fills in, in :meth:`requests`' order;
+        None when a job's requests are not one fixed list (an input in several pieces, an
+        array register)."""
+        if self._template is None:
+            return None
+        return ([(name, at) for at, name, *_ in self._write_slots],
+                [(name, at) for at, name, _ in self._register_slots])
 
     def requests(self, client, job):
         """The requests of ``job`` up to the start of the kernel (``RUN`` and :attr:`reads`
@@ -264,6 +288,8 @@ class FramePlan:
         :func:`response_decoder` of each request.
     answer_size : int
         Bytes of the burst's answers when every request succeeds.
+    bodies : list
+        Where each request's answer body starts in them.
     """
 
     def __init__(self, parts, slots, decoders, answer_sizes):
@@ -272,32 +298,40 @@ class FramePlan:
         self.decoders = decoders
         # Where every request succeeds, the answers are known but for their bodies, in
         # known places: read at once by answered(), with no walk from header to header.
-        # _heads: (start, stop, bytes) of each run of OK headers (and empty bodies);
+        # _heads: (start, bytes) of each run of OK headers (and empty bodies);
         # _values: (request index, start, stop, decoder) of each body that is not empty.
-        self._heads, self._values, at = [], [], 0
+        self._heads, self._values, self.bodies, at = [], [], [], 0
         self._empty = []
         for i, (size, decoder) in enumerate(zip(answer_sizes, decoders)):
             head = P.HEADER.pack(P.OK, size)
-            if self._heads and self._heads[-1][1] == at:
-                start, _, known = self._heads[-1]
-                self._heads[-1] = (start, at + len(head), known + head)
+            if self._heads and self._heads[-1][0] + len(self._heads[-1][1]) == at:
+                start, known = self._heads[-1]
+                self._heads[-1] = (start, known + head)
             else:
-                self._heads.append((at, at + len(head), head))
+                self._heads.append((at, head))
             at += len(head)
             self._empty.append(())
+            self.bodies.append(at)
             if size:
                 self._values.append((i, at, at + size, decoder))
             at += size
         self.answer_size = at
 
+    def ok(self, data):
+        """Whether ``data`` is exactly the answers of a burst whose every request succeeded
+        (their bodies are then where :attr:`bodies` says)."""
+        if len(data) != self.answer_size:
+            return False
+        for start, known in self._heads:
+            if not data.startswith(known, start):
+                return False
+        return True
+
     def answered(self, data):
         """The decoded responses when ``data`` is exactly the answers of a burst whose
         every request succeeded, else None (``data`` is then parsed answer by answer)."""
-        if len(data) != self.answer_size:
+        if not self.ok(data):
             return None
-        for start, stop, known in self._heads:
-            if data[start:stop] != known:
-                return None
         responses = self._empty.copy()
         for i, start, stop, decoder in self._values:
             responses[i] = data[start:stop] if decoder is None \
@@ -313,10 +347,10 @@ class FramePlan:
         return b"".join(parts)
 
 
-def frame_plan(requests, stage_min=None, fixed=()):
+def frame_plan(requests, stage_min=None, fixed=(), join_max=JOIN_MAX):
     """The :class:`FramePlan` of a job's burst, or None when the burst is not written as
     one buffer: one of its transfers reaches ``stage_min`` bytes (a transport with a
-    staging area moves it there) or it carries :data:`JOIN_MAX` data bytes or more.
+    staging area moves it there) or it carries ``join_max`` data bytes or more.
 
     ``fixed`` holds the fields tuples of the requests that every burst of this kind
     has in the same place, alike (a :class:`JobBurst`'s :attr:`~JobBurst.fixed`):
@@ -328,7 +362,7 @@ def frame_plan(requests, stage_min=None, fixed=()):
         size = len(data)
         total += size
         if stage_min is not None and (size >= stage_min or opcode is P.MEM_READ
-                                      and fields[1] >= stage_min) or total >= JOIN_MAX:
+                                      and fields[1] >= stage_min) or total >= join_max:
             return None
         head = request_head(opcode, fields, size)
         if id(fields) not in fixed:

@@ -490,3 +490,51 @@ def test_run_job_spends_the_budget_across_slices_then_times_out():
     assert sliced.calls.count("RUN") == 2                # 100 in the burst, then 150
     with pytest.raises(KernelTimeout, match=r"not done after 100 cycles"):
         board.run_job(job, max_cycles=100)               # one burst, budget spent at once
+
+
+# ---- a job of one shape as one buffer of frames ------------------------------------------
+
+@needs_verilator
+def test_job_frames_run_each_calls_data_as_run_job_does():
+    board = board_for(Saxpy, lanes=1)
+    p = board.kernel.p
+    rng = np.random.default_rng(3)
+    x = np.zeros(7, np.int32)
+    frames = board.job_frames(Saxpy.prepare(p, {"x": x, "y": x}, {"a": 0}))
+    assert [name for name, _ in frames.values] == ["a"]
+    for a in (0, 1, -1, 2**31 - 1, -2**31, 12345):
+        x, y = (rng.integers(-2**31, 2**31, 7, dtype=np.int32) for _ in range(2))
+        want, want_cycles = board.run_job(Saxpy.prepare(p, {"x": x, "y": y}, {"a": a}))
+        got, cycles = board.run_frames(frames, (x, y), [a])
+        assert got["z"].dtype == np.int32 and np.array_equal(got["z"], want["z"])
+        assert cycles == want_cycles
+    # An input with strides is copied in as its elements.
+    wide = rng.integers(-2**31, 2**31, 14, dtype=np.int32)
+    got, _ = board.run_frames(frames, (wide[::2], y), [3])
+    np.testing.assert_array_equal(got["z"], 3 * wide[::2] + y)
+    # Too large for one buffer through the pipes.
+    big = np.zeros(20_000, np.int32)
+    assert board.job_frames(Saxpy.prepare(p, {"x": big, "y": big}, {"a": 0})) is None
+
+
+@needs_verilator
+def test_job_frames_answered_otherwise_are_parsed_and_raise_what_run_job_raises():
+    from hetflow.link.client import BoardRequestError, KernelTimeout
+    from hetflow.sim.board.virtual import VirtualBoard
+    board = board_for(Saxpy, lanes=1)
+    x = np.arange(1000, dtype=np.int32)
+    job = Saxpy.prepare(board.kernel.p, {"x": x, "y": x}, {"a": 1})
+    frames = board.job_frames(job, max_cycles=100)
+    with pytest.raises(KernelTimeout, match=r"^saxpy on the virtual board is not done after "
+                                            r"100 cycles, its cycle budget \(max_cycles; pass "
+                                            r"max_cycles= to hetflow.open to change it\); "
+                                            r"status=0x1$"):
+        board.run_frames(frames, (x, x), [1])
+    # The same frames on a board with less memory: its writes are rejected.
+    with VirtualBoard(Shell(Saxpy, lanes=1), memory_size=4096) as small:
+        with pytest.raises(BoardRequestError, match=r"^virtual board rejected MEM_WRITE "
+                                                    r"\(BAD_ADDRESS\): memory range 0x1000\+"):
+            small.run_frames(board.job_frames(job), (x, x), [1])
+        assert small.reg_read(0x14) == zlib.crc32(b"saxpy")      # still in step
+    got, _ = board.run_frames(board.job_frames(job), (x, x), [2])
+    np.testing.assert_array_equal(got["z"], 3 * x)
