@@ -110,8 +110,8 @@ class KernelHandle:
         # Whether the last call took more than INLINE_SECONDS (but within HICCUP_SECONDS).
         self._slow = False
         #: The device's repeat calls of this handle, the latest first (None on a device
-        #: without them).
-        self._repeats = [] if device.repeats_calls else None
+        #: without them, and on a handle that only binds arguments: no device).
+        self._repeats = [] if device is not None and device.repeats_calls else None
 
     def __repr__(self):
         params = ", ".join(f"{k}={v}" for k, v in self.params.items())
