@@ -29,14 +29,17 @@ time over the same parts: the raw harness's process CPU clock, and for the
 virtual board this process's :func:`time.process_time` plus the board
 process's run time (:meth:`~hetflow.backends.sim.SimDevice.board_cpu_seconds`).
 The wall-time ratio is the one a user sees; the CPU-time ratio leaves out the
-time the machine gave to other processes (or, on a VM, to other guests), which
-on a shared machine swings the wall-time ratio from run to run.
+time the machine gave to other processes while a run waited for a core.
 
 The virtual board and the raw harness each run ``repeats`` times, taking turns
 (a fresh device or process each time, so every timed board call is a first
 call), and each figure is the best of its runs: on a busy machine one run of
 either can be slowed by the other processes, and taking turns lets a busy
-spell hit both alike.  The raw harness is always the same binary, built with
+spell hit both alike.  On this project's 2-core VM a run's speed was seen to be one
+of two (a 1M-element saxpy took ~80-90 ms or ~130-150 ms, either side, in CPU time as
+much as in wall time), so one side's best of three could come from the fast mode and
+the other's not (ratio 0.59 in one run, 0.94 in the next): seven runs each make that
+unlikely.  The raw harness is always the same binary, built with
 the same flags as the virtual board's.
 """
 
@@ -345,7 +348,7 @@ def _cocotb_test_seconds(path):
 
 
 #: Runs of the virtual board and of the raw harness (taking turns); the best of each counts.
-REPEATS = 3
+REPEATS = 7
 
 
 def _best(measurements):
