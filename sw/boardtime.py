@@ -233,7 +233,7 @@ class LinkMeter:
         self._exchanges += slices
 
     def _job_cost(self, burst, requests):
-        """``(requests, bytes, indices of the RUNs)`` of a job's burst but its ``RUN``\ s."""
+        """``(requests, bytes, indices of the RUNs)`` of a job's burst, ``RUN`` requests aside."""
         key = ("link", len(requests))
         fixed = burst.cache.get(key)
         if fixed is None:
@@ -248,8 +248,8 @@ class LinkMeter:
         return fixed
 
     def _add_job(self, count, nbytes, runs):
-        """Count a job's burst: ``count`` requests and ``nbytes`` bytes but its ``RUN``\ s,
-        which ran the cycles in ``runs``."""
+        """Count a job's burst: ``count`` requests and ``nbytes`` bytes besides its ``RUN``
+        requests, which ran the cycles in ``runs``."""
         exchanges = 1
         for ran in runs:
             # request_cost of a RUN, without building a LinkCount

@@ -200,6 +200,8 @@ class _Named:
     #: runs any chain without one.
     runs_overlays = True
     design = None
+    #: Planning binds calls, never runs them.
+    repeats_calls = False
 
     def __init__(self, name):
         self.name = name
