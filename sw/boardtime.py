@@ -227,10 +227,7 @@ class LinkMeter:
     def record_ran(self, burst, requests, ran):
         """:meth:`record_job` of a burst whose one ``RUN`` ran ``ran`` cycles."""
         count, nbytes, _ = self._job_cost(burst, requests)
-        slices = -(-ran // _run_slice()) or 1       # request_cost of the RUN, as _add_job
-        self._requests += count + slices
-        self._bytes += nbytes + slices * _RUN_FRAMES
-        self._exchanges += slices
+        self._add_job(count, nbytes, (ran,))
 
     def _job_cost(self, burst, requests):
         """``(requests, bytes, indices of the RUNs)`` of a job's burst, ``RUN`` requests aside."""
