@@ -156,18 +156,22 @@ class KernelHandle:
         else:
             self._slow = True       # a busy spell, or the first of slow calls: see the next
 
-    def _timed(self, plan, nbytes):
-        """Run ``plan``, let its duration decide later inlining; ``(outputs, seconds)``."""
+    def _timed(self, run, nbytes, timeout=None):
+        """The outputs of ``run()``, whose duration decides later inlining; a
+        ``TimeoutError`` if it took longer than ``timeout`` seconds (given for a call
+        made in the caller's thread, which cannot be abandoned)."""
         t0 = time.perf_counter()
-        outputs = self._unwrap(plan())
+        outputs = run()
         elapsed = time.perf_counter() - t0
         self._learn(nbytes, elapsed)
-        return outputs, elapsed
+        if timeout is not None and elapsed > timeout:
+            raise _timeout_error(self, timeout, elapsed)
+        return outputs
 
     def _run(self, plan, nbytes):
         if not self.device.inline_calls:
             return self._unwrap(plan())
-        return self._timed(plan, nbytes)[0]
+        return self._timed(lambda: self._unwrap(plan()), nbytes)
 
     def _start(self, plan, nbytes):
         started = time.monotonic()
@@ -205,21 +209,14 @@ class KernelHandle:
                 seen = True
                 if values is not False and repeat.nbytes <= self._inline_bytes:
                     device._check_open()
-                    t0 = time.perf_counter()
-                    outputs = repeat.run(args, values)
-                    elapsed = time.perf_counter() - t0
-                    self._learn(repeat.nbytes, elapsed)
-                    if elapsed > timeout:
-                        raise _timeout_error(self, timeout, elapsed)
-                    return outputs
+                    return self._timed(lambda: repeat.run(args, values), repeat.nbytes,
+                                       timeout)
                 break
         plan, nbytes = self._checked(args, kwargs)
         if nbytes > self._inline_bytes or device._pending:
             return self._start(plan, nbytes).wait(timeout=timeout)
         device._check_open()
-        outputs, elapsed = self._timed(plan, nbytes)
-        if elapsed > timeout:
-            raise _timeout_error(self, timeout, elapsed)
+        outputs = self._timed(lambda: self._unwrap(plan()), nbytes, timeout)
         if repeats is not None and not seen:
             repeat = device._repeat_call(self, args, kwargs, plan)
             if repeat is not None:

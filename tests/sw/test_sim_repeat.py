@@ -74,6 +74,18 @@ def test_a_repeat_call_reads_the_arrays_of_this_call(sim):
     assert k(x, y, a=2).tolist() == [21, 41, 61, 81]
 
 
+def test_a_repeat_call_longer_than_its_timeout_raises_when_it_returns(sim):
+    k = sim.kernel("saxpy")
+    x, y = np.arange(3, dtype=np.int32), np.ones(3, np.int32)
+    for _ in range(3):
+        k(x, y, a=1)
+    assert repeat_of(k, x, y, a=1) is not None
+    with pytest.raises(TimeoutError, match=r"^kernel 'saxpy' on sim did not finish within "
+                                           r"1e-09 s \(waited 0\.\d\d s\)$"):
+        k(x, y, a=1, timeout=1e-9)      # inline: it ran, and took longer than that
+    assert k(x, y, a=4).tolist() == [1, 5, 9]       # and the next call runs as before
+
+
 def test_crc32_repeat_calls_are_zlib(sim):
     k = sim.kernel("crc32")
     for _ in range(5):
