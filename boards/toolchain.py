@@ -14,15 +14,20 @@ decides, for each, the executable that will run:
 name the same paths.  Lookup is :func:`hetflow.tools.find`.
 """
 
+import os
 import shutil
+import signal
+import subprocess
+import time
 from dataclasses import dataclass
 
+from ..cache import tool_environment
 from ..hw.errors import HetflowError
 from ..tools import dist_version, find, find_in_package, install_command, version_of
 from .errors import ToolchainMissing
 
 __all__ = ["TOOLCHAINS", "BoardTool", "resolve_tool", "resolve_board_tools", "resolve_tools",
-           "script_environment",
+           "script_environment", "run_build_script",
            "openfpgaloader_path", "find_openfpgaloader"]
 
 TOOLCHAINS = ("yowasp", "native")
@@ -140,3 +145,47 @@ def script_environment(board, tools):
             else:
                 env[var] = found.path
     return env, versions, notes
+
+
+def run_build_script(tmp, name, env, timeout, status):
+    """Run the platform's ``build_<name>.sh`` in ``tmp`` with the tools of ``env``.
+
+    Its output goes to ``build.log``; ``status`` hears the stage (judged by the files the
+    tools have written) when it changes and every 10 s.  Returns the script's exit
+    status, or None when it ran past ``timeout`` seconds (it and every tool it started
+    are then killed).
+    """
+    stages = ((f"{name}.bin", "packing"), (f"{name}.config", "packing"),
+              (f"{name}.tim", "place and route (nextpnr)"), (f"{name}.rpt", "synthesis (yosys)"))
+    full_env = dict(os.environ)
+    full_env.update(tool_environment())
+    full_env.update(env)
+    start = time.monotonic()
+    last = None
+    with open(tmp / "build.log", "wb") as log:
+        proc = subprocess.Popen(["sh", f"build_{name}.sh"], cwd=tmp, env=full_env, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            while True:
+                try:
+                    return proc.wait(timeout=0.5)
+                except subprocess.TimeoutExpired:
+                    pass
+                elapsed = time.monotonic() - start
+                if elapsed > timeout:
+                    return None
+                stage = next((what for f, what in stages if (tmp / f).exists()), "starting")
+                # A new stage, or every 10 s: enough for a log, calm for a spinner.
+                tick = (stage, int(elapsed // 10))
+                if tick != last:
+                    last = tick
+                    status(f"{stage}, {elapsed:.0f} s")
+        finally:
+            if proc.poll() is None:
+                # The script and the tools it started share its session.
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
