@@ -123,7 +123,7 @@ def _same(got, want):
 
 def _rows_for(device, kernel_cls, p, sizes, calls, seed, status, raw_cycles_per_s=None):
     """Rows of one device; ``raw_cycles_per_s`` given: work is cycles, else the NumPy call."""
-    from ..bench.sim import make_call
+    from .calls import make_call
     from ..device import open as open_device
     rows = []
     with open_device(device, **({"status": status} if device == "sim" else {})) as dev:
@@ -162,13 +162,14 @@ def run_host_bench(calls=2000, sizes=DEFAULT_SIZES, kernel="saxpy", seed=1, stat
     sizes : tuple of int
         Elements per call.
     kernel : str
-        A kernel of :data:`hetflow.bench.sim.STIMULI`, with default parameters.
+        A kernel of :data:`hetflow.bench.calls.STIMULI`, with default parameters.
     seed : int
         Seed of the data.
     status : callable, optional
         Called with one-line progress messages.
     """
-    from ..bench.sim import make_call, measure_raw
+    from .calls import make_call
+    from .sim import measure_raw
     if isinstance(calls, bool) or not isinstance(calls, int) or calls < 1:
         raise HetflowError(f"calls must be a positive integer, not {calls!r}")
     if not sizes or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes):

@@ -55,10 +55,10 @@ import numpy as np
 from ..hw.errors import HetflowError
 from ..hw.job import from_memory_image, memory_image
 from ..hw.registry import get_kernel
-from ..hw.stimuli import random_ints
 from ..hw.shell import Shell
+from .calls import check_stimulus, make_call
 
-__all__ = ["Measurement", "SimBench", "BenchError", "STIMULI", "make_call", "run_sim_bench",
+__all__ = ["Measurement", "SimBench", "BenchError", "run_sim_bench",
            "measure_board", "measure_raw", "measure_cocotb", "board_memory_needed",
            "print_report"]
 
@@ -68,38 +68,6 @@ RUN_TIMEOUT = 600.0
 
 class BenchError(HetflowError, RuntimeError):
     """A benchmark run failed (the harness did not finish, or produced no figures)."""
-
-
-# ---- stimuli: one call of ``n`` elements per kernel -----------------------------------
-
-def _saxpy(p, n, rng):
-    return ({"x": random_ints(rng, "int32", n), "y": random_ints(rng, "int32", n)},
-            {"a": int(random_ints(rng, "int32", 1)[0])})
-
-
-def _dot(p, n, rng):
-    return {"x": random_ints(rng, "int16", n), "y": random_ints(rng, "int16", n)}, {}
-
-
-def _fir(p, n, rng):
-    return {"x": random_ints(rng, "int16", n)}, {"h": random_ints(rng, "int16", p.taps)}
-
-
-def _crc32(p, n, rng):
-    return {"data": random_ints(rng, "uint8", n)}, {}
-
-
-#: Kernels the benchmark can feed: name -> ``f(params, elements, rng) -> (inputs, scalars)``.
-#: Each takes 1-D input streams, so a smaller call is a slice of the same data.
-STIMULI = {"saxpy": _saxpy, "dot": _dot, "fir": _fir, "crc32": _crc32}
-
-
-def make_call(kernel_cls, p, elements, seed=1):
-    """``(inputs, scalars)`` of one call of ``elements`` elements (random, reproducible)."""
-    if kernel_cls.name not in STIMULI:
-        raise HetflowError(f"kernel '{kernel_cls.name}' has no benchmark stimulus; "
-                           f"allowed: {', '.join(STIMULI)}")
-    return STIMULI[kernel_cls.name](p, elements, np.random.default_rng(seed))
 
 
 # ---- results ---------------------------------------------------------------------------
@@ -372,7 +340,7 @@ def run_sim_bench(kernel="saxpy", params=None, elements=1_000_000, cocotb_elemen
     Parameters
     ----------
     kernel : str
-        One of :data:`STIMULI`.
+        One of :data:`~hetflow.bench.calls.STIMULI`.
     params : dict, optional
         Elaboration parameters (default: the kernel's defaults, e.g. saxpy lanes=1).
     elements : int
@@ -392,9 +360,7 @@ def run_sim_bench(kernel="saxpy", params=None, elements=1_000_000, cocotb_elemen
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise HetflowError(f"{name} must be a positive integer, not {value!r}")
     kernel_cls = get_kernel(kernel)
-    if kernel_cls.name not in STIMULI:
-        raise HetflowError(f"kernel '{kernel_cls.name}' has no benchmark stimulus; "
-                           f"allowed: {', '.join(STIMULI)}")
+    check_stimulus(kernel_cls)          # before the parameters: the kernel is the first question
     p = kernel_cls.bind(**(params or {}))
     inputs, scalars = make_call(kernel_cls, p, elements, seed)
     from ..sim.board.virtual import DEFAULT_MEMORY

@@ -68,7 +68,8 @@ def test_bench_sim_prints_table_and_ratios():
 
 @needs_verilator
 def test_raw_harness_with_array_registers_matches_golden():
-    from hetflow.bench.sim import make_call, measure_raw
+    from hetflow.bench.calls import make_call
+    from hetflow.bench.sim import measure_raw
     p = Fir.bind(taps=4)
     inputs, scalars = make_call(Fir, p, 300, seed=2)
     expected = Fir.golden(p, dict(inputs), dict(scalars))
