@@ -13,7 +13,7 @@ from amaranth.sim import Simulator
 
 from ..hw.errors import HetflowError
 from ..hw.job import from_memory_image, memory_image
-from ..link.client import REGION_ALIGN, job_layout
+from ..link.job_layout import REGION_ALIGN, job_layout
 from .soc import SOC_ID, SOC_MAP, SoC
 
 __all__ = ["SocSimulation", "HostBus", "run_job", "REGION_ALIGN", "SocSimError"]

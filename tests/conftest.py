@@ -74,12 +74,12 @@ def small_pipeline_call(bmap, rng, n, k):
     ``k``-deep matrices, as one job on a board of ``bmap`` (its
     :class:`~hetflow.link.boardmap.BoardMap`): ``(jobs, regions, size, expected)``, the
     jobs by instance, ``(channel, address, beats)`` of every channel laid out as the host
-    lays them out (:func:`~hetflow.link.client.job_layout`, instance after instance), the
+    lays them out (:func:`~hetflow.link.job_layout.job_layout`, instance after instance), the
     bytes of board memory they take, and the golden outputs by ``(instance, port)``."""
     import numpy as np
 
     from hetflow.hw.overlay import compose, derive_jobs
-    from hetflow.link.client import job_layout
+    from hetflow.link.job_layout import job_layout
 
     overlay = bmap.overlay
     chain = overlay.chains["fir0_crc0"]

@@ -36,7 +36,8 @@ import tempfile
 import threading
 
 from ...link import protocol as P
-from ...link.client import REGION_ALIGN, BoardError, BoardRequestError
+from ...link.client import BoardError, BoardRequestError
+from ...link.job_layout import REGION_ALIGN
 from ...link.design_client import DesignClient
 from ...link.job_burst import JOIN_MAX, frame_plan, request_head, response_decoder
 from ...link.job_frames import job_frames

@@ -119,7 +119,7 @@ class SimDevice(RunsOverlays, Device):
     inline_calls = True
 
     def __init__(self, max_cycles=None, status=None, memory_size=None):
-        from ..link.client import REGION_ALIGN
+        from ..link.job_layout import REGION_ALIGN
         from ..sim.board.virtual import DEFAULT_MEMORY
         memory_size = DEFAULT_MEMORY if memory_size is None else memory_size
         if isinstance(memory_size, bool) or not isinstance(memory_size, int) \

@@ -158,7 +158,7 @@ def _mismatches(expected, got):
 
 def _layout(chans, job):
     """``([(address, beats)] per channel, total bytes)``: regions in channel order, aligned."""
-    from ..link.client import job_layout
+    from ..link.job_layout import job_layout
     out, size = job_layout(chans, job)
     return [(address, beats) for _, address, beats in out.values()], size
 

@@ -10,14 +10,7 @@ on a transport that pipelines them).  The virtual board (a pipe to
 a Verilator process, :mod:`hetflow.sim.board.virtual`) and a real board
 behind a UART bridge (:mod:`hetflow.backends.serial`) are both a
 ``BoardClient``, so a job runs through exactly the same steps on each.
-
-Memory layout of :meth:`BoardClient.run_job`
-    Each stream gets one region, inputs first in port order, then outputs,
-    from address 0, each region starting on a 4 KiB boundary.  A beat takes
-    :func:`~hetflow.link.protocol.beat_stride` bytes (its payload bytes
-    rounded up to a power of two), payload in the low bytes, little-endian.
-    When the stride equals the payload size (every built-in kernel) the
-    region is just the element array's bytes, zero-padded to whole beats.
+The memory layout of a job is :mod:`hetflow.link.job_layout`'s.
 """
 
 import time
@@ -29,33 +22,10 @@ from ..hw.job import from_memory_image
 from ..hw.errors import HetflowError
 from . import protocol as P
 from .job_burst import JobBurst
+from .job_layout import job_layout, region_bytes
 
 __all__ = ["BoardClient", "BoardError", "BoardRequestError", "BoardAccessError", "KernelTimeout",
-           "REGION_ALIGN", "cycle_budget", "job_layout"]
-
-REGION_ALIGN = 4096
-
-
-def _region(channel, elements):
-    """Bytes of the memory region of ``elements`` elements on ``channel``."""
-    return -(-channel.port.beats(elements) * channel.stride // REGION_ALIGN) * REGION_ALIGN
-
-
-def job_layout(channels, job):
-    """The one memory layout of a job on a board: ``({port: (channel, address, beats)},
-    bytes)``.
-
-    Each channel's stream gets a region of whole beats from address 0 on, in
-    channel order, each rounded up to :data:`REGION_ALIGN`.  The virtual
-    board, the SoC simulation and the benchmarks all lay a job out so.
-    """
-    out, address = {}, 0
-    for ch in channels:
-        n = job.expect[ch.port.name] if ch.output else len(job.streams[ch.port.name])
-        out[ch.port.name] = (ch, address, ch.port.beats(n))
-        address += _region(ch, n)
-    return out, address
-
+           "cycle_budget"]
 
 class BoardError(HetflowError, RuntimeError):
     """The board failed (died, timed out, or answered nonsense)."""
@@ -287,7 +257,7 @@ class BoardClient:
         needs = self._needs
         need = needs.get(key)
         if need is None:
-            need = sum(_region(ch, n) for ch, n in zip(self.channels, key))
+            need = sum(region_bytes(ch, n) for ch, n in zip(self.channels, key))
             if len(needs) >= 256:       # calls of many sizes: keep the cache small
                 needs.clear()
             needs[key] = need

@@ -30,9 +30,9 @@ from ..hw.job import from_memory_image
 from ..hw.overlay.manifest import HEADER_WORDS, decode_manifest, manifest_words
 from . import protocol as P
 from .boardmap import MANIFEST_BASE
-from .client import (BoardAccessError, BoardClient, BoardError, KernelTimeout, _region,
-                     cycle_budget)
+from .client import BoardAccessError, BoardClient, BoardError, KernelTimeout, cycle_budget
 from .job_burst import _image
+from .job_layout import region_bytes
 
 __all__ = ["DesignClient", "UnitView"]
 
@@ -50,7 +50,7 @@ class UnitView:
 
     def memory_needed(self, lengths):
         """Bytes of board memory a job of this instance takes (its channels' regions)."""
-        return sum(_region(ch, lengths[ch.port.name]) for ch in self.unit.channels)
+        return sum(region_bytes(ch, lengths[ch.port.name]) for ch in self.unit.channels)
 
 
 def _port_beats(kernel, job):
@@ -130,7 +130,7 @@ class DesignClient(BoardClient):
                 elif beats:
                     requests += self._write_requests(address, _image(ch, job.streams[name]))
                 setups.append((P.DMA_SETUP, (ch.index, address, beats), b"", None))
-                address += _region(ch, n)
+                address += region_bytes(ch, n)
             for word, value in unit.kernel.map.word_writes(job.registers):
                 offset = unit.base + 4 * word
                 self._check_unit_write(unit, offset)
