@@ -12,7 +12,8 @@ from .regmap import RegisterMap
 from .registry import all_kernels, get_kernel, kernel_names
 from .control import ControlSignature
 from .core import KernelCore
-from .kernel import Kernel, Params
+from .kernel import Kernel
+from .params import Params
 from .shell import Shell
 from .spec import Param, Port, Register
 
