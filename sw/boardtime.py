@@ -80,7 +80,7 @@ _RUN_FRAMES = _frame(P.RUN.request_size) + _frame(P.RUN.response_size)
 @cache
 def _run_slice():
     """Cycles per ``RUN`` request of the serial backend (imported when first needed)."""
-    from .backends.serial import SerialBoard
+    from .backends.serial_board import SerialBoard
     return SerialBoard.run_slice
 
 
