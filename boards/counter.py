@@ -18,7 +18,10 @@ into the chain.  The flip-flops then take a new value every cycle and need no
 clock enable, which keeps a chain of any length in whole tiles: nextpnr allows
 32 local inputs to a tile of eight logic cells, eight cells of four inputs
 take them all, and a clock enable (one more) would cut the chain after seven
-cells with a carry feed-out and feed-in, two logic cells more per tile.
+cells with a carry feed-out and feed-in, two logic cells more per tile.  A
+reset takes one too unless it is on a global net, as nextpnr puts the SoC's
+(the DMA's counters in a build; not in the per-component split of
+:mod:`hetflow.boards.components`, where the DMA's reset is a net of its own).
 
 Elsewhere (simulation, other families) the counter is plain arithmetic.
 """
