@@ -1,0 +1,177 @@
+"""The bridge executor's microprogram: one routine per opcode, written as a table of steps.
+
+Each line is one cycle of :class:`~.executor.RequestExecutor` (one word of
+:mod:`.microcode`).  A frame is read from the ring a byte a cycle: the
+stored header (flag, seq, length), the request header (opcode, payload
+length), then a jump on the opcode to its routine, which takes its fixed
+fields, runs, and sends its response; every routine ends in ``DONE``.
+
+The fields pass through one 64-bit shift register, ``a`` then ``b``: eight
+shifts put a request's first four field bytes in ``a``, the next four in
+``b``; ``a``'s bytes are scanned against constants as they go by, ``b``'s
+with ``a``'s of the same weight (then at ``b``'s bottom) for the memory range.
+``REG_WRITE`` and ``DMA_SETUP`` write the bus from ``a`` only: four more
+shifts bring ``b`` there.
+
+A response is the frame after its sync byte: seq, the frame's length (u32,
+the payload's plus 5), status, the payload's length (u32), the payload.
+Its constant bytes are the words' ``arg``; a request the checks refuse is
+answered with its status and no payload (``ERROR``), whatever its opcode.
+"""
+
+from ...link import protocol as P
+from .microcode import Access, Act, Cond, Program, Scan, Source
+
+__all__ = ["executor_program", "JUMP_TABLE"]
+
+#: Address of the opcode jump table (16 words: opcodes 0..15; 0 is also "refused early").
+JUMP_TABLE = 16
+#: Field bytes before the opcode's response: none (PING, QUIT) or eight (the rest).
+_READ = dict(next_byte=1)
+
+
+def _emit(source=Source.ZERO, arg=0, **fields):
+    return dict(emit=1, source=source, arg=arg, **fields)
+
+
+def _header(length):
+    """An OK response's bytes before its payload: seq, frame length, status, length."""
+    return [_emit(Source.SEQ), *(_emit(arg=b) for b in (length + 5).to_bytes(4, "little")),
+            _emit(), *(_emit(arg=b) for b in length.to_bytes(4, "little"))]
+
+
+def _fields(first, hold_after=None):
+    """Eight shifts of field bytes: ``a``'s scanned, then ``b``'s with the range.
+
+    ``first`` is the first word's extra fields; the ring pointer stays put from
+    shift ``hold_after`` on (MEM_WRITE: on its first data byte).
+    """
+    words = []
+    for i in range(8):
+        word = dict(shift=1, scan=Scan.FIELD if i < 4 else Scan.RANGE, idx=i % 4)
+        if hold_after is None or i < hold_after:
+            word.update(_READ)
+        words.append(word)
+    words[0].update(first)
+    return words
+
+
+def _routine(p, name, words):
+    """Place ``words`` from label ``name`` on; the last one's ``next`` is kept as given."""
+    p.label(name)
+    for word in words:
+        p.word(**word)
+
+
+def executor_program(ping_fields):
+    """The executor's microprogram.
+
+    Parameters
+    ----------
+    ping_fields : bytes
+        ``PING``'s response payload (the SoC's constants).
+
+    Returns
+    -------
+    Program
+    """
+    p = Program()
+    # ---- the stored frame header and the request header, a byte a cycle -------------
+    # The frame is done at address 0, so that a response's last byte, whose ``arg`` is
+    # added to it, may branch there.
+    p.at(0)
+    _routine(p, "DONE", [dict(act=Act.FINISH)])
+    _routine(p, "IDLE", [
+        dict(cond=Cond.WAIT_FRAME, **_READ),
+        dict(act=Act.RETRY, **_READ),
+        dict(act=Act.SEQ, **_READ),
+        dict(act=Act.SIZE_LOW, **_READ),
+        dict(act=Act.SIZE_HIGH, **_READ),
+        dict(act=Act.OPCODE, cond=Cond.SHORT, arg="SHORT", **_READ),
+        *(dict(act=Act.LENGTH_CHECK, idx=i, **_READ) for i in range(3)),
+        dict(act=Act.LENGTH_CHECK, idx=3, cond=Cond.DISPATCH, arg=JUMP_TABLE, **_READ),
+    ])
+    # No request header: refused at once (a cycle spent as the field loads would).
+    _routine(p, "SHORT", [dict(), dict(next="ERROR")])
+
+    # ---- per opcode: the first word sits in the jump table --------------------------
+    # (first word, rest of the loading and decision, routine run when not a retry,
+    #  the response)
+    refuse = dict(cond=Cond.BAD, arg="ERROR")
+    routines = {
+        P.PING: ([dict(refuse, next="PING_RESPONSE")], None, None),
+        P.QUIT: ([dict(refuse, next="EMPTY")], None, None),
+        P.RESET: (_fields({}), [dict(access=Access.RESET, next="EMPTY")], "EMPTY"),
+        P.REG_WRITE: (_fields({}), [
+            dict(access=Access.REG_ADDRESS),
+            *(dict(shift=1) for _ in range(4)),
+            dict(access=Access.WRITE_A, next="EMPTY")], "EMPTY"),
+        P.REG_READ: (_fields({}), [
+            dict(access=Access.REG_READ), dict(),
+            dict(act=Act.ANSWER, next="VALUE_RESPONSE")], "VALUE_RESPONSE"),
+        P.MEM_WRITE: (_fields({}, hold_after=3), [
+            dict(cond=Cond.AT_END, arg="EMPTY"),
+            dict(**_READ),
+            dict(access=Access.MEM_WRITE, advance=1, cond=Cond.AT_END, arg="EMPTY",
+                 next="MEM_WRITE_EXEC+1")], "EMPTY"),
+        P.MEM_READ: (_fields({}), [dict(next="READ_RESPONSE")], "READ_RESPONSE"),
+        P.DMA_SETUP: ([dict(act=Act.CHANNEL, **_READ)] + _fields({}), [
+            dict(access=Access.DMA_ADDRESS),
+            *(dict(shift=1) for _ in range(4)),
+            dict(access=Access.DMA_BEATS, next="EMPTY")], "EMPTY"),
+        P.RUN: (_fields({}), [
+            dict(cond=Cond.NO_RUN, arg="RUN_RESPONSE"),
+            dict(poll=1, access=Access.KERNEL_STATUS),
+            dict(poll=1, access=Access.SOC_STATUS),
+            dict(poll=1, act=Act.KERNEL_DONE),
+            dict(poll=1, act=Act.RUN_REASON, cond=Cond.RUN_END, arg="RUN_RESPONSE",
+                 next="RUN_EXEC+1")], "RUN_RESPONSE"),
+    }
+    for code in range(16):
+        p.at(JUMP_TABLE + code)
+        p.word(**dict(refuse, next="ERROR"))
+    p.at(JUMP_TABLE + 16)
+    for op, (load, run, response) in routines.items():
+        name = op.name
+        if run is None:                         # no fields, nothing to run
+            table = load[0]
+        else:
+            *rest, last = load
+            # The last field byte: a retry is answered, not run.
+            decide = dict(refuse, act=Act.RUN_START) if op is P.RUN else dict(refuse)
+            _routine(p, f"{name}_LOAD", rest[1:] + [dict(last, cond=Cond.RETRY,
+                                                         arg=f"{name}_RETRY")])
+            _routine(p, f"{name}_DECIDE", [decide])
+            _routine(p, f"{name}_EXEC", run)
+            _routine(p, f"{name}_RETRY", [dict(refuse, next=response)])
+            table = dict(rest[0], next=f"{name}_LOAD") if rest else None
+        address, p.here = p.here, JUMP_TABLE + op.code
+        del p.words[p.here]
+        p.word(**table)
+        p.here = address
+
+    # ---- responses ------------------------------------------------------------------
+    empty = _header(0)
+    _routine(p, "ERROR", empty[:5] + [_emit(Source.STATUS)] + empty[6:-1]
+             + [dict(empty[-1], last=1, next="DONE")])
+    _routine(p, "EMPTY", empty[:-1] + [dict(empty[-1], last=1, next="DONE")])
+    ping = _header(len(ping_fields)) + [_emit(arg=b) for b in ping_fields]
+    _routine(p, "PING_RESPONSE", ping[:-1] + [dict(ping[-1], last=1, next="DONE")])
+    value = _header(4) + [_emit(Source.ANSWER, idx=i) for i in range(4)]
+    _routine(p, "VALUE_RESPONSE", value[:-1] + [dict(value[-1], last=1, next="DONE")])
+    run = (_header(9) + [_emit(Source.REASON)]
+           + [_emit(Source.ANSWER, idx=i) for i in range(4)] + [_emit() for _ in range(4)])
+    _routine(p, "RUN_RESPONSE", run[:-1] + [dict(run[-1], last=1, next="DONE")])
+    # MEM_READ: its length b + 5 and b, a byte at a time with the carry kept; then one
+    # word read per byte sent.
+    length = [_emit(Source.LENGTH, idx=i, carry=i > 0) for i in range(4)]
+    _routine(p, "READ_RESPONSE", [
+        _emit(Source.SEQ), dict(length[0], arg=5), *length[1:], _emit(), *length[:3],
+        dict(cond=Cond.B_ZERO, arg="READ_NONE"),
+        length[3],
+        dict(access=Access.MEM_READ), dict(), dict(act=Act.DATA),
+        _emit(Source.DATA, advance=1, cond=Cond.LAST_BYTE, arg="DONE",  # DONE is 0
+              next="READ_RESPONSE+11"),
+    ])
+    _routine(p, "READ_NONE", [dict(length[3], last=1, next="DONE")])
+    return p
