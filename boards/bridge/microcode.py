@@ -14,8 +14,9 @@ selected byte source, so they cost no multiplexer.
 The block RAM's output register is the state: the next address goes straight
 to its address port, and a word that must wait (for a frame, or for the
 transmitter to take a byte) holds the RAM's output by dropping its read
-enable.  The all-zero word (the RAM's output before its first read) waits
-for a frame like the idle word, then goes to address 0, where a frame ends.
+enable.  Its first word, before the RAM's first read, is not known: it is
+kept from acting (a flip-flop says so) and goes to address 0, where a frame
+ends; unused words wait for a frame, then go there too.
 """
 
 from amaranth.hdl import Module, Mux, Signal
@@ -132,7 +133,7 @@ class Program:
 
     A word is given as keyword arguments of :class:`MicrowordLayout` (enum
     members for the enum fields); ``next`` and, for a branch, ``arg`` may be
-    labels.  ``next`` defaults to the word placed after it.
+    labels.  ``next`` defaults to the word placed after it, ``cond`` to ``NEVER``.
     """
 
     def __init__(self):
@@ -154,7 +155,7 @@ class Program:
     def word(self, **fields):
         if self.here in self.words:
             raise ParamError(f"microcode address {self.here} is used twice")
-        fields.setdefault("next", self.here + 1)
+        fields = {"cond": Cond.NEVER, "next": self.here + 1, **fields}
         self.words[self.here] = fields
         self.here += 1
 
@@ -222,6 +223,16 @@ class Sequencer(wiring.Component):
                     with m.Case(cond):
                         m.d.comb += take.eq(self.conds[cond.name.lower()])
         target = word.arg | Mux(word.cond == Cond.DISPATCH, self.opcode, 0)
-        m.d.comb += [port.addr.eq(Mux(take, target, word.next)), port.en.eq(~self.hold),
-                     self.word.eq(word)]
+        # The RAM's output register has no initial value: until its first read, its word
+        # may make no access, send no byte, move no pointer, and goes to address 0.
+        started = Signal()
+        m.d.sync += started.eq(1)
+        m.d.comb += [
+            port.addr.eq(Mux(started, Mux(take, target, word.next), 0)),
+            port.en.eq(~self.hold | ~started),
+            self.word.eq(word),
+            self.word.access.eq(Mux(started, word.access, Access.NONE)),
+            self.word.emit.eq(word.emit & started),
+            self.word.next_byte.eq(word.next_byte & started),
+        ]
         return m
