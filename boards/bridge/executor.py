@@ -99,8 +99,6 @@ class RequestExecutor(wiring.Component):
         self.memory_size = int(memory_size)
         self.register_size = int(register_size)
         self.max_payload = int(max_payload)
-        #: Bits of a response payload length: 20 fixed bytes at most, or a memory range.
-        self.length_bits = (self.memory_size + 20).bit_length()
         ptr = self.addr_width + 1
         super().__init__({
             "read": In(ReadPort.Signature(addr_width=self.addr_width, shape=8)),

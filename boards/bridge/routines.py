@@ -26,7 +26,7 @@ __all__ = ["executor_program", "JUMP_TABLE"]
 
 #: Address of the opcode jump table (16 words: opcodes 0..15; 0 is also "refused early").
 JUMP_TABLE = 16
-#: Field bytes before the opcode's response: none (PING, QUIT) or eight (the rest).
+#: A word that moves the ring pointer on (the byte it reads is on the port next cycle).
 _READ = dict(next_byte=1)
 
 
@@ -40,11 +40,11 @@ def _header(length):
             _emit(), *(_emit(arg=b) for b in length.to_bytes(4, "little"))]
 
 
-def _fields(first, hold_after=None):
+def _fields(hold_after=None):
     """Eight shifts of field bytes: ``a``'s scanned, then ``b``'s with the range.
 
-    ``first`` is the first word's extra fields; the ring pointer stays put from
-    shift ``hold_after`` on (MEM_WRITE: on its first data byte).
+    The ring pointer stays put from shift ``hold_after`` on (MEM_WRITE: on its
+    first data byte).
     """
     words = []
     for i in range(8):
@@ -52,7 +52,6 @@ def _fields(first, hold_after=None):
         if hold_after is None or i < hold_after:
             word.update(_READ)
         words.append(word)
-    words[0].update(first)
     return words
 
 
@@ -94,61 +93,64 @@ def executor_program(ping_fields):
     # No request header: refused at once (a cycle spent as the field loads would).
     _routine(p, "SHORT", [dict(), dict(next="ERROR")])
 
-    # ---- per opcode: the first word sits in the jump table --------------------------
-    # (first word, rest of the loading and decision, routine run when not a retry,
-    #  the response)
+    # ---- per opcode: the words that take its fields (the first one in the jump
+    # table), the words that run it (skipped by a retry), its response ------------------
     refuse = dict(cond=Cond.BAD, arg="ERROR")
     routines = {
-        P.PING: ([dict(refuse, next="PING_RESPONSE")], None, None),
-        P.QUIT: ([dict(refuse, next="EMPTY")], None, None),
-        P.RESET: (_fields({}), [dict(access=Access.RESET, next="EMPTY")], "EMPTY"),
-        P.REG_WRITE: (_fields({}), [
+        P.PING: ([], None, "PING_RESPONSE"),
+        P.QUIT: ([], None, "EMPTY"),
+        P.RESET: (_fields(), [dict(access=Access.RESET, next="EMPTY")], "EMPTY"),
+        P.REG_WRITE: (_fields(), [
             dict(access=Access.REG_ADDRESS),
             *(dict(shift=1) for _ in range(4)),
             dict(access=Access.WRITE_A, next="EMPTY")], "EMPTY"),
-        P.REG_READ: (_fields({}), [
-            dict(access=Access.REG_READ), dict(),
+        P.REG_READ: (_fields(), [
+            dict(access=Access.REG_READ), dict(),      # the read data comes a cycle later
             dict(act=Act.ANSWER, next="VALUE_RESPONSE")], "VALUE_RESPONSE"),
-        P.MEM_WRITE: (_fields({}, hold_after=3), [
+        # One data byte every two cycles, one bus write each, up to the frame's end.
+        P.MEM_WRITE: (_fields(hold_after=3), [
             dict(cond=Cond.AT_END, arg="EMPTY"),
             dict(**_READ),
             dict(access=Access.MEM_WRITE, advance=1, cond=Cond.AT_END, arg="EMPTY",
-                 next="MEM_WRITE_EXEC+1")], "EMPTY"),
-        P.MEM_READ: (_fields({}), [dict(next="READ_RESPONSE")], "READ_RESPONSE"),
-        P.DMA_SETUP: ([dict(act=Act.CHANNEL, **_READ)] + _fields({}), [
+                 next="MEM_WRITE_RUN+1")], "EMPTY"),
+        P.MEM_READ: (_fields(), [dict(next="READ_RESPONSE")], "READ_RESPONSE"),
+        P.DMA_SETUP: ([dict(act=Act.CHANNEL, **_READ), *_fields()], [
             dict(access=Access.DMA_ADDRESS),
             *(dict(shift=1) for _ in range(4)),
             dict(access=Access.DMA_BEATS, next="EMPTY")], "EMPTY"),
-        P.RUN: (_fields({}), [
+        # Read the design's done bit, then the SoC's; four cycles per poll.
+        P.RUN: (_fields(), [
             dict(cond=Cond.NO_RUN, arg="RUN_RESPONSE"),
             dict(poll=1, access=Access.KERNEL_STATUS),
             dict(poll=1, access=Access.SOC_STATUS),
             dict(poll=1, act=Act.KERNEL_DONE),
             dict(poll=1, act=Act.RUN_REASON, cond=Cond.RUN_END, arg="RUN_RESPONSE",
-                 next="RUN_EXEC+1")], "RUN_RESPONSE"),
+                 next="RUN_RUN+1")], "RUN_RESPONSE"),
     }
+    # An unknown opcode (or none: see SHORT) is refused.
     for code in range(16):
         p.at(JUMP_TABLE + code)
-        p.word(**dict(refuse, next="ERROR"))
+        op = P.OPCODES.get(code)
+        if op is None:
+            p.word(**refuse, next="ERROR")
+            continue
+        load, run, response = routines[op]
+        if not load:                            # no fields, nothing to run
+            p.word(**refuse, next=response)
+        else:
+            p.word(**load[0], next=f"{op.name}_LOAD")
     p.at(JUMP_TABLE + 16)
     for op, (load, run, response) in routines.items():
+        if not load:
+            continue
         name = op.name
-        if run is None:                         # no fields, nothing to run
-            table = load[0]
-        else:
-            *rest, last = load
-            # The last field byte: a retry is answered, not run.
-            decide = dict(refuse, act=Act.RUN_START) if op is P.RUN else dict(refuse)
-            _routine(p, f"{name}_LOAD", rest[1:] + [dict(last, cond=Cond.RETRY,
-                                                         arg=f"{name}_RETRY")])
-            _routine(p, f"{name}_DECIDE", [decide])
-            _routine(p, f"{name}_EXEC", run)
-            _routine(p, f"{name}_RETRY", [dict(refuse, next=response)])
-            table = dict(rest[0], next=f"{name}_LOAD") if rest else None
-        address, p.here = p.here, JUMP_TABLE + op.code
-        del p.words[p.here]
-        p.word(**table)
-        p.here = address
+        decide = dict(refuse, act=Act.RUN_START) if op is P.RUN else refuse
+        *rest, last = load[1:]
+        # After the last field byte: a retry is answered, not run.
+        _routine(p, f"{name}_LOAD", [*rest, dict(last, cond=Cond.RETRY, arg=f"{name}_RETRY")])
+        _routine(p, f"{name}_DECIDE", [decide])
+        _routine(p, f"{name}_RUN", run)
+        _routine(p, f"{name}_RETRY", [dict(refuse, next=response)])
 
     # ---- responses ------------------------------------------------------------------
     empty = _header(0)
