@@ -37,7 +37,7 @@ from amaranth.lib.wiring import In, Out
 from ...link import protocol as P
 from ..dma import REGS_PER_CHANNEL
 from ..soc import ADDR_WIDTH, SOC_MAP, HostBusSignature
-from .checks import FieldScan, RangeScan, RequestCheck, RequestLayout
+from .checks import STATUS_BITS, FieldScan, RangeScan, RequestCheck, RequestLayout
 from .microcode import Access, Act, Cond, Scan, Sequencer, Source
 from .routines import executor_program
 from .transmitter import FrameByteLayout
@@ -177,9 +177,8 @@ class RequestExecutor(wiring.Component):
                     m.d.sync += [bus.addr.eq(word_addr), bus.r_stb.eq(1)]
 
         # ---- checks on the loaded request ---------------------------------------------
-        m.submodules.check = check = RequestCheck(
-            size_bits=len(size), strides=self.strides, register_size=self.register_size)
-        m.d.comb += check.request.eq(request)
+        m.submodules.check = check = RequestCheck(size_bits=len(size), strides=self.strides)
+        m.d.comb += [check.request.eq(request), check.kind.eq(word.check)]
         m.submodules.scan = scan = FieldScan(register_size=self.register_size)
         m.d.comb += [scan.byte.eq(byte), scan.index.eq(word.idx), check.scan.eq(scan.scan),
                      scan.step.eq(word.scan == Scan.FIELD)]
@@ -188,11 +187,15 @@ class RequestExecutor(wiring.Component):
             strides=self.strides, memory_size=self.memory_size, size_bits=len(size))
         m.d.comb += [range_scan.request.eq(request), range_scan.a.eq(b[:8]),
                      range_scan.byte.eq(byte), range_scan.index.eq(word.idx),
-                     range_scan.step.eq(word.scan == Scan.RANGE),
+                     range_scan.step.eq(word.scan.as_value()[2]),
+                     range_scan.span.eq(word.scan.as_value()[:2]),
                      check.in_memory.eq(range_scan.in_memory)]
-        with m.If(word.scan == Scan.RANGE):
+        with m.If(word.scan.as_value()[2]):                 # a RANGE_* step
             m.d.sync += b_zero.eq((byte == 0) & ((word.idx == 0) | b_zero))
         verdict = check.status
+        status = Signal(STATUS_BITS)                 # kept for the response
+        with m.If(word.cond == Cond.BAD):
+            m.d.sync += status.eq(verdict)
 
         # RUN: the budget is spent once the count of cycles has passed its low word
         # (sticky, so an equality does), unless its high word is set.
@@ -225,7 +228,8 @@ class RequestExecutor(wiring.Component):
                 length = Cat(size[:8], byte)
                 m.d.sync += [size.eq(length - P.HEADER.size), end.eq(ptr + length)]
             with m.Case(Act.OPCODE):
-                m.d.sync += opcode.eq(byte)
+                # Kept as the jump table's index: 0 for an opcode above it.
+                m.d.sync += opcode.eq(Mux(byte[4:] == 0, byte[:4], 0))
             with m.Case(Act.LENGTH_CHECK):
                 with m.If(byte != Cat(size, Const(0, 32)).word_select(word.idx, 8)):
                     m.d.sync += request.length_ok.eq(0)
@@ -243,6 +247,13 @@ class RequestExecutor(wiring.Component):
                 m.d.sync += data_byte.eq(bus.r_data.word_select(a[:2], 8))
             with m.Case(Act.FINISH):
                 m.d.sync += [self.head.eq(end), ptr.eq(end)]
+            # (the words loading fields come after SHORT: size is not negative)
+            with m.Case(Act.SIZE_IS):
+                with m.If(size != word.arg):
+                    m.d.sync += request.length_ok.eq(0)
+            with m.Case(Act.SIZE_WITH_DATA):
+                with m.If(size < P.MEM_WRITE.request_size):
+                    m.d.sync += request.length_ok.eq(0)
 
         conds = seq_unit.conds
         m.d.comb += [
@@ -250,7 +261,7 @@ class RequestExecutor(wiring.Component):
             conds.short.eq(size < 0), conds.no_run.eq(~scan.scan.nonzero & b_zero),
             conds.run_end.eq(run_done | over), conds.last_byte.eq(count == 1),
             conds.b_zero.eq(b_zero)]
-        m.d.comb += seq_unit.opcode.eq(Mux(opcode[4:] == 0, opcode[:4], 0))
+        m.d.comb += seq_unit.opcode.eq(opcode[:4])
 
         # ---- the response byte: the word's source plus its constant ----------------------
         source = Signal(8)
@@ -258,7 +269,7 @@ class RequestExecutor(wiring.Component):
             with m.Case(Source.SEQ):
                 m.d.comb += source.eq(seq)
             with m.Case(Source.STATUS):
-                m.d.comb += source.eq(verdict)
+                m.d.comb += source.eq(status)
             with m.Case(Source.ANSWER):
                 m.d.comb += source.eq(answer.word_select(word.idx, 8))
             with m.Case(Source.LENGTH):

@@ -25,6 +25,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...hw.errors import ParamError
+from .checks import Check, Span
 
 __all__ = ["Access", "Act", "Cond", "Source", "Scan", "MicrowordLayout", "ConditionsLayout",
            "Program", "Sequencer"]
@@ -66,6 +67,8 @@ class Act(enum.Enum, shape=4):
     ANSWER = 11            # REG_READ's value from the bus
     DATA = 12              # MEM_READ's byte from the bus word
     FINISH = 13            # the frame is done: head and ring pointer to its end
+    SIZE_IS = 14           # the request's size must be ``arg``
+    SIZE_WITH_DATA = 15    # ... at least MEM_WRITE's fixed fields
 
 
 class Cond(enum.Enum, shape=4):
@@ -74,7 +77,7 @@ class Cond(enum.Enum, shape=4):
     WAIT_FRAME = 0         # wait while no frame is committed, then ``next``
     NEVER = 1              # ``next``
     DISPATCH = 2           # ``arg`` + the opcode (0 for an unknown one)
-    BAD = 3                # the checks refused the request
+    BAD = 3                # the checks (``check``) refuse the request; its status is kept
     RETRY = 4
     AT_END = 5             # the ring pointer is at the frame's end
     SHORT = 6              # no request header
@@ -89,19 +92,23 @@ class Source(enum.Enum, shape=3):
 
     ZERO = 0               # ``arg`` alone: a constant
     SEQ = 1
-    STATUS = 2
+    STATUS = 2             # the status kept by the last ``BAD`` word
     ANSWER = 3             # byte ``idx`` of the answer
     LENGTH = 4             # byte ``idx`` of MEM_READ's length
     DATA = 5
     REASON = 6
 
 
-class Scan(enum.Enum, shape=2):
+class Scan(enum.Enum, shape=3):
     """The byte-serial check a word steps."""
 
     NONE = 0
     FIELD = 1              # field a's byte ``idx`` against constants
-    RANGE = 2              # field b's byte ``idx``: the memory range, b's zero test
+    # Field b's byte ``idx``: b's zero test, and the memory range counted by the
+    # :class:`~.checks.Span` in the low bits.
+    RANGE_LENGTH = 4 | Span.LENGTH.value
+    RANGE_DATA = 4 | Span.DATA.value
+    RANGE_BEATS = 4 | Span.BEATS.value
 
 
 class MicrowordLayout(data.StructLayout):
@@ -117,6 +124,7 @@ class MicrowordLayout(data.StructLayout):
             "poll": 1,             # RUN's cycle count
             "access": Access,
             "emit": 1, "last": 1, "source": Source, "carry": 1,
+            "check": Check,
         })
 
 

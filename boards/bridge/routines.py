@@ -20,6 +20,7 @@ answered with its status and no payload (``ERROR``), whatever its opcode.
 """
 
 from ...link import protocol as P
+from .checks import Check
 from .microcode import Access, Act, Cond, Program, Scan, Source
 
 __all__ = ["executor_program", "JUMP_TABLE"]
@@ -40,15 +41,15 @@ def _header(length):
             _emit(), *(_emit(arg=b) for b in length.to_bytes(4, "little"))]
 
 
-def _fields(hold_after=None):
-    """Eight shifts of field bytes: ``a``'s scanned, then ``b``'s with the range.
+def _fields(hold_after=None, span=Scan.RANGE_LENGTH):
+    """Eight shifts of field bytes: ``a``'s scanned, then ``b``'s with the range ``span``.
 
     The ring pointer stays put from shift ``hold_after`` on (MEM_WRITE: on its
     first data byte).
     """
     words = []
     for i in range(8):
-        word = dict(shift=1, scan=Scan.FIELD if i < 4 else Scan.RANGE, idx=i % 4)
+        word = dict(shift=1, scan=Scan.FIELD if i < 4 else span, idx=i % 4)
         if hold_after is None or i < hold_after:
             word.update(_READ)
         words.append(word)
@@ -91,35 +92,38 @@ def executor_program(ping_fields):
         dict(act=Act.LENGTH_CHECK, idx=3, cond=Cond.DISPATCH, arg=JUMP_TABLE, **_READ),
     ])
     # No request header: refused at once (a cycle spent as the field loads would).
-    _routine(p, "SHORT", [dict(), dict(next="ERROR")])
+    _routine(p, "SHORT", [dict(), dict(cond=Cond.BAD, arg="ERROR", check=Check.LENGTH,
+                                        next="ERROR")])
 
-    # ---- per opcode: the words that take its fields (the first one in the jump
-    # table), the words that run it (skipped by a retry), its response ------------------
-    refuse = dict(cond=Cond.BAD, arg="ERROR")
+    # ---- per opcode: what it is checked for, the words that take its fields (the
+    # first one in the jump table; one checks its size), the words that run it (which a
+    # retry skips), its response --------------------------------------------------------
     routines = {
-        P.PING: ([], None, "PING_RESPONSE"),
-        P.QUIT: ([], None, "EMPTY"),
-        P.RESET: (_fields(), [dict(access=Access.RESET, next="EMPTY")], "EMPTY"),
-        P.REG_WRITE: (_fields(), [
+        P.PING: (Check.LENGTH_ONLY, [dict()], None, "PING_RESPONSE"),
+        P.QUIT: (Check.LENGTH_ONLY, [dict()], None, "EMPTY"),
+        P.RESET: (Check.RESET, _fields(), [dict(access=Access.RESET, next="EMPTY")], "EMPTY"),
+        P.REG_WRITE: (Check.REGISTER, _fields(), [
             dict(access=Access.REG_ADDRESS),
             *(dict(shift=1) for _ in range(4)),
             dict(access=Access.WRITE_A, next="EMPTY")], "EMPTY"),
-        P.REG_READ: (_fields(), [
+        P.REG_READ: (Check.REGISTER, _fields(), [
             dict(access=Access.REG_READ), dict(),      # the read data comes a cycle later
             dict(act=Act.ANSWER, next="VALUE_RESPONSE")], "VALUE_RESPONSE"),
         # One data byte every two cycles, one bus write each, up to the frame's end.
-        P.MEM_WRITE: (_fields(hold_after=3), [
+        P.MEM_WRITE: (Check.MEMORY, _fields(hold_after=3, span=Scan.RANGE_DATA), [
             dict(cond=Cond.AT_END, arg="EMPTY"),
             dict(**_READ),
             dict(access=Access.MEM_WRITE, advance=1, cond=Cond.AT_END, arg="EMPTY",
                  next="MEM_WRITE_RUN+1")], "EMPTY"),
-        P.MEM_READ: (_fields(), [dict(next="READ_RESPONSE")], "READ_RESPONSE"),
-        P.DMA_SETUP: ([dict(act=Act.CHANNEL, **_READ), *_fields()], [
+        P.MEM_READ: (Check.MEMORY, _fields(), [dict(next="READ_RESPONSE")],
+                     "READ_RESPONSE"),
+        P.DMA_SETUP: (Check.CHANNEL, [dict(act=Act.CHANNEL, **_READ),
+                                      *_fields(span=Scan.RANGE_BEATS)], [
             dict(access=Access.DMA_ADDRESS),
             *(dict(shift=1) for _ in range(4)),
             dict(access=Access.DMA_BEATS, next="EMPTY")], "EMPTY"),
         # Read the design's done bit, then the SoC's; four cycles per poll.
-        P.RUN: (_fields(), [
+        P.RUN: (Check.LENGTH_ONLY, _fields(), [
             dict(cond=Cond.NO_RUN, arg="RUN_RESPONSE"),
             dict(poll=1, access=Access.KERNEL_STATUS),
             dict(poll=1, access=Access.SOC_STATUS),
@@ -127,23 +131,27 @@ def executor_program(ping_fields):
             dict(poll=1, act=Act.RUN_REASON, cond=Cond.RUN_END, arg="RUN_RESPONSE",
                  next="RUN_RUN+1")], "RUN_RESPONSE"),
     }
-    # An unknown opcode (or none: see SHORT) is refused.
+    for op, (check, load, run, response) in routines.items():
+        first = next(word for word in load if "act" not in word)
+        if op.request_tail:
+            first.update(act=Act.SIZE_WITH_DATA)
+        else:
+            first.update(act=Act.SIZE_IS, arg=op.request_size)
+    # An unknown opcode is refused.
     for code in range(16):
         p.at(JUMP_TABLE + code)
         op = P.OPCODES.get(code)
         if op is None:
-            p.word(**refuse, next="ERROR")
-            continue
-        load, run, response = routines[op]
-        if not load:                            # no fields, nothing to run
-            p.word(**refuse, next=response)
+            p.word(cond=Cond.BAD, arg="ERROR", check=Check.OPCODE, next="ERROR")
         else:
-            p.word(**load[0], next=f"{op.name}_LOAD")
+            p.word(**routines[op][1][0], next=f"{op.name}_LOAD")
     p.at(JUMP_TABLE + 16)
-    for op, (load, run, response) in routines.items():
-        if not load:
-            continue
+    for op, (check, load, run, response) in routines.items():
         name = op.name
+        refuse = dict(cond=Cond.BAD, arg="ERROR", check=check)
+        if run is None:                         # no fields, nothing to run
+            _routine(p, f"{name}_LOAD", [dict(refuse, next=response)])
+            continue
         decide = dict(refuse, act=Act.RUN_START) if op is P.RUN else refuse
         *rest, last = load[1:]
         # After the last field byte: a retry is answered, not run.
