@@ -150,17 +150,17 @@ class Program:
         self.here = 0
 
     def label(self, name):
+        """Name the address of the next word placed."""
         if name in self.labels:
             raise ParamError(f"microcode label {name!r} is defined twice")
         self.labels[name] = self.here
 
-    def align(self, boundary):
-        self.here = -(-self.here // boundary) * boundary
-
     def at(self, address):
+        """Place the next words from ``address`` on."""
         self.here = address
 
     def word(self, **fields):
+        """Place one word (fields of :class:`MicrowordLayout`, see the class doc)."""
         if self.here in self.words:
             raise ParamError(f"microcode address {self.here} is used twice")
         fields = {"cond": Cond.NEVER, "next": self.here + 1, **fields}
@@ -185,7 +185,7 @@ class Program:
         image = [{"cond": Cond.WAIT_FRAME}] * depth      # unused words: wait, then 0
         for address, fields in self.words.items():
             word = dict(fields)
-            word["next"] = self.resolve(word["next"]) % depth
+            word["next"] = self.resolve(word["next"]) % depth    # the last word's: 0
             word["arg"] = self.resolve(word.get("arg", 0))
             image[address] = word
         return image
