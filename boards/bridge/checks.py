@@ -19,8 +19,8 @@ from amaranth.lib.wiring import In, Out
 
 from ...link import protocol as P
 
-__all__ = ["Check", "Span", "FieldsLayout", "ScanLayout", "RequestLayout", "FieldScan", "RangeScan",
-           "RequestCheck", "STATUS_BITS"]
+__all__ = ["Check", "Span", "FieldsLayout", "ScanLayout", "RequestLayout", "FieldScan",
+           "RangeScan", "RequestCheck", "STATUS_BITS"]
 
 #: Largest RESET cycle count the virtual board takes.
 RESET_MAX = 1_000_000
@@ -74,6 +74,9 @@ class ScanLayout(data.StructLayout):
 class RequestLayout(data.StructLayout):
     """What the checks look at: a request as the executor loads it.
 
+    ``opcode`` is the index of its routine in the executor's jump table: the
+    opcode, or 0 for one above 15 (no such opcode either way).
+
     Parameters
     ----------
     size_bits : int
@@ -81,7 +84,7 @@ class RequestLayout(data.StructLayout):
     """
 
     def __init__(self, size_bits):
-        super().__init__({"opcode": 8, "size": signed(size_bits), "length_ok": 1,
+        super().__init__({"opcode": 4, "size": signed(size_bits), "length_ok": 1,
                           "channel": 8, "fields": FieldsLayout()})
 
 

@@ -261,7 +261,7 @@ class RequestExecutor(wiring.Component):
             conds.short.eq(size < 0), conds.no_run.eq(~scan.scan.nonzero & b_zero),
             conds.run_end.eq(run_done | over), conds.last_byte.eq(count == 1),
             conds.b_zero.eq(b_zero)]
-        m.d.comb += seq_unit.opcode.eq(opcode[:4])
+        m.d.comb += seq_unit.opcode.eq(opcode)
 
         # ---- the response byte: the word's source plus its constant ----------------------
         source = Signal(8)

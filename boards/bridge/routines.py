@@ -1,7 +1,8 @@
 """The bridge executor's microprogram: one routine per opcode, written as a table of steps.
 
-Each line is one cycle of :class:`~.executor.RequestExecutor` (one word of
-:mod:`.microcode`).  A frame is read from the ring a byte a cycle: the
+Each line is one step of :class:`~.executor.RequestExecutor` (one word of
+:mod:`.microcode`): a cycle, or more while it waits for a frame or for the
+transmitter.  A frame is read from the ring a byte a cycle: the
 stored header (flag, seq, length), the request header (opcode, payload
 length), then a jump on the opcode to its routine, which takes its fixed
 fields, runs, and sends its response; every routine ends in ``DONE``.
@@ -25,7 +26,7 @@ from .microcode import Access, Act, Cond, Program, Scan, Source
 
 __all__ = ["executor_program", "JUMP_TABLE"]
 
-#: Address of the opcode jump table (16 words: opcodes 0..15; 0 is also "refused early").
+#: Address of the opcode jump table (16 words: opcodes 0..15; one above is taken as 0).
 JUMP_TABLE = 16
 #: A word that moves the ring pointer on (the byte it reads is on the port next cycle).
 _READ = dict(next_byte=1)
@@ -91,7 +92,8 @@ def executor_program(ping_fields):
         *(dict(act=Act.LENGTH_CHECK, idx=i, **_READ) for i in range(3)),
         dict(act=Act.LENGTH_CHECK, idx=3, cond=Cond.DISPATCH, arg=JUMP_TABLE, **_READ),
     ])
-    # No request header: refused at once (a cycle spent as the field loads would).
+    # No request header: refused, the response starting on the third cycle after the
+    # opcode byte's (the bridge's formal tests count the steps).
     _routine(p, "SHORT", [dict(), dict(cond=Cond.BAD, arg="ERROR", check=Check.LENGTH,
                                         next="ERROR")])
 
