@@ -1,31 +1,52 @@
 """The checks the bridge makes on a request before it runs it, as the virtual board makes them.
 
-:class:`RequestCheck` is combinational: from a request's opcode, its size
-(payload bytes after the request header; negative when there is no header),
-whether its header's length field agreed, and its fixed fields, it gives the
-status the virtual board answers (:data:`hetflow.link.protocol.STATUS`; the
-gateware sends no message text).  The order of the checks is the board's:
-the length first, then the opcode, then the register window, the DMA
-channel, the memory range.  The comparisons of a field with a constant and
+:class:`RequestCheck` is combinational: from the kind of check a request's
+opcode asks for (:class:`Check`, which the executor's microprogram names),
+whether its length agreed (the header's length field with the frame's, the
+size with the opcode's), and its fixed fields, it gives the status the
+virtual board answers (:data:`hetflow.link.protocol.STATUS`; the gateware
+sends no message text).  The order of the checks is the board's: the length
+first, then the opcode, then the register window, the DMA channel, the
+memory range.  The comparisons of a field with a constant and
 the memory range are judged a byte a cycle as the request's bytes go by
 (:class:`FieldScan`, :class:`RangeScan`): an 8-bit step and a flip-flop cost
 far fewer cells than a 32-bit comparator or adder.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import data, wiring
+from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...link import protocol as P
 
-__all__ = ["FieldsLayout", "ScanLayout", "RequestLayout", "FieldScan", "RangeScan",
-           "RequestCheck", "STATUS_BITS"]
+__all__ = ["Check", "Span", "FieldsLayout", "ScanLayout", "RequestLayout", "FieldScan",
+           "RangeScan", "RequestCheck", "STATUS_BITS"]
 
 #: Largest RESET cycle count the virtual board takes.
 RESET_MAX = 1_000_000
 #: Bits of a status code (0..6).
 STATUS_BITS = 3
 _STATUS = {s.name: s.code for s in P.STATUS.values()}
+
+
+class Check(enum.Enum, shape=3):
+    """What a request is checked for besides its length, by opcode."""
+
+    LENGTH = 0             # refused: no request header
+    OPCODE = 1             # refused: no such opcode
+    LENGTH_ONLY = 2        # PING, RUN, QUIT
+    RESET = 3              # the cycles: not zero, at most RESET_MAX
+    REGISTER = 4           # the register window
+    MEMORY = 5             # the memory range
+    CHANNEL = 6            # the DMA channel, then the memory range
+
+
+class Span(enum.Enum, shape=2):
+    """What counts the bytes of a memory request's range."""
+
+    LENGTH = 0             # MEM_READ's ``b`` (any other request: not judged)
+    DATA = 1               # MEM_WRITE's payload after its address (``size - 4``)
+    BEATS = 2              # DMA_SETUP's ``b`` beats of its channel's stride
 
 
 class FieldsLayout(data.StructLayout):
@@ -53,6 +74,9 @@ class ScanLayout(data.StructLayout):
 class RequestLayout(data.StructLayout):
     """What the checks look at: a request as the executor loads it.
 
+    ``opcode`` is the index of its routine in the executor's jump table: the
+    opcode, or 0 for one above 15 (no such opcode either way).
+
     Parameters
     ----------
     size_bits : int
@@ -60,7 +84,7 @@ class RequestLayout(data.StructLayout):
     """
 
     def __init__(self, size_bits):
-        super().__init__({"opcode": 8, "size": signed(size_bits), "length_ok": 1,
+        super().__init__({"opcode": 4, "size": signed(size_bits), "length_ok": 1,
                           "channel": 8, "fields": FieldsLayout()})
 
 
@@ -134,7 +158,9 @@ class RangeScan(wiring.Component):
     Members
     -------
     request : In(RequestLayout(size_bits))
-        The request: its opcode, size and channel (its fields are not used).
+        The request: its size and channel (its opcode and fields are not used).
+    span : In(Span)
+        What counts the range's bytes.
     a : In(8)
         Byte ``index`` of ``a``.
     byte : In(8)
@@ -150,8 +176,9 @@ class RangeScan(wiring.Component):
     def __init__(self, *, strides, memory_size, size_bits):
         self.strides = list(strides)
         self.memory_size = int(memory_size)
-        super().__init__({"request": In(RequestLayout(size_bits)), "a": In(8), "byte": In(8),
-                          "index": In(2), "step": In(1), "in_memory": Out(1)})
+        super().__init__({"request": In(RequestLayout(size_bits)), "span": In(Span),
+                          "a": In(8), "byte": In(8), "index": In(2), "step": In(1),
+                          "in_memory": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -161,15 +188,15 @@ class RangeScan(wiring.Component):
         # byte belong to the next).
         n = Signal(8 + max(shifts))
         # MEM_WRITE's bound is 4 bytes higher: its size counts the address too.
-        bound = Mux(req.opcode == P.MEM_WRITE.code,
-                    Const(self.memory_size + 4, 32).word_select(index, 8),
+        bound = Mux(self.span == Span.DATA,
+                    Const(self.memory_size + P.MEM_WRITE.request_size, 32).word_select(index, 8),
                     Const(self.memory_size, 32).word_select(index, 8))
-        with m.Switch(req.opcode):
-            with m.Case(P.MEM_WRITE.code):
+        with m.Switch(self.span):
+            with m.Case(Span.DATA):
                 m.d.comb += n.eq(Cat(req.size, Const(0, 32)).word_select(index, 8))
-            with m.Case(P.MEM_READ.code):
+            with m.Case(Span.LENGTH):
                 m.d.comb += n.eq(self.byte)
-            with m.Case(P.DMA_SETUP.code):
+            with m.Case(Span.BEATS):
                 with m.Switch(req.channel):
                     for c, shift in enumerate(shifts):
                         with m.Case(c):
@@ -198,12 +225,13 @@ class RequestCheck(wiring.Component):
         Bits of the request's signed ``size``.
     strides : list of int
         Bytes per beat of each DMA channel.
-    register_size : int
-        Bytes of the register window.
 
     Members
     -------
     request : In(RequestLayout(size_bits))
+        The request: ``length_ok`` covers its size as its opcode wants it.
+    kind : In(Check)
+        What its opcode asks for.
     scan : In(ScanLayout())
         :class:`FieldScan`'s verdicts on ``a``.
     in_memory : In(1)
@@ -211,41 +239,25 @@ class RequestCheck(wiring.Component):
     status : Out(STATUS_BITS)
     """
 
-    def __init__(self, *, size_bits, strides, register_size):
+    def __init__(self, *, size_bits, strides):
         self.strides = list(strides)
-        self.register_size = int(register_size)
-        super().__init__({"request": In(RequestLayout(size_bits)), "scan": In(ScanLayout()),
-                          "in_memory": In(1), "status": Out(STATUS_BITS)})
+        super().__init__({"request": In(RequestLayout(size_bits)), "kind": In(Check),
+                          "scan": In(ScanLayout()), "in_memory": In(1),
+                          "status": Out(STATUS_BITS)})
 
     def elaborate(self, platform):
         m = Module()
-        req = self.request
-        opcode, size, channel = req.opcode, req.size, req.channel
-        a = req.fields.a
-        reg_ok = self.scan.in_window & (a[:2] == 0)
-        in_memory = self.in_memory
-        with m.If((size < 0) | ~req.length_ok):
+        req, kind, scan = self.request, self.kind, self.scan
+        with m.If((kind == Check.LENGTH) | ~req.length_ok):
             m.d.comb += self.status.eq(_STATUS["BAD_LENGTH"])
-        with m.Else():
-            with m.Switch(opcode):
-                for op, want, extra in (
-                        (P.PING, size == 0, []),
-                        (P.RESET, (size == 4) & self.scan.nonzero & self.scan.reset_ok, []),
-                        (P.REG_WRITE, size == 8, [(~reg_ok, "BAD_REGISTER")]),
-                        (P.REG_READ, size == 4, [(~reg_ok, "BAD_REGISTER")]),
-                        (P.MEM_WRITE, size >= 4, [(~in_memory, "BAD_ADDRESS")]),
-                        (P.MEM_READ, size == 8, [(~in_memory, "BAD_ADDRESS")]),
-                        (P.DMA_SETUP, size == 9,
-                         [(channel >= len(self.strides), "BAD_CHANNEL"),
-                          (~in_memory, "BAD_ADDRESS")]),
-                        (P.RUN, size == 8, []),
-                        (P.QUIT, size == 0, [])):
-                    with m.Case(op.code):
-                        with m.If(~want):
-                            m.d.comb += self.status.eq(_STATUS["BAD_LENGTH"])
-                        for bad, name in extra:
-                            with m.Elif(bad):
-                                m.d.comb += self.status.eq(_STATUS[name])
-                with m.Default():
-                    m.d.comb += self.status.eq(_STATUS["BAD_OPCODE"])
+        with m.Elif(kind == Check.OPCODE):
+            m.d.comb += self.status.eq(_STATUS["BAD_OPCODE"])
+        with m.Elif((kind == Check.RESET) & ~(scan.nonzero & scan.reset_ok)):
+            m.d.comb += self.status.eq(_STATUS["BAD_LENGTH"])
+        with m.Elif((kind == Check.REGISTER) & ~(scan.in_window & (req.fields.a[:2] == 0))):
+            m.d.comb += self.status.eq(_STATUS["BAD_REGISTER"])
+        with m.Elif((kind == Check.CHANNEL) & (req.channel >= len(self.strides))):
+            m.d.comb += self.status.eq(_STATUS["BAD_CHANNEL"])
+        with m.Elif(((kind == Check.MEMORY) | (kind == Check.CHANNEL)) & ~self.in_memory):
+            m.d.comb += self.status.eq(_STATUS["BAD_ADDRESS"])
         return m

@@ -1,9 +1,5 @@
 """The bridge's executor: proven request frames from the receive buffer to the host bus.
 
-Why one module of ~480 lines: its one state machine shares the field register, the
-ring's read port and the response stream across every opcode; split, each part would
-re-declare them.
-
 It takes the frames the receiver committed, oldest first, reads each one
 byte by byte from the ring (one byte a cycle), checks it as the virtual
 board does (payload length, register window, memory range, DMA channel,
@@ -11,24 +7,22 @@ board does (payload length, register window, memory range, DMA channel,
 SoC's host bus and streams the response frame to the transmitter.
 The checks are :class:`~.checks.RequestCheck`'s.
 
-Built for area, since every cell it takes is one a kernel lacks:
+Built for area, since every cell it takes is one a kernel lacks: its control
+is a microprogram (:mod:`.routines`, run by :class:`~.microcode.Sequencer`
+from a block RAM), so this module is the datapath the words drive:
 
-* The request's fixed fields pass through one 64-bit shift register,
-  ``A`` (offset, address or cycles) then ``B`` (value, length or beats);
-  ``DMA_SETUP``'s channel, which comes first, is kept apart.  ``A`` is the
-  only value the bus is written from: ``REG_WRITE`` and ``DMA_SETUP`` shift
-  ``B`` into ``A`` (four more shifts) for their second value, the bus
-  address held in its register meanwhile.  ``A``'s low bits count the
-  memory address of ``MEM_WRITE``/``MEM_READ``, ``B``'s ``MEM_READ``'s
-  bytes left, so there are no separate counters.
-* The payload length is turned into the request's size (less its 5 header
-  bytes) as it is read, and the frame's end in the ring (``end``) is
-  computed once: ``MEM_WRITE`` stops there, and the executor moves on to
-  it.
-* A frame flagged as a retry is read and checked like any other (the same
-  bytes give the same status) but not executed: its response comes from
-  what the frame before it left (``REG_READ``'s value, ``RUN``'s reason and
-  cycles); ``MEM_READ`` re-reads memory for its data, which is harmless.
+* the request's fixed fields in one 64-bit shift register, ``a`` (offset,
+  address or cycles) then ``b`` (value, length or beats); ``a`` is the only
+  value the bus is written from.  ``a``'s low bits count the memory address
+  of ``MEM_WRITE``/``MEM_READ``, ``b``'s ``MEM_READ``'s bytes left;
+* the frame's end in the ring (``end``), computed once from its length:
+  ``MEM_WRITE`` stops there, and the executor moves on to it;
+* the response byte: a source the word selects plus the word's constant.
+
+A frame flagged as a retry is read and checked like any other (the same
+bytes give the same status) but not executed: its response comes from what
+the frame before it left (``REG_READ``'s value, ``RUN``'s reason and
+cycles); ``MEM_READ`` re-reads memory for its data, which is harmless.
 
 ``MEM_WRITE`` writes one byte per bus access (byte enables), ``MEM_READ``
 reads one word per byte it sends: the link is thousands of cycles per byte,
@@ -36,7 +30,6 @@ and the logic to merge or split words costs more than it would save.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import enum
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
@@ -45,7 +38,8 @@ from ...link import protocol as P
 from ..dma import REGS_PER_CHANNEL
 from ..soc import ADDR_WIDTH, SOC_MAP, HostBusSignature
 from .checks import STATUS_BITS, FieldScan, RangeScan, RequestCheck, RequestLayout
-from .receiver import STORED_HEADER
+from .microcode import Access, Act, Cond, Scan, Sequencer, Source
+from .routines import executor_program
 from .transmitter import FrameByteLayout
 
 __all__ = ["RequestExecutor", "RUN_COUNTER_BITS"]
@@ -54,33 +48,6 @@ __all__ = ["RequestExecutor", "RUN_COUNTER_BITS"]
 #: "budget" after 2**32 - 1 cycles (the host then sends another; its slices are
 #: 2**20 cycles, see hetflow.backends.serial).
 RUN_COUNTER_BITS = 32
-#: Stored frame bytes before the request's fixed fields: flag, seq, length,
-#: opcode, payload length.
-_FIELDS_AT = STORED_HEADER + P.HEADER.size
-#: LOAD's ``pos`` is the stored offset of the byte arriving plus this, so that the
-#: payload length (offsets 5..8, pos 12..15) and the eight field bytes that fill
-#: the shift register (offsets 9..16, pos 16..23) are told apart by a few bits of pos.
-_POS_BIAS = 7
-#: Response field bytes of PING (constants), RUN (reason, u64 cycles), REG_READ (u32).
-_PING_FIELDS, _RUN_FIELDS, _VALUE_FIELDS = 15, 9, 4
-#: Frame bytes before a response's fields: seq, frame length (4), status, payload length (4).
-_BODY_FIELDS = 1 + 4 + P.HEADER.size
-
-
-class Access(enum.Enum, shape=4):
-    """The host-bus access the executor makes in a cycle."""
-
-    NONE = 0
-    RESET = 1
-    REG_ADDRESS = 2        # the register's address only: the write follows
-    WRITE_A = 3            # A to the address set before
-    REG_READ = 4
-    DMA_ADDRESS = 5
-    DMA_BEATS = 6
-    MEM_WRITE = 7
-    MEM_READ = 8
-    KERNEL_STATUS = 9
-    SOC_STATUS = 10
 
 
 class RequestExecutor(wiring.Component):
@@ -132,8 +99,6 @@ class RequestExecutor(wiring.Component):
         self.memory_size = int(memory_size)
         self.register_size = int(register_size)
         self.max_payload = int(max_payload)
-        #: Bits of a response payload length: 20 fixed bytes at most, or a memory range.
-        self.length_bits = (self.memory_size + 20).bit_length()
         ptr = self.addr_width + 1
         super().__init__({
             "read": In(ReadPort.Signature(addr_width=self.addr_width, shape=8)),
@@ -147,22 +112,28 @@ class RequestExecutor(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         bus, read = self.bus, self.read
-        memsize = self.memory_size
         smap = self.soc_map
-        k = memsize.bit_length() - 1                  # memory address bits
+        k = self.memory_size.bit_length() - 1       # memory address bits
+        ping = (P.MAGIC + P.VERSION.to_bytes(2, "little") + bytes([len(self.strides)])
+                + self.memory_size.to_bytes(4, "little")
+                + self.register_size.to_bytes(4, "little"))
+        m.submodules.sequencer = seq_unit = Sequencer(executor_program(ping).assemble())
+        word = seq_unit.word
+        hold = Signal()
+        m.d.comb += [seq_unit.hold.eq(hold),
+                     hold.eq(word.emit & ~self.frame.ready
+                             | (word.cond == Cond.WAIT_FRAME) & (self.head == self.tail))]
+        fire = ~hold
+
         # ptr is the ring address read; it equals head while idle, so the first byte of
-        # a new frame is already on the read port's output when the frame is taken.
+        # a new frame is on the read port's output the cycle after the frame is taken.
         ptr = Signal.like(self.head)
         end = Signal.like(self.head)                 # where the frame being handled ends
         m.d.comb += [read.addr.eq(ptr[:self.addr_width]), read.en.eq(1)]
         byte = read.data
 
-        # ---- the frame being handled ----------------------------------------------
-        pos = Signal(5)                              # LOAD: offset + _POS_BIAS / BODY: index
         retry = Signal()
         seq = Signal(8)
-        # The request as the checks see it; its size is after the request header,
-        # negative when there is none.
         size_bits = len(Signal(range(-P.HEADER.size, self.max_payload + 1)))
         request = Signal(RequestLayout(size_bits), init={"length_ok": 1})
         opcode, size, channel = request.opcode, request.size, request.channel
@@ -170,27 +141,20 @@ class RequestExecutor(wiring.Component):
         a, b = fields.a, fields.b
 
         # ---- the response, kept for a retry -----------------------------------------
-        status = Signal(STATUS_BITS)
-        nfields = Signal(range(16))                  # response fields after its header
-        tail = Signal()                              # a MEM_READ: memory bytes a..a+b follow
         answer = Signal(RUN_COUNTER_BITS)            # REG_READ's value / RUN's cycles
-        budget_out = Signal()                        # RUN's reason: 1 budget, 0 done
-
+        reason = Signal()                            # RUN's reason: 1 budget, 0 done
         spent = Signal()
-        # B was zero: judged as its bytes went by (pos 20..23; DMA_SETUP, whose B sits a
-        # byte later, needs no verdict), not by a 32-bit test of the loaded field.
-        b_zero = Signal()
+        b_zero = Signal()                            # b is zero, judged a byte at a time
         kernel_done = Signal()
-        out_byte = Signal(8)
-        len_carry = Signal()                         # BODY: the frame length's carry
+        data_byte = Signal(8)                        # MEM_READ's byte from its bus word
+        carry = Signal()                             # the response length's carry
 
         # ---- the bus: one access a cycle at most, its registers set in one place --------
-        access = Signal(Access)
         m.d.sync += [bus.w_stb.eq(0), bus.r_stb.eq(0)]
         channel_word = channel << (REGS_PER_CHANNEL - 1).bit_length()
         word_a = a[2:2 + ADDR_WIDTH]                 # checked: no bits above the window
         dma_word = smap.dma_base >> 2
-        with m.Switch(access):
+        with m.Switch(word.access):
             for kind, word_addr, w_data, w_sel in (
                     (Access.RESET, (smap.soc_base + smap.CTRL) >> 2, 1, 0xF),
                     (Access.DMA_ADDRESS, dma_word | channel_word, a, 0xF),
@@ -213,270 +177,112 @@ class RequestExecutor(wiring.Component):
                     m.d.sync += [bus.addr.eq(word_addr), bus.r_stb.eq(1)]
 
         # ---- checks on the loaded request ---------------------------------------------
-        m.submodules.check = check = RequestCheck(
-            size_bits=len(size), strides=self.strides, register_size=self.register_size)
-        m.d.comb += check.request.eq(request)
-        # A's bytes go by at pos 16..19 for every request but DMA_SETUP (which needs no scan).
+        m.submodules.check = check = RequestCheck(size_bits=len(size), strides=self.strides)
+        m.d.comb += [check.request.eq(request), check.kind.eq(word.check)]
         m.submodules.scan = scan = FieldScan(register_size=self.register_size)
-        m.d.comb += [scan.byte.eq(byte), scan.index.eq(pos[:2]), check.scan.eq(scan.scan)]
-        # B's bytes go by at pos 20..23 (DMA_SETUP: 21..24, after its channel byte); A's
-        # byte of the same weight is then at the bottom of B, four shifts behind.
+        m.d.comb += [scan.byte.eq(byte), scan.index.eq(word.idx), check.scan.eq(scan.scan),
+                     scan.step.eq(word.scan == Scan.FIELD)]
+        # b's bytes go by with a's byte of the same weight at the bottom of b.
         m.submodules.range_scan = range_scan = RangeScan(
-            strides=self.strides, memory_size=memsize, size_bits=len(size))
-        range_at = (pos - (opcode == P.DMA_SETUP.code))[:len(pos)]
+            strides=self.strides, memory_size=self.memory_size, size_bits=len(size))
         m.d.comb += [range_scan.request.eq(request), range_scan.a.eq(b[:8]),
-                     range_scan.byte.eq(byte), range_scan.index.eq(range_at[:2]),
+                     range_scan.byte.eq(byte), range_scan.index.eq(word.idx),
+                     range_scan.step.eq(word.scan.as_value()[2]),
+                     range_scan.span.eq(word.scan.as_value()[:2]),
                      check.in_memory.eq(range_scan.in_memory)]
+        with m.If(word.scan.as_value()[2]):                 # a RANGE_* step
+            m.d.sync += b_zero.eq((byte == 0) & ((word.idx == 0) | b_zero))
         verdict = check.status
+        status = Signal(STATUS_BITS)                 # kept for the response
+        with m.If(word.cond == Cond.BAD):
+            m.d.sync += status.eq(verdict)
 
         # RUN: the budget is spent once the count of cycles has passed its low word
         # (sticky, so an equality does), unless its high word is set.
-        polling = Signal()
-        payload_len = Signal(self.length_bits)
-        m.d.comb += payload_len.eq(Mux(tail, b[:k + 1], nfields))    # a tail has no fields
         count_next = answer + 1
-        with m.If(polling):
+        with m.If(word.poll):
             m.d.sync += answer.eq(count_next)
             with m.If(count_next[:RUN_COUNTER_BITS] == a):
                 m.d.sync += spent.eq(1)
         over = ((spent | (count_next[:RUN_COUNTER_BITS] == a)) & b_zero
                 | count_next[RUN_COUNTER_BITS])          # the counter is full
+        run_done = kernel_done & bus.r_data[0]
+        count = b[:k + 1]                            # MEM_READ's bytes left
 
-        next_byte = Signal()                         # read the ring's next byte
-        shift = Signal()                             # the read byte into the fields
-        advance = Signal()                           # one memory byte moved
-        with m.If(next_byte):
+        with m.If(word.next_byte & fire):
             m.d.sync += ptr.eq(ptr + 1)
-        with m.If(shift):
+        with m.If(word.shift):
             m.d.sync += fields.eq(Cat(fields.as_value()[8:], byte))
-        with m.If(advance):
-            m.d.sync += [a[:k].eq(a[:k] + 1), b[:k + 1].eq(b[:k + 1] - 1)]
+        with m.If(word.advance & fire):
+            m.d.sync += [a[:k].eq(a[:k] + 1), count.eq(count - 1)]
 
-        with m.FSM(name="executor") as fsm:
-            with m.State("IDLE"):
-                with m.If(self.head != self.tail):
-                    m.d.comb += next_byte.eq(1)
-                    m.d.sync += [pos.eq(_POS_BIAS), request.length_ok.eq(1)]
-                    m.next = "LOAD"
-
-            # One stored byte a cycle: the byte at offset pos - _POS_BIAS is on the read
-            # port.  MEM_WRITE holds the ring pointer on its first data byte (offset 13)
-            # while the shift register takes its address.
-            with m.State("LOAD"):
-                m.d.comb += [scan.step.eq(pos[2:] == 0b100),
-                             range_scan.step.eq(range_at[2:] == 0b101)]
-                with m.If(pos[2:] == 0b101):
-                    m.d.sync += b_zero.eq((byte == 0) & ((pos[:2] == 0) | b_zero))
-                hold = (opcode == P.MEM_WRITE.code) & (pos >= _FIELDS_AT + 3 + _POS_BIAS)
-                m.d.comb += next_byte.eq(~hold)
-                m.d.sync += pos.eq(pos + 1)
-                with m.If(pos[2:] == 0b011):
-                    # The payload length field against the frame's: byte by byte.
-                    want = Cat(size, Const(0, 32)).word_select(pos[:2], 8)
-                    with m.If(byte != want):
-                        m.d.sync += request.length_ok.eq(0)
-                # Only DMA_SETUP has a ninth field byte (pos 24); the others' fields then
-                # sit where DMA_SETUP's address and beats do.
-                m.d.comb += shift.eq((pos[3:] == 0b10) | (pos == 24) & (opcode == P.DMA_SETUP.code))
-                with m.Switch(pos):
-                    with m.Case(_POS_BIAS):
-                        m.d.sync += retry.eq(byte[0])
-                    with m.Case(_POS_BIAS + 1):
-                        m.d.sync += seq.eq(byte)
-                    with m.Case(_POS_BIAS + 2):
-                        m.d.sync += size.eq(byte)
-                    with m.Case(_POS_BIAS + 3):
-                        # The pointer is at offset 4, where the payload starts: the frame
-                        # ends its length on.
-                        length = Cat(size[:8], byte)
-                        m.d.sync += [size.eq(length - P.HEADER.size), end.eq(ptr + length)]
-                    with m.Case(_POS_BIAS + 4):
-                        m.d.sync += opcode.eq(byte)
-                        with m.If(size < 0):                 # no request header: refused
-                            m.next = "DECODE"
-                    with m.Case(_FIELDS_AT + _POS_BIAS):
-                        m.d.sync += channel.eq(byte)
-                    with m.Case(23):
-                        with m.If(opcode != P.DMA_SETUP.code):
-                            m.next = "DECODE"
-                    with m.Case(24):
-                        m.next = "DECODE"
-
-            # The verdict decides; a retry is answered without being executed.
-            with m.State("DECODE"):
-                m.d.sync += [status.eq(verdict), nfields.eq(0), tail.eq(0), pos.eq(0)]
-                m.next = "RESPOND"
-                with m.If(verdict == P.OK):
-                    with m.Switch(opcode):
-                        with m.Case(P.PING.code):
-                            m.d.sync += nfields.eq(_PING_FIELDS)
-                        with m.Case(P.REG_READ.code):
-                            m.d.sync += nfields.eq(_VALUE_FIELDS)
-                        with m.Case(P.MEM_READ.code):
-                            m.d.sync += tail.eq(1)
-                        with m.Case(P.RUN.code):
-                            m.d.sync += nfields.eq(_RUN_FIELDS)
-                    with m.If(~retry):
-                        with m.Switch(opcode):
-                            with m.Case(P.RESET.code):
-                                m.next = "RESET"
-                            with m.Case(P.REG_WRITE.code):
-                                m.next = "REG_ADDRESS"
-                            with m.Case(P.REG_READ.code):
-                                m.next = "REG_READ"
-                            with m.Case(P.MEM_WRITE.code):
-                                with m.If(ptr != end):                 # else: no data
-                                    m.next = "WRITE_FETCH"
-                            with m.Case(P.DMA_SETUP.code):
-                                m.next = "DMA_ADDRESS"
-                            with m.Case(P.RUN.code):
-                                m.d.sync += [answer.eq(0), spent.eq(0),
-                                             budget_out.eq(P.RUN_BUDGET)]
-                                with m.If(scan.scan.nonzero | ~b_zero):
-                                    m.next = "RUN_KERNEL"
-
-            with m.State("RESET"):
-                m.d.comb += access.eq(Access.RESET)
-                m.next = "RESPOND"
-            # REG_WRITE: the address from A, then the value shifted into A and written.
-            with m.State("REG_ADDRESS"):
-                m.d.comb += access.eq(Access.REG_ADDRESS)
-                m.next = "SHIFT"
-            with m.State("REG_READ"):
-                m.d.comb += access.eq(Access.REG_READ)
-                m.next = "REG_WAIT"
-            # Reads: the request leaves through a register, r_data is valid the cycle
-            # after the SoC sees it.
-            with m.State("REG_WAIT"):
-                m.next = "REG_DATA"
-            with m.State("REG_DATA"):
-                m.d.sync += answer.eq(bus.r_data)
-                m.next = "RESPOND"
-
-            with m.State("DMA_ADDRESS"):
-                m.d.comb += access.eq(Access.DMA_ADDRESS)
-                m.next = "SHIFT"
-            # B into A, a byte a cycle (pos counts 0..3 from DECODE).
-            with m.State("SHIFT"):
-                m.d.comb += shift.eq(1)
-                m.d.sync += pos.eq(pos + 1)
-                with m.If(pos == 3):
-                    with m.If(opcode == P.DMA_SETUP.code):
-                        m.next = "DMA_BEATS"
-                    with m.Else():
-                        m.next = "WRITE_A"
-            with m.State("WRITE_A"):
-                m.d.comb += access.eq(Access.WRITE_A)
-                m.next = "RESPOND"
-            with m.State("DMA_BEATS"):
-                m.d.comb += access.eq(Access.DMA_BEATS)
-                m.next = "RESPOND"
-
-            # MEM_WRITE: one data byte every two cycles, one bus write each, up to the
-            # frame's end.
-            with m.State("WRITE_FETCH"):
-                m.d.comb += next_byte.eq(1)
-                m.next = "WRITE_STORE"
-            with m.State("WRITE_STORE"):
-                m.d.comb += [access.eq(Access.MEM_WRITE), advance.eq(1)]
-                with m.If(ptr == end):
-                    m.next = "RESPOND"
-                with m.Else():
-                    m.next = "WRITE_FETCH"
-
-            # RUN: read the kernel's status, then the SoC's; four cycles per poll.
-            with m.State("RUN_KERNEL"):
-                m.d.comb += [polling.eq(1), access.eq(Access.KERNEL_STATUS)]
-                m.next = "RUN_SOC"
-            with m.State("RUN_SOC"):
-                m.d.comb += [polling.eq(1), access.eq(Access.SOC_STATUS)]
-                m.next = "RUN_WAIT"
-            with m.State("RUN_WAIT"):
-                m.d.comb += polling.eq(1)
+        with m.Switch(word.act):
+            with m.Case(Act.RETRY):
+                m.d.sync += [retry.eq(byte[0]), request.length_ok.eq(1)]
+            with m.Case(Act.SEQ):
+                m.d.sync += seq.eq(byte)
+            with m.Case(Act.SIZE_LOW):
+                m.d.sync += size.eq(byte)
+            with m.Case(Act.SIZE_HIGH):
+                # The pointer is at the payload's start: the frame ends its length on.
+                length = Cat(size[:8], byte)
+                m.d.sync += [size.eq(length - P.HEADER.size), end.eq(ptr + length)]
+            with m.Case(Act.OPCODE):
+                # Kept as the jump table's index: 0 for an opcode above it.
+                m.d.sync += opcode.eq(Mux(byte[4:] == 0, byte[:4], 0))
+            with m.Case(Act.LENGTH_CHECK):
+                with m.If(byte != Cat(size, Const(0, 32)).word_select(word.idx, 8)):
+                    m.d.sync += request.length_ok.eq(0)
+            with m.Case(Act.CHANNEL):
+                m.d.sync += channel.eq(byte)
+            with m.Case(Act.RUN_START):
+                m.d.sync += [answer.eq(0), spent.eq(0), reason.eq(P.RUN_BUDGET)]
+            with m.Case(Act.KERNEL_DONE):
                 m.d.sync += kernel_done.eq(bus.r_data[1])
-                m.next = "RUN_CHECK"
-            with m.State("RUN_CHECK"):
-                m.d.comb += polling.eq(1)
-                with m.If(kernel_done & bus.r_data[0] | over):
-                    m.d.sync += budget_out.eq(~(kernel_done & bus.r_data[0]))
-                    m.next = "RESPOND"
-                with m.Else():
-                    m.next = "RUN_KERNEL"
-
-            # ---- the response ------------------------------------------------------------
-            with m.State("RESPOND"):
-                m.d.sync += pos.eq(0)
-                m.next = "BODY"
-
-            # The frame after its sync byte: seq (pos 0), the frame's length (1..4), the
-            # response's status (5) and payload length (6..9), its fields (10 on).
-            with m.State("BODY"):
-                ping_info = Cat(Const(int.from_bytes(P.MAGIC, "little"), 32),
-                                Const(P.VERSION, 16), Const(len(self.strides), 8),
-                                Const(memsize, 32), Const(self.register_size, 32))
-                value = Signal(8)
-                last_field = _BODY_FIELDS - 1 + nfields
-                # The payload length goes out twice, a byte at a time: at pos 6..9 as it
-                # is, and before, at pos 1..4, plus the 5 bytes of the response header
-                # (the frame's length), added a byte at a time with the carry kept.
-                len_byte = Cat(payload_len, Const(0, 32)).word_select(
-                    Mux(pos >= 6, pos - 6, pos - 1)[:2], 8)
-                frame_len_byte = len_byte + Mux(pos == 1, P.HEADER.size, len_carry)
-                with m.If(self.frame.ready):
-                    m.d.sync += len_carry.eq(frame_len_byte[8])
-                with m.Switch(pos):
-                    with m.Case(0):
-                        m.d.comb += value.eq(seq)
-                    with m.Case(1, 2, 3, 4):
-                        m.d.comb += value.eq(frame_len_byte[:8])
-                    with m.Case(5):
-                        m.d.comb += value.eq(status)
-                    with m.Case(6, 7, 8, 9):
-                        m.d.comb += value.eq(len_byte)
-                    with m.Default():
-                        field = (pos - _BODY_FIELDS)[:4]
-                        run = nfields == _RUN_FIELDS
-                        with m.If(nfields == _PING_FIELDS):
-                            m.d.comb += value.eq(ping_info.word_select(field, 8))
-                        with m.Elif(run & (field == 0)):
-                            m.d.comb += value.eq(budget_out)
-                        with m.Else():       # RUN: u64 cycles after the reason byte
-                            m.d.comb += value.eq(Cat(answer, Const(0, 32)).word_select(
-                                (field - run)[:3], 8))
-                more = tail & ~b_zero
-                m.d.comb += [self.frame.valid.eq(1), self.frame.payload.data.eq(value),
-                             self.frame.payload.last.eq((pos == last_field) & ~more)]
-                with m.If(self.frame.ready):
-                    m.d.sync += pos.eq(pos + 1)
-                    with m.If(pos == last_field):
-                        with m.If(more):
-                            m.next = "READ_FETCH"
-                        with m.Else():
-                            m.next = "DONE"
-
-            # MEM_READ's data: one word read per byte sent; A counts the address up,
-            # B the bytes left down.
-            with m.State("READ_FETCH"):
-                m.d.comb += access.eq(Access.MEM_READ)
-                m.next = "READ_WAIT"
-            with m.State("READ_WAIT"):
-                m.next = "READ_DATA"
-            with m.State("READ_DATA"):
-                m.d.sync += out_byte.eq(bus.r_data.word_select(a[:2], 8))
-                m.next = "READ_SEND"
-            with m.State("READ_SEND"):
-                m.d.comb += [self.frame.valid.eq(1), self.frame.payload.data.eq(out_byte),
-                             self.frame.payload.last.eq(b[:k + 1] == 1)]
-                with m.If(self.frame.ready):
-                    m.d.comb += advance.eq(1)
-                    with m.If(b[:k + 1] == 1):
-                        m.next = "DONE"
-                    with m.Else():
-                        m.next = "READ_FETCH"
-
-            with m.State("DONE"):
+            with m.Case(Act.RUN_REASON):
+                m.d.sync += reason.eq(~run_done)
+            with m.Case(Act.ANSWER):
+                m.d.sync += answer.eq(bus.r_data)
+            with m.Case(Act.DATA):
+                m.d.sync += data_byte.eq(bus.r_data.word_select(a[:2], 8))
+            with m.Case(Act.FINISH):
                 m.d.sync += [self.head.eq(end), ptr.eq(end)]
-                m.next = "IDLE"
+            # (the words loading fields come after SHORT: size is not negative)
+            with m.Case(Act.SIZE_IS):
+                with m.If(size != word.arg):
+                    m.d.sync += request.length_ok.eq(0)
+            with m.Case(Act.SIZE_WITH_DATA):
+                with m.If(size < P.MEM_WRITE.request_size):
+                    m.d.sync += request.length_ok.eq(0)
 
-        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE") | (self.head != self.tail))
+        conds = seq_unit.conds
+        m.d.comb += [
+            conds.bad.eq(verdict != P.OK), conds.retry.eq(retry), conds.at_end.eq(ptr == end),
+            conds.short.eq(size < 0), conds.no_run.eq(~scan.scan.nonzero & b_zero),
+            conds.run_end.eq(run_done | over), conds.last_byte.eq(count == 1),
+            conds.b_zero.eq(b_zero)]
+        m.d.comb += seq_unit.opcode.eq(opcode)
+
+        # ---- the response byte: the word's source plus its constant ----------------------
+        source = Signal(8)
+        with m.Switch(word.source):
+            with m.Case(Source.SEQ):
+                m.d.comb += source.eq(seq)
+            with m.Case(Source.STATUS):
+                m.d.comb += source.eq(status)
+            with m.Case(Source.ANSWER):
+                m.d.comb += source.eq(answer.word_select(word.idx, 8))
+            with m.Case(Source.LENGTH):
+                m.d.comb += source.eq(Cat(count, Const(0, 32)).word_select(word.idx, 8))
+            with m.Case(Source.DATA):
+                m.d.comb += source.eq(data_byte)
+            with m.Case(Source.REASON):
+                m.d.comb += source.eq(reason)
+        total = source + word.arg + (word.carry & carry)
+        with m.If(word.emit & self.frame.ready):
+            m.d.sync += carry.eq(total[8])
+        m.d.comb += [self.frame.valid.eq(word.emit), self.frame.payload.data.eq(total[:8]),
+                     self.frame.payload.last.eq(
+                         word.last | (word.cond == Cond.LAST_BYTE) & (count == 1))]
+        m.d.comb += self.busy.eq((word.cond != Cond.WAIT_FRAME) | (self.head != self.tail))
         return m
