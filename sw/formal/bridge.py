@@ -95,7 +95,19 @@ class BridgeHarness(Elaboratable):
         The bridge's limits (small, so proofs stay tractable).
     memory_size, register_size : int
         The SoC the bridge is built for.
+
+    Attributes
+    ----------
+    smtbmc_options : tuple of str
+        ``("--nomem",)``, which :func:`~hetflow.formal.runner.run` passes on:
+        the receive ring (32 bytes) is proven as flip-flops, not as an SMT
+        array.  Each step's ring address is then a constant the solver folds;
+        as an array, every read of the ring is a chain of comparisons with the
+        addresses of all earlier writes, and the 9-byte frame's proof to depth
+        44 took over 12 minutes in place of seconds (docs/formal.md).
     """
+
+    smtbmc_options = ("--nomem",)
 
     def __init__(self, properties, *, mutation=None, frame=None, max_payload=12, idle_cycles=16,
                  memory_size=16, register_size=16):

@@ -135,7 +135,7 @@ def _convert(top, reset):
 
 
 def run(top, mode="bmc", depth=20, *, solver="z3", timeout=None, reset="start", script=(),
-        smtbmc_options=(), keep=False):
+        smtbmc_options=None, keep=False):
     """Run SymbiYosys on the formal top ``top`` and return a :class:`ProofResult`.
 
     Parameters
@@ -160,8 +160,10 @@ def run(top, mode="bmc", depth=20, *, solver="z3", timeout=None, reset="start", 
     script : sequence of str
         Yosys commands run after ``prep`` (e.g. ``"cutpoint t:$mul"`` to
         cut multipliers out of a protocol proof).
-    smtbmc_options : sequence of str
-        Options of SymbiYosys's ``smtbmc`` engine (``"--nopresat"``, ``"--unroll"``).
+    smtbmc_options : sequence of str, optional
+        Options of SymbiYosys's ``smtbmc`` engine (``"--nopresat"``, ``"--nomem"``).
+        Default: the top's own ``smtbmc_options`` attribute, if it has one (a
+        harness knows what its design needs), else none.
     keep : bool
         Keep the run's directory even when it passed.
 
@@ -181,6 +183,8 @@ def run(top, mode="bmc", depth=20, *, solver="z3", timeout=None, reset="start", 
         raise ValueError(f"reset={reset!r} is not allowed; use 'start' or 'free'")
     if timeout is not None and not timeout > 0:
         raise ValueError(f"formal timeout {timeout!r} is not allowed; use seconds above 0")
+    if smtbmc_options is None:
+        smtbmc_options = getattr(top, "smtbmc_options", ())
     design = _convert(top, reset)
     tools = programs(solver)
     checks = parse_checks(design)
