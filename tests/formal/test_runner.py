@@ -67,6 +67,24 @@ def test_the_clock_is_a_port_so_flip_flops_update():
     assert (reached.name, reached.step) == ("the count reaches 9", 10)
 
 
+class CounterWithOptions(Counter):
+    """The counter, naming its own smtbmc options as the bridge harness does."""
+
+    smtbmc_options = ("--nomem",)
+
+
+def test_a_tops_own_smtbmc_options_are_used(kept):
+    result = bmc(CounterWithOptions(), depth=4, keep=True)
+    kept(result)
+    assert result.status == "PASS", result.summary()
+    # --nomem makes SymbiYosys write the model with memories mapped to flip-flops.
+    assert (result.workdir / "sby" / "model" / "design_smt2_nomem.smt2").is_file()
+    plain = bmc(Counter(), depth=4, keep=True)
+    kept(plain)
+    assert not (plain.workdir / "sby" / "model" / "design_smt2_nomem.smt2").exists()
+    assert (plain.workdir / "sby" / "model" / "design_smt2.smt2").is_file()
+
+
 def test_an_unreached_cover_fails_the_run(kept):
     result = cover(Counter(impossible_cover=True), depth=12)
     kept(result)
