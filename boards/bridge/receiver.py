@@ -34,13 +34,15 @@ byte of a frame, its flag's place included, is judged for room by one
 equality with ``head`` a lap ahead, and a dropped frame only sets the pointer
 back; the idle counter counts up from ``2**n - idle_cycles`` and its top bit
 is the timeout, so it needs no comparator.  The retry test keeps the last
-committed frame's sequence number and CRC (40 flip-flops): the receiver has
-no read port on the ring, where the bytes are.
+committed frame's sequence number and CRC bytes in a small memory of its own
+(a block RAM on an iCE40, not 40 flip-flops and a 40-bit comparator: the
+receiver has no read port on the ring, where the bytes are), and compares a
+candidate's with them a byte at a time as they come.
 """
 
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
-from amaranth.lib.memory import WritePort
+from amaranth.lib.memory import Memory, WritePort
 from amaranth.lib.wiring import In, Out
 
 from ...link.framing import SYNC
@@ -127,11 +129,29 @@ class FrameReceiver(wiring.Component):
         left = Signal(range(max(self.max_payload, 0xFF) + 1))   # payload bytes to come
         too_long = Signal()                     # a length byte above the low ones is nonzero
         count = Signal(2)                       # length / CRC byte within its field
-        seq = Signal(8)
         mismatch = Signal()                     # a CRC byte differed from the register's
-        last_seq = Signal(8)
-        last_crc = Signal(32)
-        have_last = Signal()
+        have_last = Signal()                    # a frame has been committed
+        differs = Signal()                      # a seq or CRC byte differed from the last's
+        # The retry test's memory: two slots of the sequence number and CRC bytes as the
+        # line brought them (a committed frame's CRC bytes are its CRC: each matched the
+        # register).  A candidate's bytes go into one slot as they come and are compared
+        # with the other's, the last committed frame's; the commit swaps the slots.
+        m.submodules.retry_memory = retry_memory = Memory(shape=8, depth=16, init=[])
+        last = retry_memory.read_port()
+        cand = retry_memory.write_port()
+        active = Signal()                       # the slot of the last committed frame
+        # Slot entry of a byte: the CRC's byte ``count`` at ``count``, the sequence number at 4.
+        # The read port is a cycle late, so it is addressed with the entry of the next byte:
+        # ``count``'s next value, and the sequence number's while hunting or awaiting it.
+        count_next = Signal(2)
+        at_seq = Signal()                       # the byte taken is the sequence number
+        seq_next = Signal()                     # the next byte may be the sequence number
+        m.d.sync += count.eq(count_next)
+        m.d.comb += [count_next.eq(count),
+                     cand.addr.eq(Cat(count, at_seq, ~active)), cand.data.eq(byte),
+                     last.addr.eq(Cat(count_next, seq_next, active))]
+        with m.If(cand.en & (byte != last.data)):
+            m.d.sync += differs.eq(1)
         # Cycles of silence, counted up from 2**n - idle_cycles: the line has been quiet
         # for idle_cycles when the top bit sets, so no comparator is needed; it stays set.
         n = self.idle_cycles.bit_length()
@@ -147,7 +167,8 @@ class FrameReceiver(wiring.Component):
         m.d.comb += [write.addr.eq(wp[:a]), write.data.eq(byte),
                      write.en.eq(stored & ~full & ~lost)]
         with m.If(restart):
-            m.d.sync += [wp.eq(self.tail), count.eq(0)]
+            m.d.sync += wp.eq(self.tail)
+            m.d.comb += count_next.eq(0)
         with m.Elif(stored):
             m.d.sync += [wp.eq(wp + 1), lost.eq(lost | full)]
 
@@ -170,19 +191,20 @@ class FrameReceiver(wiring.Component):
 
         with m.FSM(name="receiver") as fsm:
             with m.State("HUNT"):
-                m.d.comb += [crc.clear.eq(1), rx.ready.eq(1)]
+                m.d.comb += [crc.clear.eq(1), rx.ready.eq(1), seq_next.eq(1)]
                 with m.If(took & (byte == SYNC)):
                     store()
-                    m.d.sync += [lost.eq(full), too_long.eq(0), mismatch.eq(0)]
+                    m.d.sync += [lost.eq(full), too_long.eq(0), mismatch.eq(0),
+                                 differs.eq(0)]
                     m.next = "SEQ"
 
             with m.State("SEQ"):
                 quiet_line()
                 crc_byte()
-                m.d.comb += rx.ready.eq(crc.byte.ready)
+                m.d.comb += [rx.ready.eq(crc.byte.ready), at_seq.eq(1), seq_next.eq(1),
+                             cand.en.eq(took)]
                 with m.If(took):
                     store()
-                    m.d.sync += seq.eq(byte)
                     m.next = "LENGTH"
 
             with m.State("LENGTH"):
@@ -190,7 +212,7 @@ class FrameReceiver(wiring.Component):
                 crc_byte()
                 m.d.comb += rx.ready.eq(crc.byte.ready)
                 with m.If(took):
-                    m.d.sync += count.eq(count + 1)
+                    m.d.comb += count_next.eq(count + 1)
                     with m.Switch(count):
                         with m.Case(0):
                             store()
@@ -228,9 +250,9 @@ class FrameReceiver(wiring.Component):
                 quiet_line()
                 m.d.comb += [crc.byte.payload.turn.eq(1),
                              crc.byte.valid.eq(rx.valid & (count != 3)),
-                             rx.ready.eq(crc.byte.ready)]
+                             rx.ready.eq(crc.byte.ready), cand.en.eq(took)]
                 with m.If(took):
-                    m.d.sync += count.eq(count + 1)
+                    m.d.comb += count_next.eq(count + 1)
                     with m.If(byte != crc.value[:8]):
                         m.d.sync += mismatch.eq(1)
                     with m.If(count == 3):
@@ -238,16 +260,14 @@ class FrameReceiver(wiring.Component):
                         m.next = "CHECK"
 
             # Judged a cycle after the last CRC byte, from registers (the line waits that
-            # cycle).  The register, turned three bytes, still holds the frame's CRC: it is
-            # kept, as it is, to tell a retry.
+            # cycle).
             with m.State("CHECK"):
                 m.d.comb += crc.clear.eq(1)
                 with m.If(~lost & ~mismatch):
-                    retry = have_last & (seq == last_seq) & (crc.value == last_crc)
+                    retry = have_last & ~differs
                     m.d.comb += [write.addr.eq(self.tail[:a]),
                                  write.data.eq(Cat(retry, 0)), write.en.eq(1)]
-                    m.d.sync += [self.tail.eq(wp), last_seq.eq(seq),
-                                 last_crc.eq(crc.value), have_last.eq(1)]
+                    m.d.sync += [self.tail.eq(wp), active.eq(~active), have_last.eq(1)]
                     m.next = "HUNT"
                 with m.Else():
                     drop()
