@@ -46,6 +46,7 @@ from amaranth.lib.memory import Memory, WritePort
 from amaranth.lib.wiring import In, Out
 
 from ...link.framing import SYNC
+from ..counter import Counter
 from .crc import CrcSignature
 
 __all__ = ["FrameReceiver", "STORED_HEADER", "RETRY_FLAG"]
@@ -118,7 +119,8 @@ class FrameReceiver(wiring.Component):
         # Where the next stored byte goes.  While hunting it equals ``tail``: a frame's
         # flag byte goes there, and the sync byte is stored there (the flag overwrites it
         # at the commit) so that the flag's room is judged like every other byte's.
-        wp = Signal(a + 1)
+        m.submodules.write_pointer = write_pointer = Counter(a + 1)
+        wp = write_pointer.count
         # The ring is full where the next byte would land on ``head``'s byte a lap ahead.
         # An equality, not a subtraction: ``wp`` moves a byte at a time from ``tail`` and
         # ``tail - head`` is at most ``depth``, so ``wp`` meets ``head + depth`` before it
@@ -156,21 +158,22 @@ class FrameReceiver(wiring.Component):
         # for idle_cycles when the top bit sets, so no comparator is needed; it stays set.
         n = self.idle_cycles.bit_length()
         quiet_from = (1 << n) - self.idle_cycles
-        idle = Signal(n + 1, init=quiet_from)
-        with m.If(took):
-            m.d.sync += idle.eq(quiet_from)
-        with m.Elif(~idle[n]):
-            m.d.sync += idle.eq(idle + 1)
+        # (Its value before the first byte does not matter: that byte is taken hunting.)
+        m.submodules.idle = idle_counter = Counter(n + 1)
+        idle = idle_counter.count
+        m.d.comb += [idle_counter.load.eq(took), idle_counter.data.eq(quiet_from),
+                     idle_counter.step.eq(~idle[n])]
 
         stored = Signal()                       # the byte taken goes into the ring
         restart = Signal()                      # the frame is dropped: hunt again
         m.d.comb += [write.addr.eq(wp[:a]), write.data.eq(byte),
                      write.en.eq(stored & ~full & ~lost)]
+        m.d.comb += [write_pointer.load.eq(restart), write_pointer.data.eq(self.tail),
+                     write_pointer.step.eq(stored)]
         with m.If(restart):
-            m.d.sync += wp.eq(self.tail)
             m.d.comb += count_next.eq(0)
         with m.Elif(stored):
-            m.d.sync += [wp.eq(wp + 1), lost.eq(lost | full)]
+            m.d.sync += lost.eq(lost | full)
 
         def store():
             m.d.comb += stored.eq(1)
