@@ -138,9 +138,15 @@ class FrameReceiver(wiring.Component):
         # line brought them (a committed frame's CRC bytes are its CRC: each matched the
         # register).  A candidate's bytes go into one slot as they come and are compared
         # with the other's, the last committed frame's; the commit swaps the slots.
-        m.submodules.retry_memory = retry_memory = Memory(shape=8, depth=16, init=[])
-        last = retry_memory.read_port()
+        m.submodules.retry_memory = retry_memory = Memory(shape=8, depth=16, init=[], attrs={"no_rw_check": 1})
         cand = retry_memory.write_port()
+        # A read port and its register, which Yosys makes one synchronous port: so the
+        # memory's ``no_rw_check`` (the ports never meet: they address different slots)
+        # reaches it, and no flip-flops are added around the block RAM to define what a
+        # read of a byte being written returns.
+        last_port = retry_memory.read_port(domain="comb")
+        last = Signal(8, reset_less=True)       # the last committed frame's byte
+        m.d.sync += last.eq(last_port.data)
         active = Signal()                       # the slot of the last committed frame
         # Slot entry of a byte: the CRC's byte ``count`` at ``count``, the sequence number at 4.
         # The read port is a cycle late, so it is addressed with the entry of the next byte:
@@ -151,8 +157,8 @@ class FrameReceiver(wiring.Component):
         m.d.sync += count.eq(count_next)
         m.d.comb += [count_next.eq(count),
                      cand.addr.eq(Cat(count, at_seq, ~active)), cand.data.eq(byte),
-                     last.addr.eq(Cat(count_next, seq_next, active))]
-        with m.If(cand.en & (byte != last.data)):
+                     last_port.addr.eq(Cat(count_next, seq_next, active))]
+        with m.If(cand.en & (byte != last)):
             m.d.sync += differs.eq(1)
         # Cycles of silence, counted up from 2**n - idle_cycles: the line has been quiet
         # for idle_cycles when the top bit sets, so no comparator is needed; it stays set.
