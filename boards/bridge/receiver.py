@@ -40,7 +40,7 @@ receiver has no read port on the ring, where the bytes are), and compares a
 candidate's with them a byte at a time as they come.
 """
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory, WritePort
 from amaranth.lib.wiring import In, Out
@@ -55,6 +55,22 @@ __all__ = ["FrameReceiver", "STORED_HEADER", "RETRY_FLAG"]
 STORED_HEADER = 4
 #: Bit of the flag byte that marks a retry.
 RETRY_FLAG = 0x01
+
+
+def _above(value, limit):
+    """``value > limit`` for a constant ``limit``, as AND and OR terms from the top bit down.
+
+    Yosys maps a comparison onto the carry chain, whose carry in here is a signal
+    (the bits below ``limit``'s lowest one), which costs a logic cell to feed in
+    and another to take the result out; the terms pack into a few LUTs.
+    """
+    above = Const(0)                        # value's bits below i > limit's
+    for i in range(len(value)):
+        if limit >> i & 1:
+            above = value[i] & above
+        else:
+            above = value[i] | above
+    return above
 
 
 class FrameReceiver(wiring.Component):
@@ -236,7 +252,7 @@ class FrameReceiver(wiring.Component):
                             with m.If(byte != 0):
                                 m.d.sync += too_long.eq(1)
                     with m.If(count == 3):
-                        with m.If(too_long | (byte != 0) | (left > self.max_payload)):
+                        with m.If(too_long | (byte != 0) | _above(left, self.max_payload)):
                             drop()
                         with m.Elif(left == 0):
                             m.next = "CRC"
