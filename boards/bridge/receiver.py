@@ -144,7 +144,18 @@ class FrameReceiver(wiring.Component):
         full = Signal()
         m.d.comb += full.eq((wp[:a] == self.head[:a]) & (wp[a] != self.head[a]))
         lost = Signal()                         # a byte of this frame found no room
-        left = Signal(range(max(self.max_payload, 0xFF) + 1))   # payload bytes to come
+        # Payload bytes to come: the length's low byte and its bits above, each a Counter
+        # loaded from its own length byte (one counter would need a multiplexer a bit to
+        # keep the low byte while loading the high bits).
+        low_bits = (max(self.max_payload, 0xFF)).bit_length() - 8
+        m.submodules.left_low = left_low = Counter(8, down=True)
+        left = left_low.count
+        if low_bits:
+            m.submodules.left_high = left_high = Counter(low_bits, down=True)
+            left = Cat(left, left_high.count)
+            m.d.comb += [left_high.data.eq(byte[:low_bits]),
+                         left_high.step.eq(left_low.step & (left_low.count == 0))]
+        m.d.comb += left_low.data.eq(byte)
         too_long = Signal()                     # a length byte above the low ones is nonzero
         count = Signal(2)                       # length / CRC byte within its field
         mismatch = Signal()                     # a CRC byte differed from the register's
@@ -212,8 +223,6 @@ class FrameReceiver(wiring.Component):
         def crc_byte():
             m.d.comb += [crc.byte.payload.data.eq(byte), crc.byte.valid.eq(rx.valid)]
 
-        low_bits = len(left) - 8                # length bits kept from the second length byte
-
         with m.FSM(name="receiver") as fsm:
             with m.State("HUNT"):
                 m.d.comb += [crc.clear.eq(1), rx.ready.eq(1), seq_next.eq(1)]
@@ -241,11 +250,11 @@ class FrameReceiver(wiring.Component):
                     with m.Switch(count):
                         with m.Case(0):
                             store()
-                            m.d.sync += left[:8].eq(byte)
+                            m.d.comb += left_low.load.eq(1)
                         with m.Case(1):
                             store()
                             if low_bits:
-                                m.d.sync += left[8:].eq(byte[:low_bits])
+                                m.d.comb += left_high.load.eq(1)
                             with m.If(byte[low_bits:] != 0):
                                 m.d.sync += too_long.eq(1)
                         with m.Default():
@@ -265,7 +274,7 @@ class FrameReceiver(wiring.Component):
                 m.d.comb += rx.ready.eq(crc.byte.ready)
                 with m.If(took):
                     store()
-                    m.d.sync += left.eq(left - 1)
+                    m.d.comb += left_low.step.eq(1)
                     with m.If(left == 1):
                         m.next = "CRC"
 
