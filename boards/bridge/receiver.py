@@ -197,6 +197,10 @@ class FrameReceiver(wiring.Component):
         m.d.comb += [idle_counter.load.eq(took), idle_counter.data.eq(quiet_from),
                      idle_counter.step.eq(~idle[n])]
 
+        # Every byte the line brings goes to the CRC engine: it is cleared while hunting
+        # and judging, and a CRC byte is a turn (the engine ignores its data).
+        m.d.comb += [crc.byte.payload.data.eq(byte), crc.byte.valid.eq(rx.valid)]
+
         stored = Signal()                       # the byte taken goes into the ring
         restart = Signal()                      # the frame is dropped: hunt again
         m.d.comb += [write.addr.eq(wp[:a]), write.data.eq(byte),
@@ -220,8 +224,6 @@ class FrameReceiver(wiring.Component):
             with m.If(~took & idle[n]):
                 drop()
 
-        def crc_byte():
-            m.d.comb += [crc.byte.payload.data.eq(byte), crc.byte.valid.eq(rx.valid)]
 
         with m.FSM(name="receiver") as fsm:
             with m.State("HUNT"):
@@ -234,7 +236,6 @@ class FrameReceiver(wiring.Component):
 
             with m.State("SEQ"):
                 quiet_line()
-                crc_byte()
                 m.d.comb += [rx.ready.eq(crc.byte.ready), at_seq.eq(1), seq_next.eq(1),
                              cand.en.eq(took)]
                 with m.If(took):
@@ -243,7 +244,6 @@ class FrameReceiver(wiring.Component):
 
             with m.State("LENGTH"):
                 quiet_line()
-                crc_byte()
                 m.d.comb += rx.ready.eq(crc.byte.ready)
                 with m.If(took):
                     m.d.comb += count_next.eq(count + 1)
@@ -270,7 +270,6 @@ class FrameReceiver(wiring.Component):
 
             with m.State("PAYLOAD"):
                 quiet_line()
-                crc_byte()
                 m.d.comb += rx.ready.eq(crc.byte.ready)
                 with m.If(took):
                     store()
@@ -278,13 +277,12 @@ class FrameReceiver(wiring.Component):
                     with m.If(left == 1):
                         m.next = "CRC"
 
-            # Each CRC byte against the register's bottom byte; the register
-            # turns a byte for the next (not after the last: it is compared whole below).
+            # Each CRC byte against the register's bottom byte; the register turns a byte
+            # for the next (after the last too: it is cleared in CHECK).
             with m.State("CRC"):
                 quiet_line()
-                m.d.comb += [crc.byte.payload.turn.eq(1),
-                             crc.byte.valid.eq(rx.valid & (count != 3)),
-                             rx.ready.eq(crc.byte.ready), cand.en.eq(took)]
+                m.d.comb += [crc.byte.payload.turn.eq(1), rx.ready.eq(crc.byte.ready),
+                             cand.en.eq(took)]
                 with m.If(took):
                     m.d.comb += count_next.eq(count + 1)
                     with m.If(byte != crc.value[:8]):
