@@ -33,11 +33,13 @@ sync byte is stored there (the flag overwrites it at the commit), so every
 byte of a frame, its flag's place included, is judged for room by one
 equality with ``head`` a lap ahead, and a dropped frame only sets the pointer
 back; the idle counter counts up from ``2**n - idle_cycles`` and its top bit
-is the timeout, so it needs no comparator.  The retry test keeps the last
-committed frame's sequence number and CRC bytes in a small memory of its own
-(a block RAM on an iCE40, not 40 flip-flops and a 40-bit comparator: the
-receiver has no read port on the ring, where the bytes are), and compares a
-candidate's with them a byte at a time as they come.
+is the timeout, so it needs no comparator; it, the write pointer and the
+payload count are counters of :mod:`~hetflow.boards.counter` (one logic cell
+a bit on an iCE40).  The retry test keeps the last committed frame's
+sequence number and CRC bytes in a small memory of its own (a block RAM on an
+iCE40, not 40 flip-flops and a 40-bit comparator: the receiver has no read
+port on the ring, where the bytes are), and compares a candidate's with them a
+byte at a time as they come.
 """
 
 from amaranth.hdl import Cat, Const, Module, Signal
@@ -165,7 +167,8 @@ class FrameReceiver(wiring.Component):
         # line brought them (a committed frame's CRC bytes are its CRC: each matched the
         # register).  A candidate's bytes go into one slot as they come and are compared
         # with the other's, the last committed frame's; the commit swaps the slots.
-        m.submodules.retry_memory = retry_memory = Memory(shape=8, depth=16, init=[], attrs={"no_rw_check": 1})
+        m.submodules.retry_memory = retry_memory = Memory(
+            shape=8, depth=16, init=[], attrs={"no_rw_check": 1})
         cand = retry_memory.write_port()
         # A read port and its register, which Yosys makes one synchronous port: so the
         # memory's ``no_rw_check`` (the ports never meet: they address different slots)
@@ -191,7 +194,7 @@ class FrameReceiver(wiring.Component):
         # for idle_cycles when the top bit sets, so no comparator is needed; it stays set.
         n = self.idle_cycles.bit_length()
         quiet_from = (1 << n) - self.idle_cycles
-        # (Its value before the first byte does not matter: that byte is taken hunting.)
+        # Its value before the first byte does not matter: that byte is taken hunting.
         m.submodules.idle = idle_counter = Counter(n + 1)
         idle = idle_counter.count
         m.d.comb += [idle_counter.load.eq(took), idle_counter.data.eq(quiet_from),
@@ -223,7 +226,6 @@ class FrameReceiver(wiring.Component):
             # Mid-frame and the line has been quiet too long: drop the partial frame.
             with m.If(~took & idle[n]):
                 drop()
-
 
         with m.FSM(name="receiver") as fsm:
             with m.State("HUNT"):
