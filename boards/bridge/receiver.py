@@ -33,17 +33,22 @@ sync byte is stored there (the flag overwrites it at the commit), so every
 byte of a frame, its flag's place included, is judged for room by one
 equality with ``head`` a lap ahead, and a dropped frame only sets the pointer
 back; the idle counter counts up from ``2**n - idle_cycles`` and its top bit
-is the timeout, so it needs no comparator.  The retry test keeps the last
-committed frame's sequence number and CRC (40 flip-flops): the receiver has
-no read port on the ring, where the bytes are.
+is the timeout, so it needs no comparator; it, the write pointer and the
+payload count are counters of :mod:`~hetflow.boards.counter` (one logic cell
+a bit on an iCE40).  The retry test keeps the last committed frame's
+sequence number and CRC bytes in a small memory of its own (a block RAM on an
+iCE40, not 40 flip-flops and a 40-bit comparator: the receiver has no read
+port on the ring, where the bytes are), and compares a candidate's with them a
+byte at a time as they come.
 """
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import stream, wiring
-from amaranth.lib.memory import WritePort
+from amaranth.lib.memory import Memory, WritePort
 from amaranth.lib.wiring import In, Out
 
 from ...link.framing import SYNC
+from ..counter import Counter
 from .crc import CrcSignature
 
 __all__ = ["FrameReceiver", "STORED_HEADER", "RETRY_FLAG"]
@@ -52,6 +57,22 @@ __all__ = ["FrameReceiver", "STORED_HEADER", "RETRY_FLAG"]
 STORED_HEADER = 4
 #: Bit of the flag byte that marks a retry.
 RETRY_FLAG = 0x01
+
+
+def _above(value, limit):
+    """``value > limit`` for a constant ``limit``, as AND and OR terms from the top bit down.
+
+    Yosys maps a comparison onto the carry chain, whose carry in here is a signal
+    (the bits below ``limit``'s lowest one), which costs a logic cell to feed in
+    and another to take the result out; the terms pack into a few LUTs.
+    """
+    above = Const(0)                        # value's bits below i > limit's
+    for i in range(len(value)):
+        if limit >> i & 1:
+            above = value[i] & above
+        else:
+            above = value[i] | above
+    return above
 
 
 class FrameReceiver(wiring.Component):
@@ -116,7 +137,8 @@ class FrameReceiver(wiring.Component):
         # Where the next stored byte goes.  While hunting it equals ``tail``: a frame's
         # flag byte goes there, and the sync byte is stored there (the flag overwrites it
         # at the commit) so that the flag's room is judged like every other byte's.
-        wp = Signal(a + 1)
+        m.submodules.write_pointer = write_pointer = Counter(a + 1)
+        wp = write_pointer.count
         # The ring is full where the next byte would land on ``head``'s byte a lap ahead.
         # An equality, not a subtraction: ``wp`` moves a byte at a time from ``tail`` and
         # ``tail - head`` is at most ``depth``, so ``wp`` meets ``head + depth`` before it
@@ -124,32 +146,74 @@ class FrameReceiver(wiring.Component):
         full = Signal()
         m.d.comb += full.eq((wp[:a] == self.head[:a]) & (wp[a] != self.head[a]))
         lost = Signal()                         # a byte of this frame found no room
-        left = Signal(range(max(self.max_payload, 0xFF) + 1))   # payload bytes to come
+        # Payload bytes to come: the length's low byte and its bits above, each a Counter
+        # loaded from its own length byte (one counter would need a multiplexer a bit to
+        # keep the low byte while loading the high bits).
+        low_bits = (max(self.max_payload, 0xFF)).bit_length() - 8
+        m.submodules.left_low = left_low = Counter(8, down=True)
+        left = left_low.count
+        if low_bits:
+            m.submodules.left_high = left_high = Counter(low_bits, down=True)
+            left = Cat(left, left_high.count)
+            m.d.comb += [left_high.data.eq(byte[:low_bits]),
+                         left_high.step.eq(left_low.step & (left_low.count == 0))]
+        m.d.comb += left_low.data.eq(byte)
         too_long = Signal()                     # a length byte above the low ones is nonzero
         count = Signal(2)                       # length / CRC byte within its field
-        seq = Signal(8)
         mismatch = Signal()                     # a CRC byte differed from the register's
-        last_seq = Signal(8)
-        last_crc = Signal(32)
-        have_last = Signal()
+        have_last = Signal()                    # a frame has been committed
+        differs = Signal()                      # a seq or CRC byte differed from the last's
+        # The retry test's memory: two slots of the sequence number and CRC bytes as the
+        # line brought them (a committed frame's CRC bytes are its CRC: each matched the
+        # register).  A candidate's bytes go into one slot as they come and are compared
+        # with the other's, the last committed frame's; the commit swaps the slots.
+        m.submodules.retry_memory = retry_memory = Memory(
+            shape=8, depth=16, init=[], attrs={"no_rw_check": 1})
+        cand = retry_memory.write_port()
+        # A read port and its register, which Yosys makes one synchronous port: so the
+        # memory's ``no_rw_check`` (the ports never meet: they address different slots)
+        # reaches it, and no flip-flops are added around the block RAM to define what a
+        # read of a byte being written returns.
+        last_port = retry_memory.read_port(domain="comb")
+        last = Signal(8, reset_less=True)       # the last committed frame's byte
+        m.d.sync += last.eq(last_port.data)
+        active = Signal()                       # the slot of the last committed frame
+        # Slot entry of a byte: the CRC's byte ``count`` at ``count``, the sequence number at 4.
+        # The read port is a cycle late, so it is addressed with the entry of the next byte:
+        # ``count``'s next value, and the sequence number's while hunting or awaiting it.
+        count_next = Signal(2)
+        at_seq = Signal()                       # the byte taken is the sequence number
+        seq_next = Signal()                     # the next byte may be the sequence number
+        m.d.sync += count.eq(count_next)
+        m.d.comb += [count_next.eq(count),
+                     cand.addr.eq(Cat(count, at_seq, ~active)), cand.data.eq(byte),
+                     last_port.addr.eq(Cat(count_next, seq_next, active))]
+        with m.If(cand.en & (byte != last)):
+            m.d.sync += differs.eq(1)
         # Cycles of silence, counted up from 2**n - idle_cycles: the line has been quiet
         # for idle_cycles when the top bit sets, so no comparator is needed; it stays set.
         n = self.idle_cycles.bit_length()
         quiet_from = (1 << n) - self.idle_cycles
-        idle = Signal(n + 1, init=quiet_from)
-        with m.If(took):
-            m.d.sync += idle.eq(quiet_from)
-        with m.Elif(~idle[n]):
-            m.d.sync += idle.eq(idle + 1)
+        # Its value before the first byte does not matter: that byte is taken hunting.
+        m.submodules.idle = idle_counter = Counter(n + 1)
+        idle = idle_counter.count
+        m.d.comb += [idle_counter.load.eq(took), idle_counter.data.eq(quiet_from),
+                     idle_counter.step.eq(~idle[n])]
+
+        # Every byte the line brings goes to the CRC engine: it is cleared while hunting
+        # and judging, and a CRC byte is a turn (the engine ignores its data).
+        m.d.comb += [crc.byte.payload.data.eq(byte), crc.byte.valid.eq(rx.valid)]
 
         stored = Signal()                       # the byte taken goes into the ring
         restart = Signal()                      # the frame is dropped: hunt again
         m.d.comb += [write.addr.eq(wp[:a]), write.data.eq(byte),
                      write.en.eq(stored & ~full & ~lost)]
+        m.d.comb += [write_pointer.load.eq(restart), write_pointer.data.eq(self.tail),
+                     write_pointer.step.eq(stored)]
         with m.If(restart):
-            m.d.sync += [wp.eq(self.tail), count.eq(0)]
+            m.d.comb += count_next.eq(0)
         with m.Elif(stored):
-            m.d.sync += [wp.eq(wp + 1), lost.eq(lost | full)]
+            m.d.sync += lost.eq(lost | full)
 
         def store():
             m.d.comb += stored.eq(1)
@@ -163,49 +227,43 @@ class FrameReceiver(wiring.Component):
             with m.If(~took & idle[n]):
                 drop()
 
-        def crc_byte():
-            m.d.comb += [crc.byte.payload.data.eq(byte), crc.byte.valid.eq(rx.valid)]
-
-        low_bits = len(left) - 8                # length bits kept from the second length byte
-
         with m.FSM(name="receiver") as fsm:
             with m.State("HUNT"):
-                m.d.comb += [crc.clear.eq(1), rx.ready.eq(1)]
+                m.d.comb += [crc.clear.eq(1), rx.ready.eq(1), seq_next.eq(1)]
                 with m.If(took & (byte == SYNC)):
                     store()
-                    m.d.sync += [lost.eq(full), too_long.eq(0), mismatch.eq(0)]
+                    m.d.sync += [lost.eq(full), too_long.eq(0), mismatch.eq(0),
+                                 differs.eq(0)]
                     m.next = "SEQ"
 
             with m.State("SEQ"):
                 quiet_line()
-                crc_byte()
-                m.d.comb += rx.ready.eq(crc.byte.ready)
+                m.d.comb += [rx.ready.eq(crc.byte.ready), at_seq.eq(1), seq_next.eq(1),
+                             cand.en.eq(took)]
                 with m.If(took):
                     store()
-                    m.d.sync += seq.eq(byte)
                     m.next = "LENGTH"
 
             with m.State("LENGTH"):
                 quiet_line()
-                crc_byte()
                 m.d.comb += rx.ready.eq(crc.byte.ready)
                 with m.If(took):
-                    m.d.sync += count.eq(count + 1)
+                    m.d.comb += count_next.eq(count + 1)
                     with m.Switch(count):
                         with m.Case(0):
                             store()
-                            m.d.sync += left[:8].eq(byte)
+                            m.d.comb += left_low.load.eq(1)
                         with m.Case(1):
                             store()
                             if low_bits:
-                                m.d.sync += left[8:].eq(byte[:low_bits])
+                                m.d.comb += left_high.load.eq(1)
                             with m.If(byte[low_bits:] != 0):
                                 m.d.sync += too_long.eq(1)
                         with m.Default():
                             with m.If(byte != 0):
                                 m.d.sync += too_long.eq(1)
                     with m.If(count == 3):
-                        with m.If(too_long | (byte != 0) | (left > self.max_payload)):
+                        with m.If(too_long | (byte != 0) | _above(left, self.max_payload)):
                             drop()
                         with m.Elif(left == 0):
                             m.next = "CRC"
@@ -214,23 +272,21 @@ class FrameReceiver(wiring.Component):
 
             with m.State("PAYLOAD"):
                 quiet_line()
-                crc_byte()
                 m.d.comb += rx.ready.eq(crc.byte.ready)
                 with m.If(took):
                     store()
-                    m.d.sync += left.eq(left - 1)
+                    m.d.comb += left_low.step.eq(1)
                     with m.If(left == 1):
                         m.next = "CRC"
 
-            # Each CRC byte against the register's bottom byte; the register
-            # turns a byte for the next (not after the last: it is compared whole below).
+            # Each CRC byte against the register's bottom byte; the register turns a byte
+            # for the next (after the last too: it is cleared in CHECK).
             with m.State("CRC"):
                 quiet_line()
-                m.d.comb += [crc.byte.payload.turn.eq(1),
-                             crc.byte.valid.eq(rx.valid & (count != 3)),
-                             rx.ready.eq(crc.byte.ready)]
+                m.d.comb += [crc.byte.payload.turn.eq(1), rx.ready.eq(crc.byte.ready),
+                             cand.en.eq(took)]
                 with m.If(took):
-                    m.d.sync += count.eq(count + 1)
+                    m.d.comb += count_next.eq(count + 1)
                     with m.If(byte != crc.value[:8]):
                         m.d.sync += mismatch.eq(1)
                     with m.If(count == 3):
@@ -238,16 +294,14 @@ class FrameReceiver(wiring.Component):
                         m.next = "CHECK"
 
             # Judged a cycle after the last CRC byte, from registers (the line waits that
-            # cycle).  The register, turned three bytes, still holds the frame's CRC: it is
-            # kept, as it is, to tell a retry.
+            # cycle).
             with m.State("CHECK"):
                 m.d.comb += crc.clear.eq(1)
                 with m.If(~lost & ~mismatch):
-                    retry = have_last & (seq == last_seq) & (crc.value == last_crc)
+                    retry = have_last & ~differs
                     m.d.comb += [write.addr.eq(self.tail[:a]),
                                  write.data.eq(Cat(retry, 0)), write.en.eq(1)]
-                    m.d.sync += [self.tail.eq(wp), last_seq.eq(seq),
-                                 last_crc.eq(crc.value), have_last.eq(1)]
+                    m.d.sync += [self.tail.eq(wp), active.eq(~active), have_last.eq(1)]
                     m.next = "HUNT"
                 with m.Else():
                     drop()
