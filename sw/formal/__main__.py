@@ -19,16 +19,16 @@ from .runner import SOLVERS, run
 
 #: Payload lengths of the scripted single frames of the CRC set.
 FRAME_LENGTHS = tuple(range(0, 13))
-#: Depth of the retry set's runs: its cover is reached at the last step, 99.
-RETRY_DEPTH = 100
+#: Depth of the retry set's runs: its cover is reached at the last step, 97.
+RETRY_DEPTH = 98
 #: (label, property set, mode, depth, harness options, expected status).  Depths: the
 #: bridge stores a frame whole, judges its CRC a cycle later and then reads it back a byte
 #: a cycle, so a frame of L payload bytes is in at step 10 + L, its response begins eleven
 #: cycles later when it has no request header (L < 5) and a request's bus access comes at
 #: step 32 + L; on a free line the CRC set is proven to step 22 (the first response any
 #: frame can get is at 21) and its covers reach the bus write of a 9-byte RESET at 41.
-#: The retry set needs that RESET, its response (steps 43 to 57), the same frame again
-#: from step 58 and the first byte of its answer, at step 99 (a test simulates this
+#: The retry set needs that RESET, its response (steps 42 to 56), the same frame again
+#: from step 57 and the first byte of its answer, at step 97 (a test simulates this
 #: schedule, the fastest the harness allows); the oversize set's idle timeout (16 cycles)
 #: fits in 24.
 PLAN = (

@@ -116,7 +116,7 @@ def test_the_retry_depth_reaches_the_retrys_answer():
     sim.add_clock(1e-6)
     sim.add_testbench(host)
     sim.run_until(1e-3)
-    assert seen == {"request writes": 41, "request answered": 43,
+    assert seen == {"request writes": 41, "request answered": 42,
                     "retry answered": RETRY_DEPTH - 1}, seen
 
 
