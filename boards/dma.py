@@ -48,8 +48,8 @@ kernel otherwise).  So every built-in kernel runs at the port's bound
 (``socsim.run_job``: 1.0 cycles per byte for crc32 lanes=1, 3.0 per element
 for saxpy, 2.0 per sample for fir).  The kernel's ready and valid are then in
 front of the memory's request; the builds still meet the iCEBreaker's 12 MHz
-with room (``hetflow build ... --board icebreaker``: crc32 lanes=1 23.2 MHz,
-saxpy 23.8 MHz, gemm 24.0 MHz).  With one place per input, saxpy would run at
+with room (``hetflow build ... --board icebreaker``: crc32 lanes=1 26.75 MHz,
+saxpy 24.68 MHz, gemm 25.45 MHz).  With one place per input, saxpy would run at
 4.0 cycles per element (its output's turn comes when an input wants the port).
 
 Area (the iCE40UP5K has 5,280 logic cells): each channel keeps its address
@@ -58,8 +58,8 @@ as a beat index and its count in ``log2(memory / stride) + 1`` bits, each a
 where a loadable counter otherwise takes two); the number of beats not yet
 requested is compared against the few beats in flight instead of counted,
 and a beat's words are addressed by concatenation (beats are aligned to
-their stride), not by an adder.  crc32 lanes=1 on the iCEBreaker: 226 logic
-cells (saxpy 391, gemm 446), of which the memory port's address and write
+their stride), not by an adder.  crc32 lanes=1 on the iCEBreaker: 224 logic
+cells (saxpy 388, gemm 443), of which the memory port's address and write
 data multiplexers (host or channel) are about 60 and the byte-lane choice of
 crc32's one-byte beats 16.
 """
