@@ -33,6 +33,17 @@ def status_code(name):
     return next(code for code, s in P.STATUS.items() if s.name == name)
 
 
+async def send(ctx, rx, data):
+    """Put ``data`` on the byte stream ``rx`` a byte a cycle, each as soon as it is taken."""
+    for byte in data:
+        ctx.set(rx.payload, byte)
+        ctx.set(rx.valid, 1)
+        while not ctx.get(rx.ready):
+            await ctx.tick()
+        await ctx.tick()
+    ctx.set(rx.valid, 0)
+
+
 def exchange(steps, kernel=None, max_cycles=4000):
     """Run the bridge + SoC; ``steps`` are bytes to send or ``("quiet", cycles)``.
 
@@ -57,13 +68,7 @@ def exchange(steps, kernel=None, max_cycles=4000):
                 continue
             decoder = F.FrameDecoder()
             frames = []
-            for byte in step:                # as fast as the bridge takes them
-                ctx.set(bridge.rx.payload, byte)
-                ctx.set(bridge.rx.valid, 1)
-                while not ctx.get(bridge.rx.ready):
-                    await ctx.tick()
-                await ctx.tick()
-            ctx.set(bridge.rx.valid, 0)
+            await send(ctx, bridge.rx, step)     # as fast as the bridge takes them
             for _ in range(max_cycles):
                 valid, data, busy = ctx.get(bridge.tx.valid), ctx.get(bridge.tx.payload), \
                     ctx.get(bridge.busy)

@@ -16,6 +16,8 @@ from hetflow.boards.bridge.crc import SerialCrc32
 from hetflow.boards.bridge.receiver import RETRY_FLAG, FrameReceiver
 from hetflow.link import framing as F
 
+from .test_bridge import send
+
 DEPTH = 256
 
 
@@ -36,13 +38,7 @@ def receive(frames):
     async def bench(ctx):
         for data in frames:
             start = ctx.get(receiver.tail)
-            for byte in data:
-                ctx.set(receiver.rx.payload, byte)
-                ctx.set(receiver.rx.valid, 1)
-                while not ctx.get(receiver.rx.ready):
-                    await ctx.tick()
-                await ctx.tick()
-            ctx.set(receiver.rx.valid, 0)
+            await send(ctx, receiver.rx, data)
             await ctx.tick().repeat(3)
             if ctx.get(receiver.tail) != start:
                 flags.append(ctx.get(ring.data[start % DEPTH]))
