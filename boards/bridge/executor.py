@@ -29,6 +29,8 @@ reads one word per byte it sends: the link is thousands of cycles per byte,
 and the logic to merge or split words costs more than it would save.
 """
 
+import struct
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import ReadPort
@@ -114,9 +116,8 @@ class RequestExecutor(wiring.Component):
         bus, read = self.bus, self.read
         smap = self.soc_map
         k = self.memory_size.bit_length() - 1       # memory address bits
-        ping = (P.MAGIC + P.VERSION.to_bytes(2, "little") + bytes([len(self.strides)])
-                + self.memory_size.to_bytes(4, "little")
-                + self.register_size.to_bytes(4, "little"))
+        ping = struct.pack(P.PING.response, P.MAGIC, P.VERSION, len(self.strides),
+                           self.memory_size, self.register_size)
         m.submodules.sequencer = seq_unit = Sequencer(executor_program(ping).assemble())
         word = seq_unit.word
         hold = Signal()

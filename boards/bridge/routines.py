@@ -38,7 +38,8 @@ def _emit(source=Source.ZERO, arg=0, **fields):
 
 def _header(length):
     """An OK response's bytes before its payload: seq, frame length, status, length."""
-    return [_emit(Source.SEQ), *(_emit(arg=b) for b in (length + 5).to_bytes(4, "little")),
+    frame_length = length + P.HEADER.size
+    return [_emit(Source.SEQ), *(_emit(arg=b) for b in frame_length.to_bytes(4, "little")),
             _emit(), *(_emit(arg=b) for b in length.to_bytes(4, "little"))]
 
 
@@ -62,6 +63,13 @@ def _routine(p, name, words):
     p.label(name)
     for word in words:
         p.word(**word)
+
+
+def _response(p, name, words):
+    """Place a response's ``words`` from label ``name`` on, the last one flagged last and
+    followed by ``DONE``."""
+    *body, last = words
+    _routine(p, name, [*body, dict(last, last=1, next="DONE")])
 
 
 def executor_program(ping_fields):
@@ -164,21 +172,21 @@ def executor_program(ping_fields):
 
     # ---- responses ------------------------------------------------------------------
     empty = _header(0)
-    _routine(p, "ERROR", empty[:5] + [_emit(Source.STATUS)] + empty[6:-1]
-             + [dict(empty[-1], last=1, next="DONE")])
-    _routine(p, "EMPTY", empty[:-1] + [dict(empty[-1], last=1, next="DONE")])
-    ping = _header(len(ping_fields)) + [_emit(arg=b) for b in ping_fields]
-    _routine(p, "PING_RESPONSE", ping[:-1] + [dict(ping[-1], last=1, next="DONE")])
-    value = _header(4) + [_emit(Source.ANSWER, idx=i) for i in range(4)]
-    _routine(p, "VALUE_RESPONSE", value[:-1] + [dict(value[-1], last=1, next="DONE")])
-    run = (_header(9) + [_emit(Source.REASON)]
-           + [_emit(Source.ANSWER, idx=i) for i in range(4)] + [_emit() for _ in range(4)])
-    _routine(p, "RUN_RESPONSE", run[:-1] + [dict(run[-1], last=1, next="DONE")])
+    _response(p, "ERROR", empty[:5] + [_emit(Source.STATUS)] + empty[6:])
+    _response(p, "EMPTY", empty)
+    _response(p, "PING_RESPONSE",
+              _header(len(ping_fields)) + [_emit(arg=b) for b in ping_fields])
+    _response(p, "VALUE_RESPONSE", _header(P.REG_READ.response_size)
+              + [_emit(Source.ANSWER, idx=i) for i in range(4)])
+    # RUN: the reason, then the cycle count as a u64 whose high word is zero.
+    _response(p, "RUN_RESPONSE", _header(P.RUN.response_size) + [_emit(Source.REASON)]
+              + [_emit(Source.ANSWER, idx=i) for i in range(4)] + [_emit() for _ in range(4)])
     # MEM_READ: its length b + 5 and b, a byte at a time with the carry kept; then one
     # word read per byte sent.
     length = [_emit(Source.LENGTH, idx=i, carry=i > 0) for i in range(4)]
     _routine(p, "READ_RESPONSE", [
-        _emit(Source.SEQ), dict(length[0], arg=5), *length[1:], _emit(), *length[:3],
+        _emit(Source.SEQ), dict(length[0], arg=P.HEADER.size), *length[1:], _emit(),
+        *length[:3],
         dict(cond=Cond.B_ZERO, arg="READ_NONE"),
         length[3],
         dict(access=Access.MEM_READ), dict(), dict(act=Act.DATA),
