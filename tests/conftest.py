@@ -94,9 +94,8 @@ def small_pipeline_call(bmap, rng, n, k):
     expected[("gemm0", "c")] = gemm.kernel_cls.model(gemm.params, ab, {})["c"].reshape(-1)
     regions, base = [], 0
     for name, unit in bmap.units.items():
-        layout, size = job_layout(unit.channels, jobs[name])
-        regions += [(ch, base + address, beats) for ch, address, beats in layout.values()]
-        base += size
+        layout, base = job_layout(unit.channels, jobs[name], base)
+        regions += list(layout.values())
     return jobs, regions, base, expected
 
 

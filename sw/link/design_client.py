@@ -32,7 +32,7 @@ from . import protocol as P
 from .boardmap import MANIFEST_BASE
 from .client import BoardAccessError, BoardClient, BoardError, KernelTimeout, cycle_budget
 from .job_burst import _image
-from .job_layout import region_bytes
+from .job_layout import job_layout, region_bytes
 
 __all__ = ["DesignClient", "UnitView"]
 
@@ -121,16 +121,13 @@ class DesignClient(BoardClient):
         for unit in units:
             job = jobs[unit.name]
             total_beats += _port_beats(unit.kernel, job)
-            for ch in unit.channels:
-                name = ch.port.name
-                n = job.expect[name] if ch.output else len(job.streams[name])
-                beats = ch.port.beats(n)
+            regions, address = job_layout(unit.channels, job, address)
+            for name, (ch, at, beats) in regions.items():
                 if ch.output:
-                    outputs.append((unit, ch, address, beats))
+                    outputs.append((unit, ch, at, beats))
                 elif beats:
-                    requests += self._write_requests(address, _image(ch, job.streams[name]))
-                setups.append((P.DMA_SETUP, (ch.index, address, beats), b"", None))
-                address += region_bytes(ch, n)
+                    requests += self._write_requests(at, _image(ch, job.streams[name]))
+                setups.append((P.DMA_SETUP, (ch.index, at, beats), b"", None))
             for word, value in unit.kernel.map.word_writes(job.registers):
                 offset = unit.base + 4 * word
                 self._check_unit_write(unit, offset)

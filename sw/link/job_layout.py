@@ -22,15 +22,17 @@ def region_bytes(channel, elements):
     return -(-channel.port.beats(elements) * channel.stride // REGION_ALIGN) * REGION_ALIGN
 
 
-def job_layout(channels, job):
+def job_layout(channels, job, start=0):
     """The one memory layout of a job on a board: ``({port: (channel, address, beats)},
-    bytes)``.
+    end)``.
 
-    Each channel's stream gets a region of whole beats from address 0 on, in
-    channel order, each rounded up to :data:`REGION_ALIGN`.  The virtual
-    board, the SoC simulation and the benchmarks all lay a job out so.
+    Each channel's stream gets a region of whole beats from ``start`` (address 0
+    for a single kernel; an overlay's instances follow one another) on, in
+    channel order, each rounded up to :data:`REGION_ALIGN`; ``end`` is the
+    address after the last region.  The virtual board, the SoC simulation, the
+    benchmarks and the jobs of an overlay all lay a job out so.
     """
-    out, address = {}, 0
+    out, address = {}, start
     for ch in channels:
         n = job.expect[ch.port.name] if ch.output else len(job.streams[ch.port.name])
         out[ch.port.name] = (ch, address, ch.port.beats(n))
