@@ -30,7 +30,6 @@ def _crc32(p, n, rng):
 
 
 #: Kernels the benchmark can feed: name -> ``f(params, elements, rng) -> (inputs, scalars)``.
-#: Each takes 1-D input streams, so a smaller call is a slice of the same data.
 STIMULI = {"saxpy": _saxpy, "dot": _dot, "fir": _fir, "crc32": _crc32}
 
 
